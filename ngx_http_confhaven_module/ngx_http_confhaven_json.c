@@ -1,0 +1,238 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_confhaven_module.h"
+#include "ngx_http_confhaven_json.h"
+
+
+static ngx_str_t  ngx_http_confhaven_json_type =
+    ngx_string("application/json; charset=utf-8");
+
+
+ngx_int_t
+ngx_http_confhaven_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = ngx_http_confhaven_json_type;
+    r->headers_out.content_type_len = ngx_http_confhaven_json_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = body->len + 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the body is always followed by a newline for curl users */
+    b->start = ngx_pnalloc(r->pool, body->len + 1);
+    if (b->start == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = b->start;
+    b->last = ngx_cpymem(b->pos, body->data, body->len);
+    *b->last++ = '\n';
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_confhaven_json_dump(ngx_http_request_t *r, json_t *json,
+    ngx_str_t *out)
+{
+    char    *s;
+    size_t   len;
+
+    s = json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(json);
+
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(s);
+
+    out->data = ngx_pnalloc(r->pool, len);
+    if (out->data == NULL) {
+        free(s);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, s, len);
+    out->len = len;
+    free(s);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, ngx_str_t *message, ngx_str_t *hint)
+{
+    json_t                    *err, *obj;
+    ngx_str_t                  body;
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_confhaven_get_ctx(r);
+    if (ctx) {
+        ctx->error.data = (u_char *) code;
+        ctx->error.len = ngx_strlen(code);
+    }
+
+    err = json_object();
+    if (err == NULL) {
+        return NGX_ERROR;
+    }
+
+    json_object_set_new(err, "code", json_string(code));
+    json_object_set_new(err, "status", json_integer(status));
+    json_object_set_new(err, "message",
+                        json_stringn_nocheck((char *) message->data,
+                                             message->len));
+
+    if (hint && hint->len) {
+        json_object_set_new(err, "hint",
+                            json_stringn_nocheck((char *) hint->data,
+                                                 hint->len));
+    }
+
+    obj = json_object();
+    if (obj == NULL) {
+        json_decref(err);
+        return NGX_ERROR;
+    }
+
+    json_object_set_new(obj, "error", err);
+
+    if (ngx_http_confhaven_json_dump(r, obj, &body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (status >= NGX_HTTP_BAD_REQUEST && status < NGX_HTTP_INTERNAL_SERVER_ERROR
+        && status != NGX_HTTP_REQUEST_TIME_OUT)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "confhaven: %ui %s: %V", status, code, message);
+    }
+
+    return ngx_http_confhaven_send_json(r, status, &body);
+}
+
+
+ngx_int_t
+ngx_http_confhaven_send_errorf(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *hint, const char *fmt, ...)
+{
+    u_char     *p, buf[1024];
+    va_list     args;
+    ngx_str_t   msg, h;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    va_end(args);
+
+    msg.data = buf;
+    msg.len = p - buf;
+
+    /* a message may quote client bytes: never emit invalid UTF-8 */
+    if (ngx_http_confhaven_utf8_invalid(msg.data, msg.len, 1) >= 0) {
+        ngx_str_set(&msg, "the request is invalid");
+    }
+
+    if (hint) {
+        h.data = (u_char *) hint;
+        h.len = ngx_strlen(hint);
+    }
+
+    return ngx_http_confhaven_send_error(r, status, code, &msg,
+                                         hint ? &h : NULL);
+}
+
+
+/*
+ * Returns the offset of the first byte that is not part of well-formed
+ * UTF-8 (overlongs, surrogates and code points past U+10FFFF included),
+ * or of a control character unless allowed, or -1 when all is well.
+ */
+
+ssize_t
+ngx_http_confhaven_utf8_invalid(u_char *p, size_t len,
+    ngx_uint_t allow_control)
+{
+    u_char    c;
+    size_t    i, n, k;
+    uint32_t  cp, min;
+
+    for (i = 0; i < len; /* void */) {
+        c = p[i];
+
+        if (c < 0x80) {
+            if ((c < 0x20 || c == 0x7f)
+                && !(allow_control && (c == '\t' || c == '\n' || c == '\r')))
+            {
+                if (c == 0 || !allow_control) {
+                    return i;
+                }
+            }
+
+            i++;
+            continue;
+        }
+
+        if ((c & 0xe0) == 0xc0) {
+            n = 1; cp = c & 0x1f; min = 0x80;
+
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2; cp = c & 0x0f; min = 0x800;
+
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3; cp = c & 0x07; min = 0x10000;
+
+        } else {
+            return i;
+        }
+
+        for (k = 1; k <= n; k++) {
+            if (i + k >= len || (p[i + k] & 0xc0) != 0x80) {
+                return i;
+            }
+
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return i;
+        }
+
+        i += n + 1;
+    }
+
+    return -1;
+}

@@ -1,0 +1,30 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+#ifndef _NGX_HTTP_CONFHAVEN_JSON_H_INCLUDED_
+#define _NGX_HTTP_CONFHAVEN_JSON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+
+ngx_int_t ngx_http_confhaven_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ngx_http_confhaven_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, ngx_str_t *message, ngx_str_t *hint);
+ngx_int_t ngx_http_confhaven_send_errorf(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *hint,
+    const char *fmt, ...);
+ngx_int_t ngx_http_confhaven_json_dump(ngx_http_request_t *r, json_t *json,
+    ngx_str_t *out);
+ssize_t ngx_http_confhaven_utf8_invalid(u_char *p, size_t len,
+    ngx_uint_t allow_control);
+
+
+#endif /* _NGX_HTTP_CONFHAVEN_JSON_H_INCLUDED_ */

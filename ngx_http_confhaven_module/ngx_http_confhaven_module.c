@@ -1,0 +1,637 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_confhaven_module.h"
+#include "ngx_http_confhaven_rest.h"
+
+
+static ngx_int_t ngx_http_confhaven_add_variables(ngx_conf_t *cf);
+static void *ngx_http_confhaven_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_confhaven_rest(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_confhaven_json_errors(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_confhaven_secret_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_confhaven_pg_server(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_confhaven_read_secret(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *secret, size_t min);
+static ngx_int_t ngx_http_confhaven_init_process(ngx_cycle_t *cycle);
+static void ngx_http_confhaven_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_confhaven_variable_str(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_confhaven_variable_num(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_conf_num_bounds_t  ngx_http_confhaven_pool_size_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+static ngx_conf_num_bounds_t  ngx_http_confhaven_queue_size_bounds = {
+    ngx_conf_check_num_bounds, 0, 1000000
+};
+
+
+static ngx_command_t  ngx_http_confhaven_commands[] = {
+
+    { ngx_string("confhaven_pg_server"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_pg_server,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("confhaven_pg_password_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, pg.password),
+      NULL },
+
+    { ngx_string("confhaven_pg_pool_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, pg.pool_size),
+      &ngx_http_confhaven_pool_size_bounds },
+
+    { ngx_string("confhaven_pg_queue_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, pg.queue_size),
+      &ngx_http_confhaven_queue_size_bounds },
+
+    { ngx_string("confhaven_pg_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, pg.connect_timeout),
+      NULL },
+
+    { ngx_string("confhaven_pg_statement_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, pg.statement_timeout),
+      NULL },
+
+    { ngx_string("confhaven_pg_queue_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, pg.queue_timeout),
+      NULL },
+
+    { ngx_string("confhaven_pg_keepalive_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, pg.keepalive_timeout),
+      NULL },
+
+    { ngx_string("confhaven_rest"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_confhaven_rest,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, rest),
+      NULL },
+
+    { ngx_string("confhaven_json_errors"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_confhaven_json_errors,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, json_errors),
+      NULL },
+
+    { ngx_string("confhaven_admin_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_secret_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, admin_key),
+      NULL },
+
+    { ngx_string("confhaven_import_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, import_max_size),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_confhaven_module_ctx = {
+    ngx_http_confhaven_add_variables,      /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_confhaven_create_main_conf,   /* create main configuration */
+    ngx_http_confhaven_init_main_conf,     /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_confhaven_create_loc_conf,    /* create location configuration */
+    ngx_http_confhaven_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_confhaven_module = {
+    NGX_MODULE_V1,
+    &ngx_http_confhaven_module_ctx,        /* module context */
+    ngx_http_confhaven_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_confhaven_init_process,       /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_confhaven_exit_process,       /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_confhaven_vars[] = {
+
+    { ngx_string("confhaven_route"), NULL,
+      ngx_http_confhaven_variable_str,
+      offsetof(ngx_http_confhaven_ctx_t, route),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("confhaven_error"), NULL,
+      ngx_http_confhaven_variable_str,
+      offsetof(ngx_http_confhaven_ctx_t, error),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("confhaven_result_count"), NULL,
+      ngx_http_confhaven_variable_num, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("confhaven_db_time"), NULL,
+      ngx_http_confhaven_variable_num, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_http_confhaven_ctx_t *
+ngx_http_confhaven_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->result_count = -1;
+    ngx_http_set_ctx(r, ctx, ngx_http_confhaven_module);
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_confhaven_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_variable_str(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                 *s;
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = (ngx_str_t *) ((char *) ctx + data);
+    if (s->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->data = s->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_variable_num(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                    *p;
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    if (ctx == NULL
+        || (data == 0 && ctx->result_count < 0)
+        || (data == 1 && !ctx->db_used))
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = (data == 0) ? ngx_sprintf(p, "%i", ctx->result_count) - p
+                         : ngx_sprintf(p, "%M", ctx->db_time) - p;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_confhaven_main_conf_t));
+    if (chmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     chmcf->pg.server = { 0, NULL };
+     *     chmcf->pg.password = { 0, NULL };
+     *     chmcf->pool = NULL;
+     *     chmcf->used = 0;
+     */
+
+    chmcf->pg.pool_size = NGX_CONF_UNSET_UINT;
+    chmcf->pg.queue_size = NGX_CONF_UNSET_UINT;
+    chmcf->pg.connect_timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->pg.statement_timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->pg.queue_timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->pg.keepalive_timeout = NGX_CONF_UNSET_MSEC;
+
+    return chmcf;
+}
+
+
+static char *
+ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_confhaven_main_conf_t *chmcf = conf;
+
+    ngx_conf_init_uint_value(chmcf->pg.pool_size, 8);
+    ngx_conf_init_uint_value(chmcf->pg.queue_size, 512);
+    ngx_conf_init_msec_value(chmcf->pg.connect_timeout, 5000);
+    ngx_conf_init_msec_value(chmcf->pg.statement_timeout, 10000);
+    ngx_conf_init_msec_value(chmcf->pg.queue_timeout, 3000);
+    ngx_conf_init_msec_value(chmcf->pg.keepalive_timeout, 60000);
+
+    if (chmcf->pg.statement_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_pg_statement_timeout\" must be "
+                           "greater than zero");
+        return NGX_CONF_ERROR;
+    }
+
+    if (chmcf->pg.server.len == 0) {
+        if (chmcf->used) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"confhaven_rest\" needs a database: "
+                               "add \"confhaven_pg_server\" to the http "
+                               "block");
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_confhaven_pg_conf_prepare(cf, &chmcf->pg);
+}
+
+
+static void *
+ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_confhaven_loc_conf_t  *chlcf;
+
+    chlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_confhaven_loc_conf_t));
+    if (chlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     chlcf->admin_key = { 0, NULL };
+     */
+
+    chlcf->rest = NGX_CONF_UNSET;
+    chlcf->json_errors = NGX_CONF_UNSET;
+    chlcf->import_max_size = NGX_CONF_UNSET_SIZE;
+
+    return chlcf;
+}
+
+
+static char *
+ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_confhaven_loc_conf_t *prev = parent;
+    ngx_http_confhaven_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->rest, prev->rest, 0);
+    ngx_conf_merge_value(conf->json_errors, prev->json_errors, 0);
+    ngx_conf_merge_str_value(conf->admin_key, prev->admin_key, "");
+    ngx_conf_merge_size_value(conf->import_max_size, prev->import_max_size,
+                              NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE);
+
+    if (conf->import_max_size < 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_import_max_size\" must be "
+                           "at least 1k");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_confhaven_rest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char                            *rv;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_confhaven_loc_conf_t   *chlcf = conf;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (chlcf->rest) {
+        if (chlcf->json_errors == 1) {
+            return "cannot be used with \"confhaven_json_errors\" "
+                   "in the same location";
+        }
+
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        clcf->handler = ngx_http_confhaven_rest_handler;
+
+        chmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                   ngx_http_confhaven_module);
+        chmcf->used = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_confhaven_json_errors(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char                           *rv;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_confhaven_loc_conf_t  *chlcf = conf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (chlcf->json_errors) {
+        if (chlcf->rest == 1) {
+            return "cannot be used with \"confhaven_rest\" "
+                   "in the same location";
+        }
+
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        clcf->handler = ngx_http_confhaven_error_handler;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_confhaven_pg_server(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_confhaven_main_conf_t *chmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (chmcf->pg.server.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive: "
+                           "expected a libpq connection string or a "
+                           "postgresql:// URL", &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* config strings are NUL-terminated: libpq can parse it later */
+    chmcf->pg.server = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_confhaven_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    size_t      min;
+    ngx_str_t  *field, *value;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* an admin key must be worth guessing; a password is what it is */
+    min = (cmd->type & NGX_HTTP_LOC_CONF) ? 16 : 1;
+
+    if (ngx_http_confhaven_read_secret(cf, &value[1], field, min) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *secret, size_t min)
+{
+    u_char           *buf, *start, *end;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_file_info_t   fi;
+    ngx_str_t         path;
+
+    path = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", path.data);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%s\" failed", path.data);
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    if (ngx_file_size(&fi) > 4096) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%s\" is larger than 4k",
+                           path.data);
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    buf = ngx_pnalloc(cf->pool, 4097);
+    if (buf == NULL) {
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, 4096);
+    ngx_close_file(fd);
+
+    if (n == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%s\" failed", path.data);
+        return NGX_ERROR;
+    }
+
+    start = buf;
+    end = buf + n;
+
+    while (start < end && (*start == ' ' || *start == '\t'
+                           || *start == '\r' || *start == '\n'))
+    {
+        start++;
+    }
+
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t'
+                           || end[-1] == '\r' || end[-1] == '\n'))
+    {
+        end--;
+    }
+
+    if ((size_t) (end - start) < min) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%s\" must hold at least %uz "
+                           "characters", path.data, min);
+        return NGX_ERROR;
+    }
+
+    *end = '\0';
+    secret->data = start;
+    secret->len = end - start;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_confhaven_module);
+    if (chmcf == NULL || chmcf->pg.server.len == 0) {
+        return NGX_OK;
+    }
+
+    chmcf->pool = ngx_http_confhaven_pg_pool_create(cycle, &chmcf->pg);
+    if (chmcf->pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_confhaven_module);
+    if (chmcf == NULL || chmcf->pool == NULL) {
+        return;
+    }
+
+    ngx_http_confhaven_pg_pool_destroy(chmcf->pool);
+    chmcf->pool = NULL;
+}

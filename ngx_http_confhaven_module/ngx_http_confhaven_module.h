@@ -1,0 +1,59 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+#ifndef _NGX_HTTP_CONFHAVEN_MODULE_H_INCLUDED_
+#define _NGX_HTTP_CONFHAVEN_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_confhaven_pg.h"
+
+
+#define NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE  (32 * 1024 * 1024)
+
+
+typedef struct {
+    ngx_http_confhaven_pg_conf_t   pg;
+    ngx_http_confhaven_pg_pool_t  *pool;       /* per worker */
+    ngx_flag_t                     used;
+} ngx_http_confhaven_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                     rest;
+    ngx_flag_t                     json_errors;
+    ngx_str_t                      admin_key;
+    size_t                         import_max_size;
+} ngx_http_confhaven_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                      route;
+    ngx_str_t                      error;
+    ngx_int_t                      result_count;
+    ngx_int_t                      rc;
+    ngx_msec_t                     db_time;
+
+    ngx_http_confhaven_pg_op_t    *op;
+    ngx_uint_t                     kind;
+    ngx_uint_t                     nparams;
+    char                          *params[8];
+
+    unsigned                       db_used:1;
+} ngx_http_confhaven_ctx_t;
+
+
+ngx_http_confhaven_ctx_t *ngx_http_confhaven_get_ctx(ngx_http_request_t *r);
+
+
+extern ngx_module_t  ngx_http_confhaven_module;
+extern ngx_str_t     ngx_http_confhaven_openapi;
+
+
+#endif /* _NGX_HTTP_CONFHAVEN_MODULE_H_INCLUDED_ */

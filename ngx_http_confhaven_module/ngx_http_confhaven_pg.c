@@ -1,0 +1,1227 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * A per-worker pool of non-blocking libpq connections driven by nginx's
+ * event loop: PQconnectStartParams/PQconnectPoll to connect,
+ * PQsendQueryParams/PQflush/PQconsumeInput/PQisBusy to query.  Callers
+ * that find every connection busy wait in a bounded queue with a timer;
+ * a server that goes away is reconnected with exponential backoff.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <netdb.h>
+
+#include "ngx_http_confhaven_pg.h"
+
+
+#define NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN   100
+#define NGX_HTTP_CONFHAVEN_PG_BACKOFF_MAX   2000
+#define NGX_HTTP_CONFHAVEN_PG_GRACE         2000
+
+
+typedef enum {
+    ngx_http_confhaven_pg_connecting = 0,
+    ngx_http_confhaven_pg_idle,
+    ngx_http_confhaven_pg_busy
+} ngx_http_confhaven_pg_state_e;
+
+
+struct ngx_http_confhaven_pg_conn_s {
+    ngx_queue_t                        queue;      /* in pool->idle */
+    PGconn                            *pgconn;
+    ngx_connection_t                  *c;
+    ngx_http_confhaven_pg_pool_t      *pool;
+    ngx_http_confhaven_pg_op_t        *op;
+    ngx_event_t                        timer;
+    ngx_http_confhaven_pg_state_e      state;
+    unsigned                           flushing:1;
+    unsigned                           reused:1;
+};
+
+
+struct ngx_http_confhaven_pg_pool_s {
+    ngx_http_confhaven_pg_conf_t      *conf;
+    ngx_log_t                         *log;
+    ngx_pool_t                        *mem;
+    ngx_queue_t                        idle;
+    ngx_queue_t                        waiters;
+    ngx_queue_t                        free;       /* spare conn structs */
+    ngx_uint_t                         nconns;
+    ngx_uint_t                         nconnecting;
+    ngx_uint_t                         nwaiters;
+    ngx_msec_t                         backoff;
+    ngx_msec_t                         retry_at;
+    ngx_event_t                        retry;
+    u_char                             last_error[256];
+    size_t                             last_error_len;
+    unsigned                           down:1;
+};
+
+
+static void ngx_http_confhaven_pg_dispatch(ngx_http_confhaven_pg_pool_t *pool);
+static ngx_int_t ngx_http_confhaven_pg_connect(
+    ngx_http_confhaven_pg_pool_t *pool);
+static ngx_int_t ngx_http_confhaven_pg_attach(
+    ngx_http_confhaven_pg_conn_t *pc);
+static void ngx_http_confhaven_pg_detach(ngx_http_confhaven_pg_conn_t *pc,
+    ngx_uint_t closed);
+static void ngx_http_confhaven_pg_event_handler(ngx_event_t *ev);
+static void ngx_http_confhaven_pg_timer_handler(ngx_event_t *ev);
+static void ngx_http_confhaven_pg_retry_handler(ngx_event_t *ev);
+static void ngx_http_confhaven_pg_wait_handler(ngx_event_t *ev);
+static void ngx_http_confhaven_pg_poll_connect(
+    ngx_http_confhaven_pg_conn_t *pc);
+static void ngx_http_confhaven_pg_send(ngx_http_confhaven_pg_conn_t *pc,
+    ngx_http_confhaven_pg_op_t *op);
+static void ngx_http_confhaven_pg_process(ngx_http_confhaven_pg_conn_t *pc);
+static void ngx_http_confhaven_pg_read_idle(ngx_http_confhaven_pg_conn_t *pc);
+static void ngx_http_confhaven_pg_keep(ngx_http_confhaven_pg_conn_t *pc);
+static void ngx_http_confhaven_pg_close(ngx_http_confhaven_pg_conn_t *pc,
+    const char *why);
+static void ngx_http_confhaven_pg_fail(ngx_http_confhaven_pg_conn_t *pc,
+    ngx_uint_t status, const char *why);
+static void ngx_http_confhaven_pg_complete(ngx_http_confhaven_pg_op_t *op,
+    ngx_uint_t status);
+static void ngx_http_confhaven_pg_set_error(ngx_http_confhaven_pg_op_t *op,
+    const char *msg);
+static void ngx_http_confhaven_pg_save_result(ngx_http_confhaven_pg_op_t *op,
+    PGresult *res);
+static ngx_int_t ngx_http_confhaven_pg_write_event(
+    ngx_http_confhaven_pg_conn_t *pc, ngx_uint_t on);
+static void ngx_http_confhaven_pg_remember(ngx_http_confhaven_pg_pool_t *pool,
+    const char *msg);
+static ngx_int_t ngx_http_confhaven_pg_copy(ngx_pool_t *p, ngx_str_t *dst,
+    const char *src, size_t len);
+static char *ngx_http_confhaven_pg_strdup(ngx_pool_t *p, const char *s);
+
+
+ngx_http_confhaven_pg_pool_t *
+ngx_http_confhaven_pg_pool_create(ngx_cycle_t *cycle,
+    ngx_http_confhaven_pg_conf_t *conf)
+{
+    ngx_http_confhaven_pg_pool_t  *pool;
+
+    pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_confhaven_pg_pool_t));
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    pool->conf = conf;
+    pool->log = cycle->log;
+    pool->mem = cycle->pool;
+
+    ngx_queue_init(&pool->idle);
+    ngx_queue_init(&pool->waiters);
+    ngx_queue_init(&pool->free);
+
+    pool->retry.handler = ngx_http_confhaven_pg_retry_handler;
+    pool->retry.data = pool;
+    pool->retry.log = cycle->log;
+    pool->retry.cancelable = 1;
+
+    return pool;
+}
+
+
+void
+ngx_http_confhaven_pg_pool_destroy(ngx_http_confhaven_pg_pool_t *pool)
+{
+    ngx_queue_t                   *q;
+    ngx_http_confhaven_pg_op_t    *op;
+    ngx_http_confhaven_pg_conn_t  *pc;
+
+    if (pool->retry.timer_set) {
+        ngx_del_timer(&pool->retry);
+    }
+
+    while (!ngx_queue_empty(&pool->waiters)) {
+        q = ngx_queue_head(&pool->waiters);
+        op = ngx_queue_data(q, ngx_http_confhaven_pg_op_t, queue);
+        ngx_http_confhaven_pg_set_error(op, "worker is shutting down");
+        ngx_http_confhaven_pg_complete(op, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE);
+    }
+
+    while (!ngx_queue_empty(&pool->idle)) {
+        q = ngx_queue_head(&pool->idle);
+        ngx_queue_remove(q);
+        pc = ngx_queue_data(q, ngx_http_confhaven_pg_conn_t, queue);
+        ngx_http_confhaven_pg_close(pc, NULL);
+    }
+}
+
+
+ngx_int_t
+ngx_http_confhaven_pg_query(ngx_http_confhaven_pg_pool_t *pool,
+    ngx_http_confhaven_pg_op_t *op)
+{
+    op->owner = pool;
+    op->status = NGX_HTTP_CONFHAVEN_PG_OK;
+    op->start = ngx_current_msec;
+
+    if (op->log == NULL) {
+        op->log = pool->log;
+    }
+
+    if (pool->nwaiters >= pool->conf->queue_size) {
+        ngx_http_confhaven_pg_set_error(op,
+                                  "too many requests are waiting for "
+                                  "a database connection");
+        op->status = NGX_HTTP_CONFHAVEN_PG_BUSY;
+        return NGX_ERROR;
+    }
+
+    if (pool->nconns == 0 && pool->down
+        && (ngx_msec_int_t) (pool->retry_at - ngx_current_msec) > 0)
+    {
+        /* the server is down and we are backing off: fail fast */
+        op->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
+        ngx_http_confhaven_pg_copy(op->pool, &op->message,
+                                   (char *) pool->last_error,
+                                   pool->last_error_len);
+        return NGX_ERROR;
+    }
+
+    ngx_queue_insert_tail(&pool->waiters, &op->queue);
+    op->queued = 1;
+    pool->nwaiters++;
+
+    ngx_memzero(&op->wait, sizeof(ngx_event_t));
+    op->wait.handler = ngx_http_confhaven_pg_wait_handler;
+    op->wait.data = op;
+    op->wait.log = op->log;
+    ngx_add_timer(&op->wait, pool->conf->queue_timeout);
+
+    ngx_http_confhaven_pg_dispatch(pool);
+
+    return NGX_AGAIN;
+}
+
+
+void
+ngx_http_confhaven_pg_cancel(ngx_http_confhaven_pg_op_t *op)
+{
+    if (op->owner == NULL) {
+        return;
+    }
+
+    if (op->wait.timer_set) {
+        ngx_del_timer(&op->wait);
+    }
+
+    if (op->queued) {
+        ngx_queue_remove(&op->queue);
+        op->queued = 0;
+        op->owner->nwaiters--;
+    }
+
+    if (op->conn) {
+        /* the query runs on; its result is read and dropped */
+        op->conn->op = NULL;
+        op->conn = NULL;
+    }
+
+    op->owner = NULL;
+}
+
+
+static void
+ngx_http_confhaven_pg_dispatch(ngx_http_confhaven_pg_pool_t *pool)
+{
+    ngx_uint_t                     want;
+    ngx_queue_t                   *q;
+    ngx_http_confhaven_pg_op_t    *op;
+    ngx_http_confhaven_pg_conn_t  *pc;
+
+    while (!ngx_queue_empty(&pool->waiters) && !ngx_queue_empty(&pool->idle)) {
+
+        q = ngx_queue_head(&pool->waiters);
+        ngx_queue_remove(q);
+        op = ngx_queue_data(q, ngx_http_confhaven_pg_op_t, queue);
+        op->queued = 0;
+        pool->nwaiters--;
+
+        q = ngx_queue_head(&pool->idle);
+        ngx_queue_remove(q);
+        pc = ngx_queue_data(q, ngx_http_confhaven_pg_conn_t, queue);
+
+        ngx_http_confhaven_pg_send(pc, op);
+    }
+
+    if (ngx_queue_empty(&pool->waiters)) {
+        return;
+    }
+
+    if (pool->down
+        && (ngx_msec_int_t) (pool->retry_at - ngx_current_msec) > 0)
+    {
+        if (pool->nconns == 0) {
+            /* nothing will free up: tell the waiters now */
+            while (!ngx_queue_empty(&pool->waiters)) {
+                q = ngx_queue_head(&pool->waiters);
+                op = ngx_queue_data(q, ngx_http_confhaven_pg_op_t, queue);
+                ngx_http_confhaven_pg_copy(op->pool, &op->message,
+                                           (char *) pool->last_error,
+                                           pool->last_error_len);
+                ngx_http_confhaven_pg_complete(op,
+                                            NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE);
+            }
+
+        } else if (!pool->retry.timer_set) {
+            ngx_add_timer(&pool->retry,
+                          pool->retry_at - ngx_current_msec);
+        }
+
+        return;
+    }
+
+    want = pool->nwaiters > pool->nconnecting
+           ? pool->nwaiters - pool->nconnecting : 0;
+
+    while (want-- && pool->nconns < pool->conf->pool_size) {
+        if (ngx_http_confhaven_pg_connect(pool) != NGX_OK) {
+            /* connect() failed synchronously; waiters were told */
+            return;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_pg_connect(ngx_http_confhaven_pg_pool_t *pool)
+{
+    ngx_queue_t                   *q;
+    ngx_http_confhaven_pg_op_t    *op;
+    ngx_http_confhaven_pg_conn_t  *pc;
+
+    if (!ngx_queue_empty(&pool->free)) {
+        q = ngx_queue_head(&pool->free);
+        ngx_queue_remove(q);
+        pc = ngx_queue_data(q, ngx_http_confhaven_pg_conn_t, queue);
+        ngx_memzero(pc, sizeof(ngx_http_confhaven_pg_conn_t));
+
+    } else {
+        pc = ngx_pcalloc(pool->mem, sizeof(ngx_http_confhaven_pg_conn_t));
+        if (pc == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    pc->pool = pool;
+    pc->state = ngx_http_confhaven_pg_connecting;
+    pc->timer.handler = ngx_http_confhaven_pg_timer_handler;
+    pc->timer.data = pc;
+    pc->timer.log = pool->log;
+    pc->timer.cancelable = 1;
+
+    pc->pgconn = PQconnectStartParams(pool->conf->keywords,
+                                      pool->conf->values, 0);
+
+    if (pc->pgconn == NULL || PQstatus(pc->pgconn) == CONNECTION_BAD) {
+        ngx_http_confhaven_pg_remember(pool, pc->pgconn
+                                       ? PQerrorMessage(pc->pgconn)
+                                       : "out of memory");
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "confhaven pg: connect failed: %s", pool->last_error);
+
+        if (pc->pgconn) {
+            PQfinish(pc->pgconn);
+        }
+
+        ngx_queue_insert_tail(&pool->free, &pc->queue);
+
+        pool->down = 1;
+        pool->backoff = ngx_max(pool->backoff * 2,
+                                NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN);
+        pool->backoff = ngx_min(pool->backoff,
+                                NGX_HTTP_CONFHAVEN_PG_BACKOFF_MAX);
+        pool->retry_at = ngx_current_msec + pool->backoff;
+
+        if (pool->nconns == 0) {
+            while (!ngx_queue_empty(&pool->waiters)) {
+                q = ngx_queue_head(&pool->waiters);
+                op = ngx_queue_data(q, ngx_http_confhaven_pg_op_t, queue);
+                ngx_http_confhaven_pg_copy(op->pool, &op->message,
+                                           (char *) pool->last_error,
+                                           pool->last_error_len);
+                ngx_http_confhaven_pg_complete(op,
+                                            NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE);
+            }
+        }
+
+        return NGX_ERROR;
+    }
+
+    pool->nconns++;
+    pool->nconnecting++;
+
+    if (PQsetnonblocking(pc->pgconn, 1) == -1
+        || ngx_http_confhaven_pg_attach(pc) != NGX_OK)
+    {
+        ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                   "cannot register the connection");
+        return NGX_ERROR;
+    }
+
+    ngx_add_timer(&pc->timer, pool->conf->connect_timeout);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "confhaven pg: connecting, %ui connections",
+                   pool->nconns);
+
+    ngx_http_confhaven_pg_poll_connect(pc);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_pg_attach(ngx_http_confhaven_pg_conn_t *pc)
+{
+    int                fd;
+    ngx_connection_t  *c;
+
+    fd = PQsocket(pc->pgconn);
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, pc->pool->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = pc;
+    c->read->handler = ngx_http_confhaven_pg_event_handler;
+    c->write->handler = ngx_http_confhaven_pg_event_handler;
+    c->read->log = pc->pool->log;
+    c->write->log = pc->pool->log;
+    c->log_error = NGX_ERROR_ERR;
+    c->shared = 1;      /* libpq owns the descriptor */
+
+    pc->c = c;
+
+    /* level-triggered: libpq may leave bytes in the socket */
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+        pc->c = NULL;
+        ngx_free_connection(c);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_confhaven_pg_detach(ngx_http_confhaven_pg_conn_t *pc,
+    ngx_uint_t closed)
+{
+    ngx_uint_t         flags;
+    ngx_connection_t  *c;
+
+    c = pc->c;
+    if (c == NULL) {
+        return;
+    }
+
+    /*
+     * When libpq has already closed the descriptor, epoll forgot it too:
+     * NGX_CLOSE_EVENT only clears nginx's flags.
+     */
+    flags = closed ? NGX_CLOSE_EVENT : 0;
+
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, flags);
+    }
+
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+    pc->c = NULL;
+}
+
+
+static void
+ngx_http_confhaven_pg_event_handler(ngx_event_t *ev)
+{
+    ngx_connection_t              *c;
+    ngx_http_confhaven_pg_conn_t  *pc;
+
+    c = ev->data;
+    pc = c->data;
+
+    switch (pc->state) {
+
+    case ngx_http_confhaven_pg_connecting:
+        ngx_http_confhaven_pg_poll_connect(pc);
+        break;
+
+    case ngx_http_confhaven_pg_busy:
+        ngx_http_confhaven_pg_process(pc);
+        break;
+
+    default: /* idle */
+        if (ev->write) {
+            (void) ngx_http_confhaven_pg_write_event(pc, 0);
+            break;
+        }
+
+        ngx_http_confhaven_pg_read_idle(pc);
+        break;
+    }
+}
+
+
+static void
+ngx_http_confhaven_pg_poll_connect(ngx_http_confhaven_pg_conn_t *pc)
+{
+    PostgresPollingStatusType      rc;
+    ngx_http_confhaven_pg_pool_t  *pool;
+
+    pool = pc->pool;
+
+    for ( ;; ) {
+        rc = PQconnectPoll(pc->pgconn);
+
+        if (pc->c && PQsocket(pc->pgconn) != pc->c->fd) {
+            /* libpq moved to another socket (next address, SSL retry) */
+            ngx_http_confhaven_pg_detach(pc, 1);
+        }
+
+        if (pc->c == NULL && rc != PGRES_POLLING_FAILED) {
+            if (ngx_http_confhaven_pg_attach(pc) != NGX_OK) {
+                ngx_http_confhaven_pg_fail(pc,
+                                           NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                           "cannot register the connection");
+                return;
+            }
+        }
+
+        switch (rc) {
+
+        case PGRES_POLLING_READING:
+            (void) ngx_http_confhaven_pg_write_event(pc, 0);
+            return;
+
+        case PGRES_POLLING_WRITING:
+            if (ngx_http_confhaven_pg_write_event(pc, 1) != NGX_OK) {
+                ngx_http_confhaven_pg_fail(pc,
+                                           NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                           "cannot wait for the socket");
+            }
+            return;
+
+        case PGRES_POLLING_OK:
+            break;
+
+        default:
+            ngx_http_confhaven_pg_remember(pool, PQerrorMessage(pc->pgconn));
+            ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                          "confhaven pg: connect failed: %s",
+                          pool->last_error);
+            pool->down = 1;
+            pool->backoff = ngx_max(pool->backoff * 2,
+                                    NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN);
+            pool->backoff = ngx_min(pool->backoff,
+                                    NGX_HTTP_CONFHAVEN_PG_BACKOFF_MAX);
+            pool->retry_at = ngx_current_msec + pool->backoff;
+            ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                       NULL);
+            return;
+        }
+
+        break;
+    }
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    pool->nconnecting--;
+    pool->down = 0;
+    pool->backoff = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "confhaven pg: connected, server %d",
+                   PQserverVersion(pc->pgconn));
+
+    ngx_http_confhaven_pg_keep(pc);
+}
+
+
+static void
+ngx_http_confhaven_pg_keep(ngx_http_confhaven_pg_conn_t *pc)
+{
+    ngx_http_confhaven_pg_pool_t  *pool;
+
+    pool = pc->pool;
+
+    (void) ngx_http_confhaven_pg_write_event(pc, 0);
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        ngx_http_confhaven_pg_close(pc, NULL);
+        return;
+    }
+
+    pc->state = ngx_http_confhaven_pg_idle;
+    pc->op = NULL;
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (!ngx_queue_empty(&pool->waiters)) {
+        ngx_queue_insert_head(&pool->idle, &pc->queue);
+        ngx_http_confhaven_pg_dispatch(pool);
+        return;
+    }
+
+    ngx_queue_insert_head(&pool->idle, &pc->queue);
+    ngx_add_timer(&pc->timer, pool->conf->keepalive_timeout);
+}
+
+
+static void
+ngx_http_confhaven_pg_send(ngx_http_confhaven_pg_conn_t *pc,
+    ngx_http_confhaven_pg_op_t *op)
+{
+    int  rc;
+
+    if (op->wait.timer_set) {
+        ngx_del_timer(&op->wait);
+    }
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    pc->state = ngx_http_confhaven_pg_busy;
+    pc->op = op;
+    op->conn = pc;
+    op->got_result = 0;
+    op->got_null = 0;
+    op->start = ngx_current_msec;
+
+    pc->c->log->action = "sending query to PostgreSQL";
+
+    rc = PQsendQueryParams(pc->pgconn, op->sql, (int) op->nparams, NULL,
+                           op->values, NULL, NULL, 0);
+    if (rc == 0) {
+        ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                   PQerrorMessage(pc->pgconn));
+        return;
+    }
+
+    ngx_add_timer(&pc->timer, pc->pool->conf->statement_timeout
+                              + NGX_HTTP_CONFHAVEN_PG_GRACE);
+
+    pc->flushing = 1;
+    ngx_http_confhaven_pg_process(pc);
+}
+
+
+static void
+ngx_http_confhaven_pg_process(ngx_http_confhaven_pg_conn_t *pc)
+{
+    int                          rc;
+    PGresult                    *res;
+    ngx_http_confhaven_pg_op_t  *op;
+
+    if (pc->flushing) {
+        rc = PQflush(pc->pgconn);
+
+        if (rc == -1) {
+            ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                       PQerrorMessage(pc->pgconn));
+            return;
+        }
+
+        if (rc == 1) {
+            if (ngx_http_confhaven_pg_write_event(pc, 1) != NGX_OK) {
+                ngx_http_confhaven_pg_fail(pc,
+                                           NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                           "cannot wait for the socket");
+            }
+            return;
+        }
+
+        pc->flushing = 0;
+        (void) ngx_http_confhaven_pg_write_event(pc, 0);
+        pc->c->log->action = "reading result from PostgreSQL";
+    }
+
+    if (!PQconsumeInput(pc->pgconn)) {
+        ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                   PQerrorMessage(pc->pgconn));
+        return;
+    }
+
+    while (!PQisBusy(pc->pgconn)) {
+        res = PQgetResult(pc->pgconn);
+
+        if (res == NULL) {
+            op = pc->op;
+
+            if (PQstatus(pc->pgconn) == CONNECTION_BAD) {
+                ngx_http_confhaven_pg_fail(pc,
+                                           NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                           PQerrorMessage(pc->pgconn));
+                return;
+            }
+
+            pc->reused = 1;
+            pc->op = NULL;
+
+            if (op) {
+                op->conn = NULL;
+                ngx_http_confhaven_pg_complete(op, op->status);
+            }
+
+            ngx_http_confhaven_pg_keep(pc);
+            return;
+        }
+
+        if (pc->op && !pc->op->got_result) {
+            ngx_http_confhaven_pg_save_result(pc->op, res);
+        }
+
+        PQclear(res);
+    }
+}
+
+
+static void
+ngx_http_confhaven_pg_save_result(ngx_http_confhaven_pg_op_t *op,
+    PGresult *res)
+{
+    char           *f;
+    ExecStatusType  st;
+
+    op->got_result = 1;
+    st = PQresultStatus(res);
+
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        op->status = NGX_HTTP_CONFHAVEN_PG_OK;
+
+        if (PQntuples(res) < 1 || PQnfields(res) < 1
+            || PQgetisnull(res, 0, 0))
+        {
+            op->got_null = 1;
+            return;
+        }
+
+        if (ngx_http_confhaven_pg_copy(op->pool, &op->value,
+                                       PQgetvalue(res, 0, 0),
+                                       PQgetlength(res, 0, 0))
+            != NGX_OK)
+        {
+            ngx_http_confhaven_pg_set_error(op, "out of memory");
+            op->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
+            return;
+        }
+
+        if (PQnfields(res) > 1 && !PQgetisnull(res, 0, 1)) {
+            (void) ngx_http_confhaven_pg_copy(op->pool, &op->value2,
+                                              PQgetvalue(res, 0, 1),
+                                              PQgetlength(res, 0, 1));
+        }
+
+        return;
+    }
+
+    op->status = NGX_HTTP_CONFHAVEN_PG_SQL_ERROR;
+
+    f = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (f) {
+        (void) ngx_http_confhaven_pg_copy(op->pool, &op->sqlstate, f,
+                                          ngx_strlen(f));
+    }
+
+    f = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (f == NULL) {
+        f = PQresultErrorMessage(res);
+    }
+
+    (void) ngx_http_confhaven_pg_copy(op->pool, &op->message, f,
+                                      ngx_strlen(f));
+
+    f = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+    if (f) {
+        (void) ngx_http_confhaven_pg_copy(op->pool, &op->hint, f,
+                                          ngx_strlen(f));
+    }
+}
+
+
+static void
+ngx_http_confhaven_pg_read_idle(ngx_http_confhaven_pg_conn_t *pc)
+{
+    PGnotify  *n;
+
+    /* an idle connection only becomes readable when the server talks */
+
+    if (!PQconsumeInput(pc->pgconn)
+        || PQstatus(pc->pgconn) == CONNECTION_BAD)
+    {
+        ngx_log_error(NGX_LOG_WARN, pc->pool->log, 0,
+                      "confhaven pg: idle connection lost: %s",
+                      PQerrorMessage(pc->pgconn));
+        ngx_queue_remove(&pc->queue);
+        ngx_http_confhaven_pg_close(pc, NULL);
+        return;
+    }
+
+    while ((n = PQnotifies(pc->pgconn)) != NULL) {
+        PQfreemem(n);
+    }
+}
+
+
+static void
+ngx_http_confhaven_pg_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_confhaven_pg_conn_t  *pc;
+
+    pc = ev->data;
+
+    switch (pc->state) {
+
+    case ngx_http_confhaven_pg_connecting:
+        ngx_http_confhaven_pg_remember(pc->pool, "connection timed out");
+        ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
+                      "confhaven pg: connect timed out");
+        pc->pool->down = 1;
+        pc->pool->backoff = ngx_max(pc->pool->backoff * 2,
+                                    NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN);
+        pc->pool->backoff = ngx_min(pc->pool->backoff,
+                                    NGX_HTTP_CONFHAVEN_PG_BACKOFF_MAX);
+        pc->pool->retry_at = ngx_current_msec + pc->pool->backoff;
+        ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                   NULL);
+        break;
+
+    case ngx_http_confhaven_pg_busy:
+        ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
+                      "confhaven pg: no answer within the statement "
+                      "timeout, closing the connection");
+        ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_TIMEOUT,
+                                   "the database did not answer in time");
+        break;
+
+    default:
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, pc->pool->log, 0,
+                       "confhaven pg: closing idle connection");
+        ngx_queue_remove(&pc->queue);
+        ngx_http_confhaven_pg_close(pc, NULL);
+        break;
+    }
+}
+
+
+static void
+ngx_http_confhaven_pg_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_confhaven_pg_dispatch(ev->data);
+}
+
+
+static void
+ngx_http_confhaven_pg_wait_handler(ngx_event_t *ev)
+{
+    ngx_http_confhaven_pg_op_t  *op;
+
+    op = ev->data;
+
+    ngx_log_error(NGX_LOG_WARN, op->log, 0,
+                  "confhaven pg: no connection became free in time");
+
+    ngx_http_confhaven_pg_set_error(op, "all database connections are busy");
+    ngx_http_confhaven_pg_complete(op, NGX_HTTP_CONFHAVEN_PG_BUSY);
+}
+
+
+/*
+ * Fail the query running on pc (if any) and drop the connection.  A query
+ * that failed on a connection reused from the idle list is retried once:
+ * the server may have restarted while the connection slept.
+ */
+
+static void
+ngx_http_confhaven_pg_fail(ngx_http_confhaven_pg_conn_t *pc,
+    ngx_uint_t status, const char *why)
+{
+    ngx_uint_t                     reused;
+    ngx_http_confhaven_pg_op_t    *op;
+    ngx_http_confhaven_pg_pool_t  *pool;
+
+    pool = pc->pool;
+    op = pc->op;
+    reused = pc->reused;
+
+    if (why == NULL) {
+        why = (const char *) pool->last_error;
+    }
+
+    if (op) {
+        op->conn = NULL;
+        ngx_http_confhaven_pg_set_error(op, why);
+    }
+
+    if (pc->state == ngx_http_confhaven_pg_connecting) {
+        pool->nconnecting--;
+    }
+
+    ngx_http_confhaven_pg_close(pc, why);
+
+    if (op == NULL) {
+        ngx_http_confhaven_pg_dispatch(pool);
+        return;
+    }
+
+    if (status == NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE && reused
+        && !op->retried)
+    {
+        ngx_log_error(NGX_LOG_WARN, op->log, 0,
+                      "confhaven pg: retrying on a new connection");
+        op->retried = 1;
+        op->message.len = 0;
+        op->status = NGX_HTTP_CONFHAVEN_PG_OK;
+        ngx_queue_insert_head(&pool->waiters, &op->queue);
+        op->queued = 1;
+        pool->nwaiters++;
+        ngx_add_timer(&op->wait, pool->conf->queue_timeout);
+        ngx_http_confhaven_pg_dispatch(pool);
+        return;
+    }
+
+    ngx_http_confhaven_pg_complete(op, status);
+    ngx_http_confhaven_pg_dispatch(pool);
+}
+
+
+static void
+ngx_http_confhaven_pg_close(ngx_http_confhaven_pg_conn_t *pc,
+    const char *why)
+{
+    ngx_http_confhaven_pg_pool_t  *pool;
+
+    pool = pc->pool;
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (why) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                       "confhaven pg: closing connection: %s", why);
+    }
+
+    /* PQfinish() closes the descriptor; nginx must only forget it */
+    ngx_http_confhaven_pg_detach(pc, 1);
+
+    if (pc->pgconn) {
+        PQfinish(pc->pgconn);
+        pc->pgconn = NULL;
+    }
+
+    pool->nconns--;
+    ngx_queue_insert_tail(&pool->free, &pc->queue);
+}
+
+
+static void
+ngx_http_confhaven_pg_complete(ngx_http_confhaven_pg_op_t *op,
+    ngx_uint_t status)
+{
+    ngx_http_confhaven_pg_pool_t  *pool;
+
+    pool = op->owner;
+
+    if (op->wait.timer_set) {
+        ngx_del_timer(&op->wait);
+    }
+
+    if (op->queued) {
+        ngx_queue_remove(&op->queue);
+        op->queued = 0;
+        pool->nwaiters--;
+    }
+
+    if (op->conn) {
+        op->conn->op = NULL;
+        op->conn = NULL;
+    }
+
+    op->status = status;
+    op->elapsed = ngx_current_msec - op->start;
+    op->owner = NULL;
+
+    op->handler(op);
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_pg_write_event(ngx_http_confhaven_pg_conn_t *pc,
+    ngx_uint_t on)
+{
+    ngx_event_t  *wev;
+
+    if (pc->c == NULL) {
+        return NGX_ERROR;
+    }
+
+    wev = pc->c->write;
+
+    if (on && !wev->active) {
+        return ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+
+    if (!on && wev->active) {
+        return ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_confhaven_pg_set_error(ngx_http_confhaven_pg_op_t *op,
+    const char *msg)
+{
+    size_t  len;
+
+    len = ngx_strlen(msg);
+
+    /* libpq's messages end with a newline */
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) {
+        len--;
+    }
+
+    (void) ngx_http_confhaven_pg_copy(op->pool, &op->message, msg, len);
+}
+
+
+static void
+ngx_http_confhaven_pg_remember(ngx_http_confhaven_pg_pool_t *pool,
+    const char *msg)
+{
+    size_t  len;
+
+    len = ngx_min(ngx_strlen(msg), sizeof(pool->last_error) - 1);
+
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) {
+        len--;
+    }
+
+    ngx_memcpy(pool->last_error, msg, len);
+    pool->last_error[len] = '\0';
+    pool->last_error_len = len;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_pg_copy(ngx_pool_t *p, ngx_str_t *dst, const char *src,
+    size_t len)
+{
+    dst->data = ngx_pnalloc(p, len + 1);
+    if (dst->data == NULL) {
+        dst->len = 0;
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src, len);
+    dst->data[len] = '\0';
+    dst->len = len;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_confhaven_pg_strdup(ngx_pool_t *p, const char *s)
+{
+    size_t   len;
+    u_char  *d;
+
+    len = ngx_strlen(s);
+
+    d = ngx_pnalloc(p, len + 1);
+    if (d == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(d, s, len + 1);
+
+    return (char *) d;
+}
+
+
+/*
+ * Configuration time: parse the conninfo with libpq itself, add the
+ * password read from a file, the statement timeout and an application
+ * name, and resolve a host name now so that the worker's non-blocking
+ * connect never waits on DNS.
+ */
+
+char *
+ngx_http_confhaven_pg_conf_prepare(ngx_conf_t *cf,
+    ngx_http_confhaven_pg_conf_t *conf)
+{
+    char                 *err, *host, *options;
+    u_char               *p;
+    ngx_uint_t            n, i, has_hostaddr, has_appname;
+    struct addrinfo       hints, *ai;
+    PQconninfoOption     *opts, *o;
+    static char           addr[NGX_SOCKADDR_STRLEN + 1];
+
+    err = NULL;
+    opts = PQconninfoParse((char *) conf->server.data, &err);
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"confhaven_pg_server\" "
+                           "directive: %s", &conf->server,
+                           err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+    for (o = opts; o->keyword; o++) {
+        n++;
+    }
+
+    conf->keywords = ngx_pcalloc(cf->pool, (n + 5) * sizeof(char *));
+    conf->values = ngx_pcalloc(cf->pool, (n + 5) * sizeof(char *));
+    if (conf->keywords == NULL || conf->values == NULL) {
+        PQconninfoFree(opts);
+        return NGX_CONF_ERROR;
+    }
+
+    i = 0;
+    host = NULL;
+    options = NULL;
+    has_hostaddr = 0;
+    has_appname = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "password") == 0 && conf->password.len) {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "options") == 0) {
+            options = o->val;
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+        }
+
+        if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            has_hostaddr = 1;
+        }
+
+        if (ngx_strcmp(o->keyword, "application_name") == 0) {
+            has_appname = 1;
+        }
+
+        conf->keywords[i] = ngx_http_confhaven_pg_strdup(cf->pool,
+                                                         o->keyword);
+        conf->values[i] = ngx_http_confhaven_pg_strdup(cf->pool, o->val);
+
+        if (conf->keywords[i] == NULL || conf->values[i] == NULL) {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        i++;
+    }
+
+    if (host && !has_hostaddr && host[0] != '/' && host[0] != '@'
+        && ngx_strchr(host, ',') == NULL)
+    {
+        ngx_memzero(&hints, sizeof(struct addrinfo));
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+
+        if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "host \"%s\" in \"confhaven_pg_server\" "
+                               "could not be resolved", host);
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr),
+                        NULL, 0, NI_NUMERICHOST) == 0)
+        {
+            conf->keywords[i] = "hostaddr";
+            conf->values[i] = ngx_http_confhaven_pg_strdup(cf->pool, addr);
+            if (conf->values[i] == NULL) {
+                freeaddrinfo(ai);
+                PQconninfoFree(opts);
+                return NGX_CONF_ERROR;
+            }
+            i++;
+        }
+
+        freeaddrinfo(ai);
+    }
+
+    if (conf->password.len) {
+        conf->keywords[i] = "password";
+        conf->values[i] = (char *) conf->password.data;
+        i++;
+    }
+
+    if (!has_appname) {
+        conf->keywords[i] = "application_name";
+        conf->values[i] = "confhaven";
+        i++;
+    }
+
+    p = ngx_pnalloc(cf->pool, (options ? ngx_strlen(options) : 0)
+                              + sizeof(" -c statement_timeout=") + NGX_INT_T_LEN);
+    if (p == NULL) {
+        PQconninfoFree(opts);
+        return NGX_CONF_ERROR;
+    }
+
+    *ngx_sprintf(p, "%s%s-c statement_timeout=%M",
+                 options ? options : "", options ? " " : "",
+                 conf->statement_timeout) = '\0';
+
+    conf->keywords[i] = "options";
+    conf->values[i] = (char *) p;
+    i++;
+
+    conf->keywords[i] = NULL;
+    conf->values[i] = NULL;
+
+    PQconninfoFree(opts);
+
+    return NGX_CONF_OK;
+}
