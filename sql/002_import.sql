@@ -1,0 +1,1063 @@
+-- 002_import.sql — schedule importer: confhaven.import_schedule(...)
+--
+-- Three parsers (Sessionize "All" JSON, pretalx/frab schedule JSON, frab /
+-- pentabarf schedule.xml) each turn the file into one normalised jsonb array
+-- of sessions; confhaven._apply_sessions() then writes that array set-based
+-- (upsert by (conference, external_id), delete vanished sessions, rebuild the
+-- speaker/tag links, drop orphan speakers/rooms/tracks/tags, refresh the
+-- search documents).  The whole import is one statement, so any error rolls
+-- everything back and leaves the previous data untouched.
+--
+-- Normalised session (keys of the jsonb objects in the array):
+--   external_id, title, subtitle, abstract, start_at, end_at (timestamptz as
+--   text with offset), room, room_sort, track, level, level_detail, format,
+--   language, is_service, is_plenum, tags [text], speakers [{external_id,name,bio}],
+--   path (where it came from, for error messages)
+
+-- ---------------------------------------------------------------------------
+-- Small shared helpers
+-- ---------------------------------------------------------------------------
+
+-- Raise a ConferenceHaven error (CH400 / CH404 / CH422).
+CREATE OR REPLACE FUNCTION confhaven._fail(code text, msg text, hint text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    IF hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = msg;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = code, MESSAGE = msg, HINT = hint;
+END
+$$;
+
+-- Shorten a value for an error message and quote it JSON-style.
+CREATE OR REPLACE FUNCTION confhaven._show(v text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN v IS NULL THEN 'null'
+                WHEN length(v) > 60 THEN to_json(left(v, 57) || '...')::text
+                ELSE to_json(v)::text END;
+$$;
+
+-- Map free-form level wording to Introductory / Intermediate / Advanced.
+-- "100 - Beginner", "Introductory and overview" -> Introductory;
+-- "200 - Intermediate" -> Intermediate; "300", "400 - Expert", "Advanced" -> Advanced.
+CREATE OR REPLACE FUNCTION confhaven.normalize_level(v text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN v IS NULL THEN NULL
+        WHEN v ~* '^\s*l?100\M|beginner|introduct|novice|basic|foundation|overview|all levels'
+            THEN 'Introductory'
+        WHEN v ~* '^\s*l?200\M|intermediate'
+            THEN 'Intermediate'
+        WHEN v ~* '^\s*l?[34]00\M|advanced|expert|deep[ -]?dive'
+            THEN 'Advanced'
+        ELSE NULL END;
+$$;
+
+-- Remove HTML markup (only well-known tag names, so "List<T>" survives),
+-- comments, and decode entities.  Does not collapse whitespace.
+CREATE OR REPLACE FUNCTION confhaven.strip_html(t text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+DECLARE
+    r    text := t;
+    m    text[];
+    code integer;
+BEGIN
+    IF position('<' IN r) > 0 THEN
+        r := regexp_replace(r, '<!--.*?-->', ' ', 'g');
+        r := regexp_replace(r,
+            '</?(p|br|a|ul|ol|li|em|strong|b|i|u|s|code|pre|h[1-6]|div|span|blockquote|img|'
+            'table|thead|tbody|tr|td|th|hr|sup|sub|del|ins|dl|dt|dd|tt|small|big|center|font|'
+            'section|article|figure|figcaption|iframe|video|source|kbd|cite|abbr|q|strike|mark|wbr)'
+            '(\s[^<>]*)?/?>', ' ', 'gi');
+    END IF;
+    IF position('&' IN r) > 0 THEN
+        r := replace(r, '&nbsp;', ' ');
+        r := replace(r, '&lt;', '<');
+        r := replace(r, '&gt;', '>');
+        r := replace(r, '&quot;', '"');
+        r := replace(r, '&apos;', '''');
+        r := replace(r, '&ndash;', '–');
+        r := replace(r, '&mdash;', '—');
+        r := replace(r, '&hellip;', '…');
+        r := replace(r, '&rsquo;', '’');
+        r := replace(r, '&lsquo;', '‘');
+        r := replace(r, '&rdquo;', '”');
+        r := replace(r, '&ldquo;', '“');
+        LOOP   -- decimal entities
+            m := regexp_match(r, '&#([0-9]{1,7});');
+            EXIT WHEN m IS NULL;
+            code := m[1]::integer;
+            r := replace(r, '&#' || m[1] || ';',
+                         CASE WHEN code BETWEEN 1 AND 1114111 AND code NOT BETWEEN 55296 AND 57343
+                              THEN chr(code) ELSE ' ' END);
+        END LOOP;
+        LOOP   -- hexadecimal entities
+            m := regexp_match(r, '&#[xX]([0-9a-fA-F]{1,6});');
+            EXIT WHEN m IS NULL;
+            code := ('x' || lpad(m[1], 8, '0'))::bit(32)::integer;
+            r := regexp_replace(r, '&#[xX]' || m[1] || ';',
+                         CASE WHEN code BETWEEN 1 AND 1114111 AND code NOT BETWEEN 55296 AND 57343
+                              THEN chr(code) ELSE ' ' END, 'g');
+        END LOOP;
+        r := replace(r, '&amp;', '&');
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- Plain text used for snippets and the search document.
+CREATE OR REPLACE FUNCTION confhaven.plain_text(t text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT nullif(btrim(regexp_replace(confhaven.strip_html(t), '\s+', ' ', 'g')), '');
+$$;
+
+-- Weighted search document: A title, B subtitle + tags + track, C abstract, D speakers.
+CREATE OR REPLACE FUNCTION confhaven.session_document(
+    title text, subtitle text, tags_and_track text, abstract_plain text, speakers text)
+RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT setweight(to_tsvector('english', coalesce(title, '')), 'A')
+        || setweight(to_tsvector('english', coalesce(subtitle, '') || ' ' || coalesce(tags_and_track, '')), 'B')
+        || setweight(to_tsvector('english', coalesce(abstract_plain, '')), 'C')
+        || setweight(to_tsvector('english', coalesce(speakers, '')), 'D');
+$$;
+
+-- Recompute the search documents of one conference (after speakers/tags changed).
+CREATE OR REPLACE FUNCTION confhaven.refresh_documents(p_conference_id bigint)
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE n integer;
+BEGIN
+    UPDATE confhaven.sessions s
+       SET document = d.doc
+      FROM (SELECT s2.id,
+                   confhaven.session_document(
+                       s2.title, s2.subtitle,
+                       concat_ws(' ', tr.name,
+                                 (SELECT string_agg(t.name, ' ' ORDER BY st.position)
+                                    FROM confhaven.session_tags st
+                                    JOIN confhaven.tags t ON t.id = st.tag_id
+                                   WHERE st.session_id = s2.id)),
+                       s2.abstract_plain,
+                       (SELECT string_agg(sp.name, ' ' ORDER BY ss.position)
+                          FROM confhaven.session_speakers ss
+                          JOIN confhaven.speakers sp ON sp.id = ss.speaker_id
+                         WHERE ss.session_id = s2.id)) AS doc
+              FROM confhaven.sessions s2
+              LEFT JOIN confhaven.tracks tr ON tr.id = s2.track_id
+             WHERE s2.conference_id = p_conference_id) d
+     WHERE s.id = d.id
+       AND s.document IS DISTINCT FROM d.doc;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- Conference object as in the contract.  session_count counts the sessions a
+-- search can return (service sessions such as breaks are not counted).
+CREATE OR REPLACE FUNCTION confhaven.conference_json(p_id bigint)
+RETURNS json
+LANGUAGE sql STABLE
+AS $$
+    SELECT json_build_object(
+        'slug', c.slug,
+        'name', c.name,
+        'location', c.location,
+        'timezone', c.timezone,
+        'start_date', to_char(c.start_date, 'YYYY-MM-DD'),
+        'end_date', to_char(c.end_date, 'YYYY-MM-DD'),
+        'website', c.website,
+        'is_active', c.is_active,
+        'session_count', (SELECT count(*) FROM confhaven.sessions s
+                           WHERE s.conference_id = c.id AND NOT s.is_service))
+      FROM confhaven.conferences c
+     WHERE c.id = p_id;
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Typed access to JSON with error messages that name the path
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION confhaven._j_text(obj jsonb, key text, path text, required boolean)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE v jsonb := obj -> key;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        IF required THEN
+            PERFORM confhaven._fail('CH422', format('%s.%s is missing', path, key),
+                'Upload the schedule file exactly as the conference tool exported it.');
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(v) <> 'string' THEN
+        PERFORM confhaven._fail('CH422',
+            format('%s.%s must be a string, got %s: %s', path, key, jsonb_typeof(v),
+                   confhaven._show(v::text)),
+            'Upload the schedule file exactly as the conference tool exported it.');
+    END IF;
+    RETURN v #>> '{}';
+END
+$$;
+
+-- An identifier: string or number, never empty.
+CREATE OR REPLACE FUNCTION confhaven._j_id(obj jsonb, key text, path text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE v jsonb := obj -> key;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        PERFORM confhaven._fail('CH422', format('%s.%s is missing', path, key),
+            'Every session, speaker and room needs its id from the export.');
+    END IF;
+    IF jsonb_typeof(v) NOT IN ('string', 'number') OR btrim(v #>> '{}') = '' THEN
+        PERFORM confhaven._fail('CH422',
+            format('%s.%s must be a non-empty string or number, got %s', path, key,
+                   confhaven._show(v::text)),
+            'Every session, speaker and room needs its id from the export.');
+    END IF;
+    RETURN btrim(v #>> '{}');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION confhaven._j_bool(obj jsonb, key text, path text, dflt boolean)
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE v jsonb := obj -> key;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN dflt;
+    END IF;
+    IF jsonb_typeof(v) <> 'boolean' THEN
+        PERFORM confhaven._fail('CH422',
+            format('%s.%s must be true or false, got %s', path, key, confhaven._show(v::text)),
+            'Upload the schedule file exactly as the conference tool exported it.');
+    END IF;
+    RETURN v::text::boolean;
+END
+$$;
+
+-- An array (missing/null -> empty array unless required).
+CREATE OR REPLACE FUNCTION confhaven._j_array(obj jsonb, key text, path text, required boolean)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE v jsonb := obj -> key;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        IF required THEN
+            PERFORM confhaven._fail('CH422', format('%s.%s is missing', path, key),
+                'Upload the schedule file exactly as the conference tool exported it.');
+        END IF;
+        RETURN '[]'::jsonb;
+    END IF;
+    IF jsonb_typeof(v) <> 'array' THEN
+        PERFORM confhaven._fail('CH422',
+            format('%s.%s must be an array, got %s', path, key, jsonb_typeof(v)),
+            'Upload the schedule file exactly as the conference tool exported it.');
+    END IF;
+    RETURN v;
+END
+$$;
+
+-- Parse a date-time.  With an offset (or Z) it is absolute; without one it
+-- is local wall-clock time in zone tz.  NULL input -> NULL.
+CREATE OR REPLACE FUNCTION confhaven._parse_ts(v text, path text, tz text)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    m text[];
+BEGIN
+    IF v IS NULL THEN
+        RETURN NULL;
+    END IF;
+    m := regexp_match(v,
+        '^\s*(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}(?::?\d{2})?)?\s*$', 'i');
+    IF m IS NULL THEN
+        PERFORM confhaven._fail('CH422', format('%s is not a date-time: %s', path, confhaven._show(v)),
+            'Expected ISO 8601 such as "2026-10-02T09:00:00" or "2026-10-02T09:00:00+01:00".');
+    END IF;
+    BEGIN
+        IF m[3] IS NOT NULL THEN
+            RETURN (m[1] || 'T' || m[2] || upper(m[3]))::timestamptz;
+        END IF;
+        IF tz IS NULL THEN
+            PERFORM confhaven._fail('CH400',
+                format('%s has no UTC offset and the conference has no time zone', path),
+                'Pass timezone=<IANA name>, e.g. timezone=Europe/London.');
+        END IF;
+        RETURN ((m[1] || ' ' || m[2])::timestamp) AT TIME ZONE tz;
+    EXCEPTION
+        WHEN datetime_field_overflow OR invalid_datetime_format OR data_exception THEN
+            PERFORM confhaven._fail('CH422', format('%s is not a date-time: %s', path, confhaven._show(v)),
+                'Expected ISO 8601 such as "2026-10-02T09:00:00" or "2026-10-02T09:00:00+01:00".');
+    END;
+END
+$$;
+
+-- Parse "HH:MM" / "HH:MM:SS" / "D:HH:MM" durations (frab / pretalx).
+CREATE OR REPLACE FUNCTION confhaven._parse_duration(v text, path text)
+RETURNS interval
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE m text[];
+BEGIN
+    IF v IS NULL OR btrim(v) = '' THEN
+        PERFORM confhaven._fail('CH422', format('%s is missing', path),
+            'Every event needs a duration such as "00:30".');
+    END IF;
+    m := regexp_match(btrim(v), '^(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)(?::([0-5]\d))?$');
+    IF m IS NULL THEN
+        PERFORM confhaven._fail('CH422', format('%s is not a duration: %s', path, confhaven._show(v)),
+            'Expected HH:MM such as "00:30".');
+    END IF;
+    RETURN make_interval(days => coalesce(m[1], '0')::int, hours => m[2]::int,
+                         mins => m[3]::int, secs => coalesce(m[4], '0')::int);
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Parser 1: Sessionize "All" view
+-- ---------------------------------------------------------------------------
+
+-- Category role from its title: 'level' | 'format' | 'track' | NULL (ignored).
+CREATE OR REPLACE FUNCTION confhaven._sessionize_category_role(title text, ctype text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN ctype IS NOT NULL AND lower(ctype) <> 'session' THEN NULL   -- speaker categories
+        WHEN title ~* 'level|difficulty|experience' THEN 'level'
+        WHEN title ~* 'type|format' THEN 'format'
+        WHEN title ~* 'track|topic|categor|theme|subject|area' THEN 'track'
+        ELSE NULL END;
+$$;
+
+CREATE OR REPLACE FUNCTION confhaven._parse_sessionize(doc jsonb, tz text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    sessions   jsonb := confhaven._j_array(doc, 'sessions', '$', true);
+    speakers   jsonb := confhaven._j_array(doc, 'speakers', '$', true);
+    categories jsonb := confhaven._j_array(doc, 'categories', '$', false);
+    rooms      jsonb := confhaven._j_array(doc, 'rooms', '$', false);
+    spk_map    jsonb := '{}';
+    room_map   jsonb := '{}';
+    item_map   jsonb := '{}';   -- category item id -> {role, name, prio}
+    out        jsonb[] := '{}';
+    e          jsonb;
+    i          bigint;
+    j          bigint;
+    path       text;
+    c          jsonb;
+    role       text;
+    prio       integer;
+    sid        text;
+    nm         text;
+    s_start    timestamptz;
+    s_end      timestamptz;
+    v          text;
+    room_id    text;
+    item       jsonb;
+    s_spk      jsonb;
+    s_tags     text[];
+    s_track    text;
+    s_track_p  integer;
+    s_level    text;
+    s_format   text;
+BEGIN
+    -- speakers: id -> {name, bio}
+    FOR e, i IN SELECT x, o - 1 FROM jsonb_array_elements(speakers) WITH ORDINALITY AS t(x, o) LOOP
+        path := format('speakers[%s]', i);
+        IF jsonb_typeof(e) <> 'object' THEN
+            PERFORM confhaven._fail('CH422', path || ' is not an object');
+        END IF;
+        sid := confhaven._j_id(e, 'id', path);
+        nm := btrim(coalesce(nullif(btrim(confhaven._j_text(e, 'fullName', path, false)), ''),
+                             concat_ws(' ', nullif(btrim(confhaven._j_text(e, 'firstName', path, false)), ''),
+                                            nullif(btrim(confhaven._j_text(e, 'lastName', path, false)), ''))));
+        IF nm = '' THEN
+            PERFORM confhaven._fail('CH422', path || ' has neither fullName nor firstName/lastName',
+                'Every speaker needs a name.');
+        END IF;
+        spk_map := spk_map || jsonb_build_object(sid, jsonb_build_object(
+            'external_id', sid, 'name', nm,
+            'bio', nullif(btrim(confhaven._j_text(e, 'bio', path, false)), '')));
+    END LOOP;
+
+    -- rooms: id -> {name, sort}
+    FOR e, i IN SELECT x, o - 1 FROM jsonb_array_elements(rooms) WITH ORDINALITY AS t(x, o) LOOP
+        path := format('rooms[%s]', i);
+        IF jsonb_typeof(e) <> 'object' THEN
+            PERFORM confhaven._fail('CH422', path || ' is not an object');
+        END IF;
+        room_map := room_map || jsonb_build_object(confhaven._j_id(e, 'id', path),
+            jsonb_build_object('name', btrim(confhaven._j_text(e, 'name', path, true)),
+                               'sort', i));
+    END LOOP;
+
+    -- categories: item id -> role
+    FOR c, i IN SELECT x, o - 1 FROM jsonb_array_elements(categories) WITH ORDINALITY AS t(x, o) LOOP
+        path := format('categories[%s]', i);
+        IF jsonb_typeof(c) <> 'object' THEN
+            PERFORM confhaven._fail('CH422', path || ' is not an object');
+        END IF;
+        role := confhaven._sessionize_category_role(confhaven._j_text(c, 'title', path, false),
+                                                    confhaven._j_text(c, 'type', path, false));
+        CONTINUE WHEN role IS NULL;
+        -- a category literally about tracks wins over "topics"/"category" for the track
+        prio := CASE WHEN c ->> 'title' ~* 'track' THEN i ELSE 1000 + i END;
+        FOR item, j IN SELECT x, o - 1 FROM jsonb_array_elements(confhaven._j_array(c, 'items', path, false))
+                                            WITH ORDINALITY AS t(x, o) LOOP
+            IF jsonb_typeof(item) <> 'object' THEN
+                PERFORM confhaven._fail('CH422', format('%s.items[%s] is not an object', path, j));
+            END IF;
+            item_map := item_map || jsonb_build_object(
+                confhaven._j_id(item, 'id', format('%s.items[%s]', path, j)),
+                jsonb_build_object('role', role, 'prio', prio,
+                    'name', btrim(confhaven._j_text(item, 'name', format('%s.items[%s]', path, j), true))));
+        END LOOP;
+    END LOOP;
+
+    -- sessions
+    FOR e, i IN SELECT x, o - 1 FROM jsonb_array_elements(sessions) WITH ORDINALITY AS t(x, o) LOOP
+        path := format('sessions[%s]', i);
+        IF jsonb_typeof(e) <> 'object' THEN
+            PERFORM confhaven._fail('CH422', path || ' is not an object',
+                'sessions must be an array of session objects.');
+        END IF;
+        sid := confhaven._j_id(e, 'id', path);
+        nm := btrim(confhaven._j_text(e, 'title', path, true));
+        IF nm = '' THEN
+            PERFORM confhaven._fail('CH422', path || '.title is empty');
+        END IF;
+        v := confhaven._j_text(e, 'startsAt', path, false);
+        s_start := confhaven._parse_ts(v, path || '.startsAt', tz);
+        v := confhaven._j_text(e, 'endsAt', path, false);
+        s_end := confhaven._parse_ts(v, path || '.endsAt', tz);
+        IF s_end < s_start THEN
+            PERFORM confhaven._fail('CH422', format('%s.endsAt is before startsAt', path));
+        END IF;
+
+        -- room
+        room_id := NULL;
+        IF e ? 'roomId' AND jsonb_typeof(e -> 'roomId') <> 'null' THEN
+            room_id := confhaven._j_id(e, 'roomId', path);
+            IF NOT room_map ? room_id THEN
+                PERFORM confhaven._fail('CH422',
+                    format('%s.roomId %s is not in rooms[]', path, confhaven._show(room_id)),
+                    'Use the Sessionize "All" view, which lists every room.');
+            END IF;
+        END IF;
+
+        -- speakers (ordered)
+        s_spk := '[]';
+        FOR item, j IN SELECT x, o - 1 FROM jsonb_array_elements(confhaven._j_array(e, 'speakers', path, false))
+                                            WITH ORDINALITY AS t(x, o) LOOP
+            v := CASE WHEN jsonb_typeof(item) = 'object' THEN item ->> 'id' ELSE item #>> '{}' END;
+            IF v IS NULL OR NOT spk_map ? v THEN
+                PERFORM confhaven._fail('CH422',
+                    format('%s.speakers[%s] refers to unknown speaker %s', path, j, confhaven._show(v)),
+                    'Use the Sessionize "All" view, which lists every speaker.');
+            END IF;
+            s_spk := s_spk || jsonb_build_array(spk_map -> v);
+        END LOOP;
+
+        -- categories -> level / format / track / tags
+        s_tags := '{}'; s_track := NULL; s_track_p := NULL; s_level := NULL; s_format := NULL;
+        FOR item, j IN SELECT x, o - 1 FROM jsonb_array_elements(confhaven._j_array(e, 'categoryItems', path, false))
+                                            WITH ORDINALITY AS t(x, o) LOOP
+            IF jsonb_typeof(item) NOT IN ('number', 'string') THEN
+                PERFORM confhaven._fail('CH422',
+                    format('%s.categoryItems[%s] must be an id, got %s', path, j, jsonb_typeof(item)));
+            END IF;
+            c := item_map -> (item #>> '{}');
+            CONTINUE WHEN c IS NULL;               -- ignored category (or unknown item)
+            CASE c ->> 'role'
+                WHEN 'level' THEN s_level := coalesce(s_level, c ->> 'name');
+                WHEN 'format' THEN s_format := coalesce(s_format, c ->> 'name');
+                WHEN 'track' THEN
+                    IF s_track IS NULL OR (c ->> 'prio')::int < s_track_p THEN
+                        s_track := c ->> 'name';
+                        s_track_p := (c ->> 'prio')::int;
+                    END IF;
+                    IF NOT (c ->> 'name') = ANY (s_tags) THEN
+                        s_tags := s_tags || (c ->> 'name');
+                    END IF;
+                ELSE NULL;
+            END CASE;
+        END LOOP;
+
+        out := out || jsonb_build_object(
+            'path', path,
+            'external_id', sid,
+            'title', nm,
+            'abstract', confhaven._j_text(e, 'description', path, false),
+            'start_at', s_start,
+            'end_at', s_end,
+            'room', room_map #>> ARRAY[room_id, 'name'],
+            'room_sort', (room_map #>> ARRAY[room_id, 'sort'])::int,
+            'track', s_track,
+            'tags', to_jsonb(s_tags),
+            'level', confhaven.normalize_level(s_level),
+            'level_detail', s_level,
+            'format', s_format,
+            'is_service', confhaven._j_bool(e, 'isServiceSession', path, false),
+            'is_plenum', confhaven._j_bool(e, 'isPlenumSession', path, false),
+            'speakers', s_spk);
+    END LOOP;
+    RETURN to_jsonb(out);
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Parser 2: pretalx (and frab) schedule JSON
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION confhaven._parse_pretalx(doc jsonb, tz text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    conf     jsonb := doc #> '{schedule,conference}';
+    days     jsonb;
+    day      jsonb;
+    di       bigint;
+    rk       text;
+    rv       jsonb;
+    ri       integer := 0;
+    room_ord jsonb := '{}';
+    e        jsonb;
+    ei       bigint;
+    p        jsonb;
+    pi       bigint;
+    path     text;
+    ppath    text;
+    sid      text;
+    nm       text;
+    s_start  timestamptz;
+    s_spk    jsonb;
+    s_track  text;
+    pname    text;
+    pid      text;
+    ab       text;
+    descr    text;
+    out      jsonb[] := '{}';
+BEGIN
+    days := confhaven._j_array(conf, 'days', 'schedule.conference', true);
+    -- room order from conference.rooms when present
+    IF jsonb_typeof(conf -> 'rooms') = 'array' THEN
+        FOR rv, ri IN SELECT x, o FROM jsonb_array_elements(conf -> 'rooms') WITH ORDINALITY AS t(x, o) LOOP
+            IF jsonb_typeof(rv) = 'object' AND rv ->> 'name' IS NOT NULL AND NOT room_ord ? (rv ->> 'name') THEN
+                room_ord := room_ord || jsonb_build_object(rv ->> 'name', ri);
+            END IF;
+        END LOOP;
+    END IF;
+
+    FOR day, di IN SELECT x, o - 1 FROM jsonb_array_elements(days) WITH ORDINALITY AS t(x, o) LOOP
+        path := format('schedule.conference.days[%s]', di);
+        IF jsonb_typeof(day) <> 'object' THEN
+            PERFORM confhaven._fail('CH422', path || ' is not an object');
+        END IF;
+        IF day ? 'rooms' AND jsonb_typeof(day -> 'rooms') NOT IN ('object', 'null') THEN
+            PERFORM confhaven._fail('CH422', path || '.rooms must be an object {room name: [events]}');
+        END IF;
+        FOR rk, rv IN SELECT key, value FROM jsonb_each(coalesce(nullif(day -> 'rooms', 'null'), '{}')) LOOP
+            IF jsonb_typeof(rv) <> 'array' THEN
+                PERFORM confhaven._fail('CH422',
+                    format('%s.rooms[%s] must be an array of events', path, to_json(rk)));
+            END IF;
+            IF NOT room_ord ? rk THEN
+                room_ord := room_ord || jsonb_build_object(rk, 10000 + (SELECT count(*) FROM jsonb_object_keys(room_ord)));
+            END IF;
+            FOR e, ei IN SELECT x, o - 1 FROM jsonb_array_elements(rv) WITH ORDINALITY AS t(x, o) LOOP
+                ppath := format('%s.rooms[%s][%s]', path, to_json(rk), ei);
+                IF jsonb_typeof(e) <> 'object' THEN
+                    PERFORM confhaven._fail('CH422', ppath || ' is not an object');
+                END IF;
+                IF e ? 'id' AND jsonb_typeof(e -> 'id') <> 'null' THEN
+                    sid := confhaven._j_id(e, 'id', ppath);
+                ELSE
+                    sid := confhaven._j_id(e, 'guid', ppath);
+                END IF;
+                nm := btrim(confhaven._j_text(e, 'title', ppath, true));
+                IF nm = '' THEN
+                    PERFORM confhaven._fail('CH422', ppath || '.title is empty');
+                END IF;
+                s_start := confhaven._parse_ts(confhaven._j_text(e, 'date', ppath, true), ppath || '.date', tz);
+
+                s_spk := '[]';
+                FOR p, pi IN SELECT x, o - 1 FROM jsonb_array_elements(confhaven._j_array(e, 'persons', ppath, false))
+                                                 WITH ORDINALITY AS t(x, o) LOOP
+                    IF jsonb_typeof(p) <> 'object' THEN
+                        PERFORM confhaven._fail('CH422', format('%s.persons[%s] is not an object', ppath, pi));
+                    END IF;
+                    pname := btrim(coalesce(p ->> 'public_name', p ->> 'name', p ->> 'full_public_name'));
+                    IF pname IS NULL OR pname = '' THEN
+                        PERFORM confhaven._fail('CH422',
+                            format('%s.persons[%s] has no public_name or name', ppath, pi));
+                    END IF;
+                    pid := coalesce(p ->> 'code', p ->> 'guid', p ->> 'id', 'name:' || lower(pname));
+                    s_spk := s_spk || jsonb_build_array(jsonb_build_object(
+                        'external_id', pid, 'name', pname,
+                        'bio', nullif(btrim(coalesce(p ->> 'biography', p ->> 'bio')), '')));
+                END LOOP;
+
+                ab := nullif(btrim(confhaven._j_text(e, 'abstract', ppath, false)), '');
+                descr := nullif(btrim(confhaven._j_text(e, 'description', ppath, false)), '');
+                s_track := nullif(btrim(confhaven._j_text(e, 'track', ppath, false)), '');
+                out := out || jsonb_build_object(
+                    'path', ppath,
+                    'external_id', sid,
+                    'title', nm,
+                    'subtitle', nullif(btrim(confhaven._j_text(e, 'subtitle', ppath, false)), ''),
+                    'abstract', CASE WHEN descr IS NULL OR descr = ab THEN ab
+                                     ELSE concat_ws(E'\n\n', ab, descr) END,
+                    'start_at', s_start,
+                    'end_at', s_start + confhaven._parse_duration(e ->> 'duration', ppath || '.duration'),
+                    'room', coalesce(nullif(btrim(e ->> 'room'), ''), rk),
+                    'room_sort', (room_ord ->> rk)::int,
+                    'track', s_track,
+                    'tags', CASE WHEN s_track IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(s_track) END,
+                    'format', nullif(btrim(confhaven._j_text(e, 'type', ppath, false)), ''),
+                    'language', nullif(btrim(confhaven._j_text(e, 'language', ppath, false)), ''),
+                    'is_service', false,
+                    'is_plenum', false,
+                    'speakers', s_spk);
+            END LOOP;
+        END LOOP;
+    END LOOP;
+    RETURN to_jsonb(out);
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Parser 3: frab / pentabarf schedule.xml
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION confhaven._parse_frab_xml(doc xml, tz text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    r       record;
+    path    text;
+    s_start timestamptz;
+    out     jsonb[] := '{}';
+    ab      text;
+    descr   text;
+    s_track text;
+BEGIN
+    FOR r IN
+        SELECT ev.*,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                           'external_id', coalesce(nullif(btrim(p.pid), ''), 'name:' || lower(btrim(p.pname))),
+                           'name', btrim(p.pname)) ORDER BY p.ord), '[]'::jsonb)
+                  FROM XMLTABLE('/persons/person' PASSING ev.persons
+                                COLUMNS pid text PATH '@id',
+                                        pname text PATH '.',
+                                        ord FOR ORDINALITY) p
+                 WHERE btrim(p.pname) <> '') AS speakers
+          FROM XMLTABLE('/schedule/day/room/event' PASSING doc
+                        COLUMNS ord FOR ORDINALITY,
+                                ev_id text PATH '@id',
+                                ev_guid text PATH '@guid',
+                                day_date text PATH '../../@date',
+                                room_name text PATH '../@name',
+                                date text PATH 'date',
+                                duration text PATH 'duration',
+                                room text PATH 'room',
+                                title text PATH 'title',
+                                subtitle text PATH 'subtitle',
+                                track text PATH 'track',
+                                type text PATH 'type',
+                                language text PATH 'language',
+                                abstract text PATH 'abstract',
+                                description text PATH 'description',
+                                persons xml PATH 'persons',
+                                has_title boolean PATH 'count(title) > 0',
+                                has_date boolean PATH 'count(date) > 0',
+                                room_pos integer PATH 'count(../preceding-sibling::room) + 1') ev
+    LOOP
+        path := format('event %s', coalesce('id="' || r.ev_id || '"', '#' || r.ord));
+        IF coalesce(btrim(r.ev_id), '') = '' AND coalesce(btrim(r.ev_guid), '') = '' THEN
+            PERFORM confhaven._fail('CH422', format('event #%s (%s) has neither an id nor a guid attribute',
+                                                    r.ord, confhaven._show(r.title)),
+                'Every <event> needs id="..." (or guid="...").');
+        END IF;
+        IF NOT r.has_title OR btrim(coalesce(r.title, '')) = '' THEN
+            PERFORM confhaven._fail('CH422', path || ': <title> is missing or empty',
+                'Every <event> needs a <title>.');
+        END IF;
+        IF NOT r.has_date THEN
+            PERFORM confhaven._fail('CH422', format('%s (%s): <date> is missing', path, confhaven._show(btrim(r.title))),
+                'Every <event> needs <date>2025-02-01T10:35:00+01:00</date>.');
+        END IF;
+        s_start := confhaven._parse_ts(btrim(r.date), path || ' <date>', tz);
+        ab := nullif(btrim(r.abstract), '');
+        descr := nullif(btrim(r.description), '');
+        s_track := nullif(btrim(r.track), '');
+        out := out || jsonb_build_object(
+            'path', path,
+            'external_id', coalesce(nullif(btrim(r.ev_id), ''), btrim(r.ev_guid)),
+            'title', btrim(r.title),
+            'subtitle', nullif(btrim(r.subtitle), ''),
+            'abstract', CASE WHEN descr IS NULL OR descr = ab THEN ab ELSE concat_ws(E'\n\n', ab, descr) END,
+            'start_at', s_start,
+            'end_at', s_start + confhaven._parse_duration(r.duration, path || ' <duration>'),
+            'room', coalesce(nullif(btrim(r.room), ''), nullif(btrim(r.room_name), '')),
+            'room_sort', r.room_pos,
+            'track', s_track,
+            'tags', CASE WHEN s_track IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(s_track) END,
+            'format', nullif(btrim(r.type), ''),
+            'language', nullif(btrim(r.language), ''),
+            'is_service', false,
+            'is_plenum', false,
+            'speakers', r.speakers);
+    END LOOP;
+    RETURN to_jsonb(out);
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Writer: normalised sessions -> tables
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION confhaven._apply_sessions(p_conf bigint, p_sessions jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    dup       record;
+    n_ins     integer;
+    n_upd     integer;
+    n_del     integer;
+    n_total   integer;
+    n_service integer;
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_import (
+        ord          integer,
+        path         text,
+        external_id  text,
+        title        text,
+        subtitle     text,
+        abstract     text,
+        start_at     timestamptz,
+        end_at       timestamptz,
+        room         text,
+        room_sort    integer,
+        track        text,
+        level        text,
+        level_detail text,
+        format       text,
+        language     text,
+        is_service   boolean,
+        is_plenum    boolean,
+        tags         jsonb,
+        speakers     jsonb
+    ) ON COMMIT DROP;
+    TRUNCATE pg_temp.ch_import;
+
+    INSERT INTO pg_temp.ch_import
+    SELECT o::int, x.path, x.external_id, x.title, x.subtitle, x.abstract, x.start_at, x.end_at,
+           x.room, x.room_sort, x.track, x.level, x.level_detail, x.format, x.language,
+           coalesce(x.is_service, false), coalesce(x.is_plenum, false),
+           coalesce(x.tags, '[]'), coalesce(x.speakers, '[]')
+      FROM jsonb_array_elements(p_sessions) WITH ORDINALITY AS a(e, o),
+           jsonb_to_record(a.e) AS x(path text, external_id text, title text, subtitle text,
+                abstract text, start_at timestamptz, end_at timestamptz, room text, room_sort integer,
+                track text, level text, level_detail text, format text, language text,
+                is_service boolean, is_plenum boolean, tags jsonb, speakers jsonb);
+    GET DIAGNOSTICS n_total = ROW_COUNT;
+
+    SELECT external_id, array_agg(path ORDER BY ord) AS paths INTO dup
+      FROM pg_temp.ch_import GROUP BY external_id HAVING count(*) > 1
+     ORDER BY min(ord) LIMIT 1;
+    IF FOUND THEN
+        PERFORM confhaven._fail('CH422',
+            format('session id %s appears more than once (%s)', confhaven._show(dup.external_id),
+                   array_to_string(dup.paths[1:3], ', ')),
+            'Each session in the file needs a unique id.');
+    END IF;
+
+    IF n_total = 0 AND EXISTS (SELECT 1 FROM confhaven.sessions WHERE conference_id = p_conf) THEN
+        PERFORM confhaven._fail('CH422',
+            'the schedule contains no sessions; refusing to delete all sessions of this conference',
+            'Upload the full schedule export. To retire a conference, set is_active = false instead.');
+    END IF;
+
+    -- dimensions
+    INSERT INTO confhaven.rooms (conference_id, name, sort)
+    SELECT p_conf, room, min(coalesce(room_sort, 100000))
+      FROM pg_temp.ch_import WHERE room IS NOT NULL GROUP BY room
+    ON CONFLICT (conference_id, name) DO UPDATE SET sort = EXCLUDED.sort
+     WHERE rooms.sort IS DISTINCT FROM EXCLUDED.sort;
+
+    INSERT INTO confhaven.tracks (conference_id, name)
+    SELECT DISTINCT p_conf, track FROM pg_temp.ch_import WHERE track IS NOT NULL
+    ON CONFLICT (conference_id, name) DO NOTHING;
+
+    INSERT INTO confhaven.tags (conference_id, name)
+    SELECT DISTINCT p_conf, btrim(t) FROM pg_temp.ch_import, jsonb_array_elements_text(tags) t
+     WHERE btrim(t) <> ''
+    ON CONFLICT (conference_id, name) DO NOTHING;
+
+    INSERT INTO confhaven.speakers (conference_id, external_id, name, bio)
+    SELECT DISTINCT ON (sp ->> 'external_id') p_conf, sp ->> 'external_id', sp ->> 'name', sp ->> 'bio'
+      FROM pg_temp.ch_import, jsonb_array_elements(speakers) sp
+     ORDER BY sp ->> 'external_id', (sp ->> 'bio') IS NULL
+    ON CONFLICT (conference_id, external_id) DO UPDATE
+       SET name = EXCLUDED.name, bio = EXCLUDED.bio
+     WHERE (speakers.name, speakers.bio) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.bio);
+
+    -- sessions
+    WITH up AS (
+        INSERT INTO confhaven.sessions AS s
+              (conference_id, external_id, title, subtitle, abstract, abstract_plain, start_at, end_at,
+               room_id, track_id, level, level_detail, format, language, is_service, is_plenum)
+        SELECT p_conf, i.external_id, i.title, i.subtitle, i.abstract, confhaven.plain_text(i.abstract),
+               i.start_at, i.end_at, r.id, t.id, i.level, i.level_detail, i.format, i.language,
+               i.is_service, i.is_plenum
+          FROM pg_temp.ch_import i
+          LEFT JOIN confhaven.rooms r ON r.conference_id = p_conf AND r.name = i.room
+          LEFT JOIN confhaven.tracks t ON t.conference_id = p_conf AND t.name = i.track
+        ON CONFLICT (conference_id, external_id) DO UPDATE
+           SET title = EXCLUDED.title, subtitle = EXCLUDED.subtitle, abstract = EXCLUDED.abstract,
+               abstract_plain = EXCLUDED.abstract_plain, start_at = EXCLUDED.start_at,
+               end_at = EXCLUDED.end_at, room_id = EXCLUDED.room_id, track_id = EXCLUDED.track_id,
+               level = EXCLUDED.level, level_detail = EXCLUDED.level_detail, format = EXCLUDED.format,
+               language = EXCLUDED.language, is_service = EXCLUDED.is_service,
+               is_plenum = EXCLUDED.is_plenum, updated_at = now()
+        RETURNING (xmax = 0) AS inserted)
+    SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+      INTO n_ins, n_upd FROM up;
+
+    DELETE FROM confhaven.sessions s
+     WHERE s.conference_id = p_conf
+       AND NOT EXISTS (SELECT 1 FROM pg_temp.ch_import i WHERE i.external_id = s.external_id);
+    GET DIAGNOSTICS n_del = ROW_COUNT;
+
+    -- links (rewritten; cheap at schedule sizes)
+    DELETE FROM confhaven.session_speakers ss USING confhaven.sessions s
+     WHERE ss.session_id = s.id AND s.conference_id = p_conf;
+    INSERT INTO confhaven.session_speakers (session_id, speaker_id, position)
+    SELECT DISTINCT ON (s.id, sp.id) s.id, sp.id, x.o
+      FROM pg_temp.ch_import i
+      JOIN confhaven.sessions s ON s.conference_id = p_conf AND s.external_id = i.external_id
+      CROSS JOIN LATERAL jsonb_array_elements(i.speakers) WITH ORDINALITY AS x(e, o)
+      JOIN confhaven.speakers sp ON sp.conference_id = p_conf AND sp.external_id = x.e ->> 'external_id'
+     ORDER BY s.id, sp.id, x.o;
+
+    DELETE FROM confhaven.session_tags st USING confhaven.sessions s
+     WHERE st.session_id = s.id AND s.conference_id = p_conf;
+    INSERT INTO confhaven.session_tags (session_id, tag_id, position)
+    SELECT DISTINCT ON (s.id, t.id) s.id, t.id, x.o
+      FROM pg_temp.ch_import i
+      JOIN confhaven.sessions s ON s.conference_id = p_conf AND s.external_id = i.external_id
+      CROSS JOIN LATERAL jsonb_array_elements_text(i.tags) WITH ORDINALITY AS x(e, o)
+      JOIN confhaven.tags t ON t.conference_id = p_conf AND t.name = btrim(x.e)
+     ORDER BY s.id, t.id, x.o;
+
+    -- orphans
+    DELETE FROM confhaven.speakers sp WHERE sp.conference_id = p_conf
+       AND NOT EXISTS (SELECT 1 FROM confhaven.session_speakers ss WHERE ss.speaker_id = sp.id);
+    DELETE FROM confhaven.tags t WHERE t.conference_id = p_conf
+       AND NOT EXISTS (SELECT 1 FROM confhaven.session_tags st WHERE st.tag_id = t.id);
+    DELETE FROM confhaven.rooms r WHERE r.conference_id = p_conf
+       AND NOT EXISTS (SELECT 1 FROM confhaven.sessions s WHERE s.room_id = r.id);
+    DELETE FROM confhaven.tracks t WHERE t.conference_id = p_conf
+       AND NOT EXISTS (SELECT 1 FROM confhaven.sessions s WHERE s.track_id = t.id);
+
+    PERFORM confhaven.refresh_documents(p_conf);
+
+    SELECT count(*) FILTER (WHERE is_service) INTO n_service FROM pg_temp.ch_import;
+    TRUNCATE pg_temp.ch_import;
+
+    RETURN jsonb_build_object('total', n_total, 'inserted', n_ins, 'updated', n_upd,
+                              'deleted', n_del, 'service', n_service);
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Public entry point
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION confhaven.import_schedule(
+    slug text, name text, timezone text, location text, website text, body text)
+RETURNS json
+LANGUAGE plpgsql
+SET client_min_messages = warning
+AS $$
+DECLARE
+    v_slug    text := btrim(slug);
+    v_body    text;
+    v_format  text;
+    v_json    jsonb;
+    v_xml     xml;
+    v_conf    confhaven.conferences%ROWTYPE;
+    v_exists  boolean;
+    f_name    text;       -- values the file carries
+    f_tz      text;
+    f_loc     text;
+    f_start   date;
+    f_end     date;
+    v_name    text;
+    v_tz      text;
+    v_loc     text;
+    v_web     text;
+    v_sess    jsonb;
+    v_counts  jsonb;
+    v_id      bigint;
+    e_msg     text;
+    e_detail  text;
+    e_ctx     text;
+BEGIN
+    -- 1. parameters
+    IF v_slug IS NULL OR v_slug !~ '^[a-z0-9][a-z0-9-]{0,62}$' THEN
+        PERFORM confhaven._fail('CH400', format('invalid conference slug %s', confhaven._show(slug)),
+            'A slug is 1-63 characters: lower-case letters, digits and "-", starting with a letter or digit, e.g. "scottish-summit-2026".');
+    END IF;
+    IF nullif(btrim(timezone), '') IS NOT NULL AND NOT confhaven.is_valid_timezone(btrim(timezone)) THEN
+        PERFORM confhaven._fail('CH400', format('%s is not a valid IANA time zone', confhaven._show(timezone)),
+            'Use a zone name from the IANA database such as Europe/London, America/New_York or Australia/Melbourne.');
+    END IF;
+
+    SELECT * INTO v_conf FROM confhaven.conferences c WHERE c.slug = v_slug;
+    v_exists := FOUND;
+
+    -- 2. body -> format
+    v_body := regexp_replace(coalesce(body, ''), '^[\s\uFEFF]+', '');
+    IF v_body = '' THEN
+        PERFORM confhaven._fail('CH422', 'the schedule body is empty',
+            'Send the schedule file (Sessionize "All" JSON, pretalx schedule.json or frab schedule.xml) as the request body.');
+    END IF;
+
+    IF left(v_body, 1) = '<' THEN
+        v_format := 'frab-xml';
+        BEGIN
+            v_xml := XMLPARSE(DOCUMENT v_body);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS e_msg = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL;
+            PERFORM confhaven._fail('CH422',
+                format('the schedule is not well-formed XML: %s%s', e_msg,
+                       coalesce(': ' || left(nullif(regexp_replace(btrim(e_detail), '\s+', ' ', 'g'), ''), 300), '')),
+                'Upload the frab/pentabarf schedule.xml exactly as exported (complete, UTF-8).');
+        END;
+        IF NOT xpath_exists('/schedule', v_xml) THEN
+            PERFORM confhaven._fail('CH422', 'the XML document is not a frab schedule: the root element must be <schedule>',
+                'Upload a frab/pentabarf schedule.xml (as published by FOSDEM, CCC, pretalx).');
+        END IF;
+        f_name := nullif(btrim((xpath('/schedule/conference/title/text()', v_xml))[1]::text), '');
+        f_tz := nullif(btrim((xpath('/schedule/conference/time_zone_name/text()', v_xml))[1]::text), '');
+        f_loc := nullif(concat_ws(', ',
+                    nullif(btrim((xpath('/schedule/conference/venue/text()', v_xml))[1]::text), ''),
+                    nullif(btrim((xpath('/schedule/conference/city/text()', v_xml))[1]::text), '')), '');
+        -- xpath() returns XML-escaped text; unescape the few entities that matter
+        f_name := confhaven.strip_html(f_name);
+        f_loc := confhaven.strip_html(f_loc);
+        BEGIN
+            f_start := btrim((xpath('/schedule/conference/start/text()', v_xml))[1]::text)::date;
+            f_end := btrim((xpath('/schedule/conference/end/text()', v_xml))[1]::text)::date;
+        EXCEPTION WHEN data_exception THEN
+            f_start := NULL; f_end := NULL;
+        END;
+    ELSE
+        BEGIN
+            v_json := v_body::jsonb;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS e_msg = MESSAGE_TEXT, e_detail = PG_EXCEPTION_DETAIL, e_ctx = PG_EXCEPTION_CONTEXT;
+            e_detail := regexp_replace(e_detail, '^Token "(.{30}).*" is invalid\.$', 'Token "\1..." is invalid.');
+            PERFORM confhaven._fail('CH422',
+                format('the schedule is not valid JSON: %s%s%s', e_msg,
+                       coalesce(' (' || left(nullif(e_detail, ''), 200) || ')', ''),
+                       coalesce(' near ' || substring(e_ctx FROM 'JSON data, (line \d+): '), '')),
+                'Upload the Sessionize "All" JSON or the pretalx schedule.json exactly as exported (complete, UTF-8).');
+        END;
+        IF jsonb_typeof(v_json) = 'object' AND v_json ? 'sessions' AND v_json ? 'speakers' THEN
+            v_format := 'sessionize';
+        ELSIF jsonb_typeof(v_json) = 'object' AND jsonb_typeof(v_json #> '{schedule,conference}') = 'object' THEN
+            v_format := 'pretalx';
+            f_name := nullif(btrim(v_json #>> '{schedule,conference,title}'), '');
+            f_tz := nullif(btrim(v_json #>> '{schedule,conference,time_zone_name}'), '');
+            BEGIN
+                f_start := (v_json #>> '{schedule,conference,start}')::date;
+                f_end := (v_json #>> '{schedule,conference,end}')::date;
+            EXCEPTION WHEN data_exception THEN
+                f_start := NULL; f_end := NULL;
+            END;
+        ELSE
+            PERFORM confhaven._fail('CH422',
+                'unrecognised schedule format: expected a Sessionize "All" export (keys "sessions" and "speakers") or a pretalx/frab schedule.json (key "schedule.conference")',
+                'Export from Sessionize with the API view "All" (https://sessionize.com/api/v2/<id>/view/All), or upload pretalx''s schedule/export/schedule.json or frab''s schedule.xml.');
+        END IF;
+    END IF;
+
+    -- 3. conference attributes: parameter > existing row > file
+    v_name := coalesce(nullif(btrim(name), ''), v_conf.name, f_name);
+    v_tz := coalesce(nullif(btrim(timezone), ''), v_conf.timezone, f_tz);
+    v_loc := coalesce(nullif(btrim(location), ''), v_conf.location, f_loc);
+    v_web := coalesce(nullif(btrim(website), ''), v_conf.website);
+    IF v_tz IS NULL THEN
+        PERFORM confhaven._fail('CH400',
+            format('conference "%s" needs a time zone: the %s file does not name one', v_slug, v_format),
+            'Pass timezone=<IANA name> (e.g. timezone=Europe/London); Sessionize times are local wall-clock times.');
+    END IF;
+    IF NOT confhaven.is_valid_timezone(v_tz) THEN
+        PERFORM confhaven._fail(CASE WHEN v_tz = f_tz THEN 'CH422' ELSE 'CH400' END,
+            format('%s is not a valid IANA time zone', confhaven._show(v_tz)),
+            'Pass timezone=<IANA name> such as Europe/London or America/New_York.');
+    END IF;
+    IF v_name IS NULL THEN
+        PERFORM confhaven._fail('CH400',
+            format('conference "%s" is new and needs a name', v_slug),
+            'Pass name=<display name>, e.g. name=Scottish Summit 2026.');
+    END IF;
+
+    -- 4. parse sessions (needs the time zone for local wall-clock times)
+    v_sess := CASE v_format
+        WHEN 'sessionize' THEN confhaven._parse_sessionize(v_json, v_tz)
+        WHEN 'pretalx' THEN confhaven._parse_pretalx(v_json, v_tz)
+        ELSE confhaven._parse_frab_xml(v_xml, v_tz) END;
+
+    -- 5. upsert the conference (locks the row: concurrent imports of one slug serialise)
+    INSERT INTO confhaven.conferences AS c (slug, name, timezone, location, website, source_format)
+    VALUES (v_slug, v_name, v_tz, v_loc, v_web, v_format)
+    ON CONFLICT ON CONSTRAINT conferences_slug_key DO UPDATE
+       SET name = EXCLUDED.name, timezone = EXCLUDED.timezone, location = EXCLUDED.location,
+           website = EXCLUDED.website, source_format = EXCLUDED.source_format,
+           generation = c.generation + 1, updated_at = now()
+    RETURNING c.id INTO v_id;
+
+    -- 6. sessions
+    v_counts := confhaven._apply_sessions(v_id, v_sess);
+
+    -- 7. dates: from the file when it says, else from the sessions' local dates
+    UPDATE confhaven.conferences c
+       SET start_date = coalesce(f_start, d.first_day, c.start_date),
+           end_date = coalesce(f_end, d.last_day, c.end_date)
+      FROM (SELECT min((s.start_at AT TIME ZONE v_tz)::date) AS first_day,
+                   max((coalesce(s.end_at - interval '1 second', s.start_at) AT TIME ZONE v_tz)::date) AS last_day
+              FROM confhaven.sessions s WHERE s.conference_id = v_id) d
+     WHERE c.id = v_id;
+
+    RETURN json_build_object(
+        'conference', confhaven.conference_json(v_id),
+        'format', v_format,
+        'sessions', v_counts);
+END
+$$;
+
+COMMENT ON FUNCTION confhaven.import_schedule(text, text, text, text, text, text) IS
+'Import a Sessionize "All" JSON, pretalx schedule JSON or frab schedule.xml for one conference (upsert; idempotent). Raises CH400/CH422.';
