@@ -318,7 +318,6 @@ ngx_http_confhaven_pg_connect(ngx_http_confhaven_pg_pool_t *pool)
     pc->timer.handler = ngx_http_confhaven_pg_timer_handler;
     pc->timer.data = pc;
     pc->timer.log = pool->log;
-    pc->timer.cancelable = 1;
 
     pc->pgconn = PQconnectStartParams(pool->conf->keywords,
                                       pool->conf->values, 0);
@@ -575,11 +574,6 @@ ngx_http_confhaven_pg_keep(ngx_http_confhaven_pg_conn_t *pc)
 
     (void) ngx_http_confhaven_pg_write_event(pc, 0);
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        ngx_http_confhaven_pg_close(pc, NULL);
-        return;
-    }
-
     pc->state = ngx_http_confhaven_pg_idle;
     pc->op = NULL;
 
@@ -593,7 +587,19 @@ ngx_http_confhaven_pg_keep(ngx_http_confhaven_pg_conn_t *pc)
         return;
     }
 
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        /* an old worker after a reload: nobody will reuse it */
+        ngx_http_confhaven_pg_close(pc, NULL);
+        return;
+    }
+
     ngx_queue_insert_head(&pool->idle, &pc->queue);
+
+    /*
+     * Only the idle timer is cancelable: a worker that is shutting down
+     * must wait for queries in flight, not for idle connections.
+     */
+    pc->timer.cancelable = 1;
     ngx_add_timer(&pc->timer, pool->conf->keepalive_timeout);
 }
 
@@ -629,6 +635,7 @@ ngx_http_confhaven_pg_send(ngx_http_confhaven_pg_conn_t *pc,
         return;
     }
 
+    pc->timer.cancelable = 0;
     ngx_add_timer(&pc->timer, pc->pool->conf->statement_timeout
                               + NGX_HTTP_CONFHAVEN_PG_GRACE);
 
