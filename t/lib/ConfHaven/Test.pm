@@ -1,0 +1,786 @@
+package ConfHaven::Test;
+
+# ConfHaven::Test — small nginx-tests style harness on core Perl only.
+#
+#   use Test::More;
+#   use FindBin; use lib "$FindBin::Bin/lib";
+#   use ConfHaven::Test;
+#
+#   my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(3);
+#   $t->write_conf(<<'EOF');
+#   confhaven_pg_server "%%DSN%%";
+#   server {
+#       listen 127.0.0.1:%%PORT_1%%;
+#       location / { confhaven_rest on; }
+#   }
+#   EOF
+#   $t->run();
+#   my $r = $t->get_json('/health');
+#   is($r->{status}, 200, 'health status');
+#   ...                       # + the automatic "no alerts" test, counted by plan()
+#
+# Configuration text given to write_conf():
+#   * If it contains a top-level `http {` block, it is the main (top-level)
+#     context: you may add main-level directives (env, thread_pool, ...)
+#     around the http block. Otherwise it is the INSIDE of `http { }`.
+#   * The harness prepends: load_module <.so> (only after needs_module() or
+#     load_module(1)), worker_processes <n> (default 2, see worker_processes();
+#     left out when your text sets it), daemon off, pid, error_log <dir>/error.log
+#     debug, events {} (left out when your text has an events block), and, as
+#     the first lines inside http {}, *_temp_path under the test directory and
+#     access_log <dir>/access.log (so don't repeat the *_temp_path directives
+#     at http level).
+#   * Placeholders: %%PORT_n%% (n any number; a free port, same n = same port),
+#     %%DSN%% (conninfo of this file's database, see db()), %%TESTDIR%%,
+#     %%MODULE%%, %%ADMIN_KEY_FILE%%, %%REDIS%% (host:port), %%SAMPLES%%,
+#     %%SHARED%%. An unknown %%NAME%% is an error.
+#
+# Environment (set by ci/test):
+#   TEST_NGINX_BINARY            nginx binary (default /usr/sbin/nginx)
+#   TEST_CONFHAVEN_MODULE        the .so (needs_module skips when missing)
+#   TEST_CONFHAVEN_PG_HOST/PORT/USER, TEST_CONFHAVEN_PG_TEMPLATE (confhaven_tmpl),
+#   TEST_CONFHAVEN_PGBIN         psql's directory (default /usr/lib/postgresql/15/bin)
+#   TEST_CONFHAVEN_PG_DSN        maintenance conninfo (informational)
+#   TEST_CONFHAVEN_REDIS         host:port (needs_redis skips when missing)
+#   TEST_CONFHAVEN_SAMPLES       sql/samples directory
+#   TEST_CONFHAVEN_SHARED        shared conference files (optional)
+#   TEST_CONFHAVEN_LEAVE=1       keep the test directory (path printed as a diag)
+#   TEST_CONFHAVEN_TIMEOUT       seconds for one HTTP exchange (default 10)
+
+use strict;
+use warnings;
+
+use Test::More ();
+use File::Temp ();
+use File::Path ();
+use File::Spec;
+use File::Basename ();
+use IO::Socket::INET;
+use IO::Select;
+use POSIX qw(WNOHANG);
+use Socket qw(SOL_SOCKET SO_REUSEADDR);
+use Time::HiRes qw(sleep time);
+use JSON::PP ();
+use Cwd ();
+
+our $VERSION = '0.1';
+
+my @INSTANCES;
+my %USED_PORTS;
+my $JSON = JSON::PP->new->utf8->allow_nonref->canonical;
+
+sub new {
+    my ($class, %opts) = @_;
+
+    my $dir = File::Temp::tempdir('confhaven-test-XXXXXXXX', TMPDIR => 1,
+                                  CLEANUP => !$ENV{TEST_CONFHAVEN_LEAVE});
+    # nginx workers run as "nobody" when we are root: let them reach the dir
+    chmod 0755, $dir if $> == 0;
+
+    my $self = bless {
+        _dir      => $dir,
+        _ports    => {},
+        _workers  => $opts{worker_processes} // 2,
+        _load     => 0,
+        _daemons  => [],
+        _ignore   => [],
+        _nginx    => $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx',
+        _module   => $ENV{TEST_CONFHAVEN_MODULE} || '',
+        _pgbin    => $ENV{TEST_CONFHAVEN_PGBIN} || '/usr/lib/postgresql/15/bin',
+        _timeout  => $ENV{TEST_CONFHAVEN_TIMEOUT} || 10,
+        _owner_pid => $$,
+    }, $class;
+
+    Test::More::diag("test directory: $dir") if $ENV{TEST_CONFHAVEN_LEAVE};
+
+    # make Ctrl-C / prove's TERM run END so nginx never outlives the test
+    $SIG{INT}  = sub { exit 130 } unless ref $SIG{INT};
+    $SIG{TERM} = sub { exit 143 } unless ref $SIG{TERM};
+    $SIG{PIPE} = 'IGNORE';
+
+    push @INSTANCES, $self;
+    return $self;
+}
+
+# ------------------------------------------------------------ requirements
+
+sub testdir { $_[0]{_dir} }
+sub module_path { $_[0]{_module} }
+sub has_module { my $m = $_[0]{_module}; return $m ne '' && -f $m }
+
+sub _skip {
+    my ($self, $why) = @_;
+    Test::More::plan(skip_all => $why);
+}
+
+sub needs_module {
+    my ($self) = @_;
+    $self->_skip('no module: TEST_CONFHAVEN_MODULE not set or file missing'
+                 . ($self->{_module} ? " ($self->{_module})" : ''))
+        unless $self->has_module;
+    $self->{_load} = 1;
+    return $self;
+}
+
+# load_module(1): put load_module in the config without needs_module's skip
+sub load_module { my ($self, $on) = @_; $self->{_load} = $on // 1; return $self }
+
+sub has_pg {
+    my ($self) = @_;
+    return $ENV{TEST_CONFHAVEN_PG_HOST} && $ENV{TEST_CONFHAVEN_PG_PORT}
+        && -x "$self->{_pgbin}/psql";
+}
+
+sub needs_pg {
+    my ($self) = @_;
+    $self->_skip('no PostgreSQL: TEST_CONFHAVEN_PG_HOST/PORT not set (run via make test)')
+        unless $self->has_pg;
+    return $self;
+}
+
+sub redis { $ENV{TEST_CONFHAVEN_REDIS} }
+
+sub needs_redis {
+    my ($self) = @_;
+    $self->_skip('no Redis: TEST_CONFHAVEN_REDIS not set (run via make test)')
+        unless $ENV{TEST_CONFHAVEN_REDIS};
+    return $self;
+}
+
+sub samples_dir {
+    return $ENV{TEST_CONFHAVEN_SAMPLES}
+        || File::Spec->catdir(_repo_root(), 'sql', 'samples');
+}
+
+sub shared_dir { $ENV{TEST_CONFHAVEN_SHARED} }
+
+sub needs_shared {
+    my ($self) = @_;
+    $self->_skip('no shared conference data: TEST_CONFHAVEN_SHARED not set')
+        unless $ENV{TEST_CONFHAVEN_SHARED} && -d $ENV{TEST_CONFHAVEN_SHARED};
+    return $self;
+}
+
+sub _repo_root {
+    my $here = File::Basename::dirname(Cwd::abs_path(__FILE__));   # t/lib/ConfHaven
+    return Cwd::abs_path("$here/../../..");
+}
+
+# plan(N): N of your tests; the harness adds 1 for "no alerts"
+sub plan {
+    my ($self, $n) = @_;
+    Test::More::plan(tests => $n + 1);
+    $self->{_plan} = 1;
+    return $self;
+}
+
+# done_testing(): for files without a fixed plan; adds "no alerts" first
+sub done_testing {
+    my ($self) = @_;
+    $self->{_plan} = 1;
+    $self->_finish;
+    Test::More::done_testing();
+}
+
+# ignore_alerts(qr/.../): error.log lines matching are not counted as alerts
+sub ignore_alerts { my ($self, @re) = @_; push @{$self->{_ignore}}, @re; return $self }
+
+sub worker_processes { my ($self, $n) = @_; $self->{_workers} = $n; return $self }
+
+# ------------------------------------------------------------------ ports
+
+sub _free_port {
+    for (1 .. 50) {
+        my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, Proto => 'tcp')
+            or die "cannot bind a free port: $!\n";
+        my $p = $s->sockport;
+        close $s;
+        next if $USED_PORTS{$p}++;
+        return $p;
+    }
+    die "no free port found\n";
+}
+
+# port(n): the real port behind %%PORT_n%% (allocated on first use)
+sub port {
+    my ($self, $n) = @_;
+    $n //= (sort { $a <=> $b } keys %{$self->{_ports}})[0] // 1;
+    return $self->{_ports}{$n} //= _free_port();
+}
+
+# ----------------------------------------------------------------- config
+
+sub write_conf {
+    my ($self, $text, %opts) = @_;
+    my $dir = $self->{_dir};
+
+    $self->{_workers} = $opts{worker_processes} if defined $opts{worker_processes};
+
+    my $body = $self->_subst($text);
+    my $inject = join '',
+        map { "    ${_}_temp_path $dir/${_}_temp;\n" }
+            qw(client_body proxy fastcgi uwsgi scgi);
+    $inject .= "    access_log $dir/access.log;\n";
+
+    my $main;
+    if ($body =~ /^\s*http\s*\{/m) {
+        $main = $body;
+        $main =~ s/^(\s*http\s*\{)/$1\n$inject/m;
+    } else {
+        $main = "http {\n$inject\n$body\n}\n";
+    }
+
+    my $pre = '';
+    $pre .= "load_module $self->{_module};\n" if $self->{_load} && $self->{_module};
+    $pre .= "worker_processes $self->{_workers};\n" unless $body =~ /^\s*worker_processes\s/m;
+    $pre .= "daemon off;\n";
+    $pre .= "pid $dir/nginx.pid;\n";
+    $pre .= "error_log $dir/error.log debug;\n";
+    $pre .= "events {\n    worker_connections 1024;\n}\n" unless $body =~ /^\s*events\s*\{/m;
+
+    my $conf = "# written by ConfHaven::Test\n$pre\n$main";
+    $self->write_file('nginx.conf', $conf);
+    $self->{_conf} = $conf;
+    return $self;
+}
+
+sub conf_text { $_[0]{_conf} }
+
+sub _subst {
+    my ($self, $text) = @_;
+    $text =~ s{%%([A-Z_]+?)(?:_(\d+))?%%}{$self->_placeholder($1, $2)}ge;
+    return $text;
+}
+
+sub _placeholder {
+    my ($self, $name, $n) = @_;
+    return $self->port($n) if $name eq 'PORT' && defined $n;
+    die "unknown placeholder %%${name}_$n%%\n" if defined $n;
+    return $self->db if $name eq 'DSN';
+    return $self->{_dir} if $name eq 'TESTDIR';
+    return $self->{_module} if $name eq 'MODULE';
+    return $self->admin_key_file if $name eq 'ADMIN_KEY_FILE';
+    return $self->redis // die "%%REDIS%% used but TEST_CONFHAVEN_REDIS is not set\n"
+        if $name eq 'REDIS';
+    return $self->samples_dir if $name eq 'SAMPLES';
+    return $self->shared_dir // die "%%SHARED%% used but TEST_CONFHAVEN_SHARED is not set\n"
+        if $name eq 'SHARED';
+    die "unknown placeholder %%$name%%\n";
+}
+
+# write_file(name, content): a file in the test directory; returns its path
+sub write_file {
+    my ($self, $name, $content, $mode) = @_;
+    my $path = File::Spec->file_name_is_absolute($name) ? $name : "$self->{_dir}/$name";
+    open my $fh, '>:raw', $path or die "cannot write $path: $!\n";
+    print $fh $content;
+    close $fh or die "cannot write $path: $!\n";
+    chmod $mode, $path if defined $mode;
+    return $path;
+}
+
+sub read_file {
+    my ($self, $name) = @_;
+    my $path = File::Spec->file_name_is_absolute($name) ? $name : "$self->{_dir}/$name";
+    open my $fh, '<:raw', $path or return undef;
+    local $/;
+    my $c = <$fh>;
+    return $c;
+}
+
+# --------------------------------------------------------- running nginx
+
+sub _nginx_args {
+    my ($self) = @_;
+    my $d = $self->{_dir};
+    return ($self->{_nginx}, '-p', "$d/", '-c', "$d/nginx.conf", '-e', "$d/error.log");
+}
+
+# test_config(): `nginx -t`; returns ($exit_code, $output) (list) or exit code == 0
+sub test_config {
+    my ($self) = @_;
+    my ($rc, $out, $err) = $self->_cmd(undef, ($self->_nginx_args)[0 .. 4], '-e', "$self->{_dir}/nginx-t.log", '-t');
+    return wantarray ? ($rc, $out . $err) : $rc == 0;
+}
+
+sub _listen_ports {
+    my ($self) = @_;
+    my @p;
+    my $c = $self->{_conf} // '';
+    while ($c =~ /\blisten\s+(?:[\d.]+:|\[[^\]]*\]:|localhost:)?(\d+)\b/mg) {
+        push @p, $1;
+    }
+    return @p;
+}
+
+sub run {
+    my ($self) = @_;
+    die "nginx is already running\n" if $self->{_pid};
+    die "write_conf() first\n" unless defined $self->{_conf};
+    my $d = $self->{_dir};
+    unlink "$d/nginx.pid";
+    $self->{_log_off} = -s "$d/error.log" // 0;
+    $self->{_err_off} = -s "$d/stderr.log" // 0;
+
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+    if ($pid == 0) {
+        no warnings q(exec);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', "$d/stderr.log";
+        open STDERR, '>>', "$d/stderr.log";
+        exec $self->_nginx_args;
+        POSIX::_exit(127);
+    }
+    $self->{_pid} = $pid;
+
+    my @ports = $self->_listen_ports;
+    my $deadline = time() + 10;
+    while (time() < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            my $rc = $? >> 8;
+            delete $self->{_pid};
+            die "nginx exited with status $rc at start:\n" . $self->_log_tail . "\n";
+        }
+        if (-s "$d/nginx.pid" && !grep { !_port_open($_) } @ports) {
+            return $self;
+        }
+        sleep 0.05;
+    }
+    $self->stop;
+    die "nginx did not start listening on @ports within 10s:\n" . $self->_log_tail . "\n";
+}
+
+sub _log_tail {
+    my ($self) = @_;
+    my $out = '';
+    for my $f (['stderr.log', '_err_off'], ['error.log', '_log_off']) {
+        my $c = $self->read_file($f->[0]) // next;
+        $c = substr($c, $self->{$f->[1]} // 0);
+        my @l = grep { /\[(?:emerg|alert|crit|error|warn)\]/ } split /\n/, $c;
+        @l = @l[-20 .. -1] if @l > 20;
+        $out .= "--- $f->[0]\n" . join("\n", @l) . "\n" if @l;
+    }
+    return $out;
+}
+
+sub _port_open {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 1);
+    return 0 unless $s;
+    close $s;
+    return 1;
+}
+
+sub pid { $_[0]{_pid} }
+
+# wait_port(n, seconds): wait until %%PORT_n%% accepts connections (e.g. a run_daemon server)
+sub wait_port {
+    my ($self, $n, $secs) = @_;
+    my $p = $self->port($n);
+    my $deadline = time() + ($secs // 5);
+    while (time() < $deadline) {
+        return 1 if _port_open($p);
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# stop(): QUIT (graceful), then TERM, then KILL
+sub stop {
+    my ($self) = @_;
+    my $pid = delete $self->{_pid} or return $self;
+    for my $step (['QUIT', 10], ['TERM', 5], ['KILL', 5]) {
+        my ($sig, $secs) = @$step;
+        kill $sig, $pid;
+        my $deadline = time() + $secs;
+        while (time() < $deadline) {
+            return $self if waitpid($pid, WNOHANG) == $pid;
+            sleep 0.05;
+        }
+        Test::More::diag("nginx did not exit after SIG$sig") if $sig ne 'KILL';
+    }
+    return $self;
+}
+
+# reload(): HUP the master, wait until new workers started (or it failed)
+sub reload {
+    my ($self) = @_;
+    my $pid = $self->{_pid} or die "nginx is not running\n";
+    my $log = "$self->{_dir}/error.log";
+    my $off = -s $log // 0;
+    kill 'HUP', $pid;
+    my $deadline = time() + 10;
+    while (time() < $deadline) {
+        my $c = $self->read_file('error.log') // '';
+        my $new = substr($c, $off);
+        last if $new =~ /start worker process/ && $new =~ /reconfiguring/;
+        last if $new =~ /\[emerg\]/;
+        sleep 0.05;
+    }
+    for my $p ($self->_listen_ports) {
+        my $until = time() + 5;
+        sleep 0.05 until _port_open($p) || time() > $until;
+    }
+    sleep 0.2;    # let old workers begin their graceful exit
+    return $self;
+}
+
+# ------------------------------------------------------------------ HTTP
+
+# http(METHOD, PATH, %opts) → { status, headers{lc}, header_list, body, json, raw }
+#   body => bytes, headers => { name => value } or [ name => value, ... ],
+#   content_type => ..., host => 'localhost', port => n (%%PORT_n%%) or
+#   port_number => real port, timeout => s, http_version => '1.1'|'1.0',
+#   no_content_length => 1, keepalive => 1 (no "Connection: close")
+sub http {
+    my ($self, $method, $path, %o) = @_;
+    my @h = ref $o{headers} eq 'HASH' ? %{$o{headers}} : @{$o{headers} // []};
+    my %have = map { lc($_) => 1 } @h[grep { $_ % 2 == 0 } 0 .. $#h];
+    my $ver = $o{http_version} // '1.1';
+
+    my $req = "$method $path HTTP/$ver\r\n";
+    $req .= "Host: " . ($o{host} // 'localhost') . "\r\n" unless $have{host};
+    $req .= "Connection: close\r\n" unless $have{connection} || $o{keepalive};
+    $req .= "Content-Type: $o{content_type}\r\n" if defined $o{content_type} && !$have{'content-type'};
+    if (defined $o{body} && !$have{'content-length'} && !$have{'transfer-encoding'}
+        && !$o{no_content_length})
+    {
+        $req .= "Content-Length: " . length($o{body}) . "\r\n";
+    }
+    for (my $i = 0; $i < @h; $i += 2) {
+        $req .= "$h[$i]: $h[$i + 1]\r\n";
+    }
+    $req .= "\r\n";
+    $req .= $o{body} if defined $o{body};
+    return $self->raw($req, %o, _method => $method);
+}
+
+# raw(BYTES, %opts): send BYTES as is (or an array ref of chunks sent with
+# `delay` seconds between them, default 0.1), read until the server closes
+# (or timeout); returns the parsed response as http() does, plus {raw} and
+# {timeout} => 1 when the read timed out.
+sub raw {
+    my ($self, $bytes, %o) = @_;
+    my $port = $o{port_number} // $self->port($o{port});
+    my $timeout = $o{timeout} // $self->{_timeout};
+    my ($buf, $timed_out) = ('', 0);
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => $timeout)
+        or die "cannot connect to 127.0.0.1:$port: $!\n";
+    binmode $s;
+
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm($timeout + 5);
+        my @chunks = ref $bytes eq 'ARRAY' ? @$bytes : ($bytes);
+        for my $i (0 .. $#chunks) {
+            sleep($o{delay} // 0.1) if $i > 0;
+            my $data = $chunks[$i];
+            while (length $data) {
+                my $n = syswrite($s, $data);
+                last unless defined $n;    # server closed early: read what it said
+                substr($data, 0, $n, '');
+            }
+        }
+        my $sel = IO::Select->new($s);
+        my $deadline = time() + $timeout;
+        while (1) {
+            my $left = $deadline - time();
+            if ($left <= 0 || !$sel->can_read($left)) { $timed_out = 1; last }
+            my $n = sysread($s, $buf, 65536, length $buf);
+            last unless $n;
+        }
+        alarm(0);
+        1;
+    } or do {
+        alarm(0);
+        die $@ unless $@ eq "timeout\n";
+        $timed_out = 1;
+    };
+    close $s;
+
+    my $r = _parse_response($buf, $o{_method});
+    $r->{timeout} = 1 if $timed_out;
+    return $r;
+}
+
+sub _parse_response {
+    my ($raw, $method) = @_;
+    my $r = { raw => $raw, status => undef, headers => {}, header_list => [], body => undef };
+    my $i = index($raw, "\r\n\r\n");
+    return $r if $i < 0 && $raw !~ /^HTTP\//;
+    my ($head, $body) = $i < 0 ? ($raw, '') : (substr($raw, 0, $i), substr($raw, $i + 4));
+    my @lines = split /\r\n/, $head;
+    my $sl = shift @lines // '';
+    ($r->{status_line} = $sl) =~ s/\s+$//;
+    $r->{status} = $1 + 0 if $sl =~ m{^HTTP/\d\.\d\s+(\d{3})};
+    for (@lines) {
+        my ($n, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
+        push @{$r->{header_list}}, [$n, $v];
+        my $k = lc $n;
+        $r->{headers}{$k} = exists $r->{headers}{$k} ? "$r->{headers}{$k}, $v" : $v;
+    }
+    if (($r->{headers}{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $out = '';
+        while ($body =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr($body, 0, $len, '');
+            $body =~ s/^\r\n//;
+        }
+        $body = $out;
+    }
+    $r->{body} = $body;
+    if (length $body && ($r->{headers}{'content-type'} // '') =~ /json/i) {
+        $r->{json} = eval { $JSON->decode($body) };
+        $r->{json_error} = $@ if $@;
+    }
+    return $r;
+}
+
+# get_json(PATH, %opts): GET with Accept: application/json; returns the response
+# (decoded body in {json})
+sub get_json {
+    my ($self, $path, %o) = @_;
+    my @h = ref $o{headers} eq 'HASH' ? %{$o{headers}} : @{$o{headers} // []};
+    return $self->http('GET', $path, %o, headers => ['Accept' => 'application/json', @h]);
+}
+
+# post_json(PATH, DATA, %opts): DATA (a ref) is encoded as JSON; a plain string is sent as is
+sub post_json {
+    my ($self, $path, $data, %o) = @_;
+    my $body = ref $data ? $JSON->encode($data) : $data;
+    return $self->http('POST', $path, %o, body => $body,
+                       content_type => $o{content_type} // 'application/json');
+}
+
+sub json { $JSON }
+
+# ------------------------------------------------------------------ admin
+
+# admin_key_file(): <testdir>/admin.key (40 hex chars, mode 0600, created once)
+sub admin_key_file {
+    my ($self) = @_;
+    return $self->{_keyfile} if $self->{_keyfile};
+    my $key = join '', map { sprintf '%02x', int rand 256 } 1 .. 20;
+    if (open my $r, '<:raw', '/dev/urandom') {
+        read $r, my $b, 20;
+        $key = unpack 'H*', $b if length($b // '') == 20;
+    }
+    $self->{_key} = $key;
+    $self->{_keyfile} = $self->write_file('admin.key', "$key\n", 0600);
+    return $self->{_keyfile};
+}
+
+sub admin_key { my ($self) = @_; $self->admin_key_file; return $self->{_key} }
+
+sub _uri_escape {
+    my ($s) = @_;
+    utf8::encode($s) if utf8::is_utf8($s);
+    $s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge;
+    return $s;
+}
+
+# import_file(SLUG, FILE, name => .., timezone => .., location => .., website => ..,
+#             key => override, headers => [...], content_type => .., port => n)
+# FILE: a path, or a name found in samples_dir() or shared_dir().
+sub import_file {
+    my ($self, $slug, $file, %p) = @_;
+    my $path = $file;
+    if (!-f $path) {
+        for my $d (grep { defined } $self->samples_dir, $self->shared_dir) {
+            if (-f "$d/$file") { $path = "$d/$file"; last }
+        }
+    }
+    my $body = $self->read_file(File::Spec->rel2abs($path))
+        // die "import_file: cannot read $file\n";
+    my %o;
+    $o{$_} = delete $p{$_} for grep { exists $p{$_} }
+        qw(key headers content_type port port_number timeout);
+    my $key = exists $o{key} ? $o{key} : $self->admin_key;
+    my $ctype = $o{content_type}
+        // ($path =~ /\.xml$/i ? 'application/xml' : 'application/json');
+    my $qs = join '&', map { "$_=" . _uri_escape($p{$_}) }
+        grep { defined $p{$_} } sort keys %p;
+    my @h = ref $o{headers} eq 'HASH' ? %{$o{headers}} : @{$o{headers} // []};
+    unshift @h, 'Authorization' => "Bearer $key" if defined $key;
+    return $self->http('POST', '/api/admin/conferences/' . _uri_escape($slug) . '/import'
+                           . ($qs ne '' ? "?$qs" : ''),
+                       body => $body, content_type => $ctype, headers => \@h,
+                       map { $_ => $o{$_} } grep { exists $o{$_} } qw(port port_number timeout));
+}
+
+# ------------------------------------------------------------- PostgreSQL
+
+sub _pg_base {
+    return (host => $ENV{TEST_CONFHAVEN_PG_HOST} // '127.0.0.1',
+            port => $ENV{TEST_CONFHAVEN_PG_PORT} // 5432,
+            user => $ENV{TEST_CONFHAVEN_PG_USER} // 'postgres');
+}
+
+sub _conninfo {
+    my ($db) = @_;
+    my %b = _pg_base();
+    return "host=$b{host} port=$b{port} dbname=$db user=$b{user}";
+}
+
+# db(): a fresh database for this test file, created from the template
+# (TEST_CONFHAVEN_PG_TEMPLATE, default confhaven_tmpl), dropped at the end.
+# Returns a libpq conninfo "host=... port=... dbname=... user=...".
+sub db {
+    my ($self) = @_;
+    return _conninfo($self->{_db}) if $self->{_db};
+    die "db(): no PostgreSQL (call needs_pg() first)\n" unless $self->has_pg;
+    my $tmpl = $ENV{TEST_CONFHAVEN_PG_TEMPLATE} || 'confhaven_tmpl';
+    my $name = sprintf 'ch_t_%d_%04x', $$, int rand 65536;
+    my $err;
+    for my $try (1 .. 20) {
+        my ($rc, $out, $e) = $self->_psql_raw('postgres',
+            qq{CREATE DATABASE "$name" TEMPLATE "$tmpl"});
+        if ($rc == 0) { $self->{_db} = $name; return _conninfo($name) }
+        $err = $e;
+        last unless $e =~ /being accessed by other users/;
+        sleep 0.2 * $try;
+    }
+    die "db(): CREATE DATABASE $name TEMPLATE $tmpl failed: $err\n";
+}
+
+sub dbname { my ($self) = @_; $self->db; return $self->{_db} }
+
+# psql(SQL, db => name, allow_error => 1): run SQL (psql -X -A -t, ON_ERROR_STOP)
+# in this file's database; returns the output without the final newline.
+# Dies on error unless allow_error, which returns undef and leaves the
+# message in $t->{psql_error}.
+sub psql {
+    my ($self, $sql, %o) = @_;
+    my $db = $o{db} // $self->dbname;
+    my ($rc, $out, $err) = $self->_psql_raw($db, $sql);
+    if ($rc != 0) {
+        $self->{psql_error} = $err;
+        return undef if $o{allow_error};
+        die "psql failed: $err\n";
+    }
+    delete $self->{psql_error};
+    $out =~ s/\n\z//;
+    return $out;
+}
+
+sub _psql_raw {
+    my ($self, $db, $sql) = @_;
+    my %b = _pg_base();
+    my $f = "$self->{_dir}/.psql.$$.sql";
+    $self->write_file($f, $sql);
+    my @r = $self->_cmd($f, "$self->{_pgbin}/psql", '-X', '-q', '-A', '-t',
+                        '-v', 'ON_ERROR_STOP=1', '-h', $b{host}, '-p', $b{port},
+                        '-U', $b{user}, '-d', $db, '-f', '-');
+    unlink $f;
+    return @r;
+}
+
+# _cmd(STDIN_FILE, CMD...): run a command, returns (exit code, stdout, stderr)
+sub _cmd {
+    my ($self, $in, @cmd) = @_;
+    my $base = "$self->{_dir}/.cmd.$$." . int(rand 1e9);
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+    if ($pid == 0) {
+        no warnings q(exec);
+        open STDIN, '<', $in // '/dev/null';
+        open STDOUT, '>', "$base.out";
+        open STDERR, '>', "$base.err";
+        exec @cmd;
+        POSIX::_exit(127);
+    }
+    waitpid($pid, 0);
+    my $rc = $? >> 8;
+    my $out = $self->read_file("$base.out") // '';
+    my $err = $self->read_file("$base.err") // '';
+    unlink "$base.out", "$base.err";
+    return ($rc, $out, $err);
+}
+
+# ------------------------------------------------------- helper daemons
+
+# run_daemon(CODE, ARGS...): fork a helper (e.g. a fake HTTP server) that runs
+# CODE->(ARGS); it is killed at the end. Returns its pid.
+sub run_daemon {
+    my ($self, $code, @args) = @_;
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+    if ($pid == 0) {
+        $SIG{INT} = $SIG{TERM} = 'DEFAULT';
+        eval { $code->(@args) };
+        POSIX::_exit($@ ? 1 : 0);
+    }
+    push @{$self->{_daemons}}, $pid;
+    return $pid;
+}
+
+# ------------------------------------------------------------- error.log
+
+sub error_log { $_[0]->read_file('error.log') // '' }
+
+# grep_log(qr/../): matching lines of error.log (count in scalar context)
+sub grep_log {
+    my ($self, $re) = @_;
+    return grep { $_ =~ $re } split /\n/, $self->error_log;
+}
+
+# wait_log(qr/../, seconds): wait until error.log has a matching line
+sub wait_log {
+    my ($self, $re, $secs) = @_;
+    my $deadline = time() + ($secs // 5);
+    while (time() < $deadline) {
+        return 1 if $self->grep_log($re);
+        sleep 0.05;
+    }
+    return 0;
+}
+
+sub alerts {
+    my ($self) = @_;
+    return grep {
+        my $l = $_;
+        ($l =~ /\[(?:alert|crit|emerg)\]/ || $l =~ /worker process \d+ exited on signal/)
+            && !grep { $l =~ $_ } @{$self->{_ignore}}
+    } split /\n/, $self->error_log;
+}
+
+# ------------------------------------------------------------------- end
+
+sub _finish {
+    my ($self) = @_;
+    return if $self->{_finished}++;
+    $self->stop;
+    for my $pid (@{$self->{_daemons}}) {
+        kill 'TERM', $pid;
+        my $deadline = time() + 3;
+        sleep 0.05 while waitpid($pid, WNOHANG) == 0 && time() < $deadline;
+        if (kill 0, $pid) { kill 'KILL', $pid; waitpid($pid, 0) }
+    }
+    if ($self->{_plan}) {
+        my @a = $self->alerts;
+        Test::More::ok(!@a, 'no alerts')
+            or Test::More::diag(join "\n", @a[0 .. ($#a < 9 ? $#a : 9)]);
+    }
+    if ($self->{_db}) {
+        my ($rc, undef, $err) = $self->_psql_raw('postgres',
+            qq{DROP DATABASE IF EXISTS "$self->{_db}" WITH (FORCE)});
+        Test::More::diag("drop database $self->{_db}: $err") if $rc;
+        delete $self->{_db};
+    }
+}
+
+END {
+    local $?;
+    for my $t (@INSTANCES) {
+        next unless $t->{_owner_pid} == $$;    # not in forked children
+        eval { $t->_finish; 1 } or Test::More::diag("harness cleanup: $@");
+    }
+}
+
+1;
