@@ -341,6 +341,13 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (chmcf->pg.connect_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_pg_connect_timeout\" must be "
+                           "greater than zero");
+        return NGX_CONF_ERROR;
+    }
+
     if (chmcf->pg.server.len == 0) {
         if (chmcf->used) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

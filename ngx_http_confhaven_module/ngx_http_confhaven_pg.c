@@ -1101,6 +1101,13 @@ ngx_http_confhaven_pg_conf_prepare(ngx_conf_t *cf,
     err = NULL;
     opts = PQconninfoParse((char *) conf->server.data, &err);
     if (opts == NULL) {
+        n = err ? ngx_strlen(err) : 0;
+
+        /* libpq ends its messages with a newline */
+        while (n && (err[n - 1] == '\n' || err[n - 1] == ' ')) {
+            err[--n] = '\0';
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid value \"%V\" in \"confhaven_pg_server\" "
                            "directive: %s", &conf->server,

@@ -454,10 +454,11 @@ ngx_http_confhaven_rest_args(ngx_http_request_t *r,
     u_char                      *p, *last, *amp, *eq;
     ngx_int_t                    rc;
     ngx_str_t                    key, val, dkey, dval;
-    ngx_uint_t                   i, n, base;
+    ngx_uint_t                   i, n, base, seen;
     ngx_http_confhaven_param_t  *prm;
 
     base = ctx->nparams;
+    seen = 0;
 
     for (n = 0; rt->params[n].name.len; n++) {
         ctx->params[base + n] = NULL;
@@ -520,12 +521,14 @@ ngx_http_confhaven_rest_args(ngx_http_request_t *r,
                        &dkey, &rt->path, rt->allowed);
         }
 
-        if (ctx->params[base + i] != NULL) {
+        if (seen & ((ngx_uint_t) 1 << i)) {
             return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
                        "bad_parameter", NULL,
                        "parameter \"%V\" is given more than once",
                        &prm->name);
         }
+
+        seen |= (ngx_uint_t) 1 << i;
 
         if (dval.len == 0) {
             /* "q=" is the same as no q */

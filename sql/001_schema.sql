@@ -32,7 +32,9 @@ CREATE OR REPLACE FUNCTION confhaven.is_valid_timezone(tz text)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
-    SELECT tz ~ '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$'
+    -- Area/City names (and UTC) only: legacy zones such as EST or CET exist
+    -- in pg_timezone_names but ignore daylight saving where people live.
+    SELECT (tz = 'UTC' OR tz ~ '^[A-Za-z]+(/[A-Za-z0-9_+-]+)+$')
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names WHERE name = tz);
 $$;
 

@@ -43,13 +43,14 @@ http {
     server {
         listen 127.0.0.1:%%PORT_8080%%;
 
-        error_page 400 404 405 413 414 500 502 503 504 @confhaven_error;
+        error_page 400 404 405 413 414 500 502 503 504 /.confhaven-error;
 
         location / {
             confhaven_rest on;
         }
 
-        location @confhaven_error {
+        location = /.confhaven-error {
+            internal;
             confhaven_json_errors on;
         }
     }
