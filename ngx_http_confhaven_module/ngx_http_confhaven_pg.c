@@ -83,6 +83,7 @@ static void ngx_http_confhaven_pg_send(ngx_http_confhaven_pg_conn_t *pc,
 static void ngx_http_confhaven_pg_process(ngx_http_confhaven_pg_conn_t *pc);
 static void ngx_http_confhaven_pg_read_idle(ngx_http_confhaven_pg_conn_t *pc);
 static void ngx_http_confhaven_pg_keep(ngx_http_confhaven_pg_conn_t *pc);
+static void ngx_http_confhaven_pg_sweep(ngx_http_confhaven_pg_pool_t *pool);
 static void ngx_http_confhaven_pg_close(ngx_http_confhaven_pg_conn_t *pc,
     const char *why);
 static void ngx_http_confhaven_pg_fail(ngx_http_confhaven_pg_conn_t *pc,
@@ -169,7 +170,16 @@ ngx_http_confhaven_pg_query(ngx_http_confhaven_pg_pool_t *pool,
         op->log = pool->log;
     }
 
-    if (pool->nwaiters >= pool->conf->queue_size) {
+    /*
+     * Waiters served by connections being opened (or that may still be
+     * opened) do not count against confhaven_pg_queue_size: it bounds
+     * only those that wait for a busy connection to become free.
+     */
+
+    if (ngx_queue_empty(&pool->idle)
+        && pool->nwaiters >= pool->conf->queue_size + pool->nconnecting
+                             + (pool->conf->pool_size - pool->nconns))
+    {
         ngx_http_confhaven_pg_set_error(op,
                                   "too many requests are waiting for "
                                   "a database connection");
@@ -693,6 +703,18 @@ ngx_http_confhaven_pg_process(ngx_http_confhaven_pg_conn_t *pc)
                 return;
             }
 
+            if (op && op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
+                && op->sqlstate.len == 5
+                && (ngx_strncmp(op->sqlstate.data, "57P", 3) == 0
+                    || ngx_strncmp(op->sqlstate.data, "08", 2) == 0))
+            {
+                /* the server is shutting this session down */
+                ngx_http_confhaven_pg_fail(pc,
+                                           NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                           (char *) op->message.data);
+                return;
+            }
+
             pc->reused = 1;
             pc->op = NULL;
 
@@ -801,6 +823,29 @@ ngx_http_confhaven_pg_read_idle(ngx_http_confhaven_pg_conn_t *pc)
 }
 
 
+/*
+ * Reads whatever idle connections have received and drops those the
+ * server has closed (restart, pg_terminate_backend()).
+ */
+
+static void
+ngx_http_confhaven_pg_sweep(ngx_http_confhaven_pg_pool_t *pool)
+{
+    ngx_queue_t                   *q, *next;
+    ngx_http_confhaven_pg_conn_t  *pc;
+
+    for (q = ngx_queue_head(&pool->idle);
+         q != ngx_queue_sentinel(&pool->idle);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        pc = ngx_queue_data(q, ngx_http_confhaven_pg_conn_t, queue);
+
+        ngx_http_confhaven_pg_read_idle(pc);
+    }
+}
+
+
 static void
 ngx_http_confhaven_pg_timer_handler(ngx_event_t *ev)
 {
@@ -905,10 +950,15 @@ ngx_http_confhaven_pg_fail(ngx_http_confhaven_pg_conn_t *pc,
     if (status == NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE && reused
         && !op->retried)
     {
+        /* its idle siblings have likely been cut off by the same event */
+        ngx_http_confhaven_pg_sweep(pool);
+
         ngx_log_error(NGX_LOG_WARN, op->log, 0,
                       "confhaven pg: retrying on a new connection");
         op->retried = 1;
         op->message.len = 0;
+        op->sqlstate.len = 0;
+        op->hint.len = 0;
         op->status = NGX_HTTP_CONFHAVEN_PG_OK;
         ngx_queue_insert_head(&pool->waiters, &op->queue);
         op->queued = 1;

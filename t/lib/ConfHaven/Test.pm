@@ -46,6 +46,27 @@ package ConfHaven::Test;
 #   TEST_CONFHAVEN_SHARED        shared conference files (optional)
 #   TEST_CONFHAVEN_LEAVE=1       keep the test directory (path printed as a diag)
 #   TEST_CONFHAVEN_TIMEOUT       seconds for one HTTP exchange (default 10)
+#
+# Concurrent requests (requests in flight at the same time):
+#   my @h = map { $t->http_start('GET', "/api/sessions/$_") } 1 .. 4;
+#   ...                                  # other requests meanwhile
+#   my @r = $t->http_finish(@h);         # responses, in the order of @h
+#   http_start(METHOD, PATH, %opts) takes http()'s options, sends the request
+#   and returns a handle without reading; http_finish(HANDLES...) reads all of
+#   them at once (select) and returns the parsed responses, each with
+#   {elapsed} = seconds from http_start to the end of that response.
+#
+# Private PostgreSQL cluster (for a test that stops/starts the server):
+#   $t->private_pg();     # initdb <testdir>/pg as user postgres (runuser when
+#                         # root), start on a free port, create database
+#                         # "confhaven", apply ci/migrate; skips the file when
+#                         # initdb/pg_ctl are missing. From then on db(),
+#                         # %%DSN%%, psql() use that cluster and database.
+#   $t->pg_stop();        # pg_ctl stop -m fast (waits)
+#   $t->pg_start();       # start it again on the same port (waits)
+#   $t->pg_port();        # its port
+#   The cluster is stopped (immediate) at the end; the directory goes with
+#   the test directory.
 
 use strict;
 use warnings;
@@ -437,6 +458,12 @@ sub reload {
 #   no_content_length => 1, keepalive => 1 (no "Connection: close")
 sub http {
     my ($self, $method, $path, %o) = @_;
+    my $req = $self->_request_bytes($method, $path, %o);
+    return $self->raw($req, %o, _method => $method);
+}
+
+sub _request_bytes {
+    my ($self, $method, $path, %o) = @_;
     my @h = ref $o{headers} eq 'HASH' ? %{$o{headers}} : @{$o{headers} // []};
     my %have = map { lc($_) => 1 } @h[grep { $_ % 2 == 0 } 0 .. $#h];
     my $ver = $o{http_version} // '1.1';
@@ -455,7 +482,59 @@ sub http {
     }
     $req .= "\r\n";
     $req .= $o{body} if defined $o{body};
-    return $self->raw($req, %o, _method => $method);
+    return $req;
+}
+
+# http_start(METHOD, PATH, %opts): connect and send the request, do not read;
+# returns a handle for http_finish()
+sub http_start {
+    my ($self, $method, $path, %o) = @_;
+    my $port = $o{port_number} // $self->port($o{port});
+    my $req = $self->_request_bytes($method, $path, %o);
+    my $start = time();
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => $self->{_timeout})
+        or die "cannot connect to 127.0.0.1:$port: $!\n";
+    binmode $s;
+    while (length $req) {
+        my $n = syswrite($s, $req);
+        last unless defined $n;
+        substr($req, 0, $n, '');
+    }
+    return { sock => $s, buf => '', start => $start, method => $method,
+             timeout => $o{timeout} // $self->{_timeout} };
+}
+
+# http_finish(HANDLES...): read every response concurrently; returns them
+# (in order) with {elapsed}; in scalar context the first one
+sub http_finish {
+    my ($self, @h) = @_;
+    my %open = map { $_ => $h[$_] } 0 .. $#h;
+    my $sel = IO::Select->new(map { $_->{sock} } @h);
+    my %by_sock = map { $h[$_]{sock} => $_ } 0 .. $#h;
+    my $deadline = 0;
+    for (@h) { my $d = $_->{start} + $_->{timeout}; $deadline = $d if $d > $deadline }
+    while (%open) {
+        my $left = $deadline - time();
+        last if $left <= 0;
+        for my $s ($sel->can_read($left)) {
+            my $i = $by_sock{$s};
+            my $n = sysread($s, $h[$i]{buf}, 65536, length $h[$i]{buf});
+            next if $n;
+            $h[$i]{end} = time();
+            $sel->remove($s);
+            close $s;
+            delete $open{$i};
+        }
+    }
+    my @r;
+    for my $i (0 .. $#h) {
+        my $r = _parse_response($h[$i]{buf}, $h[$i]{method});
+        if ($open{$i}) { $r->{timeout} = 1; close $h[$i]{sock}; $h[$i]{end} = time() }
+        $r->{elapsed} = $h[$i]{end} - $h[$i]{start};
+        push @r, $r;
+    }
+    return wantarray ? @r : $r[0];
 }
 
 # raw(BYTES, %opts): send BYTES as is (or an array ref of chunks sent with
@@ -617,14 +696,18 @@ sub import_file {
 # ------------------------------------------------------------- PostgreSQL
 
 sub _pg_base {
+    my ($self) = @_;
+    if (ref $self && $self->{_pg}) {
+        return (host => '127.0.0.1', port => $self->{_pg}{port}, user => 'postgres');
+    }
     return (host => $ENV{TEST_CONFHAVEN_PG_HOST} // '127.0.0.1',
             port => $ENV{TEST_CONFHAVEN_PG_PORT} // 5432,
             user => $ENV{TEST_CONFHAVEN_PG_USER} // 'postgres');
 }
 
 sub _conninfo {
-    my ($db) = @_;
-    my %b = _pg_base();
+    my ($db, $self) = @_;
+    my %b = _pg_base($self);
     return "host=$b{host} port=$b{port} dbname=$db user=$b{user}";
 }
 
@@ -633,7 +716,7 @@ sub _conninfo {
 # Returns a libpq conninfo "host=... port=... dbname=... user=...".
 sub db {
     my ($self) = @_;
-    return _conninfo($self->{_db}) if $self->{_db};
+    return _conninfo($self->{_db}, $self) if $self->{_db};
     die "db(): no PostgreSQL (call needs_pg() first)\n" unless $self->has_pg;
     my $tmpl = $ENV{TEST_CONFHAVEN_PG_TEMPLATE} || 'confhaven_tmpl';
     my $name = sprintf 'ch_t_%d_%04x', $$, int rand 65536;
@@ -641,7 +724,7 @@ sub db {
     for my $try (1 .. 20) {
         my ($rc, $out, $e) = $self->_psql_raw('postgres',
             qq{CREATE DATABASE "$name" TEMPLATE "$tmpl"});
-        if ($rc == 0) { $self->{_db} = $name; return _conninfo($name) }
+        if ($rc == 0) { $self->{_db} = $name; return _conninfo($name, $self) }
         $err = $e;
         last unless $e =~ /being accessed by other users/;
         sleep 0.2 * $try;
@@ -671,7 +754,7 @@ sub psql {
 
 sub _psql_raw {
     my ($self, $db, $sql) = @_;
-    my %b = _pg_base();
+    my %b = _pg_base($self);
     my $f = "$self->{_dir}/.psql.$$.sql";
     $self->write_file($f, $sql);
     my @r = $self->_cmd($f, "$self->{_pgbin}/psql", '-X', '-q', '-A', '-t',
@@ -701,6 +784,75 @@ sub _cmd {
     my $err = $self->read_file("$base.err") // '';
     unlink "$base.out", "$base.err";
     return ($rc, $out, $err);
+}
+
+# ------------------------------------------- private PostgreSQL cluster
+
+sub _as_postgres { return $> == 0 ? ('runuser', '-u', 'postgres', '--') : () }
+
+sub private_pg {
+    my ($self) = @_;
+    return $self if $self->{_pg};
+    my $bin = $self->{_pgbin};
+    $self->_skip("no $bin/initdb or pg_ctl: cannot start a private PostgreSQL")
+        unless -x "$bin/initdb" && -x "$bin/pg_ctl" && -x "$bin/psql";
+    my $dir = "$self->{_dir}/pg";
+    mkdir $dir or die "mkdir $dir: $!\n";
+    mkdir "$dir/sock" or die "mkdir $dir/sock: $!\n";
+    if ($> == 0) {
+        my (undef, undef, $uid, $gid) = getpwnam('postgres')
+            or $self->_skip('no "postgres" system user for initdb');
+        chown $uid, $gid, $dir, "$dir/sock";
+        chmod 0700, $dir;
+    }
+    my ($rc, $out, $err) = $self->_cmd(undef, _as_postgres(), "$bin/initdb",
+        '-D', "$dir/data", '-U', 'postgres', '--auth=trust', '-E', 'UTF8',
+        '--locale=C.UTF-8');
+    die "private_pg: initdb failed: $out$err\n" if $rc;
+    open my $fh, '>>', "$dir/data/postgresql.conf" or die "postgresql.conf: $!\n";
+    print $fh "# ConfHaven::Test private_pg\nlisten_addresses = '127.0.0.1'\n",
+        "unix_socket_directories = '$dir/sock'\nmax_connections = 100\n",
+        "timezone = 'UTC'\nlog_timezone = 'UTC'\nfsync = off\n",
+        "synchronous_commit = off\nfull_page_writes = off\n";
+    close $fh;
+    $self->{_pg} = { dir => $dir, port => _free_port() };
+    $self->pg_start;
+    ($rc, $out, $err) = $self->_psql_raw('postgres', 'CREATE DATABASE confhaven');
+    die "private_pg: CREATE DATABASE: $err\n" if $rc;
+    $self->{_db} = 'confhaven';
+    $self->{_db_private} = 1;
+    my $migrate = File::Spec->catfile(_repo_root(), 'ci', 'migrate');
+    {
+        local $ENV{PATH} = "$bin:$ENV{PATH}";
+        ($rc, $out, $err) = $self->_cmd(undef, $migrate, _conninfo('confhaven', $self));
+    }
+    die "private_pg: ci/migrate failed: $out$err\n" if $rc;
+    return $self;
+}
+
+sub pg_port { $_[0]{_pg} ? $_[0]{_pg}{port} : $ENV{TEST_CONFHAVEN_PG_PORT} }
+
+sub _pg_ctl {
+    my ($self, @args) = @_;
+    my $pg = $self->{_pg} or die "no private cluster (call private_pg() first)\n";
+    return $self->_cmd(undef, _as_postgres(), "$self->{_pgbin}/pg_ctl",
+                       '-D', "$pg->{dir}/data", @args);
+}
+
+sub pg_start {
+    my ($self) = @_;
+    my $pg = $self->{_pg};
+    my ($rc, $out, $err) = $self->_pg_ctl('-l', "$pg->{dir}/postgresql.log",
+        '-w', '-t', '60', '-o', "-p $pg->{port} -k $pg->{dir}/sock", 'start');
+    die "pg_start: $out$err\n" if $rc;
+    return $self;
+}
+
+sub pg_stop {
+    my ($self, $mode) = @_;
+    my ($rc, $out, $err) = $self->_pg_ctl('-m', $mode // 'fast', '-w', '-t', '60', 'stop');
+    die "pg_stop: $out$err\n" if $rc;
+    return $self;
 }
 
 # ------------------------------------------------------- helper daemons
@@ -766,6 +918,11 @@ sub _finish {
         my @a = $self->alerts;
         Test::More::ok(!@a, 'no alerts')
             or Test::More::diag(join "\n", @a[0 .. ($#a < 9 ? $#a : 9)]);
+    }
+    if ($self->{_pg}) {
+        delete $self->{_db};
+        $self->_pg_ctl('-m', 'immediate', '-w', '-t', '30', 'stop')
+            if -f "$self->{_pg}{dir}/data/postmaster.pid";
     }
     if ($self->{_db}) {
         my ($rc, undef, $err) = $self->_psql_raw('postgres',
