@@ -26,6 +26,10 @@ static char *ngx_http_confhaven_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_confhaven_pg_server(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_confhaven_redis_server(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_confhaven_variable_cache(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_confhaven_read_secret(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *secret, size_t min);
 static ngx_int_t ngx_http_confhaven_init_process(ngx_cycle_t *cycle);
@@ -101,6 +105,55 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_confhaven_main_conf_t, pg.keepalive_timeout),
+      NULL },
+
+    { ngx_string("confhaven_redis_server"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_redis_server,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("confhaven_redis_password_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, redis_conf.password),
+      NULL },
+
+    { ngx_string("confhaven_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, redis_conf.timeout),
+      NULL },
+
+    { ngx_string("confhaven_redis_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, redis_conf.connect_timeout),
+      NULL },
+
+    { ngx_string("confhaven_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, cache.enabled),
+      NULL },
+
+    { ngx_string("confhaven_cache_ttl_search"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, cache.ttl_search),
+      NULL },
+
+    { ngx_string("confhaven_cache_ttl_document"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, cache.ttl_document),
       NULL },
 
     { ngx_string("confhaven_rest"),
@@ -184,6 +237,10 @@ static ngx_http_variable_t  ngx_http_confhaven_vars[] = {
 
     { ngx_string("confhaven_db_time"), NULL,
       ngx_http_confhaven_variable_num, 1,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("confhaven_cache_status"), NULL,
+      ngx_http_confhaven_variable_cache, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -292,6 +349,32 @@ ngx_http_confhaven_variable_num(ngx_http_request_t *r,
 }
 
 
+static ngx_int_t
+ngx_http_confhaven_variable_cache(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    const char                *name;
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    name = ctx ? ngx_http_confhaven_cache_status_name(ctx->cache_status)
+               : NULL;
+
+    if (name == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ngx_strlen(name);
+    v->data = (u_char *) name;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 static void *
 ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
 {
@@ -317,6 +400,8 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->pg.statement_timeout = NGX_CONF_UNSET_MSEC;
     chmcf->pg.queue_timeout = NGX_CONF_UNSET_MSEC;
     chmcf->pg.keepalive_timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->redis_conf.timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
 
     return chmcf;
 }
@@ -333,6 +418,25 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(chmcf->pg.statement_timeout, 10000);
     ngx_conf_init_msec_value(chmcf->pg.queue_timeout, 3000);
     ngx_conf_init_msec_value(chmcf->pg.keepalive_timeout, 60000);
+    ngx_conf_init_msec_value(chmcf->redis_conf.timeout, 200);
+    ngx_conf_init_msec_value(chmcf->redis_conf.connect_timeout, 1000);
+
+    if (chmcf->redis_conf.timeout == 0
+        || chmcf->redis_conf.connect_timeout == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_redis_timeout\" and "
+                           "\"confhaven_redis_connect_timeout\" must be "
+                           "greater than zero");
+        return NGX_CONF_ERROR;
+    }
+
+    if (chmcf->redis_conf.password.len && chmcf->redis_conf.url.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_redis_password_file\" needs "
+                           "\"confhaven_redis_server\"");
+        return NGX_CONF_ERROR;
+    }
 
     if (chmcf->pg.statement_timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -383,6 +487,9 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
     chlcf->rest = NGX_CONF_UNSET;
     chlcf->json_errors = NGX_CONF_UNSET;
     chlcf->import_max_size = NGX_CONF_UNSET_SIZE;
+    chlcf->cache.enabled = NGX_CONF_UNSET;
+    chlcf->cache.ttl_search = NGX_CONF_UNSET_MSEC;
+    chlcf->cache.ttl_document = NGX_CONF_UNSET_MSEC;
 
     return chlcf;
 }
@@ -399,6 +506,18 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->admin_key, prev->admin_key, "");
     ngx_conf_merge_size_value(conf->import_max_size, prev->import_max_size,
                               NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE);
+    ngx_conf_merge_value(conf->cache.enabled, prev->cache.enabled, 1);
+    ngx_conf_merge_msec_value(conf->cache.ttl_search, prev->cache.ttl_search,
+                              NGX_HTTP_CONFHAVEN_CACHE_TTL_SEARCH);
+    ngx_conf_merge_msec_value(conf->cache.ttl_document,
+                              prev->cache.ttl_document,
+                              NGX_HTTP_CONFHAVEN_CACHE_TTL_DOCUMENT);
+
+    if (conf->cache.ttl_search < 1000 || conf->cache.ttl_document < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cache TTLs must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->import_max_size < 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -494,6 +613,25 @@ ngx_http_confhaven_pg_server(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     chmcf->pg.server = value[1];
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_confhaven_redis_server(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_confhaven_main_conf_t *chmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (chmcf->redis_conf.url.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    chmcf->redis_conf.url = value[1];
+
+    return ngx_http_confhaven_redis_parse_url(cf, &chmcf->redis_conf);
 }
 
 
@@ -624,6 +762,20 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (chmcf->redis_conf.url.len) {
+        chmcf->redis = ngx_http_confhaven_redis_create(cycle,
+                                                       &chmcf->redis_conf);
+        if (chmcf->redis == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    chmcf->cache = ngx_http_confhaven_cache_create(cycle, chmcf->pool,
+                                                   chmcf->redis);
+    if (chmcf->cache == NULL) {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -637,6 +789,11 @@ ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
                                                 ngx_http_confhaven_module);
     if (chmcf == NULL || chmcf->pool == NULL) {
         return;
+    }
+
+    if (chmcf->redis) {
+        ngx_http_confhaven_redis_destroy(chmcf->redis);
+        chmcf->redis = NULL;
     }
 
     ngx_http_confhaven_pg_pool_destroy(chmcf->pool);

@@ -13,15 +13,23 @@
 #include <ngx_http.h>
 
 #include "ngx_http_confhaven_pg.h"
+#include "ngx_http_confhaven_redis.h"
+#include "ngx_http_confhaven_cache.h"
 
 
-#define NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE  (32 * 1024 * 1024)
+#define NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE     (32 * 1024 * 1024)
+#define NGX_HTTP_CONFHAVEN_CACHE_TTL_SEARCH    (5 * 60 * 1000)
+#define NGX_HTTP_CONFHAVEN_CACHE_TTL_DOCUMENT  (60 * 60 * 1000)
 
 
 typedef struct {
     ngx_http_confhaven_pg_conf_t   pg;
     ngx_http_confhaven_pg_pool_t  *pool;       /* per worker */
     ngx_flag_t                     used;
+
+    ngx_http_confhaven_redis_conf_t  redis_conf;
+    ngx_http_confhaven_redis_t      *redis;    /* per worker */
+    ngx_http_confhaven_cache_t      *cache;    /* per worker */
 } ngx_http_confhaven_main_conf_t;
 
 
@@ -30,6 +38,7 @@ typedef struct {
     ngx_flag_t                     json_errors;
     ngx_str_t                      admin_key;
     size_t                         import_max_size;
+    ngx_http_confhaven_cache_conf_t  cache;
 } ngx_http_confhaven_loc_conf_t;
 
 
@@ -41,11 +50,15 @@ typedef struct {
     ngx_msec_t                     db_time;
 
     ngx_http_confhaven_pg_op_t    *op;
+    ngx_http_confhaven_fetch_t     fetch;
+    ngx_uint_t                     cache_status;
+    ngx_http_confhaven_redis_op_t *rop;
     ngx_uint_t                     kind;
     ngx_uint_t                     nparams;
     char                          *params[8];
 
     unsigned                       db_used:1;
+    unsigned                       invalidating:1;
 } ngx_http_confhaven_ctx_t;
 
 

@@ -772,6 +772,12 @@ ngx_http_confhaven_pg_save_result(ngx_http_confhaven_pg_op_t *op,
                                               PQgetlength(res, 0, 1));
         }
 
+        if (PQnfields(res) > 2 && !PQgetisnull(res, 0, 2)) {
+            (void) ngx_http_confhaven_pg_copy(op->pool, &op->value3,
+                                              PQgetvalue(res, 0, 2),
+                                              PQgetlength(res, 0, 2));
+        }
+
         return;
     }
 

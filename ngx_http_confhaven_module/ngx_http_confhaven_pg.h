@@ -59,6 +59,7 @@ struct ngx_http_confhaven_pg_op_s {
     ngx_uint_t                         status;
     ngx_str_t                          value;       /* column 1, row 1 */
     ngx_str_t                          value2;      /* column 2, row 1 */
+    ngx_str_t                          value3;      /* column 3, row 1 */
     ngx_str_t                          sqlstate;
     ngx_str_t                          message;
     ngx_str_t                          hint;

@@ -33,6 +33,7 @@
 #define NGX_HTTP_CONFHAVEN_K_QUERY    2
 #define NGX_HTTP_CONFHAVEN_K_OPENAPI  3
 #define NGX_HTTP_CONFHAVEN_K_IMPORT   4
+#define NGX_HTTP_CONFHAVEN_K_SEARCH   5     /* a query with a short TTL */
 
 #define NGX_HTTP_CONFHAVEN_MAX_VALUE  500
 
@@ -90,7 +91,20 @@ static ngx_int_t ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
 static ngx_int_t ngx_http_confhaven_rest_health(ngx_http_request_t *r,
     ngx_http_confhaven_pg_op_t *op);
 static ngx_int_t ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
-    ngx_http_confhaven_pg_op_t *op);
+    ngx_uint_t status, ngx_str_t *sqlstate, ngx_str_t *message,
+    ngx_str_t *hint);
+static ngx_int_t ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
+    ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx);
+static ngx_int_t ngx_http_confhaven_rest_fetched(ngx_http_request_t *r,
+    ngx_http_confhaven_fetch_t *f);
+static void ngx_http_confhaven_rest_normalize(ngx_str_t *s,
+    ngx_uint_t lowercase);
+static u_char *ngx_http_confhaven_rest_lower(u_char *dst, u_char *src);
+static ngx_int_t ngx_http_confhaven_rest_invalidate(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_pg_op_t *op);
+static void ngx_http_confhaven_rest_invalidated(
+    ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
+static void ngx_http_confhaven_rest_invalidate_cleanup(void *data);
 static ngx_int_t ngx_http_confhaven_rest_allow(ngx_http_request_t *r,
     ngx_uint_t methods);
 static void ngx_http_confhaven_unescape(ngx_str_t *src, ngx_str_t *dst);
@@ -140,20 +154,22 @@ static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
     { ngx_string("/api/conferences"), NGX_HTTP_CONFHAVEN_TAIL_NONE,
       NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_QUERY,
       ngx_string("conferences"),
-      "SELECT r::text, json_array_length(r->'conferences') "
+      "SELECT r::text, json_array_length(r->'conferences'), '*' "
       "FROM confhaven.api_conferences($1::boolean) AS r",
       ngx_http_confhaven_p_conferences, "include_past" },
 
     { ngx_string("/api/conferences/"), NGX_HTTP_CONFHAVEN_TAIL_SLUG,
       NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_QUERY,
       ngx_string("conference"),
-      "SELECT confhaven.api_conference($1)::text, 1",
+      "SELECT r::text, 1, r->>'slug' "
+      "FROM confhaven.api_conference($1) AS r",
       ngx_http_confhaven_p_none, "none" },
 
     { ngx_string("/api/sessions"), NGX_HTTP_CONFHAVEN_TAIL_NONE,
-      NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_QUERY,
+      NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_SEARCH,
       ngx_string("search"),
-      "SELECT r::text, json_array_length(r->'sessions') "
+      "SELECT r::text, json_array_length(r->'sessions'), "
+      "coalesce(r->'query'->>'conference', '*') "
       "FROM confhaven.api_search($1, $2, $3, $4, $5::integer, "
       "$6::boolean) AS r",
       ngx_http_confhaven_p_search,
@@ -162,7 +178,8 @@ static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
     { ngx_string("/api/sessions/"), NGX_HTTP_CONFHAVEN_TAIL_ID,
       NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_QUERY,
       ngx_string("session"),
-      "SELECT confhaven.api_session($1::bigint)::text, 1",
+      "SELECT r::text, 1, r->>'conference' "
+      "FROM confhaven.api_session($1::bigint) AS r",
       ngx_http_confhaven_p_none, "none" },
 
     { ngx_string("/api/swagger.json"), NGX_HTTP_CONFHAVEN_TAIL_NONE,
@@ -375,6 +392,12 @@ ngx_http_confhaven_rest_query(ngx_http_request_t *r,
         return rc == NGX_ABORT ? ctx->rc : rc;
     }
 
+    if (rt->kind == NGX_HTTP_CONFHAVEN_K_QUERY
+        || rt->kind == NGX_HTTP_CONFHAVEN_K_SEARCH)
+    {
+        return ngx_http_confhaven_rest_cached(r, rt, ctx);
+    }
+
     ctx->op = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_pg_op_t));
     if (ctx->op == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -383,6 +406,193 @@ ngx_http_confhaven_rest_query(ngx_http_request_t *r,
     ctx->op->sql = rt->sql;
 
     return ngx_http_confhaven_rest_start(r, ctx);
+}
+
+
+/*
+ * Reads go through the cache.  The key is the route and its parameters
+ * in a canonical form (defaults filled in, case and spacing folded), so
+ * that the same question asked differently is one entry; the database
+ * gets the same canonical values, so that it answers the same.
+ */
+
+static ngx_int_t
+ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
+    ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx)
+{
+    u_char                          *p;
+    size_t                           len;
+    ngx_str_t                        v;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    ngx_http_confhaven_fetch_t      *f;
+    ngx_http_confhaven_loc_conf_t   *chlcf;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+
+    f = &ctx->fetch;
+
+    if (rt->kind == NGX_HTTP_CONFHAVEN_K_SEARCH) {
+        /* q, conference, track, level, limit, include_past */
+        if (ctx->params[4] == NULL) {
+            ctx->params[4] = "20";
+        }
+
+        if (ctx->params[5] == NULL) {
+            ctx->params[5] = "false";
+        }
+
+        for (i = 0; i < 4; i++) {
+            if (ctx->params[i] == NULL) {
+                continue;
+            }
+
+            v.data = (u_char *) ctx->params[i];
+            v.len = ngx_strlen(ctx->params[i]);
+            ngx_http_confhaven_rest_normalize(&v, 0);
+
+            /* only blanks: the same as not given */
+            if (v.len == 0) {
+                ctx->params[i] = NULL;
+            }
+        }
+
+    } else if (rt->params == ngx_http_confhaven_p_conferences) {
+        if (ctx->params[0] == NULL) {
+            ctx->params[0] = "false";
+        }
+    }
+
+    len = rt->name.len;
+
+    for (i = 0; i < ctx->nparams; i++) {
+        len += 1 + (ctx->params[i] ? ngx_strlen(ctx->params[i]) + 1 : 0);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    f->key.data = p;
+    p = ngx_cpymem(p, rt->name.data, rt->name.len);
+
+    for (i = 0; i < ctx->nparams; i++) {
+        /* "\n" separates, "=" marks a value: NULL and "" differ */
+        *p++ = '\n';
+
+        if (ctx->params[i]) {
+            *p++ = '=';
+
+            /*
+             * Letter case does not change a search, so it does not change
+             * the key; the database still sees the text as typed, which
+             * is what error messages quote.
+             */
+
+            if (rt->kind == NGX_HTTP_CONFHAVEN_K_SEARCH) {
+                p = ngx_http_confhaven_rest_lower(p, (u_char *) ctx->params[i]);
+
+            } else {
+                p = ngx_cpymem(p, ctx->params[i], ngx_strlen(ctx->params[i]));
+            }
+        }
+
+        f->values[i] = ctx->params[i];
+    }
+
+    f->key.len = p - f->key.data;
+    f->sql = rt->sql;
+    f->nparams = ctx->nparams;
+    f->ttl = (rt->kind == NGX_HTTP_CONFHAVEN_K_SEARCH)
+             ? chlcf->cache.ttl_search : chlcf->cache.ttl_document;
+    f->handler = ngx_http_confhaven_rest_fetched;
+
+    ctx->db_used = 1;
+
+    rc = ngx_http_confhaven_fetch(r, chmcf->cache, f, chlcf->cache.enabled);
+
+    return rc;
+}
+
+
+static u_char *
+ngx_http_confhaven_rest_lower(u_char *dst, u_char *src)
+{
+    while (*src) {
+        *dst++ = ngx_tolower(*src);
+        src++;
+    }
+
+    return dst;
+}
+
+
+/* blanks collapsed, optionally ASCII case folded */
+
+static void
+ngx_http_confhaven_rest_normalize(ngx_str_t *s, ngx_uint_t lowercase)
+{
+    u_char      *src, *dst, *last;
+    ngx_uint_t   blank;
+
+    src = s->data;
+    dst = s->data;
+    last = s->data + s->len;
+    blank = 1;
+
+    for ( /* void */ ; src < last; src++) {
+        if (*src == ' ') {
+            if (!blank) {
+                *dst++ = ' ';
+                blank = 1;
+            }
+
+            continue;
+        }
+
+        *dst++ = lowercase ? ngx_tolower(*src) : *src;
+        blank = 0;
+    }
+
+    if (dst > s->data && dst[-1] == ' ') {
+        dst--;
+    }
+
+    *dst = '\0';
+    s->len = dst - s->data;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_rest_fetched(ngx_http_request_t *r,
+    ngx_http_confhaven_fetch_t *f)
+{
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_confhaven_get_ctx(r);
+
+    ctx->cache_status = f->cache_status;
+    ctx->db_used = f->db_used;
+    ctx->db_time = f->elapsed;
+
+    if (f->status != NGX_HTTP_CONFHAVEN_PG_OK) {
+        return ngx_http_confhaven_rest_db_error(r, f->status, &f->sqlstate,
+                                                &f->message, &f->hint);
+    }
+
+    if (f->value.len == 0) {
+        return ngx_http_confhaven_send_errorf(r, NGX_HTTP_NOT_FOUND,
+                                              "not_found", NULL,
+                                              "nothing found at %V",
+                                              &r->uri);
+    }
+
+    ctx->result_count = f->count;
+
+    return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &f->value);
 }
 
 
@@ -1035,7 +1245,8 @@ ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
     }
 
     if (op->status != NGX_HTTP_CONFHAVEN_PG_OK) {
-        return ngx_http_confhaven_rest_db_error(r, op);
+        return ngx_http_confhaven_rest_db_error(r, op->status, &op->sqlstate,
+                                                &op->message, &op->hint);
     }
 
     if (op->got_null || op->value.len == 0) {
@@ -1050,7 +1261,99 @@ ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
         ctx->result_count = (n == NGX_ERROR) ? -1 : n;
     }
 
+    if (ctx->kind == NGX_HTTP_CONFHAVEN_K_IMPORT) {
+        return ngx_http_confhaven_rest_invalidate(r, ctx, op);
+    }
+
     return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &op->value);
+}
+
+
+/*
+ * A successful import answers only once the cache has forgotten the
+ * conference, so that whoever reads after it sees the new schedule.
+ */
+
+static ngx_int_t
+ngx_http_confhaven_rest_invalidate(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_pg_op_t *op)
+{
+    ngx_str_t                        slug;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    if (chmcf->redis == NULL) {
+        return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &op->value);
+    }
+
+    slug.data = (u_char *) ctx->params[0];
+    slug.len = ngx_strlen(ctx->params[0]);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_confhaven_rest_invalidate_cleanup;
+    cln->data = ctx;
+
+    r->main->count++;
+
+    if (ngx_http_confhaven_cache_invalidate(chmcf->cache, &slug,
+                                            ngx_http_confhaven_rest_invalidated,
+                                            r, &ctx->rop)
+        != NGX_OK)
+    {
+        r->main->count--;
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "confhaven cache: Redis is unavailable, entries of "
+                      "\"%V\" stay until their TTL", &slug);
+        return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &op->value);
+    }
+
+    ctx->invalidating = 1;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_confhaven_rest_invalidated(ngx_http_confhaven_redis_op_t *rop,
+    redisReply *reply)
+{
+    ngx_int_t                  rc;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    r = rop->data;
+    c = r->connection;
+    ctx = ngx_http_confhaven_get_ctx(r);
+    ctx->invalidating = 0;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "confhaven cache: invalidation failed, entries of "
+                      "\"%s\" stay until their TTL", ctx->params[0]);
+    }
+
+    rc = ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &ctx->op->value);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_confhaven_rest_invalidate_cleanup(void *data)
+{
+    ngx_http_confhaven_ctx_t  *ctx = data;
+
+    if (ctx->invalidating && ctx->rop) {
+        ngx_http_confhaven_redis_cancel(ctx->rop);
+    }
 }
 
 
@@ -1058,9 +1361,10 @@ static ngx_int_t
 ngx_http_confhaven_rest_health(ngx_http_request_t *r,
     ngx_http_confhaven_pg_op_t *op)
 {
-    json_t        *root, *db, *info, *redis;
-    ngx_str_t      body;
-    json_error_t   err;
+    json_t                          *root, *db, *info, *redis;
+    ngx_str_t                        body;
+    json_error_t                     err;
+    ngx_http_confhaven_main_conf_t  *chmcf;
 
     root = json_object();
     db = json_object();
@@ -1073,7 +1377,12 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    json_object_set_new(redis, "status", json_string("not_configured"));
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    /* the cache is optional: its state never fails the health check */
+    json_object_set_new(redis, "status",
+                        json_string(ngx_http_confhaven_redis_state(
+                                                             chmcf->redis)));
 
     if (op->status == NGX_HTTP_CONFHAVEN_PG_OK && op->value.len) {
         info = json_loadb((char *) op->value.data, op->value.len, 0, &err);
@@ -1116,8 +1425,8 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
-    ngx_http_confhaven_pg_op_t *op)
+ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
+    ngx_str_t *sqlstate, ngx_str_t *message, ngx_str_t *hint)
 {
     u_char            *s;
     ngx_str_t          msg;
@@ -1125,12 +1434,12 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
     ngx_table_elt_t   *h;
     const char        *code;
 
-    s = op->sqlstate.data;
+    s = sqlstate->data;
 
-    switch (op->status) {
+    switch (pgstatus) {
 
     case NGX_HTTP_CONFHAVEN_PG_SQL_ERROR:
-        if (op->sqlstate.len == 5 && s[0] == 'C' && s[1] == 'H') {
+        if (sqlstate->len == 5 && s[0] == 'C' && s[1] == 'H') {
             status = ngx_atoi(s + 2, 3);
 
             if (status == 404) {
@@ -1145,16 +1454,16 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
             }
 
             return ngx_http_confhaven_send_error(r, status, code,
-                                                 &op->message, &op->hint);
+                                                 message, hint);
         }
 
-        if (op->sqlstate.len == 5 && s[0] == '2' && s[1] == '2') {
+        if (sqlstate->len == 5 && s[0] == '2' && s[1] == '2') {
             return ngx_http_confhaven_send_error(r, NGX_HTTP_BAD_REQUEST,
                                                  "bad_parameter",
-                                                 &op->message, &op->hint);
+                                                 message, hint);
         }
 
-        if (op->sqlstate.len == 5 && ngx_strncmp(s, "57014", 5) == 0) {
+        if (sqlstate->len == 5 && ngx_strncmp(s, "57014", 5) == 0) {
             return ngx_http_confhaven_send_errorf(r,
                        NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
                        "try again, or narrow the request",
@@ -1164,9 +1473,9 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "confhaven pg: query failed: %V %V",
-                      &op->sqlstate, &op->message);
+                      sqlstate, message);
 
-        if (op->sqlstate.len == 5
+        if (sqlstate->len == 5
             && (ngx_strncmp(s, "42883", 5) == 0
                 || ngx_strncmp(s, "42P01", 5) == 0
                 || ngx_strncmp(s, "3F000", 5) == 0))
@@ -1181,7 +1490,7 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
         return ngx_http_confhaven_send_errorf(r,
                    NGX_HTTP_SERVICE_UNAVAILABLE, "database_error", NULL,
                    "the database could not answer (SQLSTATE %V)",
-                   &op->sqlstate);
+                   sqlstate);
 
     case NGX_HTTP_CONFHAVEN_PG_TIMEOUT:
         return ngx_http_confhaven_send_errorf(r, NGX_HTTP_GATEWAY_TIME_OUT,
@@ -1207,16 +1516,16 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
 
     status = NGX_HTTP_SERVICE_UNAVAILABLE;
 
-    msg.data = ngx_pnalloc(r->pool, op->message.len + 64);
+    msg.data = ngx_pnalloc(r->pool, message->len + 64);
     if (msg.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     msg.len = ngx_sprintf(msg.data, "%s: %V",
-                          op->status == NGX_HTTP_CONFHAVEN_PG_BUSY
+                          pgstatus == NGX_HTTP_CONFHAVEN_PG_BUSY
                           ? "the database is busy"
                           : "the database is unavailable",
-                          &op->message)
+                          message)
               - msg.data;
 
     if (ngx_http_confhaven_utf8_invalid(msg.data, msg.len, 1) >= 0) {

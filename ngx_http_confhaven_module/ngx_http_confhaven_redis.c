@@ -1,0 +1,786 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * One asynchronous hiredis connection per worker, its socket registered
+ * with nginx's event loop through hiredis' adapter hooks.  hiredis 0.14
+ * has no timer hook: connect and command timeouts are nginx timers.
+ * Callers never wait on Redis: a command that cannot be sent, fails or
+ * times out calls its handler with a NULL reply, and the caller goes to
+ * the database instead.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <netdb.h>
+
+#include "ngx_http_confhaven_redis.h"
+
+
+#define NGX_HTTP_CONFHAVEN_REDIS_DOWN        0
+#define NGX_HTTP_CONFHAVEN_REDIS_CONNECTING  1
+#define NGX_HTTP_CONFHAVEN_REDIS_READY       2
+
+#define NGX_HTTP_CONFHAVEN_REDIS_BACKOFF_MIN  100
+#define NGX_HTTP_CONFHAVEN_REDIS_BACKOFF_MAX  5000
+
+/* this many timeouts in a row: the connection is stuck, start over */
+#define NGX_HTTP_CONFHAVEN_REDIS_MAX_TIMEOUTS  3
+
+
+struct ngx_http_confhaven_redis_s {
+    ngx_http_confhaven_redis_conf_t      *conf;
+    ngx_log_t                            *log;
+    ngx_pool_t                           *mem;
+    redisAsyncContext                    *ac;
+    ngx_connection_t                     *c;
+    ngx_event_t                           connect_timer;
+    ngx_event_t                           retry;
+    ngx_queue_t                           free;
+    ngx_msec_t                            backoff;
+    ngx_uint_t                            state;
+    ngx_uint_t                            timeouts;
+    ngx_uint_t                            exiting;
+};
+
+
+static void ngx_http_confhaven_redis_connect(ngx_http_confhaven_redis_t *rd);
+static void ngx_http_confhaven_redis_schedule(ngx_http_confhaven_redis_t *rd,
+    const char *why);
+static void ngx_http_confhaven_redis_drop(ngx_http_confhaven_redis_t *rd,
+    const char *why);
+static void ngx_http_confhaven_redis_retry_handler(ngx_event_t *ev);
+static void ngx_http_confhaven_redis_connect_timeout(ngx_event_t *ev);
+static void ngx_http_confhaven_redis_op_timeout(ngx_event_t *ev);
+static void ngx_http_confhaven_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_confhaven_redis_write_handler(ngx_event_t *ev);
+static void ngx_http_confhaven_redis_add_read(void *data);
+static void ngx_http_confhaven_redis_del_read(void *data);
+static void ngx_http_confhaven_redis_add_write(void *data);
+static void ngx_http_confhaven_redis_del_write(void *data);
+static void ngx_http_confhaven_redis_cleanup(void *data);
+static void ngx_http_confhaven_redis_on_connect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_confhaven_redis_on_disconnect(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_confhaven_redis_hello(redisAsyncContext *ac, void *r,
+    void *data);
+static void ngx_http_confhaven_redis_reply(redisAsyncContext *ac, void *r,
+    void *data);
+static void ngx_http_confhaven_redis_recycle(
+    ngx_http_confhaven_redis_op_t *op);
+
+
+ngx_http_confhaven_redis_t *
+ngx_http_confhaven_redis_create(ngx_cycle_t *cycle,
+    ngx_http_confhaven_redis_conf_t *conf)
+{
+    ngx_http_confhaven_redis_t  *rd;
+
+    rd = ngx_pcalloc(cycle->pool, sizeof(ngx_http_confhaven_redis_t));
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->conf = conf;
+    rd->log = cycle->log;
+    rd->mem = cycle->pool;
+    ngx_queue_init(&rd->free);
+
+    rd->connect_timer.handler = ngx_http_confhaven_redis_connect_timeout;
+    rd->connect_timer.data = rd;
+    rd->connect_timer.log = cycle->log;
+    rd->connect_timer.cancelable = 1;
+
+    rd->retry.handler = ngx_http_confhaven_redis_retry_handler;
+    rd->retry.data = rd;
+    rd->retry.log = cycle->log;
+    rd->retry.cancelable = 1;
+
+    ngx_http_confhaven_redis_connect(rd);
+
+    return rd;
+}
+
+
+void
+ngx_http_confhaven_redis_destroy(ngx_http_confhaven_redis_t *rd)
+{
+    rd->exiting = 1;
+
+    if (rd->retry.timer_set) {
+        ngx_del_timer(&rd->retry);
+    }
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->ac) {
+        ngx_http_confhaven_redis_drop(rd, NULL);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_confhaven_redis_ready(ngx_http_confhaven_redis_t *rd)
+{
+    return rd != NULL && rd->state == NGX_HTTP_CONFHAVEN_REDIS_READY;
+}
+
+
+const char *
+ngx_http_confhaven_redis_state(ngx_http_confhaven_redis_t *rd)
+{
+    if (rd == NULL) {
+        return "not_configured";
+    }
+
+    switch (rd->state) {
+    case NGX_HTTP_CONFHAVEN_REDIS_READY:
+        return "ok";
+    case NGX_HTTP_CONFHAVEN_REDIS_CONNECTING:
+        return "connecting";
+    default:
+        return "unavailable";
+    }
+}
+
+
+static void
+ngx_http_confhaven_redis_connect(ngx_http_confhaven_redis_t *rd)
+{
+    ngx_connection_t                 *c;
+    redisAsyncContext                *ac;
+    ngx_http_confhaven_redis_conf_t  *conf;
+
+    conf = rd->conf;
+
+    if (conf->path.len) {
+        ac = redisAsyncConnectUnix((char *) conf->path.data);
+
+    } else {
+        /* a numeric address: hiredis does not wait on DNS */
+        ac = redisAsyncConnect((char *) conf->host.data, conf->port);
+    }
+
+    if (ac == NULL) {
+        ngx_http_confhaven_redis_schedule(rd, "out of memory");
+        return;
+    }
+
+    if (ac->err) {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "confhaven redis: cannot connect to \"%V\": %s",
+                      &conf->url, ac->errstr);
+        redisAsyncFree(ac);
+        ngx_http_confhaven_redis_schedule(rd, NULL);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rd->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_confhaven_redis_schedule(rd, "no free connection");
+        return;
+    }
+
+    c->data = rd;
+    c->read->handler = ngx_http_confhaven_redis_read_handler;
+    c->write->handler = ngx_http_confhaven_redis_write_handler;
+    c->read->log = rd->log;
+    c->write->log = rd->log;
+    c->shared = 1;      /* hiredis owns the descriptor */
+
+    rd->ac = ac;
+    rd->c = c;
+    rd->state = NGX_HTTP_CONFHAVEN_REDIS_CONNECTING;
+    rd->timeouts = 0;
+
+    ac->data = rd;
+    ac->ev.data = rd;
+    ac->ev.addRead = ngx_http_confhaven_redis_add_read;
+    ac->ev.delRead = ngx_http_confhaven_redis_del_read;
+    ac->ev.addWrite = ngx_http_confhaven_redis_add_write;
+    ac->ev.delWrite = ngx_http_confhaven_redis_del_write;
+    ac->ev.cleanup = ngx_http_confhaven_redis_cleanup;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_confhaven_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac,
+                                    ngx_http_confhaven_redis_on_disconnect);
+
+    ngx_add_timer(&rd->connect_timer, conf->connect_timeout);
+
+    /* the handshake; queued commands also start the connect */
+
+    if (conf->password.len) {
+        redisAsyncCommand(ac, ngx_http_confhaven_redis_hello, NULL,
+                          "AUTH %b", conf->password.data,
+                          conf->password.len);
+    }
+
+    if (conf->db > 0) {
+        redisAsyncCommand(ac, ngx_http_confhaven_redis_hello, NULL,
+                          "SELECT %d", (int) conf->db);
+    }
+
+    redisAsyncCommand(ac, ngx_http_confhaven_redis_hello, rd, "PING");
+}
+
+
+/* a reply of the handshake: only the PING's (data != NULL) says "ready" */
+
+static void
+ngx_http_confhaven_redis_hello(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply                  *reply = r;
+    ngx_http_confhaven_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (rd == NULL || rd->ac != ac) {
+        return;
+    }
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "confhaven redis: handshake with \"%V\" failed: %*s",
+                      &rd->conf->url, (size_t) reply->len, reply->str);
+
+        /* hiredis must not be freed inside its own callback */
+        rd->state = NGX_HTTP_CONFHAVEN_REDIS_DOWN;
+        redisAsyncDisconnect(ac);
+        return;
+    }
+
+    if (data == NULL || rd->state != NGX_HTTP_CONFHAVEN_REDIS_CONNECTING) {
+        return;
+    }
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->backoff) {
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "confhaven redis: connected to \"%V\" again",
+                      &rd->conf->url);
+    }
+
+    rd->state = NGX_HTTP_CONFHAVEN_REDIS_READY;
+    rd->backoff = 0;
+    rd->timeouts = 0;
+}
+
+
+static void
+ngx_http_confhaven_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_confhaven_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (status == REDIS_OK || rd == NULL) {
+        return;
+    }
+
+    /* hiredis frees the context after this callback */
+
+    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                  "confhaven redis: cannot connect to \"%V\": %s",
+                  &rd->conf->url, ac->errstr);
+
+    rd->ac = NULL;
+    ngx_http_confhaven_redis_schedule(rd, NULL);
+}
+
+
+static void
+ngx_http_confhaven_redis_on_disconnect(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_confhaven_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (rd == NULL || rd->ac != ac) {
+        return;
+    }
+
+    if (status != REDIS_OK) {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "confhaven redis: connection to \"%V\" lost: %s; "
+                      "answering from the database",
+                      &rd->conf->url, ac->errstr);
+    }
+
+    rd->ac = NULL;
+    ngx_http_confhaven_redis_schedule(rd, NULL);
+}
+
+
+/* forget the context and try again later, with backoff */
+
+static void
+ngx_http_confhaven_redis_schedule(ngx_http_confhaven_redis_t *rd,
+    const char *why)
+{
+    if (why) {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "confhaven redis: \"%V\": %s", &rd->conf->url, why);
+    }
+
+    rd->state = NGX_HTTP_CONFHAVEN_REDIS_DOWN;
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    rd->backoff = ngx_max(rd->backoff * 2, NGX_HTTP_CONFHAVEN_REDIS_BACKOFF_MIN);
+    rd->backoff = ngx_min(rd->backoff, NGX_HTTP_CONFHAVEN_REDIS_BACKOFF_MAX);
+
+    if (!rd->retry.timer_set) {
+        ngx_add_timer(&rd->retry, rd->backoff);
+    }
+}
+
+
+/* drop the connection from outside hiredis' callbacks */
+
+static void
+ngx_http_confhaven_redis_drop(ngx_http_confhaven_redis_t *rd,
+    const char *why)
+{
+    redisAsyncContext  *ac;
+
+    ac = rd->ac;
+    rd->ac = NULL;
+
+    if (ac) {
+        /* pending commands get NULL replies; cleanup() detaches us */
+        redisAsyncFree(ac);
+    }
+
+    ngx_http_confhaven_redis_schedule(rd, why);
+}
+
+
+static void
+ngx_http_confhaven_redis_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_confhaven_redis_t  *rd;
+
+    rd = ev->data;
+
+    if (rd->ac == NULL && !rd->exiting) {
+        ngx_http_confhaven_redis_connect(rd);
+    }
+}
+
+
+static void
+ngx_http_confhaven_redis_connect_timeout(ngx_event_t *ev)
+{
+    ngx_http_confhaven_redis_t  *rd;
+
+    rd = ev->data;
+
+    ngx_http_confhaven_redis_drop(rd, "connect timed out");
+}
+
+
+ngx_http_confhaven_redis_op_t *
+ngx_http_confhaven_redis_op(ngx_http_confhaven_redis_t *rd,
+    ngx_http_confhaven_redis_handler_pt handler, void *data)
+{
+    ngx_queue_t                    *q;
+    ngx_http_confhaven_redis_op_t  *op;
+
+    /*
+     * Ops outlive the requests that start them (hiredis calls back even
+     * for a command nobody waits for any more), so they come from the
+     * worker's pool and are recycled.
+     */
+
+    if (!ngx_queue_empty(&rd->free)) {
+        q = ngx_queue_head(&rd->free);
+        ngx_queue_remove(q);
+        op = ngx_queue_data(q, ngx_http_confhaven_redis_op_t, queue);
+
+    } else {
+        op = ngx_palloc(rd->mem, sizeof(ngx_http_confhaven_redis_op_t));
+        if (op == NULL) {
+            return NULL;
+        }
+    }
+
+    ngx_memzero(op, sizeof(ngx_http_confhaven_redis_op_t));
+
+    op->handler = handler;
+    op->data = data;
+    op->owner = rd;
+    op->timer.handler = ngx_http_confhaven_redis_op_timeout;
+    op->timer.data = op;
+    op->timer.log = rd->log;
+
+    return op;
+}
+
+
+ngx_int_t
+ngx_http_confhaven_redis_command(ngx_http_confhaven_redis_op_t *op,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_http_confhaven_redis_t  *rd;
+
+    rd = op->owner;
+
+    if (rd->state != NGX_HTTP_CONFHAVEN_REDIS_READY || rd->ac == NULL) {
+        ngx_http_confhaven_redis_recycle(op);
+        return NGX_DECLINED;
+    }
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_confhaven_redis_reply, op,
+                              argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_http_confhaven_redis_recycle(op);
+        return NGX_DECLINED;
+    }
+
+    op->pending = 1;
+    ngx_add_timer(&op->timer, rd->conf->timeout);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_confhaven_redis_cancel(ngx_http_confhaven_redis_op_t *op)
+{
+    /* the reply, when it comes, is dropped */
+    op->done = 1;
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+}
+
+
+static void
+ngx_http_confhaven_redis_op_timeout(ngx_event_t *ev)
+{
+    ngx_http_confhaven_redis_t     *rd;
+    ngx_http_confhaven_redis_op_t  *op;
+
+    op = ev->data;
+    rd = op->owner;
+
+    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                  "confhaven redis: no answer from \"%V\" within %M ms; "
+                  "answering from the database", &rd->conf->url,
+                  rd->conf->timeout);
+
+    op->done = 1;
+    op->handler(op, NULL);
+
+    if (++rd->timeouts >= NGX_HTTP_CONFHAVEN_REDIS_MAX_TIMEOUTS
+        && rd->ac != NULL)
+    {
+        rd->timeouts = 0;
+        ngx_http_confhaven_redis_drop(rd, "too many timeouts, reconnecting");
+    }
+}
+
+
+static void
+ngx_http_confhaven_redis_reply(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply                     *reply = r;
+    ngx_http_confhaven_redis_t     *rd;
+    ngx_http_confhaven_redis_op_t  *op = data;
+
+    rd = op->owner;
+    op->pending = 0;
+
+    if (!op->done) {
+        op->done = 1;
+
+        if (op->timer.timer_set) {
+            ngx_del_timer(&op->timer);
+        }
+
+        if (reply != NULL) {
+            rd->timeouts = 0;
+        }
+
+        op->handler(op, reply);
+    }
+
+    ngx_http_confhaven_redis_recycle(op);
+}
+
+
+static void
+ngx_http_confhaven_redis_recycle(ngx_http_confhaven_redis_op_t *op)
+{
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    ngx_queue_insert_head(&op->owner->free, &op->queue);
+}
+
+
+static void
+ngx_http_confhaven_redis_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t            *c;
+    ngx_http_confhaven_redis_t  *rd;
+
+    c = ev->data;
+    rd = c->data;
+
+    if (rd->ac) {
+        redisAsyncHandleRead(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_confhaven_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t            *c;
+    ngx_http_confhaven_redis_t  *rd;
+
+    c = ev->data;
+    rd = c->data;
+
+    if (rd->ac) {
+        redisAsyncHandleWrite(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_confhaven_redis_add_read(void *data)
+{
+    ngx_http_confhaven_redis_t  *rd = data;
+
+    if (rd->c && !rd->c->read->active) {
+        (void) ngx_add_event(rd->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_confhaven_redis_del_read(void *data)
+{
+    ngx_http_confhaven_redis_t  *rd = data;
+
+    if (rd->c && rd->c->read->active) {
+        (void) ngx_del_event(rd->c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_confhaven_redis_add_write(void *data)
+{
+    ngx_http_confhaven_redis_t  *rd = data;
+
+    if (rd->c && !rd->c->write->active) {
+        (void) ngx_add_event(rd->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_confhaven_redis_del_write(void *data)
+{
+    ngx_http_confhaven_redis_t  *rd = data;
+
+    if (rd->c && rd->c->write->active) {
+        (void) ngx_del_event(rd->c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/* hiredis is about to close the descriptor */
+
+static void
+ngx_http_confhaven_redis_cleanup(void *data)
+{
+    ngx_connection_t            *c;
+    ngx_http_confhaven_redis_t  *rd = data;
+
+    c = rd->c;
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+    rd->c = NULL;
+}
+
+
+/*
+ * "redis://host[:port][/db]" or "unix:/path/to.sock[?db=N]"; the host is
+ * resolved now.  A password belongs in confhaven_redis_password_file.
+ */
+
+char *
+ngx_http_confhaven_redis_parse_url(ngx_conf_t *cf,
+    ngx_http_confhaven_redis_conf_t *conf)
+{
+    u_char           *p, *last, *colon, *slash, *q;
+    ngx_str_t         host;
+    ngx_int_t         n;
+    struct addrinfo   hints, *ai;
+    char              addr[NGX_SOCKADDR_STRLEN + 1];
+
+    p = conf->url.data;
+    last = p + conf->url.len;
+
+    if (ngx_strlchr(p, last, '@')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"confhaven_redis_server\":"
+                           " put the password in "
+                           "\"confhaven_redis_password_file\"", &conf->url);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->url.len > 5 && ngx_strncmp(p, "unix:", 5) == 0) {
+        p += 5;
+        q = ngx_strlchr(p, last, '?');
+
+        conf->path.len = (q ? q : last) - p;
+        conf->path.data = ngx_pnalloc(cf->pool, conf->path.len + 1);
+        if (conf->path.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(conf->path.data, p, conf->path.len + 1);
+
+        if (q) {
+            if (last - q < 5 || ngx_strncmp(q, "?db=", 4) != 0) {
+                goto invalid;
+            }
+
+            conf->db = ngx_atoi(q + 4, last - q - 4);
+            if (conf->db == NGX_ERROR) {
+                goto invalid;
+            }
+        }
+
+        if (conf->path.len == 0 || conf->path.data[0] != '/') {
+            goto invalid;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (conf->url.len < 9 || ngx_strncmp(p, "redis://", 8) != 0) {
+        goto invalid;
+    }
+
+    p += 8;
+    slash = ngx_strlchr(p, last, '/');
+    colon = ngx_strlchr(p, slash ? slash : last, ':');
+
+    host.data = p;
+    host.len = (colon ? colon : (slash ? slash : last)) - p;
+
+    conf->port = 6379;
+
+    if (colon) {
+        n = ngx_atoi(colon + 1, (slash ? slash : last) - colon - 1);
+        if (n < 1 || n > 65535) {
+            goto invalid;
+        }
+
+        conf->port = (in_port_t) n;
+    }
+
+    if (slash && slash + 1 < last) {
+        conf->db = ngx_atoi(slash + 1, last - slash - 1);
+        if (conf->db == NGX_ERROR) {
+            goto invalid;
+        }
+    }
+
+    if (host.len == 0 || host.len >= NGX_SOCKADDR_STRLEN) {
+        goto invalid;
+    }
+
+    ngx_memcpy(addr, host.data, host.len);
+    addr[host.len] = '\0';
+
+    ngx_memzero(&hints, sizeof(struct addrinfo));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+
+    if (getaddrinfo(addr, NULL, &hints, &ai) != 0 || ai == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "host \"%V\" in \"confhaven_redis_server\" "
+                           "could not be resolved", &host);
+        return NGX_CONF_ERROR;
+    }
+
+    n = getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
+                    NI_NUMERICHOST);
+    freeaddrinfo(ai);
+
+    if (n != 0) {
+        goto invalid;
+    }
+
+    conf->host.len = ngx_strlen(addr);
+    conf->host.data = ngx_pnalloc(cf->pool, conf->host.len + 1);
+    if (conf->host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(conf->host.data, (u_char *) addr, conf->host.len + 1);
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\" in \"confhaven_redis_server\": "
+                       "expected \"redis://host[:port][/db]\" or "
+                       "\"unix:/path/to.sock[?db=N]\"", &conf->url);
+
+    return NGX_CONF_ERROR;
+}
