@@ -97,8 +97,7 @@ static ngx_int_t ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx);
 static ngx_int_t ngx_http_confhaven_rest_fetched(ngx_http_request_t *r,
     ngx_http_confhaven_fetch_t *f);
-static void ngx_http_confhaven_rest_normalize(ngx_str_t *s,
-    ngx_uint_t lowercase);
+static void ngx_http_confhaven_rest_normalize(ngx_str_t *s);
 static u_char *ngx_http_confhaven_rest_lower(u_char *dst, u_char *src);
 static ngx_int_t ngx_http_confhaven_rest_invalidate(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_pg_op_t *op);
@@ -451,7 +450,7 @@ ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
 
             v.data = (u_char *) ctx->params[i];
             v.len = ngx_strlen(ctx->params[i]);
-            ngx_http_confhaven_rest_normalize(&v, 0);
+            ngx_http_confhaven_rest_normalize(&v);
 
             /* only blanks: the same as not given */
             if (v.len == 0) {
@@ -530,10 +529,10 @@ ngx_http_confhaven_rest_lower(u_char *dst, u_char *src)
 }
 
 
-/* blanks collapsed, optionally ASCII case folded */
+/* runs of blanks collapsed, leading and trailing ones dropped */
 
 static void
-ngx_http_confhaven_rest_normalize(ngx_str_t *s, ngx_uint_t lowercase)
+ngx_http_confhaven_rest_normalize(ngx_str_t *s)
 {
     u_char      *src, *dst, *last;
     ngx_uint_t   blank;
@@ -553,7 +552,7 @@ ngx_http_confhaven_rest_normalize(ngx_str_t *s, ngx_uint_t lowercase)
             continue;
         }
 
-        *dst++ = lowercase ? ngx_tolower(*src) : *src;
+        *dst++ = *src;
         blank = 0;
     }
 
