@@ -84,6 +84,9 @@ static void ngx_http_confhaven_pg_process(ngx_http_confhaven_pg_conn_t *pc);
 static void ngx_http_confhaven_pg_read_idle(ngx_http_confhaven_pg_conn_t *pc);
 static void ngx_http_confhaven_pg_keep(ngx_http_confhaven_pg_conn_t *pc);
 static void ngx_http_confhaven_pg_sweep(ngx_http_confhaven_pg_pool_t *pool);
+static void ngx_http_confhaven_pg_backoff(ngx_http_confhaven_pg_pool_t *pool);
+static void ngx_http_confhaven_pg_fail_waiters(
+    ngx_http_confhaven_pg_pool_t *pool);
 static void ngx_http_confhaven_pg_close(ngx_http_confhaven_pg_conn_t *pc,
     const char *why);
 static void ngx_http_confhaven_pg_fail(ngx_http_confhaven_pg_conn_t *pc,
@@ -273,15 +276,7 @@ ngx_http_confhaven_pg_dispatch(ngx_http_confhaven_pg_pool_t *pool)
     {
         if (pool->nconns == 0) {
             /* nothing will free up: tell the waiters now */
-            while (!ngx_queue_empty(&pool->waiters)) {
-                q = ngx_queue_head(&pool->waiters);
-                op = ngx_queue_data(q, ngx_http_confhaven_pg_op_t, queue);
-                ngx_http_confhaven_pg_copy(op->pool, &op->message,
-                                           (char *) pool->last_error,
-                                           pool->last_error_len);
-                ngx_http_confhaven_pg_complete(op,
-                                            NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE);
-            }
+            ngx_http_confhaven_pg_fail_waiters(pool);
 
         } else if (!pool->retry.timer_set) {
             ngx_add_timer(&pool->retry,
@@ -307,7 +302,6 @@ static ngx_int_t
 ngx_http_confhaven_pg_connect(ngx_http_confhaven_pg_pool_t *pool)
 {
     ngx_queue_t                   *q;
-    ngx_http_confhaven_pg_op_t    *op;
     ngx_http_confhaven_pg_conn_t  *pc;
 
     if (!ngx_queue_empty(&pool->free)) {
@@ -345,23 +339,10 @@ ngx_http_confhaven_pg_connect(ngx_http_confhaven_pg_pool_t *pool)
 
         ngx_queue_insert_tail(&pool->free, &pc->queue);
 
-        pool->down = 1;
-        pool->backoff = ngx_max(pool->backoff * 2,
-                                NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN);
-        pool->backoff = ngx_min(pool->backoff,
-                                NGX_HTTP_CONFHAVEN_PG_BACKOFF_MAX);
-        pool->retry_at = ngx_current_msec + pool->backoff;
+        ngx_http_confhaven_pg_backoff(pool);
 
         if (pool->nconns == 0) {
-            while (!ngx_queue_empty(&pool->waiters)) {
-                q = ngx_queue_head(&pool->waiters);
-                op = ngx_queue_data(q, ngx_http_confhaven_pg_op_t, queue);
-                ngx_http_confhaven_pg_copy(op->pool, &op->message,
-                                           (char *) pool->last_error,
-                                           pool->last_error_len);
-                ngx_http_confhaven_pg_complete(op,
-                                            NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE);
-            }
+            ngx_http_confhaven_pg_fail_waiters(pool);
         }
 
         return NGX_ERROR;
@@ -545,12 +526,7 @@ ngx_http_confhaven_pg_poll_connect(ngx_http_confhaven_pg_conn_t *pc)
             ngx_log_error(NGX_LOG_ERR, pool->log, 0,
                           "confhaven pg: connect failed: %s",
                           pool->last_error);
-            pool->down = 1;
-            pool->backoff = ngx_max(pool->backoff * 2,
-                                    NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN);
-            pool->backoff = ngx_min(pool->backoff,
-                                    NGX_HTTP_CONFHAVEN_PG_BACKOFF_MAX);
-            pool->retry_at = ngx_current_msec + pool->backoff;
+            ngx_http_confhaven_pg_backoff(pool);
             ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
                                        NULL);
             return;
@@ -572,6 +548,38 @@ ngx_http_confhaven_pg_poll_connect(ngx_http_confhaven_pg_conn_t *pc)
                    PQserverVersion(pc->pgconn));
 
     ngx_http_confhaven_pg_keep(pc);
+}
+
+
+/* the server refused or vanished: wait longer before the next attempt */
+
+static void
+ngx_http_confhaven_pg_backoff(ngx_http_confhaven_pg_pool_t *pool)
+{
+    pool->down = 1;
+    pool->backoff = ngx_max(pool->backoff * 2,
+                            NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN);
+    pool->backoff = ngx_min(pool->backoff, NGX_HTTP_CONFHAVEN_PG_BACKOFF_MAX);
+    pool->retry_at = ngx_current_msec + pool->backoff;
+}
+
+
+/* no connection left and none may be opened yet: tell every waiter */
+
+static void
+ngx_http_confhaven_pg_fail_waiters(ngx_http_confhaven_pg_pool_t *pool)
+{
+    ngx_queue_t                 *q;
+    ngx_http_confhaven_pg_op_t  *op;
+
+    while (!ngx_queue_empty(&pool->waiters)) {
+        q = ngx_queue_head(&pool->waiters);
+        op = ngx_queue_data(q, ngx_http_confhaven_pg_op_t, queue);
+        ngx_http_confhaven_pg_copy(op->pool, &op->message,
+                                   (char *) pool->last_error,
+                                   pool->last_error_len);
+        ngx_http_confhaven_pg_complete(op, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE);
+    }
 }
 
 
@@ -865,12 +873,7 @@ ngx_http_confhaven_pg_timer_handler(ngx_event_t *ev)
         ngx_http_confhaven_pg_remember(pc->pool, "connection timed out");
         ngx_log_error(NGX_LOG_ERR, pc->pool->log, 0,
                       "confhaven pg: connect timed out");
-        pc->pool->down = 1;
-        pc->pool->backoff = ngx_max(pc->pool->backoff * 2,
-                                    NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN);
-        pc->pool->backoff = ngx_min(pc->pool->backoff,
-                                    NGX_HTTP_CONFHAVEN_PG_BACKOFF_MAX);
-        pc->pool->retry_at = ngx_current_msec + pc->pool->backoff;
+        ngx_http_confhaven_pg_backoff(pc->pool);
         ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
                                    NULL);
         break;
