@@ -4,6 +4,7 @@
 #   make test       full test suite, V=1 for verbose              (ci/test)
 #   make import FILE=path SLUG=slug NAME="..." TIMEZONE=Area/City [LOCATION=.. WEBSITE=..]
 #   make bench      load test                                     (ci/bench)
+#   make search-eval  search quality: nDCG@10 / MRR / recall@10   (ci/search-eval)
 #   make deps       install the Debian packages                   (ci/deps)
 #   make clean      remove build output and test state
 #   make distclean  also stop and remove the make-run state in .run/ (database, admin key)
@@ -11,7 +12,7 @@
 
 SHELL := /bin/bash
 
-.PHONY: all build run test import bench deps clean distclean
+.PHONY: all build run test import bench search-eval deps clean distclean
 
 all: build
 
@@ -29,6 +30,9 @@ import:
 
 bench:
 	ci/bench
+
+search-eval:
+	ci/search-eval
 
 deps:
 	ci/deps
