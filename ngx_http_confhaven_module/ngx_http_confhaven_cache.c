@@ -80,14 +80,17 @@ static const char  ngx_http_confhaven_cache_store_lua[] =
     "redis.call('EXPIRE', KEYS[3], ARGV[3]) end "
     "return 1";
 
-/* KEYS: generation, tag sets */
+/*
+ * KEYS: generation, tag sets.  Deleting comes first and frees memory: a
+ * Redis out of memory refuses INCR, and the entries must go regardless.
+ */
 static const char  ngx_http_confhaven_cache_invalidate_lua[] =
-    "redis.call('INCR', KEYS[1]) "
     "local n = 0 "
     "for i = 2, #KEYS do "
     "local m = redis.call('SMEMBERS', KEYS[i]) "
     "for _, k in ipairs(m) do n = n + redis.call('DEL', k) end "
     "redis.call('DEL', KEYS[i]) end "
+    "redis.pcall('INCR', KEYS[1]) "
     "return n";
 
 
@@ -323,9 +326,20 @@ ngx_http_confhaven_fetch_db(ngx_http_confhaven_fetch_t *f,
         hash = ngx_crc32_short(f->key.data, f->key.len);
         sn = ngx_str_rbtree_lookup(&cache->flights, &f->key, hash);
 
-        if (sn) {
-            /* the same question is on its way to the database */
-            fl = (ngx_http_confhaven_flight_t *) sn;
+        fl = (ngx_http_confhaven_flight_t *) sn;
+
+        /*
+         * The same question is on its way to the database: join it,
+         * unless it was asked before the data last changed (an import
+         * moved the generation on since).
+         */
+
+        if (fl
+            && !(f->gen_known && fl->gen_known
+                 && (f->gen.len != fl->gen.len
+                     || ngx_memcmp(f->gen.data, fl->gen.data, f->gen.len)
+                        != 0)))
+        {
             f->flight = fl;
             ngx_queue_insert_tail(&fl->waiters, &f->queue);
             return;

@@ -631,6 +631,29 @@ ngx_http_confhaven_rest_check_tail(ngx_http_request_t *r,
                        "\"%V\" is not a session id", tail);
         }
 
+    } else if (rt->tail == NGX_HTTP_CONFHAVEN_TAIL_IMPORT) {
+        /*
+         * Imports name the conference exactly as it is stored: the slug
+         * is also the cache tag the import invalidates.
+         */
+
+        for (p = tail->data; p < last; p++) {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+                  || (*p == '-' && p != tail->data)))
+            {
+                break;
+            }
+        }
+
+        if (p < last || tail->len > 63) {
+            return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
+                       "bad_parameter",
+                       "slugs are 1 to 63 lowercase letters, digits and "
+                       "dashes, starting with a letter or digit, e.g. "
+                       "scottish-summit-2026",
+                       "the conference slug in the path is not valid");
+        }
+
     } else {
         if (ngx_http_confhaven_utf8_invalid(tail->data, tail->len, 0) >= 0
             || tail->len > 200)
@@ -817,6 +840,9 @@ ngx_http_confhaven_rest_check_value(ngx_http_request_t *r,
                        "parameter \"limit\" must be an integer from 1 to 50, "
                        "not \"%V\"", v);
         }
+
+        /* "020" is "20": one spelling, one cache key */
+        *ngx_sprintf(v->data, "%i", n) = '\0';
 
         break;
 

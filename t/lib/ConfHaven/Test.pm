@@ -32,8 +32,9 @@ package ConfHaven::Test;
 #     at http level).
 #   * Placeholders: %%PORT_n%% (n any number; a free port, same n = same port),
 #     %%DSN%% (conninfo of this file's database, see db()), %%TESTDIR%%,
-#     %%MODULE%%, %%ADMIN_KEY_FILE%%, %%REDIS%% (host:port), %%SAMPLES%%,
-#     %%SHARED%%. An unknown %%NAME%% is an error.
+#     %%MODULE%%, %%ADMIN_KEY_FILE%%, %%REDIS%% (host:port), %%REDIS_SOCKET%%
+#     (after private_redis()), %%SAMPLES%%, %%SHARED%%. An unknown %%NAME%%
+#     is an error.
 #
 # Environment (set by ci/test):
 #   TEST_NGINX_BINARY            nginx binary (default /usr/sbin/nginx)
@@ -67,6 +68,31 @@ package ConfHaven::Test;
 #   $t->pg_port();        # its port
 #   The cluster is stopped (immediate) at the end; the directory goes with
 #   the test directory.
+#
+# Private Redis server (for a test that stops, restarts or slows Redis):
+#   $t->private_redis(%opts);   # redis-server in <testdir>/redis on a free
+#                               # port of 127.0.0.1 and on the unix socket
+#                               # <testdir>/redis/redis.sock (mode 777), no
+#                               # persistence, DEBUG allowed for local clients
+#                               # (Redis 7); skips the file when redis-server
+#                               # or redis-cli is missing. opts: password =>
+#                               # 'pw' (requirepass). From then on redis() and
+#                               # %%REDIS%% are its 127.0.0.1:port and
+#                               # %%REDIS_SOCKET%% is its socket path.
+#   $t->redis_stop();           # SHUTDOWN NOSAVE, waits until it has exited
+#   $t->redis_start(%opts);     # start it again on the same port and socket
+#                               # (waits until it answers PING); opts as for
+#                               # private_redis (password => undef: none;
+#                               # left out: as before)
+#   $t->redis_cli(ARGS...);     # redis-cli -h -p (and the private password)
+#                               # against redis(); returns stdout without the
+#                               # final newline, stderr in $t->{redis_cli_error}.
+#                               # Works for TEST_CONFHAVEN_REDIS too.
+#   $t->redis_port(), $t->redis_socket(), $t->redis_pid()
+#   A command that must run in the background (e.g. DEBUG SLEEP 2):
+#     $t->run_daemon(sub { $t->redis_cli('DEBUG', 'SLEEP', 2) });
+#   The server is stopped at the end, after nginx; its directory (redis.log)
+#   goes with the test directory.
 
 use strict;
 use warnings;
@@ -159,7 +185,12 @@ sub needs_pg {
     return $self;
 }
 
-sub redis { $ENV{TEST_CONFHAVEN_REDIS} }
+# redis(): host:port of the private Redis (private_redis()) or TEST_CONFHAVEN_REDIS
+sub redis {
+    my ($self) = @_;
+    return "127.0.0.1:$self->{_redis}{port}" if ref $self && $self->{_redis};
+    return $ENV{TEST_CONFHAVEN_REDIS};
+}
 
 sub needs_redis {
     my ($self) = @_;
@@ -284,6 +315,8 @@ sub _placeholder {
     return $self->admin_key_file if $name eq 'ADMIN_KEY_FILE';
     return $self->redis // die "%%REDIS%% used but TEST_CONFHAVEN_REDIS is not set\n"
         if $name eq 'REDIS';
+    return $self->redis_socket // die "%%REDIS_SOCKET%% used before private_redis()\n"
+        if $name eq 'REDIS_SOCKET';
     return $self->samples_dir if $name eq 'SAMPLES';
     return $self->shared_dir // die "%%SHARED%% used but TEST_CONFHAVEN_SHARED is not set\n"
         if $name eq 'SHARED';
@@ -855,6 +888,99 @@ sub pg_stop {
     return $self;
 }
 
+# ------------------------------------------------- private Redis server
+
+sub _which {
+    my ($prog) = @_;
+    for my $d (split /:/, $ENV{PATH} // '') {
+        return "$d/$prog" if $d ne '' && -x "$d/$prog" && !-d "$d/$prog";
+    }
+    return undef;
+}
+
+sub private_redis {
+    my ($self, %o) = @_;
+    return $self if $self->{_redis};
+    my $server = _which('redis-server')
+        or $self->_skip('no redis-server: cannot start a private Redis');
+    my $cli = _which('redis-cli')
+        or $self->_skip('no redis-cli: cannot start a private Redis');
+    my $dir = "$self->{_dir}/redis";
+    mkdir $dir or die "mkdir $dir: $!\n";
+    chmod 0755, $dir;    # workers run as "nobody" when we are root: the socket
+    my (undef, $ver) = $self->_cmd(undef, $server, '--version');
+    my $major = $ver =~ /\bv=(\d+)\./ ? $1 : 0;
+    $self->{_redis} = { dir => $dir, port => _free_port(), socket => "$dir/redis.sock",
+                        server => $server, cli => $cli, major => $major,
+                        password => undef };
+    return $self->redis_start(%o);
+}
+
+sub redis_port { $_[0]{_redis} ? $_[0]{_redis}{port} : (split /:/, $_[0]->redis // '')[1] }
+sub redis_socket { $_[0]{_redis} ? $_[0]{_redis}{socket} : undef }
+sub redis_pid { $_[0]{_redis} ? $_[0]{_redis}{pid} : undef }
+
+sub redis_start {
+    my ($self, %o) = @_;
+    my $rd = $self->{_redis} or die "no private Redis (call private_redis() first)\n";
+    die "redis_start: already running\n" if $rd->{pid} && kill 0, $rd->{pid};
+    $rd->{password} = $o{password} if exists $o{password};
+    my $conf = "# ConfHaven::Test private_redis\n"
+        . "bind 127.0.0.1\nport $rd->{port}\nprotected-mode yes\n"
+        . "unixsocket $rd->{socket}\nunixsocketperm 777\n"
+        . "daemonize yes\npidfile $rd->{dir}/redis.pid\n"
+        . "logfile $rd->{dir}/redis.log\ndir $rd->{dir}\n"
+        . "save \"\"\nappendonly no\ndatabases 16\n";
+    $conf .= "enable-debug-command local\n" if $rd->{major} >= 7;
+    $conf .= "requirepass \"$rd->{password}\"\n" if defined $rd->{password};
+    $self->write_file("$rd->{dir}/redis.conf", $conf);
+    unlink "$rd->{dir}/redis.pid";
+    my ($rc, $out, $err) = $self->_cmd(undef, $rd->{server}, "$rd->{dir}/redis.conf");
+    die "redis_start: redis-server failed: $out$err\n" if $rc;
+    my $deadline = time() + 10;
+    while (time() < $deadline) {
+        if (-s "$rd->{dir}/redis.pid" && _port_open($rd->{port})
+            && $self->redis_cli('PING') eq 'PONG')
+        {
+            my $pid = $self->read_file("$rd->{dir}/redis.pid") // '';
+            ($rd->{pid}) = $pid =~ /(\d+)/;
+            return $self;
+        }
+        sleep 0.05;
+    }
+    my $log = $self->read_file("$rd->{dir}/redis.log") // '';
+    die "redis_start: Redis did not answer on port $rd->{port} within 10s:\n$log\n";
+}
+
+sub redis_stop {
+    my ($self) = @_;
+    my $rd = $self->{_redis} or die "no private Redis (call private_redis() first)\n";
+    my $pid = delete $rd->{pid} or return $self;
+    $self->redis_cli('SHUTDOWN', 'NOSAVE');
+    my $deadline = time() + 10;
+    sleep 0.02 while kill(0, $pid) && time() < $deadline;
+    if (kill 0, $pid) {
+        Test::More::diag("private Redis did not exit after SHUTDOWN NOSAVE: killing it");
+        kill 'KILL', $pid;
+        sleep 0.1;
+    }
+    return $self;
+}
+
+sub redis_cli {
+    my ($self, @args) = @_;
+    my ($host, $port) = split /:/, ($self->redis // die "redis_cli: no Redis\n");
+    my $rd = $self->{_redis};
+    my @auth = $rd && defined $rd->{password}
+        ? ('--no-auth-warning', '-a', $rd->{password}) : ();
+    my $cli = $rd ? $rd->{cli} : (_which('redis-cli') // 'redis-cli');
+    my ($rc, $out, $err) = $self->_cmd(undef, $cli, '-h', $host, '-p', $port,
+                                       @auth, @args);
+    $self->{redis_cli_error} = $rc ? "exit $rc: $err" : $err;
+    $out =~ s/\n\z//;
+    return $out;
+}
+
 # ------------------------------------------------------- helper daemons
 
 # run_daemon(CODE, ARGS...): fork a helper (e.g. a fake HTTP server) that runs
@@ -913,6 +1039,13 @@ sub _finish {
         my $deadline = time() + 3;
         sleep 0.05 while waitpid($pid, WNOHANG) == 0 && time() < $deadline;
         if (kill 0, $pid) { kill 'KILL', $pid; waitpid($pid, 0) }
+    }
+    if ($self->{_redis} && $self->{_redis}{pid}) {
+        my $pid = delete $self->{_redis}{pid};
+        kill 'TERM', $pid;
+        my $deadline = time() + 5;
+        sleep 0.05 while kill(0, $pid) && time() < $deadline;
+        kill 'KILL', $pid if kill 0, $pid;
     }
     if ($self->{_plan}) {
         my @a = $self->alerts;
