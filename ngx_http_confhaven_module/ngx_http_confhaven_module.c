@@ -184,6 +184,41 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_loc_conf_t, import_max_size),
       NULL },
 
+    { ngx_string("confhaven_mcp"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_confhaven_mcp_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp),
+      NULL },
+
+    { ngx_string("confhaven_mcp_allowed_hosts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_confhaven_mcp_set_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp_allowed_hosts),
+      NULL },
+
+    { ngx_string("confhaven_mcp_allowed_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_confhaven_mcp_set_list,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp_allowed_origins),
+      NULL },
+
+    { ngx_string("confhaven_mcp_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_confhaven_mcp_set_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("confhaven_mcp_session_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, mcp_session_timeout),
+      NULL },
+
       ngx_null_command
 };
 
@@ -241,6 +276,26 @@ static ngx_http_variable_t  ngx_http_confhaven_vars[] = {
 
     { ngx_string("confhaven_cache_status"), NULL,
       ngx_http_confhaven_variable_cache, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("confhaven_mcp_session"), NULL,
+      ngx_http_confhaven_variable_str,
+      offsetof(ngx_http_confhaven_ctx_t, mcp_session),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("confhaven_mcp_method"), NULL,
+      ngx_http_confhaven_variable_str,
+      offsetof(ngx_http_confhaven_ctx_t, mcp_method),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("confhaven_mcp_tool"), NULL,
+      ngx_http_confhaven_variable_str,
+      offsetof(ngx_http_confhaven_ctx_t, mcp_tool),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("confhaven_trace_id"), NULL,
+      ngx_http_confhaven_variable_str,
+      offsetof(ngx_http_confhaven_ctx_t, trace_id),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -402,6 +457,7 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->pg.keepalive_timeout = NGX_CONF_UNSET_MSEC;
     chmcf->redis_conf.timeout = NGX_CONF_UNSET_MSEC;
     chmcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->mcp_session_timeout = NGX_CONF_UNSET_MSEC;
 
     return chmcf;
 }
@@ -420,6 +476,10 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(chmcf->pg.keepalive_timeout, 60000);
     ngx_conf_init_msec_value(chmcf->redis_conf.timeout, 200);
     ngx_conf_init_msec_value(chmcf->redis_conf.connect_timeout, 1000);
+
+    if (ngx_http_confhaven_mcp_init_main_conf(cf, chmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (chmcf->redis_conf.timeout == 0
         || chmcf->redis_conf.connect_timeout == 0)
@@ -490,6 +550,9 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
     chlcf->cache.enabled = NGX_CONF_UNSET;
     chlcf->cache.ttl_search = NGX_CONF_UNSET_MSEC;
     chlcf->cache.ttl_document = NGX_CONF_UNSET_MSEC;
+    chlcf->mcp = NGX_CONF_UNSET;
+    chlcf->mcp_allowed_hosts = NGX_CONF_UNSET_PTR;
+    chlcf->mcp_allowed_origins = NGX_CONF_UNSET_PTR;
 
     return chlcf;
 }
@@ -512,6 +575,11 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->cache.ttl_document,
                               prev->cache.ttl_document,
                               NGX_HTTP_CONFHAVEN_CACHE_TTL_DOCUMENT);
+    ngx_conf_merge_value(conf->mcp, prev->mcp, 0);
+    ngx_conf_merge_ptr_value(conf->mcp_allowed_hosts,
+                             prev->mcp_allowed_hosts, NULL);
+    ngx_conf_merge_ptr_value(conf->mcp_allowed_origins,
+                             prev->mcp_allowed_origins, NULL);
 
     if (conf->cache.ttl_search < 1000 || conf->cache.ttl_document < 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

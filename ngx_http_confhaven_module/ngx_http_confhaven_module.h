@@ -15,6 +15,7 @@
 #include "ngx_http_confhaven_pg.h"
 #include "ngx_http_confhaven_redis.h"
 #include "ngx_http_confhaven_cache.h"
+#include "ngx_http_confhaven_mcp.h"
 
 
 #define NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE     (32 * 1024 * 1024)
@@ -30,6 +31,11 @@ typedef struct {
     ngx_http_confhaven_redis_conf_t  redis_conf;
     ngx_http_confhaven_redis_t      *redis;    /* per worker */
     ngx_http_confhaven_cache_t      *cache;    /* per worker */
+
+    ngx_http_confhaven_mcp_zone_t    mcp_zone;
+    ngx_shm_zone_t                  *mcp_shm;
+    ngx_msec_t                       mcp_session_timeout;
+    ngx_flag_t                       mcp_used;
 } ngx_http_confhaven_main_conf_t;
 
 
@@ -39,6 +45,10 @@ typedef struct {
     ngx_str_t                      admin_key;
     size_t                         import_max_size;
     ngx_http_confhaven_cache_conf_t  cache;
+
+    ngx_flag_t                       mcp;
+    ngx_array_t                     *mcp_allowed_hosts;    /* ngx_str_t */
+    ngx_array_t                     *mcp_allowed_origins;  /* ngx_str_t */
 } ngx_http_confhaven_loc_conf_t;
 
 
@@ -56,6 +66,12 @@ typedef struct {
     ngx_uint_t                     kind;
     ngx_uint_t                     nparams;
     char                          *params[8];
+
+    ngx_str_t                      mcp_session;
+    ngx_str_t                      mcp_method;
+    ngx_str_t                      mcp_tool;
+    ngx_str_t                      trace_id;
+    void                          *mcp;
 
     unsigned                       db_used:1;
     unsigned                       invalidating:1;

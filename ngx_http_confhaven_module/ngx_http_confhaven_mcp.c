@@ -1,0 +1,832 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * JSON-RPC 2.0 and the MCP methods, independent of the HTTP transport:
+ * parse and validate one message, dispatch it by method, build results
+ * and error objects.  The 2025-x lifecycle (initialize, ping) and the
+ * 2026-07-28 one (server/discover, resultType, cache hints) share the
+ * method table; call->modern tells them apart.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_confhaven_module.h"
+#include "ngx_http_confhaven_json.h"
+#include "ngx_http_confhaven_mcp.h"
+#include "ngx_http_confhaven_tools.h"
+
+
+#define NGX_HTTP_CONFHAVEN_MCP_LEGACY   0x01
+#define NGX_HTTP_CONFHAVEN_MCP_MODERN   0x02
+#define NGX_HTTP_CONFHAVEN_MCP_BOTH     0x03
+
+
+typedef void (*ngx_http_confhaven_mcp_method_pt)(
+    ngx_http_confhaven_mcp_call_t *call);
+
+
+typedef struct {
+    ngx_str_t                          name;
+    ngx_uint_t                         wires;
+    ngx_http_confhaven_mcp_method_pt   handler;
+} ngx_http_confhaven_mcp_method_t;
+
+
+static void ngx_http_confhaven_mcp_cleanup(void *data);
+static void ngx_http_confhaven_mcp_set_error(
+    ngx_http_confhaven_mcp_call_t *call, ngx_uint_t status, ngx_int_t code,
+    const char *message, json_t *data);
+static void ngx_http_confhaven_mcp_complete(
+    ngx_http_confhaven_mcp_call_t *call);
+static json_t *ngx_http_confhaven_mcp_capabilities(void);
+static void ngx_http_confhaven_mcp_initialize(
+    ngx_http_confhaven_mcp_call_t *call);
+static void ngx_http_confhaven_mcp_ping(ngx_http_confhaven_mcp_call_t *call);
+static void ngx_http_confhaven_mcp_discover(
+    ngx_http_confhaven_mcp_call_t *call);
+static void ngx_http_confhaven_mcp_tools_list(
+    ngx_http_confhaven_mcp_call_t *call);
+static void ngx_http_confhaven_mcp_tools_call(
+    ngx_http_confhaven_mcp_call_t *call);
+static void ngx_http_confhaven_mcp_tool_done(
+    ngx_http_confhaven_tool_run_t *run);
+static ngx_int_t ngx_http_confhaven_mcp_no_cursor(
+    ngx_http_confhaven_mcp_call_t *call);
+static void ngx_http_confhaven_mcp_cacheable(
+    ngx_http_confhaven_mcp_call_t *call, json_t *result, ngx_uint_t ttl);
+
+
+static ngx_str_t  ngx_http_confhaven_mcp_versions[] = {
+    ngx_null_string,
+    ngx_string("2024-11-05"),
+    ngx_string("2025-03-26"),
+    ngx_string("2025-06-18"),
+    ngx_string("2025-11-25"),
+    ngx_string("2026-07-28"),
+};
+
+
+static ngx_http_confhaven_mcp_method_t  ngx_http_confhaven_mcp_methods[] = {
+
+    { ngx_string("initialize"), NGX_HTTP_CONFHAVEN_MCP_LEGACY,
+      ngx_http_confhaven_mcp_initialize },
+
+    { ngx_string("ping"), NGX_HTTP_CONFHAVEN_MCP_LEGACY,
+      ngx_http_confhaven_mcp_ping },
+
+    { ngx_string("server/discover"), NGX_HTTP_CONFHAVEN_MCP_MODERN,
+      ngx_http_confhaven_mcp_discover },
+
+    { ngx_string("tools/list"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
+      ngx_http_confhaven_mcp_tools_list },
+
+    { ngx_string("tools/call"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
+      ngx_http_confhaven_mcp_tools_call },
+
+    { ngx_null_string, 0, NULL }
+};
+
+
+static const char  ngx_http_confhaven_mcp_instructions[] =
+    "ConferenceHaven answers questions about conference schedules. Call "
+    "list_conferences to learn conference slugs, search_sessions to find "
+    "talks by topic, speaker, track or level, and get_session for the "
+    "full abstract of one session. Times are local to the conference "
+    "with their UTC offset.";
+
+
+/* ---------------------------------------------------------------- helpers */
+
+
+ngx_int_t
+ngx_http_confhaven_mcp_own(ngx_pool_t *pool, json_t *json)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_confhaven_mcp_cleanup;
+    cln->data = json;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_confhaven_mcp_cleanup(void *data)
+{
+    json_decref((json_t *) data);
+}
+
+
+ngx_uint_t
+ngx_http_confhaven_mcp_version(u_char *data, size_t len)
+{
+    ngx_uint_t  v;
+
+    for (v = 1; v <= NGX_HTTP_CONFHAVEN_MCP_VLAST; v++) {
+        if (ngx_http_confhaven_mcp_versions[v].len == len
+            && ngx_strncmp(ngx_http_confhaven_mcp_versions[v].data, data,
+                           len) == 0)
+        {
+            return v;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_str_t *
+ngx_http_confhaven_mcp_version_name(ngx_uint_t version)
+{
+    if (version > NGX_HTTP_CONFHAVEN_MCP_VLAST) {
+        version = 0;
+    }
+
+    return &ngx_http_confhaven_mcp_versions[version];
+}
+
+
+/* newest first, as server/discover and -32022 list them */
+
+json_t *
+ngx_http_confhaven_mcp_supported_versions(void)
+{
+    json_t      *a;
+    ngx_uint_t   v;
+
+    a = json_array();
+    if (a == NULL) {
+        return NULL;
+    }
+
+    for (v = NGX_HTTP_CONFHAVEN_MCP_VLAST; v >= 1; v--) {
+        json_array_append_new(a,
+            json_stringn((char *) ngx_http_confhaven_mcp_versions[v].data,
+                         ngx_http_confhaven_mcp_versions[v].len));
+    }
+
+    return a;
+}
+
+
+/* methods the 2026-07-28 wire removed: 404 + -32601 there */
+
+ngx_int_t
+ngx_http_confhaven_mcp_modern_method(ngx_str_t *method)
+{
+    ngx_http_confhaven_mcp_method_t  *m;
+
+    for (m = ngx_http_confhaven_mcp_methods; m->name.len; m++) {
+        if (m->name.len == method->len
+            && ngx_strncmp(m->name.data, method->data, method->len) == 0)
+        {
+            return (m->wires & NGX_HTTP_CONFHAVEN_MCP_MODERN) ? NGX_OK
+                                                              : NGX_DECLINED;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_table_elt_t *
+ngx_http_confhaven_mcp_header(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/* ------------------------------------------------------------ messages */
+
+
+/*
+ * NGX_OK: *out is the parsed value, owned by r->pool; NGX_DECLINED: not
+ * JSON, error says why (NUL-terminated) (jansson also rejects invalid UTF-8, NUL escapes, integers past
+ * 64 bits and nesting deeper than 2048).
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_parse(ngx_http_request_t *r, u_char *data, size_t len,
+    json_t **out, ngx_str_t *error)
+{
+    json_t        *json;
+    json_error_t   err;
+
+    json = json_loadb((char *) data, len, JSON_DECODE_ANY, &err);
+
+    if (json == NULL) {
+        error->data = ngx_pnalloc(r->pool, JSON_ERROR_TEXT_LENGTH + 64);
+        if (error->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        error->len = ngx_sprintf(error->data, "Parse error: %s at byte %d",
+                                 err.text, err.position)
+                     - error->data;
+
+        if (ngx_http_confhaven_utf8_invalid(error->data, error->len, 0)
+            >= 0)
+        {
+            error->len = ngx_sprintf(error->data, "Parse error")
+                         - error->data;
+        }
+
+        /* NUL-terminated: it becomes a C string for jansson */
+        error->data[error->len] = '\0';
+
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_confhaven_mcp_own(r->pool, json) != NGX_OK) {
+        json_decref(json);
+        return NGX_ERROR;
+    }
+
+    *out = json;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Checks one message of the body.  NGX_OK: a request or a notification
+ * to dispatch, or a client response (call->notification, nothing to do);
+ * NGX_DECLINED: call->response holds the -32600/-32602 error.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_validate(ngx_http_confhaven_mcp_call_t *call,
+    json_t *msg)
+{
+    json_t      *v, *id, *method;
+    const char  *why;
+
+    call->msg = msg;
+    call->status = NGX_HTTP_OK;
+
+    if (!json_is_object(msg)) {
+        why = "Invalid Request: a JSON-RPC message is an object";
+        id = NULL;
+        goto invalid;
+    }
+
+    id = json_object_get(msg, "id");
+
+    if (id && !json_is_string(id) && !json_is_integer(id)) {
+        why = "Invalid Request: id must be a string or an integer";
+        id = NULL;
+        goto invalid;
+    }
+
+    v = json_object_get(msg, "jsonrpc");
+
+    if (!json_is_string(v) || ngx_strcmp(json_string_value(v), "2.0") != 0) {
+        why = "Invalid Request: jsonrpc must be \"2.0\"";
+        goto invalid;
+    }
+
+    method = json_object_get(msg, "method");
+
+    if (method == NULL) {
+        if (id && (json_object_get(msg, "result")
+                   || json_object_get(msg, "error")))
+        {
+            /* a response to a server request: we send none, so drop it */
+            call->notification = 1;
+            return NGX_OK;
+        }
+
+        why = "Invalid Request: method is missing";
+        goto invalid;
+    }
+
+    if (!json_is_string(method) || json_string_length(method) == 0) {
+        why = "Invalid Request: method must be a non-empty string";
+        goto invalid;
+    }
+
+    call->id = id;
+    call->notification = (id == NULL);
+    call->method.data = (u_char *) json_string_value(method);
+    call->method.len = json_string_length(method);
+
+    v = json_object_get(msg, "params");
+
+    if (v && !json_is_null(v) && !json_is_object(v)) {
+        if (json_is_array(v)) {
+            ngx_http_confhaven_mcp_set_error(call, NGX_HTTP_OK,
+                                         NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
+                                         "Invalid params: MCP params are an "
+                                         "object", NULL);
+            call->completed = 1;
+            return NGX_DECLINED;
+        }
+
+        why = "Invalid Request: params must be an object";
+        goto invalid;
+    }
+
+    call->params = json_is_object(v) ? v : NULL;
+
+    return NGX_OK;
+
+invalid:
+
+    call->id = id;
+    call->notification = 0;
+
+    ngx_log_error(NGX_LOG_INFO, call->r->connection->log, 0,
+                  "confhaven mcp: %s", why);
+
+    ngx_http_confhaven_mcp_set_error(call, NGX_HTTP_BAD_REQUEST,
+                                     NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
+                                     why, NULL);
+    call->completed = 1;
+    return NGX_DECLINED;
+}
+
+
+json_t *
+ngx_http_confhaven_mcp_error_message(json_t *id, ngx_int_t code,
+    const char *message, json_t *data)
+{
+    json_t  *msg, *err;
+
+    msg = json_object();
+    err = json_object();
+
+    if (msg == NULL || err == NULL) {
+        json_decref(msg);
+        json_decref(err);
+        json_decref(data);
+        return NULL;
+    }
+
+    json_object_set_new(err, "code", json_integer(code));
+    json_object_set_new(err, "message", json_string(message));
+
+    if (data) {
+        json_object_set_new(err, "data", data);
+    }
+
+    json_object_set_new(msg, "jsonrpc", json_string("2.0"));
+    json_object_set_new(msg, "id", id ? json_incref(id) : json_null());
+    json_object_set_new(msg, "error", err);
+
+    return msg;
+}
+
+
+/* takes data */
+
+void
+ngx_http_confhaven_mcp_error(ngx_http_confhaven_mcp_call_t *call,
+    ngx_uint_t status, ngx_int_t code, const char *message, json_t *data)
+{
+    ngx_http_confhaven_mcp_set_error(call, status, code, message, data);
+    ngx_http_confhaven_mcp_complete(call);
+}
+
+
+static void
+ngx_http_confhaven_mcp_set_error(ngx_http_confhaven_mcp_call_t *call,
+    ngx_uint_t status, ngx_int_t code, const char *message, json_t *data)
+{
+    json_t  *msg;
+
+    call->status = status;
+
+    if (call->notification) {
+        json_decref(data);
+        return;
+    }
+
+    msg = ngx_http_confhaven_mcp_error_message(call->id, code, message, data);
+
+    if (msg && ngx_http_confhaven_mcp_own(call->r->pool, msg) != NGX_OK) {
+        json_decref(msg);
+        msg = NULL;
+    }
+
+    call->response = msg;
+
+    if (msg == NULL) {
+        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/* takes result */
+
+void
+ngx_http_confhaven_mcp_result(ngx_http_confhaven_mcp_call_t *call,
+    json_t *result)
+{
+    json_t  *msg;
+
+    if (result == NULL) {
+        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_http_confhaven_mcp_complete(call);
+        return;
+    }
+
+    if (call->notification) {
+        json_decref(result);
+        ngx_http_confhaven_mcp_complete(call);
+        return;
+    }
+
+    if (call->modern && json_object_get(result, "resultType") == NULL) {
+        json_object_set_new(result, "resultType", json_string("complete"));
+    }
+
+    msg = json_object();
+
+    if (msg == NULL
+        || ngx_http_confhaven_mcp_own(call->r->pool, msg) != NGX_OK)
+    {
+        json_decref(msg);
+        json_decref(result);
+        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_http_confhaven_mcp_complete(call);
+        return;
+    }
+
+    json_object_set_new(msg, "jsonrpc", json_string("2.0"));
+    json_object_set_new(msg, "id", json_incref(call->id));
+    json_object_set_new(msg, "result", result);
+
+    call->status = NGX_HTTP_OK;
+    call->response = msg;
+
+    ngx_http_confhaven_mcp_complete(call);
+}
+
+
+static void
+ngx_http_confhaven_mcp_complete(ngx_http_confhaven_mcp_call_t *call)
+{
+    if (call->completed) {
+        ngx_log_error(NGX_LOG_ALERT, call->r->connection->log, 0,
+                      "confhaven mcp: call completed twice");
+        return;
+    }
+
+    call->completed = 1;
+    call->done(call);
+}
+
+
+/*
+ * W3C trace context from params._meta (any version), else the HTTP
+ * header: kept for $confhaven_trace_id and the log.
+ */
+
+void
+ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call)
+{
+    u_char                    *p;
+    size_t                     len, i;
+    json_t                    *meta, *tp;
+    ngx_table_elt_t           *h;
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_confhaven_get_ctx(call->r);
+    if (ctx == NULL || ctx->trace_id.len) {
+        return;
+    }
+
+    p = NULL;
+    len = 0;
+
+    meta = call->params ? json_object_get(call->params, "_meta") : NULL;
+    tp = json_is_object(meta) ? json_object_get(meta, "traceparent") : NULL;
+
+    if (json_is_string(tp)) {
+        p = (u_char *) json_string_value(tp);
+        len = json_string_length(tp);
+
+    } else {
+        h = ngx_http_confhaven_mcp_header(call->r, "traceparent",
+                                          sizeof("traceparent") - 1);
+        if (h) {
+            p = h->value.data;
+            len = h->value.len;
+        }
+    }
+
+    /* version "-" trace-id (32 hex) "-" parent-id (16 hex) "-" flags */
+    if (p == NULL || len < 55 || p[2] != '-' || p[35] != '-'
+        || p[52] != '-')
+    {
+        return;
+    }
+
+    for (i = 3; i < 35; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+        {
+            return;
+        }
+    }
+
+    ctx->trace_id.data = ngx_pnalloc(call->r->pool, 32);
+    if (ctx->trace_id.data == NULL) {
+        return;
+    }
+
+    ngx_memcpy(ctx->trace_id.data, p + 3, 32);
+    ctx->trace_id.len = 32;
+}
+
+
+/* ------------------------------------------------------------- dispatch */
+
+
+void
+ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call)
+{
+    ngx_uint_t                        wire;
+    ngx_http_confhaven_ctx_t         *ctx;
+    ngx_http_confhaven_mcp_method_t  *m;
+
+    ctx = ngx_http_confhaven_get_ctx(call->r);
+
+    if (ctx && ctx->mcp_method.len == 0) {
+        ctx->mcp_method = call->method;
+    }
+
+    ngx_http_confhaven_mcp_trace(call);
+
+    wire = call->modern ? NGX_HTTP_CONFHAVEN_MCP_MODERN
+                        : NGX_HTTP_CONFHAVEN_MCP_LEGACY;
+
+    if (call->notification) {
+        /* notifications/initialized, cancelled, ...: nothing to answer */
+        ngx_http_confhaven_mcp_complete(call);
+        return;
+    }
+
+    for (m = ngx_http_confhaven_mcp_methods; m->name.len; m++) {
+        if (m->name.len == call->method.len
+            && ngx_strncmp(m->name.data, call->method.data, call->method.len)
+               == 0
+            && (m->wires & wire))
+        {
+            m->handler(call);
+            return;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, call->r->connection->log, 0,
+                  "confhaven mcp: unknown method \"%V\"", &call->method);
+
+    ngx_http_confhaven_mcp_error(call,
+                                 call->modern ? NGX_HTTP_NOT_FOUND
+                                              : NGX_HTTP_OK,
+                                 NGX_HTTP_CONFHAVEN_MCP_METHOD_NOT_FOUND,
+                                 "Method not found", NULL);
+}
+
+
+static json_t *
+ngx_http_confhaven_mcp_capabilities(void)
+{
+    return json_pack("{s:{s:b}}", "tools", "listChanged", 0);
+}
+
+
+static void
+ngx_http_confhaven_mcp_initialize(ngx_http_confhaven_mcp_call_t *call)
+{
+    json_t      *v, *result;
+    ngx_uint_t   version;
+
+    v = call->params ? json_object_get(call->params, "protocolVersion")
+                     : NULL;
+
+    if (!json_is_string(v)) {
+        ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
+                                     NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
+                                     "Invalid params: protocolVersion "
+                                     "must be a string", NULL);
+        return;
+    }
+
+    version = ngx_http_confhaven_mcp_version((u_char *) json_string_value(v),
+                                             json_string_length(v));
+
+    /* an unknown or stateless-only version gets our newest session one */
+    if (version == 0 || version > NGX_HTTP_CONFHAVEN_MCP_VLAST_LEGACY) {
+        version = NGX_HTTP_CONFHAVEN_MCP_VLAST_LEGACY;
+    }
+
+    call->version = version;
+
+    result = json_pack("{s:s%, s:o, s:{s:s, s:s, s:s}, s:s}",
+                       "protocolVersion",
+                       ngx_http_confhaven_mcp_versions[version].data,
+                       ngx_http_confhaven_mcp_versions[version].len,
+                       "capabilities",
+                       ngx_http_confhaven_mcp_capabilities(),
+                       "serverInfo",
+                       "name", NGX_HTTP_CONFHAVEN_MCP_SERVER_NAME,
+                       "title", "ConferenceHaven",
+                       "version", NGX_HTTP_CONFHAVEN_MCP_SERVER_VERSION,
+                       "instructions", ngx_http_confhaven_mcp_instructions);
+
+    ngx_http_confhaven_mcp_result(call, result);
+}
+
+
+static void
+ngx_http_confhaven_mcp_ping(ngx_http_confhaven_mcp_call_t *call)
+{
+    ngx_http_confhaven_mcp_result(call, json_object());
+}
+
+
+static void
+ngx_http_confhaven_mcp_discover(ngx_http_confhaven_mcp_call_t *call)
+{
+    json_t  *result;
+
+    result = json_pack("{s:o, s:o, s:s, s:{s:{s:s, s:s}}}",
+                       "supportedVersions",
+                       ngx_http_confhaven_mcp_supported_versions(),
+                       "capabilities",
+                       ngx_http_confhaven_mcp_capabilities(),
+                       "instructions", ngx_http_confhaven_mcp_instructions,
+                       "_meta",
+                       "io.modelcontextprotocol/serverInfo",
+                       "name", NGX_HTTP_CONFHAVEN_MCP_SERVER_NAME,
+                       "version", NGX_HTTP_CONFHAVEN_MCP_SERVER_VERSION);
+
+    ngx_http_confhaven_mcp_cacheable(call, result,
+                                     NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC);
+    ngx_http_confhaven_mcp_result(call, result);
+}
+
+
+static void
+ngx_http_confhaven_mcp_cacheable(ngx_http_confhaven_mcp_call_t *call,
+    json_t *result, ngx_uint_t ttl)
+{
+    if (result == NULL || !call->modern) {
+        return;
+    }
+
+    json_object_set_new(result, "ttlMs", json_integer(ttl));
+    json_object_set_new(result, "cacheScope", json_string("public"));
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_mcp_no_cursor(ngx_http_confhaven_mcp_call_t *call)
+{
+    json_t  *cursor;
+
+    cursor = call->params ? json_object_get(call->params, "cursor") : NULL;
+
+    if (cursor == NULL || json_is_null(cursor)) {
+        return NGX_OK;
+    }
+
+    /* every list fits on one page: no cursor of ours exists */
+    ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
+                                 NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
+                                 "Invalid params: unknown cursor", NULL);
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_confhaven_mcp_tools_list(ngx_http_confhaven_mcp_call_t *call)
+{
+    json_t  *result, *tools;
+
+    if (ngx_http_confhaven_mcp_no_cursor(call) != NGX_OK) {
+        return;
+    }
+
+    tools = ngx_http_confhaven_tools_list(call->version);
+    result = tools ? json_pack("{s:o}", "tools", tools) : NULL;
+
+    ngx_http_confhaven_mcp_cacheable(call, result,
+                                     NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC);
+    ngx_http_confhaven_mcp_result(call, result);
+}
+
+
+static void
+ngx_http_confhaven_mcp_tools_call(ngx_http_confhaven_mcp_call_t *call)
+{
+    json_t                         *name;
+    ngx_str_t                       n;
+    ngx_http_confhaven_tool_t      *tool;
+    ngx_http_confhaven_ctx_t       *ctx;
+    ngx_http_confhaven_tool_run_t  *run;
+
+    name = call->params ? json_object_get(call->params, "name") : NULL;
+
+    if (!json_is_string(name)) {
+        ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
+                                     NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
+                                     "Invalid params: name must be the "
+                                     "name of a tool from tools/list", NULL);
+        return;
+    }
+
+    n.data = (u_char *) json_string_value(name);
+    n.len = json_string_length(name);
+
+    tool = ngx_http_confhaven_tools_find(&n);
+
+    if (tool == NULL) {
+        ngx_log_error(NGX_LOG_INFO, call->r->connection->log, 0,
+                      "confhaven mcp: unknown tool");
+
+        ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
+                                     NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
+                                     "Unknown tool: tools/list names the "
+                                     "tools (search_sessions, get_session, "
+                                     "list_conferences)",
+                                     json_pack("{s:O}", "name", name));
+        return;
+    }
+
+    ctx = ngx_http_confhaven_get_ctx(call->r);
+    if (ctx && ctx->mcp_tool.len == 0) {
+        ctx->mcp_tool = tool->name;
+    }
+
+    run = ngx_pcalloc(call->r->pool, sizeof(ngx_http_confhaven_tool_run_t));
+    if (run == NULL) {
+        ngx_http_confhaven_mcp_result(call, NULL);
+        return;
+    }
+
+    run->r = call->r;
+    run->tool = tool;
+    run->args = json_object_get(call->params, "arguments");
+    run->done = ngx_http_confhaven_mcp_tool_done;
+    run->data = call;
+
+    if (ngx_http_confhaven_tools_call(run) != NGX_OK) {
+        ngx_http_confhaven_mcp_result(call, NULL);
+    }
+}
+
+
+static void
+ngx_http_confhaven_mcp_tool_done(ngx_http_confhaven_tool_run_t *run)
+{
+    ngx_http_confhaven_mcp_call_t  *call = run->data;
+
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_confhaven_get_ctx(run->r);
+    if (ctx && run->db_time) {
+        ctx->db_used = 1;
+        ctx->db_time += run->db_time;
+    }
+
+    /* the result is owned by the pool: the response takes a reference */
+    ngx_http_confhaven_mcp_result(call, json_incref(run->result));
+}

@@ -1,0 +1,135 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+#ifndef _NGX_HTTP_CONFHAVEN_MCP_H_INCLUDED_
+#define _NGX_HTTP_CONFHAVEN_MCP_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+
+/* JSON-RPC and MCP error codes */
+#define NGX_HTTP_CONFHAVEN_MCP_PARSE_ERROR          -32700
+#define NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST      -32600
+#define NGX_HTTP_CONFHAVEN_MCP_METHOD_NOT_FOUND     -32601
+#define NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS       -32602
+#define NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR       -32603
+#define NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST          -32000  /* SDK practice */
+#define NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND    -32001  /* SDK practice */
+#define NGX_HTTP_CONFHAVEN_MCP_RESOURCE_NOT_FOUND   -32002  /* before 2026 */
+#define NGX_HTTP_CONFHAVEN_MCP_HEADER_MISMATCH      -32020
+#define NGX_HTTP_CONFHAVEN_MCP_MISSING_CAPABILITY   -32021
+#define NGX_HTTP_CONFHAVEN_MCP_UNSUPPORTED_VERSION  -32022
+
+/* protocol versions, oldest first; 0 is "none" */
+#define NGX_HTTP_CONFHAVEN_MCP_V2024_11_05  1
+#define NGX_HTTP_CONFHAVEN_MCP_V2025_03_26  2
+#define NGX_HTTP_CONFHAVEN_MCP_V2025_06_18  3
+#define NGX_HTTP_CONFHAVEN_MCP_V2025_11_25  4
+#define NGX_HTTP_CONFHAVEN_MCP_V2026_07_28  5
+#define NGX_HTTP_CONFHAVEN_MCP_VLAST_LEGACY NGX_HTTP_CONFHAVEN_MCP_V2025_11_25
+#define NGX_HTTP_CONFHAVEN_MCP_VLAST        NGX_HTTP_CONFHAVEN_MCP_V2026_07_28
+
+#define NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN  32
+#define NGX_HTTP_CONFHAVEN_MCP_SESSION_TIMEOUT  (60 * 60 * 1000)
+#define NGX_HTTP_CONFHAVEN_MCP_ZONE_NAME       "confhaven_mcp"
+#define NGX_HTTP_CONFHAVEN_MCP_ZONE_SIZE       (1024 * 1024)
+
+#define NGX_HTTP_CONFHAVEN_MCP_SERVER_NAME     "confhaven"
+#define NGX_HTTP_CONFHAVEN_MCP_SERVER_VERSION  "1.0.0"
+
+/* how long clients may cache lists and reads (ms) */
+#define NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC      3600000
+#define NGX_HTTP_CONFHAVEN_MCP_TTL_DATA        300000
+
+
+typedef struct ngx_http_confhaven_mcp_call_s  ngx_http_confhaven_mcp_call_t;
+
+typedef void (*ngx_http_confhaven_mcp_done_pt)(
+    ngx_http_confhaven_mcp_call_t *call);
+
+
+/*
+ * One JSON-RPC message being served.  The transport fills the request
+ * part, calls ngx_http_confhaven_mcp_dispatch(), and gets the answer in
+ * done(): call->response (NULL for a notification or a client response)
+ * and call->status, the HTTP status the transport should use.
+ */
+
+struct ngx_http_confhaven_mcp_call_s {
+    ngx_http_request_t                *r;        /* pool, log, confs */
+    json_t                            *msg;      /* owned by r->pool */
+    json_t                            *id;       /* borrowed from msg */
+    json_t                            *params;   /* borrowed from msg */
+    ngx_str_t                          method;
+
+    ngx_uint_t                         version;  /* negotiated/requested */
+    ngx_str_t                          session;  /* Mcp-Session-Id */
+
+    json_t                            *response; /* owned by r->pool */
+    ngx_uint_t                         status;
+
+    ngx_http_confhaven_mcp_done_pt     done;
+    void                              *data;
+
+    unsigned                           modern:1;     /* 2026 wire */
+    unsigned                           notification:1;
+    unsigned                           completed:1;
+};
+
+
+typedef struct {
+    ngx_slab_pool_t                   *shpool;
+    struct ngx_http_confhaven_mcp_sh_s *sh;
+    ngx_msec_t                         timeout;
+} ngx_http_confhaven_mcp_zone_t;
+
+
+/* ngx_http_confhaven_mcp.c */
+ngx_int_t ngx_http_confhaven_mcp_parse(ngx_http_request_t *r, u_char *data,
+    size_t len, json_t **out, ngx_str_t *error);
+ngx_int_t ngx_http_confhaven_mcp_validate(ngx_http_confhaven_mcp_call_t *call,
+    json_t *msg);
+void ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call);
+void ngx_http_confhaven_mcp_error(ngx_http_confhaven_mcp_call_t *call,
+    ngx_uint_t status, ngx_int_t code, const char *message, json_t *data);
+void ngx_http_confhaven_mcp_result(ngx_http_confhaven_mcp_call_t *call,
+    json_t *result);
+json_t *ngx_http_confhaven_mcp_error_message(json_t *id, ngx_int_t code,
+    const char *message, json_t *data);
+ngx_int_t ngx_http_confhaven_mcp_own(ngx_pool_t *pool, json_t *json);
+ngx_uint_t ngx_http_confhaven_mcp_version(u_char *data, size_t len);
+ngx_str_t *ngx_http_confhaven_mcp_version_name(ngx_uint_t version);
+json_t *ngx_http_confhaven_mcp_supported_versions(void);
+ngx_int_t ngx_http_confhaven_mcp_modern_method(ngx_str_t *method);
+ngx_table_elt_t *ngx_http_confhaven_mcp_header(ngx_http_request_t *r,
+    const char *name, size_t len);
+void ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call);
+
+/* ngx_http_confhaven_transport_http.c */
+ngx_int_t ngx_http_confhaven_mcp_handler(ngx_http_request_t *r);
+char *ngx_http_confhaven_mcp_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_confhaven_mcp_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_confhaven_mcp_session.c */
+char *ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf);
+ngx_int_t ngx_http_confhaven_mcp_session_create(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_uint_t version, u_char *id,
+    ngx_log_t *log);
+ngx_uint_t ngx_http_confhaven_mcp_session_find(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
+ngx_int_t ngx_http_confhaven_mcp_session_delete(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
+
+
+#endif /* _NGX_HTTP_CONFHAVEN_MCP_H_INCLUDED_ */

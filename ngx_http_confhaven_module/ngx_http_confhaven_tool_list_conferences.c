@@ -1,0 +1,183 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * list_conferences(include_past): confhaven.api_conferences(), the same
+ * function as GET /api/conferences.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_confhaven_module.h"
+#include "ngx_http_confhaven_tools.h"
+
+
+static ngx_int_t ngx_http_confhaven_list_conferences_prepare(
+    ngx_http_confhaven_tool_run_t *run, json_t *args);
+static ngx_int_t ngx_http_confhaven_list_conferences_finish(
+    ngx_http_confhaven_tool_run_t *run);
+
+
+static const char  *ngx_http_confhaven_list_conferences_args[] = {
+    "include_past", NULL
+};
+
+
+ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_list_conferences = {
+    ngx_string("list_conferences"),
+    "List conferences",
+
+    "List the conferences ConferenceHaven has schedules for: slug, name, "
+    "location, time zone, start and end dates, website and number of "
+    "sessions. Use it first when the user names a conference, to learn "
+    "its slug for search_sessions, or to answer \"which conferences are "
+    "coming up?\". Conferences that have ended are left out unless "
+    "include_past is true. Examples: {}; {\"include_past\": true}.",
+
+    "{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\","
+    " \"type\": \"object\","
+    " \"properties\": {"
+    "  \"include_past\": {\"type\": \"boolean\", \"default\": false,"
+    "   \"description\": \"Also list conferences that have ended.\"}"
+    " },"
+    " \"additionalProperties\": false}",
+
+    "{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\","
+    " \"type\": \"object\","
+    " \"properties\": {"
+    "  \"count\": {\"type\": \"integer\"},"
+    "  \"include_past\": {\"type\": \"boolean\"},"
+    "  \"conferences\": {\"type\": \"array\", \"items\": {"
+    "   \"type\": \"object\","
+    "   \"properties\": {"
+    "    \"slug\": {\"type\": \"string\"},"
+    "    \"name\": {\"type\": \"string\"},"
+    "    \"location\": {\"type\": [\"string\", \"null\"]},"
+    "    \"timezone\": {\"type\": \"string\"},"
+    "    \"start_date\": {\"type\": [\"string\", \"null\"]},"
+    "    \"end_date\": {\"type\": [\"string\", \"null\"]},"
+    "    \"website\": {\"type\": [\"string\", \"null\"]},"
+    "    \"is_active\": {\"type\": \"boolean\"},"
+    "    \"session_count\": {\"type\": \"integer\"}"
+    "   },"
+    "   \"required\": [\"slug\", \"name\"]}}"
+    " },"
+    " \"required\": [\"count\", \"conferences\"]}",
+
+    5000,
+    ngx_http_confhaven_list_conferences_prepare,
+    ngx_http_confhaven_list_conferences_finish
+};
+
+
+static ngx_int_t
+ngx_http_confhaven_list_conferences_prepare(
+    ngx_http_confhaven_tool_run_t *run, json_t *args)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_confhaven_tool_args(run, args,
+                                      ngx_http_confhaven_list_conferences_args,
+                                      "Accepted argument: include_past "
+                                      "(boolean), e.g. "
+                                      "{\"include_past\": true}.");
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_confhaven_tool_arg_bool(run, args, "include_past",
+                                          &run->params[0]);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    run->sql = "SELECT confhaven.api_conferences($1::boolean)::text";
+    run->nparams = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_list_conferences_finish(ngx_http_confhaven_tool_run_t *run)
+{
+    u_char      *p, *last;
+    size_t       size, i, count;
+    json_t      *value, *list, *c, *n;
+    ngx_str_t    text;
+    const char  *loc, *start, *end;
+
+    value = ngx_http_confhaven_tool_value(run);
+    if (value == NULL) {
+        return run->result ? NGX_OK : NGX_ERROR;
+    }
+
+    list = json_object_get(value, "conferences");
+    count = json_array_size(list);
+
+    size = 512 + count * 768;
+
+    text.data = ngx_pnalloc(run->r->pool, size);
+    if (text.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = text.data;
+    last = p + size;
+
+    if (count == 0) {
+        p = ngx_slprintf(p, last, "No %sconferences.%s",
+                         json_is_true(json_object_get(value, "include_past"))
+                         ? "" : "upcoming ",
+                         json_is_true(json_object_get(value, "include_past"))
+                         ? "" : " Set include_past to true to list past "
+                                "ones too.");
+
+    } else {
+        p = ngx_slprintf(p, last, "%uz conference%s:\n", count,
+                         count == 1 ? "" : "s");
+    }
+
+    for (i = 0; i < count; i++) {
+        c = json_array_get(list, i);
+        loc = ngx_http_confhaven_tool_str(c, "location");
+        start = ngx_http_confhaven_tool_str(c, "start_date");
+        end = ngx_http_confhaven_tool_str(c, "end_date");
+        n = json_object_get(c, "session_count");
+
+        p = ngx_slprintf(p, last, "- %s (slug: %s)",
+                         ngx_http_confhaven_tool_str(c, "name")
+                         ? ngx_http_confhaven_tool_str(c, "name") : "",
+                         ngx_http_confhaven_tool_str(c, "slug")
+                         ? ngx_http_confhaven_tool_str(c, "slug") : "");
+
+        if (start) {
+            p = ngx_slprintf(p, last, ", %s", start);
+
+            if (end && ngx_strcmp(start, end) != 0) {
+                p = ngx_slprintf(p, last, " to %s", end);
+            }
+        }
+
+        if (loc) {
+            p = ngx_slprintf(p, last, ", %s", loc);
+        }
+
+        if (json_is_integer(n)) {
+            p = ngx_slprintf(p, last, ", %L sessions",
+                             (int64_t) json_integer_value(n));
+        }
+
+        p = ngx_slprintf(p, last, "\n");
+    }
+
+    text.len = p - text.data;
+
+    return ngx_http_confhaven_tool_ok(run, value, &text);
+}
