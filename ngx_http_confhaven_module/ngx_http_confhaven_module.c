@@ -177,6 +177,13 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_loc_conf_t, admin_key),
       NULL },
 
+    { ngx_string("confhaven_import_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, import_timeout),
+      NULL },
+
     { ngx_string("confhaven_import_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -547,6 +554,7 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
     chlcf->rest = NGX_CONF_UNSET;
     chlcf->json_errors = NGX_CONF_UNSET;
     chlcf->import_max_size = NGX_CONF_UNSET_SIZE;
+    chlcf->import_timeout = NGX_CONF_UNSET_MSEC;
     chlcf->cache.enabled = NGX_CONF_UNSET;
     chlcf->cache.ttl_search = NGX_CONF_UNSET_MSEC;
     chlcf->cache.ttl_document = NGX_CONF_UNSET_MSEC;
@@ -569,6 +577,15 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->admin_key, prev->admin_key, "");
     ngx_conf_merge_size_value(conf->import_max_size, prev->import_max_size,
                               NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE);
+    ngx_conf_merge_msec_value(conf->import_timeout, prev->import_timeout,
+                              120000);
+
+    if (conf->import_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_import_timeout\" must be greater "
+                           "than zero");
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_value(conf->cache.enabled, prev->cache.enabled, 1);
     ngx_conf_merge_msec_value(conf->cache.ttl_search, prev->cache.ttl_search,
                               NGX_HTTP_CONFHAVEN_CACHE_TTL_SEARCH);

@@ -44,6 +44,7 @@ typedef struct {
     ngx_flag_t                     json_errors;
     ngx_str_t                      admin_key;
     size_t                         import_max_size;
+    ngx_msec_t                     import_timeout;
     ngx_http_confhaven_cache_conf_t  cache;
 
     ngx_flag_t                       mcp;
@@ -65,7 +66,7 @@ typedef struct {
     ngx_http_confhaven_redis_op_t *rop;
     ngx_uint_t                     kind;
     ngx_uint_t                     nparams;
-    char                          *params[8];
+    char                          *params[NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS];
 
     ngx_str_t                      mcp_session;
     ngx_str_t                      mcp_method;

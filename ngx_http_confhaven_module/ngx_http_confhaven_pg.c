@@ -33,6 +33,14 @@ typedef enum {
 } ngx_http_confhaven_pg_state_e;
 
 
+/* a busy connection runs up to three statements for one op */
+typedef enum {
+    ngx_http_confhaven_pg_stage_main = 0,
+    ngx_http_confhaven_pg_stage_setup,      /* SET statement_timeout */
+    ngx_http_confhaven_pg_stage_reset       /* RESET statement_timeout */
+} ngx_http_confhaven_pg_stage_e;
+
+
 struct ngx_http_confhaven_pg_conn_s {
     ngx_queue_t                        queue;      /* in pool->idle */
     PGconn                            *pgconn;
@@ -41,8 +49,10 @@ struct ngx_http_confhaven_pg_conn_s {
     ngx_http_confhaven_pg_op_t        *op;
     ngx_event_t                        timer;
     ngx_http_confhaven_pg_state_e      state;
+    ngx_http_confhaven_pg_stage_e      stage;
     unsigned                           flushing:1;
     unsigned                           reused:1;
+    unsigned                           reset_needed:1;
 };
 
 
@@ -81,6 +91,7 @@ static void ngx_http_confhaven_pg_poll_connect(
 static void ngx_http_confhaven_pg_send(ngx_http_confhaven_pg_conn_t *pc,
     ngx_http_confhaven_pg_op_t *op);
 static void ngx_http_confhaven_pg_process(ngx_http_confhaven_pg_conn_t *pc);
+static ngx_int_t ngx_http_confhaven_pg_next(ngx_http_confhaven_pg_conn_t *pc);
 static void ngx_http_confhaven_pg_read_idle(ngx_http_confhaven_pg_conn_t *pc);
 static void ngx_http_confhaven_pg_keep(ngx_http_confhaven_pg_conn_t *pc);
 static void ngx_http_confhaven_pg_sweep(ngx_http_confhaven_pg_pool_t *pool);
@@ -645,8 +656,22 @@ ngx_http_confhaven_pg_send(ngx_http_confhaven_pg_conn_t *pc,
 
     pc->c->log->action = "sending query to PostgreSQL";
 
-    rc = PQsendQueryParams(pc->pgconn, op->sql, (int) op->nparams, NULL,
-                           op->values, NULL, NULL, 0);
+    if (op->timeout) {
+        /* a longer (or shorter) limit for this statement only */
+        u_char  set[64];
+
+        *ngx_sprintf(set, "SET statement_timeout = %M", op->timeout) = '\0';
+
+        pc->stage = ngx_http_confhaven_pg_stage_setup;
+        pc->reset_needed = 1;
+        rc = PQsendQuery(pc->pgconn, (char *) set);
+
+    } else {
+        pc->stage = ngx_http_confhaven_pg_stage_main;
+        rc = PQsendQueryParams(pc->pgconn, op->sql, (int) op->nparams, NULL,
+                               op->values, NULL, NULL, 0);
+    }
+
     if (rc == 0) {
         ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
                                    PQerrorMessage(pc->pgconn));
@@ -654,7 +679,8 @@ ngx_http_confhaven_pg_send(ngx_http_confhaven_pg_conn_t *pc,
     }
 
     pc->timer.cancelable = 0;
-    ngx_add_timer(&pc->timer, pc->pool->conf->statement_timeout
+    ngx_add_timer(&pc->timer, (op->timeout ? op->timeout
+                                           : pc->pool->conf->statement_timeout)
                               + NGX_HTTP_CONFHAVEN_PG_GRACE);
 
     pc->flushing = 1;
@@ -723,6 +749,25 @@ ngx_http_confhaven_pg_process(ngx_http_confhaven_pg_conn_t *pc)
                 return;
             }
 
+            if (pc->stage != ngx_http_confhaven_pg_stage_main
+                || pc->reset_needed)
+            {
+                switch (ngx_http_confhaven_pg_next(pc)) {
+
+                case NGX_AGAIN:
+                    /* the next statement of this op is on its way */
+                    goto again;
+
+                case NGX_ERROR:
+                    return;
+
+                default: /* NGX_DONE: the connection is free again */
+                    break;
+                }
+
+                op = pc->op;
+            }
+
             pc->reused = 1;
             pc->op = NULL;
 
@@ -735,12 +780,100 @@ ngx_http_confhaven_pg_process(ngx_http_confhaven_pg_conn_t *pc)
             return;
         }
 
-        if (pc->op && !pc->op->got_result) {
+        if (pc->op && !pc->op->got_result
+            && (pc->stage == ngx_http_confhaven_pg_stage_main
+                || PQresultStatus(res) != PGRES_COMMAND_OK))
+        {
             ngx_http_confhaven_pg_save_result(pc->op, res);
         }
 
         PQclear(res);
     }
+
+    return;
+
+again:
+
+    pc->flushing = 1;
+    ngx_http_confhaven_pg_process(pc);
+}
+
+
+/*
+ * The statement in progress finished and the op had its own timeout:
+ * after SET comes the op's query, after the query a RESET (the answer
+ * goes out at once; the connection is reused once RESET is done).
+ * NGX_AGAIN: another statement was sent; NGX_DONE: answer the op (if
+ * any) now; NGX_ERROR: the connection was dropped.
+ */
+
+static ngx_int_t
+ngx_http_confhaven_pg_next(ngx_http_confhaven_pg_conn_t *pc)
+{
+    int                          rc;
+    ngx_http_confhaven_pg_op_t  *op;
+
+    op = pc->op;
+
+    switch (pc->stage) {
+
+    case ngx_http_confhaven_pg_stage_setup:
+        if (op && op->got_result) {
+            /* SET failed: nothing changed on the server */
+            pc->stage = ngx_http_confhaven_pg_stage_main;
+            pc->reset_needed = 0;
+            return NGX_DONE;
+        }
+
+        if (op == NULL) {
+            /* cancelled meanwhile: only undo the SET */
+            pc->stage = ngx_http_confhaven_pg_stage_reset;
+            pc->reset_needed = 0;
+            rc = PQsendQuery(pc->pgconn, "RESET statement_timeout");
+
+        } else {
+            pc->stage = ngx_http_confhaven_pg_stage_main;
+            rc = PQsendQueryParams(pc->pgconn, op->sql, (int) op->nparams,
+                                   NULL, op->values, NULL, NULL, 0);
+        }
+
+        break;
+
+    case ngx_http_confhaven_pg_stage_main:
+        pc->stage = ngx_http_confhaven_pg_stage_reset;
+        pc->reset_needed = 0;
+        rc = PQsendQuery(pc->pgconn, "RESET statement_timeout");
+
+        if (rc != 0 && op) {
+            /* answer now; RESET runs while the client reads */
+            pc->op = NULL;
+            op->conn = NULL;
+            pc->flushing = 1;
+            ngx_http_confhaven_pg_complete(op, op->status);
+
+            /* the connection may have been dropped meanwhile */
+            if (pc->state != ngx_http_confhaven_pg_busy) {
+                return NGX_ERROR;
+            }
+
+            ngx_http_confhaven_pg_process(pc);
+            return NGX_ERROR;
+        }
+
+        break;
+
+    default: /* reset done */
+        pc->stage = ngx_http_confhaven_pg_stage_main;
+        return NGX_DONE;
+    }
+
+    if (rc == 0) {
+        ngx_http_confhaven_pg_fail(pc, NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE,
+                                   PQerrorMessage(pc->pgconn));
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
 }
 
 

@@ -13,7 +13,7 @@
 #include <libpq-fe.h>
 
 
-#define NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS  8
+#define NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS  16
 
 /* op->status */
 #define NGX_HTTP_CONFHAVEN_PG_OK           0
@@ -49,6 +49,8 @@ struct ngx_http_confhaven_pg_op_s {
     const char                        *sql;
     ngx_uint_t                         nparams;
     const char                        *values[NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS];
+
+    ngx_msec_t                         timeout;     /* 0: the default */
 
     ngx_http_confhaven_pg_handler_pt   handler;
     void                              *data;

@@ -993,6 +993,9 @@ ngx_http_confhaven_rest_import(ngx_http_request_t *r,
 
     ctx->op->sql = rt->sql;
 
+    /* a large schedule takes longer than a search may */
+    ctx->op->timeout = chlcf->import_timeout;
+
     r->request_body_in_single_buf = 1;
 
     rc = ngx_http_read_client_request_body(r,
