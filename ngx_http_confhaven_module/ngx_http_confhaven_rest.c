@@ -129,6 +129,15 @@ static ngx_http_confhaven_param_t  ngx_http_confhaven_p_search[] = {
     { ngx_string("level"), NGX_HTTP_CONFHAVEN_P_STR },
     { ngx_string("limit"), NGX_HTTP_CONFHAVEN_P_LIMIT },
     { ngx_string("include_past"), NGX_HTTP_CONFHAVEN_P_BOOL },
+    /* checked by api_search() (005_filters.sql) */
+    { ngx_string("speaker"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("room"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("day"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("starts_after"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("starts_before"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("language"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("offset"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("cursor"), NGX_HTTP_CONFHAVEN_P_STR },
     { ngx_null_string, 0 }
 };
 
@@ -170,9 +179,10 @@ static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
       "SELECT r::text, json_array_length(r->'sessions'), "
       "coalesce(r->'query'->>'conference', '*') "
       "FROM confhaven.api_search($1, $2, $3, $4, $5::integer, "
-      "$6::boolean) AS r",
+      "$6::boolean, $7, $8, $9, $10, $11, $12, $13, $14) AS r",
       ngx_http_confhaven_p_search,
-      "q, conference, track, level, limit, include_past" },
+      "q, conference, track, level, limit, include_past, speaker, room, "
+      "day, starts_after, starts_before, language, offset, cursor" },
 
     { ngx_string("/api/sessions/"), NGX_HTTP_CONFHAVEN_TAIL_ID,
       NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_QUERY,

@@ -5,8 +5,10 @@
 
 
 /*
- * search_sessions(query, conference, track, level, limit, include_past):
- * confhaven.api_search(), the same function as GET /api/sessions.  A
+ * search_sessions(query, conference, track, level, limit, include_past,
+ * speaker, room, day, starts_after, starts_before, language, offset,
+ * cursor): confhaven.api_search(), the same function as GET /api/sessions
+ * (without facets).  A
  * conference the database does not know by slug or name ("ESPC 2025",
  * "espc25") is looked up once more among all conferences with a loose
  * comparison (letters and digits only, "2025" = "25") before giving up.
@@ -42,7 +44,16 @@ static size_t ngx_http_confhaven_search_norm(u_char *dst, const char *src,
 
 
 static const char  *ngx_http_confhaven_search_args[] = {
-    "query", "conference", "track", "level", "limit", "include_past", NULL
+    "query", "conference", "track", "level", "limit", "include_past",
+    "speaker", "room", "day", "starts_after", "starts_before", "language",
+    "offset", "cursor", NULL
+};
+
+
+/* the optional text filters, in the order of api_search()'s $7..$12 */
+static const char  *ngx_http_confhaven_search_filters[] = {
+    "speaker", "room", "day", "starts_after", "starts_before", "language",
+    NULL
 };
 
 
@@ -50,13 +61,18 @@ static const char  ngx_http_confhaven_search_usage[] =
     "Accepted arguments: query (text), conference (slug from "
     "list_conferences), track (track name), level (Introductory, "
     "Intermediate or Advanced), limit (1-50, default 20), include_past "
-    "(boolean). Example: {\"query\": \"copilot agents\", \"conference\": "
-    "\"scottish-summit-2026\", \"limit\": 5}";
+    "(boolean), speaker (part of a name), room, day (YYYY-MM-DD, today or "
+    "tomorrow), starts_after and starts_before (HH:MM local time or an ISO "
+    "8601 date-time), language (en, de, fr, es), offset (0-1000) or cursor "
+    "(next_cursor of the previous result). Example: {\"query\": "
+    "\"copilot agents\", \"conference\": \"scottish-summit-2026\", "
+    "\"day\": \"tomorrow\", \"starts_before\": \"12:00\"}";
 
 
 static const char  ngx_http_confhaven_search_sql[] =
     "SELECT confhaven.api_search($1, $2, $3, $4, $5::integer, "
-    "$6::boolean)::text";
+    "$6::boolean, $7, $8, $9, $10, $11, $12, $13, $14, "
+    "facets => false)::text";
 
 
 static const char  ngx_http_confhaven_search_conferences_sql[] =
@@ -78,10 +94,15 @@ ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_search_sessions = {
     "get_session with an id for the full abstract. Without a query, "
     "sessions are listed by start time (useful with conference and "
     "track). Only sessions that have not ended are returned unless "
-    "include_past is true. Examples: {\"query\": \"copilot agents\", "
+    "include_past is true. Filters narrow by speaker, room, day "
+    "(\"today\" and \"tomorrow\" in the conference's time zone), start "
+    "time window and language; when more results exist, next_cursor "
+    "fetches the next page. Examples: {\"query\": \"copilot agents\", "
     "\"conference\": \"scottish-summit-2026\", \"limit\": 5}; "
-    "{\"query\": \"Jane Smith\"}; {\"conference\": \"pycon-au-2024\", "
-    "\"level\": \"Advanced\", \"include_past\": true}.",
+    "{\"speaker\": \"Jane Smith\"}; {\"query\": \"kubernetes\", "
+    "\"day\": \"tomorrow\", \"starts_before\": \"12:00\"}; "
+    "{\"conference\": \"pycon-au-2024\", \"level\": \"Advanced\", "
+    "\"include_past\": true}.",
 
     "{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\","
     " \"type\": \"object\","
@@ -103,7 +124,29 @@ ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_search_sessions = {
     "  \"limit\": {\"type\": \"integer\", \"minimum\": 1, \"maximum\": 50,"
     "   \"default\": 20, \"description\": \"Maximum number of sessions.\"},"
     "  \"include_past\": {\"type\": \"boolean\", \"default\": false,"
-    "   \"description\": \"Also return sessions that have ended.\"}"
+    "   \"description\": \"Also return sessions that have ended.\"},"
+    "  \"speaker\": {\"type\": \"string\", \"maxLength\": 200,"
+    "   \"description\": \"Part of a speaker's name; case and accents do "
+    "not matter.\"},"
+    "  \"room\": {\"type\": \"string\", \"maxLength\": 200,"
+    "   \"description\": \"Room name (or part of it).\"},"
+    "  \"day\": {\"type\": \"string\", \"maxLength\": 20,"
+    "   \"description\": \"YYYY-MM-DD, \\\"today\\\" or "
+    "\\\"tomorrow\\\" (in the conference's time zone).\"},"
+    "  \"starts_after\": {\"type\": \"string\", \"maxLength\": 40,"
+    "   \"description\": \"Sessions starting at or after: HH:MM local "
+    "time, or an ISO 8601 date-time (with offset, or local).\"},"
+    "  \"starts_before\": {\"type\": \"string\", \"maxLength\": 40,"
+    "   \"description\": \"Sessions starting before: HH:MM local time, or "
+    "an ISO 8601 date-time (with offset, or local).\"},"
+    "  \"language\": {\"type\": \"string\", \"maxLength\": 20,"
+    "   \"description\": \"Session language: en, de, fr or es.\"},"
+    "  \"offset\": {\"type\": \"integer\", \"minimum\": 0,"
+    "   \"maximum\": 1000, \"default\": 0,"
+    "   \"description\": \"Results to skip (paging).\"},"
+    "  \"cursor\": {\"type\": \"string\", \"maxLength\": 500,"
+    "   \"description\": \"next_cursor of the previous result, with the "
+    "same other arguments, for the next page.\"}"
     " },"
     " \"additionalProperties\": false}",
 
@@ -113,6 +156,8 @@ ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_search_sessions = {
     "  \"query\": {\"type\": \"object\", \"description\": \"The filters "
     "applied.\"},"
     "  \"count\": {\"type\": \"integer\"},"
+    "  \"total\": {\"type\": \"integer\"},"
+    "  \"next_cursor\": {\"type\": [\"string\", \"null\"]},"
     "  \"sessions\": {\"type\": \"array\", \"items\": {"
     "   \"type\": \"object\","
     "   \"properties\": {"
@@ -146,7 +191,8 @@ static ngx_int_t
 ngx_http_confhaven_search_prepare(ngx_http_confhaven_tool_run_t *run,
     json_t *args)
 {
-    ngx_int_t  rc;
+    ngx_int_t   rc;
+    ngx_uint_t  i;
 
     rc = ngx_http_confhaven_tool_args(run, args,
                                       ngx_http_confhaven_search_args,
@@ -193,8 +239,30 @@ ngx_http_confhaven_search_prepare(ngx_http_confhaven_tool_run_t *run,
         return rc;
     }
 
+    for (i = 0; ngx_http_confhaven_search_filters[i]; i++) {
+        rc = ngx_http_confhaven_tool_arg_string(run, args,
+                                          ngx_http_confhaven_search_filters[i],
+                                          200, &run->params[6 + i]);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    rc = ngx_http_confhaven_tool_arg_int(run, args, "offset", 0, 1000,
+                                         "Or pass next_cursor as cursor.",
+                                         &run->params[12]);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_confhaven_tool_arg_string(run, args, "cursor", 500,
+                                            &run->params[13]);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     run->sql = ngx_http_confhaven_search_sql;
-    run->nparams = 6;
+    run->nparams = 14;
     run->stage = NGX_HTTP_CONFHAVEN_SEARCH_FIRST;
 
     return NGX_OK;
@@ -341,7 +409,7 @@ ngx_http_confhaven_search_resolve(ngx_http_confhaven_tool_run_t *run)
     run->params[1] = (char *) slug;
     run->stage = NGX_HTTP_CONFHAVEN_SEARCH_RETRY;
     run->sql = ngx_http_confhaven_search_sql;
-    run->nparams = 6;
+    run->nparams = 14;
 
     return ngx_http_confhaven_tool_query(run) == NGX_OK ? NGX_AGAIN
                                                         : NGX_ERROR;
@@ -355,7 +423,8 @@ ngx_http_confhaven_search_result(ngx_http_confhaven_tool_run_t *run)
     size_t       size, i, count;
     json_t      *value, *sessions, *q;
     ngx_str_t    text;
-    const char  *conf;
+    json_int_t   total, offset;
+    const char  *conf, *name, *val;
 
     value = ngx_http_confhaven_tool_value(run);
     if (value == NULL) {
@@ -366,7 +435,7 @@ ngx_http_confhaven_search_result(ngx_http_confhaven_tool_run_t *run)
     count = json_array_size(sessions);
     q = json_object_get(value, "query");
 
-    size = 2048 + run->note.len + count * 1536;
+    size = 4096 + run->note.len + count * 1536;
 
     text.data = ngx_pnalloc(run->r->pool, size);
     if (text.data == NULL) {
@@ -407,6 +476,15 @@ ngx_http_confhaven_search_result(ngx_http_confhaven_tool_run_t *run)
                          ngx_http_confhaven_tool_str(q, "level"));
     }
 
+    for (i = 0; ngx_http_confhaven_search_filters[i]; i++) {
+        name = ngx_http_confhaven_search_filters[i];
+        val = ngx_http_confhaven_tool_str(q, name);
+
+        if (val) {
+            p = ngx_slprintf(p, last, ", %s \"%s\"", name, val);
+        }
+    }
+
     p = ngx_slprintf(p, last, count ? ":\n" : ".");
 
     for (i = 0; i < count; i++) {
@@ -424,6 +502,18 @@ ngx_http_confhaven_search_result(ngx_http_confhaven_tool_run_t *run)
     {
         p = ngx_slprintf(p, last, " Past sessions are left out; set "
                          "include_past to true to search them too.");
+    }
+
+    if (ngx_http_confhaven_tool_str(value, "next_cursor")) {
+        total = json_integer_value(json_object_get(value, "total"));
+        offset = json_integer_value(json_object_get(value, "offset"));
+
+        p = ngx_slprintf(p, last, "These are %uz to %uz of %uz. More: call "
+                         "again with the same arguments and cursor "
+                         "\"%s\".\n",
+                         (size_t) offset + 1, (size_t) offset + count,
+                         (size_t) total,
+                         ngx_http_confhaven_tool_str(value, "next_cursor"));
     }
 
     if (count) {

@@ -23,7 +23,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(3)->plan(84);
+    ->worker_processes(3)->plan(90);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -91,8 +91,11 @@ for my $tl (@tools) {
 }
 
 my $sp = $tool{search_sessions}{inputSchema}{properties};
-is_deeply([sort keys %$sp], [sort qw(query conference track level limit include_past)],
-          'search_sessions: the original parameters');
+is_deeply([sort keys %$sp],
+          [sort qw(query conference track level limit include_past
+                   speaker room day starts_after starts_before language offset cursor)],
+          'search_sessions: the original parameters and the optional filters');
+is_deeply($tool{search_sessions}{inputSchema}{required} // [], [], 'search_sessions: nothing required');
 is_deeply($sp->{level}{enum}, [qw(Introductory Intermediate Advanced)], 'level enum');
 is_deeply([@{$sp->{limit}}{qw(type minimum maximum)}], ['integer', 1, 50], 'limit bounds');
 is($sp->{conference}{'x-mcp-header'}, 'Conference', 'conference: x-mcp-header');
@@ -132,6 +135,25 @@ ok(length($txt) < 4000, 'search text: concise');
 
 ($c, $res) = call('search_sessions', {});
 is($res->{isError}, JSON::PP::false, 'search with {}: a result, not an error');
+
+# the filters and paging of 005_filters.sql, as in the REST API
+my %fa = (conference => 'scottish-summit-2026', include_past => JSON::PP::true,
+          starts_after => '12:00', speaker => 'ma', limit => 2);
+($c, $res) = call('search_sessions', \%fa);
+$sc = $res->{structuredContent} // {};
+$rest = $t->get_json('/api/sessions?conference=scottish-summit-2026&include_past=true'
+                     . '&starts_after=12:00&speaker=ma&limit=2');
+is_deeply([map { $_->{id} } @{$sc->{sessions} // []}],
+          [map { $_->{id} } @{$rest->{json}{sessions} // []}], 'filters: the same sessions as REST');
+ok(!exists $sc->{facets} && exists $rest->{json}{facets}, 'filters: facets in REST only');
+like(text($res), qr/speaker "ma".*cursor "[0-9a-f]+"/s, 'filters: text names them and the next cursor');
+($c, $res) = call('search_sessions', { %fa, cursor => $sc->{next_cursor} });
+is_deeply([map { $_->{id} } @{$res->{structuredContent}{sessions} // []}],
+          [map { $_->{id} } @{$t->get_json('/api/sessions?conference=scottish-summit-2026'
+                  . '&include_past=true&starts_after=12:00&speaker=ma&limit=2'
+                  . '&offset=2')->{json}{sessions} // []}], 'cursor: the second page');
+($c, $res) = call('search_sessions', { day => 'someday' });
+ok($res->{isError} && text($res) =~ /"day".*YYYY-MM-DD/, 'bad day: isError naming the parameter');
 
 ($c, $res) = call('search_sessions', undef);
 is($res->{isError}, JSON::PP::false, 'search without arguments: a result');

@@ -49,7 +49,8 @@ $t->db();
 $t->psql(<<'SQL');
 DO $do$ BEGIN
     EXECUTE replace(pg_get_functiondef(
-        'confhaven.api_search(text, text, text, text, integer, boolean)'::regprocedure),
+        'confhaven.api_search(text, text, text, text, integer, boolean, text, text, text, text, '
+        'text, text, text, text, boolean)'::regprocedure),
         'api_search', 'api_search_orig');
 END $do$;
 CREATE TABLE confhaven.test_delay (seconds float8 NOT NULL);
@@ -57,7 +58,9 @@ INSERT INTO confhaven.test_delay VALUES (0);
 CREATE TABLE confhaven.test_calls (id bigserial PRIMARY KEY, query_text text,
                                    at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE OR REPLACE FUNCTION confhaven.api_search(
-    q text, conference text, track text, level text, lim integer, include_past boolean)
+    q text, conference text, track text, level text, lim integer, include_past boolean,
+    speaker text, room text, day text, starts_after text, starts_before text, language text,
+    page_offset text, cursor text, facets boolean DEFAULT true)
 RETURNS json LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v json;
@@ -67,7 +70,11 @@ BEGIN
     -- it starts (data committed meanwhile is not in its answer)
     v := confhaven.api_search_orig(api_search.q, api_search.conference,
                                    api_search.track, api_search.level,
-                                   api_search.lim, api_search.include_past);
+                                   api_search.lim, api_search.include_past,
+                                   api_search.speaker, api_search.room, api_search.day,
+                                   api_search.starts_after, api_search.starts_before,
+                                   api_search.language, api_search.page_offset,
+                                   api_search.cursor, api_search.facets);
     PERFORM pg_sleep((SELECT seconds FROM confhaven.test_delay));
     RETURN v;
 END

@@ -1,0 +1,782 @@
+-- 005_filters.sql — search filters, paging and facets.
+--
+-- 001–004 stay as they are; everything here is additive or CREATE OR REPLACE.
+--
+--   * confhaven.api_search gains an overload with the filters speaker, room,
+--     day, starts_after, starts_before, language, paging (page_offset or an
+--     opaque cursor) and optional facets:
+--       api_search(q, conference, track, level, lim, include_past,
+--                  speaker, room, day, starts_after, starts_before, language,
+--                  page_offset, cursor, facets boolean DEFAULT true)
+--     The 6-argument api_search of 003/004 keeps its signature and now
+--     calls this one (no filters, first page, no facets), so both have one
+--     implementation and one ranking.
+--   * Filters (all combined with AND; invalid values raise CH400 naming the
+--     parameter and the accepted forms):
+--       speaker        part of a speaker's name, case and accents ignored
+--                      ("muller" finds "Jörg Müller")
+--       room           room name, case and accents ignored; exact name
+--                      first, else rooms whose name contains it
+--       day            YYYY-MM-DD, or today / tomorrow / yesterday, judged in
+--                      each session's conference time zone (with no
+--                      conference filter every conference uses its own zone)
+--       starts_after   session starts at or after (inclusive) ...
+--       starts_before  session starts before (exclusive) ...
+--                      an ISO 8601 date-time with offset (2026-10-02T09:00:00+01:00,
+--                      ...Z), a date-time without offset (local time of the
+--                      conference), or HH:MM (local time of day in the
+--                      conference's zone: on the chosen day, or on every
+--                      day when no day is given)
+--       language       en/de/fr/es or English/German/French/Spanish (also
+--                      Deutsch, Français, Español): the source's language
+--                      field where it has one, else the language detected
+--                      from the text (sessions.search_lang of 004)
+--   * Paging: the result is one total order over all matching sessions
+--     (found by the candidate tiers of 004, at most 2000):
+--       the best 3 × limit (at least 60) by the cheap pre-rank, ordered by
+--       the full score, then the rest in pre-rank order; ties by start time
+--       then id.  Without q: start time, id.
+--     That order depends on the filters and on limit only, so pages
+--     [offset, offset + limit) neither overlap nor leave gaps as long as
+--     the limit stays the same.  "next_cursor" (present when more results
+--     exist, at most offset 1000) encodes offset, limit, the instant the
+--     first page was computed (so "now", "today" and include_past=false
+--     judge every page alike) and a fingerprint of the filters; passing it
+--     back with the same filters returns the next page.  A cursor used with
+--     other filters is refused (CH400).
+--   * Result additions: "total" (matching sessions, at most 2000;
+--     "total_capped" says when there may be more), "offset", "next_cursor",
+--     and with facets => true "facets": counts per track, level and day
+--     (local date) over all matching sessions before paging, WITH ALL
+--     FILTERS APPLIED (including the facet's own dimension), so each facet's
+--     counts add up to "total" (sessions without a track or level are
+--     counted under null).  The query echo gains the new filters when given.
+
+-- ---------------------------------------------------------------------------
+-- Parameter parsing (each raises CH400 naming the parameter)
+-- ---------------------------------------------------------------------------
+
+-- day: a date, or a day relative to the conference's "today".
+CREATE OR REPLACE FUNCTION confhaven._api_day(day text, OUT v_day date, OUT v_rel integer)
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    d text := lower(btrim(day));
+BEGIN
+    IF d IS NULL OR d = '' THEN
+        RETURN;
+    END IF;
+    CASE d
+        WHEN 'today' THEN v_rel := 0;
+        WHEN 'tomorrow' THEN v_rel := 1;
+        WHEN 'yesterday' THEN v_rel := -1;
+        ELSE
+            IF d ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN
+                BEGIN
+                    v_day := to_date(d, 'YYYY-MM-DD');
+                    IF to_char(v_day, 'YYYY-MM-DD') <> d THEN     -- 2026-02-30
+                        v_day := NULL;
+                    END IF;
+                EXCEPTION WHEN others THEN
+                    v_day := NULL;
+                END;
+            END IF;
+            IF v_day IS NULL THEN
+                RAISE EXCEPTION USING ERRCODE = 'CH400',
+                    MESSAGE = format('parameter "day" must be a date YYYY-MM-DD, "today" or "tomorrow", not %s',
+                                     confhaven._show(day)),
+                    HINT = 'e.g. day=2026-10-02 or day=tomorrow; today and tomorrow are judged in each conference''s own time zone.';
+            END IF;
+    END CASE;
+END
+$$;
+
+-- starts_after / starts_before: exactly one of the outputs is set.
+--   v_abs  an instant (date-time with Z or a UTC offset)
+--   v_loc  a wall-clock date-time in the conference's zone (no offset)
+--   v_tod  a time of day in the conference's zone (HH:MM)
+-- A "+" in an unencoded query string arrives as a space, so
+-- "2026-10-02T09:00:00 01:00" is read as "+01:00".
+CREATE OR REPLACE FUNCTION confhaven._api_time(name text, val text,
+    OUT v_abs timestamptz, OUT v_loc timestamp, OUT v_tod time)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    t  text := upper(btrim(val));
+    m  text[];
+    ok boolean := false;
+BEGIN
+    IF t IS NULL OR t = '' THEN
+        RETURN;
+    END IF;
+    BEGIN
+        IF t ~ '^([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$' THEN
+            v_tod := t::time;
+            ok := true;
+        ELSE
+            m := regexp_match(t, '^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)'
+                                 '(Z|[+ -][0-9]{2}(:?[0-9]{2})?)?$');
+            IF m IS NOT NULL
+               AND to_char(to_date(m[1], 'YYYY-MM-DD'), 'YYYY-MM-DD') = m[1]
+               AND m[2] ~ '^([01][0-9]|2[0-3]):[0-5][0-9]' THEN
+                IF m[5] IS NULL THEN
+                    v_loc := (m[1] || ' ' || m[2])::timestamp;
+                ELSE
+                    v_abs := (m[1] || 'T' || m[2]
+                              || CASE WHEN m[5] = 'Z' THEN '+00'
+                                      WHEN left(m[5], 1) = ' ' THEN '+' || substr(m[5], 2)
+                                      ELSE m[5] END)::timestamptz;
+                END IF;
+                ok := true;
+            END IF;
+        END IF;
+    EXCEPTION WHEN others THEN
+        ok := false;
+    END;
+    IF NOT ok OR abs(extract(timezone_hour FROM v_abs)) > 14 THEN
+        RAISE EXCEPTION USING ERRCODE = 'CH400',
+            MESSAGE = format('parameter "%s" must be an ISO 8601 date-time with a UTC offset '
+                             '(2026-10-02T09:00:00+01:00 or ...Z), a local date-time (2026-10-02T09:00) '
+                             'or a local time HH:MM, not %s', name, confhaven._show(val)),
+            HINT = format('Local times are in the conference''s time zone; HH:MM applies to the chosen day, '
+                          'or to every day without one (e.g. %s=13:00). Percent-encode "+" as %%2B.', name);
+    END IF;
+END
+$$;
+
+-- language: a search_lang value of 004.
+CREATE OR REPLACE FUNCTION confhaven._api_language(lang text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    l text := lower(btrim(lang));
+BEGIN
+    IF l IS NULL OR l = '' THEN
+        RETURN NULL;
+    END IF;
+    l := translate(l, 'çñ', 'cn');
+    RETURN CASE
+        WHEN l IN ('en', 'eng', 'english') OR l ~ '^en[-_][a-z]{2}$' THEN 'english'
+        WHEN l IN ('de', 'ger', 'deu', 'german', 'deutsch') OR l ~ '^de[-_][a-z]{2}$' THEN 'german'
+        WHEN l IN ('fr', 'fre', 'fra', 'french', 'francais') OR l ~ '^fr[-_][a-z]{2}$' THEN 'french'
+        WHEN l IN ('es', 'spa', 'spanish', 'espanol') OR l ~ '^es[-_][a-z]{2}$' THEN 'spanish'
+        ELSE confhaven._api_language_error(lang) END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION confhaven._api_language_error(lang text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'CH400',
+        MESSAGE = format('parameter "language" must be en, de, fr or es (or English, German, French, Spanish), not %s',
+                         confhaven._show(lang)),
+        HINT = 'The session''s language comes from the schedule where it says so, else from its text.';
+END
+$$;
+
+-- Cursors: hex text (case does not matter: the HTTP cache key folds case).
+CREATE OR REPLACE FUNCTION confhaven._cursor_make(off integer, lim integer, at timestamptz, fp text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT encode(convert_to(format('c1|%s|%s|%s|%s', off, lim,
+                                    (extract(epoch FROM at) * 1000000)::bigint, fp), 'UTF8'), 'hex');
+$$;
+
+CREATE OR REPLACE FUNCTION confhaven._cursor_read(cur text, fp text,
+    OUT off integer, OUT lim integer, OUT at timestamptz)
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    p text[];
+BEGIN
+    BEGIN
+        p := string_to_array(convert_from(decode(lower(btrim(cur)), 'hex'), 'UTF8'), '|');
+        IF array_length(p, 1) = 5 AND p[1] = 'c1' AND p[2] ~ '^[0-9]{1,4}$' AND p[3] ~ '^[0-9]{1,2}$'
+           AND p[4] ~ '^-?[0-9]{1,18}$' THEN
+            off := p[2]::integer;
+            lim := p[3]::integer;
+            at := to_timestamp(p[4]::bigint / 1000000.0);
+        END IF;
+    EXCEPTION WHEN others THEN
+        off := NULL;
+    END;
+    IF off IS NULL OR off > 1000 OR lim NOT BETWEEN 1 AND 50 THEN
+        RAISE EXCEPTION USING ERRCODE = 'CH400',
+            MESSAGE = format('parameter "cursor" is not a cursor this API issued: %s', confhaven._show(left(cur, 60))),
+            HINT = 'Pass "next_cursor" from the previous page unchanged, with the same filters; or use offset=0..1000.';
+    END IF;
+    IF p[5] IS DISTINCT FROM fp THEN
+        RAISE EXCEPTION USING ERRCODE = 'CH400',
+            MESSAGE = 'parameter "cursor" belongs to a search with other filters',
+            HINT = 'Repeat the q and filters of the first page with its next_cursor, or start again without cursor.';
+    END IF;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Search proper (the ranking of 004's _search, plus filters and paging)
+-- ---------------------------------------------------------------------------
+-- f: normalised filters as jsonb:
+--   q, conf (id), track, level, lim, past, speaker (normalised), room,
+--   day (date), dayrel (int), aft/bef (instants), aft_l/bef_l (local
+--   timestamps), aft_t/bef_t (local times of day), lang.
+-- v_now: the instant "now" means (pinned by cursors).
+CREATE OR REPLACE FUNCTION confhaven._search_page(
+    f jsonb, v_off integer, v_now timestamptz, v_facets boolean, v_suggest boolean,
+    v_info jsonb DEFAULT '{}', v_echo text DEFAULT NULL, v_fp text DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql STABLE
+SET client_min_messages = warning
+AS $$
+DECLARE
+    v_q       text := f ->> 'q';
+    v_conf    bigint := (f ->> 'conf')::bigint;
+    v_track   text := f ->> 'track';
+    v_level   text := f ->> 'level';
+    v_lim     integer := (f ->> 'lim')::integer;
+    v_past    boolean := (f ->> 'past')::boolean;
+    v_speaker text := f ->> 'speaker';
+    v_room    text := f ->> 'room';
+    v_day     date := (f ->> 'day')::date;
+    v_dayrel  integer := (f ->> 'dayrel')::integer;
+    v_aft     timestamptz := (f ->> 'aft')::timestamptz;
+    v_bef     timestamptz := (f ->> 'bef')::timestamptz;
+    v_aft_l   timestamp := (f ->> 'aft_l')::timestamp;
+    v_bef_l   timestamp := (f ->> 'bef_l')::timestamp;
+    v_aft_t   time := (f ->> 'aft_t')::time;
+    v_bef_t   time := (f ->> 'bef_t')::time;
+    v_lang    text := f ->> 'lang';
+    v_spat    text;
+    v_rooms   bigint[];
+    v_timed   boolean;
+    v_lo      timestamptz := '-infinity';
+    v_hi      timestamptz := 'infinity';
+    p         record;
+    v_tracks  bigint[];
+    v_all     bigint[];
+    v_sc      numeric[];
+    v_total   integer;
+    v_capped  boolean;
+    v_minst   timestamptz;
+    v_slug    text;
+    v_result  json;
+    v_sugg    text;
+    v_n       integer;
+    v_what    text;
+    v_hl      tsquery;
+    v_qm      tsquery;
+    v_qa_a    tsquery;
+    v_cids    bigint[];
+    v_enough  integer;
+    v_k       integer;
+    v_facet   json;
+    v_next    text;
+    v_try     jsonb;
+    v_tryname text;
+    -- candidates per query (see 004); one more tells that there are more
+    v_cap     integer := 2000;
+BEGIN
+    IF v_track IS NOT NULL THEN
+        SELECT coalesce(array_agg(t.id), '{}') INTO v_tracks FROM confhaven.tracks t
+         WHERE lower(t.name) = lower(v_track) AND (v_conf IS NULL OR t.conference_id = v_conf);
+    END IF;
+    IF v_room IS NOT NULL THEN
+        SELECT array_agg(r.id) INTO v_rooms FROM confhaven.rooms r
+         WHERE confhaven.norm(btrim(r.name)) = confhaven.norm(v_room)
+           AND (v_conf IS NULL OR r.conference_id = v_conf);
+        IF v_rooms IS NULL THEN
+            SELECT coalesce(array_agg(r.id), '{}') INTO v_rooms FROM confhaven.rooms r
+             WHERE strpos(confhaven.norm(r.name), confhaven.norm(v_room)) > 0
+               AND (v_conf IS NULL OR r.conference_id = v_conf);
+        END IF;
+    END IF;
+    IF v_speaker IS NOT NULL THEN
+        v_spat := '%' || replace(replace(replace(v_speaker, '\', '\\'), '%', '\%'), '_', '\_') || '%';
+    END IF;
+    IF v_conf IS NOT NULL THEN
+        SELECT c.slug INTO v_slug FROM confhaven.conferences c WHERE c.id = v_conf;
+    END IF;
+
+    -- Time filters: exact per-row tests below, plus loose bounds on
+    -- start_at (every zone is within UTC-12..UTC+14) for the start index.
+    v_timed := v_day IS NOT NULL OR v_dayrel IS NOT NULL OR v_aft IS NOT NULL OR v_bef IS NOT NULL
+               OR v_aft_l IS NOT NULL OR v_bef_l IS NOT NULL OR v_aft_t IS NOT NULL OR v_bef_t IS NOT NULL;
+    IF v_timed THEN
+        IF v_day IS NOT NULL THEN
+            v_lo := (v_day::timestamp - interval '14 hours') AT TIME ZONE 'UTC';
+            v_hi := (v_day::timestamp + interval '36 hours') AT TIME ZONE 'UTC';
+        ELSIF v_dayrel IS NOT NULL THEN
+            v_lo := date_trunc('day', v_now AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + (v_dayrel - 2) * interval '1 day';
+            v_hi := date_trunc('day', v_now AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + (v_dayrel + 3) * interval '1 day';
+        END IF;
+        v_lo := greatest(v_lo, v_aft, (v_aft_l - interval '14 hours') AT TIME ZONE 'UTC');
+        v_hi := least(v_hi, v_bef, (v_bef_l + interval '12 hours') AT TIME ZONE 'UTC');
+    END IF;
+
+    IF v_q IS NULL THEN
+        IF v_past THEN
+            v_minst := '-infinity';
+        ELSE            -- a session not yet ended started at most max_duration ago
+            SELECT v_now - coalesce(max(c.max_duration), interval '0') - interval '1 day' INTO v_minst
+              FROM confhaven.conferences c WHERE c.is_active AND (v_conf IS NULL OR c.id = v_conf);
+        END IF;
+        v_minst := greatest(v_minst, v_lo);
+        SELECT array_agg(y.id ORDER BY y.start_at NULLS LAST, y.id), array_agg(0::numeric)
+          INTO v_all, v_sc
+          FROM (SELECT x.id, x.start_at FROM (
+                  (SELECT s.id, s.start_at
+                     FROM confhaven.sessions s
+                     JOIN confhaven.conferences c ON c.id = s.conference_id
+                    WHERE s.start_at >= v_minst AND s.start_at < v_hi
+                      AND NOT s.is_service AND c.is_active
+                      AND (v_conf IS NULL OR s.conference_id = v_conf)
+                      AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
+                      AND (v_level IS NULL OR s.level = v_level)
+                      AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                      AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
+                      AND (v_lang IS NULL OR s.search_lang = v_lang)
+                      AND (NOT v_timed OR confhaven._search_time_ok(s.start_at, c.timezone, v_now, v_day, v_dayrel,
+                                              v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t))
+                      AND (v_past OR s.end_at >= v_now
+                           OR (s.end_at IS NULL AND (c.end_date IS NULL
+                                                     OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date)))
+                    ORDER BY s.start_at, s.id
+                    LIMIT v_cap + 1)
+                  UNION ALL
+                  (SELECT s.id, s.start_at                -- unscheduled sessions come last
+                     FROM confhaven.sessions s
+                     JOIN confhaven.conferences c ON c.id = s.conference_id
+                    WHERE NOT s.is_service AND c.is_active AND s.start_at IS NULL AND NOT v_timed
+                      AND (v_conf IS NULL OR s.conference_id = v_conf)
+                      AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
+                      AND (v_level IS NULL OR s.level = v_level)
+                      AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                      AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
+                      AND (v_lang IS NULL OR s.search_lang = v_lang)
+                      AND (v_past OR (s.end_at IS NULL AND (c.end_date IS NULL
+                                          OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date)))
+                    ORDER BY s.id
+                    LIMIT v_cap + 1)) x
+                ORDER BY x.start_at NULLS LAST, x.id
+                LIMIT v_cap + 1) y;
+    ELSE
+        SELECT * INTO p FROM confhaven._search_parse(v_q, v_conf);
+        v_info := v_info || p.info;
+        v_qa_a := CASE WHEN p.q_all IS NOT NULL THEN confhaven._tsq_weights(p.q_all, 'A') END;
+        v_enough := greatest(v_lim * 3, 50);
+        -- The tiers of 004: each only when the previous found too little.
+        v_qm := coalesce(p.q_all, p.q_match);
+        SELECT array_agg(x.id) INTO v_cids
+          FROM (SELECT s.id
+                  FROM confhaven.sessions s
+                  JOIN confhaven.conferences c ON c.id = s.conference_id
+                 WHERE (s.head_doc @@ v_qm
+                        OR s.title_norm LIKE p.pat_full
+                        OR s.title_norm LIKE p.pat
+                        OR s.tags_norm LIKE p.pat)
+                   AND NOT s.is_service AND c.is_active
+                   AND (v_conf IS NULL OR s.conference_id = v_conf)
+                   AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
+                   AND (v_level IS NULL OR s.level = v_level)
+                   AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                   AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
+                   AND (v_lang IS NULL OR s.search_lang = v_lang)
+                   AND (NOT v_timed OR (s.start_at >= v_lo AND s.start_at < v_hi
+                        AND confhaven._search_time_ok(s.start_at, c.timezone, v_now, v_day, v_dayrel,
+                                                      v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
+                   AND (v_past OR s.end_at >= v_now
+                        OR (s.end_at IS NULL AND (c.end_date IS NULL
+                                                  OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date)))
+                 LIMIT v_cap + 1) x;
+        IF coalesce(array_length(v_cids, 1), 0) < v_enough THEN
+            SELECT array_agg(x.id) INTO v_cids
+              FROM (SELECT s.id
+                      FROM confhaven.sessions s
+                      JOIN confhaven.conferences c ON c.id = s.conference_id
+                     WHERE (s.document @@ v_qm
+                            OR s.title_norm LIKE p.pat_full
+                            OR s.title_norm LIKE p.pat
+                            OR s.tags_norm LIKE p.pat
+                            OR s.speakers_norm LIKE p.pat
+                            OR s.abstract_norm LIKE p.pat)
+                       AND NOT s.is_service AND c.is_active
+                       AND (v_conf IS NULL OR s.conference_id = v_conf)
+                       AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
+                       AND (v_level IS NULL OR s.level = v_level)
+                       AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                       AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
+                       AND (v_lang IS NULL OR s.search_lang = v_lang)
+                       AND (NOT v_timed OR (s.start_at >= v_lo AND s.start_at < v_hi
+                            AND confhaven._search_time_ok(s.start_at, c.timezone, v_now, v_day, v_dayrel,
+                                                          v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
+                       AND (v_past OR s.end_at >= v_now
+                            OR (s.end_at IS NULL AND (c.end_date IS NULL
+                                                      OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date)))
+                     LIMIT v_cap + 1) x;
+            IF coalesce(array_length(v_cids, 1), 0) < v_lim AND p.q_match IS NOT NULL
+               AND p.q_match::text IS DISTINCT FROM v_qm::text THEN
+                v_qm := p.q_match;
+                SELECT array_agg(x.id) INTO v_cids
+                  FROM (SELECT s.id
+                          FROM confhaven.sessions s
+                          JOIN confhaven.conferences c ON c.id = s.conference_id
+                         WHERE (s.document @@ v_qm
+                                OR s.title_norm LIKE p.pat_full
+                                OR s.title_norm LIKE p.pat
+                                OR s.tags_norm LIKE p.pat
+                                OR s.speakers_norm LIKE p.pat
+                                OR s.abstract_norm LIKE p.pat)
+                           AND NOT s.is_service AND c.is_active
+                           AND (v_conf IS NULL OR s.conference_id = v_conf)
+                           AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
+                           AND (v_level IS NULL OR s.level = v_level)
+                           AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                           AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
+                           AND (v_lang IS NULL OR s.search_lang = v_lang)
+                           AND (NOT v_timed OR (s.start_at >= v_lo AND s.start_at < v_hi
+                                AND confhaven._search_time_ok(s.start_at, c.timezone, v_now, v_day, v_dayrel,
+                                                              v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
+                           AND (v_past OR s.end_at >= v_now
+                                OR (s.end_at IS NULL AND (c.end_date IS NULL
+                                                          OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date)))
+                         LIMIT v_cap + 1) x;
+            END IF;
+        END IF;
+
+        -- One total order: the best v_k by the cheap pre-rank scored in
+        -- full and sorted by score, then the others in pre-rank order.
+        -- Only the page's rows beyond v_k get their full score computed.
+        v_k := greatest(v_lim * 3, 60);
+        WITH cand AS MATERIALIZED (
+            SELECT s.id, s.start_at, s.document,
+                   (10 * coalesce(s.title_norm = p.exact OR s.title_norm = p.core, false)::int
+                    + 5 * coalesce(s.title_norm LIKE p.pat OR s.title_norm LIKE p.pat_full, false)::int
+                    + 3 * coalesce(s.tags_norm LIKE p.pat, false)::int
+                    + 2 * coalesce(s.abstract_norm LIKE p.pat, false)::int
+                    + (CASE WHEN coalesce(s.speakers_norm LIKE p.pat, false)
+                            THEN CASE WHEN p.core LIKE '% %' THEN 4 ELSE 1 END ELSE 0 END))::numeric AS seed,
+                   6 * (v_qa_a IS NOT NULL AND s.head_doc @@ v_qa_a)::int
+                   + 3 * (p.q_any IS NOT NULL AND s.head_doc @@ p.q_any)::int AS boost
+              FROM confhaven.sessions s
+             WHERE s.id = ANY (v_cids[1:v_cap])),
+        ranked AS (
+            SELECT cand.*, row_number() OVER (ORDER BY cand.seed + cand.boost DESC,
+                                                       cand.start_at NULLS LAST, cand.id) AS prn
+              FROM cand),
+        scored AS (
+            SELECT ranked.id, ranked.start_at, ranked.prn,
+                   CASE WHEN ranked.prn <= v_k OR ranked.prn BETWEEN v_off + 1 AND v_off + v_lim THEN
+                        ranked.seed
+                        + CASE WHEN p.q_all IS NOT NULL AND ranked.document @@ p.q_all
+                               THEN 10 * ts_rank_cd(ranked.document, p.q_all, 32)::numeric ELSE 0 END
+                        + CASE WHEN p.q_any IS NOT NULL
+                               THEN 5 * ts_rank_cd(ranked.document, p.q_any, 32)::numeric ELSE 0 END
+                   END AS score
+              FROM ranked)
+        SELECT array_agg(x.id ORDER BY x.prn > v_k, CASE WHEN x.prn <= v_k THEN x.score END DESC,
+                                       CASE WHEN x.prn <= v_k THEN x.start_at END NULLS LAST,
+                                       CASE WHEN x.prn <= v_k THEN x.id END, x.prn),
+               array_agg(x.score ORDER BY x.prn > v_k, CASE WHEN x.prn <= v_k THEN x.score END DESC,
+                                          CASE WHEN x.prn <= v_k THEN x.start_at END NULLS LAST,
+                                          CASE WHEN x.prn <= v_k THEN x.id END, x.prn)
+          INTO v_all, v_sc
+          FROM scored x;
+        v_hl := coalesce(p.q_any, p.q_match);
+        v_capped := coalesce(array_length(v_cids, 1), 0) > v_cap;
+    END IF;
+
+    v_total := coalesce(array_length(v_all, 1), 0);
+    v_capped := coalesce(v_capped, false) OR v_total > v_cap;
+    IF v_total > v_cap THEN
+        v_total := v_cap;
+        v_all := v_all[1:v_cap];
+        v_sc := v_sc[1:v_cap];
+    END IF;
+
+    IF v_off + v_lim < v_total AND v_off + v_lim <= 1000 AND v_fp IS NOT NULL THEN
+        v_next := confhaven._cursor_make(v_off + v_lim, v_lim, v_now, v_fp);
+    END IF;
+
+    IF v_facets THEN
+        WITH m AS (
+            SELECT tr.name AS track, s.level,
+                   to_char((s.start_at AT TIME ZONE c.timezone)::date, 'YYYY-MM-DD') AS day
+              FROM confhaven.sessions s
+              JOIN confhaven.conferences c ON c.id = s.conference_id
+              LEFT JOIN confhaven.tracks tr ON tr.id = s.track_id
+             WHERE s.id = ANY (v_all)),
+        g AS (
+            SELECT CASE WHEN grouping(m.track) = 0 THEN 'track'
+                        WHEN grouping(m.level) = 0 THEN 'level' ELSE 'day' END AS facet,
+                   coalesce(m.track, m.level, m.day) AS value, count(*) AS n
+              FROM m
+             GROUP BY GROUPING SETS ((m.track), (m.level), (m.day)))
+        SELECT json_build_object(
+                   'track', coalesce((SELECT json_agg(json_build_object('value', g.value, 'count', g.n)
+                                                      ORDER BY g.n DESC, g.value NULLS LAST)
+                                        FROM g WHERE g.facet = 'track'), '[]'::json),
+                   'level', coalesce((SELECT json_agg(json_build_object('value', g.value, 'count', g.n)
+                                                      ORDER BY array_position(ARRAY['Introductory', 'Intermediate', 'Advanced'],
+                                                                              g.value) NULLS LAST)
+                                        FROM g WHERE g.facet = 'level'), '[]'::json),
+                   'day', coalesce((SELECT json_agg(json_build_object('value', g.value, 'count', g.n)
+                                                    ORDER BY g.value NULLS LAST)
+                                      FROM g WHERE g.facet = 'day'), '[]'::json))
+          INTO v_facet;
+    END IF;
+
+    -- Nothing found: say what was searched and what a relaxation would find.
+    IF v_total = 0 AND v_suggest THEN
+        v_what := concat_ws(' ',
+            CASE WHEN v_q IS NOT NULL THEN format('sessions matching %s', to_json(v_q)) ELSE 'sessions' END,
+            CASE WHEN v_slug IS NOT NULL THEN format('at %s', v_slug) END,
+            CASE WHEN v_track IS NOT NULL THEN format('in track %s', to_json(v_track)) END,
+            CASE WHEN v_level IS NOT NULL THEN format('at level %s', v_level) END,
+            CASE WHEN v_speaker IS NOT NULL THEN format('by a speaker named like %s', to_json(v_speaker)) END,
+            CASE WHEN v_room IS NOT NULL THEN format('in room %s', to_json(v_room)) END,
+            CASE WHEN v_lang IS NOT NULL THEN format('in %s', initcap(v_lang)) END,
+            CASE WHEN v_day IS NOT NULL THEN format('on %s', v_day)
+                 WHEN v_dayrel IS NOT NULL THEN CASE v_dayrel WHEN 0 THEN 'today' WHEN 1 THEN 'tomorrow'
+                                                            ELSE 'yesterday' END END,
+            CASE WHEN coalesce(v_aft::text, v_aft_l::text, v_aft_t::text, v_bef::text, v_bef_l::text,
+                               v_bef_t::text) IS NOT NULL THEN 'in the time window' END,
+            CASE WHEN NOT v_past THEN 'that have not ended yet' END);
+        -- relaxations, most specific first; the first that finds something wins
+        FOR v_tryname, v_try IN
+            SELECT x.name, x.ff FROM (VALUES
+                (1, 'add include_past=true', CASE WHEN NOT v_past THEN f || '{"past": true}' END),
+                (2, 'leave out starts_after and starts_before',
+                    CASE WHEN f ?| ARRAY['aft', 'bef', 'aft_l', 'bef_l', 'aft_t', 'bef_t']
+                         THEN f - ARRAY['aft', 'bef', 'aft_l', 'bef_l', 'aft_t', 'bef_t'] END),
+                (3, 'leave out day', CASE WHEN f ?| ARRAY['day', 'dayrel'] THEN f - ARRAY['day', 'dayrel'] END),
+                (4, 'leave out room', CASE WHEN f ? 'room' THEN f - 'room' END),
+                (5, 'leave out speaker', CASE WHEN f ? 'speaker' THEN f - 'speaker' END),
+                (6, 'leave out language', CASE WHEN f ? 'lang' THEN f - 'lang' END),
+                (7, 'leave out level', CASE WHEN f ? 'level' THEN f - 'level' END),
+                (8, 'leave out track (track names: GET /api/conferences/{slug})',
+                    CASE WHEN f ? 'track' THEN f - 'track' END),
+                (9, 'leave out conference', CASE WHEN f ? 'conf' THEN f - 'conf' END),
+                (10, 'leave out every filter and add include_past=true',
+                    CASE WHEN v_q IS NOT NULL AND (f - ARRAY['q', 'lim', 'past'] <> '{}' OR NOT v_past)
+                         THEN jsonb_build_object('q', v_q, 'lim', 50, 'past', true) END)
+            ) x(o, name, ff)
+            WHERE x.ff IS NOT NULL
+            ORDER BY x.o
+        LOOP
+            v_n := (confhaven._search_page(v_try || '{"lim": 50}', 0, v_now, false, false) ->> 'total')::integer;
+            IF v_n > 0 THEN
+                v_sugg := format('%s %s if you %s.',
+                                 CASE WHEN v_n >= v_cap THEN v_cap || ' or more' ELSE v_n::text END,
+                                 CASE WHEN v_n = 1 THEN 'session matches' ELSE 'sessions match' END, v_tryname);
+                EXIT;
+            END IF;
+        END LOOP;
+        v_sugg := format('No %s.', v_what) || ' '
+               || coalesce(v_sugg, CASE WHEN v_q IS NOT NULL
+                                        THEN 'Try fewer or more general words (a topic, a technology or a speaker''s name).'
+                                        ELSE 'Leave out filters to see more.' END);
+    END IF;
+
+    SELECT json_build_object(
+        'query', confhaven._json_extend(json_build_object(
+            'q', CASE WHEN v_suggest THEN v_echo ELSE v_q END,
+            'conference', v_slug,
+            'track', v_track,
+            'level', v_level,
+            'limit', v_lim,
+            'include_past', v_past),
+            jsonb_strip_nulls(jsonb_build_object(
+                'speaker', f ->> 'speaker_echo',
+                'room', v_room,
+                'day', coalesce(to_char(v_day, 'YYYY-MM-DD'),
+                                CASE v_dayrel WHEN 0 THEN 'today' WHEN 1 THEN 'tomorrow' WHEN -1 THEN 'yesterday' END),
+                'starts_after', f ->> 'aft_echo',
+                'starts_before', f ->> 'bef_echo',
+                'language', v_lang,
+                'offset', CASE WHEN v_off > 0 THEN v_off END))),
+        'count', count(t.id),
+        'total', v_total,
+        'total_capped', v_capped,
+        'offset', v_off,
+        'next_cursor', v_next,
+        'sessions', coalesce(json_agg(json_build_object(
+            'id', s.id,
+            'external_id', s.external_id,
+            'conference', c.slug,
+            'title', btrim(s.title),
+            'speakers', to_json(s.speaker_names),
+            'start', confhaven.iso_local(s.start_at, c.timezone),
+            'end', confhaven.iso_local(s.end_at, c.timezone),
+            'timezone', c.timezone,
+            'room', r.name,
+            'track', tr.name,
+            'level', s.level,
+            'tags', to_json(s.tag_names),
+            'snippet', confhaven.snippet(s.abstract_plain),
+            'score', round(t.score, 3),
+            'highlight', CASE WHEN v_hl IS NOT NULL THEN confhaven._highlight(s.search_lang, s.abstract_plain, v_hl) END)
+          ORDER BY t.ord) FILTER (WHERE t.id IS NOT NULL), '[]'::json),
+        'suggestion', v_sugg,
+        'interpretation', CASE WHEN v_info <> '{}' THEN v_info END)
+      INTO v_result
+      FROM (SELECT 1) one
+      LEFT JOIN (unnest(v_all[v_off + 1:v_off + v_lim], v_sc[v_off + 1:v_off + v_lim]) WITH ORDINALITY AS t(id, score, ord)
+                 JOIN confhaven.sessions s ON s.id = t.id
+                 JOIN confhaven.conferences c ON c.id = s.conference_id
+                 LEFT JOIN confhaven.rooms r ON r.id = s.room_id
+                 LEFT JOIN confhaven.tracks tr ON tr.id = s.track_id) ON true;
+    IF v_facets THEN
+        v_result := (left(v_result::text, -1) || ', "facets" : ' || v_facet::text || '}')::json;
+    END IF;
+    RETURN v_result;
+END
+$$;
+
+-- a json object with the keys of b added at its end (json keeps key order)
+CREATE OR REPLACE FUNCTION confhaven._json_extend(a json, b jsonb)
+RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN b IS NULL OR b = '{}' THEN a
+                ELSE (left(a::text, -1) || ', ' || substr(b::text, 2))::json END;
+$$;
+
+-- The time tests of one session (its start, its conference's zone).
+CREATE OR REPLACE FUNCTION confhaven._search_time_ok(
+    st timestamptz, tz text, v_now timestamptz, v_day date, v_dayrel integer,
+    v_aft timestamptz, v_bef timestamptz, v_aft_l timestamp, v_bef_l timestamp, v_aft_t time, v_bef_t time)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT st IS NOT NULL
+       AND (v_day IS NULL AND v_dayrel IS NULL
+            OR (st AT TIME ZONE tz)::date = coalesce(v_day, (v_now AT TIME ZONE tz)::date + v_dayrel))
+       AND (v_aft IS NULL OR st >= v_aft)
+       AND (v_bef IS NULL OR st < v_bef)
+       AND (v_aft_l IS NULL OR (st AT TIME ZONE tz) >= v_aft_l)
+       AND (v_bef_l IS NULL OR (st AT TIME ZONE tz) < v_bef_l)
+       AND (v_aft_t IS NULL OR (st AT TIME ZONE tz)::time >= v_aft_t)
+       AND (v_bef_t IS NULL OR (st AT TIME ZONE tz)::time < v_bef_t);
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Entry points
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION confhaven.api_search(
+    q text, conference text, track text, level text, lim integer, include_past boolean,
+    speaker text, room text, day text, starts_after text, starts_before text, language text,
+    page_offset text, cursor text, facets boolean DEFAULT true)
+RETURNS json
+LANGUAGE plpgsql STABLE
+SET client_min_messages = warning
+AS $$
+DECLARE
+    v_raw     text := nullif(btrim(regexp_replace(q, '\s+', ' ', 'g')), '');
+    v_q       text := v_raw;
+    v_conf    bigint;
+    v_level   text := confhaven._api_level(level);
+    v_info    jsonb := '{}';
+    m         record;
+    v_qs      text;
+    d         record;
+    ta        record;
+    tb        record;
+    v_speaker text := nullif(btrim(regexp_replace(confhaven.norm(speaker), '\s+', ' ', 'g')), '');
+    v_room    text := nullif(btrim(regexp_replace(room, '\s+', ' ', 'g')), '');
+    v_track   text := nullif(btrim(track), '');
+    v_lang    text := confhaven._api_language(language);
+    v_lim     integer := least(greatest(coalesce(lim, 20), 1), 50);
+    v_past    boolean := coalesce(include_past, false);
+    v_off     integer := 0;
+    v_now     timestamptz := now();
+    v_fp      text;
+    cur       record;
+    f         jsonb;
+BEGIN
+    d := confhaven._api_day(day);
+    ta := confhaven._api_time('starts_after', starts_after);
+    tb := confhaven._api_time('starts_before', starts_before);
+    IF nullif(btrim(page_offset), '') IS NOT NULL THEN
+        IF btrim(page_offset) !~ '^[0-9]{1,5}$' OR btrim(page_offset)::integer > 1000 THEN
+            RAISE EXCEPTION USING ERRCODE = 'CH400',
+                MESSAGE = format('parameter "offset" must be an integer from 0 to 1000, not %s',
+                                 confhaven._show(page_offset)),
+                HINT = 'To go further, narrow the search with filters; or follow next_cursor.';
+        END IF;
+        v_off := btrim(page_offset)::integer;
+        IF nullif(btrim(cursor), '') IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'CH400',
+                MESSAGE = 'parameters "offset" and "cursor" cannot be used together',
+                HINT = 'Pass next_cursor from the previous page alone, or an offset alone.';
+        END IF;
+    END IF;
+
+    IF nullif(btrim(conference), '') IS NOT NULL THEN
+        v_conf := confhaven._resolve_conference(conference, 'CH400');
+    ELSIF v_q IS NOT NULL THEN
+        -- conference name (without its year) or slug inside the query (as 004)
+        v_qs := ' ' || btrim(regexp_replace(confhaven.norm(v_q), '[^a-z0-9]+', ' ', 'g')) || ' ';
+        SELECT c.id, k.key INTO m
+          FROM confhaven.conferences c
+         CROSS JOIN LATERAL (VALUES
+                 (btrim(regexp_replace(regexp_replace(c.name_norm, '\m(19|20)[0-9]{2}\M', ' ', 'g'), '[^a-z0-9]+', ' ', 'g'))),
+                 (btrim(regexp_replace(regexp_replace(c.slug, '-?(19|20)[0-9]{2}(-|$)', '-', 'g'), '[^a-z0-9]+', ' ', 'g'))),
+                 (c.slug)) k(key)
+         WHERE c.is_active AND length(k.key) >= 4 AND k.key ~ '[a-z]'
+           AND (k.key LIKE '% %' OR k.key ~ '[0-9]')
+           AND strpos(v_qs, ' ' || k.key || ' ') > 0
+         ORDER BY length(k.key) DESC,
+                  (c.end_date IS NULL OR c.end_date >= (now() AT TIME ZONE c.timezone)::date) DESC,
+                  c.start_date DESC NULLS LAST
+         LIMIT 1;
+        IF FOUND THEN
+            v_conf := coalesce(confhaven._find_conference(m.key || coalesce(' ' || substring(v_qs FROM ' ' || m.key || ' ((19|20)[0-9]{2}) '), '')),
+                               m.id);
+            v_q := nullif(btrim(regexp_replace(
+                       regexp_replace(v_qs, ' (at |in |from )?(the )?' || m.key || '( (19|20)[0-9]{2})? ', ' '),
+                       '\s+', ' ', 'g')), '');
+            v_info := jsonb_build_object('conference_from_query',
+                                         (SELECT c.slug FROM confhaven.conferences c WHERE c.id = v_conf));
+            IF v_q IS NULL THEN
+                v_info := v_info || jsonb_build_object('words', '[]'::jsonb);
+            END IF;
+        END IF;
+    END IF;
+
+    f := jsonb_strip_nulls(jsonb_build_object(
+        'q', v_q, 'conf', v_conf, 'track', v_track, 'level', v_level, 'lim', v_lim, 'past', v_past,
+        'speaker', v_speaker, 'room', v_room, 'day', d.v_day, 'dayrel', d.v_rel,
+        'aft', ta.v_abs, 'aft_l', ta.v_loc, 'aft_t', ta.v_tod,
+        'bef', tb.v_abs, 'bef_l', tb.v_loc, 'bef_t', tb.v_tod, 'lang', v_lang));
+    -- what a cursor must match: the filters as understood, not the limit
+    v_fp := left(md5((f - 'lim')::text || '|' || coalesce(lower(v_raw), '')), 12);
+
+    IF nullif(btrim(cursor), '') IS NOT NULL THEN
+        cur := confhaven._cursor_read(cursor, v_fp);
+        v_off := cur.off;
+        v_lim := cur.lim;
+        v_now := cur.at;
+        f := f || jsonb_build_object('lim', v_lim);
+    END IF;
+
+    RETURN confhaven._search_page(
+        f || jsonb_strip_nulls(jsonb_build_object(
+                 'speaker_echo', nullif(btrim(regexp_replace(speaker, '\s+', ' ', 'g')), ''),
+                 'aft_echo', nullif(btrim(starts_after), ''), 'bef_echo', nullif(btrim(starts_before), ''))),
+        v_off, v_now, coalesce(facets, true), true, v_info, v_raw, v_fp);
+END
+$$;
+
+-- The signature of 003/004: the same implementation, first page, no facets.
+CREATE OR REPLACE FUNCTION confhaven.api_search(
+    q text, conference text, track text, level text, lim integer, include_past boolean)
+RETURNS json
+LANGUAGE sql STABLE
+AS $$
+    SELECT confhaven.api_search(q, conference, track, level, lim, include_past,
+                                NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false);
+$$;
