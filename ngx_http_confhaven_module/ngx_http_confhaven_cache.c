@@ -135,7 +135,9 @@ ngx_http_confhaven_cache_status_name(ngx_uint_t status)
 
 /*
  * Starts the fetch; f->handler runs exactly once, later or before this
- * returns, and its return value finalizes the request.
+ * returns, and its return value finalizes the request -- unless the
+ * fetch is "detached" (an MCP tool call inside a JSON-RPC exchange): then
+ * the caller holds the request and finalizes it itself.
  */
 
 ngx_int_t
@@ -162,12 +164,14 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
     f->request = r;
     f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_NONE;
 
-    /* the reference the completion releases */
-    r->main->count++;
+    if (!f->detached) {
+        /* the reference the completion releases */
+        r->main->count++;
 
-    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-        /* notice a client that leaves while we wait */
-        r->read_event_handler = ngx_http_test_reading;
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            /* notice a client that leaves while we wait */
+            r->read_event_handler = ngx_http_test_reading;
+        }
     }
 
     if (f->key.len == 0 || !use_cache || cache->redis == NULL) {
@@ -624,10 +628,22 @@ ngx_http_confhaven_fetch_complete(ngx_http_confhaven_fetch_t *f)
     c = r->connection;
     f->request = NULL;
 
+    if (f->detached) {
+        (void) f->handler(r, f);
+        return;
+    }
+
     rc = f->handler(r, f);
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+void
+ngx_http_confhaven_fetch_cancel(ngx_http_confhaven_fetch_t *f)
+{
+    ngx_http_confhaven_fetch_cleanup(f);
 }
 
 

@@ -66,6 +66,7 @@ struct ngx_http_confhaven_fetch_s {
     ngx_str_t                          gen;
     unsigned                           gen_known:1;
     unsigned                           db_used:1;
+    unsigned                           detached:1;  /* caller finalizes */
 };
 
 
@@ -86,6 +87,7 @@ ngx_int_t ngx_http_confhaven_cache_invalidate(
     ngx_http_confhaven_cache_t *cache, ngx_str_t *tag,
     ngx_http_confhaven_redis_handler_pt handler, void *data,
     ngx_http_confhaven_redis_op_t **ropp);
+void ngx_http_confhaven_fetch_cancel(ngx_http_confhaven_fetch_t *f);
 const char *ngx_http_confhaven_cache_status_name(ngx_uint_t status);
 
 

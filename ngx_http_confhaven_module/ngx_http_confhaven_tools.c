@@ -25,7 +25,8 @@
 
 static json_t *ngx_http_confhaven_tools_describe(
     ngx_http_confhaven_tool_t *tool, ngx_uint_t version);
-static void ngx_http_confhaven_tool_handler(ngx_http_confhaven_pg_op_t *op);
+static ngx_int_t ngx_http_confhaven_tool_fetched(ngx_http_request_t *r,
+    ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_tool_timeout(ngx_event_t *ev);
 static void ngx_http_confhaven_tool_cleanup(void *data);
 static void ngx_http_confhaven_tool_finished(
@@ -184,33 +185,31 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
 }
 
 
-/* sends run->sql with run->params; the tool's finish() sees the result */
+/*
+ * Sends run->sql with run->params through the cache, as REST reads do
+ * (one query per key per worker, Redis when it answers); the tool's
+ * finish() sees the result in run->op.
+ */
 
 ngx_int_t
 ngx_http_confhaven_tool_query(ngx_http_confhaven_tool_run_t *run)
 {
+    u_char                          *p;
+    size_t                           len;
     ngx_uint_t                       i;
+    ngx_http_confhaven_fetch_t      *f;
     ngx_http_confhaven_pg_op_t      *op;
+    ngx_http_confhaven_loc_conf_t   *chlcf;
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     chmcf = ngx_http_get_module_main_conf(run->r, ngx_http_confhaven_module);
+    chlcf = ngx_http_get_module_loc_conf(run->r, ngx_http_confhaven_module);
 
     op = ngx_pcalloc(run->r->pool, sizeof(ngx_http_confhaven_pg_op_t));
-    if (op == NULL) {
+    f = ngx_pcalloc(run->r->pool, sizeof(ngx_http_confhaven_fetch_t));
+    if (op == NULL || f == NULL) {
         return NGX_ERROR;
     }
-
-    op->sql = run->sql;
-    op->nparams = run->nparams;
-
-    for (i = 0; i < run->nparams; i++) {
-        op->values[i] = run->params[i];
-    }
-
-    op->handler = ngx_http_confhaven_tool_handler;
-    op->data = run;
-    op->pool = run->r->pool;
-    op->log = run->r->connection->log;
 
     run->op = op;
 
@@ -221,24 +220,87 @@ ngx_http_confhaven_tool_query(ngx_http_confhaven_tool_run_t *run)
         return NGX_OK;
     }
 
-    if (ngx_http_confhaven_pg_query(chmcf->pool, op) == NGX_ERROR) {
-        ngx_http_confhaven_tool_finished(run);
+    /* the key: the statement and its values, "\n=" before each value */
+
+    len = ngx_strlen(run->sql);
+
+    for (i = 0; i < run->nparams; i++) {
+        len += 2 + (run->params[i] ? ngx_strlen(run->params[i]) : 0);
     }
+
+    p = ngx_pnalloc(run->r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->key.data = p;
+    p = ngx_cpymem(p, run->sql, ngx_strlen(run->sql));
+
+    for (i = 0; i < run->nparams; i++) {
+        *p++ = '\n';
+
+        if (run->params[i]) {
+            *p++ = '=';
+            p = ngx_cpymem(p, run->params[i], ngx_strlen(run->params[i]));
+        }
+
+        f->values[i] = run->params[i];
+    }
+
+    f->key.len = p - f->key.data;
+    f->sql = run->sql;
+    f->nparams = run->nparams;
+    /* searches go stale sooner than documents */
+    f->ttl = (run->tool->name.len == sizeof("search_sessions") - 1
+              && ngx_strncmp(run->tool->name.data, "search_sessions",
+                             run->tool->name.len) == 0)
+             ? chlcf->cache.ttl_search : chlcf->cache.ttl_document;
+    f->handler = ngx_http_confhaven_tool_fetched;
+    f->data = run;
+    f->detached = 1;
+
+    run->fetch = f;
+
+    (void) ngx_http_confhaven_fetch(run->r, chmcf->cache, f,
+                                    chlcf->cache.enabled);
 
     return NGX_OK;
 }
 
 
-static void
-ngx_http_confhaven_tool_handler(ngx_http_confhaven_pg_op_t *op)
+static ngx_int_t
+ngx_http_confhaven_tool_fetched(ngx_http_request_t *r,
+    ngx_http_confhaven_fetch_t *f)
 {
-    ngx_http_confhaven_tool_run_t  *run = op->data;
+    ngx_http_confhaven_ctx_t       *ctx;
+    ngx_http_confhaven_pg_op_t     *op;
+    ngx_http_confhaven_tool_run_t  *run = f->data;
+
+    run->fetch = NULL;
 
     if (!run->running) {
-        return;
+        return NGX_OK;
     }
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    if (ctx) {
+        ctx->cache_status = f->cache_status;
+    }
+
+    op = run->op;
+
+    op->status = f->status;
+    op->value = f->value;
+    op->got_null = (f->status == NGX_HTTP_CONFHAVEN_PG_OK
+                    && f->value.len == 0);
+    op->sqlstate = f->sqlstate;
+    op->message = f->message;
+    op->hint = f->hint;
+    op->elapsed = f->elapsed;
+
     ngx_http_confhaven_tool_finished(run);
+
+    return NGX_OK;
 }
 
 
@@ -286,11 +348,12 @@ ngx_http_confhaven_tool_timeout(ngx_event_t *ev)
                   "confhaven mcp: tool \"%V\" timed out after %M ms",
                   &run->tool->name, run->tool->timeout);
 
-    if (run->op) {
-        ngx_http_confhaven_pg_cancel(run->op);
-        run->op = NULL;
+    if (run->fetch) {
+        ngx_http_confhaven_fetch_cancel(run->fetch);
+        run->fetch = NULL;
     }
 
+    run->op = NULL;
     run->running = 0;
     run->result = NULL;
 
@@ -309,9 +372,9 @@ ngx_http_confhaven_tool_cleanup(void *data)
 {
     ngx_http_confhaven_tool_run_t  *run = data;
 
-    if (run->op) {
-        ngx_http_confhaven_pg_cancel(run->op);
-        run->op = NULL;
+    if (run->fetch) {
+        ngx_http_confhaven_fetch_cancel(run->fetch);
+        run->fetch = NULL;
     }
 
     if (run->timer.timer_set) {

@@ -59,7 +59,8 @@ struct ngx_http_confhaven_tool_run_s {
     ngx_uint_t                           nparams;
     char                         *params[NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS];
 
-    ngx_http_confhaven_pg_op_t          *op;
+    ngx_http_confhaven_pg_op_t          *op;          /* the result */
+    ngx_http_confhaven_fetch_t          *fetch;       /* in flight */
     ngx_event_t                          timer;
     ngx_uint_t                           stage;       /* tool's own */
     ngx_str_t                            note;        /* tool's own */
