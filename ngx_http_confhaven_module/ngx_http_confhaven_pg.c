@@ -971,24 +971,24 @@ ngx_http_confhaven_pg_read_idle(ngx_http_confhaven_pg_conn_t *pc)
 
 
 /*
- * Reads whatever idle connections have received and drops those the
- * server has closed (restart, pg_terminate_backend()).
+ * A connection that slept in the pool turned out dead: the server
+ * restarted or terminated backends, and its idle siblings are most likely
+ * gone too, even if their goodbye has not arrived yet.  They are dropped,
+ * so that the retry gets a fresh connection rather than another corpse.
  */
 
 static void
 ngx_http_confhaven_pg_sweep(ngx_http_confhaven_pg_pool_t *pool)
 {
-    ngx_queue_t                   *q, *next;
+    ngx_queue_t                   *q;
     ngx_http_confhaven_pg_conn_t  *pc;
 
-    for (q = ngx_queue_head(&pool->idle);
-         q != ngx_queue_sentinel(&pool->idle);
-         q = next)
-    {
-        next = ngx_queue_next(q);
+    while (!ngx_queue_empty(&pool->idle)) {
+        q = ngx_queue_head(&pool->idle);
+        ngx_queue_remove(q);
         pc = ngx_queue_data(q, ngx_http_confhaven_pg_conn_t, queue);
 
-        ngx_http_confhaven_pg_read_idle(pc);
+        ngx_http_confhaven_pg_close(pc, "a sibling connection was lost");
     }
 }
 
