@@ -4,6 +4,9 @@
 #   make test       full test suite, V=1 for verbose              (ci/test)
 #   make import FILE=path SLUG=slug NAME="..." TIMEZONE=Area/City [LOCATION=.. WEBSITE=..]
 #   make bench      load test                                     (ci/bench)
+#                   CONFHAVEN_BENCH_SCALE=1 make bench also runs bench-scale at the end
+#   make bench-scale  search at 1,000,000 sessions: plans + load   (ci/bench-scale)
+#                   (the dataset is built once, minutes, and cached in .run/bench-scale/)
 #   make search-eval  search quality: nDCG@10 / MRR / recall@10   (ci/search-eval)
 #   make deps       install the Debian packages                   (ci/deps)
 #   make clean      remove build output and test state
@@ -12,7 +15,7 @@
 
 SHELL := /bin/bash
 
-.PHONY: all build run test import bench search-eval deps clean distclean
+.PHONY: all build run test import bench bench-scale search-eval deps clean distclean
 
 all: build
 
@@ -30,6 +33,9 @@ import:
 
 bench:
 	ci/bench
+
+bench-scale:
+	ci/bench-scale
 
 search-eval:
 	ci/search-eval

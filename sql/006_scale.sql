@@ -1,0 +1,11 @@
+-- 006_scale.sql — what search at 1,000,000 sessions (make bench-scale) asks of
+-- the schema.  001–005 stay as they are.
+--
+-- sessions_title_trgm_idx (001) is the trigram index on the accent-sensitive
+-- title that 003's ILIKE search used.  004 replaced that search: titles are
+-- matched on title_norm, which has its own trigram index
+-- (sessions_title_norm_trgm_idx), and no statement has used the old index
+-- since (pg_stat_user_indexes.idx_scan = 0 after a full make bench-scale).
+-- At 1,000,000 sessions it is 108 MB, takes ~27 s to build, and every import
+-- maintains it for nothing.
+DROP INDEX IF EXISTS confhaven.sessions_title_trgm_idx;
