@@ -39,16 +39,28 @@ typedef struct {
 } ngx_http_confhaven_mcp_method_t;
 
 
+struct ngx_http_confhaven_mcp_query_s {
+    ngx_http_confhaven_mcp_call_t     *call;
+    ngx_http_confhaven_pg_op_t        *op;
+    ngx_event_t                        timer;
+    ngx_http_confhaven_mcp_query_pt    handler;
+
+    unsigned                           running:1;
+};
+
+
 static void ngx_http_confhaven_mcp_cleanup(void *data);
 static void ngx_http_confhaven_mcp_set_error(
     ngx_http_confhaven_mcp_call_t *call, ngx_uint_t status, ngx_int_t code,
     const char *message, json_t *data);
 static void ngx_http_confhaven_mcp_complete(
     ngx_http_confhaven_mcp_call_t *call);
-static json_t *ngx_http_confhaven_mcp_capabilities(void);
+static json_t *ngx_http_confhaven_mcp_capabilities(ngx_uint_t modern);
 static void ngx_http_confhaven_mcp_initialize(
     ngx_http_confhaven_mcp_call_t *call);
 static void ngx_http_confhaven_mcp_ping(ngx_http_confhaven_mcp_call_t *call);
+static void ngx_http_confhaven_mcp_set_level(
+    ngx_http_confhaven_mcp_call_t *call);
 static void ngx_http_confhaven_mcp_discover(
     ngx_http_confhaven_mcp_call_t *call);
 static void ngx_http_confhaven_mcp_tools_list(
@@ -57,10 +69,11 @@ static void ngx_http_confhaven_mcp_tools_call(
     ngx_http_confhaven_mcp_call_t *call);
 static void ngx_http_confhaven_mcp_tool_done(
     ngx_http_confhaven_tool_run_t *run);
-static ngx_int_t ngx_http_confhaven_mcp_no_cursor(
-    ngx_http_confhaven_mcp_call_t *call);
-static void ngx_http_confhaven_mcp_cacheable(
-    ngx_http_confhaven_mcp_call_t *call, json_t *result, ngx_uint_t ttl);
+static void ngx_http_confhaven_mcp_query_done(ngx_http_confhaven_pg_op_t *op);
+static void ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev);
+static void ngx_http_confhaven_mcp_query_cleanup(void *data);
+static void ngx_http_confhaven_mcp_query_finish(
+    ngx_http_confhaven_mcp_query_t *q);
 
 
 static ngx_str_t  ngx_http_confhaven_mcp_versions[] = {
@@ -90,7 +103,37 @@ static ngx_http_confhaven_mcp_method_t  ngx_http_confhaven_mcp_methods[] = {
     { ngx_string("tools/call"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
       ngx_http_confhaven_mcp_tools_call },
 
+    { ngx_string("resources/list"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
+      ngx_http_confhaven_mcp_resources_list },
+
+    { ngx_string("resources/templates/list"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
+      ngx_http_confhaven_mcp_resources_templates },
+
+    { ngx_string("resources/read"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
+      ngx_http_confhaven_mcp_resources_read },
+
+    { ngx_string("prompts/list"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
+      ngx_http_confhaven_mcp_prompts_list },
+
+    { ngx_string("prompts/get"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
+      ngx_http_confhaven_mcp_prompts_get },
+
+    { ngx_string("completion/complete"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
+      ngx_http_confhaven_mcp_completion },
+
+    /* removed by 2026-07-28 with the rest of logging */
+    { ngx_string("logging/setLevel"), NGX_HTTP_CONFHAVEN_MCP_LEGACY,
+      ngx_http_confhaven_mcp_set_level },
+
     { ngx_null_string, 0, NULL }
+};
+
+
+/* RFC 5424 severities as MCP names them, most verbose first */
+
+static const char  *ngx_http_confhaven_mcp_levels[] = {
+    "debug", "info", "notice", "warning", "error", "critical", "alert",
+    "emergency", NULL
 };
 
 
@@ -98,8 +141,10 @@ static const char  ngx_http_confhaven_mcp_instructions[] =
     "ConferenceHaven answers questions about conference schedules. Call "
     "list_conferences to learn conference slugs, search_sessions to find "
     "talks by topic, speaker, track or level, and get_session for the "
-    "full abstract of one session. Times are local to the conference "
-    "with their UTC offset.";
+    "full abstract of one session. Conferences and sessions are also "
+    "resources (confhaven://conferences/{slug}, confhaven://sessions/{id}) "
+    "and the plan_my_day prompt builds a day plan from a conference's "
+    "schedule. Times are local to the conference with their UTC offset.";
 
 
 /* ---------------------------------------------------------------- helpers */
@@ -625,10 +670,24 @@ ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call)
 }
 
 
+/* exactly what we serve: logging went away with 2026-07-28 */
+
 static json_t *
-ngx_http_confhaven_mcp_capabilities(void)
+ngx_http_confhaven_mcp_capabilities(ngx_uint_t modern)
 {
-    return json_pack("{s:{s:b}}", "tools", "listChanged", 0);
+    json_t  *caps;
+
+    caps = json_pack("{s:{s:b}, s:{s:b, s:b}, s:{s:b}, s:{}}",
+                     "tools", "listChanged", 0,
+                     "resources", "subscribe", 0, "listChanged", 0,
+                     "prompts", "listChanged", 0,
+                     "completions");
+
+    if (caps && !modern) {
+        json_object_set_new(caps, "logging", json_object());
+    }
+
+    return caps;
 }
 
 
@@ -664,7 +723,7 @@ ngx_http_confhaven_mcp_initialize(ngx_http_confhaven_mcp_call_t *call)
                        ngx_http_confhaven_mcp_versions[version].data,
                        ngx_http_confhaven_mcp_versions[version].len,
                        "capabilities",
-                       ngx_http_confhaven_mcp_capabilities(),
+                       ngx_http_confhaven_mcp_capabilities(0),
                        "serverInfo",
                        "name", NGX_HTTP_CONFHAVEN_MCP_SERVER_NAME,
                        "title", "ConferenceHaven",
@@ -683,6 +742,45 @@ ngx_http_confhaven_mcp_ping(ngx_http_confhaven_mcp_call_t *call)
 
 
 static void
+ngx_http_confhaven_mcp_set_level(ngx_http_confhaven_mcp_call_t *call)
+{
+    json_t                          *v;
+    ngx_uint_t                       i;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    v = call->params ? json_object_get(call->params, "level") : NULL;
+
+    for (i = 0; json_is_string(v) && ngx_http_confhaven_mcp_levels[i]; i++) {
+        if (ngx_strcmp(json_string_value(v), ngx_http_confhaven_mcp_levels[i])
+            == 0)
+        {
+            break;
+        }
+    }
+
+    if (!json_is_string(v) || ngx_http_confhaven_mcp_levels[i] == NULL) {
+        ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
+                                     NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
+                                     "Invalid params: level must be one of "
+                                     "debug, info, notice, warning, error, "
+                                     "critical, alert, emergency", NULL);
+        return;
+    }
+
+    /* kept with the session; we send no log notifications yet */
+    if (call->session.len) {
+        chmcf = ngx_http_get_module_main_conf(call->r,
+                                              ngx_http_confhaven_module);
+        (void) ngx_http_confhaven_mcp_session_set_level(&chmcf->mcp_zone,
+                                                        &call->session,
+                                                        i + 1);
+    }
+
+    ngx_http_confhaven_mcp_result(call, json_object());
+}
+
+
+static void
 ngx_http_confhaven_mcp_discover(ngx_http_confhaven_mcp_call_t *call)
 {
     json_t  *result;
@@ -691,7 +789,7 @@ ngx_http_confhaven_mcp_discover(ngx_http_confhaven_mcp_call_t *call)
                        "supportedVersions",
                        ngx_http_confhaven_mcp_supported_versions(),
                        "capabilities",
-                       ngx_http_confhaven_mcp_capabilities(),
+                       ngx_http_confhaven_mcp_capabilities(1),
                        "instructions", ngx_http_confhaven_mcp_instructions,
                        "_meta",
                        "io.modelcontextprotocol/serverInfo",
@@ -704,7 +802,7 @@ ngx_http_confhaven_mcp_discover(ngx_http_confhaven_mcp_call_t *call)
 }
 
 
-static void
+void
 ngx_http_confhaven_mcp_cacheable(ngx_http_confhaven_mcp_call_t *call,
     json_t *result, ngx_uint_t ttl)
 {
@@ -717,7 +815,7 @@ ngx_http_confhaven_mcp_cacheable(ngx_http_confhaven_mcp_call_t *call,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_confhaven_mcp_no_cursor(ngx_http_confhaven_mcp_call_t *call)
 {
     json_t  *cursor;
@@ -829,4 +927,194 @@ ngx_http_confhaven_mcp_tool_done(ngx_http_confhaven_tool_run_t *run)
 
     /* the result is owned by the pool: the response takes a reference */
     ngx_http_confhaven_mcp_result(call, json_incref(run->result));
+}
+
+
+/* ---------------------------------------------------------------- queries */
+
+
+/*
+ * One PostgreSQL statement for a method (resources, prompts, completion)
+ * under NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT; handler() runs exactly once,
+ * possibly before this returns, unless the request goes away first.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
+    const char *sql, ngx_uint_t nparams, char **params,
+    ngx_http_confhaven_mcp_query_pt handler)
+{
+    ngx_uint_t                        i;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_request_t               *r;
+    ngx_http_confhaven_pg_op_t       *op;
+    ngx_http_confhaven_mcp_query_t   *q;
+    ngx_http_confhaven_main_conf_t   *chmcf;
+
+    r = call->r;
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    q = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_query_t));
+    op = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_pg_op_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (q == NULL || op == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_confhaven_mcp_query_cleanup;
+    cln->data = q;
+
+    op->sql = sql;
+    op->nparams = nparams;
+
+    for (i = 0; i < nparams; i++) {
+        op->values[i] = params[i];
+    }
+
+    op->handler = ngx_http_confhaven_mcp_query_done;
+    op->data = q;
+    op->pool = r->pool;
+    op->log = r->connection->log;
+
+    q->call = call;
+    q->op = op;
+    q->handler = handler;
+    q->timer.handler = ngx_http_confhaven_mcp_query_timeout;
+    q->timer.data = q;
+    q->timer.log = r->connection->log;
+    q->running = 1;
+
+    if (chmcf->pool == NULL) {
+        op->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
+        ngx_str_set(&op->message, "no database is configured");
+        ngx_http_confhaven_mcp_query_finish(q);
+        return NGX_OK;
+    }
+
+    ngx_add_timer(&q->timer, NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT);
+
+    if (ngx_http_confhaven_pg_query(chmcf->pool, op) == NGX_ERROR) {
+        ngx_http_confhaven_mcp_query_finish(q);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_confhaven_mcp_query_done(ngx_http_confhaven_pg_op_t *op)
+{
+    ngx_http_confhaven_mcp_query_t  *q = op->data;
+
+    if (q->running) {
+        ngx_http_confhaven_mcp_query_finish(q);
+    }
+}
+
+
+static void
+ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev)
+{
+    ngx_http_confhaven_mcp_query_t  *q = ev->data;
+
+    if (!q->running) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                  "confhaven mcp: \"%V\" timed out after %M ms",
+                  &q->call->method,
+                  (ngx_msec_t) NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT);
+
+    ngx_http_confhaven_pg_cancel(q->op);
+    q->op->status = NGX_HTTP_CONFHAVEN_PG_TIMEOUT;
+
+    ngx_http_confhaven_mcp_query_finish(q);
+}
+
+
+static void
+ngx_http_confhaven_mcp_query_finish(ngx_http_confhaven_mcp_query_t *q)
+{
+    q->running = 0;
+
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+
+    q->handler(q->call, q->op);
+}
+
+
+static void
+ngx_http_confhaven_mcp_query_cleanup(void *data)
+{
+    ngx_http_confhaven_mcp_query_t  *q = data;
+
+    if (q->running) {
+        ngx_http_confhaven_pg_cancel(q->op);
+        q->running = 0;
+    }
+
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+}
+
+
+/*
+ * The first row's JSON, owned by the request pool.  NULL: a database
+ * failure, already answered as a JSON-RPC error (-32603), or an SQL error
+ * the caller reads from op->sqlstate (then nothing was answered).
+ */
+
+json_t *
+ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
+    ngx_http_confhaven_pg_op_t *op)
+{
+    json_t  *value;
+
+    if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
+        && op->sqlstate.len == 5 && op->sqlstate.data[0] == 'C'
+        && op->sqlstate.data[1] == 'H')
+    {
+        return NULL;
+    }
+
+    if (op->status != NGX_HTTP_CONFHAVEN_PG_OK) {
+        if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, call->r->connection->log, 0,
+                          "confhaven pg: query failed: %V %V",
+                          &op->sqlstate, &op->message);
+        }
+
+        ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
+                                     NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
+                                     op->status
+                                     == NGX_HTTP_CONFHAVEN_PG_TIMEOUT
+                                     ? "Internal error: the database did "
+                                       "not answer in time; try again"
+                                     : "Internal error: the database is "
+                                       "unavailable; try again later",
+                                     NULL);
+        op->sqlstate.len = 0;
+        return NULL;
+    }
+
+    value = op->got_null
+            ? json_null()
+            : json_loadb((char *) op->value.data, op->value.len,
+                         JSON_DECODE_ANY, NULL);
+
+    if (value == NULL
+        || ngx_http_confhaven_mcp_own(call->r->pool, value) != NGX_OK)
+    {
+        json_decref(value);
+        ngx_http_confhaven_mcp_result(call, NULL);
+        op->sqlstate.len = 0;
+        return NULL;
+    }
+
+    return value;
 }

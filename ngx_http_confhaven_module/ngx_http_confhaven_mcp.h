@@ -13,6 +13,8 @@
 #include <ngx_http.h>
 #include <jansson.h>
 
+#include "ngx_http_confhaven_pg.h"
+
 
 /* JSON-RPC and MCP error codes */
 #define NGX_HTTP_CONFHAVEN_MCP_PARSE_ERROR          -32700
@@ -43,6 +45,16 @@
 
 #define NGX_HTTP_CONFHAVEN_MCP_SERVER_NAME     "confhaven"
 #define NGX_HTTP_CONFHAVEN_MCP_SERVER_VERSION  "1.0.0"
+
+/* the per-session event log kept for Last-Event-ID replay */
+#define NGX_HTTP_CONFHAVEN_MCP_LOG_EVENTS      64
+#define NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE        (256 * 1024)
+
+/* per-worker mailboxes for replies to legacy SSE streams */
+#define NGX_HTTP_CONFHAVEN_MCP_MAILBOXES       128
+
+/* database work of resources, prompts and completions */
+#define NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT   5000
 
 /* how long clients may cache lists and reads (ms) */
 #define NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC      3600000
@@ -84,6 +96,31 @@ struct ngx_http_confhaven_mcp_call_s {
 };
 
 
+typedef struct ngx_http_confhaven_mcp_query_s  ngx_http_confhaven_mcp_query_t;
+
+/* op->status says how it went; NGX_HTTP_CONFHAVEN_PG_TIMEOUT on our timer */
+typedef void (*ngx_http_confhaven_mcp_query_pt)(
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_pg_op_t *op);
+
+
+typedef struct {
+    ngx_uint_t                         seq;
+    ngx_uint_t                         final;
+    ngx_str_t                          data;
+} ngx_http_confhaven_mcp_replay_t;
+
+
+/* a reply for a legacy SSE stream held by another worker */
+
+typedef struct {
+    ngx_queue_t                        queue;
+    ngx_pid_t                          pid;       /* the owner */
+    ngx_uint_t                         tag;       /* its connection */
+    size_t                             len;
+    u_char                             data[1];
+} ngx_http_confhaven_mcp_mail_t;
+
+
 typedef struct {
     ngx_slab_pool_t                   *shpool;
     struct ngx_http_confhaven_mcp_sh_s *sh;
@@ -111,9 +148,46 @@ ngx_int_t ngx_http_confhaven_mcp_modern_method(ngx_str_t *method);
 ngx_table_elt_t *ngx_http_confhaven_mcp_header(ngx_http_request_t *r,
     const char *name, size_t len);
 void ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call);
+void ngx_http_confhaven_mcp_cacheable(ngx_http_confhaven_mcp_call_t *call,
+    json_t *result, ngx_uint_t ttl);
+ngx_int_t ngx_http_confhaven_mcp_no_cursor(
+    ngx_http_confhaven_mcp_call_t *call);
+ngx_int_t ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
+    const char *sql, ngx_uint_t nparams, char **params,
+    ngx_http_confhaven_mcp_query_pt handler);
+json_t *ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
+    ngx_http_confhaven_pg_op_t *op);
+
+/* ngx_http_confhaven_mcp_resources.c */
+void ngx_http_confhaven_mcp_resources_list(
+    ngx_http_confhaven_mcp_call_t *call);
+void ngx_http_confhaven_mcp_resources_templates(
+    ngx_http_confhaven_mcp_call_t *call);
+void ngx_http_confhaven_mcp_resources_read(
+    ngx_http_confhaven_mcp_call_t *call);
+void ngx_http_confhaven_mcp_completion(ngx_http_confhaven_mcp_call_t *call);
+
+/* ngx_http_confhaven_mcp_prompts.c */
+void ngx_http_confhaven_mcp_prompts_list(ngx_http_confhaven_mcp_call_t *call);
+void ngx_http_confhaven_mcp_prompts_get(ngx_http_confhaven_mcp_call_t *call);
 
 /* ngx_http_confhaven_transport_http.c */
 ngx_int_t ngx_http_confhaven_mcp_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r);
+ngx_int_t ngx_http_confhaven_mcp_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+ngx_int_t ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_int_t code, const char *message, json_t *id,
+    json_t *data);
+ngx_int_t ngx_http_confhaven_mcp_send_empty(ngx_http_request_t *r,
+    ngx_uint_t status);
+ngx_int_t ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r,
+    const char *allow);
+
+/* ngx_http_confhaven_transport_sse.c */
+ngx_int_t ngx_http_confhaven_mcp_sse_handler(ngx_http_request_t *r);
+char *ngx_http_confhaven_mcp_sse_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_confhaven_mcp_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_confhaven_mcp_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -130,6 +204,35 @@ ngx_uint_t ngx_http_confhaven_mcp_session_find(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
 ngx_int_t ngx_http_confhaven_mcp_session_delete(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
+ngx_int_t ngx_http_confhaven_mcp_stream_open(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t *stream);
+ngx_int_t ngx_http_confhaven_mcp_event_log(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t stream,
+    ngx_str_t *data, ngx_uint_t final, ngx_uint_t *seq, ngx_log_t *log);
+ngx_int_t ngx_http_confhaven_mcp_event_replay(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t stream,
+    ngx_uint_t after, ngx_array_t *out, ngx_uint_t *final);
+ngx_int_t ngx_http_confhaven_mcp_get_claim(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t tag);
+void ngx_http_confhaven_mcp_get_release(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t tag);
+ngx_int_t ngx_http_confhaven_mcp_session_set_level(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t level);
+ngx_int_t ngx_http_confhaven_mcp_session_set_version(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t version);
+ngx_int_t ngx_http_confhaven_mcp_sse_bind(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t tag);
+void ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t tag);
+ngx_uint_t ngx_http_confhaven_mcp_sse_find(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
+ngx_int_t ngx_http_confhaven_mcp_sse_route(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_str_t *data,
+    ngx_uint_t *tag, ngx_log_t *log);
+void ngx_http_confhaven_mcp_sse_drain(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_queue_t *out);
+void ngx_http_confhaven_mcp_sse_free(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_queue_t *mail);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_MCP_H_INCLUDED_ */

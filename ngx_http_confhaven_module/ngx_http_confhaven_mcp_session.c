@@ -8,6 +8,23 @@
  * MCP sessions (Streamable HTTP, 2025-x): ids minted from the kernel's
  * CSPRNG, kept in a shared-memory zone (slab + rbtree + LRU queue) so that
  * every worker knows every session; idle sessions expire.
+ *
+ * Each session also keeps a bounded log of the SSE events sent on its
+ * streams (at most NGX_HTTP_CONFHAVEN_MCP_LOG_EVENTS events and
+ * NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE bytes, oldest dropped first), so that a
+ * GET with Last-Event-ID replays them whatever worker it reaches.  Event
+ * ids are "<stream>-<seq>": stream 0 is the session's GET stream, 1, 2,
+ * ... the POST streams in order, and seq counts the session's events, so
+ * an id is unique across the session and names its stream.
+ *
+ * A legacy HTTP+SSE stream (2024-11-05) is a session bound to the worker
+ * and connection holding it (sse_pid, sse_slot, sse_tag).  A reply made
+ * by another worker goes to that worker's mailbox: a queue in the zone,
+ * one per process slot (NGX_HTTP_CONFHAVEN_MCP_MAILBOXES of them, shared
+ * modulo), that the owner drains on a short timer while it holds streams
+ * (ngx_http_confhaven_transport_sse.c).  An entry is taken out under the mutex
+ * by the one worker it names, so it is delivered at most once, and it is
+ * only dropped when its stream is gone.
  */
 
 
@@ -23,10 +40,32 @@
 typedef struct {
     ngx_str_node_t                     sn;        /* key: crc32 of the id */
     ngx_queue_t                        queue;     /* LRU, newest first */
+    ngx_queue_t                        events;    /* the log, oldest first */
     time_t                             last;
     ngx_uint_t                         version;
+    ngx_uint_t                         streams;   /* POST streams opened */
+    ngx_uint_t                         seq;       /* last event number */
+    ngx_uint_t                         nevents;
+    ngx_uint_t                         dropped;   /* last seq dropped */
+    size_t                             logged;    /* bytes in the log */
+    ngx_pid_t                          get_pid;   /* holds the GET stream */
+    ngx_uint_t                         get_tag;
+    ngx_uint_t                         level;     /* logging/setLevel */
+    ngx_pid_t                          sse_pid;   /* legacy stream owner */
+    ngx_uint_t                         sse_slot;
+    ngx_uint_t                         sse_tag;
     u_char                       id[NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN];
 } ngx_http_confhaven_mcp_node_t;
+
+
+typedef struct {
+    ngx_queue_t                        queue;
+    ngx_uint_t                         stream;
+    ngx_uint_t                         seq;
+    ngx_uint_t                         final;     /* the stream's last */
+    size_t                             len;
+    u_char                             data[1];
+} ngx_http_confhaven_mcp_event_t;
 
 
 struct ngx_http_confhaven_mcp_sh_s {
@@ -34,6 +73,8 @@ struct ngx_http_confhaven_mcp_sh_s {
     ngx_rbtree_node_t                  sentinel;
     ngx_queue_t                        lru;
     ngx_uint_t                         count;
+    ngx_queue_t             mailbox[NGX_HTTP_CONFHAVEN_MCP_MAILBOXES];
+    ngx_atomic_t            pending[NGX_HTTP_CONFHAVEN_MCP_MAILBOXES];
 };
 
 typedef struct ngx_http_confhaven_mcp_sh_s  ngx_http_confhaven_mcp_sh_t;
@@ -48,6 +89,10 @@ static ngx_http_confhaven_mcp_node_t *ngx_http_confhaven_mcp_session_lookup(
 static void ngx_http_confhaven_mcp_session_expire(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_uint_t force);
 static void ngx_http_confhaven_mcp_session_free(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_http_confhaven_mcp_node_t *sn);
+static ngx_http_confhaven_mcp_node_t *ngx_http_confhaven_mcp_session_live(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
+static void ngx_http_confhaven_mcp_event_drop(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_http_confhaven_mcp_node_t *sn);
 
 
@@ -150,6 +195,7 @@ ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_confhaven_mcp_zone_t  *ozone = data;
 
     size_t                          len;
+    ngx_uint_t                      i;
     ngx_http_confhaven_mcp_sh_t    *sh;
     ngx_http_confhaven_mcp_zone_t  *zone;
 
@@ -177,6 +223,11 @@ ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->lru);
     sh->count = 0;
+
+    for (i = 0; i < NGX_HTTP_CONFHAVEN_MCP_MAILBOXES; i++) {
+        ngx_queue_init(&sh->mailbox[i]);
+        sh->pending[i] = 0;
+    }
 
     zone->sh = sh;
     zone->shpool->data = sh;
@@ -250,6 +301,18 @@ ngx_http_confhaven_mcp_session_create(ngx_http_confhaven_mcp_zone_t *zone,
                                       NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN);
     sn->version = version;
     sn->last = ngx_time();
+    sn->streams = 0;
+    sn->seq = 0;
+    sn->nevents = 0;
+    sn->dropped = 0;
+    sn->logged = 0;
+    sn->get_pid = 0;
+    sn->get_tag = 0;
+    sn->level = 0;
+    sn->sse_pid = 0;
+    sn->sse_slot = 0;
+    sn->sse_tag = 0;
+    ngx_queue_init(&sn->events);
 
     ngx_rbtree_insert(&zone->sh->rbtree, &sn->sn.node);
     ngx_queue_insert_head(&zone->sh->lru, &sn->queue);
@@ -383,8 +446,559 @@ static void
 ngx_http_confhaven_mcp_session_free(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_http_confhaven_mcp_node_t *sn)
 {
+    while (!ngx_queue_empty(&sn->events)) {
+        ngx_http_confhaven_mcp_event_drop(zone, sn);
+    }
+
     ngx_queue_remove(&sn->queue);
     ngx_rbtree_delete(&zone->sh->rbtree, &sn->sn.node);
     zone->sh->count--;
     ngx_slab_free_locked(zone->shpool, sn);
+}
+
+
+/* called with the mutex held: the live session (touched), or NULL */
+
+static ngx_http_confhaven_mcp_node_t *
+ngx_http_confhaven_mcp_session_live(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id)
+{
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    if (id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        return NULL;
+    }
+
+    sn = ngx_http_confhaven_mcp_session_lookup(zone, id);
+    if (sn == NULL) {
+        return NULL;
+    }
+
+    if (ngx_time() - sn->last > (time_t) (zone->timeout / 1000)) {
+        ngx_http_confhaven_mcp_session_free(zone, sn);
+        return NULL;
+    }
+
+    sn->last = ngx_time();
+    ngx_queue_remove(&sn->queue);
+    ngx_queue_insert_head(&zone->sh->lru, &sn->queue);
+
+    return sn;
+}
+
+
+/* called with the mutex held: forgets the oldest logged event */
+
+static void
+ngx_http_confhaven_mcp_event_drop(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_http_confhaven_mcp_node_t *sn)
+{
+    ngx_queue_t                     *q;
+    ngx_http_confhaven_mcp_event_t  *ev;
+
+    q = ngx_queue_head(&sn->events);
+    ev = ngx_queue_data(q, ngx_http_confhaven_mcp_event_t, queue);
+
+    ngx_queue_remove(q);
+    sn->nevents--;
+    sn->logged -= ev->len;
+    sn->dropped = ev->seq;
+
+    ngx_slab_free_locked(zone->shpool, ev);
+}
+
+
+/* a new POST stream of the session: its number (1, 2, ...) */
+
+ngx_int_t
+ngx_http_confhaven_mcp_stream_open(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t *stream)
+{
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+    if (sn == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    *stream = ++sn->streams;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Numbers the next event of a stream (*seq) and, when data is given, logs
+ * it for replay.  NGX_DECLINED: the session is gone.  An event that does
+ * not fit the log is still numbered (and sent), just not replayable.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t stream, ngx_str_t *data, ngx_uint_t final,
+    ngx_uint_t *seq, ngx_log_t *log)
+{
+    ngx_http_confhaven_mcp_node_t   *sn;
+    ngx_http_confhaven_mcp_event_t  *ev;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+    if (sn == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    *seq = ++sn->seq;
+
+    if (data == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    if (data->len > NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "confhaven mcp: event of %uz bytes is too large to "
+                      "keep for replay", data->len);
+        return NGX_OK;
+    }
+
+    while (sn->nevents
+           && (sn->nevents >= NGX_HTTP_CONFHAVEN_MCP_LOG_EVENTS
+               || sn->logged + data->len > NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE))
+    {
+        ngx_http_confhaven_mcp_event_drop(zone, sn);
+    }
+
+    for ( ;; ) {
+        ev = ngx_slab_alloc_locked(zone->shpool,
+                                   offsetof(ngx_http_confhaven_mcp_event_t,
+                                            data)
+                                   + data->len);
+        if (ev) {
+            break;
+        }
+
+        if (sn->nevents == 0) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "confhaven mcp: session zone is full, an event "
+                          "is not kept for replay");
+            return NGX_OK;
+        }
+
+        /* the zone is full: this session's oldest events go first */
+        ngx_http_confhaven_mcp_event_drop(zone, sn);
+    }
+
+    ev->stream = stream;
+    ev->seq = *seq;
+    ev->final = final;
+    ev->len = data->len;
+    ngx_memcpy(ev->data, data->data, data->len);
+
+    ngx_queue_insert_tail(&sn->events, &ev->queue);
+    sn->nevents++;
+    sn->logged += data->len;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Copies the logged events of a stream after seq "after" into out (an
+ * array of ngx_http_confhaven_mcp_replay_t from pool); *final is set when
+ * the stream's last event is in the log, replayed or not, or when the log
+ * no longer reaches back to "after" (what is gone cannot be awaited).
+ * NGX_DECLINED: no such session; NGX_ABORT: no such event id here.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_event_replay(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t stream, ngx_uint_t after, ngx_array_t *out,
+    ngx_uint_t *final)
+{
+    u_char                           *p;
+    ngx_int_t                         rc;
+    ngx_queue_t                      *q;
+    ngx_http_confhaven_mcp_node_t    *sn;
+    ngx_http_confhaven_mcp_event_t   *ev;
+    ngx_http_confhaven_mcp_replay_t  *rp;
+
+    *final = 0;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+    if (sn == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (stream > sn->streams || after > sn->seq) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_ABORT;
+    }
+
+    for (q = ngx_queue_head(&sn->events);
+         q != ngx_queue_sentinel(&sn->events);
+         q = ngx_queue_next(q))
+    {
+        ev = ngx_queue_data(q, ngx_http_confhaven_mcp_event_t, queue);
+
+        if (ev->stream != stream) {
+            continue;
+        }
+
+        if (ev->final) {
+            *final = 1;
+        }
+
+        if (ev->seq <= after) {
+            continue;
+        }
+
+        rp = ngx_array_push(out);
+        p = ngx_pnalloc(out->pool, ev->len);
+
+        if (rp == NULL || p == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_memcpy(p, ev->data, ev->len);
+
+        rp->seq = ev->seq;
+        rp->final = ev->final;
+        rp->data.data = p;
+        rp->data.len = ev->len;
+    }
+
+    if (sn->dropped > after) {
+        *final = 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * The session's one GET stream: NGX_OK when claimed for (ngx_pid, tag),
+ * NGX_BUSY when a live worker holds it, NGX_DECLINED without a session.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_get_claim(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t tag)
+{
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+    if (sn == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (sn->get_pid
+        && (sn->get_pid == ngx_pid
+            || kill(sn->get_pid, 0) == 0 || ngx_errno != NGX_ESRCH))
+    {
+        /* held here, or by a worker that is still alive */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    sn->get_pid = ngx_pid;
+    sn->get_tag = tag;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_confhaven_mcp_get_release(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t tag)
+{
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    if (id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_lookup(zone, id);
+
+    if (sn && sn->get_pid == ngx_pid && sn->get_tag == tag) {
+        sn->get_pid = 0;
+        sn->get_tag = 0;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_http_confhaven_mcp_session_set_level(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t level)
+{
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+    if (sn) {
+        sn->level = level;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return sn ? NGX_OK : NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_confhaven_mcp_session_set_version(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t version)
+{
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+    if (sn) {
+        sn->version = version;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return sn ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* ------------------------------------------------- legacy SSE streams */
+
+
+/* binds a new session to this worker's stream on connection "tag" */
+
+ngx_int_t
+ngx_http_confhaven_mcp_sse_bind(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t tag)
+{
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+    if (sn) {
+        sn->sse_pid = ngx_pid;
+        sn->sse_slot = ngx_process_slot;
+        sn->sse_tag = tag;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return sn ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the stream ends: so does its session, if it is still this stream's */
+
+void
+ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t tag)
+{
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    if (id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_lookup(zone, id);
+
+    if (sn && sn->sse_pid == ngx_pid && sn->sse_tag == tag) {
+        ngx_http_confhaven_mcp_session_free(zone, sn);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * The version of a legacy stream's session; 0 when there is no such
+ * stream (unknown id, a Streamable HTTP session, an owner that died).
+ */
+
+ngx_uint_t
+ngx_http_confhaven_mcp_sse_find(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id)
+{
+    ngx_uint_t                      version;
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+
+    if (sn && sn->sse_pid && sn->sse_pid != ngx_pid
+        && kill(sn->sse_pid, 0) == -1 && ngx_errno == NGX_ESRCH)
+    {
+        /* its worker is gone, and the connection with it */
+        ngx_http_confhaven_mcp_session_free(zone, sn);
+        sn = NULL;
+    }
+
+    version = (sn && sn->sse_pid) ? sn->version : 0;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return version;
+}
+
+
+/*
+ * Routes a message to a legacy stream.  NGX_OK: the stream is ours, *tag
+ * names its connection, the caller sends; NGX_DONE: queued for the
+ * owner's mailbox; NGX_DECLINED: no such stream; NGX_ERROR: the zone is
+ * full.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_sse_route(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_str_t *data, ngx_uint_t *tag, ngx_log_t *log)
+{
+    ngx_uint_t                      box;
+    ngx_http_confhaven_mcp_node_t  *sn;
+    ngx_http_confhaven_mcp_mail_t  *mail;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+
+    if (sn == NULL || sn->sse_pid == 0) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    *tag = sn->sse_tag;
+
+    if (sn->sse_pid == ngx_pid) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
+    }
+
+    mail = ngx_slab_alloc_locked(zone->shpool,
+                                 offsetof(ngx_http_confhaven_mcp_mail_t, data)
+                                 + data->len);
+    if (mail == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "confhaven mcp: session zone is full, a reply for a "
+                      "stream of another worker cannot be queued");
+        return NGX_ERROR;
+    }
+
+    mail->pid = sn->sse_pid;
+    mail->tag = sn->sse_tag;
+    mail->len = data->len;
+    ngx_memcpy(mail->data, data->data, data->len);
+
+    box = sn->sse_slot % NGX_HTTP_CONFHAVEN_MCP_MAILBOXES;
+
+    ngx_queue_insert_tail(&zone->sh->mailbox[box], &mail->queue);
+    zone->sh->pending[box]++;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Moves this worker's mail into "out" (entries stay in the zone until
+ * ngx_http_confhaven_mcp_sse_free()); mail for workers that died is
+ * dropped on the way.
+ */
+
+void
+ngx_http_confhaven_mcp_sse_drain(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_queue_t *out)
+{
+    ngx_uint_t                      box, keep;
+    ngx_queue_t                    *q, *next;
+    ngx_http_confhaven_mcp_mail_t  *mail;
+
+    box = ngx_process_slot % NGX_HTTP_CONFHAVEN_MCP_MAILBOXES;
+
+    if (zone->sh->pending[box] == 0) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    keep = 0;
+
+    for (q = ngx_queue_head(&zone->sh->mailbox[box]);
+         q != ngx_queue_sentinel(&zone->sh->mailbox[box]);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        mail = ngx_queue_data(q, ngx_http_confhaven_mcp_mail_t, queue);
+
+        if (mail->pid == ngx_pid) {
+            ngx_queue_remove(q);
+            ngx_queue_insert_tail(out, q);
+            continue;
+        }
+
+        if (kill(mail->pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+            ngx_queue_remove(q);
+            ngx_slab_free_locked(zone->shpool, mail);
+            continue;
+        }
+
+        /* a live worker sharing the mailbox drains its own */
+        keep++;
+    }
+
+    zone->sh->pending[box] = keep;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+void
+ngx_http_confhaven_mcp_sse_free(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_queue_t *mail)
+{
+    ngx_queue_t  *q;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    while (!ngx_queue_empty(mail)) {
+        q = ngx_queue_head(mail);
+        ngx_queue_remove(q);
+        ngx_slab_free_locked(zone->shpool,
+                             ngx_queue_data(q, ngx_http_confhaven_mcp_mail_t,
+                                            queue));
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }

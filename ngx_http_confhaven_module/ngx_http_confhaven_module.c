@@ -10,6 +10,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_rest.h"
+#include "ngx_http_confhaven_sse.h"
 
 
 static ngx_int_t ngx_http_confhaven_add_variables(ngx_conf_t *cf);
@@ -198,6 +199,13 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_loc_conf_t, mcp),
       NULL },
 
+    { ngx_string("confhaven_mcp_sse"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_confhaven_mcp_sse_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse),
+      NULL },
+
     { ngx_string("confhaven_mcp_allowed_hosts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_confhaven_mcp_set_list,
@@ -210,6 +218,13 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       ngx_http_confhaven_mcp_set_list,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_confhaven_loc_conf_t, mcp_allowed_origins),
+      NULL },
+
+    { ngx_string("confhaven_mcp_sse_keepalive"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse_keepalive),
       NULL },
 
     { ngx_string("confhaven_mcp_zone"),
@@ -559,8 +574,10 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
     chlcf->cache.ttl_search = NGX_CONF_UNSET_MSEC;
     chlcf->cache.ttl_document = NGX_CONF_UNSET_MSEC;
     chlcf->mcp = NGX_CONF_UNSET;
+    chlcf->mcp_sse = NGX_CONF_UNSET;
     chlcf->mcp_allowed_hosts = NGX_CONF_UNSET_PTR;
     chlcf->mcp_allowed_origins = NGX_CONF_UNSET_PTR;
+    chlcf->mcp_sse_keepalive = NGX_CONF_UNSET_MSEC;
 
     return chlcf;
 }
@@ -593,10 +610,21 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->cache.ttl_document,
                               NGX_HTTP_CONFHAVEN_CACHE_TTL_DOCUMENT);
     ngx_conf_merge_value(conf->mcp, prev->mcp, 0);
+    ngx_conf_merge_value(conf->mcp_sse, prev->mcp_sse, 0);
     ngx_conf_merge_ptr_value(conf->mcp_allowed_hosts,
                              prev->mcp_allowed_hosts, NULL);
     ngx_conf_merge_ptr_value(conf->mcp_allowed_origins,
                              prev->mcp_allowed_origins, NULL);
+    ngx_conf_merge_msec_value(conf->mcp_sse_keepalive,
+                              prev->mcp_sse_keepalive,
+                              NGX_HTTP_CONFHAVEN_SSE_KEEPALIVE);
+
+    if (conf->mcp_sse_keepalive < 100) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_mcp_sse_keepalive\" must be "
+                           "at least 100ms");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->cache.ttl_search < 1000 || conf->cache.ttl_document < 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -36,6 +36,7 @@ typedef struct {
     ngx_shm_zone_t                  *mcp_shm;
     ngx_msec_t                       mcp_session_timeout;
     ngx_flag_t                       mcp_used;
+    void                            *mcp_sse_worker;   /* per worker */
 } ngx_http_confhaven_main_conf_t;
 
 
@@ -48,8 +49,10 @@ typedef struct {
     ngx_http_confhaven_cache_conf_t  cache;
 
     ngx_flag_t                       mcp;
+    ngx_flag_t                       mcp_sse;
     ngx_array_t                     *mcp_allowed_hosts;    /* ngx_str_t */
     ngx_array_t                     *mcp_allowed_origins;  /* ngx_str_t */
+    ngx_msec_t                       mcp_sse_keepalive;
 } ngx_http_confhaven_loc_conf_t;
 
 

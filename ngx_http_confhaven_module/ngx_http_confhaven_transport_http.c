@@ -11,6 +11,15 @@
  * request carries its version in params._meta or names a version newer
  * than ours in MCP-Protocol-Version).  Host and Origin are checked here,
  * whatever server_name routing did.
+ *
+ * A request is answered as application/json or text/event-stream, as the
+ * client's Accept prefers (its q-values, then its order: "text/event-stream,
+ * application/json" gets a stream, "application/json, text/event-stream"
+ * and "*" + "/" + "*" get JSON).  Inside a session every event carries an id
+ * and is kept in the session's log; 2025-11-25 streams open with a priming
+ * event (id, retry, empty data).  GET with Mcp-Session-Id opens the
+ * session's standalone stream, or, with Last-Event-ID, replays what
+ * followed that event on its stream, from the shared log, in any worker.
  */
 
 
@@ -22,6 +31,7 @@
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_tools.h"
+#include "ngx_http_confhaven_sse.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_META_VERSION                                 \
@@ -33,6 +43,14 @@
 
 #define NGX_HTTP_CONFHAVEN_NOT_ACCEPTABLE  406
 
+#define NGX_HTTP_CONFHAVEN_MCP_ACCEPT_JSON  0x01
+#define NGX_HTTP_CONFHAVEN_MCP_ACCEPT_SSE   0x02
+#define NGX_HTTP_CONFHAVEN_MCP_PREFER_SSE   0x04
+
+/* a resumed POST stream whose answer is not logged yet */
+#define NGX_HTTP_CONFHAVEN_MCP_RESUME_POLL  100
+#define NGX_HTTP_CONFHAVEN_MCP_RESUME_WAIT  30000
+
 
 typedef struct {
     ngx_http_request_t               *r;
@@ -42,15 +60,35 @@ typedef struct {
     ngx_uint_t                        pending;
     ngx_str_t                         session;
     ngx_int_t                         rc;        /* of an early answer */
+    ngx_uint_t                        version;   /* of the session */
+    ngx_http_confhaven_sse_t         *sse;
+    ngx_uint_t                        stream;    /* 0: events get no ids */
 
     unsigned                          modern:1;
     unsigned                          batch:1;
     unsigned                          initialize:1;
     unsigned                          dispatching:1;
+    unsigned                          event_stream:1;
+    unsigned                          session_header:1;
 } ngx_http_confhaven_mcp_http_t;
 
 
-static ngx_int_t ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r);
+/* GET: the standalone stream of a session, or a resumed one */
+
+typedef struct {
+    ngx_http_confhaven_sse_t         *sse;
+    ngx_http_confhaven_mcp_zone_t    *zone;
+    ngx_str_t                         session;
+    ngx_uint_t                        stream;
+    ngx_uint_t                        seq;       /* the last one sent */
+    ngx_uint_t                        tag;       /* of the claim */
+    ngx_msec_t                        deadline;
+    ngx_event_t                       poll;
+
+    unsigned                          claimed:1;
+} ngx_http_confhaven_mcp_get_t;
+
+
 static ngx_int_t ngx_http_confhaven_mcp_host_allowed(ngx_str_t *host,
     ngx_array_t *list);
 static ngx_int_t ngx_http_confhaven_mcp_origin_allowed(ngx_str_t *origin,
@@ -59,8 +97,6 @@ static ngx_int_t ngx_http_confhaven_mcp_get(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_mcp_delete(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_mcp_post(ngx_http_request_t *r);
 static void ngx_http_confhaven_mcp_post_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_confhaven_mcp_read_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_int_t ngx_http_confhaven_mcp_modern(
     ngx_http_confhaven_mcp_http_t *st);
 static ngx_int_t ngx_http_confhaven_mcp_check_headers(
@@ -88,16 +124,21 @@ static ngx_int_t ngx_http_confhaven_mcp_new_session(
     ngx_http_confhaven_mcp_http_t *st, ngx_http_confhaven_mcp_call_t *call);
 static ngx_int_t ngx_http_confhaven_mcp_send(ngx_http_request_t *r,
     ngx_uint_t status, json_t *msg);
-static ngx_int_t ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_int_t code, const char *message, json_t *id,
-    json_t *data);
-static ngx_int_t ngx_http_confhaven_mcp_send_empty(ngx_http_request_t *r,
-    ngx_uint_t status);
 static ngx_int_t ngx_http_confhaven_mcp_add_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
-static ngx_int_t ngx_http_confhaven_mcp_accepts(ngx_http_request_t *r);
-static ngx_int_t ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r,
-    const char *allow);
+static ngx_uint_t ngx_http_confhaven_mcp_accept(ngx_http_request_t *r);
+static ngx_int_t ngx_http_confhaven_mcp_open_stream(
+    ngx_http_confhaven_mcp_http_t *st);
+static ngx_int_t ngx_http_confhaven_mcp_respond_sse(
+    ngx_http_confhaven_mcp_http_t *st, json_t *msg);
+static ngx_int_t ngx_http_confhaven_mcp_event_id(ngx_http_request_t *r,
+    ngx_uint_t stream, ngx_uint_t seq, ngx_str_t *id);
+static ngx_int_t ngx_http_confhaven_mcp_get_replay(
+    ngx_http_confhaven_mcp_get_t *g, ngx_uint_t *final);
+static ngx_int_t ngx_http_confhaven_mcp_get_tick(
+    ngx_http_confhaven_sse_t *sse);
+static void ngx_http_confhaven_mcp_get_poll(ngx_event_t *ev);
+static void ngx_http_confhaven_mcp_get_cleanup(void *data);
 
 
 static ngx_str_t  ngx_http_confhaven_mcp_default_hosts[] = {
@@ -152,7 +193,7 @@ ngx_http_confhaven_mcp_handler(ngx_http_request_t *r)
 /* ------------------------------------------------------- Host and Origin */
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r)
 {
     ngx_table_elt_t                *h;
@@ -318,8 +359,14 @@ ngx_http_confhaven_mcp_origin_allowed(ngx_str_t *origin,
 static ngx_int_t
 ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
 {
-    ngx_int_t                        rc;
-    ngx_table_elt_t                 *h;
+    u_char                          *p, *last, *dash;
+    ngx_int_t                        rc, stream, seq;
+    ngx_uint_t                       version, final;
+    ngx_table_elt_t                 *h, *lei;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_confhaven_ctx_t        *ctx;
+    ngx_http_confhaven_mcp_get_t    *g;
+    ngx_http_confhaven_loc_conf_t   *chlcf;
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     rc = ngx_http_discard_request_body(r);
@@ -328,20 +375,321 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     }
 
     chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
     h = ngx_http_confhaven_mcp_header(r, "Mcp-Session-Id",
                                       sizeof("Mcp-Session-Id") - 1);
 
-    if (h && ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &h->value)
-             == 0)
-    {
+    if (h == NULL) {
+        /* 2026-07-28 has no GET; a 2025 client needs its session */
+        return ngx_http_confhaven_mcp_not_allowed(r, "POST, DELETE");
+    }
+
+    version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+                                                  &h->value);
+    if (version == 0) {
         return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
                    "Session not found", NULL, NULL);
     }
 
-    /* no standalone server-to-client stream: we never push */
-    return ngx_http_confhaven_mcp_not_allowed(r, "POST, DELETE");
+    ctx = ngx_http_confhaven_get_ctx(r);
+    ctx->mcp_session = h->value;
+
+    if (!(ngx_http_confhaven_mcp_accept(r)
+          & NGX_HTTP_CONFHAVEN_MCP_ACCEPT_SSE))
+    {
+        return ngx_http_confhaven_mcp_send_error(r,
+                   NGX_HTTP_CONFHAVEN_NOT_ACCEPTABLE,
+                   NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
+                   "Not Acceptable: Accept must list text/event-stream",
+                   NULL, NULL);
+    }
+
+    g = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_get_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (g == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    g->zone = &chmcf->mcp_zone;
+    g->session = h->value;
+    g->tag = r->connection->number;
+    g->poll.handler = ngx_http_confhaven_mcp_get_poll;
+    g->poll.data = g;
+    g->poll.log = r->connection->log;
+    g->poll.cancelable = 1;
+
+    cln->handler = ngx_http_confhaven_mcp_get_cleanup;
+    cln->data = g;
+
+    /* Last-Event-ID: "<stream>-<seq>", as our events are numbered */
+
+    lei = ngx_http_confhaven_mcp_header(r, "Last-Event-ID",
+                                        sizeof("Last-Event-ID") - 1);
+    stream = 0;
+    seq = 0;
+
+    if (lei) {
+        p = lei->value.data;
+        last = p + lei->value.len;
+        dash = ngx_strlchr(p, last, '-');
+
+        stream = dash ? ngx_atoi(p, dash - p) : NGX_ERROR;
+        seq = dash ? ngx_atoi(dash + 1, last - dash - 1) : NGX_ERROR;
+
+        if (stream == NGX_ERROR || seq == NGX_ERROR) {
+            return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
+                       "Bad Request: Last-Event-ID is not an event id of "
+                       "this server", NULL, NULL);
+        }
+    }
+
+    g->stream = stream;
+    g->seq = seq;
+
+    if (stream == 0) {
+        rc = ngx_http_confhaven_mcp_get_claim(&chmcf->mcp_zone, &g->session,
+                                              g->tag);
+
+        if (rc == NGX_BUSY) {
+            return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_CONFLICT,
+                       NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
+                       "Conflict: only one GET stream is allowed per "
+                       "session", NULL, NULL);
+        }
+
+        if (rc != NGX_OK) {
+            return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+                       NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
+                       "Session not found", NULL, NULL);
+        }
+
+        g->claimed = 1;
+    }
+
+    g->sse = ngx_http_confhaven_sse_create(r);
+    if (g->sse == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    g->sse->data = g;
+
+    if (ngx_http_confhaven_sse_add_header(r, "Mcp-Session-Id", &g->session)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* an unknown event id is refused before the stream starts */
+    rc = ngx_http_confhaven_mcp_get_replay(g, &final);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+                   NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
+                   "Session not found", NULL, NULL);
+    }
+
+    if (rc == NGX_ABORT) {
+        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
+                   "Bad Request: Last-Event-ID names no event of this "
+                   "session", NULL, NULL);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "confhaven mcp: GET stream %ui after %ui of session %V",
+                   g->stream, g->seq, &g->session);
+
+    if (g->stream && final) {
+        /* a POST stream that has ended: what followed is replayed */
+        return ngx_http_confhaven_sse_last(g->sse);
+    }
+
+    if (g->stream == 0) {
+        g->sse->tick = ngx_http_confhaven_mcp_get_tick;
+
+    } else {
+        g->deadline = ngx_current_msec + NGX_HTTP_CONFHAVEN_MCP_RESUME_WAIT;
+        ngx_add_timer(&g->poll, NGX_HTTP_CONFHAVEN_MCP_RESUME_POLL);
+    }
+
+    if (ngx_http_confhaven_sse_hold(g->sse, chlcf->mcp_sse_keepalive)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Sends what the log holds after g->seq on g->stream (starting the stream
+ * first if needed, with a priming event on a fresh 2025-11-25 standalone
+ * stream).  *final: the stream's last event has been logged.
+ */
+
+static ngx_int_t
+ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
+    ngx_uint_t *final)
+{
+    ngx_int_t                         rc;
+    ngx_str_t                         id;
+    ngx_uint_t                        i, seq, version;
+    ngx_array_t                      *out;
+    ngx_http_request_t               *r;
+    ngx_http_confhaven_mcp_replay_t  *ev;
+    ngx_http_confhaven_main_conf_t   *chmcf;
+
+    r = g->sse->r;
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    out = ngx_array_create(r->pool, 4,
+                           sizeof(ngx_http_confhaven_mcp_replay_t));
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_confhaven_mcp_event_replay(&chmcf->mcp_zone, &g->session,
+                                             g->stream, g->seq, out, final);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!g->sse->started) {
+        if (ngx_http_confhaven_sse_start(g->sse) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+                                                      &g->session);
+
+        if (g->stream == 0 && g->seq == 0
+            && version >= NGX_HTTP_CONFHAVEN_MCP_V2025_11_25
+            && ngx_http_confhaven_mcp_event_log(&chmcf->mcp_zone,
+                                                &g->session, 0, NULL, 0,
+                                                &seq, r->connection->log)
+               == NGX_OK)
+        {
+            if (ngx_http_confhaven_mcp_event_id(r, 0, seq, &id) != NGX_OK
+                || ngx_http_confhaven_sse_event(g->sse, NULL, &id,
+                                                NGX_HTTP_CONFHAVEN_SSE_RETRY,
+                                                (u_char *) "", 0)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    ev = out->elts;
+
+    for (i = 0; i < out->nelts; i++) {
+        if (ngx_http_confhaven_mcp_event_id(r, g->stream, ev[i].seq, &id)
+            != NGX_OK
+            || ngx_http_confhaven_sse_event(g->sse, "message", &id, 0,
+                                            ev[i].data.data, ev[i].data.len)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        g->seq = ev[i].seq;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the standalone stream lives as long as its session */
+
+static ngx_int_t
+ngx_http_confhaven_mcp_get_tick(ngx_http_confhaven_sse_t *sse)
+{
+    ngx_http_confhaven_mcp_get_t    *g = sse->data;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_get_module_main_conf(sse->r, ngx_http_confhaven_module);
+
+    if (ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &g->session)
+        != 0)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, sse->r->connection->log, 0,
+                  "confhaven mcp: session %V ended, closing its stream",
+                  &g->session);
+
+    ngx_http_confhaven_sse_finish(sse, NGX_OK);
+
+    return NGX_DONE;
+}
+
+
+/* a resumed POST stream waits for the answer some worker will log */
+
+static void
+ngx_http_confhaven_mcp_get_poll(ngx_event_t *ev)
+{
+    ngx_http_confhaven_mcp_get_t  *g = ev->data;
+
+    ngx_int_t            rc;
+    ngx_uint_t           final;
+    ngx_connection_t    *c;
+
+    c = g->sse->r->connection;
+
+    rc = ngx_http_confhaven_mcp_get_replay(g, &final);
+
+    if (rc == NGX_OK && !final
+        && (ngx_msec_int_t) (g->deadline - ngx_current_msec) > 0)
+    {
+        ngx_add_timer(&g->poll, NGX_HTTP_CONFHAVEN_MCP_RESUME_POLL);
+        return;
+    }
+
+    ngx_http_confhaven_sse_finish(g->sse, rc == NGX_ERROR ? NGX_ERROR
+                                                          : NGX_OK);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_confhaven_mcp_get_cleanup(void *data)
+{
+    ngx_http_confhaven_mcp_get_t  *g = data;
+
+    if (g->poll.timer_set) {
+        ngx_del_timer(&g->poll);
+    }
+
+    if (g->claimed) {
+        ngx_http_confhaven_mcp_get_release(g->zone, &g->session, g->tag);
+        g->claimed = 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_mcp_event_id(ngx_http_request_t *r, ngx_uint_t stream,
+    ngx_uint_t seq, ngx_str_t *id)
+{
+    id->data = ngx_pnalloc(r->pool, 2 * NGX_INT_T_LEN + 1);
+    if (id->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    id->len = ngx_sprintf(id->data, "%ui-%ui", stream, seq) - id->data;
+
+    return NGX_OK;
 }
 
 
@@ -505,7 +853,7 @@ ngx_http_confhaven_mcp_post_body(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_confhaven_mcp_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
@@ -566,6 +914,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
 {
     json_t                         *meta, *v, *caps, *data;
     ngx_int_t                       rc;
+    ngx_uint_t                      accept;
     ngx_table_elt_t                *h;
     ngx_http_request_t             *r;
     ngx_http_confhaven_mcp_call_t  *call;
@@ -578,6 +927,13 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
                    "Invalid Request: protocol version 2026-07-28 takes one "
                    "message per request, not a batch", NULL, NULL);
     }
+
+    /* lenient: without a usable Accept the answer is JSON */
+    accept = ngx_http_confhaven_mcp_accept(r);
+
+    st->event_stream = (accept & NGX_HTTP_CONFHAVEN_MCP_ACCEPT_SSE)
+                       && ((accept & NGX_HTTP_CONFHAVEN_MCP_PREFER_SSE)
+                           || !(accept & NGX_HTTP_CONFHAVEN_MCP_ACCEPT_JSON));
 
     st->calls = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_call_t));
     if (st->calls == NULL) {
@@ -977,20 +1333,28 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
 {
     json_t                         *msg;
     ngx_int_t                       rc;
-    ngx_uint_t                      i, version;
+    ngx_uint_t                      i, version, accept;
     ngx_http_request_t             *r;
     ngx_http_confhaven_mcp_call_t  *call;
 
     r = st->r;
     version = 0;
 
-    if (ngx_http_confhaven_mcp_accepts(r) != NGX_OK) {
+    accept = ngx_http_confhaven_mcp_accept(r);
+
+    if ((accept & (NGX_HTTP_CONFHAVEN_MCP_ACCEPT_JSON
+                   |NGX_HTTP_CONFHAVEN_MCP_ACCEPT_SSE))
+        != (NGX_HTTP_CONFHAVEN_MCP_ACCEPT_JSON
+            |NGX_HTTP_CONFHAVEN_MCP_ACCEPT_SSE))
+    {
         return ngx_http_confhaven_mcp_send_error(r,
                    NGX_HTTP_CONFHAVEN_NOT_ACCEPTABLE,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                    "Not Acceptable: Accept must list application/json and "
                    "text/event-stream", NULL, NULL);
     }
+
+    st->event_stream = (accept & NGX_HTTP_CONFHAVEN_MCP_PREFER_SSE) ? 1 : 0;
 
     if (json_is_array(st->body)) {
         st->batch = 1;
@@ -1045,6 +1409,8 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
     if (rc != NGX_OK) {
         return rc == NGX_ABORT ? st->rc : rc;
     }
+
+    st->version = version;
 
     if (st->batch && version != NGX_HTTP_CONFHAVEN_MCP_V2025_03_26) {
         return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
@@ -1199,6 +1565,13 @@ ngx_http_confhaven_mcp_start(ngx_http_confhaven_mcp_http_t *st)
         ngx_http_confhaven_mcp_dispatch(call);
     }
 
+    if (st->event_stream && st->pending > 1 && st->sse == NULL) {
+        /* the answer takes a while: the stream (and priming) goes now */
+        if (ngx_http_confhaven_mcp_open_stream(st) != NGX_OK) {
+            st->rc = NGX_ERROR;
+        }
+    }
+
     /* our own share: answers now if everything finished synchronously */
     ngx_http_confhaven_mcp_release(st);
 
@@ -1242,26 +1615,48 @@ ngx_http_confhaven_mcp_release(ngx_http_confhaven_mcp_http_t *st)
 static ngx_int_t
 ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
 {
-    json_t                         *list;
+    json_t                         *list, *msg;
     ngx_uint_t                      i;
     ngx_http_request_t             *r;
     ngx_http_confhaven_mcp_call_t  *call;
 
     r = st->r;
 
-    if (st->session.len) {
+    if (st->rc == NGX_ERROR) {
+        /* the early stream could not be started */
+        return NGX_ERROR;
+    }
+
+    if (st->session.len && !st->session_header) {
         if (ngx_http_confhaven_mcp_add_header(r, "Mcp-Session-Id",
                                               &st->session)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        st->session_header = 1;
     }
 
     if (!st->batch) {
         call = st->calls;
 
         if (call->status == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+            if (st->sse) {
+                msg = ngx_http_confhaven_mcp_error_message(call->id,
+                          NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
+                          "Internal error", NULL);
+
+                if (msg == NULL
+                    || ngx_http_confhaven_mcp_own(r->pool, msg) != NGX_OK)
+                {
+                    json_decref(msg);
+                    return NGX_ERROR;
+                }
+
+                return ngx_http_confhaven_mcp_respond_sse(st, msg);
+            }
+
             return ngx_http_confhaven_mcp_send_error(r,
                        NGX_HTTP_INTERNAL_SERVER_ERROR,
                        NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
@@ -1278,6 +1673,16 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
                            "Internal error: no session could be created",
                            call->id, NULL);
             }
+
+            st->version = call->version;
+        }
+
+        /* errors found before any work keep their HTTP status */
+        if (call->response
+            && (st->sse
+                || (st->event_stream && call->status == NGX_HTTP_OK)))
+        {
+            return ngx_http_confhaven_mcp_respond_sse(st, call->response);
         }
 
         return ngx_http_confhaven_mcp_send(r, call->status, call->response);
@@ -1309,11 +1714,141 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
         }
     }
 
-    if (json_array_size(list) == 0) {
+    if (json_array_size(list) == 0 && st->sse == NULL) {
         return ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED);
     }
 
+    if (st->event_stream) {
+        return ngx_http_confhaven_mcp_respond_sse(st, list);
+    }
+
     return ngx_http_confhaven_mcp_send(r, NGX_HTTP_OK, list);
+}
+
+
+/*
+ * The answer as text/event-stream: the headers, a priming event (an id
+ * and retry with empty data) for a 2025-11-25 session, and, in a session,
+ * a stream number so that every event gets an id and is kept for replay.
+ */
+
+static ngx_int_t
+ngx_http_confhaven_mcp_open_stream(ngx_http_confhaven_mcp_http_t *st)
+{
+    ngx_str_t                        id;
+    ngx_uint_t                       seq;
+    ngx_http_request_t              *r;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    r = st->r;
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    st->sse = ngx_http_confhaven_sse_create(r);
+    if (st->sse == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (st->session.len) {
+        if (!st->session_header) {
+            if (ngx_http_confhaven_mcp_add_header(r, "Mcp-Session-Id",
+                                                  &st->session)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            st->session_header = 1;
+        }
+
+        if (ngx_http_confhaven_mcp_stream_open(&chmcf->mcp_zone,
+                                               &st->session, &st->stream)
+            != NGX_OK)
+        {
+            st->stream = 0;
+        }
+    }
+
+    if (ngx_http_confhaven_sse_start(st->sse) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (st->modern) {
+        /* 2026-07-28: closing the stream cancels the request */
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
+    if (st->stream == 0 || st->version < NGX_HTTP_CONFHAVEN_MCP_V2025_11_25)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_http_confhaven_mcp_event_log(&chmcf->mcp_zone, &st->session,
+                                         st->stream, NULL, 0, &seq,
+                                         r->connection->log)
+        != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_http_confhaven_mcp_event_id(r, st->stream, seq, &id) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_confhaven_sse_event(st->sse, NULL, &id,
+                                        NGX_HTTP_CONFHAVEN_SSE_RETRY,
+                                        (u_char *) "", 0);
+}
+
+
+/* the last event of a POST stream, logged before it is written */
+
+static ngx_int_t
+ngx_http_confhaven_mcp_respond_sse(ngx_http_confhaven_mcp_http_t *st,
+    json_t *msg)
+{
+    ngx_str_t                        body, id;
+    ngx_uint_t                       seq;
+    ngx_http_request_t              *r;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    r = st->r;
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    if (st->sse == NULL
+        && ngx_http_confhaven_mcp_open_stream(st) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_confhaven_json_dump(r, json_incref(msg), &body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    id.len = 0;
+
+    if (st->stream
+        && ngx_http_confhaven_mcp_event_log(&chmcf->mcp_zone, &st->session,
+                                            st->stream, &body, 1, &seq,
+                                            r->connection->log)
+           == NGX_OK)
+    {
+        if (ngx_http_confhaven_mcp_event_id(r, st->stream, seq, &id)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    if (ngx_http_confhaven_sse_event(st->sse, "message", &id, 0, body.data,
+                                     body.len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_confhaven_sse_last(st->sse);
 }
 
 
@@ -1353,6 +1888,8 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
                    "confhaven mcp: session %V, version %V", &st->session,
                    ngx_http_confhaven_mcp_version_name(call->version));
 
+    st->session_header = 1;
+
     return ngx_http_confhaven_mcp_add_header(r, "Mcp-Session-Id",
                                             &st->session);
 }
@@ -1382,7 +1919,7 @@ ngx_http_confhaven_mcp_send(ngx_http_request_t *r, ngx_uint_t status,
 
 /* takes data */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t code, const char *message, json_t *id, json_t *data)
 {
@@ -1405,7 +1942,7 @@ ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_confhaven_mcp_send_empty(ngx_http_request_t *r, ngx_uint_t status)
 {
     ngx_int_t  rc;
@@ -1444,39 +1981,148 @@ ngx_http_confhaven_mcp_add_header(ngx_http_request_t *r, const char *name,
 }
 
 
-/* the client must take both JSON and SSE answers (2025-x) */
+/*
+ * What the client takes (ACCEPT_JSON, ACCEPT_SSE) and which it prefers:
+ * the higher q-value, then the range listed first; a type named outright
+ * counts before "text/" + "*", "application/" + "*" and "*" + "/" + "*".
+ */
 
-static ngx_int_t
-ngx_http_confhaven_mcp_accepts(ngx_http_request_t *r)
+static ngx_uint_t
+ngx_http_confhaven_mcp_accept(ngx_http_request_t *r)
 {
-    u_char           *p, *last;
+    u_char           *p, *last, *end, *semi, *q, *tlast;
+    size_t            tlen;
+    ngx_int_t         qv, n, jq, sq, jpos, spos, rank, jrank, srank;
+    ngx_uint_t        pos, accept;
     ngx_table_elt_t  *h;
 
     h = ngx_http_confhaven_mcp_header(r, "Accept", sizeof("Accept") - 1);
     if (h == NULL) {
-        return NGX_DECLINED;
+        return 0;
     }
+
+    /* -1: not listed; rank 3 explicit, 2 type wildcard, 1 any */
+    jq = -1;
+    sq = -1;
+    jpos = 0;
+    spos = 0;
+    jrank = 0;
+    srank = 0;
 
     p = h->value.data;
     last = p + h->value.len;
 
-    if (ngx_strlcasestrn(p, last, (u_char *) "*/*", 3 - 1)) {
-        return NGX_OK;
+    for (pos = 0; p < last; pos++, p = end + 1) {
+
+        end = ngx_strlchr(p, last, ',');
+        if (end == NULL) {
+            end = last;
+        }
+
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        semi = ngx_strlchr(p, end, ';');
+        tlast = semi ? semi : end;
+
+        while (tlast > p && (tlast[-1] == ' ' || tlast[-1] == '\t')) {
+            tlast--;
+        }
+
+        tlen = tlast - p;
+
+        /* q=0.5 and the like: thousandths */
+        qv = 1000;
+
+        q = semi ? ngx_strlcasestrn(semi, end, (u_char *) "q=", 2 - 1)
+                 : NULL;
+
+        if (q) {
+            q += 2;
+            qv = 0;
+
+            if (q < end && *q == '1') {
+                qv = 1000;
+
+            } else if (q < end && *q == '0') {
+                q++;
+
+                if (q < end && *q == '.') {
+                    for (q++, n = 100; q < end && n && *q >= '0'
+                                       && *q <= '9'; q++, n /= 10)
+                    {
+                        qv += (*q - '0') * n;
+                    }
+                }
+            }
+        }
+
+        if (tlen == sizeof("application/json") - 1
+            && ngx_strncasecmp(p, (u_char *) "application/json", tlen) == 0)
+        {
+            rank = 3;
+
+        } else if (tlen == sizeof("text/event-stream") - 1
+                   && ngx_strncasecmp(p, (u_char *) "text/event-stream",
+                                      tlen)
+                      == 0)
+        {
+            rank = -3;
+
+        } else if (tlen == 3 && ngx_strncmp(p, "*/*", 3) == 0) {
+            rank = 1;
+
+        } else if (tlen == sizeof("application/*") - 1
+                   && ngx_strncasecmp(p, (u_char *) "application/*", tlen)
+                      == 0)
+        {
+            rank = 2;
+
+        } else if (tlen == sizeof("text/*") - 1
+                   && ngx_strncasecmp(p, (u_char *) "text/*", tlen) == 0)
+        {
+            rank = -2;
+
+        } else {
+            continue;
+        }
+
+        /* the most specific range decides, as RFC 9110 has it */
+
+        if (rank > 0 && rank > jrank) {
+            jq = qv;
+            jpos = pos;
+            jrank = rank;
+        }
+
+        if ((rank < 0 || rank == 1) && ngx_abs(rank) > srank) {
+            sq = qv;
+            spos = pos;
+            srank = ngx_abs(rank);
+        }
     }
 
-    if (ngx_strlcasestrn(p, last, (u_char *) "application/json",
-                         sizeof("application/json") - 2)
-        && ngx_strlcasestrn(p, last, (u_char *) "text/event-stream",
-                            sizeof("text/event-stream") - 2))
-    {
-        return NGX_OK;
+    accept = 0;
+
+    if (jq > 0) {
+        accept |= NGX_HTTP_CONFHAVEN_MCP_ACCEPT_JSON;
     }
 
-    return NGX_DECLINED;
+    if (sq > 0) {
+        accept |= NGX_HTTP_CONFHAVEN_MCP_ACCEPT_SSE;
+
+        if (sq > jq || (sq == jq && srank == 3 && (jrank < 3 || spos < jpos)))
+        {
+            accept |= NGX_HTTP_CONFHAVEN_MCP_PREFER_SSE;
+        }
+    }
+
+    return accept;
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r, const char *allow)
 {
     ngx_int_t  rc;
@@ -1520,9 +2166,10 @@ ngx_http_confhaven_mcp_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (chlcf->rest == 1 || chlcf->json_errors == 1) {
-        return "cannot be used with \"confhaven_rest\" or "
-               "\"confhaven_json_errors\" in the same location";
+    if (chlcf->rest == 1 || chlcf->json_errors == 1 || chlcf->mcp_sse == 1) {
+        return "cannot be used with \"confhaven_rest\", "
+               "\"confhaven_json_errors\" or \"confhaven_mcp_sse\" in the "
+               "same location";
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);

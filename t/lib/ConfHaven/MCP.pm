@@ -11,11 +11,25 @@ package ConfHaven::MCP;
 #                      headers => [...], no_headers => 1);   # 2026-07-28 wire
 #   $m->meta          # the _meta a 2026 client sends
 #   $m->b64('x')      # "=?base64?...?=" header value
+#
+# Event streams:
+#   my @ev = $m->events($r->{body});   # [{event, id, retry, data, json}],
+#                                      # comments left out
+#   $m->comments($body)                # how many ": ..." comment blocks
+#   my $s = $m->open_stream('GET', '/mcp', headers => [...]);   # not read
+#   $m->read_until($s, sub { $_[0] =~ /x/ }, 5);  # 1 when the condition
+#                # holds on the response so far (a ConfHaven::Test response,
+#                # body de-chunked); 0 on timeout or EOF ($s->{eof})
+#   $m->response($s)                   # the response read so far
+#   close $s->{sock}
 
 use strict;
 use warnings;
 
 use MIME::Base64 ();
+use IO::Select;
+use JSON::PP ();
+use Time::HiRes ();
 
 my $MODERN = '2026-07-28';
 
@@ -122,6 +136,60 @@ sub modern {
     my %x = (accept => $o{accept} // 'application/json, text/event-stream');
     $x{$_} = $o{$_} for grep { exists $o{$_} } qw(port host timeout);
     return $self->post($msg, %x, headers => \@h);
+}
+
+sub events {
+    my ($self, $body) = @_;
+    my @ev;
+    $body //= '';
+    $body =~ s/\r\n/\n/g;
+    for my $block (split /\n\n/, $body) {
+        my (%e, @data);
+        for my $line (split /\n/, $block) {
+            next if $line =~ /^:/;
+            my ($f, $v) = $line =~ /^([^:]*)(?::(.*))?$/ or next;
+            $v //= '';
+            $v =~ s/^ //;
+            if ($f eq 'data') { push @data, $v } else { $e{$f} = $v }
+        }
+        next unless @data || %e;
+        $e{data} = join "\n", @data;
+        $e{json} = eval { JSON::PP->new->utf8->decode($e{data}) }
+            if length $e{data};
+        push @ev, \%e;
+    }
+    return @ev;
+}
+
+sub comments {
+    my ($self, $body) = @_;
+    my $n = () = ($body // '') =~ /^: /mg;
+    return $n;
+}
+
+sub open_stream {
+    my ($self, $method, $path, %o) = @_;
+    return $self->{t}->http_start($method, $path // $self->{path}, %o);
+}
+
+sub response {
+    my ($self, $s) = @_;
+    return ConfHaven::Test::_parse_response($s->{buf}, $s->{method});
+}
+
+sub read_until {
+    my ($self, $s, $cond, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + ($timeout // 5);
+    my $sel = IO::Select->new($s->{sock});
+    while (1) {
+        return 1 if $cond->($self->response($s));
+        return 0 if $s->{eof};
+        my $left = $deadline - Time::HiRes::time();
+        return 0 if $left <= 0;
+        next unless $sel->can_read($left);
+        my $n = sysread($s->{sock}, $s->{buf}, 65536, length $s->{buf});
+        $s->{eof} = 1 unless $n;
+    }
 }
 
 1;

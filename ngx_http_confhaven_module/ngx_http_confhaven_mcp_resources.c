@@ -1,0 +1,581 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * MCP resources and completions.  Conferences are listed as resources
+ * (confhaven://conferences/{slug}, the document of GET
+ * /api/conferences/{slug}); sessions are reached through the template
+ * confhaven://sessions/{id} (the document of GET /api/sessions/{id}).
+ * completion/complete offers conference slugs, tracks, levels and days
+ * for the arguments that take them, and no values for anything else.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_confhaven_module.h"
+#include "ngx_http_confhaven_json.h"
+#include "ngx_http_confhaven_mcp.h"
+
+
+#define NGX_HTTP_CONFHAVEN_URI_CONFERENCES  "confhaven://conferences/"
+#define NGX_HTTP_CONFHAVEN_URI_SESSIONS     "confhaven://sessions/"
+
+#define NGX_HTTP_CONFHAVEN_COMPLETION_MAX   100
+#define NGX_HTTP_CONFHAVEN_COMPLETION_LEN   200
+
+
+static void ngx_http_confhaven_mcp_resources_listed(
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_pg_op_t *op);
+static void ngx_http_confhaven_mcp_resources_got(
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_pg_op_t *op);
+static void ngx_http_confhaven_mcp_resources_not_found(
+    ngx_http_confhaven_mcp_call_t *call, json_t *uri, ngx_str_t *why);
+static void ngx_http_confhaven_mcp_completion_got(
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_pg_op_t *op);
+static void ngx_http_confhaven_mcp_completion_values(
+    ngx_http_confhaven_mcp_call_t *call, json_t *values, json_int_t total);
+static ngx_int_t ngx_http_confhaven_mcp_is_slug(u_char *p, size_t len);
+
+
+static const char  ngx_http_confhaven_mcp_complete_slugs_sql[] =
+    "WITH m AS ("
+    " SELECT slug, start_date, starts_with(slug, lower($1)) AS pre"
+    "   FROM confhaven.conferences"
+    "  WHERE is_active"
+    "    AND (starts_with(slug, lower($1))"
+    "         OR strpos(lower(name), lower($1)) > 0))"
+    " SELECT json_build_object("
+    "  'values', coalesce((SELECT json_agg(slug ORDER BY pre DESC,"
+    "                              start_date DESC NULLS LAST, slug)"
+    "                        FROM (SELECT * FROM m ORDER BY pre DESC,"
+    "                              start_date DESC NULLS LAST, slug"
+    "                              LIMIT 100) x), '[]'::json),"
+    "  'total', (SELECT count(*) FROM m))::text";
+
+static const char  ngx_http_confhaven_mcp_complete_tracks_sql[] =
+    "WITH m AS ("
+    " SELECT DISTINCT t.name"
+    "   FROM confhaven.tracks t"
+    "   JOIN confhaven.conferences c ON c.id = t.conference_id"
+    "    AND c.is_active"
+    "  WHERE ($2::text IS NULL"
+    "         OR c.id = coalesce(confhaven._find_conference($2), c.id))"
+    "    AND (starts_with(lower(t.name), lower($1))"
+    "         OR strpos(lower(t.name), ' ' || lower($1)) > 0))"
+    " SELECT json_build_object("
+    "  'values', coalesce((SELECT json_agg(name ORDER BY name)"
+    "                        FROM (SELECT name FROM m ORDER BY name"
+    "                              LIMIT 100) x), '[]'::json),"
+    "  'total', (SELECT count(*) FROM m))::text";
+
+static const char  ngx_http_confhaven_mcp_complete_days_sql[] =
+    "WITH m AS ("
+    " SELECT DISTINCT to_char((s.start_at AT TIME ZONE c.timezone)::date,"
+    "                         'YYYY-MM-DD') AS day"
+    "   FROM confhaven.sessions s"
+    "   JOIN confhaven.conferences c ON c.id = s.conference_id"
+    "  WHERE c.id = confhaven._find_conference($2)"
+    "    AND s.start_at IS NOT NULL)"
+    " SELECT json_build_object("
+    "  'values', coalesce((SELECT json_agg(day ORDER BY day)"
+    "                        FROM (SELECT day FROM m"
+    "                               WHERE starts_with(day, $1)"
+    "                               ORDER BY day LIMIT 100) x),"
+    "                     '[]'::json),"
+    "  'total', (SELECT count(*) FROM m WHERE starts_with(day, $1)))::text";
+
+
+static const char  *ngx_http_confhaven_mcp_levels[] = {
+    "Introductory", "Intermediate", "Advanced", NULL
+};
+
+
+/* ---------------------------------------------------------------- lists */
+
+
+void
+ngx_http_confhaven_mcp_resources_list(ngx_http_confhaven_mcp_call_t *call)
+{
+    if (ngx_http_confhaven_mcp_no_cursor(call) != NGX_OK) {
+        return;
+    }
+
+    if (ngx_http_confhaven_mcp_query(call,
+            "SELECT confhaven.api_conferences(true)::text", 0, NULL,
+            ngx_http_confhaven_mcp_resources_listed)
+        != NGX_OK)
+    {
+        ngx_http_confhaven_mcp_result(call, NULL);
+    }
+}
+
+
+static void
+ngx_http_confhaven_mcp_resources_listed(ngx_http_confhaven_mcp_call_t *call,
+    ngx_http_confhaven_pg_op_t *op)
+{
+    u_char      *p, *last, buf[1024];
+    size_t       i;
+    json_t      *value, *list, *resources, *c, *res, *n;
+    const char  *slug, *name, *loc, *start, *end;
+
+    value = ngx_http_confhaven_mcp_query_value(call, op);
+    if (value == NULL) {
+        if (op->sqlstate.len) {
+            ngx_http_confhaven_mcp_result(call, NULL);
+        }
+
+        return;
+    }
+
+    resources = json_array();
+    if (resources == NULL) {
+        ngx_http_confhaven_mcp_result(call, NULL);
+        return;
+    }
+
+    list = json_object_get(value, "conferences");
+
+    for (i = 0; i < json_array_size(list); i++) {
+        c = json_array_get(list, i);
+
+        slug = json_string_value(json_object_get(c, "slug"));
+        name = json_string_value(json_object_get(c, "name"));
+
+        if (slug == NULL || name == NULL) {
+            continue;
+        }
+
+        loc = json_string_value(json_object_get(c, "location"));
+        start = json_string_value(json_object_get(c, "start_date"));
+        end = json_string_value(json_object_get(c, "end_date"));
+        n = json_object_get(c, "session_count");
+
+        p = buf;
+        last = buf + sizeof(buf);
+
+        p = ngx_slprintf(p, last, "%s", name);
+
+        if (start) {
+            p = ngx_slprintf(p, last, ", %s", start);
+
+            if (end && ngx_strcmp(start, end) != 0) {
+                p = ngx_slprintf(p, last, " to %s", end);
+            }
+        }
+
+        if (loc) {
+            p = ngx_slprintf(p, last, ", %s", loc);
+        }
+
+        if (json_is_integer(n)) {
+            p = ngx_slprintf(p, last, ", %L sessions",
+                             (int64_t) json_integer_value(n));
+        }
+
+        p = ngx_slprintf(p, last, ": the conference with its tracks, "
+                         "levels, rooms and days.");
+
+        if (ngx_http_confhaven_utf8_invalid(buf, p - buf, 0) >= 0) {
+            p = ngx_slprintf(buf, last, "%s", slug);
+        }
+
+        res = json_pack("{s:s+, s:s, s:s%, s:s}",
+                        "uri", NGX_HTTP_CONFHAVEN_URI_CONFERENCES, slug,
+                        "name", slug,
+                        "description", (char *) buf, (size_t) (p - buf),
+                        "mimeType", "application/json");
+
+        if (res == NULL) {
+            continue;
+        }
+
+        if (call->version >= NGX_HTTP_CONFHAVEN_MCP_V2025_06_18) {
+            json_object_set_new(res, "title", json_string(name));
+        }
+
+        json_array_append_new(resources, res);
+    }
+
+    res = json_pack("{s:o}", "resources", resources);
+
+    ngx_http_confhaven_mcp_cacheable(call, res,
+                                     NGX_HTTP_CONFHAVEN_MCP_TTL_DATA);
+    ngx_http_confhaven_mcp_result(call, res);
+}
+
+
+void
+ngx_http_confhaven_mcp_resources_templates(
+    ngx_http_confhaven_mcp_call_t *call)
+{
+    json_t  *res, *c, *s;
+
+    if (ngx_http_confhaven_mcp_no_cursor(call) != NGX_OK) {
+        return;
+    }
+
+    c = json_pack("{s:s, s:s, s:s, s:s}",
+                  "uriTemplate", NGX_HTTP_CONFHAVEN_URI_CONFERENCES "{slug}",
+                  "name", "conference",
+                  "description",
+                  "A conference by its slug (list_conferences or "
+                  "resources/list name them): name, dates, location, time "
+                  "zone, website, session count, tracks with their session "
+                  "counts, levels, rooms and days.",
+                  "mimeType", "application/json");
+
+    s = json_pack("{s:s, s:s, s:s, s:s}",
+                  "uriTemplate", NGX_HTTP_CONFHAVEN_URI_SESSIONS "{id}",
+                  "name", "session",
+                  "description",
+                  "A conference session by its numeric id (from "
+                  "search_sessions results): title, abstract, speakers "
+                  "with bios, local start and end, room, track, level, "
+                  "format, language and tags.",
+                  "mimeType", "application/json");
+
+    if (c && s && call->version >= NGX_HTTP_CONFHAVEN_MCP_V2025_06_18) {
+        json_object_set_new(c, "title", json_string("Conference"));
+        json_object_set_new(s, "title", json_string("Conference session"));
+    }
+
+    res = (c && s) ? json_pack("{s:[o, o]}", "resourceTemplates", c, s)
+                   : NULL;
+
+    if (res == NULL) {
+        json_decref(c);
+        json_decref(s);
+    }
+
+    ngx_http_confhaven_mcp_cacheable(call, res,
+                                     NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC);
+    ngx_http_confhaven_mcp_result(call, res);
+}
+
+
+/* ----------------------------------------------------------------- read */
+
+
+void
+ngx_http_confhaven_mcp_resources_read(ngx_http_confhaven_mcp_call_t *call)
+{
+    u_char      *p;
+    size_t       len, n;
+    json_t      *uri;
+    ngx_str_t    why;
+    const char  *sql;
+
+    uri = call->params ? json_object_get(call->params, "uri") : NULL;
+
+    if (!json_is_string(uri)) {
+        ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
+                                     NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
+                                     "Invalid params: uri must be a string",
+                                     NULL);
+        return;
+    }
+
+    p = (u_char *) json_string_value(uri);
+    len = json_string_length(uri);
+
+    n = sizeof(NGX_HTTP_CONFHAVEN_URI_CONFERENCES) - 1;
+
+    if (len > n
+        && ngx_strncmp(p, NGX_HTTP_CONFHAVEN_URI_CONFERENCES, n) == 0
+        && ngx_http_confhaven_mcp_is_slug(p + n, len - n) == NGX_OK)
+    {
+        sql = "SELECT confhaven.api_conference($1)::text";
+        p += n;
+        goto query;
+    }
+
+    n = sizeof(NGX_HTTP_CONFHAVEN_URI_SESSIONS) - 1;
+
+    if (len > n && len - n <= 18
+        && ngx_strncmp(p, NGX_HTTP_CONFHAVEN_URI_SESSIONS, n) == 0
+        && ngx_atoi(p + n, len - n) > 0)
+    {
+        sql = "SELECT confhaven.api_session($1::bigint)::text";
+        p += n;
+        goto query;
+    }
+
+    ngx_str_set(&why, "resources/list and resources/templates/list name "
+                      "the resources: confhaven://conferences/{slug} and "
+                      "confhaven://sessions/{id}");
+    ngx_http_confhaven_mcp_resources_not_found(call, uri, &why);
+    return;
+
+query:
+
+    /* jansson strings are NUL-terminated: the tail is the parameter */
+    if (ngx_http_confhaven_mcp_query(call, sql, 1, (char **) &p,
+                                     ngx_http_confhaven_mcp_resources_got)
+        != NGX_OK)
+    {
+        ngx_http_confhaven_mcp_result(call, NULL);
+    }
+}
+
+
+static void
+ngx_http_confhaven_mcp_resources_got(ngx_http_confhaven_mcp_call_t *call,
+    ngx_http_confhaven_pg_op_t *op)
+{
+    json_t  *uri, *res;
+
+    uri = json_object_get(call->params, "uri");
+
+    if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
+        && op->sqlstate.len == 5
+        && ngx_strncmp(op->sqlstate.data, "CH404", 5) == 0)
+    {
+        ngx_http_confhaven_mcp_resources_not_found(call, uri,
+                                                   op->hint.len ? &op->hint
+                                                                : NULL);
+        return;
+    }
+
+    if (op->status != NGX_HTTP_CONFHAVEN_PG_OK) {
+        /* answers -32603, or leaves another SQL error to us */
+        (void) ngx_http_confhaven_mcp_query_value(call, op);
+
+        if (op->sqlstate.len) {
+            ngx_http_confhaven_mcp_result(call, NULL);
+        }
+
+        return;
+    }
+
+    if (op->got_null) {
+        ngx_http_confhaven_mcp_result(call, NULL);
+        return;
+    }
+
+    /* the database's JSON is the resource text as it is */
+    res = json_pack("{s:[{s:O, s:s, s:s%}]}",
+                    "contents",
+                    "uri", uri,
+                    "mimeType", "application/json",
+                    "text", (char *) op->value.data, op->value.len);
+
+    ngx_http_confhaven_mcp_cacheable(call, res,
+                                     NGX_HTTP_CONFHAVEN_MCP_TTL_DATA);
+    ngx_http_confhaven_mcp_result(call, res);
+}
+
+
+/* -32002 before 2026-07-28, -32602 there; data.uri both ways */
+
+static void
+ngx_http_confhaven_mcp_resources_not_found(
+    ngx_http_confhaven_mcp_call_t *call, json_t *uri, ngx_str_t *why)
+{
+    u_char  *p, *last, buf[2048];
+
+    last = buf + sizeof(buf) - 1;
+
+    p = ngx_slprintf(buf, last, "Resource not found");
+
+    if (why && why->len) {
+        p = ngx_slprintf(p, last, ": %V", why);
+
+        if (ngx_http_confhaven_utf8_invalid(buf, p - buf, 0) >= 0) {
+            p = ngx_slprintf(buf, last, "Resource not found");
+        }
+    }
+
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_INFO, call->r->connection->log, 0,
+                  "confhaven mcp: resource not found");
+
+    ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
+                                 call->modern
+                                 ? NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS
+                                 : NGX_HTTP_CONFHAVEN_MCP_RESOURCE_NOT_FOUND,
+                                 (char *) buf,
+                                 json_pack("{s:O}", "uri", uri));
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_mcp_is_slug(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > 63 || p[0] == '-') {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9')
+              || p[i] == '-'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* ----------------------------------------------------------- completion */
+
+
+void
+ngx_http_confhaven_mcp_completion(ngx_http_confhaven_mcp_call_t *call)
+{
+    char        *params[2];
+    json_t      *ref, *arg, *type, *name, *value, *ctx, *conf, *values;
+    ngx_uint_t   i, np;
+    const char  *sql, *t, *n, *v, *target;
+
+    ref = call->params ? json_object_get(call->params, "ref") : NULL;
+    arg = call->params ? json_object_get(call->params, "argument") : NULL;
+
+    type = json_object_get(ref, "type");
+    name = json_object_get(arg, "name");
+    value = json_object_get(arg, "value");
+
+    if (!json_is_object(ref) || !json_is_string(type)
+        || !json_is_object(arg) || !json_is_string(name)
+        || !json_is_string(value))
+    {
+        ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
+                                     NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
+                                     "Invalid params: completion/complete "
+                                     "takes ref {type, name|uri} and "
+                                     "argument {name, value}", NULL);
+        return;
+    }
+
+    t = json_string_value(type);
+    n = json_string_value(name);
+    v = json_string_value(value);
+
+    /* what the reference names: our prompt, our templates, a tool */
+    target = json_string_value(json_object_get(ref,
+                                   ngx_strcmp(t, "ref/resource") == 0
+                                   ? "uri" : "name"));
+
+    if (target == NULL
+        || json_string_length(value) > NGX_HTTP_CONFHAVEN_COMPLETION_LEN
+        || (ngx_strcmp(t, "ref/prompt") == 0
+            && ngx_strcmp(target, "plan_my_day") != 0)
+        || (ngx_strcmp(t, "ref/resource") == 0
+            && ngx_strcmp(target,
+                          NGX_HTTP_CONFHAVEN_URI_CONFERENCES "{slug}") != 0))
+    {
+        ngx_http_confhaven_mcp_completion_values(call, NULL, 0);
+        return;
+    }
+
+    ctx = json_object_get(call->params, "context");
+    conf = json_object_get(json_object_get(ctx, "arguments"), "conference");
+
+    params[0] = (char *) v;
+    params[1] = json_is_string(conf) ? (char *) json_string_value(conf)
+                                     : NULL;
+
+    if (ngx_strcmp(n, "level") == 0) {
+        values = json_array();
+
+        for (i = 0; values && ngx_http_confhaven_mcp_levels[i]; i++) {
+            if (ngx_strncasecmp((u_char *) ngx_http_confhaven_mcp_levels[i],
+                                (u_char *) v, ngx_strlen(v))
+                == 0)
+            {
+                json_array_append_new(values,
+                    json_string(ngx_http_confhaven_mcp_levels[i]));
+            }
+        }
+
+        ngx_http_confhaven_mcp_completion_values(call, values,
+                                                 json_array_size(values));
+        return;
+    }
+
+    if (ngx_strcmp(n, "conference") == 0 || ngx_strcmp(n, "slug") == 0) {
+        sql = ngx_http_confhaven_mcp_complete_slugs_sql;
+
+    } else if (ngx_strcmp(n, "track") == 0) {
+        sql = ngx_http_confhaven_mcp_complete_tracks_sql;
+
+    } else if (ngx_strcmp(n, "date") == 0 && params[1]) {
+        sql = ngx_http_confhaven_mcp_complete_days_sql;
+
+    } else {
+        ngx_http_confhaven_mcp_completion_values(call, NULL, 0);
+        return;
+    }
+
+    /* the slugs take the value only */
+    np = (sql == ngx_http_confhaven_mcp_complete_slugs_sql) ? 1 : 2;
+
+    if (ngx_http_confhaven_mcp_query(call, sql, np, params,
+                                     ngx_http_confhaven_mcp_completion_got)
+        != NGX_OK)
+    {
+        ngx_http_confhaven_mcp_result(call, NULL);
+    }
+}
+
+
+static void
+ngx_http_confhaven_mcp_completion_got(ngx_http_confhaven_mcp_call_t *call,
+    ngx_http_confhaven_pg_op_t *op)
+{
+    json_t  *value, *total;
+
+    value = ngx_http_confhaven_mcp_query_value(call, op);
+    if (value == NULL) {
+        if (op->sqlstate.len) {
+            /* nothing to offer is not an error for a completion */
+            ngx_http_confhaven_mcp_completion_values(call, NULL, 0);
+        }
+
+        return;
+    }
+
+    total = json_object_get(value, "total");
+
+    ngx_http_confhaven_mcp_completion_values(call,
+        json_incref(json_object_get(value, "values")),
+        json_is_integer(total) ? json_integer_value(total) : 0);
+}
+
+
+/* takes values (NULL: none) */
+
+static void
+ngx_http_confhaven_mcp_completion_values(ngx_http_confhaven_mcp_call_t *call,
+    json_t *values, json_int_t total)
+{
+    json_t  *res;
+
+    if (!json_is_array(values)) {
+        json_decref(values);
+        values = json_array();
+        total = 0;
+    }
+
+    if (total < (json_int_t) json_array_size(values)) {
+        total = json_array_size(values);
+    }
+
+    res = json_pack("{s:{s:o, s:I, s:b}}",
+                    "completion",
+                    "values", values,
+                    "total", total,
+                    "hasMore", total > (json_int_t) json_array_size(values));
+
+    ngx_http_confhaven_mcp_result(call, res);
+}
