@@ -25,6 +25,12 @@
  * (ngx_http_confhaven_transport_sse.c).  An entry is taken out under the mutex
  * by the one worker it names, so it is delivered at most once, and it is
  * only dropped when its stream is gone.
+ *
+ * With confhaven_redis_server, every session is also registered in Redis
+ * (ngx_http_confhaven_mcp_cluster.c): the functions here tell the cluster
+ * layer about creation, binding, changes and deletion, and a session
+ * another instance created is imported with
+ * ngx_http_confhaven_mcp_session_import().
  */
 
 
@@ -35,6 +41,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_mcp.h"
+#include "ngx_http_confhaven_mcp_cluster.h"
 
 
 typedef struct {
@@ -84,6 +91,9 @@ static char *ngx_http_confhaven_mcp_zone_add(ngx_conf_t *cf, ngx_str_t *name,
     size_t size, ngx_http_confhaven_main_conf_t *chmcf);
 static ngx_int_t ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_int_t ngx_http_confhaven_mcp_session_insert(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_uint_t version, u_char *id,
+    ngx_uint_t level, ngx_uint_t import, ngx_log_t *log);
 static ngx_http_confhaven_mcp_node_t *ngx_http_confhaven_mcp_session_lookup(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
 static void ngx_http_confhaven_mcp_session_expire(
@@ -151,6 +161,10 @@ ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     chmcf->mcp_zone.timeout = chmcf->mcp_session_timeout;
+
+    if (ngx_http_confhaven_mcp_cluster_init_conf(cf, chmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (!chmcf->mcp_used || chmcf->mcp_shm) {
         return NGX_CONF_OK;
@@ -257,11 +271,9 @@ ngx_int_t
 ngx_http_confhaven_mcp_session_create(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_uint_t version, u_char *id, ngx_log_t *log)
 {
-    u_char                          rnd[NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN
-                                        / 2];
-    ssize_t                         n;
-    ngx_uint_t                      tries;
-    ngx_http_confhaven_mcp_node_t  *sn;
+    u_char     rnd[NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN / 2];
+    ssize_t    n;
+    ngx_str_t  sid;
 
     n = getrandom(rnd, sizeof(rnd), 0);
     if (n != (ssize_t) sizeof(rnd)) {
@@ -272,9 +284,60 @@ ngx_http_confhaven_mcp_session_create(ngx_http_confhaven_mcp_zone_t *zone,
 
     ngx_hex_dump(id, rnd, sizeof(rnd));
 
+    if (ngx_http_confhaven_mcp_session_insert(zone, version, id, 0, 0, log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sid.data = id;
+    sid.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
+
+    ngx_http_confhaven_mcp_cluster_register(&sid, version);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A session another instance created (found in Redis): known here from
+ * now on.  NGX_OK also when it is already here.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_session_import(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_uint_t version, ngx_uint_t level, ngx_log_t *log)
+{
+    if (id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN || version == 0) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_confhaven_mcp_session_insert(zone, version, id->data,
+                                                 level, 1, log);
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_uint_t version, u_char *id, ngx_uint_t level, ngx_uint_t import,
+    ngx_log_t *log)
+{
+    ngx_str_t                       sid;
+    ngx_uint_t                      tries;
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    sid.data = id;
+    sid.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     ngx_http_confhaven_mcp_session_expire(zone, 0);
+
+    if (ngx_http_confhaven_mcp_session_live(zone, &sid)) {
+        /* imported meanwhile by another worker, or 128 bits met twice */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return import ? NGX_OK : NGX_ERROR;
+    }
 
     for (tries = 0; /* void */; tries++) {
         sn = ngx_slab_alloc_locked(zone->shpool,
@@ -308,7 +371,7 @@ ngx_http_confhaven_mcp_session_create(ngx_http_confhaven_mcp_zone_t *zone,
     sn->logged = 0;
     sn->get_pid = 0;
     sn->get_tag = 0;
-    sn->level = 0;
+    sn->level = level;
     sn->sse_pid = 0;
     sn->sse_slot = 0;
     sn->sse_tag = 0;
@@ -363,8 +426,28 @@ ngx_http_confhaven_mcp_session_find(ngx_http_confhaven_mcp_zone_t *zone,
 }
 
 
+/* DELETE by the client: here, and (a tombstone) in every instance */
+
 ngx_int_t
 ngx_http_confhaven_mcp_session_delete(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_confhaven_mcp_session_drop(zone, id);
+
+    if (rc == NGX_OK) {
+        ngx_http_confhaven_mcp_cluster_forget(id, 1);
+    }
+
+    return rc;
+}
+
+
+/* forgets the session here only (another instance deleted it) */
+
+ngx_int_t
+ngx_http_confhaven_mcp_session_drop(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id)
 {
     ngx_http_confhaven_mcp_node_t  *sn;
@@ -768,6 +851,9 @@ ngx_http_confhaven_mcp_session_set_level(ngx_http_confhaven_mcp_zone_t *zone,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    /* (also for a legacy stream held by another instance) */
+    ngx_http_confhaven_mcp_cluster_set(id, "l", level);
+
     return sn ? NGX_OK : NGX_DECLINED;
 }
 
@@ -787,6 +873,8 @@ ngx_http_confhaven_mcp_session_set_version(
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    ngx_http_confhaven_mcp_cluster_set(id, "v", version);
+
     return sn ? NGX_OK : NGX_DECLINED;
 }
 
@@ -800,7 +888,10 @@ ngx_int_t
 ngx_http_confhaven_mcp_sse_bind(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t tag)
 {
+    ngx_uint_t                      version;
     ngx_http_confhaven_mcp_node_t  *sn;
+
+    version = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -809,11 +900,19 @@ ngx_http_confhaven_mcp_sse_bind(ngx_http_confhaven_mcp_zone_t *zone,
         sn->sse_pid = ngx_pid;
         sn->sse_slot = ngx_process_slot;
         sn->sse_tag = tag;
+        version = sn->version;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    return sn ? NGX_OK : NGX_DECLINED;
+    if (sn == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* other instances publish replies to this worker's channel */
+    ngx_http_confhaven_mcp_cluster_bind(id, version);
+
+    return NGX_OK;
 }
 
 
@@ -823,6 +922,7 @@ void
 ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t tag)
 {
+    ngx_uint_t                      freed;
     ngx_http_confhaven_mcp_node_t  *sn;
 
     if (id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
@@ -833,11 +933,18 @@ ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
 
     sn = ngx_http_confhaven_mcp_session_lookup(zone, id);
 
+    freed = 0;
+
     if (sn && sn->sse_pid == ngx_pid && sn->sse_tag == tag) {
         ngx_http_confhaven_mcp_session_free(zone, sn);
+        freed = 1;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (freed) {
+        ngx_http_confhaven_mcp_cluster_forget(id, 0);
+    }
 }
 
 

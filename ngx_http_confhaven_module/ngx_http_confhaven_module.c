@@ -11,6 +11,7 @@
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_rest.h"
 #include "ngx_http_confhaven_sse.h"
+#include "ngx_http_confhaven_mcp_cluster.h"
 
 
 static ngx_int_t ngx_http_confhaven_add_variables(ngx_conf_t *cf);
@@ -227,11 +228,25 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse_keepalive),
       NULL },
 
+    { ngx_string("confhaven_mcp_conformance_fixtures"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp_conformance_fixtures),
+      NULL },
+
     { ngx_string("confhaven_mcp_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_confhaven_mcp_set_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("confhaven_mcp_cluster"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, mcp_cluster_enabled),
       NULL },
 
     { ngx_string("confhaven_mcp_session_timeout"),
@@ -247,7 +262,8 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
 
 static ngx_http_module_t  ngx_http_confhaven_module_ctx = {
     ngx_http_confhaven_add_variables,      /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_confhaven_mcp_cluster_postconfiguration,
+                                           /* postconfiguration */
 
     ngx_http_confhaven_create_main_conf,   /* create main configuration */
     ngx_http_confhaven_init_main_conf,     /* init main configuration */
@@ -480,6 +496,7 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->redis_conf.timeout = NGX_CONF_UNSET_MSEC;
     chmcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
     chmcf->mcp_session_timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->mcp_cluster_enabled = NGX_CONF_UNSET;
 
     return chmcf;
 }
@@ -578,6 +595,7 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
     chlcf->mcp_allowed_hosts = NGX_CONF_UNSET_PTR;
     chlcf->mcp_allowed_origins = NGX_CONF_UNSET_PTR;
     chlcf->mcp_sse_keepalive = NGX_CONF_UNSET_MSEC;
+    chlcf->mcp_conformance_fixtures = NGX_CONF_UNSET;
 
     return chlcf;
 }
@@ -611,6 +629,8 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_CONFHAVEN_CACHE_TTL_DOCUMENT);
     ngx_conf_merge_value(conf->mcp, prev->mcp, 0);
     ngx_conf_merge_value(conf->mcp_sse, prev->mcp_sse, 0);
+    ngx_conf_merge_value(conf->mcp_conformance_fixtures,
+                         prev->mcp_conformance_fixtures, 0);
     ngx_conf_merge_ptr_value(conf->mcp_allowed_hosts,
                              prev->mcp_allowed_hosts, NULL);
     ngx_conf_merge_ptr_value(conf->mcp_allowed_origins,
@@ -889,7 +909,7 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_http_confhaven_mcp_cluster_init_process(cycle, chmcf);
 }
 
 
@@ -903,6 +923,8 @@ ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
     if (chmcf == NULL || chmcf->pool == NULL) {
         return;
     }
+
+    ngx_http_confhaven_mcp_cluster_exit_process(chmcf);
 
     if (chmcf->redis) {
         ngx_http_confhaven_redis_destroy(chmcf->redis);

@@ -37,6 +37,9 @@ typedef struct {
     ngx_msec_t                       mcp_session_timeout;
     ngx_flag_t                       mcp_used;
     void                            *mcp_sse_worker;   /* per worker */
+    ngx_flag_t                       mcp_cluster_enabled;
+    ngx_str_t                        mcp_instance;     /* with Redis */
+    void                            *mcp_cluster;      /* per worker */
 } ngx_http_confhaven_main_conf_t;
 
 
@@ -53,6 +56,7 @@ typedef struct {
     ngx_array_t                     *mcp_allowed_hosts;    /* ngx_str_t */
     ngx_array_t                     *mcp_allowed_origins;  /* ngx_str_t */
     ngx_msec_t                       mcp_sse_keepalive;
+    ngx_flag_t                       mcp_conformance_fixtures;
 } ngx_http_confhaven_loc_conf_t;
 
 
@@ -76,6 +80,7 @@ typedef struct {
     ngx_str_t                      mcp_tool;
     ngx_str_t                      trace_id;
     void                          *mcp;
+    void                          *mcp_cluster;  /* what Redis said */
 
     unsigned                       db_used:1;
     unsigned                       invalidating:1;

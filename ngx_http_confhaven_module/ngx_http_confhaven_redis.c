@@ -11,6 +11,11 @@
  * Callers never wait on Redis: a command that cannot be sent, fails or
  * times out calls its handler with a NULL reply, and the caller goes to
  * the database instead.
+ *
+ * A subscriber (ngx_http_confhaven_redis_subscribe()) is a second such
+ * connection that, after the handshake, SUBSCRIBEs to one channel and
+ * only hands each message to its handler; it is "ready" once Redis has
+ * confirmed the subscription, and subscribes again after a reconnect.
  */
 
 
@@ -46,9 +51,14 @@ struct ngx_http_confhaven_redis_s {
     ngx_uint_t                            state;
     ngx_uint_t                            timeouts;
     ngx_uint_t                            exiting;
+    ngx_str_t                             channel;     /* subscriber */
+    ngx_http_confhaven_redis_message_pt   message;
+    void                                 *message_data;
 };
 
 
+static ngx_http_confhaven_redis_t *ngx_http_confhaven_redis_alloc(
+    ngx_cycle_t *cycle, ngx_http_confhaven_redis_conf_t *conf);
 static void ngx_http_confhaven_redis_connect(ngx_http_confhaven_redis_t *rd);
 static void ngx_http_confhaven_redis_schedule(ngx_http_confhaven_redis_t *rd,
     const char *why);
@@ -72,12 +82,53 @@ static void ngx_http_confhaven_redis_hello(redisAsyncContext *ac, void *r,
     void *data);
 static void ngx_http_confhaven_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
+static void ngx_http_confhaven_redis_subscribed(redisAsyncContext *ac,
+    void *r, void *data);
 static void ngx_http_confhaven_redis_recycle(
     ngx_http_confhaven_redis_op_t *op);
 
 
 ngx_http_confhaven_redis_t *
 ngx_http_confhaven_redis_create(ngx_cycle_t *cycle,
+    ngx_http_confhaven_redis_conf_t *conf)
+{
+    ngx_http_confhaven_redis_t  *rd;
+
+    rd = ngx_http_confhaven_redis_alloc(cycle, conf);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    ngx_http_confhaven_redis_connect(rd);
+
+    return rd;
+}
+
+
+ngx_http_confhaven_redis_t *
+ngx_http_confhaven_redis_subscribe(ngx_cycle_t *cycle,
+    ngx_http_confhaven_redis_conf_t *conf, ngx_str_t *channel,
+    ngx_http_confhaven_redis_message_pt handler, void *data)
+{
+    ngx_http_confhaven_redis_t  *rd;
+
+    rd = ngx_http_confhaven_redis_alloc(cycle, conf);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->channel = *channel;
+    rd->message = handler;
+    rd->message_data = data;
+
+    ngx_http_confhaven_redis_connect(rd);
+
+    return rd;
+}
+
+
+static ngx_http_confhaven_redis_t *
+ngx_http_confhaven_redis_alloc(ngx_cycle_t *cycle,
     ngx_http_confhaven_redis_conf_t *conf)
 {
     ngx_http_confhaven_redis_t  *rd;
@@ -101,8 +152,6 @@ ngx_http_confhaven_redis_create(ngx_cycle_t *cycle,
     rd->retry.data = rd;
     rd->retry.log = cycle->log;
     rd->retry.cancelable = 1;
-
-    ngx_http_confhaven_redis_connect(rd);
 
     return rd;
 }
@@ -266,6 +315,20 @@ ngx_http_confhaven_redis_hello(redisAsyncContext *ac, void *r, void *data)
         return;
     }
 
+    if (rd->channel.len) {
+        /* ready once Redis confirms; the connect timer still runs */
+        if (redisAsyncCommand(ac, ngx_http_confhaven_redis_subscribed, rd,
+                              "SUBSCRIBE %b", rd->channel.data,
+                              rd->channel.len)
+            != REDIS_OK)
+        {
+            rd->state = NGX_HTTP_CONFHAVEN_REDIS_DOWN;
+            redisAsyncDisconnect(ac);
+        }
+
+        return;
+    }
+
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);
     }
@@ -279,6 +342,91 @@ ngx_http_confhaven_redis_hello(redisAsyncContext *ac, void *r, void *data)
     rd->state = NGX_HTTP_CONFHAVEN_REDIS_READY;
     rd->backoff = 0;
     rd->timeouts = 0;
+}
+
+
+/*
+ * Every reply on a subscriber connection: the confirmation of SUBSCRIBE,
+ * then one call per message; NULL when the connection goes.
+ */
+
+static void
+ngx_http_confhaven_redis_subscribed(redisAsyncContext *ac, void *r,
+    void *data)
+{
+    redisReply                  *reply = r;
+    redisReply                  *kind, *msg;
+    ngx_http_confhaven_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (rd == NULL || rd->ac != ac || reply == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "confhaven redis: unexpected reply on the "
+                      "subscription to \"%V\" of \"%V\"",
+                      &rd->channel, &rd->conf->url);
+        return;
+    }
+
+    kind = reply->element[0];
+    msg = reply->element[2];
+
+    if (kind->len == sizeof("message") - 1
+        && ngx_strncmp(kind->str, "message", kind->len) == 0)
+    {
+        if (msg->type == REDIS_REPLY_STRING) {
+            rd->message(rd->message_data, (u_char *) msg->str, msg->len);
+        }
+
+        return;
+    }
+
+    if (kind->len != sizeof("subscribe") - 1
+        || ngx_strncmp(kind->str, "subscribe", kind->len) != 0
+        || rd->state != NGX_HTTP_CONFHAVEN_REDIS_CONNECTING)
+    {
+        return;
+    }
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->backoff) {
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "confhaven redis: subscribed to \"%V\" on \"%V\" "
+                      "again", &rd->channel, &rd->conf->url);
+    }
+
+    rd->state = NGX_HTTP_CONFHAVEN_REDIS_READY;
+    rd->backoff = 0;
+    rd->timeouts = 0;
+}
+
+
+/*
+ * Sends queued commands now rather than on the next write event, so that
+ * what a caller is about to tell a client reaches Redis first.  Not from
+ * inside a hiredis callback: a write error would free the context there.
+ */
+
+void
+ngx_http_confhaven_redis_flush(ngx_http_confhaven_redis_t *rd)
+{
+    if (rd == NULL || rd->ac == NULL
+        || rd->state != NGX_HTTP_CONFHAVEN_REDIS_READY
+        || (rd->ac->c.flags & REDIS_IN_CALLBACK))
+    {
+        return;
+    }
+
+    redisAsyncHandleWrite(rd->ac);
 }
 
 
@@ -318,9 +466,10 @@ ngx_http_confhaven_redis_on_disconnect(const redisAsyncContext *ac,
 
     if (status != REDIS_OK) {
         ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                      "confhaven redis: connection to \"%V\" lost: %s; "
-                      "answering from the database",
-                      &rd->conf->url, ac->errstr);
+                      "confhaven redis: connection to \"%V\" lost: %s; %s",
+                      &rd->conf->url, ac->errstr,
+                      rd->channel.len ? "subscribing again later"
+                                      : "answering from the database");
     }
 
     rd->ac = NULL;

@@ -21,6 +21,10 @@ typedef struct ngx_http_confhaven_redis_s     ngx_http_confhaven_redis_t;
 typedef void (*ngx_http_confhaven_redis_handler_pt)(
     ngx_http_confhaven_redis_op_t *op, redisReply *reply);
 
+/* one message published on the channel of a subscriber connection */
+typedef void (*ngx_http_confhaven_redis_message_pt)(void *data, u_char *msg,
+    size_t len);
+
 
 typedef struct {
     ngx_str_t                             url;
@@ -47,7 +51,12 @@ struct ngx_http_confhaven_redis_op_s {
 
 ngx_http_confhaven_redis_t *ngx_http_confhaven_redis_create(
     ngx_cycle_t *cycle, ngx_http_confhaven_redis_conf_t *conf);
+ngx_http_confhaven_redis_t *ngx_http_confhaven_redis_subscribe(
+    ngx_cycle_t *cycle, ngx_http_confhaven_redis_conf_t *conf,
+    ngx_str_t *channel, ngx_http_confhaven_redis_message_pt handler,
+    void *data);
 void ngx_http_confhaven_redis_destroy(ngx_http_confhaven_redis_t *redis);
+void ngx_http_confhaven_redis_flush(ngx_http_confhaven_redis_t *redis);
 ngx_uint_t ngx_http_confhaven_redis_ready(ngx_http_confhaven_redis_t *redis);
 const char *ngx_http_confhaven_redis_state(ngx_http_confhaven_redis_t *redis);
 ngx_http_confhaven_redis_op_t *ngx_http_confhaven_redis_op(

@@ -26,6 +26,13 @@
  * while it holds streams.  Each reply is queued once and taken out once,
  * under the zone's mutex, by the worker it names: delivered exactly once,
  * or dropped (and logged) if its stream has gone in the meantime.
+ *
+ * Any instance may get the POST too, when the instances share a Redis
+ * server: the session of a stream held by another instance is found in
+ * Redis before this handler runs, the call runs here, and its reply is
+ * published once to the holder worker's channel; that worker writes what
+ * it receives to the stream (ngx_http_confhaven_mcp_sse_deliver()), or
+ * logs and drops it if the stream has gone (ngx_http_confhaven_mcp_cluster.c).
  */
 
 
@@ -37,6 +44,7 @@
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_sse.h"
+#include "ngx_http_confhaven_mcp_cluster.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_SSE_DRAIN  20
@@ -69,6 +77,7 @@ typedef struct {
     json_t                            *body;
     ngx_str_t                          session;
     ngx_uint_t                         version;
+    ngx_http_confhaven_mcp_cluster_req_t  *cluster;  /* stream elsewhere */
 
     unsigned                           dispatching:1;
 } ngx_http_confhaven_mcp_sse_post_t;
@@ -93,6 +102,10 @@ static void ngx_http_confhaven_mcp_sse_post_done(
     ngx_http_confhaven_mcp_call_t *call);
 static ngx_int_t ngx_http_confhaven_mcp_sse_reply(
     ngx_http_confhaven_mcp_sse_post_t *ps);
+static ngx_int_t ngx_http_confhaven_mcp_sse_publish(
+    ngx_http_confhaven_mcp_sse_post_t *ps, ngx_str_t *body);
+static void ngx_http_confhaven_mcp_sse_published(void *data,
+    ngx_int_t receivers);
 
 
 ngx_int_t
@@ -310,9 +323,13 @@ ngx_http_confhaven_mcp_sse_tick(ngx_http_confhaven_sse_t *sse)
 {
     ngx_http_confhaven_mcp_sse_stream_t  *st = sse->data;
 
-    if (ngx_http_confhaven_mcp_sse_find(st->worker->zone, &st->session)
-        != 0)
-    {
+    ngx_uint_t  version;
+
+    version = ngx_http_confhaven_mcp_sse_find(st->worker->zone, &st->session);
+
+    if (version) {
+        /* other instances keep knowing it (again, after a Redis outage) */
+        ngx_http_confhaven_mcp_cluster_bind(&st->session, version);
         return NGX_OK;
     }
 
@@ -467,12 +484,13 @@ ngx_http_confhaven_mcp_sse_drain_handler(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
 {
-    ngx_int_t                           rc;
-    ngx_str_t                          *type, sid;
-    ngx_uint_t                          version;
-    ngx_http_confhaven_ctx_t           *ctx;
-    ngx_http_confhaven_main_conf_t     *chmcf;
-    ngx_http_confhaven_mcp_sse_post_t  *ps;
+    ngx_int_t                              rc;
+    ngx_str_t                             *type, sid;
+    ngx_uint_t                             version;
+    ngx_http_confhaven_ctx_t              *ctx;
+    ngx_http_confhaven_main_conf_t        *chmcf;
+    ngx_http_confhaven_mcp_sse_post_t     *ps;
+    ngx_http_confhaven_mcp_cluster_req_t  *cx;
 
     chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
 
@@ -513,6 +531,16 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
 
     version = ngx_http_confhaven_mcp_sse_find(&chmcf->mcp_zone, &sid);
 
+    cx = NULL;
+
+    if (version == 0) {
+        /* a stream of another instance, as Redis said */
+        cx = ngx_http_confhaven_mcp_cluster_remote(r);
+        if (cx) {
+            version = cx->version;
+        }
+    }
+
     if (version == 0) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -532,6 +560,7 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
 
     ps->session = sid;
     ps->version = version;
+    ps->cluster = cx;
 
     ctx = ngx_http_confhaven_get_ctx(r);
     ctx->mcp = ps;
@@ -708,6 +737,10 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ps->cluster) {
+        return ngx_http_confhaven_mcp_sse_publish(ps, &body);
+    }
+
     rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp_zone, &ps->session,
                                           &body, &tag, r->connection->log);
 
@@ -740,6 +773,125 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
                NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
                "Internal error: the reply could not be queued", call->id,
                NULL);
+}
+
+
+/* the reply goes to the instance holding the stream, once */
+
+static ngx_int_t
+ngx_http_confhaven_mcp_sse_publish(ngx_http_confhaven_mcp_sse_post_t *ps,
+    ngx_str_t *body)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = ps->call.r;
+
+    /* taken first: the answer may come before publish() returns */
+    r->main->count++;
+
+    rc = ngx_http_confhaven_mcp_cluster_publish(ps->cluster, body,
+                                          ngx_http_confhaven_mcp_sse_published,
+                                          ps);
+    if (rc == NGX_OK) {
+        return NGX_DONE;
+    }
+
+    r->main->count--;
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* not sent: the client may retry */
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "confhaven mcp: Redis is unavailable, the reply for legacy "
+                  "SSE stream %V of another instance is not sent",
+                  &ps->session);
+
+    return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+               NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
+               "Internal error: the stream is held by another instance, "
+               "which cannot be reached now; retry", ps->call.id, NULL);
+}
+
+
+static void
+ngx_http_confhaven_mcp_sse_published(void *data, ngx_int_t receivers)
+{
+    ngx_http_confhaven_mcp_sse_post_t  *ps = data;
+
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ps->call.r;
+    c = r->connection;
+
+    if (receivers == 0) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "confhaven mcp: the worker holding legacy SSE stream "
+                      "%V is gone", &ps->session);
+
+        rc = ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+                 NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
+                 "Session not found: the stream has ended; open a new "
+                 "one with GET", NULL, NULL);
+
+    } else {
+        if (receivers < 0) {
+            /* it may have been delivered: it is not sent again */
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "confhaven mcp: no answer from Redis to the "
+                          "reply for legacy SSE stream %V; it may be lost",
+                          &ps->session);
+        }
+
+        rc = ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A reply another instance published for a stream of this worker (or,
+ * through the mailbox, of another worker of this instance).
+ */
+
+void
+ngx_http_confhaven_mcp_sse_deliver(ngx_http_confhaven_main_conf_t *chmcf,
+    ngx_str_t *id, ngx_str_t *data, ngx_log_t *log)
+{
+    ngx_int_t                             rc;
+    ngx_uint_t                            tag;
+    ngx_http_confhaven_mcp_sse_stream_t  *st;
+
+    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp_zone, id, data, &tag,
+                                          log);
+
+    if (rc == NGX_DONE || rc == NGX_ERROR) {
+        /* queued for the worker holding it; or logged */
+        return;
+    }
+
+    if (rc == NGX_OK) {
+        st = chmcf->mcp_sse_worker
+             ? ngx_http_confhaven_mcp_sse_lookup(chmcf->mcp_sse_worker, tag)
+             : NULL;
+
+        if (st && ngx_http_confhaven_mcp_sse_send(st, data->data, data->len)
+                  == NGX_OK)
+        {
+            return;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "confhaven mcp: a reply from another instance for closed "
+                  "legacy SSE stream %V is dropped", id);
 }
 
 

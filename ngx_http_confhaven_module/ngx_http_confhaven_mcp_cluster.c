@@ -1,0 +1,1008 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * MCP sessions across nginx instances that share a Redis server
+ * (confhaven_redis_server).  The shared zone stays the source of truth
+ * inside an instance; Redis is what the instances tell each other:
+ *
+ *   confhaven:mcp:session:<id>   a hash: "v" protocol version, "l" log
+ *                                level, and for a legacy HTTP+SSE stream
+ *                                "sse" = "<instance>:<slot>", the worker
+ *                                holding it; expires after
+ *                                confhaven_mcp_session_timeout idle, the
+ *                                TTL renewed by every use on any instance
+ *   confhaven:mcp:deleted:<id>   a tombstone left by DELETE, as long-lived
+ *                                as a session, so instances that still
+ *                                hold the session locally drop it
+ *   confhaven:mcp:sse:<instance>:<slot>
+ *                                the pub/sub channel of one worker of one
+ *                                instance (the instance id is random, made
+ *                                at configuration time)
+ *
+ * (confhaven_mcp_cluster off keeps sessions out of Redis: one instance
+ * that has Redis for its cache only.)
+ *
+ * A request carrying a session id (Mcp-Session-Id on confhaven_mcp, the
+ * sessionId of a legacy POST) waits in the preaccess phase for one Lua
+ * call that checks the tombstone, reads the hash and renews its TTL, at
+ * most confhaven_redis_timeout; a session found there is imported into the
+ * zone, one with a tombstone is dropped from it, and then the transports
+ * run as within one instance.  When Redis is down, not answering, or not
+ * configured, nothing waits: the zone alone answers.  A legacy POST whose
+ * session is already in the zone (its stream is in this instance) does
+ * not wait either; it only renews the TTL.
+ *
+ * A legacy POST for a stream of another instance runs its JSON-RPC call
+ * here and PUBLISHes the reply, once, to the holder's channel; each worker
+ * holds one more Redis connection, SUBSCRIBEd to its own channel, and
+ * writes what arrives to the stream (ngx_http_confhaven_mcp_sse_deliver()),
+ * or logs and drops it when the stream has gone.  PUBLISH answers how many
+ * subscribers got the message: none means the stream's worker is gone
+ * (404); no answer within the timeout is answered 202 and logged, since
+ * the reply may have been delivered and must not be sent twice.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <sys/random.h>
+
+#include "ngx_http_confhaven_module.h"
+#include "ngx_http_confhaven_mcp.h"
+#include "ngx_http_confhaven_mcp_cluster.h"
+
+
+#define NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION  "confhaven:mcp:session:"
+#define NGX_HTTP_CONFHAVEN_MCP_KEY_DELETED  "confhaven:mcp:deleted:"
+#define NGX_HTTP_CONFHAVEN_MCP_KEY_SSE      "confhaven:mcp:sse:"
+
+/* (both prefixes have the same length) */
+#define NGX_HTTP_CONFHAVEN_MCP_KEY_LEN                                       \
+    (sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION) - 1                          \
+     + NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN)
+
+
+/* KEYS: session, tombstone; ARGV: ttl.  -1: deleted; the hash, or {} */
+
+static const char  ngx_http_confhaven_mcp_lua_lookup[] =
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end "
+    "local v = redis.call('HGETALL', KEYS[1]) "
+    "if #v > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
+    "return v";
+
+/* the same, and the session is deleted (a tombstone stays) */
+
+static const char  ngx_http_confhaven_mcp_lua_delete[] =
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end "
+    "local v = redis.call('HGETALL', KEYS[1]) "
+    "redis.call('DEL', KEYS[1]) "
+    "redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) "
+    "return v";
+
+/* KEYS: session; ARGV: ttl, field, value, ... */
+
+static const char  ngx_http_confhaven_mcp_lua_register[] =
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[1]) "
+    "return 1";
+
+/* KEYS: session; ARGV: field, value; an expired session stays expired */
+
+static const char  ngx_http_confhaven_mcp_lua_set[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end "
+    "return 1";
+
+/* KEYS: session, tombstone; ARGV: ttl of the tombstone, 0 for none */
+
+static const char  ngx_http_confhaven_mcp_lua_forget[] =
+    "redis.call('DEL', KEYS[1]) "
+    "if ARGV[1] ~= '0' then "
+    "redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) end "
+    "return 1";
+
+
+/* this worker's part of the cluster */
+
+typedef struct {
+    ngx_http_confhaven_main_conf_t    *chmcf;
+    ngx_http_confhaven_redis_t        *redis;     /* commands (the cache's) */
+    ngx_http_confhaven_redis_t        *sub;       /* our channel */
+    ngx_str_t                          channel;
+    ngx_str_t                          where;     /* "<instance>:<slot>" */
+    ngx_str_t                          ttl;       /* ms, as text */
+    ngx_log_t                         *log;
+} ngx_http_confhaven_mcp_cluster_t;
+
+
+static ngx_http_confhaven_mcp_cluster_t *ngx_http_confhaven_mcp_cluster(void);
+static ngx_int_t ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r);
+static void ngx_http_confhaven_mcp_cluster_resolved(
+    ngx_http_confhaven_redis_op_t *op, redisReply *reply);
+static void ngx_http_confhaven_mcp_cluster_apply(
+    ngx_http_confhaven_mcp_cluster_req_t *cx, redisReply *reply);
+static void ngx_http_confhaven_mcp_cluster_cleanup(void *data);
+static void ngx_http_confhaven_mcp_cluster_reply(
+    ngx_http_confhaven_redis_op_t *op, redisReply *reply);
+static void ngx_http_confhaven_mcp_cluster_message(void *data, u_char *msg,
+    size_t len);
+static void ngx_http_confhaven_mcp_cluster_send(
+    ngx_http_confhaven_mcp_cluster_t *cl, int argc, const char **argv,
+    const size_t *argvlen);
+static void ngx_http_confhaven_mcp_cluster_ignore(
+    ngx_http_confhaven_redis_op_t *op, redisReply *reply);
+static void ngx_http_confhaven_mcp_cluster_key(u_char *buf, const char *prefix,
+    ngx_str_t *id);
+
+
+/* ------------------------------------------------------ configuration */
+
+
+char *
+ngx_http_confhaven_mcp_cluster_init_conf(ngx_conf_t *cf,
+    ngx_http_confhaven_main_conf_t *chmcf)
+{
+    u_char  rnd[NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN / 2];
+
+    ngx_conf_init_value(chmcf->mcp_cluster_enabled, 1);
+
+    if (!chmcf->mcp_cluster_enabled || !chmcf->mcp_used
+        || chmcf->redis_conf.url.len == 0)
+    {
+        return NGX_CONF_OK;
+    }
+
+    /* new at every (re)configuration: the workers of a cycle share it */
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "confhaven mcp: getrandom() failed");
+        return NGX_CONF_ERROR;
+    }
+
+    chmcf->mcp_instance.data = ngx_pnalloc(cf->pool,
+                                           NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN);
+    if (chmcf->mcp_instance.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_hex_dump(chmcf->mcp_instance.data, rnd, sizeof(rnd));
+    chmcf->mcp_instance.len = NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_confhaven_mcp_cluster_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt             *h;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_confhaven_module);
+
+    if (chmcf->mcp_instance.len == 0) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_confhaven_mcp_cluster_handler;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
+    ngx_http_confhaven_main_conf_t *chmcf)
+{
+    u_char                            *p;
+    size_t                             len;
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    if (chmcf->mcp_instance.len == 0 || chmcf->redis == NULL) {
+        return NGX_OK;
+    }
+
+    cl = ngx_pcalloc(cycle->pool, sizeof(ngx_http_confhaven_mcp_cluster_t));
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->chmcf = chmcf;
+    cl->redis = chmcf->redis;
+    cl->log = cycle->log;
+
+    len = sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SSE) - 1
+          + NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN + 1 + NGX_INT_T_LEN;
+
+    p = ngx_pnalloc(cycle->pool, len + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->channel.data = p;
+    cl->channel.len = ngx_sprintf(p, NGX_HTTP_CONFHAVEN_MCP_KEY_SSE "%V:%i",
+                                  &chmcf->mcp_instance, ngx_process_slot)
+                      - p;
+
+    cl->where.data = p + sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SSE) - 1;
+    cl->where.len = cl->channel.len
+                    - (sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SSE) - 1);
+
+    cl->ttl.data = p + cl->channel.len;
+    cl->ttl.len = ngx_sprintf(cl->ttl.data, "%M", chmcf->mcp_session_timeout)
+                  - cl->ttl.data;
+
+    cl->sub = ngx_http_confhaven_redis_subscribe(cycle, &chmcf->redis_conf,
+                                       &cl->channel,
+                                       ngx_http_confhaven_mcp_cluster_message,
+                                       cl);
+    if (cl->sub == NULL) {
+        return NGX_ERROR;
+    }
+
+    chmcf->mcp_cluster = cl;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_confhaven_mcp_cluster_exit_process(
+    ngx_http_confhaven_main_conf_t *chmcf)
+{
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = chmcf->mcp_cluster;
+    if (cl == NULL) {
+        return;
+    }
+
+    chmcf->mcp_cluster = NULL;
+    ngx_http_confhaven_redis_destroy(cl->sub);
+}
+
+
+/* this worker's cluster, when Redis can take commands now */
+
+static ngx_http_confhaven_mcp_cluster_t *
+ngx_http_confhaven_mcp_cluster(void)
+{
+    ngx_http_confhaven_main_conf_t    *chmcf;
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    chmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_confhaven_module);
+    if (chmcf == NULL || chmcf->mcp_cluster == NULL) {
+        return NULL;
+    }
+
+    cl = chmcf->mcp_cluster;
+
+    return ngx_http_confhaven_redis_ready(cl->redis) ? cl : NULL;
+}
+
+
+/* ----------------------------------------------- a request's session */
+
+
+static ngx_int_t
+ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
+{
+    size_t                                 argvlen[6];
+    u_char                                *key, *tomb;
+    ngx_str_t                              id;
+    ngx_uint_t                             legacy;
+    const char                            *argv[6];
+    ngx_table_elt_t                       *h;
+    ngx_pool_cleanup_t                    *cln;
+    ngx_http_confhaven_ctx_t              *ctx;
+    ngx_http_confhaven_redis_op_t         *op;
+    ngx_http_confhaven_loc_conf_t         *chlcf;
+    ngx_http_confhaven_main_conf_t        *chmcf;
+    ngx_http_confhaven_mcp_cluster_t      *cl;
+    ngx_http_confhaven_mcp_cluster_req_t  *cx;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+
+    if (chlcf->mcp != 1 && chlcf->mcp_sse != 1) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+
+    if (ctx && ctx->mcp_cluster) {
+        cx = ctx->mcp_cluster;
+        return cx->waiting ? NGX_AGAIN : NGX_DECLINED;
+    }
+
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+    cl = chmcf->mcp_cluster;
+
+    if (cl == NULL || !ngx_http_confhaven_redis_ready(cl->redis)) {
+        return NGX_DECLINED;
+    }
+
+    if (chlcf->mcp_sse == 1) {
+        if (r->method != NGX_HTTP_POST
+            || r->uri.len < sizeof("/messages") - 1
+            || ngx_strncmp(r->uri.data + r->uri.len
+                           - (sizeof("/messages") - 1),
+                           "/messages", sizeof("/messages") - 1)
+               != 0
+            || ngx_http_arg(r, (u_char *) "sessionId",
+                            sizeof("sessionId") - 1, &id)
+               != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        legacy = 1;
+
+    } else {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST|NGX_HTTP_DELETE))) {
+            return NGX_DECLINED;
+        }
+
+        h = ngx_http_confhaven_mcp_header(r, "Mcp-Session-Id",
+                                          sizeof("Mcp-Session-Id") - 1);
+        if (h == NULL) {
+            return NGX_DECLINED;
+        }
+
+        id = h->value;
+        legacy = 0;
+    }
+
+    if (id.len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    if (legacy && ngx_http_confhaven_mcp_sse_find(&chmcf->mcp_zone, &id)) {
+        /* the stream is in this instance */
+        ngx_http_confhaven_mcp_cluster_touch(&id);
+        return NGX_DECLINED;
+    }
+
+    if (r->method == NGX_HTTP_DELETE
+        && ngx_http_confhaven_mcp_allowed(r) != NGX_OK)
+    {
+        /* refused by the transport: nothing to delete */
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_confhaven_get_ctx(r);
+    cx = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_cluster_req_t));
+    key = ngx_pnalloc(r->pool, 2 * NGX_HTTP_CONFHAVEN_MCP_KEY_LEN);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (ctx == NULL || cx == NULL || key == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cx->r = r;
+    cx->session = id;
+    cx->legacy = legacy;
+    cx->deleting = (r->method == NGX_HTTP_DELETE);
+
+    tomb = key + NGX_HTTP_CONFHAVEN_MCP_KEY_LEN;
+
+    ngx_http_confhaven_mcp_cluster_key(key, NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION,
+                                       &id);
+    ngx_http_confhaven_mcp_cluster_key(tomb,
+                                       NGX_HTTP_CONFHAVEN_MCP_KEY_DELETED,
+                                       &id);
+
+    argv[0] = "EVAL";
+    argvlen[0] = sizeof("EVAL") - 1;
+
+    if (cx->deleting) {
+        argv[1] = ngx_http_confhaven_mcp_lua_delete;
+        argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_delete) - 1;
+
+    } else {
+        argv[1] = ngx_http_confhaven_mcp_lua_lookup;
+        argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_lookup) - 1;
+    }
+
+    argv[2] = "2";
+    argvlen[2] = 1;
+    argv[3] = (const char *) key;
+    argvlen[3] = NGX_HTTP_CONFHAVEN_MCP_KEY_LEN;
+    argv[4] = (const char *) tomb;
+    argvlen[4] = NGX_HTTP_CONFHAVEN_MCP_KEY_LEN;
+    argv[5] = (const char *) cl->ttl.data;
+    argvlen[5] = cl->ttl.len;
+
+    op = ngx_http_confhaven_redis_op(cl->redis,
+                                     ngx_http_confhaven_mcp_cluster_resolved,
+                                     cx);
+    if (op == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_confhaven_redis_command(op, 6, argv, argvlen) != NGX_OK) {
+        /* Redis went away: the zone answers alone */
+        return NGX_DECLINED;
+    }
+
+    cx->op = op;
+    cx->waiting = 1;
+    ctx->mcp_cluster = cx;
+
+    cln->handler = ngx_http_confhaven_mcp_cluster_cleanup;
+    cln->data = cx;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "confhaven mcp: asking Redis about session %V", &id);
+
+    /* as limit_req's delay: the phases go on when Redis has answered */
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_confhaven_mcp_cluster_resolved(ngx_http_confhaven_redis_op_t *op,
+    redisReply *reply)
+{
+    ngx_http_confhaven_mcp_cluster_req_t *cx = op->data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = cx->r;
+    c = r->connection;
+
+    cx->op = NULL;
+    cx->waiting = 0;
+    cx->resolved = (reply != NULL);
+
+    ngx_http_confhaven_mcp_cluster_apply(cx, reply);
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
+    redisReply *reply)
+{
+    size_t                           len;
+    ngx_int_t                        n;
+    ngx_str_t                        where;
+    ngx_uint_t                       i, version, level;
+    redisReply                      *f, *v;
+    ngx_http_request_t              *r;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    r = cx->r;
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "confhaven mcp: Redis: %*s", (size_t) reply->len,
+                      reply->str);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        /* deleted on some instance */
+        if (!cx->legacy
+            && ngx_http_confhaven_mcp_session_drop(&chmcf->mcp_zone,
+                                                   &cx->session)
+               == NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "confhaven mcp: session %V was deleted on another "
+                          "instance", &cx->session);
+        }
+
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    if (reply->elements == 0) {
+        /* unknown there: registered while Redis was away, or expired */
+
+        if (!cx->legacy && !cx->deleting) {
+            version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+                                                          &cx->session);
+            if (version) {
+                ngx_http_confhaven_mcp_cluster_register(&cx->session,
+                                                        version);
+            }
+        }
+
+        return;
+    }
+
+    version = 0;
+    level = 0;
+    ngx_str_null(&where);
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        f = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        len = f->len;
+
+        if (len == 1 && (f->str[0] == 'v' || f->str[0] == 'l')) {
+            n = ngx_atoi((u_char *) v->str, v->len);
+            if (n == NGX_ERROR) {
+                continue;
+            }
+
+            if (f->str[0] == 'v') {
+                version = n;
+
+            } else {
+                level = n;
+            }
+
+            continue;
+        }
+
+        if (len == 3 && ngx_strncmp(f->str, "sse", 3) == 0) {
+            where.data = (u_char *) v->str;
+            where.len = v->len;
+        }
+    }
+
+    if (version == 0 || version > NGX_HTTP_CONFHAVEN_MCP_VLAST) {
+        return;
+    }
+
+    if (cx->legacy) {
+        if (where.len <= NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN
+            || ngx_strncmp(where.data, chmcf->mcp_instance.data,
+                           NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN)
+               == 0)
+        {
+            /* not a stream, or one of ours that has gone */
+            return;
+        }
+
+        cx->where.data = ngx_pnalloc(r->pool, where.len);
+        if (cx->where.data == NULL) {
+            return;
+        }
+
+        ngx_memcpy(cx->where.data, where.data, where.len);
+        cx->where.len = where.len;
+        cx->version = version;
+        cx->remote = 1;
+
+        return;
+    }
+
+    if (ngx_http_confhaven_mcp_session_import(&chmcf->mcp_zone, &cx->session,
+                                              version, level,
+                                              r->connection->log)
+        == NGX_OK)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "confhaven mcp: session %V known from Redis",
+                       &cx->session);
+    }
+}
+
+
+static void
+ngx_http_confhaven_mcp_cluster_cleanup(void *data)
+{
+    ngx_http_confhaven_mcp_cluster_req_t *cx = data;
+
+    if (cx->op) {
+        ngx_http_confhaven_redis_cancel(cx->op);
+        cx->op = NULL;
+    }
+}
+
+
+/* the request's session is a legacy stream of another instance */
+
+ngx_http_confhaven_mcp_cluster_req_t *
+ngx_http_confhaven_mcp_cluster_remote(ngx_http_request_t *r)
+{
+    ngx_http_confhaven_ctx_t              *ctx;
+    ngx_http_confhaven_mcp_cluster_req_t  *cx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    if (ctx == NULL || ctx->mcp_cluster == NULL) {
+        return NULL;
+    }
+
+    cx = ctx->mcp_cluster;
+
+    return cx->remote ? cx : NULL;
+}
+
+
+/*
+ * PUBLISHes "<session id>\n<data>" to the worker holding the stream;
+ * handler gets the number of receivers (-1: no answer).  NGX_DECLINED:
+ * Redis cannot take it now.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_cluster_publish(
+    ngx_http_confhaven_mcp_cluster_req_t *cx, ngx_str_t *data,
+    ngx_http_confhaven_mcp_published_pt handler, void *hdata)
+{
+    u_char                            *channel, *msg, *p;
+    size_t                             argvlen[3];
+    const char                        *argv[3];
+    ngx_http_request_t                *r;
+    ngx_http_confhaven_redis_op_t     *op;
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = ngx_http_confhaven_mcp_cluster();
+    if (cl == NULL) {
+        return NGX_DECLINED;
+    }
+
+    r = cx->r;
+
+    argvlen[1] = sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SSE) - 1 + cx->where.len;
+    argvlen[2] = cx->session.len + 1 + data->len;
+
+    channel = ngx_pnalloc(r->pool, argvlen[1]);
+    msg = ngx_pnalloc(r->pool, argvlen[2]);
+
+    if (channel == NULL || msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(channel, NGX_HTTP_CONFHAVEN_MCP_KEY_SSE,
+                   sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SSE) - 1);
+    ngx_memcpy(p, cx->where.data, cx->where.len);
+
+    p = ngx_cpymem(msg, cx->session.data, cx->session.len);
+    *p++ = '\n';
+    ngx_memcpy(p, data->data, data->len);
+
+    argv[0] = "PUBLISH";
+    argvlen[0] = sizeof("PUBLISH") - 1;
+    argv[1] = (const char *) channel;
+    argv[2] = (const char *) msg;
+
+    op = ngx_http_confhaven_redis_op(cl->redis,
+                                     ngx_http_confhaven_mcp_cluster_reply, cx);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_confhaven_redis_command(op, 3, argv, argvlen) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    cx->op = op;
+    cx->published = handler;
+    cx->data = hdata;
+
+    ngx_http_confhaven_redis_flush(cl->redis);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_confhaven_mcp_cluster_reply(ngx_http_confhaven_redis_op_t *op,
+    redisReply *reply)
+{
+    ngx_http_confhaven_mcp_cluster_req_t *cx = op->data;
+
+    ngx_int_t  n;
+
+    cx->op = NULL;
+
+    n = (reply && reply->type == REDIS_REPLY_INTEGER) ? reply->integer : -1;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, cx->r->connection->log, 0,
+                      "confhaven mcp: Redis: %*s", (size_t) reply->len,
+                      reply->str);
+    }
+
+    cx->published(cx->data, n);
+}
+
+
+/* a reply published by another instance for one of our streams */
+
+static void
+ngx_http_confhaven_mcp_cluster_message(void *data, u_char *msg, size_t len)
+{
+    ngx_http_confhaven_mcp_cluster_t *cl = data;
+
+    ngx_str_t  id, body;
+
+    if (len <= NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN + 1
+        || msg[NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN] != '\n')
+    {
+        ngx_log_error(NGX_LOG_ERR, cl->log, 0,
+                      "confhaven mcp: a malformed message on \"%V\" is "
+                      "dropped", &cl->channel);
+        return;
+    }
+
+    id.data = msg;
+    id.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
+    body.data = msg + NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN + 1;
+    body.len = len - NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN - 1;
+
+    ngx_http_confhaven_mcp_sse_deliver(cl->chmcf, &id, &body, cl->log);
+}
+
+
+/* ------------------------------------- what this instance tells Redis */
+
+
+void
+ngx_http_confhaven_mcp_cluster_register(ngx_str_t *id, ngx_uint_t version)
+{
+    u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
+    u_char                             num[NGX_INT_T_LEN];
+    size_t                             argvlen[7];
+    const char                        *argv[7];
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = ngx_http_confhaven_mcp_cluster();
+    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        return;
+    }
+
+    ngx_http_confhaven_mcp_cluster_key(key, NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION,
+                                       id);
+
+    argv[0] = "EVAL";
+    argvlen[0] = sizeof("EVAL") - 1;
+    argv[1] = ngx_http_confhaven_mcp_lua_register;
+    argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_register) - 1;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (const char *) key;
+    argvlen[3] = sizeof(key);
+    argv[4] = (const char *) cl->ttl.data;
+    argvlen[4] = cl->ttl.len;
+    argv[5] = "v";
+    argvlen[5] = 1;
+    argv[6] = (const char *) num;
+    argvlen[6] = ngx_sprintf(num, "%ui", version) - num;
+
+    ngx_http_confhaven_mcp_cluster_send(cl, 7, argv, argvlen);
+}
+
+
+/* a legacy stream opened here: its version and where it is */
+
+void
+ngx_http_confhaven_mcp_cluster_bind(ngx_str_t *id, ngx_uint_t version)
+{
+    u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
+    u_char                             num[NGX_INT_T_LEN];
+    size_t                             argvlen[9];
+    const char                        *argv[9];
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = ngx_http_confhaven_mcp_cluster();
+    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        return;
+    }
+
+    ngx_http_confhaven_mcp_cluster_key(key, NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION,
+                                       id);
+
+    argv[0] = "EVAL";
+    argvlen[0] = sizeof("EVAL") - 1;
+    argv[1] = ngx_http_confhaven_mcp_lua_register;
+    argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_register) - 1;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (const char *) key;
+    argvlen[3] = sizeof(key);
+    argv[4] = (const char *) cl->ttl.data;
+    argvlen[4] = cl->ttl.len;
+    argv[5] = "v";
+    argvlen[5] = 1;
+    argv[6] = (const char *) num;
+    argvlen[6] = ngx_sprintf(num, "%ui", version) - num;
+    argv[7] = "sse";
+    argvlen[7] = 3;
+    argv[8] = (const char *) cl->where.data;
+    argvlen[8] = cl->where.len;
+
+    ngx_http_confhaven_mcp_cluster_send(cl, 9, argv, argvlen);
+}
+
+
+void
+ngx_http_confhaven_mcp_cluster_set(ngx_str_t *id, const char *field,
+    ngx_uint_t value)
+{
+    u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
+    u_char                             num[NGX_INT_T_LEN];
+    size_t                             argvlen[6];
+    const char                        *argv[6];
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = ngx_http_confhaven_mcp_cluster();
+    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        return;
+    }
+
+    ngx_http_confhaven_mcp_cluster_key(key, NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION,
+                                       id);
+
+    argv[0] = "EVAL";
+    argvlen[0] = sizeof("EVAL") - 1;
+    argv[1] = ngx_http_confhaven_mcp_lua_set;
+    argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_set) - 1;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (const char *) key;
+    argvlen[3] = sizeof(key);
+    argv[4] = field;
+    argvlen[4] = ngx_strlen(field);
+    argv[5] = (const char *) num;
+    argvlen[5] = ngx_sprintf(num, "%ui", value) - num;
+
+    ngx_http_confhaven_mcp_cluster_send(cl, 6, argv, argvlen);
+}
+
+
+/* the session is in use here: it lives on in every instance */
+
+void
+ngx_http_confhaven_mcp_cluster_touch(ngx_str_t *id)
+{
+    u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
+    size_t                             argvlen[3];
+    const char                        *argv[3];
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = ngx_http_confhaven_mcp_cluster();
+    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        return;
+    }
+
+    ngx_http_confhaven_mcp_cluster_key(key, NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION,
+                                       id);
+
+    argv[0] = "PEXPIRE";
+    argvlen[0] = sizeof("PEXPIRE") - 1;
+    argv[1] = (const char *) key;
+    argvlen[1] = sizeof(key);
+    argv[2] = (const char *) cl->ttl.data;
+    argvlen[2] = cl->ttl.len;
+
+    ngx_http_confhaven_mcp_cluster_send(cl, 3, argv, argvlen);
+}
+
+
+/* the session ended here: DELETE (a tombstone) or its legacy stream */
+
+void
+ngx_http_confhaven_mcp_cluster_forget(ngx_str_t *id, ngx_uint_t tombstone)
+{
+    u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
+    u_char                             tomb[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
+    size_t                             argvlen[6];
+    const char                        *argv[6];
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = ngx_http_confhaven_mcp_cluster();
+    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        return;
+    }
+
+    ngx_http_confhaven_mcp_cluster_key(key, NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION,
+                                       id);
+    ngx_http_confhaven_mcp_cluster_key(tomb,
+                                       NGX_HTTP_CONFHAVEN_MCP_KEY_DELETED,
+                                       id);
+
+    argv[0] = "EVAL";
+    argvlen[0] = sizeof("EVAL") - 1;
+    argv[1] = ngx_http_confhaven_mcp_lua_forget;
+    argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_forget) - 1;
+    argv[2] = "2";
+    argvlen[2] = 1;
+    argv[3] = (const char *) key;
+    argvlen[3] = sizeof(key);
+    argv[4] = (const char *) tomb;
+    argvlen[4] = sizeof(tomb);
+
+    if (tombstone) {
+        argv[5] = (const char *) cl->ttl.data;
+        argvlen[5] = cl->ttl.len;
+
+    } else {
+        argv[5] = "0";
+        argvlen[5] = 1;
+    }
+
+    ngx_http_confhaven_mcp_cluster_send(cl, 6, argv, argvlen);
+}
+
+
+/* a command nobody waits for, sent at once */
+
+static void
+ngx_http_confhaven_mcp_cluster_send(ngx_http_confhaven_mcp_cluster_t *cl,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_http_confhaven_redis_op_t  *op;
+
+    op = ngx_http_confhaven_redis_op(cl->redis,
+                                     ngx_http_confhaven_mcp_cluster_ignore,
+                                     cl);
+    if (op == NULL) {
+        return;
+    }
+
+    if (ngx_http_confhaven_redis_command(op, argc, argv, argvlen) != NGX_OK) {
+        return;
+    }
+
+    ngx_http_confhaven_redis_flush(cl->redis);
+}
+
+
+static void
+ngx_http_confhaven_mcp_cluster_ignore(ngx_http_confhaven_redis_op_t *op,
+    redisReply *reply)
+{
+    ngx_http_confhaven_mcp_cluster_t *cl = op->data;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, cl->log, 0,
+                      "confhaven mcp: Redis: %*s", (size_t) reply->len,
+                      reply->str);
+    }
+}
+
+
+static void
+ngx_http_confhaven_mcp_cluster_key(u_char *buf, const char *prefix,
+    ngx_str_t *id)
+{
+    size_t  len;
+
+    len = ngx_strlen(prefix);
+
+    ngx_memcpy(buf, prefix, len);
+    ngx_memcpy(buf + len, id->data, NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN);
+}

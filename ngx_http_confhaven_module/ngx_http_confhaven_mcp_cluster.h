@@ -1,0 +1,79 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+#ifndef _NGX_HTTP_CONFHAVEN_MCP_CLUSTER_H_INCLUDED_
+#define _NGX_HTTP_CONFHAVEN_MCP_CLUSTER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_confhaven_module.h"
+
+
+#define NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN  16
+
+
+typedef void (*ngx_http_confhaven_mcp_published_pt)(void *data,
+    ngx_int_t receivers);
+
+
+/* what Redis told a request about its session (ctx->mcp_cluster) */
+
+typedef struct {
+    ngx_http_request_t                *r;
+    ngx_http_confhaven_redis_op_t     *op;
+    ngx_str_t                          session;
+    ngx_str_t                          where;     /* "<instance>:<slot>" */
+    ngx_uint_t                         version;
+
+    ngx_http_confhaven_mcp_published_pt  published;
+    void                              *data;
+
+    unsigned                           waiting:1;
+    unsigned                           resolved:1;
+    unsigned                           remote:1;  /* legacy stream there */
+    unsigned                           legacy:1;
+    unsigned                           deleting:1;
+} ngx_http_confhaven_mcp_cluster_req_t;
+
+
+char *ngx_http_confhaven_mcp_cluster_init_conf(ngx_conf_t *cf,
+    ngx_http_confhaven_main_conf_t *chmcf);
+ngx_int_t ngx_http_confhaven_mcp_cluster_postconfiguration(ngx_conf_t *cf);
+ngx_int_t ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
+    ngx_http_confhaven_main_conf_t *chmcf);
+void ngx_http_confhaven_mcp_cluster_exit_process(
+    ngx_http_confhaven_main_conf_t *chmcf);
+
+void ngx_http_confhaven_mcp_cluster_register(ngx_str_t *id,
+    ngx_uint_t version);
+void ngx_http_confhaven_mcp_cluster_bind(ngx_str_t *id, ngx_uint_t version);
+void ngx_http_confhaven_mcp_cluster_set(ngx_str_t *id, const char *field,
+    ngx_uint_t value);
+void ngx_http_confhaven_mcp_cluster_touch(ngx_str_t *id);
+void ngx_http_confhaven_mcp_cluster_forget(ngx_str_t *id,
+    ngx_uint_t tombstone);
+ngx_http_confhaven_mcp_cluster_req_t *ngx_http_confhaven_mcp_cluster_remote(
+    ngx_http_request_t *r);
+ngx_int_t ngx_http_confhaven_mcp_cluster_publish(
+    ngx_http_confhaven_mcp_cluster_req_t *cx, ngx_str_t *data,
+    ngx_http_confhaven_mcp_published_pt handler, void *hdata);
+
+/* ngx_http_confhaven_mcp_session.c */
+ngx_int_t ngx_http_confhaven_mcp_session_import(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t version,
+    ngx_uint_t level, ngx_log_t *log);
+ngx_int_t ngx_http_confhaven_mcp_session_drop(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
+
+/* ngx_http_confhaven_transport_sse.c */
+void ngx_http_confhaven_mcp_sse_deliver(ngx_http_confhaven_main_conf_t *chmcf,
+    ngx_str_t *id, ngx_str_t *data, ngx_log_t *log);
+
+
+#endif /* _NGX_HTTP_CONFHAVEN_MCP_CLUSTER_H_INCLUDED_ */
