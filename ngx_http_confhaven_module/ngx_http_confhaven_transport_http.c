@@ -86,6 +86,7 @@ typedef struct {
     ngx_event_t                       poll;
 
     unsigned                          claimed:1;
+    unsigned                          quiet:1;   /* a second GET stream */
 } ngx_http_confhaven_mcp_get_t;
 
 
@@ -455,10 +456,22 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
                                               g->tag);
 
         if (rc == NGX_BUSY) {
-            return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_CONFLICT,
-                       NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
-                       "Conflict: only one GET stream is allowed per "
-                       "session", NULL, NULL);
+            /*
+             * The session has its stream already.  Clients reconnect
+             * without Last-Event-ID after a resumed stream ended (the
+             * TypeScript SDK does), and the specification allows only
+             * an event stream or 405 here: this one is served too, but
+             * server messages go to the first only, so that nothing is
+             * delivered twice.
+             */
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "confhaven mcp: session %V has a GET stream "
+                          "already; this one carries keep-alives only",
+                          &g->session);
+
+            g->quiet = 1;
+            rc = NGX_OK;
         }
 
         if (rc != NGX_OK) {
@@ -467,7 +480,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
                        "Session not found", NULL, NULL);
         }
 
-        g->claimed = 1;
+        g->claimed = !g->quiet;
     }
 
     g->sse = ngx_http_confhaven_sse_create(r);
@@ -561,6 +574,11 @@ ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
                                              g->stream, g->seq, out, final);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (g->quiet) {
+        /* server messages belong to the session's first GET stream */
+        out->nelts = 0;
     }
 
     if (!g->sse->started) {

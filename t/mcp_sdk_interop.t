@@ -112,12 +112,6 @@ if (ref $res ne 'HASH') {
 diag("sdk-interop.mjs said:\n$noise") if $noise =~ /\S/;
 
 for my $c (@{ $res->{checks} }) {
-    # "(known issue)": see the report in sdk-interop.mjs; TODO until the
-    # server keeps answering a second GET stream (or the SDK stops resuming
-    # after an error answer)
-    local $TODO = $c->{name} =~ /\(known issue\)/
-        ? 'SDK resumes after a JSON-RPC error answer; 2nd GET stream gets 409'
-        : undef;
     ok($c->{ok}, "$c->{name} ($c->{passed}/$c->{total})")
         or diag(join("\n", @{ $c->{failures} }));
 }
@@ -127,9 +121,8 @@ for my $kind (qw(sse http-json http-sse)) {
     ok($checked{"$kind: close"}, "$kind: every step ran");
 }
 {
-    my $known = grep { !$_->{ok} && $_->{name} =~ /\(known issue\)/ } @{ $res->{checks} };
-    my $other = grep { !$_->{ok} && $_->{name} !~ /\(known issue\)/ } @{ $res->{checks} };
-    is($other, 0, "sdk-interop.mjs: no failed check (exit $rc, $known known issue(s))");
+    my $failed = grep { !$_->{ok} } @{ $res->{checks} };
+    is($failed, 0, "sdk-interop.mjs: no failed check (exit $rc)");
 }
 note(JSON::PP->new->canonical->pretty->encode($res->{stats}));
 

@@ -24,7 +24,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(4)->plan(60);
+    ->worker_processes(4)->plan(62);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -213,9 +213,18 @@ is($g->{headers}{'mcp-session-id'}, $sid, 'GET stream: the session id');
 like($ev[0]{id} // '', qr/^0-\d+$/, 'GET stream: priming event on stream 0');
 is($ev[0]{retry}, 1000, 'GET stream: retry');
 
-$r = $t->http('GET', '/mcp', headers => [ 'Accept' => 'text/event-stream',
-                                          'Mcp-Session-Id' => $sid ]);
-is($r->{status}, 409, 'a second GET stream: 409');
+# a second GET stream (what the TypeScript SDK opens after a resumed stream
+# ended) is served too, with keep-alives only: server messages go to the
+# first, so nothing is delivered twice
+my $s2 = $m->open_stream('GET', '/mcp', headers => [ 'Accept' => 'text/event-stream',
+                                                     'Mcp-Session-Id' => $sid ]);
+ok($m->read_until($s2, sub { ($_[0]{status} // 0) > 0 }, 3),
+   'a second GET stream: answered at once');
+my $g2 = $m->response($s2);
+is($g2->{status}, 200, 'a second GET stream: 200, not 409');
+like($g2->{headers}{'content-type'} // '', qr{^text/event-stream},
+     'a second GET stream: text/event-stream');
+close $s2->{sock};
 
 $r = $t->http('GET', '/mcp', headers => [ 'Accept' => 'application/json',
                                           'Mcp-Session-Id' => $sid ]);

@@ -275,7 +275,7 @@ async function oneSession(kind, n) {
   });
 
   if (kind === 'http-sse') {
-    await step(`${p}no 409 when the SDK resumes after an error answer (known issue)`, async () => {
+    await step(`${p}no 409 when the SDK resumes after an error answer`, async () => {
       const c = errors.filter(conflict);
       if (c.length) fail(`${c.length} error(s): ${c[0]}`);
     });
