@@ -125,6 +125,7 @@ typedef struct {
     ngx_slab_pool_t                   *shpool;
     struct ngx_http_confhaven_mcp_sh_s *sh;
     ngx_msec_t                         timeout;
+    ngx_uint_t                         cluster;  /* ids across instances */
 } ngx_http_confhaven_mcp_zone_t;
 
 

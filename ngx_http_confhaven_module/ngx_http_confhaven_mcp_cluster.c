@@ -18,6 +18,15 @@
  *   confhaven:mcp:deleted:<id>   a tombstone left by DELETE, as long-lived
  *                                as a session, so instances that still
  *                                hold the session locally drop it
+ *   confhaven:mcp:events:<id>    a list of the events of the session's
+ *                                POST streams, answers and priming events
+ *                                (the last 128), each
+ *                                "<final><event id>\n<data>", the TTL of a
+ *                                session renewed by every event: a GET
+ *                                with a Last-Event-ID of another instance
+ *                                replays from there.  In a cluster, event
+ *                                ids are "<stream>-<seq>-<instance>", so
+ *                                that the instances' ids never collide
  *   confhaven:mcp:sse:<instance>:<slot>
  *                                the pub/sub channel of one worker of one
  *                                instance (the instance id is random, made
@@ -60,6 +69,15 @@
 #define NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION  "confhaven:mcp:session:"
 #define NGX_HTTP_CONFHAVEN_MCP_KEY_DELETED  "confhaven:mcp:deleted:"
 #define NGX_HTTP_CONFHAVEN_MCP_KEY_SSE      "confhaven:mcp:sse:"
+#define NGX_HTTP_CONFHAVEN_MCP_KEY_EVENTS   "confhaven:mcp:events:"
+
+/* the zone's answers, and the priming events of their streams */
+#define NGX_HTTP_CONFHAVEN_MCP_EVENTS_KEPT                                  \
+    (2 * NGX_HTTP_CONFHAVEN_MCP_LOG_EVENTS)
+
+#define NGX_HTTP_CONFHAVEN_MCP_EVENTS_KEY_LEN                                \
+    (sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_EVENTS) - 1                           \
+     + NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN)
 
 /* (both prefixes have the same length) */
 #define NGX_HTTP_CONFHAVEN_MCP_KEY_LEN                                       \
@@ -67,20 +85,51 @@
      + NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN)
 
 
-/* KEYS: session, tombstone; ARGV: ttl.  -1: deleted; the hash, or {} */
+/*
+ * KEYS: session, tombstone, events; ARGV: ttl.  -1: deleted; the hash, or
+ * {}.  The session and its events live on.
+ */
 
 static const char  ngx_http_confhaven_mcp_lua_lookup[] =
     "if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end "
     "local v = redis.call('HGETALL', KEYS[1]) "
-    "if #v > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
+    "if #v > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) "
+    "redis.call('PEXPIRE', KEYS[3], ARGV[1]) end "
     "return v";
 
-/* the same, and the session is deleted (a tombstone stays) */
+/*
+ * the same, and the session's events (KEYS[3]) from the one ARGV[2] names
+ * on: {hash, events}
+ */
+
+static const char  ngx_http_confhaven_mcp_lua_lookup_events[] =
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end "
+    "local v = redis.call('HGETALL', KEYS[1]) "
+    "if #v > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) "
+    "redis.call('PEXPIRE', KEYS[3], ARGV[1]) end "
+    "local e = redis.call('LRANGE', KEYS[3], 0, -1) "
+    "local k = ARGV[2] .. '\\n' "
+    "local out = {} "
+    "for i = 1, #e do "
+    "if #out > 0 or string.sub(e[i], 2, #k + 1) == k then "
+    "out[#out + 1] = e[i] end end "
+    "return {v, out}";
+
+/* KEYS: events; ARGV: ttl, how many are kept, the event */
+
+static const char  ngx_http_confhaven_mcp_lua_event[] =
+    "redis.call('RPUSH', KEYS[1], ARGV[3]) "
+    "redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[1]) "
+    "return 1";
+
+/* the same, and the session and its events (KEYS[3]) are deleted (a
+ * tombstone stays) */
 
 static const char  ngx_http_confhaven_mcp_lua_delete[] =
     "if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end "
     "local v = redis.call('HGETALL', KEYS[1]) "
-    "redis.call('DEL', KEYS[1]) "
+    "redis.call('DEL', KEYS[1], KEYS[3]) "
     "redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) "
     "return v";
 
@@ -173,6 +222,7 @@ ngx_http_confhaven_mcp_cluster_init_conf(ngx_conf_t *cf,
 
     ngx_hex_dump(chmcf->mcp_instance.data, rnd, sizeof(rnd));
     chmcf->mcp_instance.len = NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN;
+    chmcf->mcp_zone.cluster = 1;
 
     return NGX_CONF_OK;
 }
@@ -302,12 +352,14 @@ ngx_http_confhaven_mcp_cluster(void)
 static ngx_int_t
 ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
 {
-    size_t                                 argvlen[6];
-    u_char                                *key, *tomb;
-    ngx_str_t                              id;
+    int                                    nargs;
+    size_t                                 argvlen[8];
+    u_char                                *key, *tomb, *events;
+    ngx_int_t                              stream, seq;
+    ngx_str_t                              id, instance;
     ngx_uint_t                             legacy;
-    const char                            *argv[6];
-    ngx_table_elt_t                       *h;
+    const char                            *argv[8];
+    ngx_table_elt_t                       *h, *lei;
     ngx_pool_cleanup_t                    *cln;
     ngx_http_confhaven_ctx_t              *ctx;
     ngx_http_confhaven_redis_op_t         *op;
@@ -402,6 +454,25 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
     cx->legacy = legacy;
     cx->deleting = (r->method == NGX_HTTP_DELETE);
 
+    /* a resume from an event of another instance: its events too */
+
+    if (r->method == NGX_HTTP_GET) {
+        lei = ngx_http_confhaven_mcp_header(r, "Last-Event-ID",
+                                            sizeof("Last-Event-ID") - 1);
+
+        if (lei
+            && ngx_http_confhaven_mcp_event_id_parse(lei->value.data,
+                   lei->value.data + lei->value.len, &stream, &seq,
+                   &instance)
+               == NGX_OK
+            && instance.len && stream)
+        {
+            /* ours too: it may be from before the session was dropped */
+            cx->want_events = 1;
+            cx->last = lei->value;
+        }
+    }
+
     tomb = key + NGX_HTTP_CONFHAVEN_MCP_KEY_LEN;
 
     ngx_http_confhaven_mcp_cluster_key(key, NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION,
@@ -417,19 +488,45 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
         argv[1] = ngx_http_confhaven_mcp_lua_delete;
         argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_delete) - 1;
 
+    } else if (cx->want_events) {
+        argv[1] = ngx_http_confhaven_mcp_lua_lookup_events;
+        argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_lookup_events) - 1;
+
     } else {
         argv[1] = ngx_http_confhaven_mcp_lua_lookup;
         argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_lookup) - 1;
     }
 
-    argv[2] = "2";
+    argv[2] = "3";
     argvlen[2] = 1;
     argv[3] = (const char *) key;
     argvlen[3] = NGX_HTTP_CONFHAVEN_MCP_KEY_LEN;
     argv[4] = (const char *) tomb;
     argvlen[4] = NGX_HTTP_CONFHAVEN_MCP_KEY_LEN;
-    argv[5] = (const char *) cl->ttl.data;
-    argvlen[5] = cl->ttl.len;
+
+    /* the session's events (a legacy session has none) */
+
+    events = ngx_pnalloc(r->pool, NGX_HTTP_CONFHAVEN_MCP_EVENTS_KEY_LEN);
+    if (events == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(events, NGX_HTTP_CONFHAVEN_MCP_KEY_EVENTS,
+               sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_EVENTS) - 1);
+    ngx_memcpy(events + sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_EVENTS) - 1,
+               id.data, NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN);
+
+    argv[5] = (const char *) events;
+    argvlen[5] = NGX_HTTP_CONFHAVEN_MCP_EVENTS_KEY_LEN;
+    argv[6] = (const char *) cl->ttl.data;
+    argvlen[6] = cl->ttl.len;
+    nargs = 7;
+
+    if (cx->want_events) {
+        argv[7] = (const char *) cx->last.data;
+        argvlen[7] = cx->last.len;
+        nargs = 8;
+    }
 
     op = ngx_http_confhaven_redis_op(cl->redis,
                                      ngx_http_confhaven_mcp_cluster_resolved,
@@ -438,7 +535,9 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (ngx_http_confhaven_redis_command(op, 6, argv, argvlen) != NGX_OK) {
+    if (ngx_http_confhaven_redis_command(op, nargs, argv, argvlen)
+        != NGX_OK)
+    {
         /* Redis went away: the zone answers alone */
         return NGX_DECLINED;
     }
@@ -527,6 +626,45 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
 
     if (reply->type != REDIS_REPLY_ARRAY) {
         return;
+    }
+
+    if (cx->want_events) {
+        /* {hash, events} */
+
+        if (reply->elements != 2
+            || reply->element[0]->type != REDIS_REPLY_ARRAY
+            || reply->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            return;
+        }
+
+        v = reply->element[1];
+
+        cx->events = ngx_palloc(r->pool,
+                                (v->elements + 1) * sizeof(ngx_str_t));
+        if (cx->events == NULL) {
+            return;
+        }
+
+        for (i = 0; i < v->elements; i++) {
+            f = v->element[i];
+
+            if (f->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+
+            cx->events[cx->nevents].data = ngx_pnalloc(r->pool, f->len + 1);
+            if (cx->events[cx->nevents].data == NULL) {
+                return;
+            }
+
+            ngx_memcpy(cx->events[cx->nevents].data, f->str, f->len);
+            cx->events[cx->nevents].len = f->len;
+            cx->nevents++;
+        }
+
+        cx->events_ok = 1;
+        reply = reply->element[0];
     }
 
     if (reply->elements == 0) {
@@ -955,6 +1093,120 @@ ngx_http_confhaven_mcp_cluster_forget(ngx_str_t *id, ngx_uint_t tombstone)
     }
 
     ngx_http_confhaven_mcp_cluster_send(cl, 6, argv, argvlen);
+}
+
+
+/*
+ * An event of one of the session's POST streams, as logged in the zone
+ * (data NULL: a priming event), for a resume on another instance: sent at
+ * once, before the event is written to its stream, and nobody waits for it.
+ */
+
+void
+ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
+    ngx_str_t *data, ngx_uint_t final)
+{
+    u_char                 key[NGX_HTTP_CONFHAVEN_MCP_EVENTS_KEY_LEN];
+    u_char                 num[NGX_INT_T_LEN];
+    u_char                *msg, *p;
+    size_t                             argvlen[7], len;
+    const char                        *argv[7];
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = ngx_http_confhaven_mcp_cluster();
+    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        return;
+    }
+
+    len = data ? data->len : 0;
+
+    if (len > NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE) {
+        /* not kept in the zone either */
+        return;
+    }
+
+    msg = ngx_alloc(1 + event->len + 1 + len, cl->log);
+    if (msg == NULL) {
+        return;
+    }
+
+    p = msg;
+    *p++ = final ? '1' : '0';
+    p = ngx_cpymem(p, event->data, event->len);
+    *p++ = '\n';
+
+    if (len) {
+        p = ngx_cpymem(p, data->data, len);
+    }
+
+    ngx_memcpy(key, NGX_HTTP_CONFHAVEN_MCP_KEY_EVENTS,
+               sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_EVENTS) - 1);
+    ngx_memcpy(key + sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_EVENTS) - 1, id->data,
+               NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN);
+
+    argv[0] = "EVAL";
+    argvlen[0] = sizeof("EVAL") - 1;
+    argv[1] = ngx_http_confhaven_mcp_lua_event;
+    argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_event) - 1;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (const char *) key;
+    argvlen[3] = sizeof(key);
+    argv[4] = (const char *) cl->ttl.data;
+    argvlen[4] = cl->ttl.len;
+    argv[5] = (const char *) num;
+    argvlen[5] = ngx_sprintf(num, "%d",
+                             NGX_HTTP_CONFHAVEN_MCP_EVENTS_KEPT)
+                 - num;
+    argv[6] = (const char *) msg;
+    argvlen[6] = p - msg;
+
+    /* hiredis copies the command */
+    ngx_http_confhaven_mcp_cluster_send(cl, 7, argv, argvlen);
+
+    ngx_free(msg);
+}
+
+
+/*
+ * An event id: "<stream>-<seq>", or "<stream>-<seq>-<instance>" in a
+ * cluster (instance->len is 0 without one).
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_event_id_parse(u_char *p, u_char *last,
+    ngx_int_t *stream, ngx_int_t *seq, ngx_str_t *instance)
+{
+    u_char  *dash, *dash2;
+
+    instance->len = 0;
+    instance->data = NULL;
+
+    dash = ngx_strlchr(p, last, '-');
+    if (dash == NULL) {
+        return NGX_ERROR;
+    }
+
+    dash2 = ngx_strlchr(dash + 1, last, '-');
+
+    if (dash2) {
+        if (last - dash2 - 1 != NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN) {
+            return NGX_ERROR;
+        }
+
+        instance->data = dash2 + 1;
+        instance->len = NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN;
+        last = dash2;
+    }
+
+    *stream = ngx_atoi(p, dash - p);
+    *seq = ngx_atoi(dash + 1, last - dash - 1);
+
+    if (*stream == NGX_ERROR || *seq == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

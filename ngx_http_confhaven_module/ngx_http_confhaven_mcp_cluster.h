@@ -34,8 +34,14 @@ typedef struct {
     ngx_http_confhaven_mcp_published_pt  published;
     void                              *data;
 
+    ngx_str_t                          last;      /* Last-Event-ID */
+    ngx_str_t                         *events;    /* confhaven:mcp:events */
+    ngx_uint_t                         nevents;
+
     unsigned                           waiting:1;
     unsigned                           resolved:1;
+    unsigned                           want_events:1;
+    unsigned                           events_ok:1; /* events read */
     unsigned                           remote:1;  /* legacy stream there */
     unsigned                           legacy:1;
     unsigned                           deleting:1;
@@ -58,6 +64,10 @@ void ngx_http_confhaven_mcp_cluster_set(ngx_str_t *id, const char *field,
 void ngx_http_confhaven_mcp_cluster_touch(ngx_str_t *id);
 void ngx_http_confhaven_mcp_cluster_forget(ngx_str_t *id,
     ngx_uint_t tombstone);
+void ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
+    ngx_str_t *data, ngx_uint_t final);
+ngx_int_t ngx_http_confhaven_mcp_event_id_parse(u_char *p, u_char *last,
+    ngx_int_t *stream, ngx_int_t *seq, ngx_str_t *instance);
 ngx_http_confhaven_mcp_cluster_req_t *ngx_http_confhaven_mcp_cluster_remote(
     ngx_http_request_t *r);
 ngx_int_t ngx_http_confhaven_mcp_cluster_publish(

@@ -15,7 +15,11 @@
  * GET with Last-Event-ID replays them whatever worker it reaches.  Event
  * ids are "<stream>-<seq>": stream 0 is the session's GET stream, 1, 2,
  * ... the POST streams in order, and seq counts the session's events, so
- * an id is unique across the session and names its stream.
+ * an id is unique across the session and names its stream.  In a cluster
+ * (ngx_http_confhaven_mcp_cluster.c) ids are "<stream>-<seq>-<instance>"
+ * and stream and seq are counted over the zone (increasing within each
+ * session still), so that a session dropped from the zone and imported
+ * again never repeats an id; its earlier ids are then read from Redis.
  *
  * A legacy HTTP+SSE stream (2024-11-05) is a session bound to the worker
  * and connection holding it (sse_pid, sse_slot, sse_tag).  A reply made
@@ -54,6 +58,7 @@ typedef struct {
     ngx_uint_t                         seq;       /* last event number */
     ngx_uint_t                         nevents;
     ngx_uint_t                         dropped;   /* last seq dropped */
+    ngx_uint_t                         base;      /* zone seq at insert */
     size_t                             logged;    /* bytes in the log */
     ngx_pid_t                          get_pid;   /* holds the GET stream */
     ngx_uint_t                         get_tag;
@@ -82,6 +87,8 @@ struct ngx_http_confhaven_mcp_sh_s {
     ngx_uint_t                         count;
     ngx_queue_t             mailbox[NGX_HTTP_CONFHAVEN_MCP_MAILBOXES];
     ngx_atomic_t            pending[NGX_HTTP_CONFHAVEN_MCP_MAILBOXES];
+    ngx_uint_t                         streams;   /* in a cluster: the */
+    ngx_uint_t                         seq;       /* zone's numbers */
 };
 
 typedef struct ngx_http_confhaven_mcp_sh_s  ngx_http_confhaven_mcp_sh_t;
@@ -243,6 +250,9 @@ ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         sh->pending[i] = 0;
     }
 
+    sh->streams = 0;
+    sh->seq = 0;
+
     zone->sh = sh;
     zone->shpool->data = sh;
 
@@ -364,8 +374,14 @@ ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
                                       NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN);
     sn->version = version;
     sn->last = ngx_time();
-    sn->streams = 0;
-    sn->seq = 0;
+    /*
+     * In a cluster, stream and event numbers are the zone's, so that a
+     * session dropped here and imported again never reuses an event id
+     * of this instance; ids from before that are not in this log.
+     */
+    sn->streams = zone->cluster ? zone->sh->streams : 0;
+    sn->seq = zone->cluster ? zone->sh->seq : 0;
+    sn->base = sn->seq;
     sn->nevents = 0;
     sn->dropped = 0;
     sn->logged = 0;
@@ -607,7 +623,16 @@ ngx_http_confhaven_mcp_stream_open(ngx_http_confhaven_mcp_zone_t *zone,
         return NGX_DECLINED;
     }
 
-    *stream = ++sn->streams;
+    if (zone->cluster) {
+        /* (above the session's own, from before a cluster) */
+        zone->sh->streams = ngx_max(zone->sh->streams, sn->streams) + 1;
+        sn->streams = zone->sh->streams;
+
+    } else {
+        sn->streams++;
+    }
+
+    *stream = sn->streams;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -637,7 +662,15 @@ ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
         return NGX_DECLINED;
     }
 
-    *seq = ++sn->seq;
+    if (zone->cluster) {
+        zone->sh->seq = ngx_max(zone->sh->seq, sn->seq) + 1;
+        sn->seq = zone->sh->seq;
+
+    } else {
+        sn->seq++;
+    }
+
+    *seq = sn->seq;
 
     if (data == NULL) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -727,7 +760,9 @@ ngx_http_confhaven_mcp_event_replay(ngx_http_confhaven_mcp_zone_t *zone,
         return NGX_DECLINED;
     }
 
-    if (stream > sn->streams || after > sn->seq) {
+    if (stream > sn->streams || after > sn->seq
+        || (after && after <= sn->base))
+    {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_ABORT;
     }

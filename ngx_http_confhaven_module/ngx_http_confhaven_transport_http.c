@@ -19,7 +19,9 @@
  * and is kept in the session's log; 2025-11-25 streams open with a priming
  * event (id, retry, empty data).  GET with Mcp-Session-Id opens the
  * session's standalone stream, or, with Last-Event-ID, replays what
- * followed that event on its stream, from the shared log, in any worker.
+ * followed that event on its stream, from the shared log, in any worker
+ * (and, with sessions in Redis, in any instance: an event id of another
+ * instance is replayed from the session's events there).
  */
 
 
@@ -30,6 +32,7 @@
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_mcp.h"
+#include "ngx_http_confhaven_mcp_cluster.h"
 #include "ngx_http_confhaven_tools.h"
 #include "ngx_http_confhaven_sse.h"
 
@@ -136,6 +139,9 @@ static ngx_int_t ngx_http_confhaven_mcp_event_id(ngx_http_request_t *r,
     ngx_uint_t stream, ngx_uint_t seq, ngx_str_t *id);
 static ngx_int_t ngx_http_confhaven_mcp_get_replay(
     ngx_http_confhaven_mcp_get_t *g, ngx_uint_t *final);
+static ngx_int_t ngx_http_confhaven_mcp_get_remote(ngx_http_request_t *r,
+    ngx_http_confhaven_mcp_get_t *g, ngx_str_t *last, ngx_int_t stream,
+    ngx_str_t *instance);
 static ngx_int_t ngx_http_confhaven_mcp_get_tick(
     ngx_http_confhaven_sse_t *sse);
 static void ngx_http_confhaven_mcp_get_poll(ngx_event_t *ev);
@@ -360,8 +366,8 @@ ngx_http_confhaven_mcp_origin_allowed(ngx_str_t *origin,
 static ngx_int_t
 ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
 {
-    u_char                          *p, *last, *dash;
     ngx_int_t                        rc, stream, seq;
+    ngx_str_t                        instance;
     ngx_uint_t                       version, final;
     ngx_table_elt_t                 *h, *lei;
     ngx_pool_cleanup_t              *cln;
@@ -431,20 +437,36 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
                                         sizeof("Last-Event-ID") - 1);
     stream = 0;
     seq = 0;
+    ngx_str_null(&instance);
 
     if (lei) {
-        p = lei->value.data;
-        last = p + lei->value.len;
-        dash = ngx_strlchr(p, last, '-');
-
-        stream = dash ? ngx_atoi(p, dash - p) : NGX_ERROR;
-        seq = dash ? ngx_atoi(dash + 1, last - dash - 1) : NGX_ERROR;
-
-        if (stream == NGX_ERROR || seq == NGX_ERROR) {
+        if (ngx_http_confhaven_mcp_event_id_parse(lei->value.data,
+                lei->value.data + lei->value.len, &stream, &seq, &instance)
+            != NGX_OK)
+        {
             return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
                        NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
                        "Bad Request: Last-Event-ID is not an event id of "
                        "this server", NULL, NULL);
+        }
+
+        if (instance.len
+            && (chmcf->mcp_instance.len == 0
+                || ngx_strncmp(instance.data, chmcf->mcp_instance.data,
+                               NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN)
+                   != 0))
+        {
+            if (stream) {
+                /* an event of another instance: what Redis holds */
+                return ngx_http_confhaven_mcp_get_remote(r, g, &lei->value,
+                                                         stream, &instance);
+            }
+
+            /*
+             * Another instance's standalone stream, which has no events
+             * to replay: a new one here.
+             */
+            seq = 0;
         }
     }
 
@@ -503,6 +525,12 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
         return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
                    "Session not found", NULL, NULL);
+    }
+
+    if (rc == NGX_ABORT && lei && instance.len && g->stream) {
+        /* one of ours this log no longer knows: maybe Redis does */
+        return ngx_http_confhaven_mcp_get_remote(r, g, &lei->value,
+                                                 g->stream, &instance);
     }
 
     if (rc == NGX_ABORT) {
@@ -596,8 +624,13 @@ ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
                                                 &seq, r->connection->log)
                == NGX_OK)
         {
-            if (ngx_http_confhaven_mcp_event_id(r, 0, seq, &id) != NGX_OK
-                || ngx_http_confhaven_sse_event(g->sse, NULL, &id,
+            if (ngx_http_confhaven_mcp_event_id(r, 0, seq, &id) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            /* (not in Redis: a standalone stream is opened afresh) */
+
+            if (ngx_http_confhaven_sse_event(g->sse, NULL, &id,
                                                 NGX_HTTP_CONFHAVEN_SSE_RETRY,
                                                 (u_char *) "", 0)
                    != NGX_OK)
@@ -623,6 +656,124 @@ ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A resume of a POST stream from an event id of another instance (or one
+ * of ours this zone no longer has), from the session's events in Redis,
+ * read with the session in the preaccess phase: what followed that event
+ * on its stream is replayed and the stream ends (a client whose answer is
+ * not there yet reconnects after "retry").
+ */
+
+static ngx_int_t
+ngx_http_confhaven_mcp_get_remote(ngx_http_request_t *r,
+    ngx_http_confhaven_mcp_get_t *g, ngx_str_t *last, ngx_int_t stream,
+    ngx_str_t *instance)
+{
+    u_char                                *nl;
+    ngx_int_t                              s, q;
+    ngx_str_t                              id, inst, *ev;
+    ngx_uint_t                             i, found;
+    ngx_http_confhaven_ctx_t              *ctx;
+    ngx_http_confhaven_mcp_cluster_req_t  *cx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    cx = ctx ? ctx->mcp_cluster : NULL;
+
+    if (cx == NULL || !cx->events_ok) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "confhaven mcp: Last-Event-ID \"%V\" is not in this "
+                      "instance's log, and Redis could not be asked", last);
+        goto unknown;
+    }
+
+    ev = cx->events;
+    found = 0;
+
+    for (i = 0; i < cx->nevents; i++) {
+        nl = ngx_strlchr(ev[i].data, ev[i].data + ev[i].len, '\n');
+
+        if (nl && (size_t) (nl - ev[i].data - 1) == last->len
+            && ngx_strncmp(ev[i].data + 1, last->data, last->len) == 0)
+        {
+            found = 1;
+            break;
+        }
+    }
+
+    if (!found) {
+        goto unknown;
+    }
+
+    g->stream = stream;
+
+    if (g->sse == NULL) {
+        g->sse = ngx_http_confhaven_sse_create(r);
+        if (g->sse == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        g->sse->data = g;
+
+        if (ngx_http_confhaven_sse_add_header(r, "Mcp-Session-Id",
+                                              &g->session)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (ngx_http_confhaven_sse_start(g->sse) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* what followed on that stream of that instance */
+
+    for (i++; i < cx->nevents; i++) {
+        nl = ngx_strlchr(ev[i].data, ev[i].data + ev[i].len, '\n');
+        if (nl == NULL) {
+            continue;
+        }
+
+        id.data = ev[i].data + 1;
+        id.len = nl - id.data;
+
+        if (ngx_http_confhaven_mcp_event_id_parse(id.data, nl, &s, &q, &inst)
+            != NGX_OK
+            || s != stream
+            || inst.len != instance->len
+            || ngx_strncmp(inst.data, instance->data, inst.len) != 0)
+        {
+            continue;
+        }
+
+        if (nl + 1 < ev[i].data + ev[i].len
+            && ngx_http_confhaven_sse_event(g->sse, "message", &id, 0, nl + 1,
+                                            ev[i].data + ev[i].len - nl - 1)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ev[i].data[0] == '1') {
+            break;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "confhaven mcp: stream %V of session %V replayed from "
+                   "Redis", last, &g->session);
+
+    return ngx_http_confhaven_sse_last(g->sse);
+
+unknown:
+
+    return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+               NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
+               "Bad Request: Last-Event-ID names no event of this "
+               "session", NULL, NULL);
 }
 
 
@@ -700,12 +851,25 @@ static ngx_int_t
 ngx_http_confhaven_mcp_event_id(ngx_http_request_t *r, ngx_uint_t stream,
     ngx_uint_t seq, ngx_str_t *id)
 {
-    id->data = ngx_pnalloc(r->pool, 2 * NGX_INT_T_LEN + 1);
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    id->data = ngx_pnalloc(r->pool, 2 * NGX_INT_T_LEN + 2
+                                    + NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN);
     if (id->data == NULL) {
         return NGX_ERROR;
     }
 
-    id->len = ngx_sprintf(id->data, "%ui-%ui", stream, seq) - id->data;
+    if (chmcf->mcp_instance.len) {
+        /* in a cluster: unique across the instances */
+        id->len = ngx_sprintf(id->data, "%ui-%ui-%V", stream, seq,
+                              &chmcf->mcp_instance)
+                  - id->data;
+
+    } else {
+        id->len = ngx_sprintf(id->data, "%ui-%ui", stream, seq) - id->data;
+    }
 
     return NGX_OK;
 }
@@ -1812,6 +1976,8 @@ ngx_http_confhaven_mcp_open_stream(ngx_http_confhaven_mcp_http_t *st)
         return NGX_ERROR;
     }
 
+    ngx_http_confhaven_mcp_cluster_event(&st->session, &id, NULL, 0);
+
     return ngx_http_confhaven_sse_event(st->sse, NULL, &id,
                                         NGX_HTTP_CONFHAVEN_SSE_RETRY,
                                         (u_char *) "", 0);
@@ -1855,6 +2021,9 @@ ngx_http_confhaven_mcp_respond_sse(ngx_http_confhaven_mcp_http_t *st,
         {
             return NGX_ERROR;
         }
+
+        /* in Redis before the client can see it (best effort) */
+        ngx_http_confhaven_mcp_cluster_event(&st->session, &id, &body, 1);
     }
 
     r->read_event_handler = ngx_http_block_reading;

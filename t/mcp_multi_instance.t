@@ -5,7 +5,9 @@
 # A, 100 POSTs alternating between A and B, 100 replies on the stream, none
 # twice (B publishes its replies to the channel of A's worker).  Streamable
 # HTTP: a session initialized on A is accepted by B (tools/call, GET stream,
-# DELETE), and once deleted on B it is gone on A too.  With Redis stopped
+# DELETE), and once deleted on B it is gone on A too; an answer streamed on
+# A is replayed on B for its Last-Event-ID, once, from Redis (event ids carry
+# the instance), and an id unknown there is 400.  With Redis stopped
 # each instance works on its own as before; when Redis is back the workers
 # subscribe again and B reaches A's streams again.
 
@@ -25,7 +27,7 @@ use ConfHaven::MCP;
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(2);
 my $t2 = ConfHaven::Test->new()->needs_module()->worker_processes(2);
 $t->private_redis();
-$t->plan(40);
+$t->plan(52);
 
 my $conf = <<'EOF2';
 confhaven_pg_server "%%DSN%%";
@@ -198,6 +200,80 @@ ok(($r->{json}{result}{structuredContent} // $r->{json}{result} // 0)
 $r = $hb->request('ping', undef, session => $msid, version => '2025-11-25');
 is($r->{status}, 200, 'ping on B: 200');
 
+# an answer as an event stream on A, resumed on B with its Last-Event-ID
+my $SSE = 'text/event-stream, application/json';
+$r = $ha->request('tools/call', { name => 'list_conferences',
+                                  arguments => { include_past => JSON::PP::true } },
+                  session => $msid, version => '2025-11-25', accept => $SSE);
+my @ev = $ha->events($r->{body});
+is_deeply([$r->{status}, scalar @ev], [200, 2], 'tools/call on A as a stream: priming, answer');
+my ($est, $eseq, $einst) = ($ev[0]{id} // '') =~ /^(\d+)-(\d+)-([0-9a-f]{16})$/;
+ok($einst && $ev[1]{id} eq "$est-" . ($eseq + 1) . "-$einst",
+   'event ids carry the instance: "<stream>-<seq>-<instance>"');
+my $answer = $ev[1]{data};
+ok($t->redis_cli('LLEN', "confhaven:mcp:events:$msid") >= 2, 'the events are in Redis');
+
+my $same = 0;
+for (1 .. 6) {
+    my $g = $t2->http('GET', '/mcp', headers => [ 'Accept' => 'text/event-stream',
+                                                   'Mcp-Session-Id' => $msid,
+                                                   'MCP-Protocol-Version' => '2025-11-25',
+                                                   'Last-Event-ID' => $ev[0]{id} ]);
+    my @re = $hb->events($g->{body});
+    $same++ if $g->{status} == 200 && @re == 1 && $re[0]{id} eq $ev[1]{id}
+               && $re[0]{data} eq $answer && !$g->{timeout};
+}
+is($same, 6, 'Last-Event-ID of A on B: the answer replayed exactly once, then ended');
+
+$r = $t2->http('GET', '/mcp', headers => [ 'Accept' => 'text/event-stream',
+                                           'Mcp-Session-Id' => $msid,
+                                           'MCP-Protocol-Version' => '2025-11-25',
+                                           'Last-Event-ID' => $ev[1]{id} ]);
+is_deeply([$r->{status}, scalar $hb->events($r->{body}), $r->{timeout} // 0], [200, 0, 0],
+          'on B, Last-Event-ID of the last event: nothing more, ended');
+
+$r = $t->http('GET', '/mcp', headers => [ 'Accept' => 'text/event-stream',
+                                          'Mcp-Session-Id' => $msid,
+                                          'MCP-Protocol-Version' => '2025-11-25',
+                                          'Last-Event-ID' => $ev[0]{id} ]);
+my @re = $ha->events($r->{body});
+ok($r->{status} == 200 && @re == 1 && $re[0]{data} eq $answer, 'on A itself: from its own log');
+
+for my $bad ("$est-" . ($eseq + 50) . "-$einst", "$est-$eseq-" . ('0' x 16),
+             "$est-$eseq")
+{
+    $r = $t2->http('GET', '/mcp', headers => [ 'Accept' => 'text/event-stream',
+                                               'Mcp-Session-Id' => $msid,
+                                               'MCP-Protocol-Version' => '2025-11-25',
+                                               'Last-Event-ID' => $bad ]);
+    is($r->{status}, 400, "unknown Last-Event-ID $bad on B: 400");
+}
+
+$r = $hb->request('tools/call', { name => 'list_conferences', arguments => {} },
+                  session => $msid, version => '2025-11-25', accept => $SSE);
+my @evb = $hb->events($r->{body});
+my ($bst, $bseq, $binst) = ($evb[0]{id} // '') =~ /^(\d+)-(\d+)-([0-9a-f]{16})$/;
+ok($binst && $binst ne $einst, "B's events carry B's instance: no id of A's");
+
+my $ga = $ha->open_stream('GET', '/mcp',
+                          headers => [ 'Accept' => 'text/event-stream',
+                                       'Mcp-Session-Id' => $msid,
+                                       'MCP-Protocol-Version' => '2025-11-25' ]);
+$ha->read_until($ga, sub { ($_[0]{body} // "") =~ /\n\n/ }, 5);
+my ($pa) = $ha->events($ha->response($ga)->{body});
+close $ga->{sock};
+my $gb = $hb->open_stream('GET', '/mcp',
+                          headers => [ 'Accept' => 'text/event-stream',
+                                       'Mcp-Session-Id' => $msid,
+                                       'MCP-Protocol-Version' => '2025-11-25',
+                                       'Last-Event-ID' => $pa->{id} // '' ]);
+$hb->read_until($gb, sub { ($_[0]{body} // "") =~ /\n\n/ }, 5);
+my ($pb) = $hb->events($hb->response($gb)->{body});
+ok(($pa->{id} // '') =~ /^0-\d+-\Q$einst\E$/ && ($hb->response($gb)->{status} // 0) == 200
+   && ($pb->{id} // '') =~ /^0-\d+-\Q$binst\E$/,
+   "A's standalone stream resumed on B: a new standalone stream of B");
+close $gb->{sock};
+
 my $g = $hb->open_stream('GET', '/mcp',
                          headers => [ 'Accept' => 'text/event-stream',
                                       'Mcp-Session-Id' => $msid,
@@ -210,6 +286,7 @@ $r = $t2->http('DELETE', '/mcp', headers => [ 'Mcp-Session-Id' => $msid,
                                               'MCP-Protocol-Version' => '2025-11-25' ]);
 is($r->{status}, 200, 'DELETE on B: 200');
 is($t->redis_cli('EXISTS', "confhaven:mcp:session:$msid"), '0', 'gone from Redis');
+is($t->redis_cli('EXISTS', "confhaven:mcp:events:$msid"), '0', 'its events too');
 
 $r = $ha->request('ping', undef, session => $msid, version => '2025-11-25');
 is($r->{status}, 404, 'deleted on B: 404 on A as well');
