@@ -175,8 +175,6 @@ void ngx_http_confhaven_mcp_prompts_get(ngx_http_confhaven_mcp_call_t *call);
 /* ngx_http_confhaven_transport_http.c */
 ngx_int_t ngx_http_confhaven_mcp_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r);
-ngx_int_t ngx_http_confhaven_mcp_read_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 ngx_int_t ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r,
     ngx_uint_t status, ngx_int_t code, const char *message, json_t *id,
     json_t *data);

@@ -934,3 +934,65 @@ ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
     ngx_http_confhaven_pg_pool_destroy(chmcf->pool);
     chmcf->pool = NULL;
 }
+
+
+/* the request body read so far, in one buffer from the request pool */
+
+ngx_int_t
+ngx_http_confhaven_request_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    len = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+            len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                              : (size_t) (b->last - b->pos);
+        }
+    }
+
+    /* NUL-terminated: libpq takes it as a text parameter */
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+    p[len] = '\0';
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        /*
+         * The body spilled to a temporary file: client_body_buffer_size
+         * is smaller than the upload (the README asks for a buffer as
+         * large as the largest body accepted).
+         */
+
+        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                          b->file_pos);
+        if (n != b->file_last - b->file_pos) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p += n;
+    }
+
+    return NGX_OK;
+}

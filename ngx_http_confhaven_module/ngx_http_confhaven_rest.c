@@ -1114,76 +1114,33 @@ ngx_http_confhaven_rest_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_confhaven_rest_body(ngx_http_request_t *r, ngx_str_t *body)
 {
-    u_char                         *p;
-    size_t                          len;
-    ssize_t                         n, bad;
-    ngx_buf_t                      *b;
-    ngx_chain_t                    *cl;
+    ssize_t                         bad;
+    ngx_int_t                       rc;
     ngx_http_confhaven_loc_conf_t  *chlcf;
 
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
-                   "empty_body",
-                   "POST the schedule file (Sessionize JSON, pretalx JSON "
-                   "or frab XML) as the request body",
-                   "the request has no body");
+    rc = ngx_http_confhaven_request_body(r, body);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
-                          : (size_t) (b->last - b->pos);
-    }
-
-    if (len > chlcf->import_max_size) {
+    if (body->len > chlcf->import_max_size) {
         r->keepalive = 0;
         return ngx_http_confhaven_reject(r,
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
                    "the operator can raise confhaven_import_max_size",
                    "the schedule is %uz bytes; at most %uz are accepted",
-                   len, chlcf->import_max_size);
+                   body->len, chlcf->import_max_size);
     }
 
-    if (len == 0) {
+    if (body->len == 0) {
         return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
-                   "empty_body", NULL, "the request body is empty");
+                   "empty_body",
+                   "POST the schedule file (Sessionize JSON, pretalx JSON "
+                   "or frab XML) as the request body",
+                   "the request body is empty");
     }
-
-    p = ngx_pnalloc(r->pool, len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body->data = p;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (!b->in_file) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            continue;
-        }
-
-        /*
-         * The body spilled to a temporary file because
-         * client_body_buffer_size is smaller than the upload; the
-         * README asks for a buffer as large as confhaven_import_max_size.
-         */
-        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                          b->file_pos);
-        if (n != b->file_last - b->file_pos) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p += n;
-    }
-
-    *p = '\0';
-    body->len = len;
 
     bad = ngx_http_confhaven_utf8_invalid(body->data, body->len, 1);
     if (bad >= 0) {

@@ -978,7 +978,7 @@ ngx_http_confhaven_mcp_post_body(ngx_http_request_t *r)
     st->r = r;
     ctx->mcp = st;
 
-    rc = ngx_http_confhaven_mcp_read_body(r, &body);
+    rc = ngx_http_confhaven_request_body(r, &body);
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, rc);
         return;
@@ -1032,59 +1032,6 @@ ngx_http_confhaven_mcp_post_body(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r, rc);
-}
-
-
-ngx_int_t
-ngx_http_confhaven_mcp_read_body(ngx_http_request_t *r, ngx_str_t *body)
-{
-    u_char       *p;
-    size_t        len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    len = 0;
-
-    if (r->request_body) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            b = cl->buf;
-            len += b->in_file ? (size_t) (b->file_last - b->file_pos)
-                              : (size_t) (b->last - b->pos);
-        }
-    }
-
-    /* one spare byte: error texts get a NUL there */
-    p = ngx_pnalloc(r->pool, len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body->data = p;
-    body->len = len;
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (!b->in_file) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            continue;
-        }
-
-        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                          b->file_pos);
-        if (n != b->file_last - b->file_pos) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p += n;
-    }
-
-    return NGX_OK;
 }
 
 

@@ -591,7 +591,7 @@ ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r)
     ctx = ngx_http_confhaven_get_ctx(r);
     ps = ctx->mcp;
 
-    rc = ngx_http_confhaven_mcp_read_body(r, &body);
+    rc = ngx_http_confhaven_request_body(r, &body);
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, rc);
         return;
