@@ -14,6 +14,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use Time::HiRes qw(sleep);
 
 use ConfHaven::Test;
 use ConfHaven::MCP;
@@ -243,8 +244,13 @@ $r = $m->request('tools/list', { _meta => { traceparent =>
                  '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } },
                  session => $sid);
 is($r->{status}, 200, 'tools/list with _meta.traceparent');
-sleep 0.3;
-my $log = $t->read_file('mcp.log') // '';
+# nginx writes the access log after the answer has gone out: wait for it
+my $log = '';
+for (1 .. 50) {
+    $log = $t->read_file('mcp.log') // '';
+    last if $log =~ /method=tools\/list trace=/ && $log =~ /method=ping trace=/;
+    sleep 0.1;
+}
 like($log, qr/session=\Q$sid\E method=ping trace=0af7651916cd43dd8448eb211c80319c route=mcp/,
      'access log: session, method, trace id from the header');
 like($log, qr/method=tools\/list trace=4bf92f3577b34da6a3ce929d0e0e4736/,
