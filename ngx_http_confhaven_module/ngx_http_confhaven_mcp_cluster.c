@@ -187,6 +187,8 @@ static void ngx_http_confhaven_mcp_cluster_ignore(
     ngx_http_confhaven_redis_op_t *op, redisReply *reply);
 static void ngx_http_confhaven_mcp_cluster_key(u_char *buf, const char *prefix,
     ngx_str_t *id);
+static void ngx_http_confhaven_mcp_cluster_store(ngx_str_t *id,
+    ngx_uint_t version, ngx_uint_t stream);
 
 
 /* ------------------------------------------------------ configuration */
@@ -911,36 +913,7 @@ ngx_http_confhaven_mcp_cluster_message(void *data, u_char *msg, size_t len)
 void
 ngx_http_confhaven_mcp_cluster_register(ngx_str_t *id, ngx_uint_t version)
 {
-    u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
-    u_char                             num[NGX_INT_T_LEN];
-    size_t                             argvlen[7];
-    const char                        *argv[7];
-    ngx_http_confhaven_mcp_cluster_t  *cl;
-
-    cl = ngx_http_confhaven_mcp_cluster();
-    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
-        return;
-    }
-
-    ngx_http_confhaven_mcp_cluster_key(key, NGX_HTTP_CONFHAVEN_MCP_KEY_SESSION,
-                                       id);
-
-    argv[0] = "EVAL";
-    argvlen[0] = sizeof("EVAL") - 1;
-    argv[1] = ngx_http_confhaven_mcp_lua_register;
-    argvlen[1] = sizeof(ngx_http_confhaven_mcp_lua_register) - 1;
-    argv[2] = "1";
-    argvlen[2] = 1;
-    argv[3] = (const char *) key;
-    argvlen[3] = sizeof(key);
-    argv[4] = (const char *) cl->ttl.data;
-    argvlen[4] = cl->ttl.len;
-    argv[5] = "v";
-    argvlen[5] = 1;
-    argv[6] = (const char *) num;
-    argvlen[6] = ngx_sprintf(num, "%ui", version) - num;
-
-    ngx_http_confhaven_mcp_cluster_send(cl, 7, argv, argvlen);
+    ngx_http_confhaven_mcp_cluster_store(id, version, 0);
 }
 
 
@@ -949,6 +922,17 @@ ngx_http_confhaven_mcp_cluster_register(ngx_str_t *id, ngx_uint_t version)
 void
 ngx_http_confhaven_mcp_cluster_bind(ngx_str_t *id, ngx_uint_t version)
 {
+    ngx_http_confhaven_mcp_cluster_store(id, version, 1);
+}
+
+
+/* the session's entry; with "stream", also where its legacy stream is */
+
+static void
+ngx_http_confhaven_mcp_cluster_store(ngx_str_t *id, ngx_uint_t version,
+    ngx_uint_t stream)
+{
+    int                                argc;
     u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
     u_char                             num[NGX_INT_T_LEN];
     size_t                             argvlen[9];
@@ -977,12 +961,17 @@ ngx_http_confhaven_mcp_cluster_bind(ngx_str_t *id, ngx_uint_t version)
     argvlen[5] = 1;
     argv[6] = (const char *) num;
     argvlen[6] = ngx_sprintf(num, "%ui", version) - num;
-    argv[7] = "sse";
-    argvlen[7] = 3;
-    argv[8] = (const char *) cl->where.data;
-    argvlen[8] = cl->where.len;
+    argc = 7;
 
-    ngx_http_confhaven_mcp_cluster_send(cl, 9, argv, argvlen);
+    if (stream) {
+        argv[7] = "sse";
+        argvlen[7] = 3;
+        argv[8] = (const char *) cl->where.data;
+        argvlen[8] = cl->where.len;
+        argc = 9;
+    }
+
+    ngx_http_confhaven_mcp_cluster_send(cl, argc, argv, argvlen);
 }
 
 
