@@ -185,10 +185,6 @@ ngx_int_t ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r,
 
 /* ngx_http_confhaven_transport_sse.c */
 ngx_int_t ngx_http_confhaven_mcp_sse_handler(ngx_http_request_t *r);
-char *ngx_http_confhaven_mcp_sse_set(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_confhaven_mcp_set(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 char *ngx_http_confhaven_mcp_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

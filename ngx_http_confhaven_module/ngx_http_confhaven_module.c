@@ -10,6 +10,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_rest.h"
+#include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
 
@@ -20,10 +21,8 @@ static char *ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_confhaven_rest(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_confhaven_content(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_confhaven_json_errors(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static char *ngx_http_confhaven_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_confhaven_pg_server(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -48,6 +47,41 @@ static ngx_conf_num_bounds_t  ngx_http_confhaven_pool_size_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_confhaven_queue_size_bounds = {
     ngx_conf_check_num_bounds, 0, 1000000
+};
+
+
+#define NGX_HTTP_CONFHAVEN_NEEDS_NOTHING  0
+#define NGX_HTTP_CONFHAVEN_NEEDS_DB       1
+#define NGX_HTTP_CONFHAVEN_NEEDS_MCP      2
+
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     offset;
+    ngx_http_handler_pt            handler;
+    ngx_uint_t                     needs;
+} ngx_http_confhaven_content_t;
+
+
+static ngx_http_confhaven_content_t  ngx_http_confhaven_contents[] = {
+
+    { ngx_string("confhaven_rest"),
+      offsetof(ngx_http_confhaven_loc_conf_t, rest),
+      ngx_http_confhaven_rest_handler, NGX_HTTP_CONFHAVEN_NEEDS_DB },
+
+    { ngx_string("confhaven_json_errors"),
+      offsetof(ngx_http_confhaven_loc_conf_t, json_errors),
+      ngx_http_confhaven_error_handler, NGX_HTTP_CONFHAVEN_NEEDS_NOTHING },
+
+    { ngx_string("confhaven_mcp"),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp),
+      ngx_http_confhaven_mcp_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
+
+    { ngx_string("confhaven_mcp_sse"),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse),
+      ngx_http_confhaven_mcp_sse_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
+
+    { ngx_null_string, 0, NULL, 0 }
 };
 
 
@@ -160,14 +194,14 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
 
     { ngx_string("confhaven_rest"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_http_confhaven_rest,
+      ngx_http_confhaven_content,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_confhaven_loc_conf_t, rest),
       NULL },
 
     { ngx_string("confhaven_json_errors"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_http_confhaven_json_errors,
+      ngx_http_confhaven_content,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_confhaven_loc_conf_t, json_errors),
       NULL },
@@ -195,14 +229,14 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
 
     { ngx_string("confhaven_mcp"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_http_confhaven_mcp_set,
+      ngx_http_confhaven_content,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_confhaven_loc_conf_t, mcp),
       NULL },
 
     { ngx_string("confhaven_mcp_sse"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_http_confhaven_mcp_sse_set,
+      ngx_http_confhaven_content,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse),
       NULL },
@@ -663,12 +697,19 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
+/*
+ * The content directives: one per location, each installing its handler
+ * and telling the main conf what it needs (a database, the MCP zone).
+ */
+
 static char *
-ngx_http_confhaven_rest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_confhaven_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    char  *p = conf;
+
     char                            *rv;
     ngx_http_core_loc_conf_t        *clcf;
-    ngx_http_confhaven_loc_conf_t   *chlcf = conf;
+    ngx_http_confhaven_content_t    *ct, *other;
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     rv = ngx_conf_set_flag_slot(cf, cmd, conf);
@@ -676,45 +717,38 @@ ngx_http_confhaven_rest(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return rv;
     }
 
-    if (chlcf->rest) {
-        if (chlcf->json_errors == 1) {
-            return "cannot be used with \"confhaven_json_errors\" "
-                   "in the same location";
+    if (*(ngx_flag_t *) (p + cmd->offset) != 1) {
+        return NGX_CONF_OK;
+    }
+
+    /* cmd->post is taken: ngx_conf_set_flag_slot() reads it */
+
+    for (ct = ngx_http_confhaven_contents; ct->name.len; ct++) {
+        if (ct->offset == cmd->offset) {
+            break;
         }
+    }
 
-        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-        clcf->handler = ngx_http_confhaven_rest_handler;
+    for (other = ngx_http_confhaven_contents; other->name.len; other++) {
+        if (other != ct && *(ngx_flag_t *) (p + other->offset) == 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" directive cannot be used with \"%V\" "
+                               "in the same location", &cmd->name,
+                               &other->name);
+            return NGX_CONF_ERROR;
+        }
+    }
 
-        chmcf = ngx_http_conf_get_module_main_conf(cf,
-                                                   ngx_http_confhaven_module);
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ct->handler;
+
+    chmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_confhaven_module);
+
+    if (ct->needs == NGX_HTTP_CONFHAVEN_NEEDS_DB) {
         chmcf->used = 1;
-    }
 
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_confhaven_json_errors(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    char                           *rv;
-    ngx_http_core_loc_conf_t       *clcf;
-    ngx_http_confhaven_loc_conf_t  *chlcf = conf;
-
-    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    if (chlcf->json_errors) {
-        if (chlcf->rest == 1) {
-            return "cannot be used with \"confhaven_rest\" "
-                   "in the same location";
-        }
-
-        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-        clcf->handler = ngx_http_confhaven_error_handler;
+    } else if (ct->needs == NGX_HTTP_CONFHAVEN_NEEDS_MCP) {
+        chmcf->mcp_used = 1;
     }
 
     return NGX_CONF_OK;

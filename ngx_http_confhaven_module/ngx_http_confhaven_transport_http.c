@@ -2283,39 +2283,6 @@ ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r, const char *allow)
 /* ------------------------------------------------------------ directives */
 
 
-char *
-ngx_http_confhaven_mcp_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    char                            *rv;
-    ngx_http_core_loc_conf_t        *clcf;
-    ngx_http_confhaven_loc_conf_t   *chlcf = conf;
-    ngx_http_confhaven_main_conf_t  *chmcf;
-
-    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    if (!chlcf->mcp) {
-        return NGX_CONF_OK;
-    }
-
-    if (chlcf->rest == 1 || chlcf->json_errors == 1 || chlcf->mcp_sse == 1) {
-        return "cannot be used with \"confhaven_rest\", "
-               "\"confhaven_json_errors\" or \"confhaven_mcp_sse\" in the "
-               "same location";
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_confhaven_mcp_handler;
-
-    chmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_confhaven_module);
-    chmcf->mcp_used = 1;
-
-    return NGX_CONF_OK;
-}
-
-
 /* confhaven_mcp_allowed_hosts / _origins: a list of names, lowercased */
 
 char *
