@@ -28,20 +28,67 @@
 #define NGX_HTTP_CONFHAVEN_MCP_BOTH     0x03
 
 
+/* the JSON types a params field may take */
+#define NGX_HTTP_CONFHAVEN_MCP_T_STRING   0x01
+#define NGX_HTTP_CONFHAVEN_MCP_T_INTEGER  0x02
+#define NGX_HTTP_CONFHAVEN_MCP_T_NUMBER   0x04   /* real or integer */
+#define NGX_HTTP_CONFHAVEN_MCP_T_BOOLEAN  0x08
+#define NGX_HTTP_CONFHAVEN_MCP_T_OBJECT   0x10
+#define NGX_HTTP_CONFHAVEN_MCP_T_ARRAY    0x20
+#define NGX_HTTP_CONFHAVEN_MCP_T_ANY      0x3f
+
+/* field flags */
+#define NGX_HTTP_CONFHAVEN_MCP_REQUIRED   0x01
+#define NGX_HTTP_CONFHAVEN_MCP_MAP        0x02   /* members: fields[0] */
+
+#define NGX_HTTP_CONFHAVEN_MCP_PATH_LEN   96
+
+
 typedef void (*ngx_http_confhaven_mcp_method_pt)(
     ngx_http_confhaven_mcp_call_t *call);
+
+
+/*
+ * The declared shape of params: a field's JSON types, whether it must be
+ * there, a bound (bytes of a string, members of an object, items of an
+ * array; 0: none) and the shape of an object's members.  A null field
+ * that is not required counts as absent.  Members not declared pass: MCP
+ * lets clients add fields.
+ */
+
+typedef struct ngx_http_confhaven_mcp_field_s  ngx_http_confhaven_mcp_field_t;
+
+struct ngx_http_confhaven_mcp_field_s {
+    const char                            *name;
+    ngx_uint_t                             types;
+    ngx_uint_t                             flags;
+    size_t                                 max;
+    ngx_http_confhaven_mcp_field_t        *fields;
+};
 
 
 typedef struct {
     ngx_str_t                          name;
     ngx_uint_t                         wires;
     ngx_http_confhaven_mcp_method_pt   handler;
+    ngx_http_confhaven_mcp_field_t    *params;   /* besides _meta */
 } ngx_http_confhaven_mcp_method_t;
+
+
+/* where the check is, for its messages: "context.arguments.date" */
+
+typedef struct {
+    u_char                            *error;
+    size_t                             size;
+    size_t                             len;
+    u_char                             path[NGX_HTTP_CONFHAVEN_MCP_PATH_LEN];
+} ngx_http_confhaven_mcp_check_t;
 
 
 struct ngx_http_confhaven_mcp_query_s {
     ngx_http_confhaven_mcp_call_t     *call;
     ngx_http_confhaven_pg_op_t        *op;
+    ngx_http_confhaven_fetch_t        *fetch;
     ngx_event_t                        timer;
     ngx_http_confhaven_mcp_query_pt    handler;
 
@@ -74,7 +121,20 @@ static ngx_int_t ngx_http_confhaven_mcp_fixtures_on(
 static ngx_int_t ngx_http_confhaven_mcp_fixtures_list(json_t *tools);
 static ngx_int_t ngx_http_confhaven_mcp_fixture_call(
     ngx_http_confhaven_mcp_call_t *call, ngx_str_t *name);
-static void ngx_http_confhaven_mcp_query_done(ngx_http_confhaven_pg_op_t *op);
+static ngx_http_confhaven_mcp_method_t *ngx_http_confhaven_mcp_method(
+    ngx_str_t *method, ngx_uint_t modern);
+static ngx_int_t ngx_http_confhaven_mcp_check_object(
+    ngx_http_confhaven_mcp_check_t *ck, json_t *obj,
+    ngx_http_confhaven_mcp_field_t *fields);
+static ngx_int_t ngx_http_confhaven_mcp_check_value(
+    ngx_http_confhaven_mcp_check_t *ck, json_t *v,
+    ngx_http_confhaven_mcp_field_t *f);
+static size_t ngx_http_confhaven_mcp_check_push(
+    ngx_http_confhaven_mcp_check_t *ck, const char *name);
+static ngx_int_t ngx_http_confhaven_mcp_check_fail(
+    ngx_http_confhaven_mcp_check_t *ck, const char *fmt, ...);
+static ngx_int_t ngx_http_confhaven_mcp_query_fetched(ngx_http_request_t *r,
+    ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev);
 static void ngx_http_confhaven_mcp_query_cleanup(void *data);
 static void ngx_http_confhaven_mcp_query_finish(
@@ -91,46 +151,173 @@ static ngx_str_t  ngx_http_confhaven_mcp_versions[] = {
 };
 
 
+/* ---------------------------------------------------- the params shapes */
+
+
+#define NGX_HTTP_CONFHAVEN_MCP_S   NGX_HTTP_CONFHAVEN_MCP_T_STRING
+#define NGX_HTTP_CONFHAVEN_MCP_O   NGX_HTTP_CONFHAVEN_MCP_T_OBJECT
+#define NGX_HTTP_CONFHAVEN_MCP_R   NGX_HTTP_CONFHAVEN_MCP_REQUIRED
+
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_client_info[] = {
+    { "name", NGX_HTTP_CONFHAVEN_MCP_S, 0, 256, NULL },
+    { "title", NGX_HTTP_CONFHAVEN_MCP_S, 0, 256, NULL },
+    { "version", NGX_HTTP_CONFHAVEN_MCP_S, 0, 256, NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+
+/* every request's params._meta, on every wire */
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_meta_fields[] = {
+    { "progressToken",
+      NGX_HTTP_CONFHAVEN_MCP_S|NGX_HTTP_CONFHAVEN_MCP_T_INTEGER, 0, 256,
+      NULL },
+    { "traceparent", NGX_HTTP_CONFHAVEN_MCP_S, 0, 256, NULL },
+    { "tracestate", NGX_HTTP_CONFHAVEN_MCP_S, 0, 512, NULL },
+    { "baggage", NGX_HTTP_CONFHAVEN_MCP_S, 0, 8192, NULL },
+    { "io.modelcontextprotocol/protocolVersion", NGX_HTTP_CONFHAVEN_MCP_S,
+      0, 64, NULL },
+    { "io.modelcontextprotocol/clientCapabilities", NGX_HTTP_CONFHAVEN_MCP_O,
+      0, 0, NULL },
+    { "io.modelcontextprotocol/clientInfo", NGX_HTTP_CONFHAVEN_MCP_O, 0, 0,
+      ngx_http_confhaven_mcp_client_info },
+    { "io.modelcontextprotocol/logLevel", NGX_HTTP_CONFHAVEN_MCP_S, 0, 32,
+      NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_meta[] = {
+    { "_meta", NGX_HTTP_CONFHAVEN_MCP_O, 0, 0,
+      ngx_http_confhaven_mcp_meta_fields },
+    { NULL, 0, 0, 0, NULL }
+};
+
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_initialize_p[] = {
+    { "protocolVersion", NGX_HTTP_CONFHAVEN_MCP_S, NGX_HTTP_CONFHAVEN_MCP_R,
+      64, NULL },
+    { "capabilities", NGX_HTTP_CONFHAVEN_MCP_O, 0, 0, NULL },
+    { "clientInfo", NGX_HTTP_CONFHAVEN_MCP_O, 0, 0,
+      ngx_http_confhaven_mcp_client_info },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_list_p[] = {
+    { "cursor", NGX_HTTP_CONFHAVEN_MCP_S, 0, 1024, NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+/* the arguments are checked against the tool's inputSchema (tools.c) */
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_call_p[] = {
+    { "name", NGX_HTTP_CONFHAVEN_MCP_S, NGX_HTTP_CONFHAVEN_MCP_R, 128,
+      NULL },
+    { "arguments", NGX_HTTP_CONFHAVEN_MCP_T_ANY, 0, 0, NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_read_p[] = {
+    { "uri", NGX_HTTP_CONFHAVEN_MCP_S, NGX_HTTP_CONFHAVEN_MCP_R, 2048,
+      NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+/* prompt arguments: an object of strings */
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_strings[] = {
+    { "*", NGX_HTTP_CONFHAVEN_MCP_S, 0, 1024, NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_prompt_p[] = {
+    { "name", NGX_HTTP_CONFHAVEN_MCP_S, NGX_HTTP_CONFHAVEN_MCP_R, 128,
+      NULL },
+    { "arguments", NGX_HTTP_CONFHAVEN_MCP_O, NGX_HTTP_CONFHAVEN_MCP_MAP, 32,
+      ngx_http_confhaven_mcp_strings },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_ref[] = {
+    { "type", NGX_HTTP_CONFHAVEN_MCP_S, NGX_HTTP_CONFHAVEN_MCP_R, 64, NULL },
+    { "name", NGX_HTTP_CONFHAVEN_MCP_S, 0, 128, NULL },
+    { "uri", NGX_HTTP_CONFHAVEN_MCP_S, 0, 2048, NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_argument[] = {
+    { "name", NGX_HTTP_CONFHAVEN_MCP_S, NGX_HTTP_CONFHAVEN_MCP_R, 128,
+      NULL },
+    { "value", NGX_HTTP_CONFHAVEN_MCP_S, NGX_HTTP_CONFHAVEN_MCP_R, 1024,
+      NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_context[] = {
+    { "arguments", NGX_HTTP_CONFHAVEN_MCP_O, NGX_HTTP_CONFHAVEN_MCP_MAP, 32,
+      ngx_http_confhaven_mcp_strings },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_complete_p[] = {
+    { "ref", NGX_HTTP_CONFHAVEN_MCP_O, NGX_HTTP_CONFHAVEN_MCP_R, 0,
+      ngx_http_confhaven_mcp_ref },
+    { "argument", NGX_HTTP_CONFHAVEN_MCP_O, NGX_HTTP_CONFHAVEN_MCP_R, 0,
+      ngx_http_confhaven_mcp_argument },
+    { "context", NGX_HTTP_CONFHAVEN_MCP_O, 0, 0,
+      ngx_http_confhaven_mcp_context },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static ngx_http_confhaven_mcp_field_t  ngx_http_confhaven_mcp_level_p[] = {
+    { "level", NGX_HTTP_CONFHAVEN_MCP_S, NGX_HTTP_CONFHAVEN_MCP_R, 32,
+      NULL },
+    { NULL, 0, 0, 0, NULL }
+};
+
+
 static ngx_http_confhaven_mcp_method_t  ngx_http_confhaven_mcp_methods[] = {
 
     { ngx_string("initialize"), NGX_HTTP_CONFHAVEN_MCP_LEGACY,
-      ngx_http_confhaven_mcp_initialize },
+      ngx_http_confhaven_mcp_initialize,
+      ngx_http_confhaven_mcp_initialize_p },
 
     { ngx_string("ping"), NGX_HTTP_CONFHAVEN_MCP_LEGACY,
-      ngx_http_confhaven_mcp_ping },
+      ngx_http_confhaven_mcp_ping, NULL },
 
     { ngx_string("server/discover"), NGX_HTTP_CONFHAVEN_MCP_MODERN,
-      ngx_http_confhaven_mcp_discover },
+      ngx_http_confhaven_mcp_discover, NULL },
 
     { ngx_string("tools/list"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
-      ngx_http_confhaven_mcp_tools_list },
+      ngx_http_confhaven_mcp_tools_list, ngx_http_confhaven_mcp_list_p },
 
     { ngx_string("tools/call"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
-      ngx_http_confhaven_mcp_tools_call },
+      ngx_http_confhaven_mcp_tools_call, ngx_http_confhaven_mcp_call_p },
 
     { ngx_string("resources/list"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
-      ngx_http_confhaven_mcp_resources_list },
+      ngx_http_confhaven_mcp_resources_list, ngx_http_confhaven_mcp_list_p },
 
     { ngx_string("resources/templates/list"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
-      ngx_http_confhaven_mcp_resources_templates },
+      ngx_http_confhaven_mcp_resources_templates,
+      ngx_http_confhaven_mcp_list_p },
 
     { ngx_string("resources/read"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
-      ngx_http_confhaven_mcp_resources_read },
+      ngx_http_confhaven_mcp_resources_read, ngx_http_confhaven_mcp_read_p },
 
     { ngx_string("prompts/list"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
-      ngx_http_confhaven_mcp_prompts_list },
+      ngx_http_confhaven_mcp_prompts_list, ngx_http_confhaven_mcp_list_p },
 
     { ngx_string("prompts/get"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
-      ngx_http_confhaven_mcp_prompts_get },
+      ngx_http_confhaven_mcp_prompts_get, ngx_http_confhaven_mcp_prompt_p },
 
     { ngx_string("completion/complete"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
-      ngx_http_confhaven_mcp_completion },
+      ngx_http_confhaven_mcp_completion, ngx_http_confhaven_mcp_complete_p },
 
     /* removed by 2026-07-28 with the rest of logging */
     { ngx_string("logging/setLevel"), NGX_HTTP_CONFHAVEN_MCP_LEGACY,
-      ngx_http_confhaven_mcp_set_level },
+      ngx_http_confhaven_mcp_set_level, ngx_http_confhaven_mcp_level_p },
 
-    { ngx_null_string, 0, NULL }
+    { ngx_null_string, 0, NULL, NULL }
 };
 
 
@@ -296,6 +483,7 @@ ngx_int_t
 ngx_http_confhaven_mcp_parse(ngx_http_request_t *r, u_char *data, size_t len,
     json_t **out, ngx_str_t *error)
 {
+    u_char        *p;
     json_t        *json;
     json_error_t   err;
 
@@ -316,6 +504,13 @@ ngx_http_confhaven_mcp_parse(ngx_http_request_t *r, u_char *data, size_t len,
         {
             error->len = ngx_sprintf(error->data, "Parse error")
                          - error->data;
+        }
+
+        /* jansson quotes the input: no control characters in the log */
+        for (p = error->data; p < error->data + error->len; p++) {
+            if (*p < 0x20 || *p == 0x7f) {
+                *p = '?';
+            }
         }
 
         /* NUL-terminated: it becomes a C string for jansson */
@@ -626,13 +821,347 @@ ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call)
 }
 
 
+/* ------------------------------------------------------ the params check */
+
+
+static ngx_http_confhaven_mcp_method_t *
+ngx_http_confhaven_mcp_method(ngx_str_t *method, ngx_uint_t modern)
+{
+    ngx_uint_t                        wire;
+    ngx_http_confhaven_mcp_method_t  *m;
+
+    wire = modern ? NGX_HTTP_CONFHAVEN_MCP_MODERN
+                  : NGX_HTTP_CONFHAVEN_MCP_LEGACY;
+
+    for (m = ngx_http_confhaven_mcp_methods; m->name.len; m++) {
+        if (m->name.len == method->len
+            && ngx_strncmp(m->name.data, method->data, method->len) == 0
+            && (m->wires & wire))
+        {
+            return m;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Checks params against the declared shape of the method on the wire
+ * (modern: 2026-07-28; else a session or legacy SSE), _meta included,
+ * before any handler sees them.  params is the message's "params" (NULL
+ * when absent or null).  NGX_OK: well-typed, or a method the wire does
+ * not serve (dispatch answers -32601); NGX_DECLINED: error (size bytes,
+ * at least 64) holds the NUL-terminated "Invalid params: ..." message for
+ * a -32602.  Needs no request, pool or configuration; tool arguments are
+ * checked by ngx_http_confhaven_tools_check_args().
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_check_params(ngx_str_t *method, ngx_uint_t modern,
+    json_t *params, u_char *error, size_t size)
+{
+    ngx_http_confhaven_mcp_check_t    ck;
+    ngx_http_confhaven_mcp_method_t  *m;
+
+    m = ngx_http_confhaven_mcp_method(method, modern);
+    if (m == NULL) {
+        return NGX_OK;
+    }
+
+    ck.error = error;
+    ck.size = size;
+    ck.len = 0;
+
+    if (params && !json_is_object(params)) {
+        return ngx_http_confhaven_mcp_check_fail(&ck,
+                                        "params must be an object");
+    }
+
+    if (ngx_http_confhaven_mcp_check_object(&ck, params,
+                                            ngx_http_confhaven_mcp_meta)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (m->params == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_confhaven_mcp_check_object(&ck, params, m->params);
+}
+
+
+/* obj may be NULL: then only the required fields matter */
+
+static ngx_int_t
+ngx_http_confhaven_mcp_check_object(ngx_http_confhaven_mcp_check_t *ck,
+    json_t *obj, ngx_http_confhaven_mcp_field_t *fields)
+{
+    json_t                          *v;
+    size_t                           len;
+    ngx_int_t                        rc;
+    ngx_http_confhaven_mcp_field_t  *f;
+
+    for (f = fields; f->name; f++) {
+        v = obj ? json_object_get(obj, f->name) : NULL;
+
+        if (v == NULL || json_is_null(v)) {
+            if (!(f->flags & NGX_HTTP_CONFHAVEN_MCP_REQUIRED)) {
+                continue;
+            }
+
+            if (v == NULL) {
+                len = ngx_http_confhaven_mcp_check_push(ck, f->name);
+                rc = ngx_http_confhaven_mcp_check_fail(ck, "%s is required",
+                                                       ck->path);
+                ck->len = len;
+                return rc;
+            }
+        }
+
+        len = ngx_http_confhaven_mcp_check_push(ck, f->name);
+        rc = ngx_http_confhaven_mcp_check_value(ck, v, f);
+        ck->len = len;
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_mcp_check_value(ngx_http_confhaven_mcp_check_t *ck,
+    json_t *v, ngx_http_confhaven_mcp_field_t *f)
+{
+    u_char      *p, *last, buf[96];
+    size_t       len;
+    json_t      *m;
+    ngx_int_t    rc;
+    ngx_uint_t   type, i, n;
+    const char  *key;
+
+    static const char  *names[] = {
+        "a string", "an integer", "a number", "a boolean", "an object",
+        "an array"
+    };
+
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        type = NGX_HTTP_CONFHAVEN_MCP_T_STRING;
+        break;
+    case JSON_INTEGER:
+        type = NGX_HTTP_CONFHAVEN_MCP_T_INTEGER
+               |NGX_HTTP_CONFHAVEN_MCP_T_NUMBER;
+        break;
+    case JSON_REAL:
+        type = NGX_HTTP_CONFHAVEN_MCP_T_NUMBER;
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        type = NGX_HTTP_CONFHAVEN_MCP_T_BOOLEAN;
+        break;
+    case JSON_OBJECT:
+        type = NGX_HTTP_CONFHAVEN_MCP_T_OBJECT;
+        break;
+    case JSON_ARRAY:
+        type = NGX_HTTP_CONFHAVEN_MCP_T_ARRAY;
+        break;
+    default:
+        type = 0;   /* null */
+    }
+
+    if ((type & f->types) == 0) {
+        p = buf;
+        last = buf + sizeof(buf) - 1;
+
+        for (i = 0, n = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            if (f->types & (1 << i)) {
+                p = ngx_slprintf(p, last, "%s%s", n++ ? " or " : "",
+                                 names[i]);
+            }
+        }
+
+        *p = '\0';
+
+        return ngx_http_confhaven_mcp_check_fail(ck, "%s must be %s",
+                                                 ck->path, buf);
+    }
+
+    switch (type) {
+
+    case NGX_HTTP_CONFHAVEN_MCP_T_STRING:
+        if (f->max && json_string_length(v) > f->max) {
+            return ngx_http_confhaven_mcp_check_fail(ck,
+                       "%s is too long (at most %uz bytes)", ck->path,
+                       f->max);
+        }
+
+        break;
+
+    case NGX_HTTP_CONFHAVEN_MCP_T_ARRAY:
+        if (f->max && json_array_size(v) > f->max) {
+            return ngx_http_confhaven_mcp_check_fail(ck,
+                       "%s has too many items (at most %uz)", ck->path,
+                       f->max);
+        }
+
+        break;
+
+    case NGX_HTTP_CONFHAVEN_MCP_T_OBJECT:
+        if (f->max && json_object_size(v) > f->max) {
+            return ngx_http_confhaven_mcp_check_fail(ck,
+                       "%s has too many members (at most %uz)", ck->path,
+                       f->max);
+        }
+
+        if (f->fields == NULL) {
+            break;
+        }
+
+        if (!(f->flags & NGX_HTTP_CONFHAVEN_MCP_MAP)) {
+            return ngx_http_confhaven_mcp_check_object(ck, v, f->fields);
+        }
+
+        json_object_foreach(v, key, m) {
+            if (json_is_null(m)) {
+                continue;
+            }
+
+            len = ngx_http_confhaven_mcp_check_push(ck, key);
+            rc = ngx_http_confhaven_mcp_check_value(ck, m, f->fields);
+            ck->len = len;
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Appends ".name" to the path (NUL-terminated); returns the length to go
+ * back to.  A client's member name goes in only when short and plain.
+ */
+
+static size_t
+ngx_http_confhaven_mcp_check_push(ngx_http_confhaven_mcp_check_t *ck,
+    const char *name)
+{
+    u_char  *p, *last;
+    size_t   len, i, old;
+
+    old = ck->len;
+    len = ngx_strlen(name);
+
+    for (i = 0; i < len && len <= 64; i++) {
+        if (name[i] <= 0x20 || name[i] >= 0x7f || name[i] == '"'
+            || name[i] == '\\')
+        {
+            break;
+        }
+    }
+
+    if (i != len || len == 0 || len > 64) {
+        name = "(a member)";
+    }
+
+    p = ck->path + ck->len;
+    last = ck->path + sizeof(ck->path) - 1;
+
+    p = ngx_slprintf(p, last, "%s%s", ck->len ? "." : "", name);
+    *p = '\0';
+
+    ck->len = p - ck->path;
+
+    return old;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_mcp_check_fail(ngx_http_confhaven_mcp_check_t *ck,
+    const char *fmt, ...)
+{
+    u_char   *p, *last;
+    va_list   args;
+
+    p = ck->error;
+    last = ck->error + ck->size - 1;
+
+    p = ngx_slprintf(p, last, "Invalid params: ");
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(p, last, fmt, args);
+    va_end(args);
+
+    *p = '\0';
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A client's string for the error log: printable ASCII as it is, '"' and
+ * '\\' escaped, any other byte as \xNN; at most
+ * NGX_HTTP_CONFHAVEN_MCP_LOG_STRING bytes of it, then "...".  buf holds
+ * NGX_HTTP_CONFHAVEN_MCP_LOG_LEN bytes; returns the end.
+ */
+
+u_char *
+ngx_http_confhaven_mcp_log_escape(u_char *buf, u_char *src, size_t len)
+{
+    u_char     *p, c;
+    size_t      i, n;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    p = buf;
+    n = ngx_min(len, NGX_HTTP_CONFHAVEN_MCP_LOG_STRING);
+
+    for (i = 0; i < n; i++) {
+        c = src[i];
+
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = c;
+
+        } else if (c >= 0x20 && c < 0x7f) {
+            *p++ = c;
+
+        } else {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+        }
+    }
+
+    if (n < len) {
+        p = ngx_cpymem(p, "...", 3);
+    }
+
+    return p;
+}
+
+
 /* ------------------------------------------------------------- dispatch */
 
 
 void
 ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call)
 {
-    ngx_uint_t                        wire;
+    u_char                            err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
+    u_char                            buf[NGX_HTTP_CONFHAVEN_MCP_LOG_LEN];
+    u_char                           *p;
     ngx_http_confhaven_ctx_t         *ctx;
     ngx_http_confhaven_mcp_method_t  *m;
 
@@ -644,28 +1173,45 @@ ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call)
 
     ngx_http_confhaven_mcp_trace(call);
 
-    wire = call->modern ? NGX_HTTP_CONFHAVEN_MCP_MODERN
-                        : NGX_HTTP_CONFHAVEN_MCP_LEGACY;
-
     if (call->notification) {
         /* notifications/initialized, cancelled, ...: nothing to answer */
         ngx_http_confhaven_mcp_complete(call);
         return;
     }
 
-    for (m = ngx_http_confhaven_mcp_methods; m->name.len; m++) {
-        if (m->name.len == call->method.len
-            && ngx_strncmp(m->name.data, call->method.data, call->method.len)
-               == 0
-            && (m->wires & wire))
+    m = ngx_http_confhaven_mcp_method(&call->method, call->modern);
+
+    if (m) {
+        /* types before handlers: no handler sees a mistyped field */
+
+        if (!call->checked
+            && ngx_http_confhaven_mcp_check_params(&call->method,
+                                                   call->modern,
+                                                   call->params, err,
+                                                   sizeof(err))
+               != NGX_OK)
         {
-            m->handler(call);
+            ngx_log_error(NGX_LOG_INFO, call->r->connection->log, 0,
+                          "confhaven mcp: %s", err);
+
+            ngx_http_confhaven_mcp_error(call,
+                                         call->modern ? NGX_HTTP_BAD_REQUEST
+                                                      : NGX_HTTP_OK,
+                                         NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
+                                         (char *) err, NULL);
             return;
         }
+
+        call->checked = 1;
+        m->handler(call);
+        return;
     }
 
+    p = ngx_http_confhaven_mcp_log_escape(buf, call->method.data,
+                                          call->method.len);
+
     ngx_log_error(NGX_LOG_INFO, call->r->connection->log, 0,
-                  "confhaven mcp: unknown method \"%V\"", &call->method);
+                  "confhaven mcp: unknown method \"%*s\"", p - buf, buf);
 
     ngx_http_confhaven_mcp_error(call,
                                  call->modern ? NGX_HTTP_NOT_FOUND
@@ -1099,8 +1645,11 @@ ngx_http_confhaven_mcp_fixture_call(ngx_http_confhaven_mcp_call_t *call,
 
 /*
  * One PostgreSQL statement for a method (resources, prompts, completion)
- * under NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT; handler() runs exactly once,
- * possibly before this returns, unless the request goes away first.
+ * under NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT, through the cache as REST
+ * reads and tools go: Redis first, then one query per key per worker
+ * however many requests ask; the statement and its values are the key.
+ * handler() runs exactly once, possibly before this returns, unless the
+ * request goes away first.
  */
 
 ngx_int_t
@@ -1108,38 +1657,37 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
     const char *sql, ngx_uint_t nparams, char **params,
     ngx_http_confhaven_mcp_query_pt handler)
 {
+    u_char                           *p;
+    size_t                            len;
+    ngx_int_t                         rc;
     ngx_uint_t                        i;
     ngx_pool_cleanup_t               *cln;
     ngx_http_request_t               *r;
+    ngx_http_confhaven_fetch_t       *f;
     ngx_http_confhaven_pg_op_t       *op;
     ngx_http_confhaven_mcp_query_t   *q;
+    ngx_http_confhaven_loc_conf_t    *chlcf;
     ngx_http_confhaven_main_conf_t   *chmcf;
 
     r = call->r;
     chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+
+    if (nparams > NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS) {
+        return NGX_ERROR;
+    }
 
     q = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_query_t));
     op = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_pg_op_t));
+    f = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_fetch_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (q == NULL || op == NULL || cln == NULL) {
+    if (q == NULL || op == NULL || f == NULL || cln == NULL) {
         return NGX_ERROR;
     }
 
     cln->handler = ngx_http_confhaven_mcp_query_cleanup;
     cln->data = q;
-
-    op->sql = sql;
-    op->nparams = nparams;
-
-    for (i = 0; i < nparams; i++) {
-        op->values[i] = params[i];
-    }
-
-    op->handler = ngx_http_confhaven_mcp_query_done;
-    op->data = q;
-    op->pool = r->pool;
-    op->log = r->connection->log;
 
     q->call = call;
     q->op = op;
@@ -1149,16 +1697,62 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
     q->timer.log = r->connection->log;
     q->running = 1;
 
-    if (chmcf->pool == NULL) {
+    if (chmcf->pool == NULL || chmcf->cache == NULL) {
         op->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
         ngx_str_set(&op->message, "no database is configured");
         ngx_http_confhaven_mcp_query_finish(q);
         return NGX_OK;
     }
 
+    /* the key: the statement and its values, "\n=" before each value */
+
+    len = ngx_strlen(sql);
+
+    for (i = 0; i < nparams; i++) {
+        len += 2 + (params[i] ? ngx_strlen(params[i]) : 0);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->key.data = p;
+    p = ngx_cpymem(p, sql, ngx_strlen(sql));
+
+    for (i = 0; i < nparams; i++) {
+        *p++ = '\n';
+
+        if (params[i]) {
+            *p++ = '=';
+            p = ngx_cpymem(p, params[i], ngx_strlen(params[i]));
+        }
+
+        f->values[i] = params[i];
+    }
+
+    f->key.len = p - f->key.data;
+    f->sql = sql;
+    f->nparams = nparams;
+    /* documents keep; prompts and completions are computed answers */
+    f->ttl = (call->method.len > sizeof("resources/") - 1
+              && ngx_strncmp(call->method.data, "resources/",
+                             sizeof("resources/") - 1) == 0)
+             ? chlcf->cache.ttl_document : chlcf->cache.ttl_search;
+    f->handler = ngx_http_confhaven_mcp_query_fetched;
+    f->data = q;
+    f->detached = 1;
+
+    q->fetch = f;
+
     ngx_add_timer(&q->timer, NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT);
 
-    if (ngx_http_confhaven_pg_query(chmcf->pool, op) == NGX_ERROR) {
+    rc = ngx_http_confhaven_fetch(r, chmcf->cache, f, chlcf->cache.enabled);
+
+    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR && q->running) {
+        /* nothing was started */
+        q->fetch = NULL;
+        op->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
         ngx_http_confhaven_mcp_query_finish(q);
     }
 
@@ -1166,14 +1760,39 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
 }
 
 
-static void
-ngx_http_confhaven_mcp_query_done(ngx_http_confhaven_pg_op_t *op)
+static ngx_int_t
+ngx_http_confhaven_mcp_query_fetched(ngx_http_request_t *r,
+    ngx_http_confhaven_fetch_t *f)
 {
-    ngx_http_confhaven_mcp_query_t  *q = op->data;
+    ngx_http_confhaven_ctx_t        *ctx;
+    ngx_http_confhaven_pg_op_t      *op;
+    ngx_http_confhaven_mcp_query_t  *q = f->data;
 
-    if (q->running) {
-        ngx_http_confhaven_mcp_query_finish(q);
+    q->fetch = NULL;
+
+    if (!q->running) {
+        return NGX_OK;
     }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    if (ctx) {
+        ctx->cache_status = f->cache_status;
+    }
+
+    op = q->op;
+
+    op->status = f->status;
+    op->value = f->value;
+    op->got_null = (f->status == NGX_HTTP_CONFHAVEN_PG_OK
+                    && f->value.len == 0);
+    op->sqlstate = f->sqlstate;
+    op->message = f->message;
+    op->hint = f->hint;
+    op->elapsed = f->elapsed;
+
+    ngx_http_confhaven_mcp_query_finish(q);
+
+    return NGX_OK;
 }
 
 
@@ -1191,7 +1810,11 @@ ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev)
                   &q->call->method,
                   (ngx_msec_t) NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT);
 
-    ngx_http_confhaven_pg_cancel(q->op);
+    if (q->fetch) {
+        ngx_http_confhaven_fetch_cancel(q->fetch);
+        q->fetch = NULL;
+    }
+
     q->op->status = NGX_HTTP_CONFHAVEN_PG_TIMEOUT;
 
     ngx_http_confhaven_mcp_query_finish(q);
@@ -1216,10 +1839,12 @@ ngx_http_confhaven_mcp_query_cleanup(void *data)
 {
     ngx_http_confhaven_mcp_query_t  *q = data;
 
-    if (q->running) {
-        ngx_http_confhaven_pg_cancel(q->op);
-        q->running = 0;
+    if (q->fetch) {
+        ngx_http_confhaven_fetch_cancel(q->fetch);
+        q->fetch = NULL;
     }
+
+    q->running = 0;
 
     if (q->timer.timer_set) {
         ngx_del_timer(&q->timer);

@@ -56,6 +56,18 @@
 /* database work of resources, prompts and completions */
 #define NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT   5000
 
+/* the JSON-RPC bounds (confhaven_mcp_max_batch, _max_body_size) */
+#define NGX_HTTP_CONFHAVEN_MCP_MAX_BATCH       16
+#define NGX_HTTP_CONFHAVEN_MCP_MAX_BODY_SIZE   (1024 * 1024)
+
+/* room for an "Invalid params: ..." message of the params check */
+#define NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN       256
+
+/* how much of a client's string goes into the error log */
+#define NGX_HTTP_CONFHAVEN_MCP_LOG_STRING      128
+#define NGX_HTTP_CONFHAVEN_MCP_LOG_LEN                                       \
+    (NGX_HTTP_CONFHAVEN_MCP_LOG_STRING * 4 + sizeof("..."))
+
 /* how long clients may cache lists and reads (ms) */
 #define NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC      3600000
 #define NGX_HTTP_CONFHAVEN_MCP_TTL_DATA        300000
@@ -93,6 +105,7 @@ struct ngx_http_confhaven_mcp_call_s {
     unsigned                           modern:1;     /* 2026 wire */
     unsigned                           notification:1;
     unsigned                           completed:1;
+    unsigned                           checked:1;    /* params typed */
 };
 
 
@@ -134,7 +147,11 @@ ngx_int_t ngx_http_confhaven_mcp_parse(ngx_http_request_t *r, u_char *data,
     size_t len, json_t **out, ngx_str_t *error);
 ngx_int_t ngx_http_confhaven_mcp_validate(ngx_http_confhaven_mcp_call_t *call,
     json_t *msg);
+ngx_int_t ngx_http_confhaven_mcp_check_params(ngx_str_t *method,
+    ngx_uint_t modern, json_t *params, u_char *error, size_t size);
 void ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call);
+u_char *ngx_http_confhaven_mcp_log_escape(u_char *buf, u_char *src,
+    size_t len);
 void ngx_http_confhaven_mcp_error(ngx_http_confhaven_mcp_call_t *call,
     ngx_uint_t status, ngx_int_t code, const char *message, json_t *data);
 void ngx_http_confhaven_mcp_result(ngx_http_confhaven_mcp_call_t *call,
@@ -182,6 +199,8 @@ ngx_int_t ngx_http_confhaven_mcp_send_empty(ngx_http_request_t *r,
     ngx_uint_t status);
 ngx_int_t ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r,
     const char *allow);
+ngx_int_t ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
+    ngx_int_t *rc);
 
 /* ngx_http_confhaven_transport_sse.c */
 ngx_int_t ngx_http_confhaven_mcp_sse_handler(ngx_http_request_t *r);

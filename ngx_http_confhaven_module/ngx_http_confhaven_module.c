@@ -269,6 +269,20 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_loc_conf_t, mcp_conformance_fixtures),
       NULL },
 
+    { ngx_string("confhaven_mcp_max_batch"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp_max_batch),
+      NULL },
+
+    { ngx_string("confhaven_mcp_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp_max_body_size),
+      NULL },
+
     { ngx_string("confhaven_mcp_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_confhaven_mcp_set_zone,
@@ -630,6 +644,8 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
     chlcf->mcp_allowed_origins = NGX_CONF_UNSET_PTR;
     chlcf->mcp_sse_keepalive = NGX_CONF_UNSET_MSEC;
     chlcf->mcp_conformance_fixtures = NGX_CONF_UNSET;
+    chlcf->mcp_max_batch = NGX_CONF_UNSET_UINT;
+    chlcf->mcp_max_body_size = NGX_CONF_UNSET_SIZE;
 
     return chlcf;
 }
@@ -672,6 +688,26 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->mcp_sse_keepalive,
                               prev->mcp_sse_keepalive,
                               NGX_HTTP_CONFHAVEN_SSE_KEEPALIVE);
+
+    ngx_conf_merge_uint_value(conf->mcp_max_batch, prev->mcp_max_batch,
+                              NGX_HTTP_CONFHAVEN_MCP_MAX_BATCH);
+    ngx_conf_merge_size_value(conf->mcp_max_body_size,
+                              prev->mcp_max_body_size,
+                              NGX_HTTP_CONFHAVEN_MCP_MAX_BODY_SIZE);
+
+    if (conf->mcp_max_batch < 1 || conf->mcp_max_batch > 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_mcp_max_batch\" must be "
+                           "from 1 to 1024");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->mcp_max_body_size < 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_mcp_max_body_size\" must be "
+                           "at least 1k");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->mcp_sse_keepalive < 100) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -57,6 +57,8 @@ typedef struct {
     ngx_array_t                     *mcp_allowed_origins;  /* ngx_str_t */
     ngx_msec_t                       mcp_sse_keepalive;
     ngx_flag_t                       mcp_conformance_fixtures;
+    ngx_uint_t                       mcp_max_batch;
+    size_t                           mcp_max_body_size;
 } ngx_http_confhaven_loc_conf_t;
 
 

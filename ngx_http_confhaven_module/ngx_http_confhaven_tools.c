@@ -84,10 +84,190 @@ ngx_http_confhaven_tools_list(ngx_uint_t version)
 }
 
 
+/* a new reference to the tool's inputSchema, parsed once per worker */
+
 json_t *
 ngx_http_confhaven_tools_input_schema(ngx_http_confhaven_tool_t *tool)
 {
-    return json_loads(tool->input_schema, 0, NULL);
+    ngx_uint_t  i;
+
+    static json_t  *schemas[sizeof(ngx_http_confhaven_tools)
+                            / sizeof(ngx_http_confhaven_tools[0])];
+
+    for (i = 0; ngx_http_confhaven_tools[i]; i++) {
+        if (ngx_http_confhaven_tools[i] == tool) {
+            break;
+        }
+    }
+
+    if (ngx_http_confhaven_tools[i] == NULL) {
+        return json_loads(tool->input_schema, 0, NULL);
+    }
+
+    if (schemas[i] == NULL) {
+        schemas[i] = json_loads(tool->input_schema, 0, NULL);
+    }
+
+    return json_incref(schemas[i]);
+}
+
+
+/*
+ * Types before tool code: every argument the tool's inputSchema declares
+ * must have the declared JSON type ("string" with its maxLength,
+ * "integer", "number", "boolean", "object", "array").  As the tools
+ * always did, an integer may come as an integral number or a string of
+ * digits, and a boolean as the string "true" or "false".  Range, enum
+ * and unknown arguments are the tool's to check (with its own hints).
+ * NGX_OK; NGX_DECLINED: error (size bytes) holds the NUL-terminated
+ * message for an isError result; NGX_ERROR: no schema.  Needs no request.
+ */
+
+ngx_int_t
+ngx_http_confhaven_tools_check_args(ngx_http_confhaven_tool_t *tool,
+    json_t *args, u_char *error, size_t size)
+{
+    u_char      *p, *last;
+    size_t       len, i;
+    double       d;
+    json_t      *schema, *props, *prop, *v, *max;
+    ngx_int_t    rc;
+    const char  *key, *type, *s, *want, *hint;
+
+    last = error + size - 1;
+
+    if (args == NULL || json_is_null(args)) {
+        return NGX_OK;
+    }
+
+    if (!json_is_object(args)) {
+        p = ngx_slprintf(error, last,
+                         "The arguments of %V must be a JSON object.",
+                         &tool->name);
+        *p = '\0';
+        return NGX_DECLINED;
+    }
+
+    schema = ngx_http_confhaven_tools_input_schema(tool);
+    if (schema == NULL) {
+        return NGX_ERROR;
+    }
+
+    props = json_object_get(schema, "properties");
+    rc = NGX_OK;
+    want = NULL;
+    hint = "";
+
+    json_object_foreach(args, key, v) {
+
+        prop = json_object_get(props, key);
+
+        if (prop == NULL || json_is_null(v)) {
+            continue;
+        }
+
+        type = json_string_value(json_object_get(prop, "type"));
+
+        if (type == NULL) {
+            continue;
+        }
+
+        want = NULL;
+        hint = "";
+
+        if (ngx_strcmp(type, "string") == 0) {
+            if (!json_is_string(v)) {
+                want = "a string";
+                break;
+            }
+
+            max = json_object_get(prop, "maxLength");
+            len = json_string_length(v);
+
+            if (json_is_integer(max)
+                && (json_int_t) len > json_integer_value(max))
+            {
+                p = ngx_slprintf(error, last,
+                                 "Argument \"%s\" is too long (%uz bytes; "
+                                 "at most %L).", key, len,
+                                 (int64_t) json_integer_value(max));
+                *p = '\0';
+                rc = NGX_DECLINED;
+                break;
+            }
+
+        } else if (ngx_strcmp(type, "integer") == 0) {
+            if (json_is_integer(v)) {
+                continue;
+            }
+
+            if (json_is_real(v)) {
+                d = json_real_value(v);
+
+                if (d > -1e15 && d < 1e15 && d == (double) (int64_t) d) {
+                    continue;
+                }
+
+            } else if (json_is_string(v)) {
+                s = json_string_value(v);
+                len = json_string_length(v);
+
+                for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+                    /* void */
+                }
+
+                if (len && len <= 18 && i == len) {
+                    continue;
+                }
+            }
+
+            want = "an integer";
+
+        } else if (ngx_strcmp(type, "number") == 0) {
+            if (!json_is_number(v)) {
+                want = "a number";
+            }
+
+        } else if (ngx_strcmp(type, "boolean") == 0) {
+            if (json_is_boolean(v)
+                || (json_is_string(v)
+                    && (ngx_strcasecmp((u_char *) json_string_value(v),
+                                       (u_char *) "true") == 0
+                        || ngx_strcasecmp((u_char *) json_string_value(v),
+                                          (u_char *) "false") == 0)))
+            {
+                continue;
+            }
+
+            want = "a boolean";
+            hint = " Use true or false (JSON booleans).";
+
+        } else if (ngx_strcmp(type, "object") == 0) {
+            if (!json_is_object(v)) {
+                want = "an object";
+            }
+
+        } else if (ngx_strcmp(type, "array") == 0) {
+            if (!json_is_array(v)) {
+                want = "an array";
+            }
+        }
+
+        if (want) {
+            break;
+        }
+    }
+
+    if (want) {
+        p = ngx_slprintf(error, last, "Argument \"%s\" must be %s.%s",
+                         key, want, hint);
+        *p = '\0';
+        rc = NGX_DECLINED;
+    }
+
+    json_decref(schema);
+
+    return rc;
 }
 
 
@@ -152,6 +332,7 @@ ngx_http_confhaven_tools_describe(ngx_http_confhaven_tool_t *tool,
 ngx_int_t
 ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
 {
+    u_char               err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
     ngx_int_t            rc;
     ngx_pool_cleanup_t  *cln;
 
@@ -166,6 +347,23 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
     run->timer.handler = ngx_http_confhaven_tool_timeout;
     run->timer.data = run;
     run->timer.log = run->r->connection->log;
+
+    /* the arguments have the types the inputSchema declares, or isError */
+
+    rc = ngx_http_confhaven_tools_check_args(run->tool, run->args, err,
+                                             sizeof(err));
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        if (ngx_http_confhaven_tool_errorf(run, NULL, "%s", err) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        run->done(run);
+        return NGX_OK;
+    }
 
     rc = run->tool->prepare(run, run->args);
 

@@ -42,8 +42,6 @@
 #define NGX_HTTP_CONFHAVEN_MCP_META_CAPS                                    \
     "io.modelcontextprotocol/clientCapabilities"
 
-#define NGX_HTTP_CONFHAVEN_MCP_MAX_BATCH  64
-
 #define NGX_HTTP_CONFHAVEN_NOT_ACCEPTABLE  406
 
 #define NGX_HTTP_CONFHAVEN_MCP_ACCEPT_JSON  0x01
@@ -105,7 +103,7 @@ static ngx_int_t ngx_http_confhaven_mcp_modern(
     ngx_http_confhaven_mcp_http_t *st);
 static ngx_int_t ngx_http_confhaven_mcp_check_headers(
     ngx_http_confhaven_mcp_call_t *call);
-static ngx_int_t ngx_http_confhaven_mcp_check_params(
+static ngx_int_t ngx_http_confhaven_mcp_check_param_headers(
     ngx_http_confhaven_mcp_call_t *call);
 static ngx_int_t ngx_http_confhaven_mcp_header_equals(ngx_http_request_t *r,
     ngx_table_elt_t *h, json_t *value);
@@ -203,6 +201,7 @@ ngx_http_confhaven_mcp_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r)
 {
+    u_char                          buf[NGX_HTTP_CONFHAVEN_MCP_LOG_LEN], *p;
     ngx_table_elt_t                *h;
     ngx_http_confhaven_loc_conf_t  *chlcf;
 
@@ -212,9 +211,12 @@ ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r)
                                             chlcf->mcp_allowed_hosts)
         != NGX_OK)
     {
+        p = ngx_http_confhaven_mcp_log_escape(buf, r->headers_in.server.data,
+                                              r->headers_in.server.len);
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "confhaven mcp: host \"%V\" is not allowed",
-                      &r->headers_in.server);
+                      "confhaven mcp: host \"%*s\" is not allowed",
+                      p - buf, buf);
         return NGX_DECLINED;
     }
 
@@ -223,9 +225,12 @@ ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r)
     if (h && ngx_http_confhaven_mcp_origin_allowed(&h->value, chlcf)
              != NGX_OK)
     {
+        p = ngx_http_confhaven_mcp_log_escape(buf, h->value.data,
+                                              h->value.len);
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "confhaven mcp: origin \"%V\" is not allowed",
-                      &h->value);
+                      "confhaven mcp: origin \"%*s\" is not allowed",
+                      p - buf, buf);
         return NGX_DECLINED;
     }
 
@@ -943,6 +948,13 @@ ngx_http_confhaven_mcp_post(ngx_http_request_t *r)
                    "application/json", NULL, NULL);
     }
 
+    if (ngx_http_confhaven_mcp_body_limit(r, r->headers_in.content_length_n,
+                                          &rc)
+        != NGX_OK)
+    {
+        return rc;
+    }
+
     r->request_body_in_single_buf = 1;
 
     rc = ngx_http_read_client_request_body(r,
@@ -980,6 +992,12 @@ ngx_http_confhaven_mcp_post_body(ngx_http_request_t *r)
 
     rc = ngx_http_confhaven_request_body(r, &body);
     if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    /* a chunked body had no Content-Length to check before */
+    if (ngx_http_confhaven_mcp_body_limit(r, body.len, &rc) != NGX_OK) {
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -1161,6 +1179,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
 static ngx_int_t
 ngx_http_confhaven_mcp_check_headers(ngx_http_confhaven_mcp_call_t *call)
 {
+    u_char               err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
     json_t              *name, *method;
     const char          *why;
     ngx_table_elt_t     *h;
@@ -1181,6 +1200,23 @@ ngx_http_confhaven_mcp_check_headers(ngx_http_confhaven_mcp_call_t *call)
         why = "Header mismatch: Mcp-Method must equal the body's method";
         goto mismatch;
     }
+
+    /* types before the other headers: they compare typed values only */
+
+    if (ngx_http_confhaven_mcp_check_params(&call->method, 1, call->params,
+                                            err, sizeof(err))
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "confhaven mcp: %s", err);
+
+        return ngx_http_confhaven_mcp_reject(call->data,
+                   ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                        NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
+                                        (char *) err, call->id, NULL));
+    }
+
+    call->checked = 1;
 
     name = NULL;
 
@@ -1216,8 +1252,8 @@ ngx_http_confhaven_mcp_check_headers(ngx_http_confhaven_mcp_call_t *call)
         }
     }
 
-    if (name && call->method.data[0] == 't') {
-        return ngx_http_confhaven_mcp_check_params(call);
+    if (json_is_string(name) && call->method.data[0] == 't') {
+        return ngx_http_confhaven_mcp_check_param_headers(call);
     }
 
     return NGX_OK;
@@ -1237,10 +1273,13 @@ mismatch:
 /* tools/call: every x-mcp-header argument must travel as Mcp-Param-{X} */
 
 static ngx_int_t
-ngx_http_confhaven_mcp_check_params(ngx_http_confhaven_mcp_call_t *call)
+ngx_http_confhaven_mcp_check_param_headers(
+    ngx_http_confhaven_mcp_call_t *call)
 {
     u_char                      buf[128], *p;
-    json_t                     *schema, *props, *prop, *x, *args, *arg;
+    u_char                      err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
+    json_t                     *schema, *props, *prop, *x, *args, *arg, *n;
+    ngx_int_t                   rc;
     ngx_str_t                   name;
     const char                 *key, *why;
     ngx_table_elt_t            *h;
@@ -1249,13 +1288,33 @@ ngx_http_confhaven_mcp_check_params(ngx_http_confhaven_mcp_call_t *call)
 
     r = call->r;
 
-    name.data = (u_char *) json_string_value(json_object_get(call->params,
-                                                             "name"));
-    name.len = ngx_strlen(name.data);
+    /* params were checked: name is a string */
+    n = json_object_get(call->params, "name");
+
+    if (!json_is_string(n)) {
+        return NGX_OK;
+    }
+
+    name.data = (u_char *) json_string_value(n);
+    name.len = json_string_length(n);
 
     tool = ngx_http_confhaven_tools_find(&name);
     if (tool == NULL) {
         /* dispatch answers -32602 */
+        return NGX_OK;
+    }
+
+    args = json_object_get(call->params, "arguments");
+
+    /* mistyped arguments: tools/call answers with isError, no header */
+
+    rc = ngx_http_confhaven_tools_check_args(tool, args, err, sizeof(err));
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
         return NGX_OK;
     }
 
@@ -1267,7 +1326,6 @@ ngx_http_confhaven_mcp_check_params(ngx_http_confhaven_mcp_call_t *call)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args = json_object_get(call->params, "arguments");
     props = json_object_get(schema, "properties");
 
     json_object_foreach(props, key, prop) {
@@ -1460,11 +1518,13 @@ ngx_http_confhaven_mcp_decode_header(ngx_http_request_t *r, ngx_str_t *value,
 static ngx_int_t
 ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
 {
+    u_char                          buf[64];
     json_t                         *msg;
     ngx_int_t                       rc;
     ngx_uint_t                      i, version, accept;
     ngx_http_request_t             *r;
     ngx_http_confhaven_mcp_call_t  *call;
+    ngx_http_confhaven_loc_conf_t  *chlcf;
 
     r = st->r;
     version = 0;
@@ -1489,11 +1549,20 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
         st->batch = 1;
         st->ncalls = json_array_size(st->body);
 
-        if (st->ncalls == 0 || st->ncalls > NGX_HTTP_CONFHAVEN_MCP_MAX_BATCH)
-        {
+        chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+
+        if (st->ncalls == 0 || st->ncalls > chlcf->mcp_max_batch) {
+            *ngx_snprintf(buf, sizeof(buf) - 1,
+                          "Invalid Request: a batch holds 1 to %ui "
+                          "messages", chlcf->mcp_max_batch) = '\0';
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "confhaven mcp: a batch of %ui messages refused "
+                          "(confhaven_mcp_max_batch %ui)", st->ncalls,
+                          chlcf->mcp_max_batch);
+
             return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
-                       NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
-                       "Invalid Request: a batch holds 1 to 64 messages",
+                       NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST, (char *) buf,
                        NULL, NULL);
         }
 
@@ -2030,6 +2099,53 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
 
 
 /* --------------------------------------------------------------- output */
+
+
+/*
+ * confhaven_mcp_max_body_size, apart from client_max_body_size: what
+ * jansson may parse.  NGX_OK when len (the Content-Length, -1 when there
+ * is none, or the body read) is within it; else the body is discarded
+ * (when not read yet), a 413 with a JSON-RPC error went out and *rc has
+ * what finalize gets.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
+    ngx_int_t *rc)
+{
+    u_char                          buf[96];
+    ngx_http_confhaven_loc_conf_t  *chlcf;
+
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+
+    if (len <= (off_t) chlcf->mcp_max_body_size) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "confhaven mcp: a body of %O bytes refused "
+                  "(confhaven_mcp_max_body_size %uz)", len,
+                  chlcf->mcp_max_body_size);
+
+    if (r->request_body == NULL) {
+        *rc = ngx_http_discard_request_body(r);
+
+        if (*rc != NGX_OK) {
+            return NGX_DECLINED;
+        }
+    }
+
+    *ngx_snprintf(buf, sizeof(buf) - 1,
+                  "Request too large: a JSON-RPC body holds at most %uz "
+                  "bytes", chlcf->mcp_max_body_size) = '\0';
+
+    *rc = ngx_http_confhaven_mcp_send_error(r,
+              NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+              NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST, (char *) buf, NULL,
+              NULL);
+
+    return NGX_DECLINED;
+}
 
 
 static ngx_int_t
