@@ -475,8 +475,9 @@ ngx_http_confhaven_mcp_header(ngx_http_request_t *r, const char *name,
 
 /*
  * NGX_OK: *out is the parsed value, owned by r->pool; NGX_DECLINED: not
- * JSON, error says why (NUL-terminated) (jansson also rejects invalid UTF-8, NUL escapes, integers past
- * 64 bits and nesting deeper than 2048).
+ * JSON, error says why (NUL-terminated, no control characters) (jansson
+ * also rejects invalid UTF-8, NUL escapes, integers past 64 bits and
+ * nesting deeper than 2048).
  */
 
 ngx_int_t

@@ -553,6 +553,13 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
                    NULL, NULL);
     }
 
+    if (ngx_http_confhaven_mcp_body_limit(r, r->headers_in.content_length_n,
+                                          &rc)
+        != NGX_OK)
+    {
+        return rc;
+    }
+
     ps = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_sse_post_t));
     if (ps == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -593,6 +600,11 @@ ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r)
 
     rc = ngx_http_confhaven_request_body(r, &body);
     if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ngx_http_confhaven_mcp_body_limit(r, body.len, &rc) != NGX_OK) {
         ngx_http_finalize_request(r, rc);
         return;
     }

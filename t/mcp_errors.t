@@ -27,6 +27,7 @@ server {
     listen 127.0.0.1:%%PORT_1%%;
     client_max_body_size 4m;
     client_body_buffer_size 16k;
+    confhaven_mcp_max_body_size 4m;    # the 1 MiB strings below
 
     location /mcp {
         confhaven_mcp on;
