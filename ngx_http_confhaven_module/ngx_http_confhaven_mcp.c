@@ -1111,14 +1111,16 @@ ngx_http_confhaven_mcp_check_fail(ngx_http_confhaven_mcp_check_t *ck,
 
 
 /*
- * A client's string for the error log: printable ASCII as it is, '"' and
- * '\\' escaped, any other byte as \xNN; at most
- * NGX_HTTP_CONFHAVEN_MCP_LOG_STRING bytes of it, then "...".  buf holds
- * NGX_HTTP_CONFHAVEN_MCP_LOG_LEN bytes; returns the end.
+ * A client's string (or a database message, which may quote one) for the
+ * error log: printable ASCII as it is, '"' and '\\' escaped, any other
+ * byte as \xNN; as many bytes of it as surely fit in size (128 in
+ * NGX_HTTP_CONFHAVEN_MCP_LOG_LEN), then "..." if it was longer.  Returns
+ * the end.
  */
 
 u_char *
-ngx_http_confhaven_mcp_log_escape(u_char *buf, u_char *src, size_t len)
+ngx_http_confhaven_mcp_log_escape(u_char *buf, size_t size, u_char *src,
+    size_t len)
 {
     u_char     *p, c;
     size_t      i, n;
@@ -1126,7 +1128,8 @@ ngx_http_confhaven_mcp_log_escape(u_char *buf, u_char *src, size_t len)
     static u_char  hex[] = "0123456789ABCDEF";
 
     p = buf;
-    n = ngx_min(len, NGX_HTTP_CONFHAVEN_MCP_LOG_STRING);
+    n = size > sizeof("...") ? (size - sizeof("...")) / 4 : 0;
+    n = ngx_min(len, n);
 
     for (i = 0; i < n; i++) {
         c = src[i];
@@ -1208,7 +1211,8 @@ ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call)
         return;
     }
 
-    p = ngx_http_confhaven_mcp_log_escape(buf, call->method.data,
+    p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+                                          call->method.data,
                                           call->method.len);
 
     ngx_log_error(NGX_LOG_INFO, call->r->connection->log, 0,
@@ -1863,6 +1867,7 @@ json_t *
 ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
     ngx_http_confhaven_pg_op_t *op)
 {
+    u_char   buf[1024], *p;
     json_t  *value;
 
     if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
@@ -1874,9 +1879,13 @@ ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
 
     if (op->status != NGX_HTTP_CONFHAVEN_PG_OK) {
         if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR) {
+            p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+                                                  op->message.data,
+                                                  op->message.len);
+
             ngx_log_error(NGX_LOG_ERR, call->r->connection->log, 0,
-                          "confhaven pg: query failed: %V %V",
-                          &op->sqlstate, &op->message);
+                          "confhaven pg: query failed: %V %*s",
+                          &op->sqlstate, p - buf, buf);
         }
 
         ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,

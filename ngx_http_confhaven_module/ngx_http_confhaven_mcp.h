@@ -63,10 +63,8 @@
 /* room for an "Invalid params: ..." message of the params check */
 #define NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN       256
 
-/* how much of a client's string goes into the error log */
-#define NGX_HTTP_CONFHAVEN_MCP_LOG_STRING      128
-#define NGX_HTTP_CONFHAVEN_MCP_LOG_LEN                                       \
-    (NGX_HTTP_CONFHAVEN_MCP_LOG_STRING * 4 + sizeof("..."))
+/* a buffer for a client's string in the error log: its first 128 bytes */
+#define NGX_HTTP_CONFHAVEN_MCP_LOG_LEN         (128 * 4 + sizeof("..."))
 
 /* how long clients may cache lists and reads (ms) */
 #define NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC      3600000
@@ -150,8 +148,8 @@ ngx_int_t ngx_http_confhaven_mcp_validate(ngx_http_confhaven_mcp_call_t *call,
 ngx_int_t ngx_http_confhaven_mcp_check_params(ngx_str_t *method,
     ngx_uint_t modern, json_t *params, u_char *error, size_t size);
 void ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call);
-u_char *ngx_http_confhaven_mcp_log_escape(u_char *buf, u_char *src,
-    size_t len);
+u_char *ngx_http_confhaven_mcp_log_escape(u_char *buf, size_t size,
+    u_char *src, size_t len);
 void ngx_http_confhaven_mcp_error(ngx_http_confhaven_mcp_call_t *call,
     ngx_uint_t status, ngx_int_t code, const char *message, json_t *data);
 void ngx_http_confhaven_mcp_result(ngx_http_confhaven_mcp_call_t *call,

@@ -629,7 +629,7 @@ ngx_int_t
 ngx_http_confhaven_tool_error(ngx_http_confhaven_tool_run_t *run,
     ngx_str_t *message, ngx_str_t *hint)
 {
-    u_char     *p;
+    u_char     *p, buf[1024];
     ngx_str_t   text;
 
     text.len = message->len + (hint ? hint->len + 1 : 0);
@@ -647,9 +647,13 @@ ngx_http_confhaven_tool_error(ngx_http_confhaven_tool_run_t *run,
 
     text.len = p - text.data;
 
+    /* the message may quote the client's arguments */
+    p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf), message->data,
+                                          message->len);
+
     ngx_log_error(NGX_LOG_INFO, run->r->connection->log, 0,
-                  "confhaven mcp: tool \"%V\" error: %V",
-                  &run->tool->name, message);
+                  "confhaven mcp: tool \"%V\" error: %*s",
+                  &run->tool->name, p - buf, buf);
 
     return ngx_http_confhaven_tool_content(run, NULL, &text, 1);
 }
@@ -682,7 +686,7 @@ ngx_http_confhaven_tool_errorf(ngx_http_confhaven_tool_run_t *run,
 ngx_int_t
 ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
 {
-    u_char                      *s;
+    u_char                      *s, *p, buf[1024];
     ngx_http_confhaven_pg_op_t  *op;
 
     op = run->op;
@@ -704,9 +708,13 @@ ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
                        "The database did not answer in time.");
         }
 
+        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+                                              op->message.data,
+                                              op->message.len);
+
         ngx_log_error(NGX_LOG_ERR, run->r->connection->log, 0,
-                      "confhaven pg: query failed: %V %V",
-                      &op->sqlstate, &op->message);
+                      "confhaven pg: query failed: %V %*s",
+                      &op->sqlstate, p - buf, buf);
 
         return ngx_http_confhaven_tool_errorf(run,
                    "This is a server problem; try again later.",

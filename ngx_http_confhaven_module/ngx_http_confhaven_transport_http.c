@@ -211,7 +211,8 @@ ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r)
                                             chlcf->mcp_allowed_hosts)
         != NGX_OK)
     {
-        p = ngx_http_confhaven_mcp_log_escape(buf, r->headers_in.server.data,
+        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+                                              r->headers_in.server.data,
                                               r->headers_in.server.len);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -225,8 +226,8 @@ ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r)
     if (h && ngx_http_confhaven_mcp_origin_allowed(&h->value, chlcf)
              != NGX_OK)
     {
-        p = ngx_http_confhaven_mcp_log_escape(buf, h->value.data,
-                                              h->value.len);
+        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+                                              h->value.data, h->value.len);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "confhaven mcp: origin \"%*s\" is not allowed",

@@ -98,7 +98,7 @@ for my $md (@methods) {
 }
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(2)->plan(@cases + $nrequired + 14);
+    ->worker_processes(2)->plan(@cases + $nrequired + 18);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -402,8 +402,19 @@ $r = $m->post($JSON->encode({ jsonrpc => '2.0', id => 2, method => "\x{e9}t\x{e9
               version => '2026-07-28', headers => ['Mcp-Method' => $m->b64(do { my $b = "\x{e9}t\x{e9}\x7f"; utf8::encode($b); $b })]);
 is($r->{json}{error}{code}, -32601, '2026: a non-ASCII method: -32601');
 
+$r = $m->request('tools/call', { name => 'search_sessions',
+                                 arguments => { 'k"q' => 1 } },
+                 session => $sid, version => '2025-11-25');
+ok($r->{json}{result}{isError}, 'an unknown argument with a quote: isError');
+$r = $m->request('tools/list', {}, session => $sid, version => '2025-11-25',
+                 headers => ['Origin' => 'http://evil.example/"x']);
+is($r->{status}, 403, 'a foreign Origin: 403');
+
 my $log = $t->read_file('error.log') // '';
 ok($log !~ /^FORGED-LINE/m, 'a newline in a method cannot start a log line');
+like($log, qr/error: Unknown argument \\"k\\"q\\" for search_sessions/,
+     'a tool error quoting an argument name is logged escaped');
+like($log, qr{origin "http://evil\.example/\\"x" is not allowed}, 'a refused Origin is logged escaped');
 like($log, qr/unknown method "m\\x0AFORGED-LINE \[info\] 1#1: forged \\"entry\\"\\x0D\\x01"/,
      'the method is logged escaped');
 my ($zline) = $log =~ /^(.*unknown method "zzz.*)$/m;
