@@ -852,9 +852,9 @@ ngx_http_confhaven_mcp_method(ngx_str_t *method, ngx_uint_t modern)
  * (modern: 2026-07-28; else a session or legacy SSE), _meta included,
  * before any handler sees them.  params is the message's "params" (NULL
  * when absent or null).  NGX_OK: well-typed, or a method the wire does
- * not serve (dispatch answers -32601); NGX_DECLINED: error (size bytes,
- * at least 64) holds the NUL-terminated "Invalid params: ..." message for
- * a -32602.  Needs no request, pool or configuration; tool arguments are
+ * not serve (dispatch answers -32601); NGX_DECLINED: error (size bytes;
+ * NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN holds any) has the NUL-terminated
+ * "Invalid params: ..." message for a -32602.  Needs no request, pool or configuration; tool arguments are
  * checked by ngx_http_confhaven_tools_check_args().
  */
 
@@ -873,6 +873,7 @@ ngx_http_confhaven_mcp_check_params(ngx_str_t *method, ngx_uint_t modern,
     ck.error = error;
     ck.size = size;
     ck.len = 0;
+    ck.path[0] = '\0';
 
     if (params && !json_is_object(params)) {
         return ngx_http_confhaven_mcp_check_fail(&ck,
@@ -1094,6 +1095,10 @@ ngx_http_confhaven_mcp_check_fail(ngx_http_confhaven_mcp_check_t *ck,
 {
     u_char   *p, *last;
     va_list   args;
+
+    if (ck->size == 0) {
+        return NGX_DECLINED;
+    }
 
     p = ck->error;
     last = ck->error + ck->size - 1;

@@ -24,7 +24,7 @@ my $FILE = 'sessionize-all_scottish-summit-2026.json';
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(1);
 $t->private_redis();
-$t->plan(34);
+$t->plan(35);
 
 $t->db();
 $t->psql(<<'SQL');
@@ -118,6 +118,14 @@ is(ref $r->{json} eq 'ARRAY' ? scalar @{$r->{json}} : 0, 3,
 $r = $tight->post(pings(4), session => $sid, version => '2025-03-26');
 is_deeply(code($r), [400, -32600], 'confhaven_mcp_max_batch 3: a batch of 4 is refused');
 like(emsg($r), qr/1 to 3 messages/, 'and says 1 to 3');
+
+# a mistyped call in a batch gets its own -32602, the others run
+$r = $m->post([{ jsonrpc => '2.0', id => 'bad', method => 'tools/call', params => { name => 42 } },
+               { jsonrpc => '2.0', id => 'good', method => 'ping' }],
+              session => $sid, version => '2025-03-26');
+my %by = map { ($_->{id} // '') => $_ } @{ ref $r->{json} eq 'ARRAY' ? $r->{json} : [] };
+ok(($by{bad}{error}{code} // 0) == -32602 && ($by{bad}{error}{message} // '') =~ /name must be a string/
+   && ref $by{good}{result} eq 'HASH', 'a batch: the mistyped call -32602, the ping answered');
 
 # a refused batch ran nothing
 $r = $m->post([ map { { jsonrpc => '2.0', id => $_, method => 'tools/call',
