@@ -854,8 +854,9 @@ ngx_http_confhaven_mcp_method(ngx_str_t *method, ngx_uint_t modern)
  * when absent or null).  NGX_OK: well-typed, or a method the wire does
  * not serve (dispatch answers -32601); NGX_DECLINED: error (size bytes;
  * NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN holds any) has the NUL-terminated
- * "Invalid params: ..." message for a -32602.  Needs no request, pool or configuration; tool arguments are
- * checked by ngx_http_confhaven_tools_check_args().
+ * "Invalid params: ..." message for a -32602.  Needs no request, pool or
+ * configuration.  Tool arguments are checked against the tool's
+ * inputSchema by ngx_http_confhaven_tools_check_args().
  */
 
 ngx_int_t
