@@ -65,6 +65,7 @@ typedef struct {
     ngx_str_t                      error;
     ngx_int_t                      result_count;
     ngx_int_t                      rc;
+    ngx_int_t                      db_rc;        /* answered while starting */
     ngx_msec_t                     db_time;
 
     ngx_http_confhaven_pg_op_t    *op;
@@ -84,6 +85,8 @@ typedef struct {
 
     unsigned                       db_used:1;
     unsigned                       invalidating:1;
+    unsigned                       db_dispatching:1;
+    unsigned                       db_answered:1;
 } ngx_http_confhaven_ctx_t;
 
 

@@ -1159,6 +1159,7 @@ static ngx_int_t
 ngx_http_confhaven_rest_start(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx)
 {
+    ngx_int_t                        rc;
     ngx_uint_t                       i;
     ngx_pool_cleanup_t              *cln;
     ngx_http_confhaven_pg_op_t      *op;
@@ -1186,13 +1187,30 @@ ngx_http_confhaven_rest_start(ngx_http_request_t *r,
     cln->data = op;
 
     ctx->db_used = 1;
+    ctx->db_answered = 0;
 
-    /* the reference the database callback will release */
+    /*
+     * The reference the database callback will release.  The callback
+     * may run before pg_query() returns (the pool knows at once that the
+     * server is down): then it only records the code, and we return it,
+     * as ngx_http_confhaven_fetch() does.
+     */
+
     r->main->count++;
+    ctx->db_dispatching = 1;
 
-    if (ngx_http_confhaven_pg_query(chmcf->pool, op) == NGX_ERROR) {
+    rc = ngx_http_confhaven_pg_query(chmcf->pool, op);
+
+    ctx->db_dispatching = 0;
+
+    if (rc == NGX_ERROR) {
         r->main->count--;
         return ngx_http_confhaven_rest_respond(r, ctx, op);
+    }
+
+    if (ctx->db_answered) {
+        r->main->count--;
+        return ctx->db_rc;
     }
 
     return NGX_DONE;
@@ -1221,6 +1239,13 @@ ngx_http_confhaven_rest_done(ngx_http_confhaven_pg_op_t *op)
     ctx = ngx_http_confhaven_get_ctx(r);
 
     rc = ngx_http_confhaven_rest_respond(r, ctx, op);
+
+    if (ctx->db_dispatching) {
+        /* ngx_http_confhaven_rest_start() is on the stack: it returns rc */
+        ctx->db_rc = rc;
+        ctx->db_answered = 1;
+        return;
+    }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
