@@ -40,6 +40,7 @@ typedef struct {
     ngx_flag_t                       mcp_cluster_enabled;
     ngx_str_t                        mcp_instance;     /* with Redis */
     void                            *mcp_cluster;      /* per worker */
+    ngx_int_t                        request_id_index; /* $request_id */
 } ngx_http_confhaven_main_conf_t;
 
 

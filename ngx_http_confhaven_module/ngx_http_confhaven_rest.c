@@ -1382,7 +1382,7 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
     ngx_http_confhaven_pg_op_t *op)
 {
     json_t                          *root, *db, *info, *redis;
-    ngx_str_t                        body;
+    ngx_str_t                        body, id;
     json_error_t                     err;
     ngx_http_confhaven_main_conf_t  *chmcf;
 
@@ -1427,10 +1427,18 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
         return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &body);
     }
 
+    /* libpq's text (socket, host, port, user) is for the log only */
+
+    ngx_http_confhaven_request_id(r, &id);
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "confhaven pg: health check failed (request %V): %V",
+                  &id, &op->message);
+
     json_object_set_new(db, "status", json_string("unavailable"));
-    json_object_set_new(db, "message",
-                        json_stringn((char *) op->message.data,
-                                     op->message.len));
+    json_object_set_new(db, "message", json_string("database unavailable"));
+    json_object_set_new(root, "request_id",
+                        json_stringn_nocheck((char *) id.data, id.len));
     json_object_set_new(root, "status", json_string("unavailable"));
     json_object_set_new(root, "database", db);
     json_object_set_new(root, "redis", redis);
@@ -1449,7 +1457,7 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
     ngx_str_t *sqlstate, ngx_str_t *message, ngx_str_t *hint)
 {
     u_char            *s;
-    ngx_str_t          msg;
+    ngx_str_t          id;
     ngx_uint_t         status;
     ngx_table_elt_t   *h;
     const char        *code;
@@ -1491,9 +1499,11 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
                        "statement timeout");
         }
 
+        ngx_http_confhaven_request_id(r, &id);
+
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "confhaven pg: query failed: %V %V",
-                      sqlstate, message);
+                      "confhaven pg: query failed (request %V): %V %V",
+                      &id, sqlstate, message);
 
         if (sqlstate->len == 5
             && (ngx_strncmp(s, "42883", 5) == 0
@@ -1504,13 +1514,16 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
                        NGX_HTTP_SERVICE_UNAVAILABLE, "schema_missing",
                        "the operator must apply the migrations in sql/ "
                        "(ci/migrate)",
-                       "the database has no ConferenceHaven schema");
+                       "the database has no ConferenceHaven schema "
+                       "(request id %V)", &id);
         }
 
         return ngx_http_confhaven_send_errorf(r,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_error", NULL,
-                   "the database could not answer (SQLSTATE %V)",
-                   sqlstate);
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_error",
+                   "retry later; if it persists, quote the request id to "
+                   "the operator",
+                   "the database could not answer (SQLSTATE %V, "
+                   "request id %V)", sqlstate, &id);
 
     case NGX_HTTP_CONFHAVEN_PG_TIMEOUT:
         return ngx_http_confhaven_send_errorf(r, NGX_HTTP_GATEWAY_TIME_OUT,
@@ -1534,25 +1547,13 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
     ngx_str_set(&h->key, "Retry-After");
     ngx_str_set(&h->value, "1");
 
-    status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    /* libpq's text stays in the log (finding 6 of issue 7) */
 
-    msg.data = ngx_pnalloc(r->pool, message->len + 64);
-    if (msg.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    msg.len = ngx_sprintf(msg.data, "%s: %V",
-                          pgstatus == NGX_HTTP_CONFHAVEN_PG_BUSY
-                          ? "the database is busy"
-                          : "the database is unavailable",
-                          message)
-              - msg.data;
-
-    if (ngx_http_confhaven_utf8_invalid(msg.data, msg.len, 1) >= 0) {
-        ngx_str_set(&msg, "the database is unavailable");
-    }
-
-    return ngx_http_confhaven_send_error(r, status, code, &msg, NULL);
+    return ngx_http_confhaven_send_db_unavailable(r,
+               NGX_HTTP_SERVICE_UNAVAILABLE, code,
+               pgstatus == NGX_HTTP_CONFHAVEN_PG_BUSY
+               ? "database busy" : "database unavailable",
+               message);
 }
 
 
