@@ -23,6 +23,7 @@
 #define NGX_HTTP_CONFHAVEN_P_STR    0
 #define NGX_HTTP_CONFHAVEN_P_BOOL   1
 #define NGX_HTTP_CONFHAVEN_P_LIMIT  2
+#define NGX_HTTP_CONFHAVEN_P_FOLD   3   /* letter case means nothing */
 
 #define NGX_HTTP_CONFHAVEN_TAIL_NONE    0   /* exact path */
 #define NGX_HTTP_CONFHAVEN_TAIL_ID      1   /* prefix + {id} */
@@ -98,7 +99,6 @@ static ngx_int_t ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
 static ngx_int_t ngx_http_confhaven_rest_fetched(ngx_http_request_t *r,
     ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_rest_normalize(ngx_str_t *s);
-static u_char *ngx_http_confhaven_rest_lower(u_char *dst, u_char *src);
 static ngx_int_t ngx_http_confhaven_rest_invalidate(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_pg_op_t *op);
 static void ngx_http_confhaven_rest_invalidated(
@@ -122,22 +122,32 @@ static ngx_http_confhaven_param_t  ngx_http_confhaven_p_conferences[] = {
 };
 
 
+/*
+ * Each value is put in its canonical form before it is used for both the
+ * cache key and the query, so that whatever an answer quotes (the query
+ * echo, an error message) is what the key says.  P_FOLD: slugs, enums
+ * and hex cursors, which the database reads case-insensitively and
+ * echoes in a canonical spelling: lower-cased.  Text echoed as given
+ * (q, track, speaker, room, times) is keyed exactly: a variant in letter
+ * case is another entry, never another caller's spelling.
+ */
+
 static ngx_http_confhaven_param_t  ngx_http_confhaven_p_search[] = {
     { ngx_string("q"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("conference"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("conference"), NGX_HTTP_CONFHAVEN_P_FOLD },
     { ngx_string("track"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("level"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("level"), NGX_HTTP_CONFHAVEN_P_FOLD },
     { ngx_string("limit"), NGX_HTTP_CONFHAVEN_P_LIMIT },
     { ngx_string("include_past"), NGX_HTTP_CONFHAVEN_P_BOOL },
     /* checked by api_search() (005_filters.sql) */
     { ngx_string("speaker"), NGX_HTTP_CONFHAVEN_P_STR },
     { ngx_string("room"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("day"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("day"), NGX_HTTP_CONFHAVEN_P_FOLD },
     { ngx_string("starts_after"), NGX_HTTP_CONFHAVEN_P_STR },
     { ngx_string("starts_before"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("language"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("language"), NGX_HTTP_CONFHAVEN_P_FOLD },
     { ngx_string("offset"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("cursor"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("cursor"), NGX_HTTP_CONFHAVEN_P_FOLD },
     { ngx_null_string, 0 }
 };
 
@@ -420,9 +430,11 @@ ngx_http_confhaven_rest_query(ngx_http_request_t *r,
 
 /*
  * Reads go through the cache.  The key is the route and its parameters
- * in a canonical form (defaults filled in, case and spacing folded), so
- * that the same question asked differently is one entry; the database
- * gets the same canonical values, so that it answers the same.
+ * in a canonical form (defaults filled in, spacing folded, letter case
+ * where it means nothing, see ngx_http_confhaven_p_search), so that the
+ * same question asked differently is one entry; the database gets exactly
+ * the values of the key, so that it answers the same, error text
+ * included.
  */
 
 static ngx_int_t
@@ -494,19 +506,7 @@ ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
 
         if (ctx->params[i]) {
             *p++ = '=';
-
-            /*
-             * Letter case does not change a search, so it does not change
-             * the key; the database still sees the text as typed, which
-             * is what error messages quote.
-             */
-
-            if (rt->kind == NGX_HTTP_CONFHAVEN_K_SEARCH) {
-                p = ngx_http_confhaven_rest_lower(p, (u_char *) ctx->params[i]);
-
-            } else {
-                p = ngx_cpymem(p, ctx->params[i], ngx_strlen(ctx->params[i]));
-            }
+            p = ngx_cpymem(p, ctx->params[i], ngx_strlen(ctx->params[i]));
         }
 
         f->values[i] = ctx->params[i];
@@ -524,18 +524,6 @@ ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
     rc = ngx_http_confhaven_fetch(r, chmcf->cache, f, chlcf->cache.enabled);
 
     return rc;
-}
-
-
-static u_char *
-ngx_http_confhaven_rest_lower(u_char *dst, u_char *src)
-{
-    while (*src) {
-        *dst++ = ngx_tolower(*src);
-        src++;
-    }
-
-    return dst;
 }
 
 
@@ -854,6 +842,11 @@ ngx_http_confhaven_rest_check_value(ngx_http_request_t *r,
         /* "020" is "20": one spelling, one cache key */
         *ngx_sprintf(v->data, "%i", n) = '\0';
 
+        break;
+
+    case NGX_HTTP_CONFHAVEN_P_FOLD:
+        /* ASCII only: UTF-8 sequences are left as they are */
+        ngx_strlow(v->data, v->data, v->len);
         break;
 
     default: /* NGX_HTTP_CONFHAVEN_P_STR */
