@@ -25,7 +25,9 @@ use Time::HiRes qw(sleep time);
 use ConfHaven::Test;
 use ConfHaven::MCP;
 
-# glibc reads it when nginx starts: freed memory gets overwritten
+# glibc reads it (a tunable) when nginx starts, before nginx rewrites its
+# environment; the workers inherit the malloc state: freed memory gets
+# overwritten, so a use after free crashes instead of passing unnoticed
 $ENV{MALLOC_PERTURB_} = 165;
 
 my $SLUG = 'community-developer-connect-2027';
@@ -33,7 +35,7 @@ my $ROUNDS = 4;
 
 my $t = ConfHaven::Test->new()->needs_module()->worker_processes(1);
 $t->private_pg();
-$t->plan(16 + 5 * $ROUNDS);
+$t->plan(15 + 5 * $ROUNDS);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -146,8 +148,6 @@ is(ask('mcp')->{status}, 200, 'tools/call 200 while up');
 
 my $wpid = worker_pid();
 ok($wpid, 'worker pid');
-like($t->read_file("/proc/" . $t->pid . "/environ") // '', qr/\bMALLOC_PERTURB_=165\b/,
-     'nginx runs with MALLOC_PERTURB_ (workers inherit the malloc state)');
 my $fd0 = fds($wpid);
 
 # -------------------------------- down: the answer is known at once
