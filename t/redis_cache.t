@@ -524,6 +524,12 @@ $t->redis_start(password => undef);
 $t->redis_cli('FLUSHALL');
 $t->write_conf(conf(redis => 'unix:%%REDIS_SOCKET%%?db=2'));
 $t->run();
+# the worker connects after it starts: a first request may come before
+for (1 .. 50) {
+    my $h = get('/health');
+    last if ref $h->{json} eq 'HASH' && ($h->{json}{redis}{status} // '') eq 'ok';
+    sleep 0.1;
+}
 my $UQ = "/api/sessions?q=data&conference=$X&include_past=true";
 is(sc($UQ), '200 MISS', 'unix socket: MISS');
 is(sc($UQ), '200 HIT', 'unix socket: HIT');
