@@ -139,14 +139,16 @@ ngx_http_confhaven_cache_status_name(ngx_uint_t status)
  * "detached" (an MCP tool call inside a JSON-RPC exchange): then the
  * caller holds the request and finalizes it itself.
  *
- * The rule for every callback here (and in REST, and the MCP transports):
- * a completion that runs while its starter is still on the stack (the
- * database is down and the pool says so at once) never finalizes the
- * request.  It records the code; this function drops the reference it
- * took and returns the code for the content handler to return, so the
- * request is finalized exactly once, by nginx, after the handler.
- * Finalizing (and running posted requests) from inside would free the
+ * The rule for every callback here (and in REST and the legacy SSE
+ * publish): a completion that runs while its starter is still on the
+ * stack (the database is down and the pool says so at once) never
+ * finalizes the request.  It records the code; this function drops the
+ * reference it took and returns the code for the content handler to
+ * return, so the request is finalized once, by nginx, after the handler.
+ * Finalizing and running posted requests from inside would free the
  * request under the handler when the client has reset the connection.
+ * A detached fetch calls its handler at once either way: the MCP
+ * transports hold a reference and a "dispatching" flag for that.
  */
 
 ngx_int_t
