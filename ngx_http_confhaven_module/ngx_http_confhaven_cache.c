@@ -135,9 +135,20 @@ ngx_http_confhaven_cache_status_name(ngx_uint_t status)
 
 /*
  * Starts the fetch; f->handler runs exactly once, later or before this
- * returns, and its return value finalizes the request -- unless the
- * fetch is "detached" (an MCP tool call inside a JSON-RPC exchange): then
- * the caller holds the request and finalizes it itself.
+ * returns.  Its return value finalizes the request -- unless the fetch is
+ * "detached" (an MCP tool call inside a JSON-RPC exchange): then the
+ * caller holds the request and finalizes it itself.
+ *
+ * The rule for every callback here (and in REST and the legacy SSE
+ * publish): a completion that runs while its starter is still on the
+ * stack (the database is down and the pool says so at once) never
+ * finalizes the request.  It records the code; this function drops the
+ * reference it took and returns the code for the content handler to
+ * return, so the request is finalized once, by nginx, after the handler.
+ * Finalizing and running posted requests from inside would free the
+ * request under the handler when the client has reset the connection.
+ * A detached fetch calls its handler at once either way: the MCP
+ * transports hold a reference and a "dispatching" flag for that.
  */
 
 ngx_int_t
@@ -163,20 +174,17 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
 
     f->request = r;
     f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_NONE;
+    f->answered = 0;
 
     if (!f->detached) {
         /* the reference the completion releases */
         r->main->count++;
-
-        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-            /* notice a client that leaves while we wait */
-            r->read_event_handler = ngx_http_test_reading;
-        }
+        f->dispatching = 1;
     }
 
     if (f->key.len == 0 || !use_cache || cache->redis == NULL) {
         ngx_http_confhaven_fetch_db(f, cache);
-        return NGX_DONE;
+        goto started;
     }
 
     /* a fixed-size key: any bytes a client sends stay out of Redis keys */
@@ -190,7 +198,7 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
     if (f->rkey.data == NULL) {
         f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_BYPASS;
         ngx_http_confhaven_fetch_db(f, cache);
-        return NGX_DONE;
+        goto started;
     }
 
     p = ngx_cpymem(f->rkey.data, NGX_HTTP_CONFHAVEN_CACHE_PREFIX,
@@ -202,7 +210,7 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
     if (rop == NULL) {
         f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_BYPASS;
         ngx_http_confhaven_fetch_db(f, cache);
-        return NGX_DONE;
+        goto started;
     }
 
     argv[0] = "MGET";
@@ -215,10 +223,25 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
     if (ngx_http_confhaven_redis_command(rop, 3, argv, argvlen) != NGX_OK) {
         f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_BYPASS;
         ngx_http_confhaven_fetch_db(f, cache);
-        return NGX_DONE;
+        goto started;
     }
 
     f->rop = rop;
+
+started:
+
+    f->dispatching = 0;
+
+    if (f->answered) {
+        /* answered already: nginx finalizes with the handler's code */
+        r->main->count--;
+        return f->rc;
+    }
+
+    if (!f->detached && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        /* notice a client that leaves while we wait */
+        r->read_event_handler = ngx_http_test_reading;
+    }
 
     return NGX_DONE;
 }
@@ -634,6 +657,13 @@ ngx_http_confhaven_fetch_complete(ngx_http_confhaven_fetch_t *f)
     }
 
     rc = f->handler(r, f);
+
+    if (f->dispatching) {
+        /* ngx_http_confhaven_fetch() is on the stack: it returns rc */
+        f->rc = rc;
+        f->answered = 1;
+        return;
+    }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);

@@ -48,6 +48,7 @@ struct ngx_http_confhaven_fetch_s {
     ngx_msec_t                         ttl;
     ngx_http_confhaven_fetch_pt        handler;
     void                              *data;
+    ngx_int_t                          rc;         /* answered early */
 
     ngx_uint_t                         status;     /* op status */
     ngx_str_t                          value;
@@ -67,6 +68,8 @@ struct ngx_http_confhaven_fetch_s {
     unsigned                           gen_known:1;
     unsigned                           db_used:1;
     unsigned                           detached:1;  /* caller finalizes */
+    unsigned                           dispatching:1;
+    unsigned                           answered:1;
 };
 
 

@@ -97,7 +97,7 @@ ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *message, ngx_str_t *hint)
 {
     json_t                    *err, *obj;
-    ngx_str_t                  body;
+    ngx_str_t                  body, id;
     ngx_http_confhaven_ctx_t  *ctx;
 
     ctx = ngx_http_confhaven_get_ctx(r);
@@ -121,6 +121,17 @@ ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
         json_object_set_new(err, "hint",
                             json_stringn_nocheck((char *) hint->data,
                                                  hint->len));
+    }
+
+    if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        /* what to quote to the operator: the error log names it too */
+        ngx_http_confhaven_request_id(r, &id);
+
+        if (id.len) {
+            json_object_set_new(err, "request_id",
+                                json_stringn_nocheck((char *) id.data,
+                                                     id.len));
+        }
     }
 
     obj = json_object();
@@ -173,6 +184,54 @@ ngx_http_confhaven_send_errorf(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_confhaven_send_error(r, status, code, &msg,
                                          hint ? &h : NULL);
+}
+
+
+/* $request_id of the request (empty when it cannot be had) */
+
+void
+ngx_http_confhaven_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_http_variable_value_t       *vv;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    id->len = 0;
+    id->data = NULL;
+
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    vv = ngx_http_get_indexed_variable(r->main, chmcf->request_id_index);
+    if (vv == NULL || vv->not_found) {
+        return;
+    }
+
+    id->data = vv->data;
+    id->len = vv->len;
+}
+
+
+/*
+ * A database failure told to a client.  libpq's text names the socket
+ * path, host, port, user and why authentication failed: it goes to the
+ * error log with the request id, and the client gets only what happened
+ * and that id to quote.
+ */
+
+ngx_int_t
+ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *what, ngx_str_t *detail)
+{
+    ngx_str_t  id;
+
+    ngx_http_confhaven_request_id(r, &id);
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "confhaven pg: %s (request %V): %V", what, &id, detail);
+
+    return ngx_http_confhaven_send_errorf(r, status, code,
+               "retry later; if it persists, quote the request id to "
+               "the operator",
+               "%s (request id %V)", what, &id);
 }
 
 

@@ -21,6 +21,10 @@ ngx_int_t ngx_http_confhaven_send_error(ngx_http_request_t *r,
 ngx_int_t ngx_http_confhaven_send_errorf(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *hint,
     const char *fmt, ...);
+void ngx_http_confhaven_request_id(ngx_http_request_t *r, ngx_str_t *id);
+ngx_int_t ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *what,
+    ngx_str_t *detail);
 ngx_int_t ngx_http_confhaven_json_dump(ngx_http_request_t *r, json_t *json,
     ngx_str_t *out);
 ssize_t ngx_http_confhaven_utf8_invalid(u_char *p, size_t len,

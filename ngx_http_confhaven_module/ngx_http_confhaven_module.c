@@ -555,6 +555,14 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_confhaven_main_conf_t *chmcf = conf;
 
+    static ngx_str_t  request_id = ngx_string("request_id");
+
+    /* indexed: the id a client is told is the one the logs show */
+    chmcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
+    if (chmcf->request_id_index == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_uint_value(chmcf->pg.pool_size, 8);
     ngx_conf_init_uint_value(chmcf->pg.queue_size, 512);
     ngx_conf_init_msec_value(chmcf->pg.connect_timeout, 5000);

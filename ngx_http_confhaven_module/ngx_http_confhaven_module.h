@@ -40,6 +40,7 @@ typedef struct {
     ngx_flag_t                       mcp_cluster_enabled;
     ngx_str_t                        mcp_instance;     /* with Redis */
     void                            *mcp_cluster;      /* per worker */
+    ngx_int_t                        request_id_index; /* $request_id */
 } ngx_http_confhaven_main_conf_t;
 
 
@@ -67,6 +68,7 @@ typedef struct {
     ngx_str_t                      error;
     ngx_int_t                      result_count;
     ngx_int_t                      rc;
+    ngx_int_t                      db_rc;        /* answered while starting */
     ngx_msec_t                     db_time;
 
     ngx_http_confhaven_pg_op_t    *op;
@@ -86,6 +88,8 @@ typedef struct {
 
     unsigned                       db_used:1;
     unsigned                       invalidating:1;
+    unsigned                       db_dispatching:1;
+    unsigned                       db_answered:1;
 } ngx_http_confhaven_ctx_t;
 
 

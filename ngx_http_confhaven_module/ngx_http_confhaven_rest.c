@@ -23,6 +23,7 @@
 #define NGX_HTTP_CONFHAVEN_P_STR    0
 #define NGX_HTTP_CONFHAVEN_P_BOOL   1
 #define NGX_HTTP_CONFHAVEN_P_LIMIT  2
+#define NGX_HTTP_CONFHAVEN_P_FOLD   3   /* letter case means nothing */
 
 #define NGX_HTTP_CONFHAVEN_TAIL_NONE    0   /* exact path */
 #define NGX_HTTP_CONFHAVEN_TAIL_ID      1   /* prefix + {id} */
@@ -98,7 +99,6 @@ static ngx_int_t ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
 static ngx_int_t ngx_http_confhaven_rest_fetched(ngx_http_request_t *r,
     ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_rest_normalize(ngx_str_t *s);
-static u_char *ngx_http_confhaven_rest_lower(u_char *dst, u_char *src);
 static ngx_int_t ngx_http_confhaven_rest_invalidate(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_pg_op_t *op);
 static void ngx_http_confhaven_rest_invalidated(
@@ -122,22 +122,32 @@ static ngx_http_confhaven_param_t  ngx_http_confhaven_p_conferences[] = {
 };
 
 
+/*
+ * Each value is put in its canonical form before it is used for both the
+ * cache key and the query, so that whatever an answer quotes (the query
+ * echo, an error message) is what the key says.  P_FOLD: slugs, enums
+ * and hex cursors, which the database reads case-insensitively and
+ * echoes in a canonical spelling: lower-cased.  Text echoed as given
+ * (q, track, speaker, room, times) is keyed exactly: a variant in letter
+ * case is another entry, never another caller's spelling.
+ */
+
 static ngx_http_confhaven_param_t  ngx_http_confhaven_p_search[] = {
     { ngx_string("q"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("conference"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("conference"), NGX_HTTP_CONFHAVEN_P_FOLD },
     { ngx_string("track"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("level"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("level"), NGX_HTTP_CONFHAVEN_P_FOLD },
     { ngx_string("limit"), NGX_HTTP_CONFHAVEN_P_LIMIT },
     { ngx_string("include_past"), NGX_HTTP_CONFHAVEN_P_BOOL },
     /* checked by api_search() (005_filters.sql) */
     { ngx_string("speaker"), NGX_HTTP_CONFHAVEN_P_STR },
     { ngx_string("room"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("day"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("day"), NGX_HTTP_CONFHAVEN_P_FOLD },
     { ngx_string("starts_after"), NGX_HTTP_CONFHAVEN_P_STR },
     { ngx_string("starts_before"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("language"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("language"), NGX_HTTP_CONFHAVEN_P_FOLD },
     { ngx_string("offset"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("cursor"), NGX_HTTP_CONFHAVEN_P_STR },
+    { ngx_string("cursor"), NGX_HTTP_CONFHAVEN_P_FOLD },
     { ngx_null_string, 0 }
 };
 
@@ -420,9 +430,11 @@ ngx_http_confhaven_rest_query(ngx_http_request_t *r,
 
 /*
  * Reads go through the cache.  The key is the route and its parameters
- * in a canonical form (defaults filled in, case and spacing folded), so
- * that the same question asked differently is one entry; the database
- * gets the same canonical values, so that it answers the same.
+ * in a canonical form (defaults filled in, spacing folded, letter case
+ * where it means nothing, see ngx_http_confhaven_p_search), so that the
+ * same question asked differently is one entry; the database gets exactly
+ * the values of the key, so that it answers the same, error text
+ * included.
  */
 
 static ngx_int_t
@@ -494,19 +506,7 @@ ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
 
         if (ctx->params[i]) {
             *p++ = '=';
-
-            /*
-             * Letter case does not change a search, so it does not change
-             * the key; the database still sees the text as typed, which
-             * is what error messages quote.
-             */
-
-            if (rt->kind == NGX_HTTP_CONFHAVEN_K_SEARCH) {
-                p = ngx_http_confhaven_rest_lower(p, (u_char *) ctx->params[i]);
-
-            } else {
-                p = ngx_cpymem(p, ctx->params[i], ngx_strlen(ctx->params[i]));
-            }
+            p = ngx_cpymem(p, ctx->params[i], ngx_strlen(ctx->params[i]));
         }
 
         f->values[i] = ctx->params[i];
@@ -524,18 +524,6 @@ ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
     rc = ngx_http_confhaven_fetch(r, chmcf->cache, f, chlcf->cache.enabled);
 
     return rc;
-}
-
-
-static u_char *
-ngx_http_confhaven_rest_lower(u_char *dst, u_char *src)
-{
-    while (*src) {
-        *dst++ = ngx_tolower(*src);
-        src++;
-    }
-
-    return dst;
 }
 
 
@@ -856,6 +844,11 @@ ngx_http_confhaven_rest_check_value(ngx_http_request_t *r,
 
         break;
 
+    case NGX_HTTP_CONFHAVEN_P_FOLD:
+        /* ASCII only: UTF-8 sequences are left as they are */
+        ngx_strlow(v->data, v->data, v->len);
+        break;
+
     default: /* NGX_HTTP_CONFHAVEN_P_STR */
         break;
     }
@@ -1159,6 +1152,7 @@ static ngx_int_t
 ngx_http_confhaven_rest_start(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx)
 {
+    ngx_int_t                        rc;
     ngx_uint_t                       i;
     ngx_pool_cleanup_t              *cln;
     ngx_http_confhaven_pg_op_t      *op;
@@ -1186,13 +1180,30 @@ ngx_http_confhaven_rest_start(ngx_http_request_t *r,
     cln->data = op;
 
     ctx->db_used = 1;
+    ctx->db_answered = 0;
 
-    /* the reference the database callback will release */
+    /*
+     * The reference the database callback will release.  The callback
+     * may run before pg_query() returns (the pool knows at once that the
+     * server is down): then it only records the code, and we return it,
+     * as ngx_http_confhaven_fetch() does.
+     */
+
     r->main->count++;
+    ctx->db_dispatching = 1;
 
-    if (ngx_http_confhaven_pg_query(chmcf->pool, op) == NGX_ERROR) {
+    rc = ngx_http_confhaven_pg_query(chmcf->pool, op);
+
+    ctx->db_dispatching = 0;
+
+    if (rc == NGX_ERROR) {
         r->main->count--;
         return ngx_http_confhaven_rest_respond(r, ctx, op);
+    }
+
+    if (ctx->db_answered) {
+        r->main->count--;
+        return ctx->db_rc;
     }
 
     return NGX_DONE;
@@ -1221,6 +1232,13 @@ ngx_http_confhaven_rest_done(ngx_http_confhaven_pg_op_t *op)
     ctx = ngx_http_confhaven_get_ctx(r);
 
     rc = ngx_http_confhaven_rest_respond(r, ctx, op);
+
+    if (ctx->db_dispatching) {
+        /* ngx_http_confhaven_rest_start() is on the stack: it returns rc */
+        ctx->db_rc = rc;
+        ctx->db_answered = 1;
+        return;
+    }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
@@ -1357,7 +1375,7 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
     ngx_http_confhaven_pg_op_t *op)
 {
     json_t                          *root, *db, *info, *redis;
-    ngx_str_t                        body;
+    ngx_str_t                        body, id;
     json_error_t                     err;
     ngx_http_confhaven_main_conf_t  *chmcf;
 
@@ -1402,10 +1420,18 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
         return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &body);
     }
 
+    /* libpq's text (socket, host, port, user) is for the log only */
+
+    ngx_http_confhaven_request_id(r, &id);
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "confhaven pg: health check failed (request %V): %V",
+                  &id, &op->message);
+
     json_object_set_new(db, "status", json_string("unavailable"));
-    json_object_set_new(db, "message",
-                        json_stringn((char *) op->message.data,
-                                     op->message.len));
+    json_object_set_new(db, "message", json_string("database unavailable"));
+    json_object_set_new(root, "request_id",
+                        json_stringn_nocheck((char *) id.data, id.len));
     json_object_set_new(root, "status", json_string("unavailable"));
     json_object_set_new(root, "database", db);
     json_object_set_new(root, "redis", redis);
@@ -1424,7 +1450,7 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
     ngx_str_t *sqlstate, ngx_str_t *message, ngx_str_t *hint)
 {
     u_char            *s;
-    ngx_str_t          msg;
+    ngx_str_t          id;
     ngx_uint_t         status;
     ngx_table_elt_t   *h;
     const char        *code;
@@ -1466,9 +1492,11 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
                        "statement timeout");
         }
 
+        ngx_http_confhaven_request_id(r, &id);
+
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "confhaven pg: query failed: %V %V",
-                      sqlstate, message);
+                      "confhaven pg: query failed (request %V): %V %V",
+                      &id, sqlstate, message);
 
         if (sqlstate->len == 5
             && (ngx_strncmp(s, "42883", 5) == 0
@@ -1479,13 +1507,16 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
                        NGX_HTTP_SERVICE_UNAVAILABLE, "schema_missing",
                        "the operator must apply the migrations in sql/ "
                        "(ci/migrate)",
-                       "the database has no ConferenceHaven schema");
+                       "the database has no ConferenceHaven schema "
+                       "(request id %V)", &id);
         }
 
         return ngx_http_confhaven_send_errorf(r,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_error", NULL,
-                   "the database could not answer (SQLSTATE %V)",
-                   sqlstate);
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_error",
+                   "retry later; if it persists, quote the request id to "
+                   "the operator",
+                   "the database could not answer (SQLSTATE %V, "
+                   "request id %V)", sqlstate, &id);
 
     case NGX_HTTP_CONFHAVEN_PG_TIMEOUT:
         return ngx_http_confhaven_send_errorf(r, NGX_HTTP_GATEWAY_TIME_OUT,
@@ -1509,25 +1540,13 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
     ngx_str_set(&h->key, "Retry-After");
     ngx_str_set(&h->value, "1");
 
-    status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    /* libpq's text stays in the log (finding 6 of issue 7) */
 
-    msg.data = ngx_pnalloc(r->pool, message->len + 64);
-    if (msg.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    msg.len = ngx_sprintf(msg.data, "%s: %V",
-                          pgstatus == NGX_HTTP_CONFHAVEN_PG_BUSY
-                          ? "the database is busy"
-                          : "the database is unavailable",
-                          message)
-              - msg.data;
-
-    if (ngx_http_confhaven_utf8_invalid(msg.data, msg.len, 1) >= 0) {
-        ngx_str_set(&msg, "the database is unavailable");
-    }
-
-    return ngx_http_confhaven_send_error(r, status, code, &msg, NULL);
+    return ngx_http_confhaven_send_db_unavailable(r,
+               NGX_HTTP_SERVICE_UNAVAILABLE, code,
+               pgstatus == NGX_HTTP_CONFHAVEN_PG_BUSY
+               ? "database busy" : "database unavailable",
+               message);
 }
 
 

@@ -78,8 +78,11 @@ typedef struct {
     ngx_str_t                          session;
     ngx_uint_t                         version;
     ngx_http_confhaven_mcp_cluster_req_t  *cluster;  /* stream elsewhere */
+    ngx_int_t                          published_rc;
 
     unsigned                           dispatching:1;
+    unsigned                           publishing:1;
+    unsigned                           published:1;
 } ngx_http_confhaven_mcp_sse_post_t;
 
 
@@ -799,13 +802,26 @@ ngx_http_confhaven_mcp_sse_publish(ngx_http_confhaven_mcp_sse_post_t *ps,
 
     r = ps->call.r;
 
-    /* taken first: the answer may come before publish() returns */
+    /*
+     * Taken first: the answer may come before publish() returns (a write
+     * error when the command is flushed fails it at once).  It is then
+     * only recorded, and returned from here, as the cache does.
+     */
     r->main->count++;
+    ps->publishing = 1;
+    ps->published = 0;
 
     rc = ngx_http_confhaven_mcp_cluster_publish(ps->cluster, body,
                                           ngx_http_confhaven_mcp_sse_published,
                                           ps);
+    ps->publishing = 0;
+
     if (rc == NGX_OK) {
+        if (ps->published) {
+            r->main->count--;
+            return ps->published_rc;
+        }
+
         return NGX_DONE;
     }
 
@@ -841,7 +857,20 @@ ngx_http_confhaven_mcp_sse_published(void *data, ngx_int_t receivers)
     r = ps->call.r;
     c = r->connection;
 
-    if (receivers == 0) {
+    if (receivers < 0 && ps->publishing) {
+        /* the connection failed while the command was written: not sent */
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "confhaven mcp: Redis failed, the reply for legacy "
+                      "SSE stream %V of another instance is not sent",
+                      &ps->session);
+
+        rc = ngx_http_confhaven_mcp_send_error(r,
+                 NGX_HTTP_SERVICE_UNAVAILABLE,
+                 NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
+                 "Internal error: the stream is held by another instance, "
+                 "which cannot be reached now; retry", ps->call.id, NULL);
+
+    } else if (receivers == 0) {
         ngx_log_error(NGX_LOG_INFO, c->log, 0,
                       "confhaven mcp: the worker holding legacy SSE stream "
                       "%V is gone", &ps->session);
@@ -861,6 +890,12 @@ ngx_http_confhaven_mcp_sse_published(void *data, ngx_int_t receivers)
         }
 
         rc = ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED);
+    }
+
+    if (ps->publishing) {
+        ps->published_rc = rc;
+        ps->published = 1;
+        return;
     }
 
     ngx_http_finalize_request(r, rc);

@@ -235,7 +235,7 @@ is(obj($r->{json})->{count}, $nall, 'injection: search still lists them');
 
 $r = search('level=Expertish');
 check($r, 400, 'bad_parameter', 'level=Expertish');
-like(err($r)->{message} // '', qr/Expertish/, 'level=Expertish: named');
+like(err($r)->{message} // '', qr/Expertish/i, 'level=Expertish: named (in its canonical lower case)');
 my $hint = err($r)->{hint} // '';
 ok($hint =~ /Introductory/ && $hint =~ /Intermediate/ && $hint =~ /Advanced/,
    'level=Expertish: hint lists the valid levels');
