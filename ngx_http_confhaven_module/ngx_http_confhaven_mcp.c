@@ -1873,8 +1873,9 @@ json_t *
 ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
     ngx_http_confhaven_pg_op_t *op)
 {
-    u_char   buf[1024], *p;
-    json_t  *value;
+    u_char     buf[1024], *p;
+    json_t    *value, *data;
+    ngx_str_t  id;
 
     if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
         && op->sqlstate.len == 5 && op->sqlstate.data[0] == 'C'
@@ -1884,15 +1885,22 @@ ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
     }
 
     if (op->status != NGX_HTTP_CONFHAVEN_PG_OK) {
-        if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR) {
-            p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
-                                                  op->message.data,
-                                                  op->message.len);
 
-            ngx_log_error(NGX_LOG_ERR, call->r->connection->log, 0,
-                          "confhaven pg: query failed: %V %*s",
-                          &op->sqlstate, p - buf, buf);
-        }
+        /* libpq's text stays in the log; the client gets an id to quote */
+
+        ngx_http_confhaven_request_id(call->r, &id);
+
+        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+                                              op->message.data,
+                                              op->message.len);
+
+        ngx_log_error(NGX_LOG_ERR, call->r->connection->log, 0,
+                      "confhaven pg: query failed (request %V): %V %*s",
+                      &id, &op->sqlstate, p - buf, buf);
+
+        data = json_pack("{s:s%}", "request_id", id.data ? (char *) id.data
+                                                         : "",
+                         id.len);
 
         ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
                                      NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
@@ -1902,7 +1910,7 @@ ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
                                        "not answer in time; try again"
                                      : "Internal error: the database is "
                                        "unavailable; try again later",
-                                     NULL);
+                                     data);
         op->sqlstate.len = 0;
         return NULL;
     }

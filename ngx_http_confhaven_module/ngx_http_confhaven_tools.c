@@ -687,10 +687,13 @@ ngx_int_t
 ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
 {
     u_char                      *s, *p, buf[1024];
+    ngx_str_t                    id;
     ngx_http_confhaven_pg_op_t  *op;
 
     op = run->op;
     s = op->sqlstate.data;
+
+    ngx_http_confhaven_request_id(run->r, &id);
 
     switch (op->status) {
 
@@ -713,13 +716,14 @@ ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
                                               op->message.len);
 
         ngx_log_error(NGX_LOG_ERR, run->r->connection->log, 0,
-                      "confhaven pg: query failed: %V %*s",
-                      &op->sqlstate, p - buf, buf);
+                      "confhaven pg: query failed (request %V): %V %*s",
+                      &id, &op->sqlstate, p - buf, buf);
 
         return ngx_http_confhaven_tool_errorf(run,
-                   "This is a server problem; try again later.",
-                   "The database could not answer (SQLSTATE %V).",
-                   &op->sqlstate);
+                   "This is a server problem; try again later, and quote "
+                   "the request id to the operator if it persists.",
+                   "The database could not answer (SQLSTATE %V, request "
+                   "id %V).", &op->sqlstate, &id);
 
     case NGX_HTTP_CONFHAVEN_PG_TIMEOUT:
         return ngx_http_confhaven_tool_errorf(run,
@@ -731,9 +735,18 @@ ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
                    "Retry in a second.", "The database is busy.");
 
     default:
+        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+                                              op->message.data,
+                                              op->message.len);
+
+        ngx_log_error(NGX_LOG_ERR, run->r->connection->log, 0,
+                      "confhaven pg: database unavailable (request %V): "
+                      "%*s", &id, p - buf, buf);
+
         return ngx_http_confhaven_tool_errorf(run,
-                   "This is a server problem; retry later.",
-                   "The database is unavailable.");
+                   "This is a server problem; retry later, and quote the "
+                   "request id to the operator if it persists.",
+                   "The database is unavailable (request id %V).", &id);
     }
 }
 
