@@ -25,7 +25,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(2)->plan(28);
+    ->worker_processes(2)->plan(33);
 
 my $conf = <<'EOF';
 confhaven_pg_server "%%DSN%%";
@@ -139,6 +139,57 @@ sub ping {
 }
 
 sub sids { map { $_->{headers}{'mcp-session-id'} } grep { $_->{status} == 200 } @_ }
+
+
+# ---- legacy GET /sse streams: the same per-address limit; a closed
+# stream's session is gone at once (its place is free again)
+
+sub open_sse {
+    my ($from) = @_;
+    my $s = IO::Socket::INET->new(LocalAddr => $from, PeerAddr => '127.0.0.1',
+                                  PeerPort => $port, Proto => 'tcp',
+                                  Timeout => 10)
+        or die "cannot connect from $from: $!\n";
+    print $s "GET /sse HTTP/1.1\r\nHost: localhost\r\n"
+             . "Accept: text/event-stream\r\n\r\n";
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    my $deadline = time() + 10;
+    while (time() < $deadline && $buf !~ /sessionId=|\r\n\r\n.*\}/s) {
+        last unless $sel->can_read(1) && sysread($s, $buf, 4096, length $buf);
+    }
+    my ($status) = $buf =~ m{^HTTP/1\.1 (\d+)};
+    return { sock => $s, status => $status // 0, raw => $buf };
+}
+
+my @streams = map { open_sse('127.0.0.4') } 1 .. 8;
+is(scalar(grep { $_->{status} == 200 } @streams), 8,
+   '127.0.0.4 opens 8 legacy streams');
+my $ninth = open_sse('127.0.0.4');
+is($ninth->{status}, 503, 'its 9th GET /sse: 503');
+like($ninth->{raw}, qr/^Retry-After: \d+/mi, 'with Retry-After');
+like($ninth->{raw}, qr/too many sessions from this address/i,
+     'and a JSON-RPC error naming the limit');
+close $_->{sock} for @streams, $ninth;
+
+my $reopened = 0;
+for (1 .. 50) {
+    my @again = map { open_sse('127.0.0.4') } 1 .. 8;
+    $reopened = grep { $_->{status} == 200 } @again;
+    close $_->{sock} for @again;
+    last if $reopened == 8;
+    sleep 0.2;
+}
+is($reopened, 8, 'once closed, their places are free: 8 streams again');
+
+# wait until those are gone too (8 more can be opened, then closed)
+for (1 .. 50) {
+    my @again = map { open_sse('127.0.0.4') } 1 .. 8;
+    my $n = grep { $_->{status} == 200 } @again;
+    close $_->{sock} for @again;
+    last if $n == 8;
+    sleep 0.2;
+}
+sleep 0.5;
 
 
 # ---- other clients hold live sessions
