@@ -49,7 +49,7 @@
 
 /* the per-session event log kept for Last-Event-ID replay */
 #define NGX_HTTP_CONFHAVEN_MCP_LOG_EVENTS      64
-#define NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE        (8 * 1024)
+#define NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE        (64 * 1024)
 
 /* abuse limits: sessions per client address; Retry-After when refused */
 #define NGX_HTTP_CONFHAVEN_MCP_PER_CLIENT      32
@@ -134,6 +134,7 @@ typedef struct {
     ngx_uint_t                         max;      /* sessions */
     ngx_uint_t                         per_client;  /* 0: no limit */
     size_t                             log_size; /* per session */
+    size_t                             log_budget;  /* all the logs */
 } ngx_http_confhaven_mcp_zone_t;
 
 

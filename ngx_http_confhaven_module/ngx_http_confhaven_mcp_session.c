@@ -10,8 +10,8 @@
  * every worker knows every session; idle sessions expire.
  *
  * Nobody evicts a live session to make room for another: the zone holds
- * at most zone->max sessions (confhaven_mcp_max_sessions, by default what
- * the zone holds with every session's event log full), at most
+ * at most zone->max sessions (confhaven_mcp_max_sessions, by default as
+ * many as half the zone holds), at most
  * zone->per_client of them created by one client address
  * (confhaven_mcp_sessions_per_client, the address as the realip module
  * leaves it), and when either is reached, or the slab has no room, only
@@ -21,9 +21,12 @@
  *
  * Each session also keeps a bounded log of the SSE events sent on its
  * streams (at most NGX_HTTP_CONFHAVEN_MCP_LOG_EVENTS events and
- * zone->log_size bytes as the slab counts them, confhaven_mcp_event_log_size,
- * oldest dropped first), so that a
- * GET with Last-Event-ID replays them whatever worker it reaches.  Event
+ * zone->log_size bytes as the slab counts them,
+ * confhaven_mcp_event_log_size, oldest dropped first), so that a GET with
+ * Last-Event-ID replays them whatever worker it reaches.  All the logs
+ * together take at most zone->log_budget, what the zone has beyond the
+ * room of zone->max sessions, so that logs never take a session's place;
+ * past it, the logs of the least recently used sessions go first.  Event
  * ids are "<stream>-<seq>": stream 0 is the session's GET stream, 1, 2,
  * ... the POST streams in order, and seq counts the session's events, so
  * an id is unique across the session and names its stream.  In a cluster
@@ -113,6 +116,7 @@ struct ngx_http_confhaven_mcp_sh_s {
     ngx_rbtree_t                       clients;
     ngx_rbtree_node_t                  clients_sentinel;
     ngx_uint_t                         pages;     /* free after init */
+    size_t                             logged;    /* in all the logs */
 };
 
 typedef struct ngx_http_confhaven_mcp_sh_s  ngx_http_confhaven_mcp_sh_t;
@@ -311,6 +315,7 @@ ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_rbtree_init(&sh->clients, &sh->clients_sentinel,
                     ngx_str_rbtree_insert_value);
+    sh->logged = 0;
 
     zone->sh = sh;
     zone->shpool->data = sh;
@@ -336,9 +341,10 @@ ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * confhaven_mcp_max_sessions unset: as many sessions as the zone holds
- * with each one's event log full and its client alone, 1/8 of the zone
- * left for replies in the legacy mailboxes and for the slab's slack.
+ * 7/8 of the zone is for sessions and their logs (the rest for replies in
+ * the legacy mailboxes and the slab's slack): room for zone->max sessions,
+ * each with a client of its own (by default half of it), and what is left
+ * for the event logs.
  */
 
 static void
@@ -346,20 +352,19 @@ ngx_http_confhaven_mcp_zone_limits(ngx_http_confhaven_mcp_zone_t *zone)
 {
     size_t  one, room;
 
-    if (zone->max != NGX_CONF_UNSET_UINT) {
-        return;
-    }
-
     one = ngx_http_confhaven_mcp_slab_cost(
               sizeof(ngx_http_confhaven_mcp_node_t))
           + ngx_http_confhaven_mcp_slab_cost(
               offsetof(ngx_http_confhaven_mcp_client_t, addr)
-              + NGX_SOCKADDR_STRLEN)
-          + zone->log_size;
+              + NGX_SOCKADDR_STRLEN);
 
     room = zone->sh->pages * ngx_pagesize / 8 * 7;
 
-    zone->max = ngx_max(room / one, 1);
+    if (zone->max == NGX_CONF_UNSET_UINT) {
+        zone->max = ngx_max(room / 2 / one, 1);
+    }
+
+    zone->log_budget = (room > zone->max * one) ? room - zone->max * one : 0;
 }
 
 
@@ -868,17 +873,20 @@ static void
 ngx_http_confhaven_mcp_event_drop(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_http_confhaven_mcp_node_t *sn)
 {
+    size_t                           cost;
     ngx_queue_t                     *q;
     ngx_http_confhaven_mcp_event_t  *ev;
 
     q = ngx_queue_head(&sn->events);
     ev = ngx_queue_data(q, ngx_http_confhaven_mcp_event_t, queue);
 
+    cost = ngx_http_confhaven_mcp_slab_cost(
+               offsetof(ngx_http_confhaven_mcp_event_t, data) + ev->len);
+
     ngx_queue_remove(q);
     sn->nevents--;
-    sn->logged -= ngx_http_confhaven_mcp_slab_cost(
-                      offsetof(ngx_http_confhaven_mcp_event_t, data)
-                      + ev->len);
+    sn->logged -= cost;
+    zone->sh->logged -= cost;
     sn->dropped = ev->seq;
 
     ngx_slab_free_locked(zone->shpool, ev);
@@ -930,7 +938,8 @@ ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_uint_t *seq, ngx_log_t *log)
 {
     size_t                           size, cost;
-    ngx_http_confhaven_mcp_node_t   *sn;
+    ngx_queue_t                     *q;
+    ngx_http_confhaven_mcp_node_t   *sn, *victim;
     ngx_http_confhaven_mcp_event_t  *ev;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -975,6 +984,30 @@ ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
         ngx_http_confhaven_mcp_event_drop(zone, sn);
     }
 
+    /* all the logs: the least recently used sessions' go first */
+
+    for (q = ngx_queue_last(&zone->sh->lru);
+         zone->sh->logged + cost > zone->log_budget
+         && q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_prev(q))
+    {
+        victim = ngx_queue_data(q, ngx_http_confhaven_mcp_node_t, queue);
+
+        while (victim->nevents
+               && zone->sh->logged + cost > zone->log_budget)
+        {
+            ngx_http_confhaven_mcp_event_drop(zone, victim);
+        }
+    }
+
+    if (zone->sh->logged + cost > zone->log_budget) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "confhaven mcp: no room for event logs in the "
+                      "session zone, an event is not kept for replay");
+        return NGX_OK;
+    }
+
     for ( ;; ) {
         ev = ngx_slab_alloc_locked(zone->shpool, size);
         if (ev) {
@@ -1002,6 +1035,7 @@ ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_queue_insert_tail(&sn->events, &ev->queue);
     sn->nevents++;
     sn->logged += cost;
+    zone->sh->logged += cost;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
