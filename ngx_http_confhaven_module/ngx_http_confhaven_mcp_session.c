@@ -62,6 +62,10 @@
 #include "ngx_http_confhaven_mcp_cluster.h"
 
 
+/* a client address as the key of its sessions (an IPv6 one fits) */
+#define NGX_HTTP_CONFHAVEN_MCP_CLIENT_LEN  48
+
+
 typedef struct {
     ngx_str_node_t                     sn;        /* key: crc32 of the id */
     ngx_queue_t                        queue;     /* LRU, newest first */
@@ -356,7 +360,7 @@ ngx_http_confhaven_mcp_zone_limits(ngx_http_confhaven_mcp_zone_t *zone)
               sizeof(ngx_http_confhaven_mcp_node_t))
           + ngx_http_confhaven_mcp_slab_cost(
               offsetof(ngx_http_confhaven_mcp_client_t, addr)
-              + NGX_SOCKADDR_STRLEN);
+              + NGX_HTTP_CONFHAVEN_MCP_CLIENT_LEN);
 
     room = zone->sh->pages * ngx_pagesize / 8 * 7;
 
@@ -490,7 +494,7 @@ ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
 
     if (client && zone->per_client) {
         addr.data = client->data;
-        addr.len = ngx_min(client->len, NGX_SOCKADDR_STRLEN);
+        addr.len = ngx_min(client->len, NGX_HTTP_CONFHAVEN_MCP_CLIENT_LEN);
         hash = ngx_crc32_short(addr.data, addr.len);
 
     } else {
