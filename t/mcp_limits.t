@@ -25,7 +25,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(2)->plan(33);
+    ->worker_processes(2)->plan(36);
 
 my $conf = <<'EOF';
 confhaven_pg_server "%%DSN%%";
@@ -44,6 +44,16 @@ server {
 
     location /sse {
         confhaven_mcp_sse on;
+    }
+}
+
+server {
+    listen 127.0.0.1:%%PORT_2%%;
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
+
+    location /mcp {
+        confhaven_mcp on;
     }
 }
 EOF
@@ -139,6 +149,28 @@ sub ping {
 }
 
 sub sids { map { $_->{headers}{'mcp-session-id'} } grep { $_->{status} == 200 } @_ }
+
+
+# ---- behind a proxy: the address the realip module sets is the key
+
+my $m = ConfHaven::MCP->new($t);
+my @via;
+for my $i (1 .. 9) {
+    my ($sid, $r) = $m->initialize('2025-06-18', port => 2,
+                                   headers => [ 'X-Forwarded-For' => '10.0.0.1' ]);
+    push @via, [$sid, $r->{status}];
+}
+is(join(' ', map { $_->[1] } @via), '200 200 200 200 200 200 200 200 503',
+   'X-Forwarded-For 10.0.0.1 (realip): 8 sessions, then 503');
+my ($other, $ro) = $m->initialize('2025-06-18', port => 2,
+                                  headers => [ 'X-Forwarded-For' => '10.0.0.2' ]);
+is($ro->{status}, 200, 'another forwarded address through the same proxy: 200');
+like($t->error_log, qr/client 10\.0\.0\.1 has 8 sessions/, 'logged with the real address');
+for my $sid (grep { defined } $other, map { $_->[0] } @via) {
+    $t->http('DELETE', '/mcp', port => 2,
+             headers => [ 'Mcp-Session-Id' => $sid, 'MCP-Protocol-Version' => '2025-06-18',
+                          'X-Forwarded-For' => '10.0.0.1' ]);
+}
 
 
 # ---- legacy GET /sse streams: the same per-address limit; a closed
