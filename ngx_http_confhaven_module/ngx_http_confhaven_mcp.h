@@ -28,6 +28,7 @@
 #define NGX_HTTP_CONFHAVEN_MCP_HEADER_MISMATCH      -32020
 #define NGX_HTTP_CONFHAVEN_MCP_MISSING_CAPABILITY   -32021
 #define NGX_HTTP_CONFHAVEN_MCP_UNSUPPORTED_VERSION  -32022
+#define NGX_HTTP_CONFHAVEN_MCP_SERVER_BUSY          -32000  /* + HTTP 503 */
 
 /* protocol versions, oldest first; 0 is "none" */
 #define NGX_HTTP_CONFHAVEN_MCP_V2024_11_05  1
@@ -48,7 +49,11 @@
 
 /* the per-session event log kept for Last-Event-ID replay */
 #define NGX_HTTP_CONFHAVEN_MCP_LOG_EVENTS      64
-#define NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE        (256 * 1024)
+#define NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE        (64 * 1024)
+
+/* abuse limits: sessions per client address; Retry-After when refused */
+#define NGX_HTTP_CONFHAVEN_MCP_PER_CLIENT      32
+#define NGX_HTTP_CONFHAVEN_MCP_RETRY_AFTER     "30"
 
 /* per-worker mailboxes for replies to legacy SSE streams */
 #define NGX_HTTP_CONFHAVEN_MCP_MAILBOXES       128
@@ -137,6 +142,10 @@ typedef struct {
     struct ngx_http_confhaven_mcp_sh_s *sh;
     ngx_msec_t                         timeout;
     ngx_uint_t                         cluster;  /* ids across instances */
+    ngx_uint_t                         max;      /* sessions */
+    ngx_uint_t                         per_client;  /* 0: no limit */
+    size_t                             log_size; /* per session */
+    size_t                             log_budget;  /* all the logs */
 } ngx_http_confhaven_mcp_zone_t;
 
 
@@ -199,6 +208,8 @@ ngx_int_t ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r,
     const char *allow);
 ngx_int_t ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
     ngx_int_t *rc);
+ngx_int_t ngx_http_confhaven_mcp_send_busy(ngx_http_request_t *r,
+    ngx_int_t rc, json_t *id);
 
 /* ngx_http_confhaven_transport_sse.c */
 ngx_int_t ngx_http_confhaven_mcp_sse_handler(ngx_http_request_t *r);
@@ -209,9 +220,10 @@ char *ngx_http_confhaven_mcp_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf);
+ngx_uint_t ngx_http_confhaven_mcp_request_tag(void);
 ngx_int_t ngx_http_confhaven_mcp_session_create(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_uint_t version, u_char *id,
-    ngx_log_t *log);
+    ngx_str_t *client, ngx_uint_t tag, ngx_log_t *log);
 ngx_uint_t ngx_http_confhaven_mcp_session_find(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
 ngx_int_t ngx_http_confhaven_mcp_session_delete(
@@ -232,8 +244,6 @@ ngx_int_t ngx_http_confhaven_mcp_session_set_level(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t level);
 ngx_int_t ngx_http_confhaven_mcp_session_set_version(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t version);
-ngx_int_t ngx_http_confhaven_mcp_sse_bind(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_str_t *id, ngx_uint_t tag);
 void ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t tag);
 ngx_uint_t ngx_http_confhaven_mcp_sse_find(

@@ -15,12 +15,17 @@
  *                                holding it; expires after
  *                                confhaven_mcp_session_timeout idle, the
  *                                TTL renewed by every use on any instance
- *   confhaven:mcp:deleted:<id>   a tombstone left by DELETE, as long-lived
- *                                as a session, so instances that still
- *                                hold the session locally drop it
+ *   confhaven:mcp:deleted:<id>   a tombstone left by DELETE of a session
+ *                                that exists (here or in Redis; an unknown
+ *                                id writes nothing), as long-lived as a
+ *                                session, so instances that still hold the
+ *                                session locally drop it
  *   confhaven:mcp:events:<id>    a list of the events of the session's
  *                                POST streams, answers and priming events
- *                                (the last 128), each
+ *                                (the last 128, at most
+ *                                confhaven_mcp_event_log_size bytes but
+ *                                the newest; a larger event is not kept
+ *                                at all), each
  *                                "<final><event id>\n<data>", the TTL of a
  *                                session renewed by every event: a GET
  *                                with a Last-Event-ID of another instance
@@ -115,20 +120,33 @@ static const char  ngx_http_confhaven_mcp_lua_lookup_events[] =
     "out[#out + 1] = e[i] end end "
     "return {v, out}";
 
-/* KEYS: events; ARGV: ttl, how many are kept, the event */
+/*
+ * KEYS: events; ARGV: ttl, how many are kept, the event, how many bytes
+ * are kept (the newest event always stays)
+ */
 
 static const char  ngx_http_confhaven_mcp_lua_event[] =
     "redis.call('RPUSH', KEYS[1], ARGV[3]) "
     "redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1) "
+    "local e = redis.call('LRANGE', KEYS[1], 0, -1) "
+    "local n = 0 "
+    "for i = 1, #e do n = n + #e[i] end "
+    "local i = 1 "
+    "while n > tonumber(ARGV[4]) and i < #e do "
+    "n = n - #e[i] redis.call('LPOP', KEYS[1]) i = i + 1 end "
     "redis.call('PEXPIRE', KEYS[1], ARGV[1]) "
     "return 1";
 
-/* the same, and the session and its events (KEYS[3]) are deleted (a
- * tombstone stays) */
+/*
+ * the same, and the session and its events (KEYS[3]) are deleted; a
+ * tombstone stays only for a session that exists, here (ARGV[2] "1") or
+ * in Redis: a DELETE of an unknown id writes nothing
+ */
 
 static const char  ngx_http_confhaven_mcp_lua_delete[] =
     "if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end "
     "local v = redis.call('HGETALL', KEYS[1]) "
+    "if #v == 0 and ARGV[2] ~= '1' then return v end "
     "redis.call('DEL', KEYS[1], KEYS[3]) "
     "redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) "
     "return v";
@@ -530,6 +548,13 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
         nargs = 8;
     }
 
+    if (cx->deleting) {
+        argv[7] = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &id)
+                  ? "1" : "0";
+        argvlen[7] = 1;
+        nargs = 8;
+    }
+
     op = ngx_http_confhaven_redis_op(cl->redis,
                                      ngx_http_confhaven_mcp_cluster_resolved,
                                      cx);
@@ -720,6 +745,12 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
         }
     }
 
+    if (cx->deleting) {
+        /* deleted there (a tombstone stays): nothing to import */
+        cx->existed = 1;
+        return;
+    }
+
     if (version == 0 || version > NGX_HTTP_CONFHAVEN_MCP_VLAST) {
         return;
     }
@@ -768,6 +799,25 @@ ngx_http_confhaven_mcp_cluster_cleanup(void *data)
         ngx_http_confhaven_redis_cancel(cx->op);
         cx->op = NULL;
     }
+}
+
+
+/* a DELETE that removed its session from Redis */
+
+ngx_uint_t
+ngx_http_confhaven_mcp_cluster_deleted(ngx_http_request_t *r)
+{
+    ngx_http_confhaven_ctx_t              *ctx;
+    ngx_http_confhaven_mcp_cluster_req_t  *cx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    if (ctx == NULL || ctx->mcp_cluster == NULL) {
+        return 0;
+    }
+
+    cx = ctx->mcp_cluster;
+
+    return cx->deleting && cx->existed;
 }
 
 
@@ -1097,9 +1147,10 @@ ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
 {
     u_char                 key[NGX_HTTP_CONFHAVEN_MCP_EVENTS_KEY_LEN];
     u_char                 num[NGX_INT_T_LEN];
+    u_char                 size[NGX_SIZE_T_LEN];
     u_char                *msg, *p;
-    size_t                             argvlen[7], len;
-    const char                        *argv[7];
+    size_t                             argvlen[8], len;
+    const char                        *argv[8];
     ngx_http_confhaven_mcp_cluster_t  *cl;
 
     cl = ngx_http_confhaven_mcp_cluster();
@@ -1109,7 +1160,7 @@ ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
 
     len = data ? data->len : 0;
 
-    if (len > NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE) {
+    if (len > cl->chmcf->mcp_zone.log_size) {
         /* not kept in the zone either */
         return;
     }
@@ -1149,9 +1200,12 @@ ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
                  - num;
     argv[6] = (const char *) msg;
     argvlen[6] = p - msg;
+    argv[7] = (const char *) size;
+    argvlen[7] = ngx_sprintf(size, "%uz", cl->chmcf->mcp_zone.log_size)
+                 - size;
 
     /* hiredis copies the command */
-    ngx_http_confhaven_mcp_cluster_send(cl, 7, argv, argvlen);
+    ngx_http_confhaven_mcp_cluster_send(cl, 8, argv, argvlen);
 
     ngx_free(msg);
 }

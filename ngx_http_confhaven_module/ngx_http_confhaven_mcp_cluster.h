@@ -45,6 +45,7 @@ typedef struct {
     unsigned                           remote:1;  /* legacy stream there */
     unsigned                           legacy:1;
     unsigned                           deleting:1;
+    unsigned                           existed:1; /* deleted in Redis */
 } ngx_http_confhaven_mcp_cluster_req_t;
 
 
@@ -70,6 +71,7 @@ ngx_int_t ngx_http_confhaven_mcp_event_id_parse(u_char *p, u_char *last,
     ngx_int_t *stream, ngx_int_t *seq, ngx_str_t *instance);
 ngx_http_confhaven_mcp_cluster_req_t *ngx_http_confhaven_mcp_cluster_remote(
     ngx_http_request_t *r);
+ngx_uint_t ngx_http_confhaven_mcp_cluster_deleted(ngx_http_request_t *r);
 ngx_int_t ngx_http_confhaven_mcp_cluster_publish(
     ngx_http_confhaven_mcp_cluster_req_t *cx, ngx_str_t *data,
     ngx_http_confhaven_mcp_published_pt handler, void *hdata);

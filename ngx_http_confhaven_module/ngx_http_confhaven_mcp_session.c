@@ -9,10 +9,24 @@
  * CSPRNG, kept in a shared-memory zone (slab + rbtree + LRU queue) so that
  * every worker knows every session; idle sessions expire.
  *
+ * Nobody evicts a live session to make room for another: the zone holds
+ * at most zone->max sessions (confhaven_mcp_max_sessions, by default as
+ * many as half the zone holds), at most
+ * zone->per_client of them created by one client address
+ * (confhaven_mcp_sessions_per_client, the address as the realip module
+ * leaves it), and when either is reached, or the slab has no room, only
+ * sessions idle for longer than the timeout are reclaimed; if that is not
+ * enough, the new session is refused (NGX_BUSY, NGX_DECLINED) and its
+ * client is told to come back later.
+ *
  * Each session also keeps a bounded log of the SSE events sent on its
  * streams (at most NGX_HTTP_CONFHAVEN_MCP_LOG_EVENTS events and
- * NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE bytes, oldest dropped first), so that a
- * GET with Last-Event-ID replays them whatever worker it reaches.  Event
+ * zone->log_size bytes as the slab counts them,
+ * confhaven_mcp_event_log_size, oldest dropped first), so that a GET with
+ * Last-Event-ID replays them whatever worker it reaches.  All the logs
+ * together take at most zone->log_budget, what the zone has beyond the
+ * room of zone->max sessions, so that logs never take a session's place;
+ * past it, the logs of the least recently used sessions go first.  Event
  * ids are "<stream>-<seq>": stream 0 is the session's GET stream, 1, 2,
  * ... the POST streams in order, and seq counts the session's events, so
  * an id is unique across the session and names its stream.  In a cluster
@@ -48,6 +62,10 @@
 #include "ngx_http_confhaven_mcp_cluster.h"
 
 
+/* a client address as the key of its sessions (an IPv6 one fits) */
+#define NGX_HTTP_CONFHAVEN_MCP_CLIENT_LEN  48
+
+
 typedef struct {
     ngx_str_node_t                     sn;        /* key: crc32 of the id */
     ngx_queue_t                        queue;     /* LRU, newest first */
@@ -66,8 +84,18 @@ typedef struct {
     ngx_pid_t                          sse_pid;   /* legacy stream owner */
     ngx_uint_t                         sse_slot;
     ngx_uint_t                         sse_tag;
+    struct ngx_http_confhaven_mcp_client_s  *client;  /* NULL: imported */
     u_char                       id[NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN];
 } ngx_http_confhaven_mcp_node_t;
+
+
+/* the sessions one client address created */
+
+typedef struct ngx_http_confhaven_mcp_client_s {
+    ngx_str_node_t                     sn;        /* key: crc32 of addr */
+    ngx_uint_t                         count;
+    u_char                             addr[1];
+} ngx_http_confhaven_mcp_client_t;
 
 
 typedef struct {
@@ -89,6 +117,10 @@ struct ngx_http_confhaven_mcp_sh_s {
     ngx_atomic_t            pending[NGX_HTTP_CONFHAVEN_MCP_MAILBOXES];
     ngx_uint_t                         streams;   /* in a cluster: the */
     ngx_uint_t                         seq;       /* zone's numbers */
+    ngx_rbtree_t                       clients;
+    ngx_rbtree_node_t                  clients_sentinel;
+    ngx_uint_t                         pages;     /* free after init */
+    size_t                             logged;    /* in all the logs */
 };
 
 typedef struct ngx_http_confhaven_mcp_sh_s  ngx_http_confhaven_mcp_sh_t;
@@ -98,13 +130,20 @@ static char *ngx_http_confhaven_mcp_zone_add(ngx_conf_t *cf, ngx_str_t *name,
     size_t size, ngx_http_confhaven_main_conf_t *chmcf);
 static ngx_int_t ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_http_confhaven_mcp_zone_limits(
+    ngx_http_confhaven_mcp_zone_t *zone);
+static size_t ngx_http_confhaven_mcp_slab_cost(size_t size);
 static ngx_int_t ngx_http_confhaven_mcp_session_insert(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_uint_t version, u_char *id,
-    ngx_uint_t level, ngx_uint_t import, ngx_log_t *log);
+    ngx_uint_t level, ngx_str_t *client, ngx_uint_t tag, ngx_log_t *log);
+static ngx_http_confhaven_mcp_client_t *ngx_http_confhaven_mcp_client_lookup(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *addr, uint32_t hash);
+static ngx_uint_t ngx_http_confhaven_mcp_session_reclaim(
+    ngx_http_confhaven_mcp_zone_t *zone);
 static ngx_http_confhaven_mcp_node_t *ngx_http_confhaven_mcp_session_lookup(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
 static void ngx_http_confhaven_mcp_session_expire(
-    ngx_http_confhaven_mcp_zone_t *zone, ngx_uint_t force);
+    ngx_http_confhaven_mcp_zone_t *zone);
 static void ngx_http_confhaven_mcp_session_free(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_http_confhaven_mcp_node_t *sn);
 static ngx_http_confhaven_mcp_node_t *ngx_http_confhaven_mcp_session_live(
@@ -169,6 +208,29 @@ ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf)
 
     chmcf->mcp_zone.timeout = chmcf->mcp_session_timeout;
 
+    ngx_conf_init_uint_value(chmcf->mcp_zone.per_client,
+                             NGX_HTTP_CONFHAVEN_MCP_PER_CLIENT);
+    ngx_conf_init_size_value(chmcf->mcp_zone.log_size,
+                             NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE);
+
+    /* (max stays unset: the zone's size decides, in zone_init) */
+
+    if (chmcf->mcp_zone.max == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_mcp_max_sessions\" must be "
+                           "at least 1");
+        return NGX_CONF_ERROR;
+    }
+
+    if (chmcf->mcp_zone.log_size < 1024
+        || chmcf->mcp_zone.log_size > 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_mcp_event_log_size\" must be "
+                           "between 1k and 1m");
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_confhaven_mcp_cluster_init_conf(cf, chmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
@@ -226,6 +288,7 @@ ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         /* reload: the sessions survive */
         zone->shpool = ozone->shpool;
         zone->sh = ozone->sh;
+        ngx_http_confhaven_mcp_zone_limits(zone);
         return NGX_OK;
     }
 
@@ -233,6 +296,7 @@ ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     if (shm_zone->shm.exists) {
         zone->sh = zone->shpool->data;
+        ngx_http_confhaven_mcp_zone_limits(zone);
         return NGX_OK;
     }
 
@@ -253,6 +317,10 @@ ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     sh->streams = 0;
     sh->seq = 0;
 
+    ngx_rbtree_init(&sh->clients, &sh->clients_sentinel,
+                    ngx_str_rbtree_insert_value);
+    sh->logged = 0;
+
     zone->sh = sh;
     zone->shpool->data = sh;
 
@@ -268,21 +336,94 @@ ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->shpool->log_nomem = 0;
 
+    sh->pages = zone->shpool->pfree;
+
+    ngx_http_confhaven_mcp_zone_limits(zone);
+
     return NGX_OK;
 }
 
 
 /*
+ * 7/8 of the zone is for sessions and their logs (the rest for replies in
+ * the legacy mailboxes and the slab's slack): room for zone->max sessions,
+ * each with a client of its own (by default half of it), and what is left
+ * for the event logs.
+ */
+
+static void
+ngx_http_confhaven_mcp_zone_limits(ngx_http_confhaven_mcp_zone_t *zone)
+{
+    size_t  one, room;
+
+    one = ngx_http_confhaven_mcp_slab_cost(
+              sizeof(ngx_http_confhaven_mcp_node_t))
+          + ngx_http_confhaven_mcp_slab_cost(
+              offsetof(ngx_http_confhaven_mcp_client_t, addr)
+              + NGX_HTTP_CONFHAVEN_MCP_CLIENT_LEN);
+
+    room = zone->sh->pages * ngx_pagesize / 8 * 7;
+
+    if (zone->max == NGX_CONF_UNSET_UINT) {
+        zone->max = ngx_max(room / 2 / one, 1);
+    }
+
+    zone->log_budget = (room > zone->max * one) ? room - zone->max * one : 0;
+}
+
+
+/* what the slab takes for an allocation of size bytes */
+
+static size_t
+ngx_http_confhaven_mcp_slab_cost(size_t size)
+{
+    size_t  cost;
+
+    if (size > ngx_pagesize / 2) {
+        return ngx_align(size, ngx_pagesize);
+    }
+
+    for (cost = 8; cost < size; cost <<= 1) { /* void */ }
+
+    return cost;
+}
+
+
+/*
+ * A tag for a stream of this worker, unique within it (with ngx_pid, in
+ * the zone): never 0, and never the connection's number, which all the
+ * streams of an HTTP/2 connection share.
+ */
+
+ngx_uint_t
+ngx_http_confhaven_mcp_request_tag(void)
+{
+    static ngx_uint_t  last;
+
+    if (++last == 0) {
+        last = 1;
+    }
+
+    return last;
+}
+
+
+/*
  * Writes NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN visible ASCII characters
- * (hex of 128 random bits) to id and records the session.
+ * (hex of 128 random bits) to id and records the session, created by the
+ * client at address "client"; a legacy stream's session (tag not 0) is
+ * bound at once to this worker's stream "tag".  NGX_DECLINED: the client
+ * has its confhaven_mcp_sessions_per_client; NGX_BUSY: the zone is full.
  */
 
 ngx_int_t
 ngx_http_confhaven_mcp_session_create(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_uint_t version, u_char *id, ngx_log_t *log)
+    ngx_uint_t version, u_char *id, ngx_str_t *client, ngx_uint_t tag,
+    ngx_log_t *log)
 {
     u_char     rnd[NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN / 2];
     ssize_t    n;
+    ngx_int_t  rc;
     ngx_str_t  sid;
 
     n = getrandom(rnd, sizeof(rnd), 0);
@@ -294,16 +435,22 @@ ngx_http_confhaven_mcp_session_create(ngx_http_confhaven_mcp_zone_t *zone,
 
     ngx_hex_dump(id, rnd, sizeof(rnd));
 
-    if (ngx_http_confhaven_mcp_session_insert(zone, version, id, 0, 0, log)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    rc = ngx_http_confhaven_mcp_session_insert(zone, version, id, 0, client,
+                                               tag, log);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     sid.data = id;
     sid.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
 
-    ngx_http_confhaven_mcp_cluster_register(&sid, version);
+    if (tag) {
+        /* other instances publish replies to this worker's channel */
+        ngx_http_confhaven_mcp_cluster_bind(&sid, version);
+
+    } else {
+        ngx_http_confhaven_mcp_cluster_register(&sid, version);
+    }
 
     return NGX_OK;
 }
@@ -311,7 +458,8 @@ ngx_http_confhaven_mcp_session_create(ngx_http_confhaven_mcp_zone_t *zone,
 
 /*
  * A session another instance created (found in Redis): known here from
- * now on.  NGX_OK also when it is already here.
+ * now on.  NGX_OK also when it is already here.  It counts against the
+ * zone's limit, not against any client's.
  */
 
 ngx_int_t
@@ -323,25 +471,45 @@ ngx_http_confhaven_mcp_session_import(ngx_http_confhaven_mcp_zone_t *zone,
     }
 
     return ngx_http_confhaven_mcp_session_insert(zone, version, id->data,
-                                                 level, 1, log);
+                                                 level, NULL, 0, log);
 }
 
 
 static ngx_int_t
 ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_uint_t version, u_char *id, ngx_uint_t level, ngx_uint_t import,
-    ngx_log_t *log)
+    ngx_uint_t version, u_char *id, ngx_uint_t level, ngx_str_t *client,
+    ngx_uint_t tag, ngx_log_t *log)
 {
-    ngx_str_t                       sid;
-    ngx_uint_t                      tries;
-    ngx_http_confhaven_mcp_node_t  *sn;
+    size_t                            len;
+    uint32_t                          hash;
+    ngx_str_t                         sid, addr;
+    ngx_uint_t                        reclaimed, import;
+    ngx_http_confhaven_mcp_node_t    *sn;
+    ngx_http_confhaven_mcp_client_t  *cl;
 
     sid.data = id;
     sid.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
 
+    import = (client == NULL);
+
+    if (client && zone->per_client) {
+        addr.data = client->data;
+        addr.len = ngx_min(client->len, NGX_HTTP_CONFHAVEN_MCP_CLIENT_LEN);
+        hash = ngx_crc32_short(addr.data, addr.len);
+
+    } else {
+        client = NULL;
+        ngx_str_null(&addr);
+        hash = 0;
+    }
+
+    reclaimed = 0;
+    cl = NULL;
+    sn = NULL;
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    ngx_http_confhaven_mcp_session_expire(zone, 0);
+    ngx_http_confhaven_mcp_session_expire(zone);
 
     if (ngx_http_confhaven_mcp_session_live(zone, &sid)) {
         /* imported meanwhile by another worker, or 128 bits met twice */
@@ -349,22 +517,73 @@ ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
         return import ? NGX_OK : NGX_ERROR;
     }
 
-    for (tries = 0; /* void */; tries++) {
+    if (client) {
+        cl = ngx_http_confhaven_mcp_client_lookup(zone, &addr, hash);
+
+        if (cl && cl->count >= zone->per_client) {
+            /* only idle sessions go, and they are the LRU's tail */
+            reclaimed = ngx_http_confhaven_mcp_session_reclaim(zone);
+            cl = ngx_http_confhaven_mcp_client_lookup(zone, &addr, hash);
+
+            if (cl && cl->count >= zone->per_client) {
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+                ngx_log_error(NGX_LOG_WARN, log, 0,
+                              "confhaven mcp: client %V has %ui sessions, "
+                              "a new one is refused", &addr, cl->count);
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    if (zone->sh->count >= zone->max && !reclaimed) {
+        reclaimed = ngx_http_confhaven_mcp_session_reclaim(zone);
+
+        if (client) {
+            cl = ngx_http_confhaven_mcp_client_lookup(zone, &addr, hash);
+        }
+    }
+
+    if (zone->sh->count >= zone->max) {
+        goto full;
+    }
+
+    for ( ;; ) {
         sn = ngx_slab_alloc_locked(zone->shpool,
                                    sizeof(ngx_http_confhaven_mcp_node_t));
+
+        if (sn && client && cl == NULL) {
+            len = offsetof(ngx_http_confhaven_mcp_client_t, addr) + addr.len;
+
+            cl = ngx_slab_alloc_locked(zone->shpool, len);
+            if (cl == NULL) {
+                ngx_slab_free_locked(zone->shpool, sn);
+                sn = NULL;
+
+            } else {
+                ngx_memcpy(cl->addr, addr.data, addr.len);
+                cl->sn.str.data = cl->addr;
+                cl->sn.str.len = addr.len;
+                cl->sn.node.key = hash;
+                cl->count = 0;
+                ngx_rbtree_insert(&zone->sh->clients, &cl->sn.node);
+            }
+        }
+
         if (sn) {
             break;
         }
 
-        if (tries == 8 || ngx_queue_empty(&zone->sh->lru)) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "confhaven mcp: session zone is full");
-            return NGX_ERROR;
+        if (reclaimed) {
+            goto full;
         }
 
-        /* the zone is full: the least recently used session goes */
-        ngx_http_confhaven_mcp_session_expire(zone, 1);
+        /* no room in the slab: idle sessions go, never live ones */
+        reclaimed = 1;
+        ngx_http_confhaven_mcp_session_reclaim(zone);
+
+        if (client) {
+            cl = ngx_http_confhaven_mcp_client_lookup(zone, &addr, hash);
+        }
     }
 
     ngx_memcpy(sn->id, id, NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN);
@@ -388,10 +607,15 @@ ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
     sn->get_pid = 0;
     sn->get_tag = 0;
     sn->level = level;
-    sn->sse_pid = 0;
-    sn->sse_slot = 0;
-    sn->sse_tag = 0;
+    sn->sse_pid = tag ? ngx_pid : 0;
+    sn->sse_slot = tag ? (ngx_uint_t) ngx_process_slot : 0;
+    sn->sse_tag = tag;
+    sn->client = cl;
     ngx_queue_init(&sn->events);
+
+    if (cl) {
+        cl->count++;
+    }
 
     ngx_rbtree_insert(&zone->sh->rbtree, &sn->sn.node);
     ngx_queue_insert_head(&zone->sh->lru, &sn->queue);
@@ -400,6 +624,32 @@ ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
+
+full:
+
+    if (cl && cl->count == 0) {
+        /* made for this session */
+        ngx_rbtree_delete(&zone->sh->clients, &cl->sn.node);
+        ngx_slab_free_locked(zone->shpool, cl);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "confhaven mcp: session zone is full (%ui sessions, at "
+                  "most %ui), a new one is refused", zone->sh->count,
+                  zone->max);
+
+    return NGX_BUSY;
+}
+
+
+static ngx_http_confhaven_mcp_client_t *
+ngx_http_confhaven_mcp_client_lookup(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *addr, uint32_t hash)
+{
+    return (ngx_http_confhaven_mcp_client_t *)
+               ngx_str_rbtree_lookup(&zone->sh->clients, addr, hash);
 }
 
 
@@ -506,11 +756,10 @@ ngx_http_confhaven_mcp_session_lookup(ngx_http_confhaven_mcp_zone_t *zone,
 }
 
 
-/* called with the mutex held: drop up to two idle sessions, or the oldest */
+/* called with the mutex held: drops up to two idle sessions */
 
 static void
-ngx_http_confhaven_mcp_session_expire(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_uint_t force)
+ngx_http_confhaven_mcp_session_expire(ngx_http_confhaven_mcp_zone_t *zone)
 {
     time_t                          now;
     ngx_uint_t                      n;
@@ -528,16 +777,43 @@ ngx_http_confhaven_mcp_session_expire(ngx_http_confhaven_mcp_zone_t *zone,
         q = ngx_queue_last(&zone->sh->lru);
         sn = ngx_queue_data(q, ngx_http_confhaven_mcp_node_t, queue);
 
-        if (!force && now - sn->last <= (time_t) (zone->timeout / 1000)) {
+        if (now - sn->last <= (time_t) (zone->timeout / 1000)) {
             return;
         }
 
         ngx_http_confhaven_mcp_session_free(zone, sn);
-
-        if (force) {
-            return;
-        }
     }
+}
+
+
+/*
+ * called with the mutex held: drops every idle session (the LRU's tail,
+ * oldest first); how many went
+ */
+
+static ngx_uint_t
+ngx_http_confhaven_mcp_session_reclaim(ngx_http_confhaven_mcp_zone_t *zone)
+{
+    time_t                          now;
+    ngx_uint_t                      n;
+    ngx_queue_t                    *q;
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    now = ngx_time();
+
+    for (n = 0; !ngx_queue_empty(&zone->sh->lru); n++) {
+
+        q = ngx_queue_last(&zone->sh->lru);
+        sn = ngx_queue_data(q, ngx_http_confhaven_mcp_node_t, queue);
+
+        if (now - sn->last <= (time_t) (zone->timeout / 1000)) {
+            break;
+        }
+
+        ngx_http_confhaven_mcp_session_free(zone, sn);
+    }
+
+    return n;
 }
 
 
@@ -545,8 +821,17 @@ static void
 ngx_http_confhaven_mcp_session_free(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_http_confhaven_mcp_node_t *sn)
 {
+    ngx_http_confhaven_mcp_client_t  *cl;
+
     while (!ngx_queue_empty(&sn->events)) {
         ngx_http_confhaven_mcp_event_drop(zone, sn);
+    }
+
+    cl = sn->client;
+
+    if (cl && --cl->count == 0) {
+        ngx_rbtree_delete(&zone->sh->clients, &cl->sn.node);
+        ngx_slab_free_locked(zone->shpool, cl);
     }
 
     ngx_queue_remove(&sn->queue);
@@ -592,15 +877,20 @@ static void
 ngx_http_confhaven_mcp_event_drop(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_http_confhaven_mcp_node_t *sn)
 {
+    size_t                           cost;
     ngx_queue_t                     *q;
     ngx_http_confhaven_mcp_event_t  *ev;
 
     q = ngx_queue_head(&sn->events);
     ev = ngx_queue_data(q, ngx_http_confhaven_mcp_event_t, queue);
 
+    cost = ngx_http_confhaven_mcp_slab_cost(
+               offsetof(ngx_http_confhaven_mcp_event_t, data) + ev->len);
+
     ngx_queue_remove(q);
     sn->nevents--;
-    sn->logged -= ev->len;
+    sn->logged -= cost;
+    zone->sh->logged -= cost;
     sn->dropped = ev->seq;
 
     ngx_slab_free_locked(zone->shpool, ev);
@@ -651,7 +941,9 @@ ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t stream, ngx_str_t *data, ngx_uint_t final,
     ngx_uint_t *seq, ngx_log_t *log)
 {
-    ngx_http_confhaven_mcp_node_t   *sn;
+    size_t                           size, cost;
+    ngx_queue_t                     *q;
+    ngx_http_confhaven_mcp_node_t   *sn, *victim;
     ngx_http_confhaven_mcp_event_t  *ev;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
@@ -677,26 +969,51 @@ ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
         return NGX_OK;
     }
 
-    if (data->len > NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE) {
+    size = offsetof(ngx_http_confhaven_mcp_event_t, data) + data->len;
+    cost = ngx_http_confhaven_mcp_slab_cost(size);
+
+    if (cost > zone->log_size) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "confhaven mcp: event of %uz bytes is too large to "
-                      "keep for replay", data->len);
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "confhaven mcp: event of %uz bytes is larger than "
+                      "confhaven_mcp_event_log_size, it is not kept for "
+                      "replay", data->len);
         return NGX_OK;
     }
 
     while (sn->nevents
            && (sn->nevents >= NGX_HTTP_CONFHAVEN_MCP_LOG_EVENTS
-               || sn->logged + data->len > NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE))
+               || sn->logged + cost > zone->log_size))
     {
         ngx_http_confhaven_mcp_event_drop(zone, sn);
     }
 
+    /* all the logs: the least recently used sessions' go first */
+
+    for (q = ngx_queue_last(&zone->sh->lru);
+         zone->sh->logged + cost > zone->log_budget
+         && q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_prev(q))
+    {
+        victim = ngx_queue_data(q, ngx_http_confhaven_mcp_node_t, queue);
+
+        while (victim->nevents
+               && zone->sh->logged + cost > zone->log_budget)
+        {
+            ngx_http_confhaven_mcp_event_drop(zone, victim);
+        }
+    }
+
+    if (zone->sh->logged + cost > zone->log_budget) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "confhaven mcp: no room for event logs in the "
+                      "session zone, an event is not kept for replay");
+        return NGX_OK;
+    }
+
     for ( ;; ) {
-        ev = ngx_slab_alloc_locked(zone->shpool,
-                                   offsetof(ngx_http_confhaven_mcp_event_t,
-                                            data)
-                                   + data->len);
+        ev = ngx_slab_alloc_locked(zone->shpool, size);
         if (ev) {
             break;
         }
@@ -721,7 +1038,8 @@ ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
 
     ngx_queue_insert_tail(&sn->events, &ev->queue);
     sn->nevents++;
-    sn->logged += data->len;
+    sn->logged += cost;
+    zone->sh->logged += cost;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -915,40 +1233,6 @@ ngx_http_confhaven_mcp_session_set_version(
 
 
 /* ------------------------------------------------- legacy SSE streams */
-
-
-/* binds a new session to this worker's stream on connection "tag" */
-
-ngx_int_t
-ngx_http_confhaven_mcp_sse_bind(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_str_t *id, ngx_uint_t tag)
-{
-    ngx_uint_t                      version;
-    ngx_http_confhaven_mcp_node_t  *sn;
-
-    version = 0;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    sn = ngx_http_confhaven_mcp_session_live(zone, id);
-    if (sn) {
-        sn->sse_pid = ngx_pid;
-        sn->sse_slot = ngx_process_slot;
-        sn->sse_tag = tag;
-        version = sn->version;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (sn == NULL) {
-        return NGX_DECLINED;
-    }
-
-    /* other instances publish replies to this worker's channel */
-    ngx_http_confhaven_mcp_cluster_bind(id, version);
-
-    return NGX_OK;
-}
 
 
 /* the stream ends: so does its session, if it is still this stream's */

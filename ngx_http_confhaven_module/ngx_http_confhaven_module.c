@@ -304,6 +304,27 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_main_conf_t, mcp_session_timeout),
       NULL },
 
+    { ngx_string("confhaven_mcp_max_sessions"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, mcp_zone.max),
+      NULL },
+
+    { ngx_string("confhaven_mcp_sessions_per_client"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, mcp_zone.per_client),
+      NULL },
+
+    { ngx_string("confhaven_mcp_event_log_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, mcp_zone.log_size),
+      NULL },
+
       ngx_null_command
 };
 
@@ -544,6 +565,9 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->redis_conf.timeout = NGX_CONF_UNSET_MSEC;
     chmcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
     chmcf->mcp_session_timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->mcp_zone.max = NGX_CONF_UNSET_UINT;
+    chmcf->mcp_zone.per_client = NGX_CONF_UNSET_UINT;
+    chmcf->mcp_zone.log_size = NGX_CONF_UNSET_SIZE;
     chmcf->mcp_cluster_enabled = NGX_CONF_UNSET;
 
     return chmcf;

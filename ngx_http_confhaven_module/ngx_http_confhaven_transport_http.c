@@ -428,7 +428,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
 
     g->zone = &chmcf->mcp_zone;
     g->session = h->value;
-    g->tag = r->connection->number;
+    g->tag = ngx_http_confhaven_mcp_request_tag();
     g->poll.handler = ngx_http_confhaven_mcp_get_poll;
     g->poll.data = g;
     g->poll.log = r->connection->log;
@@ -902,8 +902,14 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
         return ngx_http_confhaven_mcp_not_allowed(r, "POST");
     }
 
+    /*
+     * (a session known only in Redis was deleted there before this
+     * handler ran; an unknown id writes nothing anywhere)
+     */
+
     if (ngx_http_confhaven_mcp_session_delete(&chmcf->mcp_zone, &h->value)
-        != NGX_OK)
+        != NGX_OK
+        && !ngx_http_confhaven_mcp_cluster_deleted(r))
     {
         return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
@@ -1815,6 +1821,7 @@ static ngx_int_t
 ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
 {
     json_t                         *list, *msg;
+    ngx_int_t                       rc;
     ngx_uint_t                      i;
     ngx_http_request_t             *r;
     ngx_http_confhaven_mcp_call_t  *call;
@@ -1865,12 +1872,10 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
         if (st->initialize && call->response
             && json_object_get(call->response, "result"))
         {
-            if (ngx_http_confhaven_mcp_new_session(st, call) != NGX_OK) {
-                return ngx_http_confhaven_mcp_send_error(r,
-                           NGX_HTTP_SERVICE_UNAVAILABLE,
-                           NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
-                           "Internal error: no session could be created",
-                           call->id, NULL);
+            rc = ngx_http_confhaven_mcp_new_session(st, call);
+
+            if (rc != NGX_OK) {
+                return ngx_http_confhaven_mcp_send_busy(r, rc, call->id);
             }
 
             st->version = call->version;
@@ -2060,6 +2065,7 @@ static ngx_int_t
 ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
     ngx_http_confhaven_mcp_call_t *call)
 {
+    ngx_int_t                        rc;
     ngx_http_request_t              *r;
     ngx_http_confhaven_ctx_t        *ctx;
     ngx_http_confhaven_main_conf_t  *chmcf;
@@ -2073,14 +2079,14 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
         return NGX_ERROR;
     }
 
-    if (ngx_http_confhaven_mcp_session_create(&chmcf->mcp_zone,
-                                              call->version,
-                                              st->session.data,
-                                              r->connection->log)
-        != NGX_OK)
-    {
+    rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp_zone,
+                                               call->version,
+                                               st->session.data,
+                                               &r->connection->addr_text, 0,
+                                               r->connection->log);
+    if (rc != NGX_OK) {
         st->session.len = 0;
-        return NGX_ERROR;
+        return rc;
     }
 
     st->session.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
@@ -2190,6 +2196,53 @@ ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     return ngx_http_confhaven_mcp_send(r, status, msg);
+}
+
+
+/*
+ * No session could be made (rc of ngx_http_confhaven_mcp_session_create()):
+ * 503 and Retry-After, as limit_conn would answer, with a JSON-RPC error
+ * saying which limit was met.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_send_busy(ngx_http_request_t *r, ngx_int_t rc,
+    json_t *id)
+{
+    const char       *message;
+    ngx_table_elt_t  *h;
+
+    switch (rc) {
+
+    case NGX_DECLINED:
+        message = "Too many sessions from this address: end unused ones "
+                  "(DELETE) or retry later";
+        break;
+
+    case NGX_BUSY:
+        message = "The server has no room for another session now: "
+                  "retry later";
+        break;
+
+    default:
+        return ngx_http_confhaven_mcp_send_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE,
+                   NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
+                   "Internal error: no session could be created", id, NULL);
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    ngx_str_set(&h->value, NGX_HTTP_CONFHAVEN_MCP_RETRY_AFTER);
+
+    return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                             NGX_HTTP_CONFHAVEN_MCP_SERVER_BUSY,
+                                             message, id, NULL);
 }
 
 

@@ -50,7 +50,11 @@
 #define NGX_HTTP_CONFHAVEN_MCP_SSE_DRAIN  20
 
 
-/* this worker's streams, by connection number, and its mailbox timer */
+/*
+ * this worker's streams, by a tag of their own (not the connection's
+ * number: the streams of one HTTP/2 connection share that), and its
+ * mailbox timer
+ */
 
 typedef struct {
     ngx_rbtree_t                       rbtree;
@@ -63,7 +67,7 @@ typedef struct {
 
 typedef struct {
     ngx_rbtree_node_t                  node;      /* key: tag */
-    ngx_uint_t                         tag;       /* c->number */
+    ngx_uint_t                         tag;       /* the request's */
     ngx_http_confhaven_sse_t          *sse;
     ngx_http_confhaven_mcp_sse_worker_t  *worker;
     ngx_str_t                          session;
@@ -220,33 +224,25 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_confhaven_mcp_session_create(&chmcf->mcp_zone,
+    st->tag = ngx_http_confhaven_mcp_request_tag();
+
+    /* created bound to this stream: nothing to undo if binding failed */
+
+    rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp_zone,
                                         NGX_HTTP_CONFHAVEN_MCP_V2024_11_05,
-                                        id, r->connection->log)
-        != NGX_OK)
-    {
-        return ngx_http_confhaven_mcp_send_error(r,
-                   NGX_HTTP_SERVICE_UNAVAILABLE,
-                   NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
-                   "Internal error: no session could be created",
-                   NULL, NULL);
+                                        id, &r->connection->addr_text,
+                                        st->tag, r->connection->log);
+    if (rc != NGX_OK) {
+        return ngx_http_confhaven_mcp_send_busy(r, rc, NULL);
     }
 
     st->session.data = id;
     st->session.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
     st->worker = w;
-    st->tag = r->connection->number;
     st->node.key = st->tag;
 
     cln->handler = ngx_http_confhaven_mcp_sse_cleanup;
     cln->data = st;
-
-    if (ngx_http_confhaven_mcp_sse_bind(&chmcf->mcp_zone, &st->session,
-                                        st->tag)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     ngx_rbtree_insert(&w->rbtree, &st->node);
     st->registered = 1;
