@@ -30,6 +30,15 @@
 
 #define NGX_HTTP_CONFHAVEN_CACHE_PREFIX  "confhaven:v1:"
 #define NGX_HTTP_CONFHAVEN_CACHE_GEN     "confhaven:v1:generation"
+
+/*
+ * The generation outlives any entry by far; when it expires, GET gives
+ * '0' and a store that saw another value is refused, which is safe.
+ */
+#define NGX_HTTP_CONFHAVEN_CACHE_GEN_TTL  "604800"
+
+/* larger answers are not cached: every Redis value stays bounded */
+#define NGX_HTTP_CONFHAVEN_CACHE_MAX_ENTRY  (1024 * 1024)
 #define NGX_HTTP_CONFHAVEN_CACHE_GRACE   60        /* seconds kept past TTL */
 
 
@@ -81,8 +90,9 @@ static const char  ngx_http_confhaven_cache_store_lua[] =
     "return 1";
 
 /*
- * KEYS: generation, tag sets.  Deleting comes first and frees memory: a
- * Redis out of memory refuses INCR, and the entries must go regardless.
+ * KEYS: generation, tag sets; ARGV: the generation's TTL.  Deleting comes
+ * first and frees memory: a Redis out of memory refuses INCR, and the
+ * entries must go regardless.
  */
 static const char  ngx_http_confhaven_cache_invalidate_lua[] =
     "local n = 0 "
@@ -91,6 +101,7 @@ static const char  ngx_http_confhaven_cache_invalidate_lua[] =
     "for _, k in ipairs(m) do n = n + redis.call('DEL', k) end "
     "redis.call('DEL', KEYS[i]) end "
     "redis.pcall('INCR', KEYS[1]) "
+    "redis.pcall('EXPIRE', KEYS[1], ARGV[1]) "
     "return n";
 
 
@@ -512,7 +523,7 @@ ngx_http_confhaven_flight_store(ngx_http_confhaven_flight_t *fl)
     u_char                         *p, *value, *ttl, *tagkey;
     size_t                          len, tlen;
     ngx_msec_t                      now;
-    ngx_str_t                       tag;
+    ngx_str_t                       tag, count;
     const char                     *argv[9];
     size_t                          argvlen[9];
     ngx_http_confhaven_pg_op_t     *op;
@@ -521,6 +532,11 @@ ngx_http_confhaven_flight_store(ngx_http_confhaven_flight_t *fl)
     op = &fl->op;
 
     if (!ngx_http_confhaven_redis_ready(fl->cache->redis)) {
+        return;
+    }
+
+    if (op->value.len > NGX_HTTP_CONFHAVEN_CACHE_MAX_ENTRY) {
+        /* served from the database each time, never a huge Redis value */
         return;
     }
 
@@ -541,8 +557,12 @@ ngx_http_confhaven_flight_store(ngx_http_confhaven_flight_t *fl)
         return;
     }
 
-    p = ngx_sprintf(value, "%M %V\n", now + fl->ttl,
-                    op->value2.len ? &op->value2 : &(ngx_str_t) ngx_string("-1"));
+    count = op->value2;
+    if (count.len == 0) {
+        ngx_str_set(&count, "-1");
+    }
+
+    p = ngx_sprintf(value, "%M %V\n", now + fl->ttl, &count);
     p = ngx_cpymem(p, op->value.data, op->value.len);
 
     argv[0] = "EVAL";
@@ -605,8 +625,8 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     u_char                         *k2;
     u_char                          k1[sizeof(NGX_HTTP_CONFHAVEN_CACHE_PREFIX)
                                        + 4 + 64];
-    const char                     *argv[6];
-    size_t                          argvlen[6];
+    const char                     *argv[7];
+    size_t                          argvlen[7];
     ngx_http_confhaven_redis_op_t  *rop;
 
     if (cache->redis == NULL || tag->len > 64) {
@@ -629,14 +649,17 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     argv[3] = NGX_HTTP_CONFHAVEN_CACHE_GEN;
     argvlen[3] = sizeof(NGX_HTTP_CONFHAVEN_CACHE_GEN) - 1;
     argv[4] = (const char *) k1;
-    argvlen[4] = ngx_sprintf(k1, NGX_HTTP_CONFHAVEN_CACHE_PREFIX "tag:%V", tag)
+    argvlen[4] = ngx_sprintf(k1, NGX_HTTP_CONFHAVEN_CACHE_PREFIX "tag:%V",
+                             tag)
                  - k1;
     argv[5] = (const char *) k2;
     argvlen[5] = ngx_strlen(k2);
+    argv[6] = NGX_HTTP_CONFHAVEN_CACHE_GEN_TTL;
+    argvlen[6] = sizeof(NGX_HTTP_CONFHAVEN_CACHE_GEN_TTL) - 1;
 
     *ropp = rop;
 
-    return ngx_http_confhaven_redis_command(rop, 6, argv, argvlen);
+    return ngx_http_confhaven_redis_command(rop, 7, argv, argvlen);
 }
 
 

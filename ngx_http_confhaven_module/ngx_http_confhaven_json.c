@@ -146,7 +146,8 @@ ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_ERROR;
     }
 
-    if (status >= NGX_HTTP_BAD_REQUEST && status < NGX_HTTP_INTERNAL_SERVER_ERROR
+    if (status >= NGX_HTTP_BAD_REQUEST
+        && status < NGX_HTTP_INTERNAL_SERVER_ERROR
         && status != NGX_HTTP_REQUEST_TIME_OUT)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

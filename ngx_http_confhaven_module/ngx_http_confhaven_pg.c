@@ -1410,7 +1410,8 @@ ngx_http_confhaven_pg_conf_prepare(ngx_conf_t *cf,
     }
 
     p = ngx_pnalloc(cf->pool, (options ? ngx_strlen(options) : 0)
-                              + sizeof(" -c statement_timeout=") + NGX_INT_T_LEN);
+                              + sizeof(" -c statement_timeout=")
+                              + NGX_INT_T_LEN);
     if (p == NULL) {
         PQconninfoFree(opts);
         return NGX_CONF_ERROR;

@@ -498,7 +498,8 @@ ngx_http_confhaven_redis_schedule(ngx_http_confhaven_redis_t *rd,
         return;
     }
 
-    rd->backoff = ngx_max(rd->backoff * 2, NGX_HTTP_CONFHAVEN_REDIS_BACKOFF_MIN);
+    rd->backoff = ngx_max(rd->backoff * 2,
+                          NGX_HTTP_CONFHAVEN_REDIS_BACKOFF_MIN);
     rd->backoff = ngx_min(rd->backoff, NGX_HTTP_CONFHAVEN_REDIS_BACKOFF_MAX);
 
     if (!rd->retry.timer_set) {

@@ -44,7 +44,7 @@ my $Y_FILE = 'sessionize-all_scottish-summit-2026.json';
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(1);
 $t->private_redis();
-$t->plan(137);
+$t->plan(138);
 
 $t->db();
 $t->psql(<<'SQL');
@@ -377,6 +377,11 @@ delay(0);
 $v = get($RQ);
 is(titles($v)->[0], $CANARY2, 'the next read of that search shows the new title');
 is($t->psql("SELECT title FROM confhaven.sessions WHERE id = $X_ID"), $CANARY2, 'database has the new title');
+
+# every key the cache writes expires, the invalidation generation too
+my @nottl = grep { ($t->redis_cli('TTL', $_) =~ /(-?\d+)/)[0] < 0 }
+            split /\n/, $t->redis_cli('--scan');
+is(scalar @nottl, 0, 'after imports every cache key has a TTL (' . join(' ', @nottl) . ')');
 
 # An import through a slug with surrounding blanks ("%20slug") is an import
 # of "slug" (the database trims it): the cache must forget that conference.
