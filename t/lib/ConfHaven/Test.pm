@@ -1060,17 +1060,20 @@ sub sanitizer_dir {
 # sanitizer_env(): the environment nginx runs with (name => value):
 # reports go to files in sanitizer_dir(), one per process (asan.<pid>,
 # ubsan.<pid>). ASan stops a process at its first report; UBSan reports
-# each site once and goes on. No leak check: nginx leaves its cycle
-# memory to exit() on purpose. No ODR check: every nginx dynamic module
-# defines its own ngx_modules[] and ngx_module_names[], which nginx looks
-# up with dlsym() (by design, not a bug). The caller's own settings come
-# last and win.
+# each site once and goes on, with the suppressions of ubsan.supp (next
+# to this file) for nginx's own sources. No leak check: nginx leaves its
+# cycle memory to exit() on purpose. No ODR check: every nginx dynamic
+# module defines its own ngx_modules[] and ngx_module_names[], which nginx
+# looks up with dlsym() (by design, not a bug). The caller's own settings
+# come last and win.
 sub sanitizer_env {
     my ($self) = @_;
     my $d = $self->sanitizer_dir;
     my %o = (
         ASAN_OPTIONS => "log_path=$d/asan:detect_leaks=0:detect_odr_violation=0",
-        UBSAN_OPTIONS => "log_path=$d/ubsan:print_stacktrace=1:halt_on_error=0",
+        UBSAN_OPTIONS => "log_path=$d/ubsan:print_stacktrace=1:halt_on_error=0"
+            . ':suppressions=' . File::Spec->catfile(_repo_root(), 't', 'lib',
+                                                     'ConfHaven', 'ubsan.supp'),
     );
     for my $k (keys %o) {
         $o{$k} .= ":$ENV{$k}" if defined $ENV{$k} && $ENV{$k} ne '';
@@ -1078,12 +1081,31 @@ sub sanitizer_env {
     return %o;
 }
 
-my $SANITIZER_LINE = qr/==\d+==\s*ERROR: \w*Sanitizer|\b\w*Sanitizer: |
-                       ^\S+:\d+(?::\d+)?: runtime error: /x;
+my $SANITIZER_LINE = qr/==\d+==\s*ERROR:\s+\w*Sanitizer|\b\w*Sanitizer:\s
+                       |^\S+:\d+(?::\d+)?:\sruntime\serror:\s/x;
+my $NGINX_LOG_LINE = qr{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d };
+
+# _log_reports(FILE): the sanitizer reports written into a log file (UBSan
+# in gcc's combined runtime ignores log_path and writes to stderr, which
+# nginx points at its error log): each from its first line to the next
+# nginx log line or report (40 lines at most)
+sub _log_reports {
+    my ($self, $f) = @_;
+    my (@r, $cur);
+    for my $l (split /\n/, $self->read_file($f) // '') {
+        if ($l =~ $SANITIZER_LINE) {
+            push @r, $cur = [ "$f: $l" ];
+        } elsif ($cur && $l !~ $NGINX_LOG_LINE && @$cur < 40) {
+            push @$cur, $l;
+        } else {
+            undef $cur;
+        }
+    }
+    return map { join "\n", @$_ } @r;
+}
 
 # sanitizer_reports(): one text per report: each file in sanitizer_dir()
-# (named, then its content) and each sanitizer line of error.log and
-# stderr.log
+# (named, then its content) and each report in error.log and stderr.log
 sub sanitizer_reports {
     my ($self) = @_;
     my @r;
@@ -1096,27 +1118,32 @@ sub sanitizer_reports {
         }
         closedir $dh;
     }
-    for my $f ('error.log', 'stderr.log') {
-        push @r, map { "$f: $_" } grep { $_ =~ $SANITIZER_LINE }
-            split /\n/, $self->read_file($f) // '';
-    }
+    push @r, $self->_log_reports($_) for 'error.log', 'stderr.log';
     return @r;
 }
 
-# _keep_reports(): copy sanitizer report files to TEST_CONFHAVEN_REPORTS
+# _keep_reports(): copy the sanitizer reports to TEST_CONFHAVEN_REPORTS:
+# the files as <test file>.<name>, those found in the logs together as
+# <test file>.<n>.logs
 sub _keep_reports {
-    my ($self) = @_;
+    my ($self, $n) = @_;
     my $to = $ENV{TEST_CONFHAVEN_REPORTS} or return;
-    my $d = "$self->{_dir}/sanitizer";
-    opendir my $dh, $d or return;
     my $name = File::Basename::basename($0);
-    for my $f (sort grep { !/^\./ } readdir $dh) {
-        my $c = $self->read_file("$d/$f") // next;
-        next if $c !~ /\S/;
-        eval { $self->write_file("$to/$name.$f", $c); 1 }
-            or Test::More::diag("cannot keep $d/$f: $@");
+    my $d = "$self->{_dir}/sanitizer";
+    my @keep;
+    if (opendir my $dh, $d) {
+        for my $f (sort grep { !/^\./ } readdir $dh) {
+            my $c = $self->read_file("$d/$f") // next;
+            push @keep, [ "$name.$f", $c ] if $c =~ /\S/;
+        }
+        closedir $dh;
     }
-    closedir $dh;
+    my @l = map { $self->_log_reports($_) } 'error.log', 'stderr.log';
+    push @keep, [ "$name.$n.logs", join("\n\n", @l) . "\n" ] if @l;
+    for my $k (@keep) {
+        eval { $self->write_file("$to/$k->[0]", $k->[1]); 1 }
+            or Test::More::diag("cannot keep $k->[0]: $@");
+    }
 }
 
 sub alerts {
@@ -1156,7 +1183,8 @@ sub _finish {
     if ($self->{_plan}) {
         my @a = map { $_->alerts } _mine();
         $_->{_checked} = 1 for _mine();
-        $_->_keep_reports for _mine();
+        my $n = 0;
+        $_->_keep_reports(++$n) for _mine();
         Test::More::ok(!@a, 'no alerts')
             or Test::More::diag(join "\n", @a[0 .. ($#a < 9 ? $#a : 9)]);
     }
