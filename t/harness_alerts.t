@@ -12,7 +12,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ConfHaven::Test;
 
-my $t = ConfHaven::Test->new()->plan(18);
+my $t = ConfHaven::Test->new()->plan(19);
 my $lib = "$FindBin::Bin/lib";
 
 my $CONF = <<'EOF';
@@ -116,6 +116,19 @@ pass('both ran');
 EOF
 is($rc, 0, 'two clean instances: file passes') or diag($out);
 like($out, qr/^ok 2 - no alerts$/m, 'two clean instances: "no alerts" passes');
+
+# ---- a client's text quoted in an nginx log line is no report
+($rc, $out) = child('quoted', <<'EOF');
+my $t = ConfHaven::Test->new()->worker_processes(1)->plan(1);
+$t->write_conf($CONF);
+$t->run();
+open my $fh, '>>', $t->testdir . '/error.log' or die;
+print $fh "2026/01/01 00:00:00 [info] 1#1: *1 client sent \"==1==ERROR: "
+    . "AddressSanitizer: x.c:1:2: runtime error: \"\n";
+close $fh;
+pass('ran');
+EOF
+is($rc, 0, 'sanitizer text quoted in an nginx log line: no report') or diag($out);
 
 # ---- sanitizer reports: a program built with ASan+UBSan run with the
 # harness's environment, as nginx is (a real report, not a fake file)

@@ -48,8 +48,9 @@ package ConfHaven::Test;
 #   TEST_CONFHAVEN_LEAVE=1       keep the test directory (path printed as a diag)
 #   TEST_CONFHAVEN_TIMEOUT       seconds for one HTTP exchange (default 10)
 #   ASAN_OPTIONS, UBSAN_OPTIONS  appended to the harness's own (yours win)
-#   TEST_CONFHAVEN_REPORTS       a directory: sanitizer report files are
-#                                copied there as <test file>.<report name>
+#   TEST_CONFHAVEN_REPORTS       a directory: sanitizer reports are copied
+#                                there (<test file>.<file name>, and
+#                                <test file>.<n>.logs for those in the logs)
 #
 # The "no alerts" test (the last one of every file, added by plan() and
 # done_testing()) fails on:
@@ -58,10 +59,11 @@ package ConfHaven::Test;
 #     lines matching ignore_alerts() excepted;
 #   * any sanitizer report: nginx always runs with ASAN_OPTIONS and
 #     UBSAN_OPTIONS whose log_path is <testdir>/sanitizer/ (mode 1777: the
-#     workers run as "nobody"), so a build with AddressSanitizer or
-#     UndefinedBehaviorSanitizer (`make test-sanitize`) writes each report
-#     there, one file per process; every file there, and any sanitizer line
-#     in error.log or stderr.log, fails the test and is shown as a diag.
+#     workers run as "nobody"), so a build with AddressSanitizer
+#     (`make test-sanitize`) writes each report there, a file per process;
+#     UndefinedBehaviorSanitizer (gcc) writes to stderr, i.e. stderr.log
+#     and, once nginx has redirected it, error.log. Every file there and
+#     every report in those logs fails the test and is shown as a diag.
 #     ignore_alerts() does not apply to sanitizer reports. Without a
 #     sanitized build the variables are simply unused.
 #   A file that starts nginx but never gets that test (no $t->plan(N), no
@@ -1081,8 +1083,12 @@ sub sanitizer_env {
     return %o;
 }
 
-my $SANITIZER_LINE = qr/==\d+==\s*ERROR:\s+\w*Sanitizer|\b\w*Sanitizer:\s
-                       |^\S+:\d+(?::\d+)?:\sruntime\serror:\s/x;
+# the first line of a sanitizer report written to stderr ("==PID==ERROR:
+# AddressSanitizer: ...", "file.c:1:2: runtime error: ...", "SUMMARY: ..."),
+# never an nginx log line (those start with the date and may quote
+# anything a client sent)
+my $SANITIZER_LINE = qr/^(?:==\d+==|SUMMARY:\s\w*Sanitizer
+                         |\S+:\d+(?::\d+)?:\sruntime\serror:\s)/x;
 my $NGINX_LOG_LINE = qr{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d };
 
 # _log_reports(FILE): the sanitizer reports written into a log file (UBSan
