@@ -2,6 +2,9 @@
 #   make            build .build/ngx_http_confhaven_module.so   (ci/build)
 #   make run        local stack on http://127.0.0.1:8000         (ci/run)
 #   make test       full test suite, V=1 for verbose              (ci/test)
+#   make test-sanitize  the same suite on nginx + module built with
+#                   AddressSanitizer and UBSan; any report fails (ci/test --sanitize)
+#                   (.build/sanitize/, state in .run/test-sanitize/)
 #   make import FILE=path SLUG=slug NAME="..." TIMEZONE=Area/City [LOCATION=.. WEBSITE=..]
 #   make bench      load test                                     (ci/bench)
 #                   CONFHAVEN_BENCH_SCALE=1 make bench also runs bench-scale at the end
@@ -15,7 +18,7 @@
 
 SHELL := /bin/bash
 
-.PHONY: all build run test import bench bench-scale search-eval deps clean distclean
+.PHONY: all build run test test-sanitize import bench bench-scale search-eval deps clean distclean
 
 all: build
 
@@ -27,6 +30,9 @@ run:
 
 test:
 	ci/test
+
+test-sanitize:
+	ci/test --sanitize
 
 import:
 	ci/import
@@ -46,7 +52,9 @@ deps:
 clean:
 	-ci/redis stop .run/test/redis 2>/dev/null
 	-ci/pg stop .run/test/pg 2>/dev/null
-	rm -rf .build .run/test
+	-ci/redis stop .run/test-sanitize/redis 2>/dev/null
+	-ci/pg stop .run/test-sanitize/pg 2>/dev/null
+	rm -rf .build .run/test .run/test-sanitize
 
 distclean: clean
 	-ci/redis stop 2>/dev/null

@@ -445,7 +445,9 @@ ngx_http_confhaven_search_result(ngx_http_confhaven_tool_run_t *run)
     p = text.data;
     last = p + size;
 
-    p = ngx_cpymem(p, run->note.data, run->note.len);
+    if (run->note.len) {
+        p = ngx_cpymem(p, run->note.data, run->note.len);
+    }
 
     conf = ngx_http_confhaven_tool_str(q, "conference");
 

@@ -1797,6 +1797,7 @@ static void
 ngx_http_confhaven_mcp_release(ngx_http_confhaven_mcp_http_t *st)
 {
     ngx_int_t            rc;
+    ngx_uint_t           dispatching;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -1807,11 +1808,14 @@ ngx_http_confhaven_mcp_release(ngx_http_confhaven_mcp_http_t *st)
     r = st->r;
     c = r->connection;
 
+    /* st lives in r->pool: the finalization below may free it */
+    dispatching = st->dispatching;
+
     rc = ngx_http_confhaven_mcp_respond(st);
 
     ngx_http_finalize_request(r, rc);
 
-    if (!st->dispatching) {
+    if (!dispatching) {
         ngx_http_run_posted_requests(c);
     }
 }

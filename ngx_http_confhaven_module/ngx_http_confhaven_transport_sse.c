@@ -682,15 +682,19 @@ ngx_http_confhaven_mcp_sse_post_done(ngx_http_confhaven_mcp_call_t *call)
 {
     ngx_http_confhaven_mcp_sse_post_t  *ps = call->data;
 
+    ngx_uint_t           dispatching;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = call->r;
     c = r->connection;
 
+    /* ps lives in r->pool: the finalization below may free it */
+    dispatching = ps->dispatching;
+
     ngx_http_finalize_request(r, ngx_http_confhaven_mcp_sse_reply(ps));
 
-    if (!ps->dispatching) {
+    if (!dispatching) {
         ngx_http_run_posted_requests(c);
     }
 }

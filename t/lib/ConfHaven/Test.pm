@@ -47,6 +47,27 @@ package ConfHaven::Test;
 #   TEST_CONFHAVEN_SHARED        shared conference files (optional)
 #   TEST_CONFHAVEN_LEAVE=1       keep the test directory (path printed as a diag)
 #   TEST_CONFHAVEN_TIMEOUT       seconds for one HTTP exchange (default 10)
+#   ASAN_OPTIONS, UBSAN_OPTIONS  appended to the harness's own (yours win)
+#   TEST_CONFHAVEN_REPORTS       a directory: sanitizer reports are copied
+#                                there (<test file>.<file name>, and
+#                                <test file>.<n>.logs for those in the logs)
+#
+# The "no alerts" test (the last one of every file, added by plan() and
+# done_testing()) fails on:
+#   * an [alert], [crit] or [emerg] line, or "exited on signal", in the
+#     error.log of ANY harness instance of the file (a second nginx too),
+#     lines matching ignore_alerts() excepted;
+#   * any sanitizer report: nginx always runs with ASAN_OPTIONS and
+#     UBSAN_OPTIONS whose log_path is <testdir>/sanitizer/ (mode 1777: the
+#     workers run as "nobody"), so a build with AddressSanitizer
+#     (`make test-sanitize`) writes each report there, a file per process;
+#     UndefinedBehaviorSanitizer (gcc) writes to stderr, i.e. stderr.log
+#     and, once nginx has redirected it, error.log. Every file there and
+#     every report in those logs fails the test and is shown as a diag.
+#     ignore_alerts() does not apply to sanitizer reports. Without a
+#     sanitized build the variables are simply unused.
+#   A file that starts nginx but never gets that test (no $t->plan(N), no
+#   $t->done_testing()) fails with "no alerts check missing".
 #
 # Concurrent requests (requests in flight at the same time):
 #   my @h = map { $t->http_start('GET', "/api/sessions/$_") } 1 .. 4;
@@ -354,6 +375,8 @@ sub _nginx_args {
 # test_config(): `nginx -t`; returns ($exit_code, $output) (list) or exit code == 0
 sub test_config {
     my ($self) = @_;
+    my %env = $self->sanitizer_env;
+    local @ENV{keys %env} = values %env;
     my ($rc, $out, $err) = $self->_cmd(undef, ($self->_nginx_args)[0 .. 4], '-e', "$self->{_dir}/nginx-t.log", '-t');
     return wantarray ? ($rc, $out . $err) : $rc == 0;
 }
@@ -377,6 +400,7 @@ sub run {
     $self->{_log_off} = -s "$d/error.log" // 0;
     $self->{_err_off} = -s "$d/stderr.log" // 0;
 
+    $self->{_ran} = 1;
     my $pid = fork();
     die "fork: $!\n" unless defined $pid;
     if ($pid == 0) {
@@ -384,6 +408,8 @@ sub run {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', "$d/stderr.log";
         open STDERR, '>>', "$d/stderr.log";
+        my %env = $self->sanitizer_env;
+        @ENV{keys %env} = values %env;
         exec $self->_nginx_args;
         POSIX::_exit(127);
     }
@@ -1019,21 +1045,134 @@ sub wait_log {
     return 0;
 }
 
+# ------------------------------------------------------------ sanitizers
+
+# sanitizer_dir(): <testdir>/sanitizer, where sanitizer reports go (created
+# mode 1777 on first use: the workers run as "nobody" when we are root)
+sub sanitizer_dir {
+    my ($self) = @_;
+    my $d = "$self->{_dir}/sanitizer";
+    if (!-d $d) {
+        mkdir $d or die "mkdir $d: $!\n";
+        chmod 01777, $d;
+    }
+    return $d;
+}
+
+# sanitizer_env(): the environment nginx runs with (name => value):
+# reports go to files in sanitizer_dir(), one per process (asan.<pid>,
+# ubsan.<pid>). ASan stops a process at its first report; UBSan reports
+# each site once and goes on, with the suppressions of ubsan.supp (next
+# to this file) for nginx's own sources. No leak check: nginx leaves its
+# cycle memory to exit() on purpose. No ODR check: every nginx dynamic
+# module defines its own ngx_modules[] and ngx_module_names[], which nginx
+# looks up with dlsym() (by design, not a bug). The caller's own settings
+# come last and win.
+sub sanitizer_env {
+    my ($self) = @_;
+    my $d = $self->sanitizer_dir;
+    my %o = (
+        ASAN_OPTIONS => "log_path=$d/asan:detect_leaks=0:detect_odr_violation=0",
+        UBSAN_OPTIONS => "log_path=$d/ubsan:print_stacktrace=1:halt_on_error=0"
+            . ':suppressions=' . File::Spec->catfile(_repo_root(), 't', 'lib',
+                                                     'ConfHaven', 'ubsan.supp'),
+    );
+    for my $k (keys %o) {
+        $o{$k} .= ":$ENV{$k}" if defined $ENV{$k} && $ENV{$k} ne '';
+    }
+    return %o;
+}
+
+# the first line of a sanitizer report written to stderr ("==PID==ERROR:
+# AddressSanitizer: ...", "file.c:1:2: runtime error: ...", "SUMMARY: ..."),
+# never an nginx log line (those start with the date and may quote
+# anything a client sent)
+my $SANITIZER_LINE = qr/^(?:==\d+==|SUMMARY:\s\w*Sanitizer
+                         |\S+:\d+(?::\d+)?:\sruntime\serror:\s)/x;
+my $NGINX_LOG_LINE = qr{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d };
+
+# _log_reports(FILE): the sanitizer reports written into a log file (UBSan
+# in gcc's combined runtime ignores log_path and writes to stderr, which
+# nginx points at its error log): each from its first line to the next
+# nginx log line or report (40 lines at most)
+sub _log_reports {
+    my ($self, $f) = @_;
+    my (@r, $cur);
+    for my $l (split /\n/, $self->read_file($f) // '') {
+        if ($l =~ $SANITIZER_LINE) {
+            push @r, $cur = [ "$f: $l" ];
+        } elsif ($cur && $l !~ $NGINX_LOG_LINE && @$cur < 40) {
+            push @$cur, $l;
+        } else {
+            undef $cur;
+        }
+    }
+    return map { join "\n", @$_ } @r;
+}
+
+# sanitizer_reports(): one text per report: each file in sanitizer_dir()
+# (named, then its content) and each report in error.log and stderr.log
+sub sanitizer_reports {
+    my ($self) = @_;
+    my @r;
+    my $d = "$self->{_dir}/sanitizer";
+    if (opendir my $dh, $d) {
+        for my $f (sort grep { !/^\./ } readdir $dh) {
+            my $c = $self->read_file("$d/$f") // '';
+            next if $c !~ /\S/;
+            push @r, "sanitizer report $d/$f:\n$c";
+        }
+        closedir $dh;
+    }
+    push @r, $self->_log_reports($_) for 'error.log', 'stderr.log';
+    return @r;
+}
+
+# _keep_reports(): copy the sanitizer reports to TEST_CONFHAVEN_REPORTS:
+# the files as <test file>.<name>, those found in the logs together as
+# <test file>.<n>.logs
+sub _keep_reports {
+    my ($self, $n) = @_;
+    my $to = $ENV{TEST_CONFHAVEN_REPORTS} or return;
+    my $name = File::Basename::basename($0);
+    my $d = "$self->{_dir}/sanitizer";
+    my @keep;
+    if (opendir my $dh, $d) {
+        for my $f (sort grep { !/^\./ } readdir $dh) {
+            my $c = $self->read_file("$d/$f") // next;
+            push @keep, [ "$name.$f", $c ] if $c =~ /\S/;
+        }
+        closedir $dh;
+    }
+    my @l = map { $self->_log_reports($_) } 'error.log', 'stderr.log';
+    push @keep, [ "$name.$n.logs", join("\n\n", @l) . "\n" ] if @l;
+    for my $k (@keep) {
+        eval { $self->write_file("$to/$k->[0]", $k->[1]); 1 }
+            or Test::More::diag("cannot keep $k->[0]: $@");
+    }
+}
+
 sub alerts {
     my ($self) = @_;
-    return grep {
+    my @a = grep {
         my $l = $_;
         ($l =~ /\[(?:alert|crit|emerg)\]/ || $l =~ /worker process \d+ exited on signal/)
             && !grep { $l =~ $_ } @{$self->{_ignore}}
     } split /\n/, $self->error_log;
+    return (@a, $self->sanitizer_reports);
 }
 
 # ------------------------------------------------------------------- end
 
+# the harness instances of this test file (not those of a forked child)
+sub _mine { return grep { $_->{_owner_pid} == $$ } @INSTANCES }
+
 sub _finish {
     my ($self) = @_;
     return if $self->{_finished}++;
-    $self->stop;
+    # the "no alerts" test covers every nginx of the file: stop them all
+    # first, so that their logs (and sanitizer reports) are complete
+    $_->stop for $self->{_plan} ? _mine() : ($self);
     for my $pid (@{$self->{_daemons}}) {
         kill 'TERM', $pid;
         my $deadline = time() + 3;
@@ -1048,7 +1187,10 @@ sub _finish {
         kill 'KILL', $pid if kill 0, $pid;
     }
     if ($self->{_plan}) {
-        my @a = $self->alerts;
+        my @a = map { $_->alerts } _mine();
+        $_->{_checked} = 1 for _mine();
+        my $n = 0;
+        $_->_keep_reports(++$n) for _mine();
         Test::More::ok(!@a, 'no alerts')
             or Test::More::diag(join "\n", @a[0 .. ($#a < 9 ? $#a : 9)]);
     }
@@ -1067,9 +1209,17 @@ sub _finish {
 
 END {
     local $?;
-    for my $t (@INSTANCES) {
-        next unless $t->{_owner_pid} == $$;    # not in forked children
+    my @mine = _mine();    # not in forked children
+    # the instance with the plan first: it stops and checks them all
+    for my $t ((grep { $_->{_plan} } @mine), (grep { !$_->{_plan} } @mine)) {
         eval { $t->_finish; 1 } or Test::More::diag("harness cleanup: $@");
+    }
+    # nginx ran but no "no alerts" test covered it: fail the file
+    if (grep { $_->{_ran} } @mine and !grep { $_->{_checked} } @mine) {
+        my @a = map { $_->alerts } @mine;
+        Test::More::ok(0, 'no alerts check missing: nginx ran, but the file'
+                          . ' has neither $t->plan(N) nor $t->done_testing()');
+        Test::More::diag(join "\n", @a[0 .. ($#a < 9 ? $#a : 9)]) if @a;
     }
 }
 
