@@ -1777,12 +1777,23 @@ ngx_http_confhaven_mcp_start(ngx_http_confhaven_mcp_http_t *st)
         }
     }
 
-    /* our own share: answers now if everything finished synchronously */
-    ngx_http_confhaven_mcp_release(st);
-
     st->dispatching = 0;
 
-    return NGX_DONE;
+    /*
+     * Our own share.  While we dispatched it kept every callback from
+     * answering; if all the calls finished meanwhile, the answer is ours
+     * to give, returned to the caller like any handler's (the rule of
+     * ngx_http_confhaven_fetch(): a callback never finalizes a request
+     * whose handler is still on the stack).
+     */
+
+    if (--st->pending) {
+        return NGX_DONE;
+    }
+
+    st->r->main->count--;
+
+    return ngx_http_confhaven_mcp_respond(st);
 }
 
 
@@ -1797,9 +1808,10 @@ static void
 ngx_http_confhaven_mcp_release(ngx_http_confhaven_mcp_http_t *st)
 {
     ngx_int_t            rc;
-    ngx_uint_t           dispatching;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
+
+    /* while dispatching, start() holds a share: never zero here then */
 
     if (--st->pending) {
         return;
@@ -1808,16 +1820,12 @@ ngx_http_confhaven_mcp_release(ngx_http_confhaven_mcp_http_t *st)
     r = st->r;
     c = r->connection;
 
-    /* st lives in r->pool: the finalization below may free it */
-    dispatching = st->dispatching;
-
     rc = ngx_http_confhaven_mcp_respond(st);
 
-    ngx_http_finalize_request(r, rc);
+    /* st lives in r->pool: the finalization may free it */
 
-    if (!dispatching) {
-        ngx_http_run_posted_requests(c);
-    }
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 

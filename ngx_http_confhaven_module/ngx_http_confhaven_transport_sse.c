@@ -85,6 +85,7 @@ typedef struct {
     ngx_int_t                          published_rc;
 
     unsigned                           dispatching:1;
+    unsigned                           answered:1;
     unsigned                           publishing:1;
     unsigned                           published:1;
 } ngx_http_confhaven_mcp_sse_post_t;
@@ -665,13 +666,24 @@ ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r)
         return;
     }
 
-    /* the reference ngx_http_confhaven_mcp_sse_post_done() releases */
+    /*
+     * The reference ngx_http_confhaven_mcp_sse_post_done() releases.  A
+     * call that finishes while we dispatch is only recorded there, and
+     * answered here (a callback never finalizes a request whose handler
+     * is still on the stack).
+     */
     r->main->count++;
     ps->dispatching = 1;
 
     ngx_http_confhaven_mcp_dispatch(call);
 
     ps->dispatching = 0;
+
+    if (ps->answered) {
+        r->main->count--;
+        ngx_http_finalize_request(r, ngx_http_confhaven_mcp_sse_reply(ps));
+        return;
+    }
 
     ngx_http_finalize_request(r, NGX_DONE);
 }
@@ -682,21 +694,21 @@ ngx_http_confhaven_mcp_sse_post_done(ngx_http_confhaven_mcp_call_t *call)
 {
     ngx_http_confhaven_mcp_sse_post_t  *ps = call->data;
 
-    ngx_uint_t           dispatching;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
+
+    if (ps->dispatching) {
+        ps->answered = 1;
+        return;
+    }
 
     r = call->r;
     c = r->connection;
 
-    /* ps lives in r->pool: the finalization below may free it */
-    dispatching = ps->dispatching;
+    /* ps lives in r->pool: the finalization may free it */
 
     ngx_http_finalize_request(r, ngx_http_confhaven_mcp_sse_reply(ps));
-
-    if (!dispatching) {
-        ngx_http_run_posted_requests(c);
-    }
+    ngx_http_run_posted_requests(c);
 }
 
 
