@@ -275,6 +275,13 @@ ngx_http_confhaven_pg_dispatch(ngx_http_confhaven_pg_pool_t *pool)
         ngx_queue_remove(q);
         pc = ngx_queue_data(q, ngx_http_confhaven_pg_conn_t, queue);
 
+        /*
+         * It slept in the pool, even if it never ran a query (opened for
+         * a waiter that another connection served): the server may have
+         * dropped it meanwhile, so a failure is worth one retry.
+         */
+        pc->reused = 1;
+
         ngx_http_confhaven_pg_send(pc, op);
     }
 
