@@ -21,6 +21,9 @@ sessions so that one import takes milliseconds, not seconds.
 usage: import_mutate.py --dsn DSN [--time S] [--execs N] [--seed N]
                         [--findings DIR]
 Exit status 1 when there was a finding (each is saved under --findings).
+Inputs that once were findings, t/fuzz/corpus/sql_import/crash-*.json
+({"params": [slug, name, timezone, location, website], "body": "..."}),
+are replayed first, every run.
 """
 import argparse
 import copy
@@ -377,6 +380,47 @@ def main():
         print("FINDING %s: %s (%s)" % (kind, detail.strip()[:300], base),
               file=sys.stderr, flush=True)
 
+    def run(body, params):
+        before = pg.query(FINGERPRINT)[1][0]
+        t0 = time.time()
+        st, rows, state, msg = pg.query(
+            "SELECT confhaven.import_schedule($1, $2, $3, $4, $5, $6)::text",
+            params + [body])
+        stats["execs"] += 1
+
+        if not pg.alive():
+            finding("crash", msg or "connection lost", body, params)
+            pg.connect()
+            return time.time() - t0
+
+        if st == "ok":
+            stats["ok"] += 1
+            try:
+                res = json.loads(rows[0])
+                assert "sessions" in res and "conference" in res
+            except Exception as e:  # noqa: BLE001
+                finding("bad-result", "%s: %r" % (e, rows[0][:200]), body,
+                        params)
+            return time.time() - t0
+
+        states[state] = states.get(state, 0) + 1
+        if state == "57014":
+            finding("hang", msg, body, params)
+        elif state not in CLEAN:
+            finding(state or "nostate", msg, body, params)
+
+        after = pg.query(FINGERPRINT)[1][0]
+        if after != before:
+            finding("partial", "tables changed after a rejected file: "
+                    "%s -> %s" % (before, after), body, params)
+        return time.time() - t0
+
+    crashes = os.path.join(HERE, "corpus", "sql_import")
+    for f in sorted(os.listdir(crashes)) if os.path.isdir(crashes) else []:
+        if f.startswith("crash-") and f.endswith(".json"):
+            c = json.load(open(os.path.join(crashes, f), encoding="utf-8"))
+            slowest = max(slowest, run(c["body"], c["params"]))
+
     while True:
         if a.execs and stats["execs"] >= a.execs:
             break
@@ -395,39 +439,7 @@ def main():
             body = mutate_bytes(body, rnd)
         params = mutate_params(row, rnd)
 
-        before = pg.query(FINGERPRINT)[1][0]
-        t0 = time.time()
-        st, rows, state, msg = pg.query(
-            "SELECT confhaven.import_schedule($1, $2, $3, $4, $5, $6)::text",
-            params + [body])
-        slowest = max(slowest, time.time() - t0)
-        stats["execs"] += 1
-
-        if not pg.alive():
-            finding("crash", msg or "connection lost", body, params)
-            pg.connect()
-            continue
-
-        if st == "ok":
-            stats["ok"] += 1
-            try:
-                res = json.loads(rows[0])
-                assert "sessions" in res and "conference" in res
-            except Exception as e:  # noqa: BLE001
-                finding("bad-result", "%s: %r" % (e, rows[0][:200]), body,
-                        params)
-            continue
-
-        states[state] = states.get(state, 0) + 1
-        if state == "57014":
-            finding("hang", msg, body, params)
-        elif state not in CLEAN:
-            finding(state or "nostate", msg, body, params)
-
-        after = pg.query(FINGERPRINT)[1][0]
-        if after != before:
-            finding("partial", "tables changed after a rejected file: "
-                    "%s -> %s" % (before, after), body, params)
+        slowest = max(slowest, run(body, params))
 
     elapsed = time.time() - start
     print("import_mutate: %d executions in %.0f s (%.1f/s), %d imported, "
