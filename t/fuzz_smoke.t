@@ -49,8 +49,9 @@ SKIP: {
 
     my $dsn = $t->db();
     my $findings = $t->testdir . '/findings';
-    my $out = `python3 '$root/t/fuzz/import_mutate.py' --dsn '$dsn' \
-               --execs 150 --seed 1 --findings '$findings' 2>&1`;
+    my $cmd = "python3 '$root/t/fuzz/import_mutate.py' --dsn '$dsn'"
+              . " --execs 150 --seed 1 --findings '$findings' 2>&1";
+    my $out = `$cmd`;
     my $st = $? >> 8;
     is($st, 0, 'importers: 150 mutated schedules, each imported or '
        . 'rejected with CH400/CH422, no partial data') or diag($out);
