@@ -139,6 +139,7 @@ fuzz_request(void)
 {
     ngx_pool_t          *pool;
     ngx_event_t         *rev, *wev;
+    struct sockaddr_in  *sin;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -173,6 +174,20 @@ fuzz_request(void)
     c->fd = (ngx_socket_t) -1;
     c->number = 1;
     ngx_str_set(&c->addr_text, "127.0.0.1");
+
+    /* a client address and our own, for per-address limits and logs */
+    sin = ngx_pcalloc(pool, sizeof(struct sockaddr_in));
+    if (sin == NULL) {
+        abort();
+    }
+
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(40000);
+    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    c->sockaddr = (struct sockaddr *) sin;
+    c->socklen = sizeof(struct sockaddr_in);
+    c->local_sockaddr = c->sockaddr;
+    c->local_socklen = c->socklen;
 
     r->pool = pool;
     r->connection = c;
