@@ -11,6 +11,9 @@
 #   make bench-scale  search at 1,000,000 sessions: plans + load   (ci/bench-scale)
 #                   (the dataset is built once, minutes, and cached in .run/bench-scale/)
 #   make search-eval  search quality: nDCG@10 / MRR / recall@10   (ci/search-eval)
+#   make fuzz       libFuzzer targets + importer mutations         (ci/fuzz)
+#                   FUZZ_TIME=600 seconds per target, or FUZZ_RUNS=N;
+#                   make fuzz FUZZ_TARGETS="fuzz_mcp_http sql_import"
 #   make deps       install the Debian packages                   (ci/deps)
 #   make clean      remove build output and test state
 #   make distclean  also stop and remove the make-run state in .run/ (database, admin key)
@@ -18,7 +21,7 @@
 
 SHELL := /bin/bash
 
-.PHONY: all build run test test-sanitize import bench bench-scale search-eval deps clean distclean
+.PHONY: all build run test test-sanitize import bench bench-scale search-eval deps clean distclean fuzz
 
 all: build
 
@@ -48,6 +51,10 @@ search-eval:
 
 deps:
 	ci/deps
+
+fuzz:
+	ci/fuzz $(FUZZ_TARGETS)
+	@if [ -z "$(FUZZ_TARGETS)" ]; then ci/fuzz sql_import; fi
 
 clean:
 	-ci/redis stop .run/test/redis 2>/dev/null

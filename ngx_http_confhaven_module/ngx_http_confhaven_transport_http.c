@@ -1438,6 +1438,11 @@ ngx_http_confhaven_mcp_header_equals(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
+        /* 19 digits may not fit: no overflow, no match */
+        if (n > (INT64_MAX - (*p - '0')) / 10) {
+            return NGX_DECLINED;
+        }
+
         n = n * 10 + (*p - '0');
     }
 
