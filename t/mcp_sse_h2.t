@@ -172,8 +172,13 @@ unlike(slurp("$dir/b.out"), qr/"id":7202/, "A's reply is not on B's stream");
 
 # several more, crossing both ways
 post_to($_ % 2 ? $sa : $sb, 8000 + $_) for 1 .. 10;
-ok(wait_for("$dir/a.out", qr/"id":8009/) && wait_for("$dir/b.out", qr/"id":8010/),
-   'ten more replies arrived');
+# replies may arrive in any order (POSTs go to any worker): wait for all
+my $all = 1;
+for my $n (1 .. 10) {
+    $all &&= wait_for($n % 2 ? "$dir/a.out" : "$dir/b.out",
+                      qr/"id":@{[8000 + $n]}\b/);
+}
+ok($all, 'ten more replies arrived');
 my ($ra, $rb) = (slurp("$dir/a.out"), slurp("$dir/b.out"));
 is(join(',', grep { $ra =~ /"id":$_\b/ } map { 8000 + $_ } 1 .. 10)
    . ' | ' . join(',', grep { $rb =~ /"id":$_\b/ } map { 8000 + $_ } 1 .. 10),
