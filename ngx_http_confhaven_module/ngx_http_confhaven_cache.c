@@ -754,3 +754,20 @@ ngx_http_confhaven_cache_now(void)
 
     return (ngx_msec_t) tp->sec * 1000 + tp->msec;
 }
+
+
+/* a finished fetch's outcome, as a database op reports it */
+
+void
+ngx_http_confhaven_fetch_result(ngx_http_confhaven_fetch_t *f,
+    ngx_http_confhaven_pg_op_t *op)
+{
+    op->status = f->status;
+    op->value = f->value;
+    op->got_null = (f->status == NGX_HTTP_CONFHAVEN_PG_OK
+                    && f->value.len == 0);
+    op->sqlstate = f->sqlstate;
+    op->message = f->message;
+    op->hint = f->hint;
+    op->elapsed = f->elapsed;
+}

@@ -91,6 +91,8 @@ ngx_int_t ngx_http_confhaven_cache_invalidate(
     ngx_http_confhaven_redis_handler_pt handler, void *data,
     ngx_http_confhaven_redis_op_t **ropp);
 void ngx_http_confhaven_fetch_cancel(ngx_http_confhaven_fetch_t *f);
+void ngx_http_confhaven_fetch_result(ngx_http_confhaven_fetch_t *f,
+    ngx_http_confhaven_pg_op_t *op);
 const char *ngx_http_confhaven_cache_status_name(ngx_uint_t status);
 
 

@@ -487,14 +487,7 @@ ngx_http_confhaven_tool_fetched(ngx_http_request_t *r,
 
     op = run->op;
 
-    op->status = f->status;
-    op->value = f->value;
-    op->got_null = (f->status == NGX_HTTP_CONFHAVEN_PG_OK
-                    && f->value.len == 0);
-    op->sqlstate = f->sqlstate;
-    op->message = f->message;
-    op->hint = f->hint;
-    op->elapsed = f->elapsed;
+    ngx_http_confhaven_fetch_result(f, op);
 
     ngx_http_confhaven_tool_finished(run);
 
