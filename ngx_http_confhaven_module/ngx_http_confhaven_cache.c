@@ -169,6 +169,7 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
 {
     u_char                         *p;
     u_char                          hash[20];
+    ngx_uint_t                      detached;
     ngx_sha1_t                      sha1;
     const char                     *argv[3];
     size_t                          argvlen[3];
@@ -187,7 +188,9 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
     f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_NONE;
     f->answered = 0;
 
-    if (!f->detached) {
+    detached = f->detached;
+
+    if (!detached) {
         /* the reference the completion releases */
         r->main->count++;
         f->dispatching = 1;
@@ -241,6 +244,14 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
 
 started:
 
+    if (detached) {
+        /*
+         * Its handler may have run already, and the caller may have
+         * finished the request from there: f (in r->pool) may be gone.
+         */
+        return NGX_DONE;
+    }
+
     f->dispatching = 0;
 
     if (f->answered) {
@@ -249,7 +260,7 @@ started:
         return f->rc;
     }
 
-    if (!f->detached && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
         /* notice a client that leaves while we wait */
         r->read_event_handler = ngx_http_test_reading;
     }
