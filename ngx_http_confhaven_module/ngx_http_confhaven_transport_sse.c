@@ -280,28 +280,37 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
 }
 
 
-/* "event: endpoint", data: the POST path, as the client named ours */
+/*
+ * "event: endpoint", data: the POST path, our location's as nginx
+ * normalized it (not the raw request line: "//evil.example/../sse" would
+ * send the client's messages to another host), one leading slash,
+ * escaped again.
+ */
 
 static ngx_int_t
 ngx_http_confhaven_mcp_sse_endpoint(ngx_http_confhaven_mcp_sse_stream_t *st)
 {
     u_char              *p, *path, *last;
     size_t               len;
+    uintptr_t            escape;
     ngx_http_request_t  *r;
 
     r = st->sse->r;
 
-    path = r->unparsed_uri.data;
-    last = ngx_strlchr(path, path + r->unparsed_uri.len, '?');
-    if (last == NULL) {
-        last = path + r->unparsed_uri.len;
+    path = r->uri.data;
+    last = path + r->uri.len;
+
+    while (last - path > 1 && path[1] == '/') {
+        path++;
     }
 
     while (last > path && last[-1] == '/') {
         last--;
     }
 
-    len = (last - path) + sizeof("/messages?sessionId=") - 1
+    escape = 2 * ngx_escape_uri(NULL, path, last - path, NGX_ESCAPE_URI);
+
+    len = (last - path) + escape + sizeof("/messages?sessionId=") - 1
           + st->session.len;
 
     p = ngx_pnalloc(r->pool, len);
@@ -309,7 +318,9 @@ ngx_http_confhaven_mcp_sse_endpoint(ngx_http_confhaven_mcp_sse_stream_t *st)
         return NGX_ERROR;
     }
 
-    ngx_sprintf(p, "%*s/messages?sessionId=%V", (size_t) (last - path), path,
+    (void) ngx_escape_uri(p, path, last - path, NGX_ESCAPE_URI);
+
+    ngx_sprintf(p + (last - path) + escape, "/messages?sessionId=%V",
                 &st->session);
 
     return ngx_http_confhaven_sse_event(st->sse, "endpoint", NULL, 0, p, len);

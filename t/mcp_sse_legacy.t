@@ -23,7 +23,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(4)->plan(33);
+    ->worker_processes(4)->plan(36);
 
 $t->write_conf(<<'EOF2');
 confhaven_pg_server "%%DSN%%";
@@ -131,6 +131,15 @@ my ($ps, $pep) = open_sse('/prefix/sse/');
 like($pep->{data} // '', qr{^/prefix/sse/messages\?sessionId=[0-9a-f]{32}$},
      'endpoint keeps the location prefix');
 close $ps->{sock};
+
+# the endpoint is our normalized path, never the raw request line: a
+# scheme-relative "//host/..." would send the messages to another host
+for my $raw ('//evil.example/../sse', '/prefix//sse/', '/./sse/%2e/') {
+    my ($es, $eep) = open_sse($raw);
+    like($eep->{data} // '', qr{^/(?:prefix/)?sse/messages\?sessionId=[0-9a-f]{32}$},
+         "GET $raw: endpoint is a local path ($eep->{data})");
+    close $es->{sock};
+}
 
 $r = post($url, { jsonrpc => '2.0', id => 1, method => 'initialize',
                   params => { protocolVersion => '2024-11-05', capabilities => {},
