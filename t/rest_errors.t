@@ -20,7 +20,7 @@ use Test::More;
 use ConfHaven::Test;
 
 
-my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(217);
+my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(219);
 
 $t->db();
 $t->write_conf(<<'EOF');
@@ -35,7 +35,7 @@ http {
         client_max_body_size 4k;
         client_body_buffer_size 8k;
 
-        error_page 400 404 405 413 414 500 502 503 504 /.confhaven-error;
+        error_page 400 404 405 413 414 494 500 502 503 504 /.confhaven-error;
 
         location / {
             confhaven_rest on;
@@ -263,6 +263,11 @@ check($r, 400, 'bad_request', 'invalid Host header');
 $r = $t->raw("GET /api/%zz HTTP/1.1\r\nHost: localhost\r\n"
              . "Connection: close\r\n\r\n");
 check($r, 400, 'bad_request', 'invalid percent-encoding in the path');
+
+# nginx's 494 (a header past large_client_header_buffers) answers 400
+$r = $t->raw("GET /api/conferences HTTP/1.1\r\nHost: localhost\r\n"
+             . 'X-Big: ' . ('a' x 9000) . "\r\nConnection: close\r\n\r\n");
+check($r, 400, 'bad_request', 'a request header over 8k (494)');
 
 
 # ---- import endpoint
