@@ -225,7 +225,7 @@ ngx_int_t ngx_http_confhaven_mcp_session_create(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_uint_t version, u_char *id,
     ngx_str_t *client, ngx_uint_t tag, ngx_log_t *log);
 ngx_uint_t ngx_http_confhaven_mcp_session_find(
-    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t streams);
 ngx_int_t ngx_http_confhaven_mcp_session_delete(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
 ngx_int_t ngx_http_confhaven_mcp_stream_open(

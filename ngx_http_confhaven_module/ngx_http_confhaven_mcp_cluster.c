@@ -549,7 +549,8 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
     }
 
     if (cx->deleting) {
-        argv[7] = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &id)
+        argv[7] = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &id,
+                                                      0)
                   ? "1" : "0";
         argvlen[7] = 1;
         nargs = 8;
@@ -699,7 +700,8 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
 
         if (!cx->legacy && !cx->deleting) {
             version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
-                                                          &cx->session);
+                                                          &cx->session,
+                                                          cx->legacy);
             if (version) {
                 ngx_http_confhaven_mcp_cluster_register(&cx->session,
                                                         version);

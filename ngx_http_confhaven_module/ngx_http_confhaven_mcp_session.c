@@ -657,7 +657,7 @@ ngx_http_confhaven_mcp_client_lookup(ngx_http_confhaven_mcp_zone_t *zone,
 
 ngx_uint_t
 ngx_http_confhaven_mcp_session_find(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_str_t *id)
+    ngx_str_t *id, ngx_uint_t streams)
 {
     ngx_uint_t                      version;
     ngx_http_confhaven_mcp_node_t  *sn;
@@ -670,7 +670,8 @@ ngx_http_confhaven_mcp_session_find(ngx_http_confhaven_mcp_zone_t *zone,
 
     sn = ngx_http_confhaven_mcp_session_lookup(zone, id);
 
-    if (sn == NULL) {
+    if (sn == NULL || (!streams && sn->sse_tag)) {
+        /* a legacy stream's id is no Streamable HTTP session */
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return 0;
     }

@@ -399,7 +399,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     }
 
     version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
-                                                  &h->value);
+                                                  &h->value, 0);
     if (version == 0) {
         return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
@@ -621,7 +621,7 @@ ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
         }
 
         version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
-                                                      &g->session);
+                                                      &g->session, 0);
 
         if (g->stream == 0 && g->seq == 0
             && version >= NGX_HTTP_CONFHAVEN_MCP_V2025_11_25
@@ -793,7 +793,8 @@ ngx_http_confhaven_mcp_get_tick(ngx_http_confhaven_sse_t *sse)
 
     chmcf = ngx_http_get_module_main_conf(sse->r, ngx_http_confhaven_module);
 
-    if (ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &g->session)
+    if (ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &g->session,
+                                            0)
         != 0)
     {
         return NGX_OK;
@@ -907,8 +908,13 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
      * handler ran; an unknown id writes nothing anywhere)
      */
 
-    if (ngx_http_confhaven_mcp_session_delete(&chmcf->mcp_zone, &h->value)
-        != NGX_OK
+    /* (a legacy stream's id is not ours to end) */
+
+    if ((ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &h->value, 0)
+         == 0
+         || ngx_http_confhaven_mcp_session_delete(&chmcf->mcp_zone,
+                                                  &h->value)
+            != NGX_OK)
         && !ngx_http_confhaven_mcp_cluster_deleted(r))
     {
         return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -1696,7 +1702,7 @@ ngx_http_confhaven_mcp_session(ngx_http_confhaven_mcp_http_t *st,
     }
 
     *version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
-                                                   &st->session);
+                                                   &st->session, 0);
     if (*version == 0) {
         rc = ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
                  NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,

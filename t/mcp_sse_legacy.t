@@ -23,7 +23,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(4)->plan(36);
+    ->worker_processes(4)->plan(39);
 
 $t->write_conf(<<'EOF2');
 confhaven_pg_server "%%DSN%%";
@@ -42,6 +42,10 @@ server {
 
     location /prefix/sse {
         confhaven_mcp_sse on;
+    }
+
+    location = /mcp {
+        confhaven_mcp on;
     }
 
     location / {
@@ -154,6 +158,20 @@ is($msg[0]{json}{id}, 1, 'reply id');
 
 $r = post($url, { jsonrpc => '2.0', method => 'notifications/initialized' });
 is($r->{status}, 202, 'notification: 202');
+
+# a legacy stream's id is no Streamable HTTP session: /mcp neither serves
+# nor ends it
+$r = $t->http('POST', '/mcp', body => '{"jsonrpc":"2.0","id":9,"method":"ping"}',
+              content_type => 'application/json',
+              headers => ['Accept' => 'application/json, text/event-stream',
+                          'Mcp-Session-Id' => $sid,
+                          'MCP-Protocol-Version' => '2024-11-05']);
+is($r->{status}, 404, 'the stream\'s id on POST /mcp: 404');
+$r = $t->http('DELETE', '/mcp', headers => ['Mcp-Session-Id' => $sid,
+                                             'MCP-Protocol-Version' => '2024-11-05']);
+is($r->{status}, 404, 'the stream\'s id on DELETE /mcp: 404');
+$r = post($url, { jsonrpc => '2.0', method => 'notifications/initialized' });
+is($r->{status}, 202, 'the stream still takes messages');
 
 $r = post($url, { jsonrpc => '2.0', id => 2, method => 'tools/call',
                   params => { name => 'search_sessions',

@@ -67,7 +67,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_memcpy(args.data, rest, args.len);
 
     /* Mcp-Session-Id */
-    version = ngx_http_confhaven_mcp_session_find(zone, &sid);
+    version = ngx_http_confhaven_mcp_session_find(zone, &sid, 0);
     if (version > NGX_HTTP_CONFHAVEN_MCP_VLAST) {
         abort();
     }
@@ -102,7 +102,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (version) {
         (void) ngx_http_confhaven_mcp_session_drop(zone, &sid);
 
-        if (ngx_http_confhaven_mcp_session_find(zone, &sid) != 0) {
+        if (ngx_http_confhaven_mcp_session_find(zone, &sid, 0) != 0) {
             fprintf(stderr, "fuzz: a dropped session is still found\n");
             abort();
         }
