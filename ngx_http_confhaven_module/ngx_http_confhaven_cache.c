@@ -39,6 +39,7 @@
 
 /* larger answers are not cached: every Redis value stays bounded */
 #define NGX_HTTP_CONFHAVEN_CACHE_MAX_ENTRY  (1024 * 1024)
+
 #define NGX_HTTP_CONFHAVEN_CACHE_GRACE   60        /* seconds kept past TTL */
 
 

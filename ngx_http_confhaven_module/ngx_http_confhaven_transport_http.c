@@ -1194,6 +1194,7 @@ ngx_http_confhaven_mcp_check_headers(ngx_http_confhaven_mcp_call_t *call)
 {
     u_char               err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
     json_t              *name, *method;
+    ngx_uint_t           tool;
     const char          *why;
     ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
@@ -1233,9 +1234,11 @@ ngx_http_confhaven_mcp_check_headers(ngx_http_confhaven_mcp_call_t *call)
 
     name = NULL;
 
-    if ((call->method.len == sizeof("tools/call") - 1
-         && ngx_strncmp(call->method.data, "tools/call", call->method.len)
-            == 0)
+    tool = (call->method.len == sizeof("tools/call") - 1
+            && ngx_strncmp(call->method.data, "tools/call", call->method.len)
+               == 0);
+
+    if (tool
         || (call->method.len == sizeof("prompts/get") - 1
             && ngx_strncmp(call->method.data, "prompts/get",
                            call->method.len) == 0))
@@ -1265,7 +1268,7 @@ ngx_http_confhaven_mcp_check_headers(ngx_http_confhaven_mcp_call_t *call)
         }
     }
 
-    if (json_is_string(name) && call->method.data[0] == 't') {
+    if (tool && json_is_string(name)) {
         return ngx_http_confhaven_mcp_check_param_headers(call);
     }
 
