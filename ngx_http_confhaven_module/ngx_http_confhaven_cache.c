@@ -24,7 +24,6 @@
 #include <ngx_http.h>
 #include <ngx_sha1.h>
 
-#include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_cache.h"
 
 
@@ -72,7 +71,9 @@ static void ngx_http_confhaven_fetch_cache_reply(
 static void ngx_http_confhaven_fetch_db(ngx_http_confhaven_fetch_t *f,
     ngx_http_confhaven_cache_t *cache);
 static void ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op);
-static void ngx_http_confhaven_flight_store(ngx_http_confhaven_flight_t *fl);
+static void ngx_http_confhaven_cache_put(ngx_http_confhaven_cache_t *cache,
+    ngx_str_t *rkey, ngx_str_t *gen, ngx_str_t *value, ngx_str_t *count,
+    ngx_str_t *tag, ngx_msec_t ttl, ngx_log_t *log);
 static void ngx_http_confhaven_fetch_complete(ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_cache_ignore(ngx_http_confhaven_redis_op_t *op,
     redisReply *reply);
@@ -147,59 +148,39 @@ ngx_http_confhaven_cache_status_name(ngx_uint_t status)
 
 /*
  * Starts the fetch; f->handler runs exactly once, later or before this
- * returns.  Its return value finalizes the request -- unless the fetch is
- * "detached" (an MCP tool call inside a JSON-RPC exchange): then the
- * caller holds the request and finalizes it itself.
- *
- * The rule for every callback here (and in REST and the legacy SSE
- * publish): a completion that runs while its starter is still on the
- * stack (the database is down and the pool says so at once) never
- * finalizes the request.  It records the code; this function drops the
- * reference it took and returns the code for the content handler to
- * return, so the request is finalized once, by nginx, after the handler.
- * Finalizing and running posted requests from inside would free the
- * request under the handler when the client has reset the connection.
- * A detached fetch calls its handler at once either way: the MCP
- * transports hold a reference and a "dispatching" flag for that.
+ * returns (the database is down and the pool says so at once).  The
+ * caller owns its request: a handler that runs while the caller is still
+ * on the stack must not finalize it (see the front ends).
  */
 
 ngx_int_t
-ngx_http_confhaven_fetch(ngx_http_request_t *r,
-    ngx_http_confhaven_cache_t *cache, ngx_http_confhaven_fetch_t *f,
-    ngx_uint_t use_cache)
+ngx_http_confhaven_fetch(ngx_http_confhaven_fetch_t *f)
 {
     u_char                         *p;
     u_char                          hash[20];
-    ngx_uint_t                      detached;
     ngx_sha1_t                      sha1;
     const char                     *argv[3];
     size_t                          argvlen[3];
     ngx_pool_cleanup_t             *cln;
+    ngx_http_confhaven_cache_t     *cache;
     ngx_http_confhaven_redis_op_t  *rop;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(f->pool, 0);
     if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     cln->handler = ngx_http_confhaven_fetch_cleanup;
     cln->data = f;
 
-    f->request = r;
+    cache = f->cache;
+
     f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_NONE;
-    f->answered = 0;
+    f->active = 1;
 
-    detached = f->detached;
-
-    if (!detached) {
-        /* the reference the completion releases */
-        r->main->count++;
-        f->dispatching = 1;
-    }
-
-    if (f->key.len == 0 || !use_cache || cache->redis == NULL) {
+    if (f->key.len == 0 || !f->use_cache || cache->redis == NULL) {
         ngx_http_confhaven_fetch_db(f, cache);
-        goto started;
+        return NGX_OK;
     }
 
     /* a fixed-size key: any bytes a client sends stay out of Redis keys */
@@ -209,11 +190,11 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
     ngx_sha1_final(hash, &sha1);
 
     f->rkey.len = sizeof(NGX_HTTP_CONFHAVEN_CACHE_PREFIX) - 1 + 40;
-    f->rkey.data = ngx_pnalloc(r->pool, f->rkey.len);
+    f->rkey.data = ngx_pnalloc(f->pool, f->rkey.len);
     if (f->rkey.data == NULL) {
         f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_BYPASS;
         ngx_http_confhaven_fetch_db(f, cache);
-        goto started;
+        return NGX_OK;
     }
 
     p = ngx_cpymem(f->rkey.data, NGX_HTTP_CONFHAVEN_CACHE_PREFIX,
@@ -225,7 +206,7 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
     if (rop == NULL) {
         f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_BYPASS;
         ngx_http_confhaven_fetch_db(f, cache);
-        goto started;
+        return NGX_OK;
     }
 
     argv[0] = "MGET";
@@ -238,35 +219,12 @@ ngx_http_confhaven_fetch(ngx_http_request_t *r,
     if (ngx_http_confhaven_redis_command(rop, 3, argv, argvlen) != NGX_OK) {
         f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_BYPASS;
         ngx_http_confhaven_fetch_db(f, cache);
-        goto started;
+        return NGX_OK;
     }
 
     f->rop = rop;
 
-started:
-
-    if (detached) {
-        /*
-         * Its handler may have run already, and the caller may have
-         * finished the request from there: f (in r->pool) may be gone.
-         */
-        return NGX_DONE;
-    }
-
-    f->dispatching = 0;
-
-    if (f->answered) {
-        /* answered already: nginx finalizes with the handler's code */
-        r->main->count--;
-        return f->rc;
-    }
-
-    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-        /* notice a client that leaves while we wait */
-        r->read_event_handler = ngx_http_test_reading;
-    }
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -279,21 +237,18 @@ ngx_http_confhaven_fetch_cache_reply(ngx_http_confhaven_redis_op_t *op,
     ngx_str_t                        body;
     ngx_int_t                        expires, count;
     redisReply                      *v, *g;
-    ngx_http_request_t              *r;
     ngx_http_confhaven_fetch_t      *f;
-    ngx_http_confhaven_main_conf_t  *chmcf;
+    ngx_http_confhaven_cache_t      *cache;
 
     f = op->data;
     f->rop = NULL;
-    r = f->request;
-
-    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+    cache = f->cache;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2)
     {
         f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_BYPASS;
-        ngx_http_confhaven_fetch_db(f, chmcf->cache);
+        ngx_http_confhaven_fetch_db(f, cache);
         return;
     }
 
@@ -308,14 +263,14 @@ ngx_http_confhaven_fetch_cache_reply(ngx_http_confhaven_redis_op_t *op,
         ngx_str_set(&body, "0");
     }
 
-    if (ngx_http_confhaven_str_copy(r->pool, &f->gen, &body) == NGX_OK) {
+    if (ngx_http_confhaven_str_copy(f->pool, &f->gen, &body) == NGX_OK) {
         f->gen_known = 1;
     }
 
     f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_MISS;
 
     if (v->type != REDIS_REPLY_STRING) {
-        ngx_http_confhaven_fetch_db(f, chmcf->cache);
+        ngx_http_confhaven_fetch_db(f, cache);
         return;
     }
 
@@ -325,10 +280,10 @@ ngx_http_confhaven_fetch_cache_reply(ngx_http_confhaven_redis_op_t *op,
     nl = ngx_strlchr(p, last, '\n');
 
     if (sp == NULL || nl == NULL || sp > nl) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, f->log, 0,
                       "confhaven cache: malformed entry \"%V\" ignored",
                       &f->rkey);
-        ngx_http_confhaven_fetch_db(f, chmcf->cache);
+        ngx_http_confhaven_fetch_db(f, cache);
         return;
     }
 
@@ -339,16 +294,16 @@ ngx_http_confhaven_fetch_cache_reply(ngx_http_confhaven_redis_op_t *op,
 
     if (expires == NGX_ERROR || (ngx_msec_t) expires <= now) {
         f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_EXPIRED;
-        ngx_http_confhaven_fetch_db(f, chmcf->cache);
+        ngx_http_confhaven_fetch_db(f, cache);
         return;
     }
 
     body.data = nl + 1;
     body.len = last - (nl + 1);
 
-    if (ngx_http_confhaven_str_copy(r->pool, &f->value, &body) != NGX_OK) {
+    if (ngx_http_confhaven_str_copy(f->pool, &f->value, &body) != NGX_OK) {
         f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_BYPASS;
-        ngx_http_confhaven_fetch_db(f, chmcf->cache);
+        ngx_http_confhaven_fetch_db(f, cache);
         return;
     }
 
@@ -369,6 +324,14 @@ ngx_http_confhaven_fetch_db(ngx_http_confhaven_fetch_t *f,
     ngx_pool_t                   *pool;
     ngx_str_node_t               *sn;
     ngx_http_confhaven_flight_t  *fl;
+
+    if (f->sql == NULL) {
+        /* a derived entry: a miss is for its owner to fill */
+        f->status = NGX_HTTP_CONFHAVEN_PG_OK;
+        f->value.len = 0;
+        ngx_http_confhaven_fetch_complete(f);
+        return;
+    }
 
     f->db_used = 1;
 
@@ -427,8 +390,9 @@ ngx_http_confhaven_fetch_db(ngx_http_confhaven_fetch_t *f,
 
     fl->gen_known = f->gen_known;
 
-    fl->op.sql = f->sql;    /* static route tables */
+    fl->op.sql = f->sql;    /* static operation tables */
     fl->op.nparams = f->nparams;
+    fl->op.timeout = f->timeout;
 
     for (i = 0; i < f->nparams; i++) {
         if (f->values[i] == NULL) {
@@ -491,7 +455,9 @@ ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op)
     if (op->status == NGX_HTTP_CONFHAVEN_PG_OK && !op->got_null
         && op->value.len && fl->rkey.len && fl->gen_known)
     {
-        ngx_http_confhaven_flight_store(fl);
+        ngx_http_confhaven_cache_put(fl->cache, &fl->rkey, &fl->gen,
+                                     &op->value, &op->value2, &op->value3,
+                                     fl->ttl, fl->cache->log);
     }
 
     n = op->value2.len ? ngx_atoi(op->value2.data, op->value2.len) : -1;
@@ -502,8 +468,8 @@ ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op)
         f = ngx_queue_data(q, ngx_http_confhaven_fetch_t, queue);
         f->flight = NULL;
 
-        /* each request gets its own copy: the flight dies now */
-        p = f->request->pool;
+        /* each caller gets its own copy: the flight dies now */
+        p = f->pool;
 
         f->status = op->status;
         f->elapsed = op->elapsed;
@@ -521,6 +487,7 @@ ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op)
         (void) ngx_http_confhaven_str_copy(p, &f->sqlstate, &op->sqlstate);
         (void) ngx_http_confhaven_str_copy(p, &f->message, &op->message);
         (void) ngx_http_confhaven_str_copy(p, &f->hint, &op->hint);
+        (void) ngx_http_confhaven_str_copy(p, &f->tag, &op->value3);
 
         ngx_http_confhaven_fetch_complete(f);
     }
@@ -529,53 +496,70 @@ ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op)
 }
 
 
+/*
+ * Stores "value" under rkey unless the generation moved on since gen was
+ * read.  Its own pool: the arguments are copied by hiredis at once.
+ */
+
 static void
-ngx_http_confhaven_flight_store(ngx_http_confhaven_flight_t *fl)
+ngx_http_confhaven_cache_put(ngx_http_confhaven_cache_t *cache,
+    ngx_str_t *rkey, ngx_str_t *gen, ngx_str_t *val, ngx_str_t *cnt,
+    ngx_str_t *tg, ngx_msec_t ttl_ms, ngx_log_t *log)
 {
     u_char                         *p, *value, *ttl, *tagkey;
     size_t                          len, tlen;
     ngx_msec_t                      now;
     ngx_str_t                       tag, count;
+    ngx_pool_t                     *pool;
     const char                     *argv[9];
     size_t                          argvlen[9];
-    ngx_http_confhaven_pg_op_t     *op;
     ngx_http_confhaven_redis_op_t  *rop;
 
-    op = &fl->op;
-
-    if (!ngx_http_confhaven_redis_ready(fl->cache->redis)) {
+    if (cache->redis == NULL
+        || !ngx_http_confhaven_redis_ready(cache->redis))
+    {
         return;
     }
 
-    if (op->value.len > NGX_HTTP_CONFHAVEN_CACHE_MAX_ENTRY) {
+    if (val->len > NGX_HTTP_CONFHAVEN_CACHE_MAX_ENTRY) {
         /* served from the database each time, never a huge Redis value */
         return;
     }
 
-    tag = op->value3;
+    tag = *tg;
     if (tag.len == 0) {
         ngx_str_set(&tag, "*");
     }
 
-    now = ngx_http_confhaven_cache_now();
-
-    len = 2 * NGX_INT64_LEN + 2 + op->value.len;
-    value = ngx_pnalloc(fl->pool, len);
-    ttl = ngx_pnalloc(fl->pool, NGX_INT_T_LEN);
-    tlen = sizeof(NGX_HTTP_CONFHAVEN_CACHE_PREFIX "tag:") - 1 + tag.len;
-    tagkey = ngx_pnalloc(fl->pool, tlen);
-
-    if (value == NULL || ttl == NULL || tagkey == NULL) {
+    if (tag.len > 64) {
         return;
     }
 
-    count = op->value2;
+    pool = ngx_create_pool(1024, log);
+    if (pool == NULL) {
+        return;
+    }
+
+    now = ngx_http_confhaven_cache_now();
+
+    len = 2 * NGX_INT64_LEN + 2 + val->len;
+    value = ngx_pnalloc(pool, len);
+    ttl = ngx_pnalloc(pool, NGX_INT_T_LEN);
+    tlen = sizeof(NGX_HTTP_CONFHAVEN_CACHE_PREFIX "tag:") - 1 + tag.len;
+    tagkey = ngx_pnalloc(pool, tlen);
+
+    if (value == NULL || ttl == NULL || tagkey == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    count = *cnt;
     if (count.len == 0) {
         ngx_str_set(&count, "-1");
     }
 
-    p = ngx_sprintf(value, "%M %V\n", now + fl->ttl, &count);
-    p = ngx_cpymem(p, op->value.data, op->value.len);
+    p = ngx_sprintf(value, "%M %V\n", now + ttl_ms, &count);
+    p = ngx_cpymem(p, val->data, val->len);
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
@@ -583,31 +567,55 @@ ngx_http_confhaven_flight_store(ngx_http_confhaven_flight_t *fl)
     argvlen[1] = sizeof(ngx_http_confhaven_cache_store_lua) - 1;
     argv[2] = "3";
     argvlen[2] = 1;
-    argv[3] = (const char *) fl->rkey.data;
-    argvlen[3] = fl->rkey.len;
+    argv[3] = (const char *) rkey->data;
+    argvlen[3] = rkey->len;
     argv[4] = NGX_HTTP_CONFHAVEN_CACHE_GEN;
     argvlen[4] = sizeof(NGX_HTTP_CONFHAVEN_CACHE_GEN) - 1;
 
     ngx_sprintf(tagkey, NGX_HTTP_CONFHAVEN_CACHE_PREFIX "tag:%V", &tag);
     argv[5] = (const char *) tagkey;
     argvlen[5] = tlen;
-    argv[6] = (const char *) fl->gen.data;
-    argvlen[6] = fl->gen.len;
+    argv[6] = (const char *) gen->data;
+    argvlen[6] = gen->len;
     argv[7] = (const char *) value;
     argvlen[7] = p - value;
     argv[8] = (const char *) ttl;
     argvlen[8] = ngx_sprintf(ttl, "%M",
-                             fl->ttl / 1000 + NGX_HTTP_CONFHAVEN_CACHE_GRACE)
+                             ttl_ms / 1000 + NGX_HTTP_CONFHAVEN_CACHE_GRACE)
                  - ttl;
 
-    rop = ngx_http_confhaven_redis_op(fl->cache->redis,
+    rop = ngx_http_confhaven_redis_op(cache->redis,
                                       ngx_http_confhaven_cache_ignore, NULL);
-    if (rop == NULL) {
+    if (rop != NULL) {
+        /* hiredis copies the arguments now */
+        (void) ngx_http_confhaven_redis_command(rop, 9, argv, argvlen);
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+/*
+ * A derived entry (Redis-only fetch that missed): stored under the same
+ * key with the generation that fetch saw, so an import since wins.
+ */
+
+void
+ngx_http_confhaven_cache_store(ngx_http_confhaven_fetch_t *f,
+    ngx_str_t *value, ngx_int_t count, ngx_str_t *tag)
+{
+    u_char     buf[NGX_INT_T_LEN];
+    ngx_str_t  cnt;
+
+    if (f->rkey.len == 0 || !f->gen_known || value->len == 0) {
         return;
     }
 
-    /* hiredis copies the arguments now: the flight's pool may go */
-    (void) ngx_http_confhaven_redis_command(rop, 9, argv, argvlen);
+    cnt.data = buf;
+    cnt.len = ngx_sprintf(buf, "%i", count) - buf;
+
+    ngx_http_confhaven_cache_put(f->cache, &f->rkey, &f->gen, value, &cnt,
+                                 tag, f->ttl, f->log);
 }
 
 
@@ -641,13 +649,18 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     size_t                          argvlen[7];
     ngx_http_confhaven_redis_op_t  *rop;
 
-    if (cache->redis == NULL || tag->len > 64) {
+    if (cache->redis == NULL) {
+        /* no cache to forget */
         return NGX_DECLINED;
+    }
+
+    if (tag->len > 64) {
+        return NGX_ERROR;
     }
 
     rop = ngx_http_confhaven_redis_op(cache->redis, handler, data);
     if (rop == NULL) {
-        return NGX_DECLINED;
+        return NGX_ERROR;
     }
 
     k2 = (u_char *) NGX_HTTP_CONFHAVEN_CACHE_PREFIX "tag:*";
@@ -678,30 +691,8 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
 static void
 ngx_http_confhaven_fetch_complete(ngx_http_confhaven_fetch_t *f)
 {
-    ngx_int_t            rc;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = f->request;
-    c = r->connection;
-    f->request = NULL;
-
-    if (f->detached) {
-        (void) f->handler(r, f);
-        return;
-    }
-
-    rc = f->handler(r, f);
-
-    if (f->dispatching) {
-        /* ngx_http_confhaven_fetch() is on the stack: it returns rc */
-        f->rc = rc;
-        f->answered = 1;
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    f->active = 0;
+    f->handler(f);
 }
 
 
@@ -729,7 +720,7 @@ ngx_http_confhaven_fetch_cleanup(void *data)
         f->flight = NULL;
     }
 
-    f->request = NULL;
+    f->active = 0;
 }
 
 
@@ -765,21 +756,4 @@ ngx_http_confhaven_cache_now(void)
     tp = ngx_timeofday();
 
     return (ngx_msec_t) tp->sec * 1000 + tp->msec;
-}
-
-
-/* a finished fetch's outcome, as a database op reports it */
-
-void
-ngx_http_confhaven_fetch_result(ngx_http_confhaven_fetch_t *f,
-    ngx_http_confhaven_pg_op_t *op)
-{
-    op->status = f->status;
-    op->value = f->value;
-    op->got_null = (f->status == NGX_HTTP_CONFHAVEN_PG_OK
-                    && f->value.len == 0);
-    op->sqlstate = f->sqlstate;
-    op->message = f->message;
-    op->hint = f->hint;
-    op->elapsed = f->elapsed;
 }

@@ -28,16 +28,17 @@ typedef struct ngx_http_confhaven_fetch_s   ngx_http_confhaven_fetch_t;
 typedef struct ngx_http_confhaven_flight_s  ngx_http_confhaven_flight_t;
 typedef struct ngx_http_confhaven_cache_s   ngx_http_confhaven_cache_t;
 
-/* returns what ngx_http_finalize_request() gets */
-typedef ngx_int_t (*ngx_http_confhaven_fetch_pt)(ngx_http_request_t *r,
-    ngx_http_confhaven_fetch_t *f);
+typedef void (*ngx_http_confhaven_fetch_pt)(ngx_http_confhaven_fetch_t *f);
 
 
 /*
  * One read through the cache: the query (SQL returning body, count and
- * invalidation tag), the normalized request that names it, and what came
- * back.  Concurrent fetches of the same key in a worker share one
- * database query (a "flight").
+ * invalidation tag), the canonical key that names it, and what came back.
+ * Concurrent fetches of the same key in a worker share one database query
+ * (a "flight").  Without sql, a fetch reads Redis only: a derived entry
+ * (an MCP tool result) that its owner stores with cache_store().  The
+ * handler runs exactly once, possibly before ngx_http_confhaven_fetch()
+ * returns; the caller owns whatever request it serves.
  */
 
 struct ngx_http_confhaven_fetch_s {
@@ -46,20 +47,24 @@ struct ngx_http_confhaven_fetch_s {
     const char                        *values[NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS];
     ngx_str_t                          key;        /* empty: no cache */
     ngx_msec_t                         ttl;
+    ngx_http_confhaven_cache_t        *cache;
+    ngx_flag_t                         use_cache;
+    ngx_msec_t                         timeout;    /* 0: the pool's */
+    ngx_pool_t                        *pool;       /* the answer's memory */
+    ngx_log_t                         *log;
     ngx_http_confhaven_fetch_pt        handler;
     void                              *data;
-    ngx_int_t                          rc;         /* answered early */
 
     ngx_uint_t                         status;     /* op status */
-    ngx_str_t                          value;
+    ngx_str_t                          value;      /* empty: NULL, a miss */
     ngx_int_t                          count;
+    ngx_str_t                          tag;
     ngx_str_t                          sqlstate;
     ngx_str_t                          message;
     ngx_str_t                          hint;
     ngx_msec_t                         elapsed;
     ngx_uint_t                         cache_status;
 
-    ngx_http_request_t                *request;
     ngx_http_confhaven_flight_t       *flight;
     ngx_http_confhaven_redis_op_t     *rop;
     ngx_queue_t                        queue;      /* in the flight */
@@ -67,9 +72,7 @@ struct ngx_http_confhaven_fetch_s {
     ngx_str_t                          gen;
     unsigned                           gen_known:1;
     unsigned                           db_used:1;
-    unsigned                           detached:1;  /* caller finalizes */
-    unsigned                           dispatching:1;
-    unsigned                           answered:1;
+    unsigned                           active:1;
 };
 
 
@@ -83,16 +86,14 @@ typedef struct {
 ngx_http_confhaven_cache_t *ngx_http_confhaven_cache_create(
     ngx_cycle_t *cycle, ngx_http_confhaven_pg_pool_t *pool,
     ngx_http_confhaven_redis_t *redis);
-ngx_int_t ngx_http_confhaven_fetch(ngx_http_request_t *r,
-    ngx_http_confhaven_cache_t *cache, ngx_http_confhaven_fetch_t *f,
-    ngx_uint_t use_cache);
+ngx_int_t ngx_http_confhaven_fetch(ngx_http_confhaven_fetch_t *f);
+void ngx_http_confhaven_cache_store(ngx_http_confhaven_fetch_t *f,
+    ngx_str_t *value, ngx_int_t count, ngx_str_t *tag);
 ngx_int_t ngx_http_confhaven_cache_invalidate(
     ngx_http_confhaven_cache_t *cache, ngx_str_t *tag,
     ngx_http_confhaven_redis_handler_pt handler, void *data,
     ngx_http_confhaven_redis_op_t **ropp);
 void ngx_http_confhaven_fetch_cancel(ngx_http_confhaven_fetch_t *f);
-void ngx_http_confhaven_fetch_result(ngx_http_confhaven_fetch_t *f,
-    ngx_http_confhaven_pg_op_t *op);
 const char *ngx_http_confhaven_cache_status_name(ngx_uint_t status);
 
 

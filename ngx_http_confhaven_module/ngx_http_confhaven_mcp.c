@@ -112,6 +112,8 @@ static void ngx_http_confhaven_mcp_discover(
     ngx_http_confhaven_mcp_call_t *call);
 static void ngx_http_confhaven_mcp_tools_list(
     ngx_http_confhaven_mcp_call_t *call);
+static ngx_int_t ngx_http_confhaven_mcp_ops_env(
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_ops_env_t **env);
 static void ngx_http_confhaven_mcp_tools_call(
     ngx_http_confhaven_mcp_call_t *call);
 static void ngx_http_confhaven_mcp_tool_done(
@@ -133,7 +135,7 @@ static size_t ngx_http_confhaven_mcp_check_push(
     ngx_http_confhaven_mcp_check_t *ck, const char *name);
 static ngx_int_t ngx_http_confhaven_mcp_check_fail(
     ngx_http_confhaven_mcp_check_t *ck, const char *fmt, ...);
-static ngx_int_t ngx_http_confhaven_mcp_query_fetched(ngx_http_request_t *r,
+static void ngx_http_confhaven_mcp_query_fetched(
     ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev);
 static void ngx_http_confhaven_mcp_query_cleanup(void *data);
@@ -1482,6 +1484,11 @@ ngx_http_confhaven_mcp_tools_call(ngx_http_confhaven_mcp_call_t *call)
     run->done = ngx_http_confhaven_mcp_tool_done;
     run->data = call;
 
+    if (ngx_http_confhaven_mcp_ops_env(call, &run->env) != NGX_OK) {
+        ngx_http_confhaven_mcp_result(call, NULL);
+        return;
+    }
+
     if (ngx_http_confhaven_tools_call(run) != NGX_OK) {
         ngx_http_confhaven_mcp_result(call, NULL);
     }
@@ -1496,13 +1503,58 @@ ngx_http_confhaven_mcp_tool_done(ngx_http_confhaven_tool_run_t *run)
     ngx_http_confhaven_ctx_t  *ctx;
 
     ctx = ngx_http_confhaven_get_ctx(run->r);
-    if (ctx && run->db_time) {
-        ctx->db_used = 1;
-        ctx->db_time += run->db_time;
+    if (ctx) {
+        if (run->db_time) {
+            ctx->db_used = 1;
+            ctx->db_time += run->db_time;
+        }
+
+        if (run->cache_status) {
+            ctx->cache_status = run->cache_status;
+        }
+    }
+
+    if (run->result == NULL && run->result_text.len) {
+        /* a result as sent before, from the cache */
+        run->result = json_loadb((char *) run->result_text.data,
+                                 run->result_text.len, 0, NULL);
+
+        if (run->result == NULL
+            || ngx_http_confhaven_mcp_own(run->r->pool, run->result)
+               != NGX_OK)
+        {
+            json_decref(run->result);
+            ngx_http_confhaven_mcp_result(call, NULL);
+            return;
+        }
     }
 
     /* the result is owned by the pool: the response takes a reference */
     ngx_http_confhaven_mcp_result(call, json_incref(run->result));
+}
+
+
+/* what the location lends the operations of this call */
+
+static ngx_int_t
+ngx_http_confhaven_mcp_ops_env(ngx_http_confhaven_mcp_call_t *call,
+    ngx_http_confhaven_ops_env_t **env)
+{
+    ngx_http_confhaven_loc_conf_t   *chlcf;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_get_module_main_conf(call->r, ngx_http_confhaven_module);
+    chlcf = ngx_http_get_module_loc_conf(call->r, ngx_http_confhaven_module);
+
+    *env = ngx_pcalloc(call->r->pool, sizeof(ngx_http_confhaven_ops_env_t));
+    if (*env == NULL) {
+        return NGX_ERROR;
+    }
+
+    (*env)->cache = chmcf->pool ? chmcf->cache : NULL;
+    (*env)->conf = &chlcf->cache;
+
+    return NGX_OK;
 }
 
 
@@ -1752,15 +1804,18 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
              ? chlcf->cache.ttl_document : chlcf->cache.ttl_search;
     f->handler = ngx_http_confhaven_mcp_query_fetched;
     f->data = q;
-    f->detached = 1;
+    f->cache = chmcf->cache;
+    f->use_cache = chlcf->cache.enabled;
+    f->pool = r->pool;
+    f->log = r->connection->log;
 
     q->fetch = f;
 
     ngx_add_timer(&q->timer, NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT);
 
-    rc = ngx_http_confhaven_fetch(r, chmcf->cache, f, chlcf->cache.enabled);
+    rc = ngx_http_confhaven_fetch(f);
 
-    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR && q->running) {
+    if (rc == NGX_ERROR && q->running) {
         /* nothing was started */
         q->fetch = NULL;
         op->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
@@ -1771,9 +1826,8 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
 }
 
 
-static ngx_int_t
-ngx_http_confhaven_mcp_query_fetched(ngx_http_request_t *r,
-    ngx_http_confhaven_fetch_t *f)
+static void
+ngx_http_confhaven_mcp_query_fetched(ngx_http_confhaven_fetch_t *f)
 {
     ngx_http_confhaven_ctx_t        *ctx;
     ngx_http_confhaven_pg_op_t      *op;
@@ -1782,21 +1836,26 @@ ngx_http_confhaven_mcp_query_fetched(ngx_http_request_t *r,
     q->fetch = NULL;
 
     if (!q->running) {
-        return NGX_OK;
+        return;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    ctx = ngx_http_get_module_ctx(q->call->r, ngx_http_confhaven_module);
     if (ctx) {
         ctx->cache_status = f->cache_status;
     }
 
     op = q->op;
 
-    ngx_http_confhaven_fetch_result(f, op);
+    op->status = f->status;
+    op->value = f->value;
+    op->got_null = (f->status == NGX_HTTP_CONFHAVEN_PG_OK
+                    && f->value.len == 0);
+    op->sqlstate = f->sqlstate;
+    op->message = f->message;
+    op->hint = f->hint;
+    op->elapsed = f->elapsed;
 
     ngx_http_confhaven_mcp_query_finish(q);
-
-    return NGX_OK;
 }
 
 

@@ -15,6 +15,7 @@
 #include "ngx_http_confhaven_pg.h"
 #include "ngx_http_confhaven_redis.h"
 #include "ngx_http_confhaven_cache.h"
+#include "ngx_http_confhaven_ops.h"
 #include "ngx_http_confhaven_mcp.h"
 
 
@@ -71,13 +72,10 @@ typedef struct {
     ngx_int_t                      db_rc;        /* answered while starting */
     ngx_msec_t                     db_time;
 
-    ngx_http_confhaven_pg_op_t    *op;
-    ngx_http_confhaven_fetch_t     fetch;
+    ngx_http_confhaven_op_call_t  *call;         /* REST */
+    ngx_http_confhaven_ops_env_t   env;
     ngx_uint_t                     cache_status;
-    ngx_http_confhaven_redis_op_t *rop;
     ngx_uint_t                     kind;
-    ngx_uint_t                     nparams;
-    char                          *params[NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS];
 
     ngx_str_t                      mcp_session;
     ngx_str_t                      mcp_method;
@@ -87,7 +85,6 @@ typedef struct {
     void                          *mcp_cluster;  /* what Redis said */
 
     unsigned                       db_used:1;
-    unsigned                       invalidating:1;
     unsigned                       db_dispatching:1;
     unsigned                       db_answered:1;
 } ngx_http_confhaven_ctx_t;

@@ -5,9 +5,10 @@
 
 
 /*
- * The REST API: a route table (method + path -> SQL function), strict
- * query-string validation, and the mapping of database answers and
- * errors to HTTP statuses with JSON bodies.
+ * The REST API: a route table (method + path -> operation), strict
+ * query-string reading, and the rendering of an operation's outcome as
+ * HTTP statuses with JSON bodies.  Parameters, SQL, cache class and the
+ * SQLSTATE map are the operations' (ngx_http_confhaven_op_*.c).
  */
 
 
@@ -17,13 +18,9 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
+#include "ngx_http_confhaven_ops.h"
 #include "ngx_http_confhaven_rest.h"
 
-
-#define NGX_HTTP_CONFHAVEN_P_STR    0
-#define NGX_HTTP_CONFHAVEN_P_BOOL   1
-#define NGX_HTTP_CONFHAVEN_P_LIMIT  2
-#define NGX_HTTP_CONFHAVEN_P_FOLD   3   /* letter case means nothing */
 
 #define NGX_HTTP_CONFHAVEN_TAIL_NONE    0   /* exact path */
 #define NGX_HTTP_CONFHAVEN_TAIL_ID      1   /* prefix + {id} */
@@ -34,9 +31,6 @@
 #define NGX_HTTP_CONFHAVEN_K_QUERY    2
 #define NGX_HTTP_CONFHAVEN_K_OPENAPI  3
 #define NGX_HTTP_CONFHAVEN_K_IMPORT   4
-#define NGX_HTTP_CONFHAVEN_K_SEARCH   5     /* a query with a short TTL */
-
-#define NGX_HTTP_CONFHAVEN_MAX_VALUE  500
 
 
 /*
@@ -51,29 +45,25 @@
 
 
 typedef struct {
-    ngx_str_t                      name;
-    ngx_uint_t                     type;
-} ngx_http_confhaven_param_t;
-
-
-typedef struct {
     ngx_str_t                      path;
     ngx_uint_t                     tail;
     ngx_uint_t                     methods;
     ngx_uint_t                     kind;
     ngx_str_t                      name;
-    const char                    *sql;
-    ngx_http_confhaven_param_t    *params;
+    ngx_http_confhaven_op_t       *op;
+    ngx_uint_t                     query;       /* takes query parameters */
     const char                    *allowed;     /* hint for bad names */
 } ngx_http_confhaven_route_t;
 
 
 static ngx_int_t ngx_http_confhaven_rest_query(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail);
+static ngx_int_t ngx_http_confhaven_rest_call(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_op_t *op);
 static ngx_int_t ngx_http_confhaven_rest_args(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx);
-static ngx_int_t ngx_http_confhaven_rest_check_value(ngx_http_request_t *r,
-    ngx_http_confhaven_param_t *p, ngx_str_t *v, char **out);
+static ngx_int_t ngx_http_confhaven_rest_set(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx, ngx_uint_t i, ngx_str_t *v);
 static ngx_int_t ngx_http_confhaven_rest_check_tail(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail);
 static ngx_int_t ngx_http_confhaven_rest_import(ngx_http_request_t *r,
@@ -85,25 +75,13 @@ static ngx_int_t ngx_http_confhaven_rest_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_confhaven_rest_start(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx);
-static void ngx_http_confhaven_rest_cleanup(void *data);
-static void ngx_http_confhaven_rest_done(ngx_http_confhaven_pg_op_t *op);
+static void ngx_http_confhaven_rest_done(ngx_http_confhaven_op_call_t *call);
 static ngx_int_t ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
-    ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_pg_op_t *op);
+    ngx_http_confhaven_ctx_t *ctx);
 static ngx_int_t ngx_http_confhaven_rest_health(ngx_http_request_t *r,
-    ngx_http_confhaven_pg_op_t *op);
-static ngx_int_t ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *sqlstate, ngx_str_t *message,
-    ngx_str_t *hint);
-static ngx_int_t ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
-    ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx);
-static ngx_int_t ngx_http_confhaven_rest_fetched(ngx_http_request_t *r,
     ngx_http_confhaven_fetch_t *f);
-static void ngx_http_confhaven_rest_normalize(ngx_str_t *s);
-static ngx_int_t ngx_http_confhaven_rest_invalidate(ngx_http_request_t *r,
-    ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_pg_op_t *op);
-static void ngx_http_confhaven_rest_invalidated(
-    ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
-static void ngx_http_confhaven_rest_invalidate_cleanup(void *data);
+static ngx_int_t ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
+    ngx_http_confhaven_op_call_t *call);
 static ngx_int_t ngx_http_confhaven_rest_allow(ngx_http_request_t *r,
     ngx_uint_t methods);
 static void ngx_http_confhaven_unescape(ngx_str_t *src, ngx_str_t *dst);
@@ -111,114 +89,46 @@ static ngx_int_t ngx_http_confhaven_rest_reject(ngx_http_request_t *r,
     ngx_int_t discarded, ngx_int_t rc);
 
 
-static ngx_http_confhaven_param_t  ngx_http_confhaven_p_none[] = {
-    { ngx_null_string, 0 }
-};
-
-
-static ngx_http_confhaven_param_t  ngx_http_confhaven_p_conferences[] = {
-    { ngx_string("include_past"), NGX_HTTP_CONFHAVEN_P_BOOL },
-    { ngx_null_string, 0 }
-};
-
-
-/*
- * Each value is put in its canonical form before it is used for both the
- * cache key and the query, so that whatever an answer quotes (the query
- * echo, an error message) is what the key says.  P_FOLD: slugs, enums
- * and hex cursors, which the database reads case-insensitively and
- * echoes in a canonical spelling: lower-cased.  Text echoed as given
- * (q, track, speaker, room, times) is keyed exactly: a variant in letter
- * case is another entry, never another caller's spelling.
- */
-
-static ngx_http_confhaven_param_t  ngx_http_confhaven_p_search[] = {
-    { ngx_string("q"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("conference"), NGX_HTTP_CONFHAVEN_P_FOLD },
-    { ngx_string("track"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("level"), NGX_HTTP_CONFHAVEN_P_FOLD },
-    { ngx_string("limit"), NGX_HTTP_CONFHAVEN_P_LIMIT },
-    { ngx_string("include_past"), NGX_HTTP_CONFHAVEN_P_BOOL },
-    /* checked by api_search() (005_filters.sql) */
-    { ngx_string("speaker"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("room"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("day"), NGX_HTTP_CONFHAVEN_P_FOLD },
-    { ngx_string("starts_after"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("starts_before"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("language"), NGX_HTTP_CONFHAVEN_P_FOLD },
-    { ngx_string("offset"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("cursor"), NGX_HTTP_CONFHAVEN_P_FOLD },
-    { ngx_null_string, 0 }
-};
-
-
-static ngx_http_confhaven_param_t  ngx_http_confhaven_p_import[] = {
-    { ngx_string("name"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("timezone"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("location"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_string("website"), NGX_HTTP_CONFHAVEN_P_STR },
-    { ngx_null_string, 0 }
-};
-
-
 static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
 
     { ngx_string("/health"), NGX_HTTP_CONFHAVEN_TAIL_NONE,
       NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_HEALTH,
-      ngx_string("health"),
-      "SELECT confhaven.api_health()::text",
-      ngx_http_confhaven_p_none, "none" },
+      ngx_string("health"), &ngx_http_confhaven_op_health, 0, "none" },
 
     { ngx_string("/api/conferences"), NGX_HTTP_CONFHAVEN_TAIL_NONE,
       NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_QUERY,
-      ngx_string("conferences"),
-      "SELECT r::text, json_array_length(r->'conferences'), '*' "
-      "FROM confhaven.api_conferences($1::boolean) AS r",
-      ngx_http_confhaven_p_conferences, "include_past" },
+      ngx_string("conferences"), &ngx_http_confhaven_op_list_conferences, 1,
+      "include_past" },
 
     { ngx_string("/api/conferences/"), NGX_HTTP_CONFHAVEN_TAIL_SLUG,
       NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_QUERY,
-      ngx_string("conference"),
-      "SELECT r::text, 1, r->>'slug' "
-      "FROM confhaven.api_conference($1) AS r",
-      ngx_http_confhaven_p_none, "none" },
+      ngx_string("conference"), &ngx_http_confhaven_op_get_conference, 0,
+      "none" },
 
     { ngx_string("/api/sessions"), NGX_HTTP_CONFHAVEN_TAIL_NONE,
-      NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_SEARCH,
-      ngx_string("search"),
-      "SELECT r::text, json_array_length(r->'sessions'), "
-      "coalesce(r->'query'->>'conference', '*') "
-      "FROM confhaven.api_search($1, $2, $3, $4, $5::integer, "
-      "$6::boolean, $7, $8, $9, $10, $11, $12, $13, $14) AS r",
-      ngx_http_confhaven_p_search,
+      NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_QUERY,
+      ngx_string("search"), &ngx_http_confhaven_op_search_sessions, 1,
       "q, conference, track, level, limit, include_past, speaker, room, "
       "day, starts_after, starts_before, language, offset, cursor" },
 
     { ngx_string("/api/sessions/"), NGX_HTTP_CONFHAVEN_TAIL_ID,
       NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_QUERY,
-      ngx_string("session"),
-      "SELECT r::text, 1, r->>'conference' "
-      "FROM confhaven.api_session($1::bigint) AS r",
-      ngx_http_confhaven_p_none, "none" },
+      ngx_string("session"), &ngx_http_confhaven_op_get_session, 0, "none" },
 
     { ngx_string("/api/swagger.json"), NGX_HTTP_CONFHAVEN_TAIL_NONE,
       NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_OPENAPI,
-      ngx_string("openapi"), NULL,
-      ngx_http_confhaven_p_none, "none" },
+      ngx_string("openapi"), NULL, 0, "none" },
 
     { ngx_string("/api/openapi.json"), NGX_HTTP_CONFHAVEN_TAIL_NONE,
       NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_OPENAPI,
-      ngx_string("openapi"), NULL,
-      ngx_http_confhaven_p_none, "none" },
+      ngx_string("openapi"), NULL, 0, "none" },
 
     { ngx_string("/api/admin/conferences/"), NGX_HTTP_CONFHAVEN_TAIL_IMPORT,
       NGX_HTTP_POST, NGX_HTTP_CONFHAVEN_K_IMPORT,
-      ngx_string("import"),
-      "SELECT r::text, r->'sessions'->>'total' "
-      "FROM confhaven.import_schedule($1, $2, $3, $4, $5, $6) AS r",
-      ngx_http_confhaven_p_import, "name, timezone, location, website" },
+      ngx_string("import"), &ngx_http_confhaven_op_import, 1,
+      "name, timezone, location, website" },
 
-    { ngx_null_string, 0, 0, 0, ngx_null_string, NULL, NULL, NULL }
+    { ngx_null_string, 0, 0, 0, ngx_null_string, NULL, 0, NULL }
 };
 
 
@@ -397,6 +307,11 @@ ngx_http_confhaven_rest_query(ngx_http_request_t *r,
                                             &ngx_http_confhaven_openapi);
     }
 
+    rc = ngx_http_confhaven_rest_call(r, ctx, rt->op);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     ctx->kind = rt->kind;
 
     if (tail->len) {
@@ -411,185 +326,35 @@ ngx_http_confhaven_rest_query(ngx_http_request_t *r,
         return rc == NGX_ABORT ? ctx->rc : rc;
     }
 
-    if (rt->kind == NGX_HTTP_CONFHAVEN_K_QUERY
-        || rt->kind == NGX_HTTP_CONFHAVEN_K_SEARCH)
-    {
-        return ngx_http_confhaven_rest_cached(r, rt, ctx);
-    }
-
-    ctx->op = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_pg_op_t));
-    if (ctx->op == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->op->sql = rt->sql;
-
     return ngx_http_confhaven_rest_start(r, ctx);
 }
 
 
-/*
- * Reads go through the cache.  The key is the route and its parameters
- * in a canonical form (defaults filled in, spacing folded, letter case
- * where it means nothing, see ngx_http_confhaven_p_search), so that the
- * same question asked differently is one entry; the database gets exactly
- * the values of the key, so that it answers the same, error text
- * included.
- */
+/* the operation call of this request, with what the location lends it */
 
 static ngx_int_t
-ngx_http_confhaven_rest_cached(ngx_http_request_t *r,
-    ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx)
+ngx_http_confhaven_rest_call(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_op_t *op)
 {
-    u_char                          *p;
-    size_t                           len;
-    ngx_str_t                        v;
-    ngx_int_t                        rc;
-    ngx_uint_t                       i;
-    ngx_http_confhaven_fetch_t      *f;
     ngx_http_confhaven_loc_conf_t   *chlcf;
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-    f = &ctx->fetch;
+    ctx->env.cache = chmcf->cache;
+    ctx->env.conf = &chlcf->cache;
+    ctx->env.timeout = 0;
 
-    if (rt->kind == NGX_HTTP_CONFHAVEN_K_SEARCH) {
-        /* q, conference, track, level, limit, include_past */
-        if (ctx->params[4] == NULL) {
-            ctx->params[4] = "20";
-        }
-
-        if (ctx->params[5] == NULL) {
-            ctx->params[5] = "false";
-        }
-
-        for (i = 0; i < 4; i++) {
-            if (ctx->params[i] == NULL) {
-                continue;
-            }
-
-            v.data = (u_char *) ctx->params[i];
-            v.len = ngx_strlen(ctx->params[i]);
-            ngx_http_confhaven_rest_normalize(&v);
-
-            /* only blanks: the same as not given */
-            if (v.len == 0) {
-                ctx->params[i] = NULL;
-            }
-        }
-
-    } else if (rt->params == ngx_http_confhaven_p_conferences) {
-        if (ctx->params[0] == NULL) {
-            ctx->params[0] = "false";
-        }
-    }
-
-    len = rt->name.len;
-
-    for (i = 0; i < ctx->nparams; i++) {
-        len += 1 + (ctx->params[i] ? ngx_strlen(ctx->params[i]) + 1 : 0);
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    ctx->call = ngx_palloc(r->pool, sizeof(ngx_http_confhaven_op_call_t));
+    if (ctx->call == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    f->key.data = p;
-    p = ngx_cpymem(p, rt->name.data, rt->name.len);
+    ngx_http_confhaven_op_init(ctx->call, op, &ctx->env, r->pool,
+                               r->connection->log);
 
-    for (i = 0; i < ctx->nparams; i++) {
-        /* "\n" separates, "=" marks a value: NULL and "" differ */
-        *p++ = '\n';
-
-        if (ctx->params[i]) {
-            *p++ = '=';
-            p = ngx_cpymem(p, ctx->params[i], ngx_strlen(ctx->params[i]));
-        }
-
-        f->values[i] = ctx->params[i];
-    }
-
-    f->key.len = p - f->key.data;
-    f->sql = rt->sql;
-    f->nparams = ctx->nparams;
-    f->ttl = (rt->kind == NGX_HTTP_CONFHAVEN_K_SEARCH)
-             ? chlcf->cache.ttl_search : chlcf->cache.ttl_document;
-    f->handler = ngx_http_confhaven_rest_fetched;
-
-    ctx->db_used = 1;
-
-    rc = ngx_http_confhaven_fetch(r, chmcf->cache, f, chlcf->cache.enabled);
-
-    return rc;
-}
-
-
-/* runs of blanks collapsed, leading and trailing ones dropped */
-
-static void
-ngx_http_confhaven_rest_normalize(ngx_str_t *s)
-{
-    u_char      *src, *dst, *last;
-    ngx_uint_t   blank;
-
-    src = s->data;
-    dst = s->data;
-    last = s->data + s->len;
-    blank = 1;
-
-    for ( /* void */ ; src < last; src++) {
-        if (*src == ' ') {
-            if (!blank) {
-                *dst++ = ' ';
-                blank = 1;
-            }
-
-            continue;
-        }
-
-        *dst++ = *src;
-        blank = 0;
-    }
-
-    if (dst > s->data && dst[-1] == ' ') {
-        dst--;
-    }
-
-    *dst = '\0';
-    s->len = dst - s->data;
-}
-
-
-static ngx_int_t
-ngx_http_confhaven_rest_fetched(ngx_http_request_t *r,
-    ngx_http_confhaven_fetch_t *f)
-{
-    ngx_http_confhaven_ctx_t  *ctx;
-
-    ctx = ngx_http_confhaven_get_ctx(r);
-
-    ctx->cache_status = f->cache_status;
-    ctx->db_used = f->db_used;
-    ctx->db_time = f->elapsed;
-
-    if (f->status != NGX_HTTP_CONFHAVEN_PG_OK) {
-        return ngx_http_confhaven_rest_db_error(r, f->status, &f->sqlstate,
-                                                &f->message, &f->hint);
-    }
-
-    if (f->value.len == 0) {
-        return ngx_http_confhaven_send_errorf(r, NGX_HTTP_NOT_FOUND,
-                                              "not_found", NULL,
-                                              "nothing found at %V",
-                                              &r->uri);
-    }
-
-    ctx->result_count = f->count;
-
-    return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &f->value);
+    return NGX_OK;
 }
 
 
@@ -664,16 +429,8 @@ ngx_http_confhaven_rest_check_tail(ngx_http_request_t *r,
         }
     }
 
-    p = ngx_pnalloc(r->pool, tail->len + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_cpymem(p, tail->data, tail->len) = '\0';
-
-    ctx->params[ctx->nparams++] = (char *) p;
-
-    return NGX_OK;
+    /* the path's value is the operation's first parameter */
+    return ngx_http_confhaven_rest_set(r, ctx, 0, tail);
 }
 
 
@@ -681,18 +438,12 @@ static ngx_int_t
 ngx_http_confhaven_rest_args(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx)
 {
-    u_char                      *p, *last, *amp, *eq;
-    ngx_int_t                    rc;
-    ngx_str_t                    key, val, dkey, dval;
-    ngx_uint_t                   i, n, base, seen;
-    ngx_http_confhaven_param_t  *prm;
+    u_char      *p, *last, *amp, *eq;
+    ngx_int_t    rc, i;
+    ngx_str_t    key, val, dkey, dval;
+    ngx_uint_t   seen;
 
-    base = ctx->nparams;
     seen = 0;
-
-    for (n = 0; rt->params[n].name.len; n++) {
-        ctx->params[base + n] = NULL;
-    }
 
     p = r->args.data;
     last = p + r->args.len;
@@ -726,19 +477,11 @@ ngx_http_confhaven_rest_args(ngx_http_request_t *r,
         ngx_http_confhaven_unescape(&key, &dkey);
         ngx_http_confhaven_unescape(&val, &dval);
 
-        prm = NULL;
+        i = rt->query ? ngx_http_confhaven_op_find(rt->op, dkey.data,
+                                                   dkey.len, 1)
+                      : NGX_ERROR;
 
-        for (i = 0; i < n; i++) {
-            if (rt->params[i].name.len == dkey.len
-                && ngx_strncmp(rt->params[i].name.data, dkey.data,
-                               dkey.len) == 0)
-            {
-                prm = &rt->params[i];
-                break;
-            }
-        }
-
-        if (prm == NULL) {
+        if (i == NGX_ERROR) {
             if (ngx_http_confhaven_utf8_invalid(dkey.data, dkey.len, 0) >= 0
                 || dkey.len > 64)
             {
@@ -754,8 +497,7 @@ ngx_http_confhaven_rest_args(ngx_http_request_t *r,
         if (seen & ((ngx_uint_t) 1 << i)) {
             return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
                        "bad_parameter", NULL,
-                       "parameter \"%V\" is given more than once",
-                       &prm->name);
+                       "parameter \"%V\" is given more than once", &dkey);
         }
 
         seen |= (ngx_uint_t) 1 << i;
@@ -765,25 +507,31 @@ ngx_http_confhaven_rest_args(ngx_http_request_t *r,
             continue;
         }
 
-        rc = ngx_http_confhaven_rest_check_value(r, prm, &dval,
-                                                 &ctx->params[base + i]);
+        rc = ngx_http_confhaven_rest_set(r, ctx, i, &dval);
         if (rc != NGX_OK) {
             return rc;
         }
     }
 
-    ctx->nparams = base + n;
-
     return NGX_OK;
 }
 
 
+/*
+ * A value for the operation: text a query string may carry (no control
+ * characters), then the operation's own check and canonical form.
+ */
+
 static ngx_int_t
-ngx_http_confhaven_rest_check_value(ngx_http_request_t *r,
-    ngx_http_confhaven_param_t *p, ngx_str_t *v, char **out)
+ngx_http_confhaven_rest_set(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx, ngx_uint_t i, ngx_str_t *v)
 {
-    ssize_t     bad;
-    ngx_int_t   n;
+    ssize_t                         bad;
+    ngx_int_t                       rc;
+    ngx_http_confhaven_op_param_t  *prm;
+    u_char                          err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
+
+    prm = &ctx->call->op->params[i];
 
     bad = ngx_http_confhaven_utf8_invalid(v->data, v->len, 0);
     if (bad >= 0) {
@@ -791,71 +539,20 @@ ngx_http_confhaven_rest_check_value(ngx_http_request_t *r,
                    "bad_parameter",
                    "percent-encode UTF-8 text; control characters "
                    "are not accepted",
-                   "parameter \"%V\" is not valid UTF-8 text "
-                   "(byte %z)", &p->name, bad);
+                   "parameter \"%s\" is not valid UTF-8 text "
+                   "(byte %z)", prm->rest_name ? prm->rest_name : prm->name,
+                   bad);
     }
 
-    if (v->len > NGX_HTTP_CONFHAVEN_MAX_VALUE) {
+    rc = ngx_http_confhaven_op_set(ctx->call, i, 1, v->data, v->len, err,
+                                   sizeof(err));
+
+    if (rc == NGX_DECLINED) {
         return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
-                   "bad_parameter", NULL,
-                   "parameter \"%V\" is too long (%uz bytes, at most %d)",
-                   &p->name, v->len, NGX_HTTP_CONFHAVEN_MAX_VALUE);
+                   "bad_parameter", prm->hint, "parameter %s", err);
     }
 
-    switch (p->type) {
-
-    case NGX_HTTP_CONFHAVEN_P_BOOL:
-        if ((v->len == 4 && ngx_strncasecmp(v->data, (u_char *) "true", 4)
-                            == 0)
-            || (v->len == 1 && v->data[0] == '1')
-            || (v->len == 3 && ngx_strncasecmp(v->data, (u_char *) "yes", 3)
-                               == 0))
-        {
-            *out = "true";
-            return NGX_OK;
-        }
-
-        if ((v->len == 5 && ngx_strncasecmp(v->data, (u_char *) "false", 5)
-                            == 0)
-            || (v->len == 1 && v->data[0] == '0')
-            || (v->len == 2 && ngx_strncasecmp(v->data, (u_char *) "no", 2)
-                               == 0))
-        {
-            *out = "false";
-            return NGX_OK;
-        }
-
-        return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
-                   "bad_parameter", "use true or false",
-                   "parameter \"%V\" must be true or false, not \"%V\"",
-                   &p->name, v);
-
-    case NGX_HTTP_CONFHAVEN_P_LIMIT:
-        n = ngx_atoi(v->data, v->len);
-        if (n < 1 || n > 50) {
-            return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
-                       "bad_parameter", "the default is 20",
-                       "parameter \"limit\" must be an integer from 1 to 50, "
-                       "not \"%V\"", v);
-        }
-
-        /* "020" is "20": one spelling, one cache key */
-        *ngx_sprintf(v->data, "%i", n) = '\0';
-
-        break;
-
-    case NGX_HTTP_CONFHAVEN_P_FOLD:
-        /* ASCII only: UTF-8 sequences are left as they are */
-        ngx_strlow(v->data, v->data, v->len);
-        break;
-
-    default: /* NGX_HTTP_CONFHAVEN_P_STR */
-        break;
-    }
-
-    *out = (char *) v->data;
-
-    return NGX_OK;
+    return rc == NGX_OK ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -979,6 +676,14 @@ ngx_http_confhaven_rest_import(ngx_http_request_t *r,
 
     ctx->kind = rt->kind;
 
+    rc = ngx_http_confhaven_rest_call(r, ctx, rt->op);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* a large schedule takes longer than a search may */
+    ctx->env.timeout = chlcf->import_timeout;
+
     rc = ngx_http_confhaven_rest_check_tail(r, rt, tail);
     if (rc != NGX_OK) {
         return rc == NGX_ABORT ? ctx->rc : rc;
@@ -988,16 +693,6 @@ ngx_http_confhaven_rest_import(ngx_http_request_t *r,
     if (rc != NGX_OK) {
         return rc == NGX_ABORT ? ctx->rc : rc;
     }
-
-    ctx->op = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_pg_op_t));
-    if (ctx->op == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->op->sql = rt->sql;
-
-    /* a large schedule takes longer than a search may */
-    ctx->op->timeout = chlcf->import_timeout;
 
     r->request_body_in_single_buf = 1;
 
@@ -1095,7 +790,13 @@ ngx_http_confhaven_rest_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    ctx->params[ctx->nparams++] = (char *) body.data;
+    /* the schedule: the operation's last parameter */
+    rc = ngx_http_confhaven_op_set(ctx->call, ctx->call->op->nparams - 1, 1,
+                                   body.data, body.len, NULL, 0);
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     rc = ngx_http_confhaven_rest_start(r, ctx);
 
@@ -1148,62 +849,47 @@ ngx_http_confhaven_rest_body(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
+/*
+ * Starts the operation.  Its callback may run before op_start() returns
+ * (the pool knows at once that the server is down): then it only records
+ * the code, and we return it, so that nginx finalizes the request once,
+ * after the handler.  Finalizing from inside would free the request under
+ * the handler when the client has reset the connection.
+ */
+
 static ngx_int_t
 ngx_http_confhaven_rest_start(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx)
 {
-    ngx_int_t                        rc;
-    ngx_uint_t                       i;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_confhaven_pg_op_t      *op;
-    ngx_http_confhaven_main_conf_t  *chmcf;
+    ngx_http_confhaven_op_call_t  *call;
 
-    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
-    op = ctx->op;
-
-    op->nparams = ctx->nparams;
-    for (i = 0; i < ctx->nparams; i++) {
-        op->values[i] = ctx->params[i];
-    }
-
-    op->handler = ngx_http_confhaven_rest_done;
-    op->data = r;
-    op->pool = r->pool;
-    op->log = r->connection->log;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_confhaven_rest_cleanup;
-    cln->data = op;
+    call = ctx->call;
+    call->handler = ngx_http_confhaven_rest_done;
+    call->data = r;
 
     ctx->db_used = 1;
     ctx->db_answered = 0;
 
-    /*
-     * The reference the database callback will release.  The callback
-     * may run before pg_query() returns (the pool knows at once that the
-     * server is down): then it only records the code, and we return it,
-     * as ngx_http_confhaven_fetch() does.
-     */
-
+    /* the reference the operation's callback releases */
     r->main->count++;
     ctx->db_dispatching = 1;
 
-    rc = ngx_http_confhaven_pg_query(chmcf->pool, op);
+    if (ngx_http_confhaven_op_start(call) != NGX_OK) {
+        ctx->db_dispatching = 0;
+        r->main->count--;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ctx->db_dispatching = 0;
-
-    if (rc == NGX_ERROR) {
-        r->main->count--;
-        return ngx_http_confhaven_rest_respond(r, ctx, op);
-    }
 
     if (ctx->db_answered) {
         r->main->count--;
         return ctx->db_rc;
+    }
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        /* notice a client that leaves while we wait */
+        r->read_event_handler = ngx_http_test_reading;
     }
 
     return NGX_DONE;
@@ -1211,27 +897,18 @@ ngx_http_confhaven_rest_start(ngx_http_request_t *r,
 
 
 static void
-ngx_http_confhaven_rest_cleanup(void *data)
-{
-    ngx_http_confhaven_pg_op_t  *op = data;
-
-    ngx_http_confhaven_pg_cancel(op);
-}
-
-
-static void
-ngx_http_confhaven_rest_done(ngx_http_confhaven_pg_op_t *op)
+ngx_http_confhaven_rest_done(ngx_http_confhaven_op_call_t *call)
 {
     ngx_int_t                  rc;
     ngx_connection_t          *c;
     ngx_http_request_t        *r;
     ngx_http_confhaven_ctx_t  *ctx;
 
-    r = op->data;
+    r = call->data;
     c = r->connection;
     ctx = ngx_http_confhaven_get_ctx(r);
 
-    rc = ngx_http_confhaven_rest_respond(r, ctx, op);
+    rc = ngx_http_confhaven_rest_respond(r, ctx);
 
     if (ctx->db_dispatching) {
         /* ngx_http_confhaven_rest_start() is on the stack: it returns rc */
@@ -1247,132 +924,44 @@ ngx_http_confhaven_rest_done(ngx_http_confhaven_pg_op_t *op)
 
 static ngx_int_t
 ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
-    ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_pg_op_t *op)
+    ngx_http_confhaven_ctx_t *ctx)
 {
-    ngx_int_t  n;
+    ngx_http_confhaven_fetch_t    *f;
+    ngx_http_confhaven_op_call_t  *call;
 
-    ctx->db_time = op->elapsed;
+    call = ctx->call;
+    f = &call->fetch;
+
+    ctx->db_time = f->elapsed;
+    ctx->db_used = f->db_used;
+    ctx->cache_status = f->cache_status;
 
     if (ctx->kind == NGX_HTTP_CONFHAVEN_K_HEALTH) {
-        return ngx_http_confhaven_rest_health(r, op);
+        return ngx_http_confhaven_rest_health(r, f);
     }
 
-    if (op->status != NGX_HTTP_CONFHAVEN_PG_OK) {
-        return ngx_http_confhaven_rest_db_error(r, op->status, &op->sqlstate,
-                                                &op->message, &op->hint);
-    }
-
-    if (op->got_null || op->value.len == 0) {
+    if (call->error.kind == NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND
+        && f->status == NGX_HTTP_CONFHAVEN_PG_OK)
+    {
         return ngx_http_confhaven_send_errorf(r, NGX_HTTP_NOT_FOUND,
                                               "not_found", NULL,
                                               "nothing found at %V",
                                               &r->uri);
     }
 
-    if (op->value2.len) {
-        n = ngx_atoi(op->value2.data, op->value2.len);
-        ctx->result_count = (n == NGX_ERROR) ? -1 : n;
+    if (call->error.kind != NGX_HTTP_CONFHAVEN_OP_OK) {
+        return ngx_http_confhaven_rest_db_error(r, call);
     }
 
-    if (ctx->kind == NGX_HTTP_CONFHAVEN_K_IMPORT) {
-        return ngx_http_confhaven_rest_invalidate(r, ctx, op);
-    }
+    ctx->result_count = f->count;
 
-    return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &op->value);
-}
-
-
-/*
- * A successful import answers only once the cache has forgotten the
- * conference, so that whoever reads after it sees the new schedule.
- */
-
-static ngx_int_t
-ngx_http_confhaven_rest_invalidate(ngx_http_request_t *r,
-    ngx_http_confhaven_ctx_t *ctx, ngx_http_confhaven_pg_op_t *op)
-{
-    ngx_str_t                        slug;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_confhaven_main_conf_t  *chmcf;
-
-    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
-
-    if (chmcf->redis == NULL) {
-        return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &op->value);
-    }
-
-    slug.data = (u_char *) ctx->params[0];
-    slug.len = ngx_strlen(ctx->params[0]);
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_confhaven_rest_invalidate_cleanup;
-    cln->data = ctx;
-
-    r->main->count++;
-
-    if (ngx_http_confhaven_cache_invalidate(chmcf->cache, &slug,
-                                            ngx_http_confhaven_rest_invalidated,
-                                            r, &ctx->rop)
-        != NGX_OK)
-    {
-        r->main->count--;
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "confhaven cache: Redis is unavailable, entries of "
-                      "\"%V\" stay until their TTL", &slug);
-        return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &op->value);
-    }
-
-    ctx->invalidating = 1;
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_http_confhaven_rest_invalidated(ngx_http_confhaven_redis_op_t *rop,
-    redisReply *reply)
-{
-    ngx_int_t                  rc;
-    ngx_connection_t          *c;
-    ngx_http_request_t        *r;
-    ngx_http_confhaven_ctx_t  *ctx;
-
-    r = rop->data;
-    c = r->connection;
-    ctx = ngx_http_confhaven_get_ctx(r);
-    ctx->invalidating = 0;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "confhaven cache: invalidation failed, entries of "
-                      "\"%s\" stay until their TTL", ctx->params[0]);
-    }
-
-    rc = ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &ctx->op->value);
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_http_confhaven_rest_invalidate_cleanup(void *data)
-{
-    ngx_http_confhaven_ctx_t  *ctx = data;
-
-    if (ctx->invalidating && ctx->rop) {
-        ngx_http_confhaven_redis_cancel(ctx->rop);
-    }
+    return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &f->value);
 }
 
 
 static ngx_int_t
 ngx_http_confhaven_rest_health(ngx_http_request_t *r,
-    ngx_http_confhaven_pg_op_t *op)
+    ngx_http_confhaven_fetch_t *op)
 {
     json_t                          *root, *db, *info, *redis;
     ngx_str_t                        body, id;
@@ -1445,89 +1034,63 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
 }
 
 
+/* an operation's failure, as the one SQLSTATE map (ops) classified it */
+
 static ngx_int_t
-ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
-    ngx_str_t *sqlstate, ngx_str_t *message, ngx_str_t *hint)
+ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
+    ngx_http_confhaven_op_call_t *call)
 {
-    u_char            *s;
-    ngx_str_t          id;
-    ngx_uint_t         status;
-    ngx_table_elt_t   *h;
-    const char        *code;
+    ngx_str_t                       id;
+    ngx_table_elt_t                *h;
+    ngx_http_confhaven_fetch_t     *f;
+    ngx_http_confhaven_op_error_t  *e;
 
-    s = sqlstate->data;
+    f = &call->fetch;
+    e = &call->error;
 
-    switch (pgstatus) {
+    switch (e->kind) {
 
-    case NGX_HTTP_CONFHAVEN_PG_SQL_ERROR:
-        if (sqlstate->len == 5 && s[0] == 'C' && s[1] == 'H') {
-            status = ngx_atoi(s + 2, 3);
+    case NGX_HTTP_CONFHAVEN_OP_E_INPUT:
+    case NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND:
+    case NGX_HTTP_CONFHAVEN_OP_E_INVALID:
+        /* our functions' own words, written for the caller */
+        return ngx_http_confhaven_send_error(r, e->status, e->code,
+                                             &f->message, &f->hint);
 
-            if (status == 404) {
-                code = "not_found";
-
-            } else if (status == 422) {
-                code = "invalid_schedule";
-
-            } else {
-                status = NGX_HTTP_BAD_REQUEST;
-                code = "bad_parameter";
-            }
-
-            return ngx_http_confhaven_send_error(r, status, code,
-                                                 message, hint);
+    case NGX_HTTP_CONFHAVEN_OP_E_TIMEOUT:
+        if (f->status == NGX_HTTP_CONFHAVEN_PG_TIMEOUT) {
+            return ngx_http_confhaven_send_errorf(r, e->status, e->code,
+                       NULL, "the database did not answer in time");
         }
 
-        if (sqlstate->len == 5 && s[0] == '2' && s[1] == '2') {
-            return ngx_http_confhaven_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                                 "bad_parameter",
-                                                 message, hint);
-        }
+        return ngx_http_confhaven_send_errorf(r, e->status, e->code,
+                   "try again, or narrow the request",
+                   "the database did not answer within the "
+                   "statement timeout");
 
-        if (sqlstate->len == 5 && ngx_strncmp(s, "57014", 5) == 0) {
-            return ngx_http_confhaven_send_errorf(r,
-                       NGX_HTTP_GATEWAY_TIME_OUT, "timeout",
-                       "try again, or narrow the request",
-                       "the database did not answer within the "
-                       "statement timeout");
-        }
-
+    case NGX_HTTP_CONFHAVEN_OP_E_SCHEMA:
+    case NGX_HTTP_CONFHAVEN_OP_E_INTERNAL:
         ngx_http_confhaven_request_id(r, &id);
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "confhaven pg: query failed (request %V): %V %V",
-                      &id, sqlstate, message);
+                      &id, &f->sqlstate, &f->message);
 
-        if (sqlstate->len == 5
-            && (ngx_strncmp(s, "42883", 5) == 0
-                || ngx_strncmp(s, "42P01", 5) == 0
-                || ngx_strncmp(s, "3F000", 5) == 0))
-        {
-            return ngx_http_confhaven_send_errorf(r,
-                       NGX_HTTP_SERVICE_UNAVAILABLE, "schema_missing",
+        if (e->kind == NGX_HTTP_CONFHAVEN_OP_E_SCHEMA) {
+            return ngx_http_confhaven_send_errorf(r, e->status, e->code,
                        "the operator must apply the migrations in sql/ "
                        "(ci/migrate)",
                        "the database has no ConferenceHaven schema "
                        "(request id %V)", &id);
         }
 
-        return ngx_http_confhaven_send_errorf(r,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_error",
+        return ngx_http_confhaven_send_errorf(r, e->status, e->code,
                    "retry later; if it persists, quote the request id to "
                    "the operator",
                    "the database could not answer (SQLSTATE %V, "
-                   "request id %V)", sqlstate, &id);
+                   "request id %V)", &f->sqlstate, &id);
 
-    case NGX_HTTP_CONFHAVEN_PG_TIMEOUT:
-        return ngx_http_confhaven_send_errorf(r, NGX_HTTP_GATEWAY_TIME_OUT,
-                   "timeout", NULL, "the database did not answer in time");
-
-    case NGX_HTTP_CONFHAVEN_PG_BUSY:
-        code = "database_busy";
-        break;
-
-    default:
-        code = "database_unavailable";
+    default: /* OP_E_BUSY, OP_E_DOWN */
         break;
     }
 
@@ -1542,11 +1105,10 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r, ngx_uint_t pgstatus,
 
     /* libpq's text stays in the log (finding 6 of issue 7) */
 
-    return ngx_http_confhaven_send_db_unavailable(r,
-               NGX_HTTP_SERVICE_UNAVAILABLE, code,
-               pgstatus == NGX_HTTP_CONFHAVEN_PG_BUSY
+    return ngx_http_confhaven_send_db_unavailable(r, e->status, e->code,
+               e->kind == NGX_HTTP_CONFHAVEN_OP_E_BUSY
                ? "database busy" : "database unavailable",
-               message);
+               &f->message);
 }
 
 

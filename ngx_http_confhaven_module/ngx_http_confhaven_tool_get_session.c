@@ -14,22 +14,16 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_tools.h"
 
 
 #define NGX_HTTP_CONFHAVEN_SESSION_ABSTRACT_MAX  8000
 
 
-static ngx_int_t ngx_http_confhaven_get_session_prepare(
-    ngx_http_confhaven_tool_run_t *run, json_t *args);
-static ngx_int_t ngx_http_confhaven_get_session_finish(
+static ngx_int_t ngx_http_confhaven_get_session_render(
+    ngx_http_confhaven_tool_run_t *run, json_t *value);
+static ngx_int_t ngx_http_confhaven_get_session_failed(
     ngx_http_confhaven_tool_run_t *run);
-
-
-static const char  *ngx_http_confhaven_get_session_args[] = {
-    "session_id", NULL
-};
 
 
 static const char  ngx_http_confhaven_get_session_usage[] =
@@ -48,14 +42,10 @@ ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_get_session = {
     "with the numeric id shown in square brackets in its results, when "
     "the user wants details about a talk. Example: {\"session_id\": 42}.",
 
-    "{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\","
-    " \"type\": \"object\","
-    " \"properties\": {"
-    "  \"session_id\": {\"type\": \"integer\", \"minimum\": 1,"
-    "   \"description\": \"Session id from search_sessions results.\"}"
-    " },"
-    " \"required\": [\"session_id\"],"
-    " \"additionalProperties\": false}",
+    &ngx_http_confhaven_op_get_session,
+    "session_id",
+    NULL,
+    ngx_http_confhaven_get_session_usage,
 
     "{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\","
     " \"type\": \"object\","
@@ -86,70 +76,34 @@ ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_get_session = {
     " \"required\": [\"id\", \"conference\", \"title\"]}",
 
     5000,
-    ngx_http_confhaven_get_session_prepare,
-    ngx_http_confhaven_get_session_finish
+    ngx_http_confhaven_get_session_render,
+    ngx_http_confhaven_get_session_failed
 };
 
 
 static ngx_int_t
-ngx_http_confhaven_get_session_prepare(ngx_http_confhaven_tool_run_t *run,
-    json_t *args)
+ngx_http_confhaven_get_session_failed(ngx_http_confhaven_tool_run_t *run)
 {
-    ngx_int_t  rc;
-
-    rc = ngx_http_confhaven_tool_args(run, args,
-                                      ngx_http_confhaven_get_session_args,
-                                      ngx_http_confhaven_get_session_usage);
-    if (rc != NGX_OK) {
-        return rc;
+    if (run->call.error.kind != NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND) {
+        return NGX_DECLINED;
     }
 
-    rc = ngx_http_confhaven_tool_arg_int(run, args, "session_id", 1,
-                                         NGX_MAX_INT_T_VALUE,
-                                         ngx_http_confhaven_get_session_usage,
-                                         &run->params[0]);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (run->params[0] == NULL) {
-        return ngx_http_confhaven_tool_errorf(run,
-                   ngx_http_confhaven_get_session_usage,
-                   "Argument \"session_id\" is required.") == NGX_OK
-               ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    run->sql = "SELECT confhaven.api_session($1::bigint)::text";
-    run->nparams = 1;
-
-    return NGX_OK;
+    return ngx_http_confhaven_tool_errorf(run,
+               "Session ids come from search_sessions results (the number "
+               "in square brackets); search again to find the session.",
+               "There is no session with id %s.", run->call.values[0]);
 }
 
 
 static ngx_int_t
-ngx_http_confhaven_get_session_finish(ngx_http_confhaven_tool_run_t *run)
+ngx_http_confhaven_get_session_render(ngx_http_confhaven_tool_run_t *run,
+    json_t *value)
 {
     u_char      *p, *last;
     size_t       size, i, len;
-    json_t      *value, *v, *sp;
+    json_t      *v, *sp;
     ngx_str_t    text;
     const char  *s;
-
-    value = ngx_http_confhaven_tool_value(run);
-    if (value == NULL) {
-        if (run->result && run->op->sqlstate.len == 5
-            && ngx_strncmp(run->op->sqlstate.data, "CH404", 5) == 0)
-        {
-            run->result = NULL;
-            return ngx_http_confhaven_tool_errorf(run,
-                       "Session ids come from search_sessions results "
-                       "(the number in square brackets); search again to "
-                       "find the session.",
-                       "There is no session with id %s.", run->params[0]);
-        }
-
-        return run->result ? NGX_OK : NGX_ERROR;
-    }
 
     size = 4096 + NGX_HTTP_CONFHAVEN_SESSION_ABSTRACT_MAX;
 

@@ -14,19 +14,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_tools.h"
 
 
-static ngx_int_t ngx_http_confhaven_list_conferences_prepare(
-    ngx_http_confhaven_tool_run_t *run, json_t *args);
-static ngx_int_t ngx_http_confhaven_list_conferences_finish(
-    ngx_http_confhaven_tool_run_t *run);
-
-
-static const char  *ngx_http_confhaven_list_conferences_args[] = {
-    "include_past", NULL
-};
+static ngx_int_t ngx_http_confhaven_list_conferences_render(
+    ngx_http_confhaven_tool_run_t *run, json_t *value);
 
 
 ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_list_conferences = {
@@ -40,13 +32,11 @@ ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_list_conferences = {
     "coming up?\". Conferences that have ended are left out unless "
     "include_past is true. Examples: {}; {\"include_past\": true}.",
 
-    "{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\","
-    " \"type\": \"object\","
-    " \"properties\": {"
-    "  \"include_past\": {\"type\": \"boolean\", \"default\": false,"
-    "   \"description\": \"Also list conferences that have ended.\"}"
-    " },"
-    " \"additionalProperties\": false}",
+    &ngx_http_confhaven_op_list_conferences,
+    NULL,
+    NULL,
+    "Accepted arguments: include_past (boolean). Example: "
+    "{\"include_past\": true}.",
 
     "{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\","
     " \"type\": \"object\","
@@ -71,52 +61,20 @@ ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_list_conferences = {
     " \"required\": [\"count\", \"conferences\"]}",
 
     5000,
-    ngx_http_confhaven_list_conferences_prepare,
-    ngx_http_confhaven_list_conferences_finish
+    ngx_http_confhaven_list_conferences_render,
+    NULL
 };
 
 
 static ngx_int_t
-ngx_http_confhaven_list_conferences_prepare(
-    ngx_http_confhaven_tool_run_t *run, json_t *args)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_http_confhaven_tool_args(run, args,
-                                      ngx_http_confhaven_list_conferences_args,
-                                      "Accepted argument: include_past "
-                                      "(boolean), e.g. "
-                                      "{\"include_past\": true}.");
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_confhaven_tool_arg_bool(run, args, "include_past",
-                                          &run->params[0]);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    run->sql = "SELECT confhaven.api_conferences($1::boolean)::text";
-    run->nparams = 1;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_confhaven_list_conferences_finish(ngx_http_confhaven_tool_run_t *run)
+ngx_http_confhaven_list_conferences_render(ngx_http_confhaven_tool_run_t *run,
+    json_t *value)
 {
     u_char      *p, *last;
     size_t       size, i, count;
-    json_t      *value, *list, *c, *n;
+    json_t      *list, *c, *n;
     ngx_str_t    text;
     const char  *loc, *start, *end;
-
-    value = ngx_http_confhaven_tool_value(run);
-    if (value == NULL) {
-        return run->result ? NGX_OK : NGX_ERROR;
-    }
 
     list = json_object_get(value, "conferences");
     count = json_array_size(list);

@@ -25,12 +25,17 @@
 
 static json_t *ngx_http_confhaven_tools_describe(
     ngx_http_confhaven_tool_t *tool, ngx_uint_t version);
-static ngx_int_t ngx_http_confhaven_tool_fetched(ngx_http_request_t *r,
-    ngx_http_confhaven_fetch_t *f);
+static json_t *ngx_http_confhaven_tools_schema(ngx_http_confhaven_tool_t *tool);
+static ngx_int_t ngx_http_confhaven_tool_set_args(
+    ngx_http_confhaven_tool_run_t *run);
+static void ngx_http_confhaven_tool_rendered(ngx_http_confhaven_fetch_t *f);
+static void ngx_http_confhaven_tool_answered(
+    ngx_http_confhaven_op_call_t *call);
+static void ngx_http_confhaven_tool_db_error(
+    ngx_http_confhaven_tool_run_t *run);
 static void ngx_http_confhaven_tool_timeout(ngx_event_t *ev);
 static void ngx_http_confhaven_tool_cleanup(void *data);
-static void ngx_http_confhaven_tool_finished(
-    ngx_http_confhaven_tool_run_t *run);
+static void ngx_http_confhaven_tool_finish(ngx_http_confhaven_tool_run_t *run);
 static ngx_int_t ngx_http_confhaven_tool_content(
     ngx_http_confhaven_tool_run_t *run, json_t *structured, ngx_str_t *text,
     ngx_uint_t is_error);
@@ -84,7 +89,7 @@ ngx_http_confhaven_tools_list(ngx_uint_t version)
 }
 
 
-/* a new reference to the tool's inputSchema, parsed once per worker */
+/* a new reference to the tool's inputSchema, made once per worker */
 
 json_t *
 ngx_http_confhaven_tools_input_schema(ngx_http_confhaven_tool_t *tool)
@@ -101,14 +106,117 @@ ngx_http_confhaven_tools_input_schema(ngx_http_confhaven_tool_t *tool)
     }
 
     if (ngx_http_confhaven_tools[i] == NULL) {
-        return json_loads(tool->input_schema, 0, NULL);
+        return ngx_http_confhaven_tools_schema(tool);
     }
 
     if (schemas[i] == NULL) {
-        schemas[i] = json_loads(tool->input_schema, 0, NULL);
+        schemas[i] = ngx_http_confhaven_tools_schema(tool);
     }
 
     return json_incref(schemas[i]);
+}
+
+
+/*
+ * The inputSchema from the operation's parameters: the same types,
+ * bounds, defaults and words as the REST parameters and the OpenAPI
+ * document, so that they cannot drift apart.
+ */
+
+static json_t *
+ngx_http_confhaven_tools_schema(ngx_http_confhaven_tool_t *tool)
+{
+    json_t                         *schema, *props, *prop, *list;
+    ngx_int_t                       n;
+    ngx_uint_t                      i, k;
+    ngx_http_confhaven_op_t        *op;
+    ngx_http_confhaven_op_param_t  *p;
+
+    op = tool->op;
+
+    schema = json_pack("{s:s, s:s, s:o, s:b}",
+                       "$schema",
+                       "https://json-schema.org/draft/2020-12/schema",
+                       "type", "object",
+                       "properties", json_object(),
+                       "additionalProperties", 0);
+    if (schema == NULL) {
+        return NULL;
+    }
+
+    props = json_object_get(schema, "properties");
+
+    for (i = 0; i < op->nparams; i++) {
+        p = &op->params[i];
+
+        switch (p->type) {
+
+        case NGX_HTTP_CONFHAVEN_OP_INT:
+            prop = json_pack("{s:s, s:I, s:I}", "type", "integer",
+                             "minimum", (json_int_t) p->min,
+                             "maximum", (json_int_t) p->max);
+            if (prop && p->dflt) {
+                n = ngx_atoi((u_char *) p->dflt, ngx_strlen(p->dflt));
+                json_object_set_new(prop, "default", json_integer(n));
+            }
+            break;
+
+        case NGX_HTTP_CONFHAVEN_OP_ID:
+            prop = json_pack("{s:s, s:i}", "type", "integer", "minimum", 1);
+            break;
+
+        case NGX_HTTP_CONFHAVEN_OP_BOOL:
+            prop = json_pack("{s:s}", "type", "boolean");
+            if (prop && p->dflt) {
+                json_object_set_new(prop, "default",
+                                    json_boolean(p->dflt[0] == 't'));
+            }
+            break;
+
+        default:
+            prop = json_pack("{s:s}", "type", "string");
+            if (prop && p->max_len) {
+                json_object_set_new(prop, "maxLength",
+                                    json_integer(p->max_len));
+            }
+            break;
+        }
+
+        if (prop == NULL) {
+            json_decref(schema);
+            return NULL;
+        }
+
+        if (p->values) {
+            list = json_array();
+
+            for (k = 0; p->values[k]; k++) {
+                json_array_append_new(list, json_string(p->values[k]));
+            }
+
+            json_object_del(prop, "maxLength");
+            json_object_set_new(prop, "enum", list);
+        }
+
+        if (tool->header && ngx_strcmp(tool->header, p->name) == 0) {
+            /* Conference: the 2026 wire mirrors it in Mcp-Arg-Conference */
+            json_object_set_new(prop, "x-mcp-header", json_string("Conference"));
+        }
+
+        if (p->description) {
+            json_object_set_new(prop, "description",
+                                json_string(p->description));
+        }
+
+        json_object_set_new(props, p->name, prop);
+    }
+
+    if (tool->required) {
+        json_object_set_new(schema, "required",
+                            json_pack("[s]", tool->required));
+    }
+
+    return schema;
 }
 
 
@@ -278,7 +386,7 @@ ngx_http_confhaven_tools_describe(ngx_http_confhaven_tool_t *tool,
     json_t  *obj, *in, *out, *ann;
 
     obj = json_object();
-    in = json_loads(tool->input_schema, 0, NULL);
+    in = ngx_http_confhaven_tools_input_schema(tool);
     out = json_loads(tool->output_schema, 0, NULL);
     ann = json_pack("{s:s, s:b, s:b, s:b, s:b}",
                     "title", tool->title,
@@ -327,14 +435,19 @@ ngx_http_confhaven_tools_describe(ngx_http_confhaven_tool_t *tool,
 /*
  * Runs the tool; run->done() is called exactly once with run->result set,
  * possibly before this function returns.  NGX_ERROR: nothing was called.
+ *
+ * A result is cached as sent: under "mcp" + the tool + the operation's
+ * canonical key, so a warm call costs one Redis read, and a cold one can
+ * still find the operation's answer that a REST request left.
  */
 
 ngx_int_t
 ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
 {
-    u_char               err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
-    ngx_int_t            rc;
-    ngx_pool_cleanup_t  *cln;
+    u_char                      *p, err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
+    ngx_int_t                    rc;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_confhaven_fetch_t  *f;
 
     cln = ngx_pool_cleanup_add(run->r->pool, 0);
     if (cln == NULL) {
@@ -347,6 +460,9 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
     run->timer.handler = ngx_http_confhaven_tool_timeout;
     run->timer.data = run;
     run->timer.log = run->r->connection->log;
+
+    ngx_http_confhaven_op_init(&run->call, run->tool->op, run->env,
+                               run->r->pool, run->r->connection->log);
 
     /* the arguments have the types the inputSchema declares, or isError */
 
@@ -365,7 +481,7 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
         return NGX_OK;
     }
 
-    rc = run->tool->prepare(run, run->args);
+    rc = ngx_http_confhaven_tool_set_args(run);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -376,147 +492,241 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
         return NGX_OK;
     }
 
+    if (ngx_http_confhaven_op_key(&run->call) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     run->running = 1;
     ngx_add_timer(&run->timer, run->tool->timeout);
 
-    return ngx_http_confhaven_tool_query(run);
-}
+    f = &run->rendered;
 
-
-/*
- * Sends run->sql with run->params through the cache, as REST reads do
- * (one query per key per worker, Redis when it answers); the tool's
- * finish() sees the result in run->op.
- */
-
-ngx_int_t
-ngx_http_confhaven_tool_query(ngx_http_confhaven_tool_run_t *run)
-{
-    u_char                          *p;
-    size_t                           len;
-    ngx_uint_t                       i;
-    ngx_http_confhaven_fetch_t      *f;
-    ngx_http_confhaven_pg_op_t      *op;
-    ngx_http_confhaven_loc_conf_t   *chlcf;
-    ngx_http_confhaven_main_conf_t  *chmcf;
-
-    chmcf = ngx_http_get_module_main_conf(run->r, ngx_http_confhaven_module);
-    chlcf = ngx_http_get_module_loc_conf(run->r, ngx_http_confhaven_module);
-
-    op = ngx_pcalloc(run->r->pool, sizeof(ngx_http_confhaven_pg_op_t));
-    f = ngx_pcalloc(run->r->pool, sizeof(ngx_http_confhaven_fetch_t));
-    if (op == NULL || f == NULL) {
+    f->key.len = sizeof("mcp\n\n") - 1 + run->tool->name.len
+                 + run->call.key.len;
+    f->key.data = ngx_pnalloc(run->r->pool, f->key.len);
+    if (f->key.data == NULL) {
         return NGX_ERROR;
     }
 
-    run->op = op;
+    p = ngx_cpymem(f->key.data, "mcp\n", 4);
+    p = ngx_cpymem(p, run->tool->name.data, run->tool->name.len);
+    *p++ = '\n';
+    ngx_memcpy(p, run->call.key.data, run->call.key.len);
 
-    if (chmcf->pool == NULL) {
-        op->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
-        ngx_str_set(&op->message, "no database is configured");
-        ngx_http_confhaven_tool_finished(run);
+    f->cache = run->env->cache;
+    f->pool = run->r->pool;
+    f->log = run->r->connection->log;
+    f->handler = ngx_http_confhaven_tool_rendered;
+    f->data = run;
+
+    if (run->env->cache == NULL
+        || run->tool->op->cache == NGX_HTTP_CONFHAVEN_OP_NO_CACHE)
+    {
+        f->status = NGX_HTTP_CONFHAVEN_PG_OK;
+        ngx_http_confhaven_tool_rendered(f);
         return NGX_OK;
     }
 
-    /* the key: the statement and its values, "\n=" before each value */
+    f->use_cache = run->env->conf->enabled;
+    f->ttl = (run->tool->op->cache == NGX_HTTP_CONFHAVEN_OP_SEARCH)
+             ? run->env->conf->ttl_search : run->env->conf->ttl_document;
 
-    len = ngx_strlen(run->sql);
-
-    for (i = 0; i < run->nparams; i++) {
-        len += 2 + (run->params[i] ? ngx_strlen(run->params[i]) : 0);
-    }
-
-    p = ngx_pnalloc(run->r->pool, len);
-    if (p == NULL) {
+    if (ngx_http_confhaven_fetch(f) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    f->key.data = p;
-    p = ngx_cpymem(p, run->sql, ngx_strlen(run->sql));
-
-    for (i = 0; i < run->nparams; i++) {
-        *p++ = '\n';
-
-        if (run->params[i]) {
-            *p++ = '=';
-            p = ngx_cpymem(p, run->params[i], ngx_strlen(run->params[i]));
-        }
-
-        f->values[i] = run->params[i];
-    }
-
-    f->key.len = p - f->key.data;
-    f->sql = run->sql;
-    f->nparams = run->nparams;
-    /* searches go stale sooner than documents */
-    f->ttl = (run->tool->name.len == sizeof("search_sessions") - 1
-              && ngx_strncmp(run->tool->name.data, "search_sessions",
-                             run->tool->name.len) == 0)
-             ? chlcf->cache.ttl_search : chlcf->cache.ttl_document;
-    f->handler = ngx_http_confhaven_tool_fetched;
-    f->data = run;
-    f->detached = 1;
-
-    run->fetch = f;
-
-    (void) ngx_http_confhaven_fetch(run->r, chmcf->cache, f,
-                                    chlcf->cache.enabled);
 
     return NGX_OK;
 }
 
 
+/* the arguments as the operation's values, in its canonical form */
+
 static ngx_int_t
-ngx_http_confhaven_tool_fetched(ngx_http_request_t *r,
-    ngx_http_confhaven_fetch_t *f)
+ngx_http_confhaven_tool_set_args(ngx_http_confhaven_tool_run_t *run)
 {
-    ngx_http_confhaven_ctx_t       *ctx;
-    ngx_http_confhaven_pg_op_t     *op;
-    ngx_http_confhaven_tool_run_t  *run = f->data;
+    u_char                         *p, buf[NGX_INT64_LEN + 1];
+    size_t                          len;
+    json_t                         *v;
+    ngx_int_t                       rc, i;
+    const char                     *key;
+    ngx_http_confhaven_op_t        *op;
+    ngx_http_confhaven_op_param_t  *prm;
+    u_char                          err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
 
-    run->fetch = NULL;
+    op = run->tool->op;
 
-    if (!run->running) {
-        return NGX_OK;
+    if (run->args && !json_is_null(run->args)) {
+        json_object_foreach(run->args, key, v) {
+
+            len = ngx_strlen(key);
+            i = ngx_http_confhaven_op_find(op, (u_char *) key, len, 0);
+
+            if (i != NGX_ERROR && op->params[i].type
+                                  != NGX_HTTP_CONFHAVEN_OP_RAW)
+            {
+                continue;
+            }
+
+            if (len > 64
+                || ngx_http_confhaven_utf8_invalid((u_char *) key, len, 0)
+                   >= 0)
+            {
+                key = "(unreadable)";
+                len = sizeof("(unreadable)") - 1;
+            }
+
+            return ngx_http_confhaven_tool_errorf(run, run->tool->usage,
+                       "Unknown argument \"%*s\" for %V.", len, key,
+                       &run->tool->name) == NGX_OK
+                   ? NGX_DECLINED : NGX_ERROR;
+        }
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
-    if (ctx) {
-        ctx->cache_status = f->cache_status;
+    for (i = 0; i < (ngx_int_t) op->nparams; i++) {
+        prm = &op->params[i];
+
+        v = run->args ? json_object_get(run->args, prm->name) : NULL;
+
+        if (v == NULL || json_is_null(v)) {
+            if (run->tool->required
+                && ngx_strcmp(run->tool->required, prm->name) == 0)
+            {
+                return ngx_http_confhaven_tool_errorf(run, run->tool->usage,
+                           "Argument \"%s\" is required.", prm->name)
+                       == NGX_OK ? NGX_DECLINED : NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        /* the types were checked against the inputSchema */
+
+        if (json_is_string(v)) {
+            p = (u_char *) json_string_value(v);
+            len = json_string_length(v);
+
+        } else if (json_is_boolean(v)) {
+            p = (u_char *) (json_is_true(v) ? "true" : "false");
+            len = ngx_strlen(p);
+
+        } else if (json_is_integer(v)) {
+            p = buf;
+            len = ngx_sprintf(buf, "%L", (int64_t) json_integer_value(v))
+                  - buf;
+
+        } else if (json_is_real(v)) {
+            p = buf;
+            len = ngx_sprintf(buf, "%L", (int64_t) json_real_value(v)) - buf;
+
+        } else {
+            continue;
+        }
+
+        rc = ngx_http_confhaven_op_set(&run->call, i, 0, p, len, err,
+                                       sizeof(err));
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_confhaven_tool_errorf(run, prm->hint,
+                       "Argument %s.", err) == NGX_OK
+                   ? NGX_DECLINED : NGX_ERROR;
+        }
     }
-
-    op = run->op;
-
-    ngx_http_confhaven_fetch_result(f, op);
-
-    ngx_http_confhaven_tool_finished(run);
 
     return NGX_OK;
 }
 
 
 static void
-ngx_http_confhaven_tool_finished(ngx_http_confhaven_tool_run_t *run)
+ngx_http_confhaven_tool_rendered(ngx_http_confhaven_fetch_t *f)
 {
-    ngx_int_t  rc;
+    ngx_http_confhaven_tool_run_t  *run = f->data;
 
-    run->db_time += run->op->elapsed;
-
-    rc = run->tool->finish(run);
-
-    if (rc == NGX_AGAIN) {
+    if (!run->running) {
         return;
     }
 
-    if (rc == NGX_ERROR || run->result == NULL) {
+    if (f->value.len) {
+        /* as sent before */
+        run->cache_status = f->cache_status;
+        run->result_text = f->value;
+        ngx_http_confhaven_tool_finish(run);
+        return;
+    }
+
+    run->call.handler = ngx_http_confhaven_tool_answered;
+    run->call.data = run;
+
+    if (ngx_http_confhaven_op_start(&run->call) != NGX_OK) {
+        run->result = NULL;
+        ngx_http_confhaven_tool_finish(run);
+    }
+}
+
+
+static void
+ngx_http_confhaven_tool_answered(ngx_http_confhaven_op_call_t *call)
+{
+    json_t                         *value;
+    ngx_int_t                       rc;
+    ngx_http_confhaven_fetch_t     *f;
+    ngx_http_confhaven_tool_run_t  *run = call->data;
+
+    if (!run->running) {
+        return;
+    }
+
+    f = &call->fetch;
+
+    run->db_time += f->elapsed;
+    run->cache_status = f->cache_status;
+
+    if (call->error.kind != NGX_HTTP_CONFHAVEN_OP_OK) {
+        rc = run->tool->failed ? run->tool->failed(run) : NGX_DECLINED;
+
+        if (rc == NGX_DECLINED) {
+            ngx_http_confhaven_tool_db_error(run);
+        }
+
+        ngx_http_confhaven_tool_finish(run);
+        return;
+    }
+
+    value = json_loadb((char *) f->value.data, f->value.len, 0, NULL);
+
+    if (value == NULL
+        || ngx_http_confhaven_mcp_own(run->r->pool, value) != NGX_OK
+        || run->tool->render(run, value) != NGX_OK)
+    {
+        run->result = NULL;
+        ngx_http_confhaven_tool_finish(run);
+        return;
+    }
+
+    if (ngx_http_confhaven_json_dump(run->r, run->result, &run->result_text)
+        == NGX_OK)
+    {
+        /* for the next caller: the result as sent */
+        ngx_http_confhaven_cache_store(&run->rendered, &run->result_text,
+                                       f->count, &f->tag);
+    }
+
+    ngx_http_confhaven_tool_finish(run);
+}
+
+
+static void
+ngx_http_confhaven_tool_finish(ngx_http_confhaven_tool_run_t *run)
+{
+    if (run->result == NULL && run->result_text.len == 0) {
         ngx_str_t  msg = ngx_string("the tool failed unexpectedly");
 
-        run->result = NULL;
         (void) ngx_http_confhaven_tool_error(run, &msg, NULL);
     }
 
     run->running = 0;
-    run->op = NULL;
 
     if (run->timer.timer_set) {
         ngx_del_timer(&run->timer);
@@ -539,14 +749,12 @@ ngx_http_confhaven_tool_timeout(ngx_event_t *ev)
                   "confhaven mcp: tool \"%V\" timed out after %M ms",
                   &run->tool->name, run->tool->timeout);
 
-    if (run->fetch) {
-        ngx_http_confhaven_fetch_cancel(run->fetch);
-        run->fetch = NULL;
-    }
+    ngx_http_confhaven_fetch_cancel(&run->rendered);
+    ngx_http_confhaven_op_cancel(&run->call);
 
-    run->op = NULL;
     run->running = 0;
     run->result = NULL;
+    run->result_text.len = 0;
 
     (void) ngx_http_confhaven_tool_errorf(run,
                "Try again in a moment; for searches, narrow the query "
@@ -563,50 +771,14 @@ ngx_http_confhaven_tool_cleanup(void *data)
 {
     ngx_http_confhaven_tool_run_t  *run = data;
 
-    if (run->fetch) {
-        ngx_http_confhaven_fetch_cancel(run->fetch);
-        run->fetch = NULL;
-    }
+    ngx_http_confhaven_fetch_cancel(&run->rendered);
+    ngx_http_confhaven_op_cancel(&run->call);
 
     if (run->timer.timer_set) {
         ngx_del_timer(&run->timer);
     }
 
     run->running = 0;
-}
-
-
-/* the first row's JSON, owned by the request pool; NULL: error is set */
-
-json_t *
-ngx_http_confhaven_tool_value(ngx_http_confhaven_tool_run_t *run)
-{
-    json_t                      *value;
-    ngx_http_confhaven_pg_op_t  *op;
-
-    op = run->op;
-
-    if (op->status != NGX_HTTP_CONFHAVEN_PG_OK) {
-        (void) ngx_http_confhaven_tool_db_error(run);
-        return NULL;
-    }
-
-    if (op->got_null || op->value.len == 0) {
-        (void) ngx_http_confhaven_tool_errorf(run, NULL,
-                                              "Nothing was found.");
-        return NULL;
-    }
-
-    value = json_loadb((char *) op->value.data, op->value.len, 0, NULL);
-
-    if (value == NULL
-        || ngx_http_confhaven_mcp_own(run->r->pool, value) != NGX_OK)
-    {
-        json_decref(value);
-        return NULL;
-    }
-
-    return value;
 }
 
 
@@ -676,70 +848,76 @@ ngx_http_confhaven_tool_errorf(ngx_http_confhaven_tool_run_t *run,
 }
 
 
-ngx_int_t
+/* an operation's failure, as the one SQLSTATE map (ops) classified it */
+
+static void
 ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
 {
-    u_char                      *s, *p, buf[1024];
+    u_char                      *p, buf[1024];
     ngx_str_t                    id;
-    ngx_http_confhaven_pg_op_t  *op;
+    ngx_http_confhaven_fetch_t  *f;
 
-    op = run->op;
-    s = op->sqlstate.data;
+    f = &run->call.fetch;
 
     ngx_http_confhaven_request_id(run->r, &id);
 
-    switch (op->status) {
+    switch (run->call.error.kind) {
 
-    case NGX_HTTP_CONFHAVEN_PG_SQL_ERROR:
-        if (op->sqlstate.len == 5
-            && ((s[0] == 'C' && s[1] == 'H') || (s[0] == '2' && s[1] == '2')))
-        {
-            return ngx_http_confhaven_tool_error(run, &op->message,
-                                                 &op->hint);
+    case NGX_HTTP_CONFHAVEN_OP_E_INPUT:
+    case NGX_HTTP_CONFHAVEN_OP_E_INVALID:
+        (void) ngx_http_confhaven_tool_error(run, &f->message, &f->hint);
+        return;
+
+    case NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND:
+        if (f->message.len) {
+            (void) ngx_http_confhaven_tool_error(run, &f->message, &f->hint);
+            return;
         }
 
-        if (op->sqlstate.len == 5 && ngx_strncmp(s, "57014", 5) == 0) {
-            return ngx_http_confhaven_tool_errorf(run,
-                       "Try again, or narrow the request.",
-                       "The database did not answer in time.");
-        }
+        (void) ngx_http_confhaven_tool_errorf(run, NULL, "Nothing was found.");
+        return;
 
-        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
-                                              op->message.data,
-                                              op->message.len);
-
-        ngx_log_error(NGX_LOG_ERR, run->r->connection->log, 0,
-                      "confhaven pg: query failed (request %V): %V %*s",
-                      &id, &op->sqlstate, p - buf, buf);
-
-        return ngx_http_confhaven_tool_errorf(run,
-                   "This is a server problem; try again later, and quote "
-                   "the request id to the operator if it persists.",
-                   "The database could not answer (SQLSTATE %V, request "
-                   "id %V).", &op->sqlstate, &id);
-
-    case NGX_HTTP_CONFHAVEN_PG_TIMEOUT:
-        return ngx_http_confhaven_tool_errorf(run,
+    case NGX_HTTP_CONFHAVEN_OP_E_TIMEOUT:
+        (void) ngx_http_confhaven_tool_errorf(run,
                    "Try again, or narrow the request.",
                    "The database did not answer in time.");
+        return;
 
-    case NGX_HTTP_CONFHAVEN_PG_BUSY:
-        return ngx_http_confhaven_tool_errorf(run,
+    case NGX_HTTP_CONFHAVEN_OP_E_BUSY:
+        (void) ngx_http_confhaven_tool_errorf(run,
                    "Retry in a second.", "The database is busy.");
+        return;
 
-    default:
+    case NGX_HTTP_CONFHAVEN_OP_E_DOWN:
         p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
-                                              op->message.data,
-                                              op->message.len);
+                                              f->message.data,
+                                              f->message.len);
 
         ngx_log_error(NGX_LOG_ERR, run->r->connection->log, 0,
                       "confhaven pg: database unavailable (request %V): "
                       "%*s", &id, p - buf, buf);
 
-        return ngx_http_confhaven_tool_errorf(run,
+        (void) ngx_http_confhaven_tool_errorf(run,
                    "This is a server problem; retry later, and quote the "
                    "request id to the operator if it persists.",
                    "The database is unavailable (request id %V).", &id);
+        return;
+
+    default: /* OP_E_SCHEMA, OP_E_INTERNAL */
+        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+                                              f->message.data,
+                                              f->message.len);
+
+        ngx_log_error(NGX_LOG_ERR, run->r->connection->log, 0,
+                      "confhaven pg: query failed (request %V): %V %*s",
+                      &id, &f->sqlstate, p - buf, buf);
+
+        (void) ngx_http_confhaven_tool_errorf(run,
+                   "This is a server problem; try again later, and quote "
+                   "the request id to the operator if it persists.",
+                   "The database could not answer (SQLSTATE %V, request "
+                   "id %V).", &f->sqlstate, &id);
+        return;
     }
 }
 
@@ -781,236 +959,6 @@ ngx_http_confhaven_tool_content(ngx_http_confhaven_tool_run_t *run,
     json_object_set_new(res, "isError", json_boolean(is_error));
 
     run->result = res;
-
-    return NGX_OK;
-}
-
-
-/* ------------------------------------------------------------ arguments */
-
-
-ngx_int_t
-ngx_http_confhaven_tool_args(ngx_http_confhaven_tool_run_t *run,
-    json_t *args, const char **names, const char *usage)
-{
-    void         *it;
-    size_t        len;
-    const char   *key, **n;
-
-    if (args == NULL || json_is_null(args)) {
-        return NGX_OK;
-    }
-
-    if (!json_is_object(args)) {
-        return ngx_http_confhaven_tool_errorf(run, usage,
-                   "The arguments of %V must be a JSON object.",
-                   &run->tool->name) == NGX_OK ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    for (it = json_object_iter(args); it; it = json_object_iter_next(args, it))
-    {
-        key = json_object_iter_key(it);
-
-        for (n = names; *n; n++) {
-            if (ngx_strcmp(key, *n) == 0) {
-                break;
-            }
-        }
-
-        if (*n == NULL) {
-            len = ngx_strlen(key);
-
-            if (len > 64
-                || ngx_http_confhaven_utf8_invalid((u_char *) key, len, 0)
-                   >= 0)
-            {
-                key = "(unreadable)";
-                len = sizeof("(unreadable)") - 1;
-            }
-
-            return ngx_http_confhaven_tool_errorf(run, usage,
-                       "Unknown argument \"%*s\" for %V.", len, key,
-                       &run->tool->name) == NGX_OK
-                   ? NGX_DECLINED : NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* absent, null or blank: *out = NULL */
-
-ngx_int_t
-ngx_http_confhaven_tool_arg_string(ngx_http_confhaven_tool_run_t *run,
-    json_t *args, const char *name, size_t max, char **out)
-{
-    u_char       *p;
-    size_t        len, i;
-    json_t       *v;
-    const char   *s;
-
-    *out = NULL;
-
-    v = json_is_object(args) ? json_object_get(args, name) : NULL;
-
-    if (v == NULL || json_is_null(v)) {
-        return NGX_OK;
-    }
-
-    if (!json_is_string(v)) {
-        return ngx_http_confhaven_tool_errorf(run, NULL,
-                   "Argument \"%s\" must be a string.", name) == NGX_OK
-               ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    s = json_string_value(v);
-    len = json_string_length(v);
-
-    if (len > max) {
-        return ngx_http_confhaven_tool_errorf(run, NULL,
-                   "Argument \"%s\" is too long (%uz bytes; at most %uz).",
-                   name, len, max) == NGX_OK ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (((u_char) s[i] < 0x20 && s[i] != '\t' && s[i] != '\n'
-             && s[i] != '\r')
-            || s[i] == 0x7f)
-        {
-            return ngx_http_confhaven_tool_errorf(run, NULL,
-                       "Argument \"%s\" must not contain control "
-                       "characters.", name) == NGX_OK ? NGX_DECLINED
-                                                      : NGX_ERROR;
-        }
-    }
-
-    for (i = 0; i < len; i++) {
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
-            break;
-        }
-    }
-
-    if (i == len) {
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(run->r->pool, len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ngx_cpymem(p, s, len) = '\0';
-    *out = (char *) p;
-
-    return NGX_OK;
-}
-
-
-/* true/false (or the strings "true"/"false"); absent or null: *out NULL */
-
-ngx_int_t
-ngx_http_confhaven_tool_arg_bool(ngx_http_confhaven_tool_run_t *run,
-    json_t *args, const char *name, char **out)
-{
-    json_t      *v;
-    const char  *s;
-
-    *out = NULL;
-
-    v = json_is_object(args) ? json_object_get(args, name) : NULL;
-
-    if (v == NULL || json_is_null(v)) {
-        return NGX_OK;
-    }
-
-    if (json_is_boolean(v)) {
-        *out = json_is_true(v) ? "true" : "false";
-        return NGX_OK;
-    }
-
-    if (json_is_string(v)) {
-        s = json_string_value(v);
-
-        if (ngx_strcasecmp((u_char *) s, (u_char *) "true") == 0) {
-            *out = "true";
-            return NGX_OK;
-        }
-
-        if (ngx_strcasecmp((u_char *) s, (u_char *) "false") == 0) {
-            *out = "false";
-            return NGX_OK;
-        }
-    }
-
-    return ngx_http_confhaven_tool_errorf(run,
-               "Use true or false (JSON booleans).",
-               "Argument \"%s\" must be a boolean.", name) == NGX_OK
-           ? NGX_DECLINED : NGX_ERROR;
-}
-
-
-/* an integer (or a string of digits) within [min, max] */
-
-ngx_int_t
-ngx_http_confhaven_tool_arg_int(ngx_http_confhaven_tool_run_t *run,
-    json_t *args, const char *name, ngx_int_t min, ngx_int_t max,
-    const char *hint, char **out)
-{
-    u_char      *p;
-    json_t      *v;
-    double       d;
-    ngx_int_t    n;
-    const char  *s;
-
-    *out = NULL;
-
-    v = json_is_object(args) ? json_object_get(args, name) : NULL;
-
-    if (v == NULL || json_is_null(v)) {
-        return NGX_OK;
-    }
-
-    n = NGX_ERROR;
-
-    if (json_is_integer(v)) {
-        if (json_integer_value(v) >= min && json_integer_value(v) <= max) {
-            n = (ngx_int_t) json_integer_value(v);
-        }
-
-    } else if (json_is_real(v)) {
-        d = json_real_value(v);
-
-        if (d >= (double) min && d <= (double) max && d == (double) (long) d)
-        {
-            n = (ngx_int_t) d;
-        }
-
-    } else if (json_is_string(v)) {
-        s = json_string_value(v);
-
-        if (json_string_length(v) > 0 && json_string_length(v) <= 18) {
-            n = ngx_atoi((u_char *) s, json_string_length(v));
-
-            if (n != NGX_ERROR && (n < min || n > max)) {
-                n = NGX_ERROR;
-            }
-        }
-    }
-
-    if (n == NGX_ERROR) {
-        return ngx_http_confhaven_tool_errorf(run, hint,
-                   "Argument \"%s\" must be an integer from %i to %i.",
-                   name, min, max) == NGX_OK ? NGX_DECLINED : NGX_ERROR;
-    }
-
-    p = ngx_pnalloc(run->r->pool, NGX_INT_T_LEN + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    *ngx_sprintf(p, "%i", n) = '\0';
-    *out = (char *) p;
 
     return NGX_OK;
 }

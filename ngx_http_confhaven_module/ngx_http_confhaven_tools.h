@@ -13,7 +13,7 @@
 #include <ngx_http.h>
 #include <jansson.h>
 
-#include "ngx_http_confhaven_pg.h"
+#include "ngx_http_confhaven_ops.h"
 
 
 #define NGX_HTTP_CONFHAVEN_TOOL_MAX_STRING  500
@@ -26,27 +26,35 @@ typedef void (*ngx_http_confhaven_tool_done_pt)(
     ngx_http_confhaven_tool_run_t *run);
 
 /*
- * prepare: validate the arguments and fill run->sql and run->params;
- *     NGX_OK, NGX_DECLINED (a tool error was set) or NGX_ERROR.
- * finish: turn the finished query (run->op) into the result; NGX_OK when
- *     run->result is set, NGX_AGAIN when it started another query.
+ * render: turn the operation's answer (parsed) into the result with
+ *     ngx_http_confhaven_tool_ok(); NGX_OK or NGX_ERROR.
+ * failed: an optional better word for an operation error (NGX_DECLINED:
+ *     the generic one).
  */
 
-typedef ngx_int_t (*ngx_http_confhaven_tool_prepare_pt)(
-    ngx_http_confhaven_tool_run_t *run, json_t *args);
-typedef ngx_int_t (*ngx_http_confhaven_tool_finish_pt)(
+typedef ngx_int_t (*ngx_http_confhaven_tool_render_pt)(
+    ngx_http_confhaven_tool_run_t *run, json_t *value);
+typedef ngx_int_t (*ngx_http_confhaven_tool_failed_pt)(
     ngx_http_confhaven_tool_run_t *run);
 
+
+/*
+ * A tool is an operation (its arguments are the operation's parameters,
+ * its inputSchema is made from them) plus the words around its answer.
+ */
 
 struct ngx_http_confhaven_tool_s {
     ngx_str_t                            name;
     const char                          *title;
     const char                          *description;
-    const char                          *input_schema;    /* JSON text */
+    ngx_http_confhaven_op_t             *op;
+    const char                          *required;    /* an argument */
+    const char                          *header;      /* x-mcp-header of */
+    const char                          *usage;       /* bad arguments */
     const char                          *output_schema;   /* JSON text */
     ngx_msec_t                           timeout;
-    ngx_http_confhaven_tool_prepare_pt   prepare;
-    ngx_http_confhaven_tool_finish_pt    finish;
+    ngx_http_confhaven_tool_render_pt    render;
+    ngx_http_confhaven_tool_failed_pt    failed;
 };
 
 
@@ -54,20 +62,16 @@ struct ngx_http_confhaven_tool_run_s {
     ngx_http_request_t                  *r;
     ngx_http_confhaven_tool_t           *tool;
     json_t                              *args;        /* borrowed */
+    ngx_http_confhaven_ops_env_t        *env;
 
-    const char                          *sql;
-    ngx_uint_t                           nparams;
-    char                         *params[NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS];
-
-    ngx_http_confhaven_pg_op_t          *op;          /* the result */
-    ngx_http_confhaven_fetch_t          *fetch;       /* in flight */
+    ngx_http_confhaven_op_call_t         call;
+    ngx_http_confhaven_fetch_t           rendered;    /* a result as sent */
     ngx_event_t                          timer;
-    ngx_uint_t                           stage;       /* tool's own */
-    ngx_str_t                            note;        /* tool's own */
-    void                                *tool_data;   /* tool's own */
     ngx_msec_t                           db_time;
+    ngx_uint_t                           cache_status;
 
     json_t                              *result;      /* CallToolResult */
+    ngx_str_t                            result_text; /* the same, as JSON */
 
     ngx_http_confhaven_tool_done_pt      done;
     void                                *data;
@@ -83,26 +87,12 @@ ngx_int_t ngx_http_confhaven_tools_check_args(ngx_http_confhaven_tool_t *tool,
     json_t *args, u_char *error, size_t size);
 ngx_int_t ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run);
 
-ngx_int_t ngx_http_confhaven_tool_query(ngx_http_confhaven_tool_run_t *run);
 ngx_int_t ngx_http_confhaven_tool_ok(ngx_http_confhaven_tool_run_t *run,
     json_t *structured, ngx_str_t *text);
 ngx_int_t ngx_http_confhaven_tool_error(ngx_http_confhaven_tool_run_t *run,
     ngx_str_t *message, ngx_str_t *hint);
 ngx_int_t ngx_http_confhaven_tool_errorf(ngx_http_confhaven_tool_run_t *run,
     const char *hint, const char *fmt, ...);
-ngx_int_t ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run);
-json_t *ngx_http_confhaven_tool_value(ngx_http_confhaven_tool_run_t *run);
-
-ngx_int_t ngx_http_confhaven_tool_args(ngx_http_confhaven_tool_run_t *run,
-    json_t *args, const char **names, const char *usage);
-ngx_int_t ngx_http_confhaven_tool_arg_string(
-    ngx_http_confhaven_tool_run_t *run, json_t *args, const char *name,
-    size_t max, char **out);
-ngx_int_t ngx_http_confhaven_tool_arg_bool(ngx_http_confhaven_tool_run_t *run,
-    json_t *args, const char *name, char **out);
-ngx_int_t ngx_http_confhaven_tool_arg_int(ngx_http_confhaven_tool_run_t *run,
-    json_t *args, const char *name, ngx_int_t min, ngx_int_t max,
-    const char *hint, char **out);
 
 /* text helpers for the tools' human-readable summaries */
 u_char *ngx_http_confhaven_tool_text_session(u_char *p, u_char *last,

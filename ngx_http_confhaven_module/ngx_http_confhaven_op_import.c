@@ -1,0 +1,57 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * import: confhaven.import_schedule() reads a Sessionize, pretalx or frab
+ * schedule and replaces the conference's sessions in one transaction;
+ * then the cache forgets the conference (its tag) and the answers that
+ * span conferences.  POST /api/admin/conferences/{slug}/import.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_http_confhaven_ops.h"
+
+
+static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_import_params[] = {
+
+    { "conference", "slug", NGX_HTTP_CONFHAVEN_OP_TEXT, 0, 0, 63, NULL,
+      "The conference's slug: 1 to 63 lowercase letters, digits and "
+      "dashes.", NULL, NULL, NGX_HTTP_CONFHAVEN_OP_IN_PATH },
+
+    { "name", NULL, NGX_HTTP_CONFHAVEN_OP_TEXT, 0, 0, 500, NULL,
+      "The conference's name (needed for a new conference).", NULL, NULL,
+      NGX_HTTP_CONFHAVEN_OP_IN_QUERY },
+
+    { "timezone", NULL, NGX_HTTP_CONFHAVEN_OP_TEXT, 0, 0, 500, NULL,
+      "IANA time zone, e.g. Europe/London (needed for a new conference).",
+      NULL, NULL, NGX_HTTP_CONFHAVEN_OP_IN_QUERY },
+
+    { "location", NULL, NGX_HTTP_CONFHAVEN_OP_TEXT, 0, 0, 500, NULL,
+      "Where it takes place.", NULL, NULL, NGX_HTTP_CONFHAVEN_OP_IN_QUERY },
+
+    { "website", NULL, NGX_HTTP_CONFHAVEN_OP_TEXT, 0, 0, 500, NULL,
+      "The conference's web site.", NULL, NULL,
+      NGX_HTTP_CONFHAVEN_OP_IN_QUERY },
+
+    { "schedule", NULL, NGX_HTTP_CONFHAVEN_OP_RAW, 0, 0, 0, NULL,
+      "The schedule file: Sessionize JSON, pretalx JSON or frab XML.",
+      NULL, NULL, NGX_HTTP_CONFHAVEN_OP_IN_BODY }
+};
+
+
+ngx_http_confhaven_op_t  ngx_http_confhaven_op_import = {
+    ngx_string("import"),
+    "SELECT r::text, r->'sessions'->>'total' "
+    "FROM confhaven.import_schedule($1, $2, $3, $4, $5, $6) AS r",
+    ngx_http_confhaven_op_import_params, 6,
+    NGX_HTTP_CONFHAVEN_OP_NO_CACHE,
+    0,
+    1
+};

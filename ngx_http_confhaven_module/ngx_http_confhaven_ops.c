@@ -1,0 +1,534 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * Running an operation: parameters put in their canonical form, the
+ * canonical key, the call through the cache, and the one map from what
+ * the database said to an error kind every front end renders.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_http_confhaven_json.h"
+#include "ngx_http_confhaven_ops.h"
+
+
+static ngx_int_t ngx_http_confhaven_op_text(ngx_http_confhaven_op_call_t *call,
+    ngx_http_confhaven_op_param_t *p, u_char *text, size_t len,
+    char **out);
+static void ngx_http_confhaven_op_fetched(ngx_http_confhaven_fetch_t *f);
+static void ngx_http_confhaven_op_invalidated(
+    ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
+static void ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call);
+
+
+void
+ngx_http_confhaven_op_init(ngx_http_confhaven_op_call_t *call,
+    ngx_http_confhaven_op_t *op, ngx_http_confhaven_ops_env_t *env,
+    ngx_pool_t *pool, ngx_log_t *log)
+{
+    ngx_memzero(call, sizeof(ngx_http_confhaven_op_call_t));
+
+    call->op = op;
+    call->env = env;
+    call->pool = pool;
+    call->log = log;
+}
+
+
+/* the parameter's index by its name on a wire; NGX_ERROR: unknown */
+
+ngx_int_t
+ngx_http_confhaven_op_find(ngx_http_confhaven_op_t *op, u_char *name,
+    size_t len, ngx_uint_t rest)
+{
+    ngx_uint_t   i;
+    const char  *n;
+
+    for (i = 0; i < op->nparams; i++) {
+        if (rest && op->params[i].in != NGX_HTTP_CONFHAVEN_OP_IN_QUERY) {
+            continue;
+        }
+
+        n = (rest && op->params[i].rest_name) ? op->params[i].rest_name
+                                              : op->params[i].name;
+
+        if (ngx_strlen(n) == len && ngx_strncmp(n, name, len) == 0) {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * Checks a value given as text and stores its canonical form: NGX_OK,
+ * NGX_DECLINED with a sentence in err ("\"limit\" must be ..."; the front
+ * end says "parameter" or "Argument" before it), or NGX_ERROR.  Text made
+ * of blanks only is the same as a parameter not given.
+ */
+
+ngx_int_t
+ngx_http_confhaven_op_set(ngx_http_confhaven_op_call_t *call, ngx_uint_t i,
+    ngx_uint_t rest, u_char *text, size_t len, u_char *err, size_t size)
+{
+    u_char                         *p;
+    size_t                          k;
+    ngx_int_t                       n;
+    const char                     *name;
+    ngx_http_confhaven_op_param_t  *prm;
+
+    prm = &call->op->params[i];
+    call->values[i] = NULL;
+
+    name = (rest && prm->rest_name) ? prm->rest_name : prm->name;
+
+    if (prm->type == NGX_HTTP_CONFHAVEN_OP_RAW) {
+        p = ngx_pnalloc(call->pool, len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ngx_cpymem(p, text, len) = '\0';
+        call->values[i] = (char *) p;
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_confhaven_utf8_invalid(text, len, 1) >= 0) {
+        *ngx_slprintf(err, err + size - 1, "\"%s\" is not valid UTF-8 text",
+                      name) = '\0';
+        return NGX_DECLINED;
+    }
+
+    for (k = 0; k < len; k++) {
+        if ((text[k] < 0x20 && text[k] != '\t' && text[k] != '\n'
+             && text[k] != '\r')
+            || text[k] == 0x7f)
+        {
+            *ngx_slprintf(err, err + size - 1,
+                          "\"%s\" must not contain control characters",
+                          name) = '\0';
+            return NGX_DECLINED;
+        }
+    }
+
+    if (prm->max_len && len > prm->max_len) {
+        *ngx_slprintf(err, err + size - 1,
+                      "\"%s\" is too long (%uz bytes, at most %uz)",
+                      name, len, prm->max_len) = '\0';
+        return NGX_DECLINED;
+    }
+
+    switch (prm->type) {
+
+    case NGX_HTTP_CONFHAVEN_OP_INT:
+        n = (len && len <= 18) ? ngx_atoi(text, len) : NGX_ERROR;
+
+        if (n == NGX_ERROR || n < prm->min || n > prm->max) {
+            *ngx_slprintf(err, err + size - 1,
+                          "\"%s\" must be an integer from %i to %i, "
+                          "not \"%*s\"", name, prm->min, prm->max,
+                          ngx_min(len, 40), text) = '\0';
+            return NGX_DECLINED;
+        }
+
+        /* "020" is "20": one spelling, one cache key */
+        p = ngx_pnalloc(call->pool, NGX_INT_T_LEN + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ngx_sprintf(p, "%i", n) = '\0';
+        call->values[i] = (char *) p;
+
+        return NGX_OK;
+
+    case NGX_HTTP_CONFHAVEN_OP_BOOL:
+        if ((len == 4 && ngx_strncasecmp(text, (u_char *) "true", 4) == 0)
+            || (len == 1 && text[0] == '1')
+            || (len == 3 && ngx_strncasecmp(text, (u_char *) "yes", 3) == 0))
+        {
+            call->values[i] = "true";
+            return NGX_OK;
+        }
+
+        if ((len == 5 && ngx_strncasecmp(text, (u_char *) "false", 5) == 0)
+            || (len == 1 && text[0] == '0')
+            || (len == 2 && ngx_strncasecmp(text, (u_char *) "no", 2) == 0))
+        {
+            call->values[i] = "false";
+            return NGX_OK;
+        }
+
+        *ngx_slprintf(err, err + size - 1,
+                      "\"%s\" must be true or false, not \"%*s\"",
+                      name, ngx_min(len, 40), text) = '\0';
+        return NGX_DECLINED;
+
+    case NGX_HTTP_CONFHAVEN_OP_ID:
+        for (k = 0; k < len; k++) {
+            if (text[k] < '0' || text[k] > '9') {
+                break;
+            }
+        }
+
+        if (len == 0 || k < len || len > 18 || text[0] == '0') {
+            *ngx_slprintf(err, err + size - 1,
+                          "\"%s\" must be a positive integer",
+                          name) = '\0';
+            return NGX_DECLINED;
+        }
+
+        break;
+
+    default: /* OP_TEXT, OP_FOLD */
+        break;
+    }
+
+    return ngx_http_confhaven_op_text(call, prm, text, len,
+                                      &call->values[i]);
+}
+
+
+/* blanks folded to one space, none at the ends; OP_FOLD lower-cased */
+
+static ngx_int_t
+ngx_http_confhaven_op_text(ngx_http_confhaven_op_call_t *call,
+    ngx_http_confhaven_op_param_t *prm, u_char *text, size_t len,
+    char **out)
+{
+    u_char      *d, *dst, *last;
+    ngx_uint_t   blank;
+
+    dst = ngx_pnalloc(call->pool, len + 1);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = dst;
+    last = text + len;
+    blank = 1;
+
+    for ( /* void */ ; text < last; text++) {
+        if (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r') {
+            if (!blank) {
+                *d++ = ' ';
+                blank = 1;
+            }
+
+            continue;
+        }
+
+        /* ASCII only: UTF-8 sequences are left as they are */
+        *d++ = (prm->type == NGX_HTTP_CONFHAVEN_OP_FOLD) ? ngx_tolower(*text)
+                                                         : *text;
+        blank = 0;
+    }
+
+    if (d > dst && d[-1] == ' ') {
+        d--;
+    }
+
+    *d = '\0';
+
+    *out = (d == dst) ? NULL : (char *) dst;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The canonical key: the operation's name and every value in parameter
+ * order, defaults filled in; "\n" separates, "=" marks a value, so that
+ * a parameter not given and an empty one differ.  The database gets
+ * exactly these values: whatever an answer quotes is what the key says.
+ */
+
+ngx_int_t
+ngx_http_confhaven_op_key(ngx_http_confhaven_op_call_t *call)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_uint_t                i;
+    ngx_http_confhaven_op_t  *op;
+
+    op = call->op;
+
+    len = op->name.len;
+
+    for (i = 0; i < op->nparams; i++) {
+        if (call->values[i] == NULL && op->params[i].dflt) {
+            call->values[i] = (char *) op->params[i].dflt;
+        }
+
+        len += 1 + (call->values[i] ? ngx_strlen(call->values[i]) + 1 : 0);
+    }
+
+    p = ngx_pnalloc(call->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    call->key.data = p;
+    p = ngx_cpymem(p, op->name.data, op->name.len);
+
+    for (i = 0; i < op->nparams; i++) {
+        *p++ = '\n';
+
+        if (call->values[i]) {
+            *p++ = '=';
+            p = ngx_cpymem(p, call->values[i], ngx_strlen(call->values[i]));
+        }
+    }
+
+    call->key.len = p - call->key.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Starts the call; call->handler runs exactly once, possibly before this
+ * returns.  NGX_ERROR: nothing started, the handler will not run.
+ */
+
+ngx_int_t
+ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
+{
+    ngx_uint_t                   i;
+    ngx_http_confhaven_op_t     *op;
+    ngx_http_confhaven_fetch_t  *f;
+
+    op = call->op;
+
+    if (call->key.len == 0 && ngx_http_confhaven_op_key(call) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    f = &call->fetch;
+
+    if (call->env->cache == NULL) {
+        f->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
+        ngx_str_set(&f->message, "no database is configured");
+        ngx_http_confhaven_op_fetched(f);
+        return NGX_OK;
+    }
+
+    f->sql = op->sql;
+    f->nparams = op->nparams;
+
+    for (i = 0; i < op->nparams; i++) {
+        f->values[i] = call->values[i];
+    }
+
+    f->cache = call->env->cache;
+    f->pool = call->pool;
+    f->log = call->log;
+    f->timeout = op->timeout ? op->timeout : call->env->timeout;
+    f->handler = ngx_http_confhaven_op_fetched;
+    f->data = call;
+
+    if (op->cache != NGX_HTTP_CONFHAVEN_OP_NO_CACHE) {
+        f->key = call->key;
+        f->use_cache = call->env->conf->enabled;
+        f->ttl = (op->cache == NGX_HTTP_CONFHAVEN_OP_SEARCH)
+                 ? call->env->conf->ttl_search
+                 : call->env->conf->ttl_document;
+    }
+
+    return ngx_http_confhaven_fetch(f);
+}
+
+
+void
+ngx_http_confhaven_op_cancel(ngx_http_confhaven_op_call_t *call)
+{
+    ngx_http_confhaven_fetch_cancel(&call->fetch);
+
+    if (call->rop) {
+        ngx_http_confhaven_redis_cancel(call->rop);
+        call->rop = NULL;
+    }
+}
+
+
+ngx_http_confhaven_op_error_t *
+ngx_http_confhaven_op_error(ngx_http_confhaven_op_call_t *call)
+{
+    return &call->error;
+}
+
+
+static void
+ngx_http_confhaven_op_fetched(ngx_http_confhaven_fetch_t *f)
+{
+    ngx_int_t                      rc;
+    ngx_str_t                      tag;
+    ngx_http_confhaven_op_call_t  *call = f->data;
+
+    ngx_http_confhaven_op_classify(call);
+
+    if (call->op->invalidates && call->error.kind == NGX_HTTP_CONFHAVEN_OP_OK
+        && call->values[0] && call->env->cache)
+    {
+        /*
+         * A write answers only once the cache has forgotten what it
+         * changed, so that whoever reads after it sees the new data.
+         */
+
+        tag.data = (u_char *) call->values[0];
+        tag.len = ngx_strlen(call->values[0]);
+
+        rc = ngx_http_confhaven_cache_invalidate(call->env->cache, &tag,
+                                           ngx_http_confhaven_op_invalidated,
+                                           call, &call->rop);
+        if (rc == NGX_OK) {
+            return;
+        }
+
+        call->rop = NULL;
+
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, call->log, 0,
+                          "confhaven cache: Redis is unavailable, entries "
+                          "of \"%V\" stay until their TTL", &tag);
+        }
+    }
+
+    call->handler(call);
+}
+
+
+static void
+ngx_http_confhaven_op_invalidated(ngx_http_confhaven_redis_op_t *rop,
+    redisReply *reply)
+{
+    ngx_http_confhaven_op_call_t  *call = rop->data;
+
+    call->rop = NULL;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, call->log, 0,
+                      "confhaven cache: invalidation failed, entries of "
+                      "\"%s\" stay until their TTL", call->values[0]);
+    }
+
+    call->handler(call);
+}
+
+
+/*
+ * The one SQLSTATE map.  Our functions raise CHnnn (nnn an HTTP status)
+ * and 22xxx for input they refuse; their message and hint are written
+ * for the caller.  Anything else is ours to log, never to show.
+ */
+
+static void
+ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call)
+{
+    u_char                         *s;
+    ngx_int_t                       n;
+    ngx_http_confhaven_fetch_t     *f;
+    ngx_http_confhaven_op_error_t  *e;
+
+    f = &call->fetch;
+    e = &call->error;
+    s = f->sqlstate.data;
+
+    e->kind = NGX_HTTP_CONFHAVEN_OP_OK;
+    e->status = 200;
+    e->code = NULL;
+
+    switch (f->status) {
+
+    case NGX_HTTP_CONFHAVEN_PG_OK:
+        if (f->value.len == 0) {
+            e->kind = NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND;
+            e->status = 404;
+            e->code = "not_found";
+            f->message.len = 0;
+            f->hint.len = 0;
+        }
+
+        return;
+
+    case NGX_HTTP_CONFHAVEN_PG_SQL_ERROR:
+        if (f->sqlstate.len == 5 && s[0] == 'C' && s[1] == 'H') {
+            n = ngx_atoi(s + 2, 3);
+
+            if (n == 404) {
+                e->kind = NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND;
+                e->status = 404;
+                e->code = "not_found";
+
+            } else if (n == 422) {
+                e->kind = NGX_HTTP_CONFHAVEN_OP_E_INVALID;
+                e->status = 422;
+                e->code = "invalid_schedule";
+
+            } else {
+                e->kind = NGX_HTTP_CONFHAVEN_OP_E_INPUT;
+                e->status = 400;
+                e->code = "bad_parameter";
+            }
+
+            return;
+        }
+
+        if (f->sqlstate.len == 5 && s[0] == '2' && s[1] == '2') {
+            e->kind = NGX_HTTP_CONFHAVEN_OP_E_INPUT;
+            e->status = 400;
+            e->code = "bad_parameter";
+            return;
+        }
+
+        if (f->sqlstate.len == 5 && ngx_strncmp(s, "57014", 5) == 0) {
+            e->kind = NGX_HTTP_CONFHAVEN_OP_E_TIMEOUT;
+            e->status = 504;
+            e->code = "timeout";
+            return;
+        }
+
+        if (f->sqlstate.len == 5
+            && (ngx_strncmp(s, "42883", 5) == 0
+                || ngx_strncmp(s, "42P01", 5) == 0
+                || ngx_strncmp(s, "3F000", 5) == 0))
+        {
+            e->kind = NGX_HTTP_CONFHAVEN_OP_E_SCHEMA;
+            e->status = 503;
+            e->code = "schema_missing";
+            return;
+        }
+
+        e->kind = NGX_HTTP_CONFHAVEN_OP_E_INTERNAL;
+        e->status = 503;
+        e->code = "database_error";
+        return;
+
+    case NGX_HTTP_CONFHAVEN_PG_TIMEOUT:
+        e->kind = NGX_HTTP_CONFHAVEN_OP_E_TIMEOUT;
+        e->status = 504;
+        e->code = "timeout";
+        return;
+
+    case NGX_HTTP_CONFHAVEN_PG_BUSY:
+        e->kind = NGX_HTTP_CONFHAVEN_OP_E_BUSY;
+        e->status = 503;
+        e->code = "database_busy";
+        return;
+
+    default:
+        e->kind = NGX_HTTP_CONFHAVEN_OP_E_DOWN;
+        e->status = 503;
+        e->code = "database_unavailable";
+        return;
+    }
+}
