@@ -99,7 +99,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_search_sessions = {
     "SELECT r::text, json_array_length(r->'sessions'), "
     "coalesce(r->'query'->>'conference', '*') "
     "FROM confhaven.api_search($1, $2, $3, $4, $5::integer, $6::boolean, "
-    "$7, $8, $9, $10, $11, $12, $13::integer, $14) AS r",
+    "$7, $8, $9, $10, $11, $12, $13, $14) AS r",
     ngx_http_confhaven_op_search_params,
     sizeof(ngx_http_confhaven_op_search_params)
         / sizeof(ngx_http_confhaven_op_param_t),

@@ -705,7 +705,8 @@ ngx_http_confhaven_tool_answered(ngx_http_confhaven_op_call_t *call)
         return;
     }
 
-    if (ngx_http_confhaven_json_dump(run->r, run->result, &run->result_text)
+    if (ngx_http_confhaven_json_dump(run->r, json_incref(run->result),
+                                     &run->result_text)
         == NGX_OK)
     {
         /* for the next caller: the result as sent */
