@@ -315,6 +315,9 @@ ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
 
     f = &call->fetch;
 
+    f->handler = ngx_http_confhaven_op_fetched;
+    f->data = call;
+
     if (call->env->cache == NULL) {
         f->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
         ngx_str_set(&f->message, "no database is configured");
@@ -333,9 +336,6 @@ ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
     f->pool = call->pool;
     f->log = call->log;
     f->timeout = op->timeout ? op->timeout : call->env->timeout;
-    f->handler = ngx_http_confhaven_op_fetched;
-    f->data = call;
-
     if (op->cache != NGX_HTTP_CONFHAVEN_OP_NO_CACHE) {
         f->key = call->key;
         f->use_cache = call->env->conf->enabled;

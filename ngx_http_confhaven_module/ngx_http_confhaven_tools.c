@@ -444,7 +444,7 @@ ngx_http_confhaven_tools_describe(ngx_http_confhaven_tool_t *tool,
 ngx_int_t
 ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
 {
-    u_char                      *p, err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
+    u_char                      *p;
     ngx_int_t                    rc;
     ngx_pool_cleanup_t          *cln;
     ngx_http_confhaven_fetch_t  *f;
@@ -461,27 +461,7 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
     run->timer.data = run;
     run->timer.log = run->r->connection->log;
 
-    ngx_http_confhaven_op_init(&run->call, run->tool->op, run->env,
-                               run->r->pool, run->r->connection->log);
-
-    /* the arguments have the types the inputSchema declares, or isError */
-
-    rc = ngx_http_confhaven_tools_check_args(run->tool, run->args, err,
-                                             sizeof(err));
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        if (ngx_http_confhaven_tool_errorf(run, NULL, "%s", err) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        run->done(run);
-        return NGX_OK;
-    }
-
-    rc = ngx_http_confhaven_tool_set_args(run);
+    rc = ngx_http_confhaven_tools_prepare(run);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -490,10 +470,6 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
     if (rc == NGX_DECLINED) {
         run->done(run);
         return NGX_OK;
-    }
-
-    if (ngx_http_confhaven_op_key(&run->call) != NGX_OK) {
-        return NGX_ERROR;
     }
 
     run->running = 1;
@@ -536,6 +512,42 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The arguments, typed by the inputSchema, as the operation's values in
+ * their canonical form, and the call's key.  NGX_DECLINED: run->result
+ * holds the isError result that says what is wrong.
+ */
+
+ngx_int_t
+ngx_http_confhaven_tools_prepare(ngx_http_confhaven_tool_run_t *run)
+{
+    u_char     err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
+    ngx_int_t  rc;
+
+    ngx_http_confhaven_op_init(&run->call, run->tool->op, run->env,
+                               run->r->pool, run->r->connection->log);
+
+    rc = ngx_http_confhaven_tools_check_args(run->tool, run->args, err,
+                                             sizeof(err));
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_confhaven_tool_errorf(run, NULL, "%s", err) == NGX_OK
+               ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    rc = ngx_http_confhaven_tool_set_args(run);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_confhaven_op_key(&run->call) == NGX_OK ? NGX_OK
+                                                            : NGX_ERROR;
 }
 
 

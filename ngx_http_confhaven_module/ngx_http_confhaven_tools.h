@@ -85,6 +85,7 @@ json_t *ngx_http_confhaven_tools_list(ngx_uint_t version);
 json_t *ngx_http_confhaven_tools_input_schema(ngx_http_confhaven_tool_t *tool);
 ngx_int_t ngx_http_confhaven_tools_check_args(ngx_http_confhaven_tool_t *tool,
     json_t *args, u_char *error, size_t size);
+ngx_int_t ngx_http_confhaven_tools_prepare(ngx_http_confhaven_tool_run_t *run);
 ngx_int_t ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run);
 
 ngx_int_t ngx_http_confhaven_tool_ok(ngx_http_confhaven_tool_run_t *run,

@@ -78,6 +78,10 @@ fuzz_check_response(ngx_http_confhaven_mcp_call_t *call)
 }
 
 
+static ngx_http_confhaven_cache_conf_t  fuzz_cache_conf;
+static ngx_http_confhaven_ops_env_t     fuzz_env = { NULL, &fuzz_cache_conf, 0 };
+
+
 static void
 fuzz_tool(ngx_http_confhaven_mcp_call_t *call)
 {
@@ -107,12 +111,15 @@ fuzz_tool(ngx_http_confhaven_mcp_call_t *call)
     run->r = call->r;
     run->tool = tool;
     run->args = json_object_get(call->params, "arguments");
+    run->env = &fuzz_env;
 
-    if (tool->prepare(run, run->args) == NGX_ERROR) {
+    if (ngx_http_confhaven_tools_prepare(run) != NGX_OK) {
         return;
     }
 
-    if (run->nparams > NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS) {
+    if (run->call.key.len == 0
+        || run->call.op->nparams > NGX_HTTP_CONFHAVEN_OP_MAX_PARAMS)
+    {
         abort();
     }
 }
