@@ -1,3 +1,7 @@
+-- 10_util.sql — small helpers every other area uses: errors (_fail, _show),
+-- the time zone check behind conferences' CHECK constraint, text
+-- normalisation (norm), local ISO times, snippets, json key appending.
+
 -- Raise a ConferenceHaven error (CH400 / CH404 / CH422).
 CREATE OR REPLACE FUNCTION confhaven._fail(code text, msg text, hint text DEFAULT NULL)
 RETURNS void

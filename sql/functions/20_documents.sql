@@ -1,3 +1,8 @@
+-- 20_documents.sql — the search side of the data, written at import time:
+-- text search configurations per language, language detection, the weighted
+-- search documents and *_norm columns of sessions (refresh_documents), and
+-- the trigger function that keeps conferences.name_norm right.
+
 -- Text search configuration for a search_lang value.
 CREATE OR REPLACE FUNCTION confhaven.lang_config(lang text)
 RETURNS regconfig

@@ -1,3 +1,24 @@
+-- 30_import.sql — schedule importer: confhaven.import_schedule(...)
+--
+-- Three parsers (Sessionize "All" JSON, pretalx/frab schedule JSON, frab /
+-- pentabarf schedule.xml) each turn the file into one normalised jsonb array
+-- of sessions; confhaven._apply_sessions() then writes that array set-based
+-- (upsert by (conference, external_id), delete vanished sessions, rebuild the
+-- speaker/tag links, drop orphan speakers/rooms/tracks/tags, refresh the
+-- search documents).  The whole import is one statement, so any error rolls
+-- everything back and leaves the previous data untouched.
+--
+-- Normalised session (keys of the jsonb objects in the array):
+--   external_id, title, subtitle, abstract, start_at, end_at (timestamptz as
+--   text with offset), room, room_sort, track, level, level_detail, format,
+--   language, is_service, is_plenum, tags [text], speakers [{external_id,name,bio}],
+--   path (where it came from, for error messages)
+--
+-- Found by fuzzing (t/fuzz/import_mutate.py, make fuzz; was migration 008):
+-- frab XML takes the first of a repeated child element ('title[1]'); a
+-- file's conference dates are used only as a pair, and start after end is
+-- a CH422 naming both dates.
+
 -- Map free-form level wording to Introductory / Intermediate / Advanced.
 -- "100 - Beginner", "Introductory and overview" -> Introductory;
 -- "200 - Intermediate" -> Intermediate; "300", "400 - Expert", "Advanced" -> Advanced.

@@ -1,3 +1,12 @@
+-- 40_conferences.sql — conferences: finding one from what a caller typed
+-- (_find_conference, the one place for loose conference names; used by
+-- api_search, the MCP prompts and completions), the error for an unknown one,
+-- and the conference list and detail answers.
+--
+-- Every API function returns one json value (the complete response body) or
+-- raises CH400 / CH404 with a MESSAGE a person understands and a HINT that
+-- tells the caller (often an LLM) how to fix the call.
+
 -- Hint text listing valid slugs (up to 20, closest-looking first).
 CREATE OR REPLACE FUNCTION confhaven._slug_hint(wanted text)
 RETURNS text
@@ -18,38 +27,70 @@ AS $$
              LIMIT 20) s;
 $$;
 
--- Candidates in order of preference: the slug itself; slug or name equal
--- after normalisation (case, accents, punctuation); every word given appears
--- in the name or slug (so "scottish summit" and "Scottish Summit 2026" find
--- scottish-summit-2026, "31c3" finds "31. Chaos Communication Congress
--- (31C3)").  Several editions: the one that has not ended yet and starts
--- first, else the latest.  At least one given word must be a non-number of
--- three or more characters, so "2026" alone names no conference.
+-- The one place where a conference given by a caller (the conference
+-- parameter of api_search, an MCP prompt or completion argument, a
+-- conference named inside a search query) is turned into a conference:
+-- its id, or NULL when nothing or several conferences fit.
+--
+-- 1. Words.  Candidates in order of preference: the slug itself; slug or
+--    name equal after normalisation (case, accents, punctuation); every
+--    word given appears in the name or slug (so "scottish summit" and
+--    "Scottish Summit 2026" find scottish-summit-2026, "31c3" finds "31.
+--    Chaos Communication Congress (31C3)").  Several editions: the one that
+--    has not ended yet and starts first, else the latest.  At least one
+--    given word must be a non-number of three or more characters, so "2026"
+--    alone names no conference.
+-- 2. Compact form, only when 1 finds nothing: lower case, accents removed,
+--    a "20yy" year (four digits) read as "yy", then letters and digits
+--    only.  The given text matches a conference when its compact form
+--    equals that of the slug, of the name, or of the name with the last two
+--    digits of the start year appended (unless the name's compact form
+--    already ends with them): "Scottish Summit 26", "scottishsummit2026",
+--    "SCOTTISH SUMMIT 2026!" all find scottish-summit-2026.  Exactly one
+--    conference must match; several is NULL (the caller's "unknown
+--    conference", whose hint lists the slugs).  This is the rule the MCP
+--    search_sessions tool used to apply in C after an "unknown conference".
 CREATE OR REPLACE FUNCTION confhaven._find_conference(conf text)
 RETURNS bigint
 LANGUAGE sql STABLE
 AS $$
     WITH v AS (
         SELECT lower(btrim(conf)) AS raw,
-               btrim(regexp_replace(confhaven.norm(conf), '[^a-z0-9]+', ' ', 'g')) AS key)
-    SELECT c.id
-      FROM confhaven.conferences c, v
-     WHERE c.is_active
-       AND v.key <> ''
-       AND (c.slug = v.raw
-            OR btrim(regexp_replace(c.slug, '[^a-z0-9]+', ' ', 'g')) = v.key
-            OR btrim(regexp_replace(c.name_norm, '[^a-z0-9]+', ' ', 'g')) = v.key
-            OR (v.key ~ '(^| )([a-z][a-z0-9]{2,}|[0-9]+[a-z][a-z0-9]*)( |$)'
-                AND string_to_array(v.key, ' ')
-                    <@ (string_to_array(btrim(regexp_replace(c.name_norm, '[^a-z0-9]+', ' ', 'g')), ' ')
-                        || string_to_array(btrim(regexp_replace(c.slug, '[^a-z0-9]+', ' ', 'g')), ' '))))
-     ORDER BY (c.slug = v.raw) DESC,
-              (btrim(regexp_replace(c.name_norm, '[^a-z0-9]+', ' ', 'g')) = v.key) DESC,
-              (c.end_date IS NULL OR c.end_date >= (now() AT TIME ZONE c.timezone)::date) DESC,
-              CASE WHEN c.end_date IS NULL OR c.end_date >= (now() AT TIME ZONE c.timezone)::date
-                   THEN c.start_date END ASC NULLS LAST,
-              c.start_date DESC NULLS LAST, c.id
-     LIMIT 1;
+               btrim(regexp_replace(confhaven.norm(conf), '[^a-z0-9]+', ' ', 'g')) AS key,
+               regexp_replace(regexp_replace(confhaven.norm(conf), '(?<![0-9])20([0-9]{2})(?![0-9])', '\1', 'g'),
+                              '[^a-z0-9]+', '', 'g') AS compact)
+    SELECT coalesce(
+        (SELECT c.id
+           FROM confhaven.conferences c, v
+          WHERE c.is_active
+            AND v.key <> ''
+            AND (c.slug = v.raw
+                 OR btrim(regexp_replace(c.slug, '[^a-z0-9]+', ' ', 'g')) = v.key
+                 OR btrim(regexp_replace(c.name_norm, '[^a-z0-9]+', ' ', 'g')) = v.key
+                 OR (v.key ~ '(^| )([a-z][a-z0-9]{2,}|[0-9]+[a-z][a-z0-9]*)( |$)'
+                     AND string_to_array(v.key, ' ')
+                         <@ (string_to_array(btrim(regexp_replace(c.name_norm, '[^a-z0-9]+', ' ', 'g')), ' ')
+                             || string_to_array(btrim(regexp_replace(c.slug, '[^a-z0-9]+', ' ', 'g')), ' '))))
+          ORDER BY (c.slug = v.raw) DESC,
+                   (btrim(regexp_replace(c.name_norm, '[^a-z0-9]+', ' ', 'g')) = v.key) DESC,
+                   (c.end_date IS NULL OR c.end_date >= (now() AT TIME ZONE c.timezone)::date) DESC,
+                   CASE WHEN c.end_date IS NULL OR c.end_date >= (now() AT TIME ZONE c.timezone)::date
+                        THEN c.start_date END ASC NULLS LAST,
+                   c.start_date DESC NULLS LAST, c.id
+          LIMIT 1),
+        (SELECT min(c.id)
+           FROM confhaven.conferences c, v,
+                LATERAL (SELECT regexp_replace(regexp_replace(c.slug, '(?<![0-9])20([0-9]{2})(?![0-9])', '\1', 'g'),
+                                               '[^a-z0-9]+', '', 'g') AS slug_key,
+                                regexp_replace(regexp_replace(c.name_norm, '(?<![0-9])20([0-9]{2})(?![0-9])', '\1', 'g'),
+                                               '[^a-z0-9]+', '', 'g') AS name_key,
+                                substr(to_char(c.start_date, 'YYYY'), 3, 2) AS yy) k
+          WHERE c.is_active
+            AND v.compact <> ''
+            AND (v.compact = k.slug_key
+                 OR v.compact = k.name_key
+                 OR v.compact = k.name_key || CASE WHEN right(k.name_key, 2) = k.yy THEN '' ELSE k.yy END)
+         HAVING count(*) = 1));
 $$;
 
 CREATE OR REPLACE FUNCTION confhaven._resolve_conference(conf text, errcode text)

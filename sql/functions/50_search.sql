@@ -1,3 +1,39 @@
+-- 50_search.sql — session search: parameter parsing, query understanding,
+-- ranking, filters, paging, facets and the api_search entry points.
+--
+-- Matching and ranking (was 004): a session matches when its search
+-- document matches the query (word groups with stems, synonyms, prefixes,
+-- typo corrections; quoted phrases, "or" and -exclusions switch to
+-- websearch semantics) or when one of the substring rules holds.  Score =
+-- seed rules (exact title +10, title contains +5, tag/track contains +3,
+-- abstract contains +2, speaker contains +1, +3 more when a several-word
+-- query is a speaker's name) + 10 * ts_rank_cd(all words, proximity)
+-- + 5 * ts_rank_cd(any word).
+--
+-- Filters and paging (was 005):
+--   * Filters (all combined with AND; invalid values raise CH400 naming the
+--     parameter and the accepted forms): speaker (part of a name, case and
+--     accents ignored), room (exact name first, else names containing it),
+--     day (YYYY-MM-DD, today / tomorrow / yesterday in each conference's
+--     zone), starts_after (inclusive) / starts_before (exclusive) (ISO 8601
+--     with offset, local date-time, or HH:MM local time of day), language
+--     (en/de/fr/es or their names).
+--   * Paging: one total order over all matching sessions (at most 2000): the
+--     best 3 x limit (at least 60) by the cheap pre-rank, ordered by the full
+--     score, then the rest in pre-rank order; ties by start time then id.
+--     "next_cursor" encodes offset, limit, the instant of the first page and
+--     a fingerprint of the filters; a cursor used with other filters is
+--     refused (CH400).
+--   * Result: "total", "total_capped", "offset", "next_cursor", and with
+--     facets => true counts per track, level and day over all matching
+--     sessions with all filters applied.
+--
+-- At 1,000,000 sessions (was 007): _search_page's candidate queries are
+-- MATERIALIZED CTEs with the cap applied outside them, so the planner
+-- compares full retrievals and picks the bitmap index scans; it runs with
+-- jit = off.  See git history of sql/007_search_scale.sql for the
+-- measurements.
+
 -- Map an API level parameter to the stored value; NULL/empty -> NULL.
 CREATE OR REPLACE FUNCTION confhaven._api_level(level text)
 RETURNS text
@@ -792,7 +828,8 @@ BEGIN
                 'starts_after', f ->> 'aft_echo',
                 'starts_before', f ->> 'bef_echo',
                 'language', v_lang,
-                'offset', CASE WHEN v_off > 0 THEN v_off END))),
+                'offset', CASE WHEN v_off > 0 THEN v_off END,
+                'conference_given', f ->> 'conf_echo'))),
         'count', count(t.id),
         'total', v_total,
         'total_capped', v_capped,
@@ -860,6 +897,7 @@ DECLARE
     v_now     timestamptz := now();
     v_fp      text;
     cur       record;
+    v_given   text;
     f         jsonb;
 BEGIN
     d := confhaven._api_day(day);
@@ -882,6 +920,11 @@ BEGIN
 
     IF nullif(btrim(conference), '') IS NOT NULL THEN
         v_conf := confhaven._resolve_conference(conference, 'CH400');
+        -- given other than as its slug ("Scottish Summit 26"): echoed
+        v_given := btrim(conference);
+        IF v_given = (SELECT c.slug FROM confhaven.conferences c WHERE c.id = v_conf) THEN
+            v_given := NULL;
+        END IF;
     ELSIF v_q IS NOT NULL THEN
         -- conference name (without its year) or slug inside the query (as 004)
         v_qs := ' ' || btrim(regexp_replace(confhaven.norm(v_q), '[^a-z0-9]+', ' ', 'g')) || ' ';
@@ -931,6 +974,7 @@ BEGIN
     RETURN confhaven._search_page(
         f || jsonb_strip_nulls(jsonb_build_object(
                  'speaker_echo', nullif(btrim(regexp_replace(speaker, '\s+', ' ', 'g')), ''),
+                 'conf_echo', v_given,
                  'aft_echo', nullif(btrim(starts_after), ''), 'bef_echo', nullif(btrim(starts_before), ''))),
         v_off, v_now, coalesce(facets, true), true, v_info, v_raw, v_fp);
 END

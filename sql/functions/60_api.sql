@@ -1,3 +1,6 @@
+-- 60_api.sql — the other API entry points: api_health (GET /health) and
+-- api_session (GET /api/sessions/{id}, the get_session tool).
+
 CREATE OR REPLACE FUNCTION confhaven.api_health()
 RETURNS json
 LANGUAGE sql STABLE
