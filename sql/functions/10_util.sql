@@ -50,7 +50,9 @@ AS $$
     SELECT lower(unaccent(t));
 $$;
 
--- Same result as 003's iso_local, written so the planner inlines it (a SQL
+-- ISO 8601 local time with the zone's UTC offset at that instant,
+-- e.g. iso_local('2026-10-02 08:00+00', 'Europe/London') = '2026-10-02T09:00:00+01:00'.
+-- Written without a FROM clause so that the planner inlines it (a SQL
 -- function with a FROM clause is planned again for every query that calls it).
 CREATE OR REPLACE FUNCTION confhaven.iso_local(ts timestamptz, tz text)
 RETURNS text

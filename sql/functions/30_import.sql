@@ -19,6 +19,10 @@
 -- file's conference dates are used only as a pair, and start after end is
 -- a CH422 naming both dates.
 
+-- ---------------------------------------------------------------------------
+-- Small shared helpers
+-- ---------------------------------------------------------------------------
+
 -- Map free-form level wording to Introductory / Intermediate / Advanced.
 -- "100 - Beginner", "Introductory and overview" -> Introductory;
 -- "200 - Intermediate" -> Intermediate; "300", "400 - Expert", "Advanced" -> Advanced.
@@ -98,6 +102,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT nullif(btrim(regexp_replace(confhaven.strip_html(t), '\s+', ' ', 'g')), '');
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Typed access to JSON with error messages that name the path
+-- ---------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION confhaven._j_text(obj jsonb, key text, path text, required boolean)
 RETURNS text
@@ -240,6 +248,10 @@ BEGIN
                          mins => m[3]::int, secs => coalesce(m[4], '0')::int);
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Parser 1: Sessionize "All" view
+-- ---------------------------------------------------------------------------
 
 -- Category role from its title: 'level' | 'format' | 'track' | NULL (ignored).
 CREATE OR REPLACE FUNCTION confhaven._sessionize_category_role(title text, ctype text)
@@ -432,6 +444,10 @@ BEGIN
 END
 $$;
 
+-- ---------------------------------------------------------------------------
+-- Parser 2: pretalx (and frab) schedule JSON
+-- ---------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION confhaven._parse_pretalx(doc jsonb, tz text)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -549,6 +565,10 @@ BEGIN
 END
 $$;
 
+-- ---------------------------------------------------------------------------
+-- Parser 3: frab / pentabarf schedule.xml
+-- ---------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION confhaven._parse_frab_xml(doc xml, tz text)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -632,6 +652,10 @@ BEGIN
     RETURN to_jsonb(out);
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Writer: normalised sessions -> tables
+-- ---------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION confhaven._apply_sessions(p_conf bigint, p_sessions jsonb)
 RETURNS jsonb
@@ -787,6 +811,10 @@ BEGIN
                               'deleted', n_del, 'service', n_service);
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Public entry point
+-- ---------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION confhaven.import_schedule(
     slug text, name text, timezone text, location text, website text, body text)

@@ -115,7 +115,8 @@ BEGIN
 END
 $$;
 
--- Conference object: stored session count instead of counting per call.
+-- Conference object as in the contract; session_count is the stored count of
+-- sessions a search can return (service sessions such as breaks are not counted).
 CREATE OR REPLACE FUNCTION confhaven.conference_json(p_id bigint)
 RETURNS json
 LANGUAGE sql STABLE

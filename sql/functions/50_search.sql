@@ -34,6 +34,10 @@
 -- jit = off.  See git history of sql/007_search_scale.sql for the
 -- measurements.
 
+-- ---------------------------------------------------------------------------
+-- Parameter parsing (each raises CH400 naming the parameter)
+-- ---------------------------------------------------------------------------
+
 -- Map an API level parameter to the stored value; NULL/empty -> NULL.
 CREATE OR REPLACE FUNCTION confhaven._api_level(level text)
 RETURNS text
@@ -155,7 +159,7 @@ BEGIN
 END
 $$;
 
--- language: a search_lang value of 004.
+-- language: a sessions.search_lang value (see detect_language).
 CREATE OR REPLACE FUNCTION confhaven._api_language(lang text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -215,6 +219,10 @@ BEGIN
     END IF;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Query understanding
+-- ---------------------------------------------------------------------------
 
 -- OR of the non-empty alternatives, each distinct one once (smaller
 -- queries rank faster).
@@ -407,6 +415,10 @@ BEGIN
          || CASE WHEN explicit THEN jsonb_build_object('syntax', 'websearch') ELSE '{}' END;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Search proper
+-- ---------------------------------------------------------------------------
 
 -- ts_headline of the abstract with «…» around matched words (no HTML: the
 -- snippet rules forbid markup); NULL when the abstract does not match.
@@ -868,6 +880,10 @@ BEGIN
 END
 $$;
 
+-- ---------------------------------------------------------------------------
+-- Entry points
+-- ---------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION confhaven.api_search(
     q text, conference text, track text, level text, lim integer, include_past boolean,
     speaker text, room text, day text, starts_after text, starts_before text, language text,
@@ -980,7 +996,8 @@ BEGIN
 END
 $$;
 
--- The signature of 003/004: the same implementation, first page, no facets.
+-- The short signature (ci/search-eval, ci/bench-scale, SQL users): the same
+-- implementation, first page, no facets.
 CREATE OR REPLACE FUNCTION confhaven.api_search(
     q text, conference text, track text, level text, lim integer, include_past boolean)
 RETURNS json
