@@ -9,6 +9,8 @@
 #     a second run, which applies no migration;
 #   * a function in schema confhaven that no sql/functions file defines is
 #     reported;
+#   * one failing function file leaves every function as it was (all files
+#     run in one transaction);
 #   * a database created by the flat layout of before the split (sql/NNN_*.sql
 #     and ci/migrate of commit d272eb2, taken from git) with the samples
 #     imported: it answers ~20 searches exactly as a fresh database of the
@@ -64,6 +66,33 @@ is($rc, 0, 'leftover function: ci/migrate still succeeds');
 like($err, qr/warning: no file in sql\/functions defines confhaven\.zz_leftover\(integer\)/,
      'leftover function: named in a warning');
 $t->psql('DROP FUNCTION confhaven.zz_leftover(integer)');
+
+
+# one failing function file: no function changes (one transaction)
+{
+    my $tree = $t->testdir . '/broken-tree';
+    File::Path::make_path("$tree/ci", "$tree/sql/migrations", "$tree/sql/functions");
+    $t->write_file("$tree/ci/migrate", $t->read_file("$root/ci/migrate"), 0755);
+    for my $d (qw(migrations functions)) {
+        opendir(my $dh, "$root/sql/$d") or die "$root/sql/$d: $!\n";
+        for my $f (grep { /\.sql$/ } readdir $dh) {
+            $t->write_file("$tree/sql/$d/$f", $t->read_file("$root/sql/$d/$f"));
+        }
+    }
+    my $util = $t->read_file("$tree/sql/functions/10_util.sql");
+    $util =~ s/(FUNCTION confhaven\.snippet\(.*?\n    SELECT)/$1 -- changed\n/s
+        or die "10_util.sql: no snippet\n";
+    $t->write_file("$tree/sql/functions/10_util.sql", $util);
+    $t->write_file("$tree/sql/functions/99_broken.sql",
+                   "CREATE OR REPLACE FUNCTION confhaven.broken() RETURNS int\n"
+                   . "LANGUAGE sql AS \$\$ SELECT no_such_column FROM confhaven.sessions \$\$;\n");
+    ($rc, $out, $err) = $t->_cmd(undef, 'env', "PATH=$bin:$ENV{PATH}", "$tree/ci/migrate",
+                                 ConfHaven::Test::_conninfo('confhaven', $t));
+    isnt($rc, 0, 'a failing function file: ci/migrate fails');
+    like($err, qr/no_such_column/, 'a failing function file: the error is shown');
+    is(catalog('confhaven'), $fresh_cat,
+       'a failing function file: no function changed (the earlier file\'s edit rolled back)');
+}
 
 
 # ---- the flat layout of before the split, upgraded
