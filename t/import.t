@@ -570,8 +570,9 @@ subtest 'Orlando Code Camp 2020 categories (shared data)' => sub {
     is($r->{status} == 200 ? $r->{json}{sessions}{total} : $r->{status}, 61,
        'a 243k body spilled to a temp file (16k buffer) imports') or why($r);
 
-    # 001_schema.sql says abbreviations such as "EST" are rejected: they are
-    # fixed offsets (EST is UTC-5 all year, no DST), a trap for New York
+    # is_valid_timezone (sql/functions/10_util.sql) says abbreviations such
+    # as "EST" are rejected: they are fixed offsets (EST is UTC-5 all year,
+    # no DST), a trap for New York
     $r = $t->import_file('linz-est', 'sessionize-all_global-azure-linz-2024.json',
                          name => 'Linz EST', timezone => 'EST');
     is($r->{status}, 400, 'timezone=EST (an abbreviation, not Area/City) is 400')

@@ -136,7 +136,7 @@ ok(length($txt) < 4000, 'search text: concise');
 ($c, $res) = call('search_sessions', {});
 is($res->{isError}, JSON::PP::false, 'search with {}: a result, not an error');
 
-# the filters and paging of 005_filters.sql, as in the REST API
+# the filters and paging of sql/functions/50_search.sql, as in the REST API
 my %fa = (conference => 'scottish-summit-2026', include_past => JSON::PP::true,
           starts_after => '12:00', speaker => 'ma', limit => 2);
 ($c, $res) = call('search_sessions', \%fa);

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# GET /api/sessions filters, paging and facets (sql/005_filters.sql):
+# GET /api/sessions filters, paging and facets (sql/functions/50_search.sql):
 # speaker (case/accent-insensitive part of a name), room (exact name first,
 # else part of it), day (a date; today/tomorrow in each conference's own
 # time zone), starts_after/starts_before (instants with offsets, local

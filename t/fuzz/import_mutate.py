@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """t/fuzz/import_mutate.py — mutation fuzzing of confhaven.import_schedule().
 
-The three importers are PL/pgSQL (sql/002_import.sql), out of libFuzzer's
-reach, so this driver feeds them mutated schedules built from the real
-samples (sql/samples/: Sessionize JSON, pretalx JSON, frab XML) over libpq
-(ctypes, no Python binding needed) and checks every answer:
+The three importers are PL/pgSQL (sql/functions/30_import.sql), out of
+libFuzzer's reach, so this driver feeds them mutated schedules built from
+the real samples (sql/samples/: Sessionize JSON, pretalx JSON, frab XML)
+over libpq (ctypes, no Python binding needed) and checks every answer:
 
   - success, or an error with one of our validation SQLSTATEs (CH400,
     CH422): anything else (XX000, 22xxx, 23xxx, 42xxx ...) is a finding;

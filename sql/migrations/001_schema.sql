@@ -1,9 +1,9 @@
 -- 001_schema.sql — ConferenceHaven core schema (PostgreSQL 15).
 --
--- Applied by ci/migrate inside one transaction.  Everything lives in schema
--- "confhaven".  Sessions are normalised: speakers, tags, rooms and tracks are
--- rows of their own (no comma-separated lists); the search document of a
--- session is a weighted tsvector that the importer refreshes
+-- Applied once by ci/migrate inside one transaction.  Everything lives in
+-- schema "confhaven".  Sessions are normalised: speakers, tags, rooms and
+-- tracks are rows of their own (no comma-separated lists); the search
+-- document of a session is a weighted tsvector that the importer refreshes
 -- (confhaven.refresh_documents) after it has written speakers and tags.
 
 CREATE SCHEMA IF NOT EXISTS confhaven;
@@ -24,10 +24,10 @@ CREATE TABLE IF NOT EXISTS confhaven.schema_migrations (
 -- Helpers used by CHECK constraints
 -- ---------------------------------------------------------------------------
 
--- True when tz is a time zone name from the IANA database as PostgreSQL knows
--- it (pg_timezone_names).  Abbreviations ("EST") and POSIX strings ("UTC+3")
--- are rejected.  Declared IMMUTABLE so it can back a CHECK constraint: the
--- zone list only changes with a tzdata upgrade.
+-- Bootstrap copy: the CHECK on conferences.timezone below needs the function
+-- to exist when the table is created.  Its live definition is in
+-- sql/functions/10_util.sql, which ci/migrate applies after the migrations
+-- on every run (replacing this one); change it there, not here.
 CREATE OR REPLACE FUNCTION confhaven.is_valid_timezone(tz text)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE

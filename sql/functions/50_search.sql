@@ -1,60 +1,63 @@
--- 005_filters.sql — search filters, paging and facets.
+-- 50_search.sql — session search: parameter parsing, query understanding,
+-- ranking, filters, paging, facets and the api_search entry points.
 --
--- 001–004 stay as they are; everything here is additive or CREATE OR REPLACE.
+-- Matching and ranking (was 004): a session matches when its search
+-- document matches the query (word groups with stems, synonyms, prefixes,
+-- typo corrections; quoted phrases, "or" and -exclusions switch to
+-- websearch semantics) or when one of the substring rules holds.  Score =
+-- seed rules (exact title +10, title contains +5, tag/track contains +3,
+-- abstract contains +2, speaker contains +1, +3 more when a several-word
+-- query is a speaker's name) + 10 * ts_rank_cd(all words, proximity)
+-- + 5 * ts_rank_cd(any word).
 --
---   * confhaven.api_search gains an overload with the filters speaker, room,
---     day, starts_after, starts_before, language, paging (page_offset or an
---     opaque cursor) and optional facets:
---       api_search(q, conference, track, level, lim, include_past,
---                  speaker, room, day, starts_after, starts_before, language,
---                  page_offset, cursor, facets boolean DEFAULT true)
---     The 6-argument api_search of 003/004 keeps its signature and now
---     calls this one (no filters, first page, no facets), so both have one
---     implementation and one ranking.
+-- Filters and paging (was 005):
 --   * Filters (all combined with AND; invalid values raise CH400 naming the
---     parameter and the accepted forms):
---       speaker        part of a speaker's name, case and accents ignored
---                      ("muller" finds "Jörg Müller")
---       room           room name, case and accents ignored; exact name
---                      first, else rooms whose name contains it
---       day            YYYY-MM-DD, or today / tomorrow / yesterday, judged in
---                      each session's conference time zone (with no
---                      conference filter every conference uses its own zone)
---       starts_after   session starts at or after (inclusive) ...
---       starts_before  session starts before (exclusive) ...
---                      an ISO 8601 date-time with offset (2026-10-02T09:00:00+01:00,
---                      ...Z), a date-time without offset (local time of the
---                      conference), or HH:MM (local time of day in the
---                      conference's zone: on the chosen day, or on every
---                      day when no day is given)
---       language       en/de/fr/es or English/German/French/Spanish (also
---                      Deutsch, Français, Español): the source's language
---                      field where it has one, else the language detected
---                      from the text (sessions.search_lang of 004)
---   * Paging: the result is one total order over all matching sessions
---     (found by the candidate tiers of 004, at most 2000):
---       the best 3 × limit (at least 60) by the cheap pre-rank, ordered by
---       the full score, then the rest in pre-rank order; ties by start time
---       then id.  Without q: start time, id.
---     That order depends on the filters and on limit only, so pages
---     [offset, offset + limit) neither overlap nor leave gaps as long as
---     the limit stays the same.  "next_cursor" (present when more results
---     exist, at most offset 1000) encodes offset, limit, the instant the
---     first page was computed (so "now", "today" and include_past=false
---     judge every page alike) and a fingerprint of the filters; passing it
---     back with the same filters returns the next page.  A cursor used with
---     other filters is refused (CH400).
---   * Result additions: "total" (matching sessions, at most 2000;
---     "total_capped" says when there may be more), "offset", "next_cursor",
---     and with facets => true "facets": counts per track, level and day
---     (local date) over all matching sessions before paging, WITH ALL
---     FILTERS APPLIED (including the facet's own dimension), so each facet's
---     counts add up to "total" (sessions without a track or level are
---     counted under null).  The query echo gains the new filters when given.
+--     parameter and the accepted forms): speaker (part of a name, case and
+--     accents ignored), room (exact name first, else names containing it),
+--     day (YYYY-MM-DD, today / tomorrow / yesterday in each conference's
+--     zone), starts_after (inclusive) / starts_before (exclusive) (ISO 8601
+--     with offset, local date-time, or HH:MM local time of day), language
+--     (en/de/fr/es or their names).
+--   * Paging: one total order over all matching sessions (at most 2000): the
+--     best 3 x limit (at least 60) by the cheap pre-rank, ordered by the full
+--     score, then the rest in pre-rank order; ties by start time then id.
+--     "next_cursor" encodes offset, limit, the instant of the first page and
+--     a fingerprint of the filters; a cursor used with other filters is
+--     refused (CH400).
+--   * Result: "total", "total_capped", "offset", "next_cursor", and with
+--     facets => true counts per track, level and day over all matching
+--     sessions with all filters applied.
+--
+-- At 1,000,000 sessions (was 007): _search_page's candidate queries are
+-- MATERIALIZED CTEs with the cap applied outside them, so the planner
+-- compares full retrievals and picks the bitmap index scans; it runs with
+-- jit = off.  See git history of sql/007_search_scale.sql for the
+-- measurements.
 
 -- ---------------------------------------------------------------------------
 -- Parameter parsing (each raises CH400 naming the parameter)
 -- ---------------------------------------------------------------------------
+
+-- Map an API level parameter to the stored value; NULL/empty -> NULL.
+CREATE OR REPLACE FUNCTION confhaven._api_level(level text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF level IS NULL OR btrim(level) = '' THEN
+        RETURN NULL;
+    END IF;
+    CASE lower(btrim(level))
+        WHEN 'introductory', '100' THEN RETURN 'Introductory';
+        WHEN 'intermediate', '200' THEN RETURN 'Intermediate';
+        WHEN 'advanced', '300', '400' THEN RETURN 'Advanced';
+        ELSE
+            RAISE EXCEPTION USING ERRCODE = 'CH400',
+                MESSAGE = format('unknown level %s', confhaven._show(level)),
+                HINT = 'Use level=Introductory, Intermediate or Advanced (or 100, 200, 300, 400: 100 = Introductory, 200 = Intermediate, 300/400 = Advanced), or leave level out.';
+    END CASE;
+END
+$$;
 
 -- day: a date, or a day relative to the conference's "today".
 CREATE OR REPLACE FUNCTION confhaven._api_day(day text, OUT v_day date, OUT v_rel integer)
@@ -144,7 +147,19 @@ BEGIN
 END
 $$;
 
--- language: a search_lang value of 004.
+CREATE OR REPLACE FUNCTION confhaven._api_language_error(lang text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'CH400',
+        MESSAGE = format('parameter "language" must be en, de, fr or es (or English, German, French, Spanish), not %s',
+                         confhaven._show(lang)),
+        HINT = 'The session''s language comes from the schedule where it says so, else from its text.';
+END
+$$;
+
+-- language: a sessions.search_lang value (see detect_language).
 CREATE OR REPLACE FUNCTION confhaven._api_language(lang text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -162,18 +177,6 @@ BEGIN
         WHEN l IN ('fr', 'fre', 'fra', 'french', 'francais') OR l ~ '^fr[-_][a-z]{2}$' THEN 'french'
         WHEN l IN ('es', 'spa', 'spanish', 'espanol') OR l ~ '^es[-_][a-z]{2}$' THEN 'spanish'
         ELSE confhaven._api_language_error(lang) END;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION confhaven._api_language_error(lang text)
-RETURNS text
-LANGUAGE plpgsql IMMUTABLE
-AS $$
-BEGIN
-    RAISE EXCEPTION USING ERRCODE = 'CH400',
-        MESSAGE = format('parameter "language" must be en, de, fr or es (or English, German, French, Spanish), not %s',
-                         confhaven._show(lang)),
-        HINT = 'The session''s language comes from the schedule where it says so, else from its text.';
 END
 $$;
 
@@ -218,19 +221,253 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------
--- Search proper (the ranking of 004's _search, plus filters and paging)
+-- Query understanding
 -- ---------------------------------------------------------------------------
--- f: normalised filters as jsonb:
---   q, conf (id), track, level, lim, past, speaker (normalised), room,
---   day (date), dayrel (int), aft/bef (instants), aft_l/bef_l (local
---   timestamps), aft_t/bef_t (local times of day), lang.
--- v_now: the instant "now" means (pinned by cursors).
+
+-- OR of the non-empty alternatives, each distinct one once (smaller
+-- queries rank faster).
+CREATE OR REPLACE FUNCTION confhaven._tsq_or_distinct(alts tsquery[])
+RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT string_agg('(' || t || ')', ' | ' ORDER BY o)::tsquery
+      FROM (SELECT DISTINCT ON (x::text) x::text AS t, o
+              FROM unnest(alts) WITH ORDINALITY u(x, o)
+             WHERE numnode(x) > 0
+             ORDER BY x::text, o) d;
+$$;
+
+-- Restrict every lexeme of a tsquery to the given weights ('A', 'AB').
+CREATE OR REPLACE FUNCTION confhaven._tsq_weights(q tsquery, w text)
+RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT regexp_replace(q::text, '(''(?:[^'']|'''')*'')(?::(\*))?', '\1:\2' || w, 'g')::tsquery;
+$$;
+
+-- Turns the user's text into tsqueries and substring patterns:
+--   q_match  what a session must match (OR of the word groups; with explicit
+--            web-search syntax — quotes, "or", -word — that syntax instead)
+--   q_all    AND of the word groups (ranking: all words present, proximity)
+--   q_any    OR of the word groups (ranking and ts_headline)
+--   pat      ILIKE-free LIKE pattern %core% on normalised text (NULL when
+--            the core is shorter than 3 characters: trigram indexes need 3)
+--   exact    normalised query for the exact-title rule
+--   info     jsonb: words, ignored words, synonyms used, prefixes, corrections
+-- A word group is one query word (or a 2-3 word synonym term) as: its
+-- English, German, French and Spanish stems and the word itself (all
+-- accent-free), its synonyms as phrases, a prefix match when the word is
+-- the last one or is not a known word but starts known words ("observab"),
+-- and the closest known word by trigram similarity when it is neither
+-- known nor a prefix (typo: "copliot" -> "copilot").  Noise words of
+-- natural questions ("talks", "anything", "tomorrow") are dropped.
+CREATE OR REPLACE FUNCTION confhaven._search_parse(
+    q text, conf_id bigint,
+    OUT q_match tsquery, OUT q_all tsquery, OUT q_any tsquery,
+    OUT pat text, OUT pat_full text, OUT exact text, OUT core text, OUT info jsonb)
+LANGUAGE plpgsql STABLE
+SET client_min_messages = warning
+AS $$
+DECLARE
+    qn       text := btrim(regexp_replace(confhaven.norm(q), '\s+', ' ', 'g'));
+    explicit boolean := q ~* '"|(^|\s)-[[:alnum:]]|\sor\s';
+    toks     text[];
+    tok      text;
+    i        integer := 1;
+    n        integer;
+    k        integer;
+    j        integer;
+    v_term   text;
+    syns     text[];
+    g        tsquery;
+    corr     text;
+    words    text[] := '{}';
+    ignored  text[] := '{}';
+    prefixes text[] := '{}';
+    synused  jsonb := '{}';
+    corrs    jsonb := '{}';
+    found_term boolean;
+BEGIN
+    exact := qn;
+    SELECT coalesce(array_agg(t ORDER BY o), '{}') INTO toks
+      FROM (SELECT regexp_replace(regexp_replace(x, '^[^a-z0-9.#@]+', ''), '[^a-z0-9#+]+$', '') AS t, o
+              FROM unnest(string_to_array(qn, ' ')) WITH ORDINALITY u(x, o)) y
+     WHERE t <> '';
+    n := coalesce(array_length(toks, 1), 0);
+
+    WHILE i <= n LOOP
+        found_term := false;
+        -- multi-word synonym terms first (longest)
+        FOR k IN REVERSE 3..2 LOOP
+            CONTINUE WHEN i + k - 1 > n;
+            v_term := array_to_string(toks[i:i + k - 1], ' ');
+            SELECT array_agg(s.synonym) INTO syns FROM confhaven.search_synonyms s WHERE s.term = v_term;
+            IF syns IS NOT NULL THEN
+                g := confhaven._tsq_or_distinct(ARRAY[phraseto_tsquery('confhaven.ch_english', v_term),
+                                                      phraseto_tsquery('confhaven.ch_simple', v_term)]);
+                FOR j IN 1..array_length(syns, 1) LOOP
+                    g := confhaven._tsq_or_distinct(ARRAY[g, phraseto_tsquery('confhaven.ch_english', syns[j]),
+                                                          phraseto_tsquery('confhaven.ch_simple', syns[j])]);
+                END LOOP;
+                synused := synused || jsonb_build_object(v_term, to_jsonb(syns));
+                words := words || v_term;
+                q_all := CASE WHEN q_all IS NULL THEN g ELSE q_all && g END;
+                q_any := CASE WHEN q_any IS NULL THEN g ELSE q_any || g END;
+                i := i + k;
+                found_term := true;
+                EXIT;
+            END IF;
+        END LOOP;
+        CONTINUE WHEN found_term;
+
+        tok := toks[i];
+        i := i + 1;
+        IF EXISTS (SELECT 1 FROM confhaven.search_noise_words w WHERE w.word = tok)
+           OR numnode(plainto_tsquery('english', tok)) = 0
+           OR numnode(plainto_tsquery('german', tok)) = 0
+           OR length(tok) < 2 AND tok !~ '^[0-9]$' THEN
+            IF NOT EXISTS (SELECT 1 FROM confhaven.search_synonyms s WHERE s.term = tok) THEN
+                ignored := ignored || tok;
+                CONTINUE;
+            END IF;
+        END IF;
+
+        g := confhaven._tsq_or_distinct(ARRAY[
+                   plainto_tsquery('confhaven.ch_english', tok), plainto_tsquery('confhaven.ch_german', tok),
+                   plainto_tsquery('confhaven.ch_french', tok), plainto_tsquery('confhaven.ch_spanish', tok),
+                   plainto_tsquery('confhaven.ch_simple', tok)]);
+        IF numnode(g) = 0 THEN
+            ignored := ignored || tok;
+            CONTINUE;
+        END IF;
+
+        -- unknown word: a prefix of known words, or a typo
+        IF tok ~ '^[a-z0-9]{3,}$'
+           AND NOT EXISTS (SELECT 1 FROM confhaven.search_words w
+                            WHERE w.word = tok AND (conf_id IS NULL OR w.conference_id = conf_id))
+           AND NOT EXISTS (SELECT 1 FROM confhaven.search_synonyms s WHERE s.term = tok) THEN
+            IF EXISTS (SELECT 1 FROM confhaven.search_words w
+                        WHERE w.word LIKE tok || '%' AND (conf_id IS NULL OR w.conference_id = conf_id)) THEN
+                g := g || to_tsquery('simple', tok || ':*');
+                prefixes := prefixes || tok;
+            ELSIF length(tok) >= 4 THEN
+                -- candidates: trigram-similar words, or words with the same
+                -- first letter within a small edit distance (transpositions
+                -- break most trigrams); closest edit distance wins
+                SELECT x.word INTO corr
+                  FROM (SELECT w.word, sum(w.ndoc) AS n
+                          FROM confhaven.search_words w
+                         WHERE (w.word % tok OR w.word LIKE left(tok, 1) || '%')
+                           AND (conf_id IS NULL OR w.conference_id = conf_id)
+                           AND abs(length(w.word) - length(tok)) <= 2
+                         GROUP BY w.word) x
+                 WHERE levenshtein_less_equal(x.word, tok, 3)
+                       <= CASE WHEN length(tok) <= 5 THEN 1 WHEN length(tok) <= 9 THEN 2 ELSE 3 END
+                    OR similarity(x.word, tok) >= 0.45
+                 ORDER BY levenshtein_less_equal(x.word, tok, 3), similarity(x.word, tok) DESC, x.n DESC, x.word
+                 LIMIT 1;
+                IF corr IS NOT NULL THEN
+                    g := confhaven._tsq_or_distinct(ARRAY[g, plainto_tsquery('confhaven.ch_english', corr),
+                                                          plainto_tsquery('confhaven.ch_simple', corr)]);
+                    corrs := corrs || jsonb_build_object(tok, corr);
+                    tok := corr;
+                END IF;
+            END IF;
+        ELSIF i > n AND NOT explicit AND tok ~ '^[a-z0-9]{2,}$' AND q ~ '[[:alnum:]]\s*$' THEN
+            g := g || to_tsquery('simple', tok || ':*');       -- typing: last word as a prefix
+            prefixes := prefixes || tok;
+        END IF;
+
+        SELECT array_agg(s.synonym) INTO syns FROM confhaven.search_synonyms s WHERE s.term = tok;
+        IF syns IS NOT NULL THEN
+            FOR k IN 1..array_length(syns, 1) LOOP
+                g := confhaven._tsq_or_distinct(ARRAY[g, phraseto_tsquery('confhaven.ch_english', syns[k]),
+                                                      phraseto_tsquery('confhaven.ch_simple', syns[k])]);
+            END LOOP;
+            synused := synused || jsonb_build_object(tok, to_jsonb(syns));
+        END IF;
+        words := words || tok;
+        q_all := CASE WHEN q_all IS NULL THEN g ELSE q_all && g END;
+        q_any := CASE WHEN q_any IS NULL THEN g ELSE q_any || g END;
+    END LOOP;
+
+    core := nullif(array_to_string(words, ' '), '');
+    IF explicit THEN
+        q_match := websearch_to_tsquery('confhaven.ch_english', q)
+                || websearch_to_tsquery('confhaven.ch_simple', q);
+        IF numnode(q_match) = 0 THEN
+            q_match := NULL;
+        END IF;
+        q_all := q_match;
+        pat := NULL;          -- the operators decide what matches
+    ELSE
+        q_match := q_any;
+        pat := CASE WHEN length(core) >= 3
+                    THEN '%' || replace(replace(replace(core, '\', '\\'), '%', '\%'), '_', '\_') || '%' END;
+    END IF;
+    pat_full := CASE WHEN length(qn) >= 3 AND qn IS DISTINCT FROM core
+                     THEN '%' || replace(replace(replace(qn, '\', '\\'), '%', '\%'), '_', '\_') || '%' END;
+    info := jsonb_build_object('words', to_jsonb(words))
+         || CASE WHEN ignored <> '{}' THEN jsonb_build_object('ignored', to_jsonb(ignored)) ELSE '{}' END
+         || CASE WHEN synused <> '{}' THEN jsonb_build_object('synonyms', synused) ELSE '{}' END
+         || CASE WHEN prefixes <> '{}' THEN jsonb_build_object('prefixes', to_jsonb(prefixes)) ELSE '{}' END
+         || CASE WHEN corrs <> '{}' THEN jsonb_build_object('corrected', corrs) ELSE '{}' END
+         || CASE WHEN explicit THEN jsonb_build_object('syntax', 'websearch') ELSE '{}' END;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Search proper
+-- ---------------------------------------------------------------------------
+
+-- ts_headline of the abstract with «…» around matched words (no HTML: the
+-- snippet rules forbid markup); NULL when the abstract does not match.
+-- plpgsql so that its plan is cached per connection.
+CREATE OR REPLACE FUNCTION confhaven._highlight(lang text, plain text, q tsquery)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    h text;
+BEGIN
+    IF plain IS NULL OR q IS NULL THEN
+        RETURN NULL;
+    END IF;
+    h := ts_headline(confhaven.lang_config(lang), plain, q,
+                     'StartSel=«, StopSel=», MaxWords=28, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "');
+    IF strpos(h, '«') = 0 THEN      -- prefixes match unstemmed words only
+        h := ts_headline('confhaven.ch_simple', plain, q,
+                         'StartSel=«, StopSel=», MaxWords=28, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "');
+    END IF;
+    RETURN CASE WHEN strpos(h, '«') > 0 THEN h END;
+END
+$$;
+
+-- The time tests of one session (its start, its conference's zone).
+CREATE OR REPLACE FUNCTION confhaven._search_time_ok(
+    st timestamptz, tz text, v_now timestamptz, v_day date, v_dayrel integer,
+    v_aft timestamptz, v_bef timestamptz, v_aft_l timestamp, v_bef_l timestamp, v_aft_t time, v_bef_t time)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT st IS NOT NULL
+       AND (v_day IS NULL AND v_dayrel IS NULL
+            OR (st AT TIME ZONE tz)::date = coalesce(v_day, (v_now AT TIME ZONE tz)::date + v_dayrel))
+       AND (v_aft IS NULL OR st >= v_aft)
+       AND (v_bef IS NULL OR st < v_bef)
+       AND (v_aft_l IS NULL OR (st AT TIME ZONE tz) >= v_aft_l)
+       AND (v_bef_l IS NULL OR (st AT TIME ZONE tz) < v_bef_l)
+       AND (v_aft_t IS NULL OR (st AT TIME ZONE tz)::time >= v_aft_t)
+       AND (v_bef_t IS NULL OR (st AT TIME ZONE tz)::time < v_bef_t);
+$$;
+
 CREATE OR REPLACE FUNCTION confhaven._search_page(
     f jsonb, v_off integer, v_now timestamptz, v_facets boolean, v_suggest boolean,
     v_info jsonb DEFAULT '{}', v_echo text DEFAULT NULL, v_fp text DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql STABLE
 SET client_min_messages = warning
+SET jit = off
 AS $$
 DECLARE
     v_q       text := f ->> 'q';
@@ -369,9 +606,12 @@ BEGIN
         v_qa_a := CASE WHEN p.q_all IS NOT NULL THEN confhaven._tsq_weights(p.q_all, 'A') END;
         v_enough := greatest(v_lim * 3, 50);
         -- The tiers of 004: each only when the previous found too little.
+        -- Each is a MATERIALIZED CTE with the cap applied outside it (see
+        -- the head of 007): planned for all its rows, run only as far as
+        -- the LIMIT reads it.
         v_qm := coalesce(p.q_all, p.q_match);
-        SELECT array_agg(x.id) INTO v_cids
-          FROM (SELECT s.id
+        WITH m AS MATERIALIZED (
+                SELECT s.id
                   FROM confhaven.sessions s
                   JOIN confhaven.conferences c ON c.id = s.conference_id
                  WHERE (s.head_doc @@ v_qm
@@ -390,11 +630,12 @@ BEGIN
                                                       v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
                    AND (v_past OR s.end_at >= v_now
                         OR (s.end_at IS NULL AND (c.end_date IS NULL
-                                                  OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date)))
-                 LIMIT v_cap + 1) x;
+                                                  OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date))))
+        SELECT array_agg(x.id) INTO v_cids
+          FROM (SELECT m.id FROM m LIMIT v_cap + 1) x;
         IF coalesce(array_length(v_cids, 1), 0) < v_enough THEN
-            SELECT array_agg(x.id) INTO v_cids
-              FROM (SELECT s.id
+            WITH m AS MATERIALIZED (
+                    SELECT s.id
                       FROM confhaven.sessions s
                       JOIN confhaven.conferences c ON c.id = s.conference_id
                      WHERE (s.document @@ v_qm
@@ -415,13 +656,14 @@ BEGIN
                                                           v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
                        AND (v_past OR s.end_at >= v_now
                             OR (s.end_at IS NULL AND (c.end_date IS NULL
-                                                      OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date)))
-                     LIMIT v_cap + 1) x;
+                                                      OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date))))
+            SELECT array_agg(x.id) INTO v_cids
+              FROM (SELECT m.id FROM m LIMIT v_cap + 1) x;
             IF coalesce(array_length(v_cids, 1), 0) < v_lim AND p.q_match IS NOT NULL
                AND p.q_match::text IS DISTINCT FROM v_qm::text THEN
                 v_qm := p.q_match;
-                SELECT array_agg(x.id) INTO v_cids
-                  FROM (SELECT s.id
+                WITH m AS MATERIALIZED (
+                        SELECT s.id
                           FROM confhaven.sessions s
                           JOIN confhaven.conferences c ON c.id = s.conference_id
                          WHERE (s.document @@ v_qm
@@ -442,8 +684,9 @@ BEGIN
                                                               v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
                            AND (v_past OR s.end_at >= v_now
                                 OR (s.end_at IS NULL AND (c.end_date IS NULL
-                                                          OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date)))
-                         LIMIT v_cap + 1) x;
+                                                          OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date))))
+                SELECT array_agg(x.id) INTO v_cids
+                  FROM (SELECT m.id FROM m LIMIT v_cap + 1) x;
             END IF;
         END IF;
 
@@ -597,7 +840,8 @@ BEGIN
                 'starts_after', f ->> 'aft_echo',
                 'starts_before', f ->> 'bef_echo',
                 'language', v_lang,
-                'offset', CASE WHEN v_off > 0 THEN v_off END))),
+                'offset', CASE WHEN v_off > 0 THEN v_off END,
+                'conference_given', f ->> 'conf_echo'))),
         'count', count(t.id),
         'total', v_total,
         'total_capped', v_capped,
@@ -636,36 +880,10 @@ BEGIN
 END
 $$;
 
--- a json object with the keys of b added at its end (json keeps key order)
-CREATE OR REPLACE FUNCTION confhaven._json_extend(a json, b jsonb)
-RETURNS json
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT CASE WHEN b IS NULL OR b = '{}' THEN a
-                ELSE (left(a::text, -1) || ', ' || substr(b::text, 2))::json END;
-$$;
-
--- The time tests of one session (its start, its conference's zone).
-CREATE OR REPLACE FUNCTION confhaven._search_time_ok(
-    st timestamptz, tz text, v_now timestamptz, v_day date, v_dayrel integer,
-    v_aft timestamptz, v_bef timestamptz, v_aft_l timestamp, v_bef_l timestamp, v_aft_t time, v_bef_t time)
-RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT st IS NOT NULL
-       AND (v_day IS NULL AND v_dayrel IS NULL
-            OR (st AT TIME ZONE tz)::date = coalesce(v_day, (v_now AT TIME ZONE tz)::date + v_dayrel))
-       AND (v_aft IS NULL OR st >= v_aft)
-       AND (v_bef IS NULL OR st < v_bef)
-       AND (v_aft_l IS NULL OR (st AT TIME ZONE tz) >= v_aft_l)
-       AND (v_bef_l IS NULL OR (st AT TIME ZONE tz) < v_bef_l)
-       AND (v_aft_t IS NULL OR (st AT TIME ZONE tz)::time >= v_aft_t)
-       AND (v_bef_t IS NULL OR (st AT TIME ZONE tz)::time < v_bef_t);
-$$;
-
 -- ---------------------------------------------------------------------------
 -- Entry points
 -- ---------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION confhaven.api_search(
     q text, conference text, track text, level text, lim integer, include_past boolean,
     speaker text, room text, day text, starts_after text, starts_before text, language text,
@@ -695,6 +913,7 @@ DECLARE
     v_now     timestamptz := now();
     v_fp      text;
     cur       record;
+    v_given   text;
     f         jsonb;
 BEGIN
     d := confhaven._api_day(day);
@@ -717,6 +936,11 @@ BEGIN
 
     IF nullif(btrim(conference), '') IS NOT NULL THEN
         v_conf := confhaven._resolve_conference(conference, 'CH400');
+        -- given other than as its slug ("Scottish Summit 26"): echoed
+        v_given := btrim(conference);
+        IF v_given = (SELECT c.slug FROM confhaven.conferences c WHERE c.id = v_conf) THEN
+            v_given := NULL;
+        END IF;
     ELSIF v_q IS NOT NULL THEN
         -- conference name (without its year) or slug inside the query (as 004)
         v_qs := ' ' || btrim(regexp_replace(confhaven.norm(v_q), '[^a-z0-9]+', ' ', 'g')) || ' ';
@@ -766,12 +990,14 @@ BEGIN
     RETURN confhaven._search_page(
         f || jsonb_strip_nulls(jsonb_build_object(
                  'speaker_echo', nullif(btrim(regexp_replace(speaker, '\s+', ' ', 'g')), ''),
+                 'conf_echo', v_given,
                  'aft_echo', nullif(btrim(starts_after), ''), 'bef_echo', nullif(btrim(starts_before), ''))),
         v_off, v_now, coalesce(facets, true), true, v_info, v_raw, v_fp);
 END
 $$;
 
--- The signature of 003/004: the same implementation, first page, no facets.
+-- The short signature (ci/search-eval, ci/bench-scale, SQL users): the same
+-- implementation, first page, no facets.
 CREATE OR REPLACE FUNCTION confhaven.api_search(
     q text, conference text, track text, level text, lim integer, include_past boolean)
 RETURNS json

@@ -1,4 +1,4 @@
--- 002_import.sql — schedule importer: confhaven.import_schedule(...)
+-- 30_import.sql — schedule importer: confhaven.import_schedule(...)
 --
 -- Three parsers (Sessionize "All" JSON, pretalx/frab schedule JSON, frab /
 -- pentabarf schedule.xml) each turn the file into one normalised jsonb array
@@ -13,33 +13,15 @@
 --   text with offset), room, room_sort, track, level, level_detail, format,
 --   language, is_service, is_plenum, tags [text], speakers [{external_id,name,bio}],
 --   path (where it came from, for error messages)
+--
+-- Found by fuzzing (t/fuzz/import_mutate.py, make fuzz; was migration 008):
+-- frab XML takes the first of a repeated child element ('title[1]'); a
+-- file's conference dates are used only as a pair, and start after end is
+-- a CH422 naming both dates.
 
 -- ---------------------------------------------------------------------------
 -- Small shared helpers
 -- ---------------------------------------------------------------------------
-
--- Raise a ConferenceHaven error (CH400 / CH404 / CH422).
-CREATE OR REPLACE FUNCTION confhaven._fail(code text, msg text, hint text DEFAULT NULL)
-RETURNS void
-LANGUAGE plpgsql VOLATILE
-AS $$
-BEGIN
-    IF hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = msg;
-    END IF;
-    RAISE EXCEPTION USING ERRCODE = code, MESSAGE = msg, HINT = hint;
-END
-$$;
-
--- Shorten a value for an error message and quote it JSON-style.
-CREATE OR REPLACE FUNCTION confhaven._show(v text)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT CASE WHEN v IS NULL THEN 'null'
-                WHEN length(v) > 60 THEN to_json(left(v, 57) || '...')::text
-                ELSE to_json(v)::text END;
-$$;
 
 -- Map free-form level wording to Introductory / Intermediate / Advanced.
 -- "100 - Beginner", "Introductory and overview" -> Introductory;
@@ -121,74 +103,10 @@ AS $$
     SELECT nullif(btrim(regexp_replace(confhaven.strip_html(t), '\s+', ' ', 'g')), '');
 $$;
 
--- Weighted search document: A title, B subtitle + tags + track, C abstract, D speakers.
-CREATE OR REPLACE FUNCTION confhaven.session_document(
-    title text, subtitle text, tags_and_track text, abstract_plain text, speakers text)
-RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT setweight(to_tsvector('english', coalesce(title, '')), 'A')
-        || setweight(to_tsvector('english', coalesce(subtitle, '') || ' ' || coalesce(tags_and_track, '')), 'B')
-        || setweight(to_tsvector('english', coalesce(abstract_plain, '')), 'C')
-        || setweight(to_tsvector('english', coalesce(speakers, '')), 'D');
-$$;
-
--- Recompute the search documents of one conference (after speakers/tags changed).
-CREATE OR REPLACE FUNCTION confhaven.refresh_documents(p_conference_id bigint)
-RETURNS integer
-LANGUAGE plpgsql
-AS $$
-DECLARE n integer;
-BEGIN
-    UPDATE confhaven.sessions s
-       SET document = d.doc
-      FROM (SELECT s2.id,
-                   confhaven.session_document(
-                       s2.title, s2.subtitle,
-                       concat_ws(' ', tr.name,
-                                 (SELECT string_agg(t.name, ' ' ORDER BY st.position)
-                                    FROM confhaven.session_tags st
-                                    JOIN confhaven.tags t ON t.id = st.tag_id
-                                   WHERE st.session_id = s2.id)),
-                       s2.abstract_plain,
-                       (SELECT string_agg(sp.name, ' ' ORDER BY ss.position)
-                          FROM confhaven.session_speakers ss
-                          JOIN confhaven.speakers sp ON sp.id = ss.speaker_id
-                         WHERE ss.session_id = s2.id)) AS doc
-              FROM confhaven.sessions s2
-              LEFT JOIN confhaven.tracks tr ON tr.id = s2.track_id
-             WHERE s2.conference_id = p_conference_id) d
-     WHERE s.id = d.id
-       AND s.document IS DISTINCT FROM d.doc;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END
-$$;
-
--- Conference object as in the contract.  session_count counts the sessions a
--- search can return (service sessions such as breaks are not counted).
-CREATE OR REPLACE FUNCTION confhaven.conference_json(p_id bigint)
-RETURNS json
-LANGUAGE sql STABLE
-AS $$
-    SELECT json_build_object(
-        'slug', c.slug,
-        'name', c.name,
-        'location', c.location,
-        'timezone', c.timezone,
-        'start_date', to_char(c.start_date, 'YYYY-MM-DD'),
-        'end_date', to_char(c.end_date, 'YYYY-MM-DD'),
-        'website', c.website,
-        'is_active', c.is_active,
-        'session_count', (SELECT count(*) FROM confhaven.sessions s
-                           WHERE s.conference_id = c.id AND NOT s.is_service))
-      FROM confhaven.conferences c
-     WHERE c.id = p_id;
-$$;
-
 -- ---------------------------------------------------------------------------
 -- Typed access to JSON with error messages that name the path
 -- ---------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION confhaven._j_text(obj jsonb, key text, path text, required boolean)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -529,6 +447,7 @@ $$;
 -- ---------------------------------------------------------------------------
 -- Parser 2: pretalx (and frab) schedule JSON
 -- ---------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION confhaven._parse_pretalx(doc jsonb, tz text)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -649,6 +568,7 @@ $$;
 -- ---------------------------------------------------------------------------
 -- Parser 3: frab / pentabarf schedule.xml
 -- ---------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION confhaven._parse_frab_xml(doc xml, tz text)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -678,17 +598,17 @@ BEGIN
                                 ev_guid text PATH '@guid',
                                 day_date text PATH '../../@date',
                                 room_name text PATH '../@name',
-                                date text PATH 'date',
-                                duration text PATH 'duration',
-                                room text PATH 'room',
-                                title text PATH 'title',
-                                subtitle text PATH 'subtitle',
-                                track text PATH 'track',
-                                type text PATH 'type',
-                                language text PATH 'language',
-                                abstract text PATH 'abstract',
-                                description text PATH 'description',
-                                persons xml PATH 'persons',
+                                date text PATH 'date[1]',
+                                duration text PATH 'duration[1]',
+                                room text PATH 'room[1]',
+                                title text PATH 'title[1]',
+                                subtitle text PATH 'subtitle[1]',
+                                track text PATH 'track[1]',
+                                type text PATH 'type[1]',
+                                language text PATH 'language[1]',
+                                abstract text PATH 'abstract[1]',
+                                description text PATH 'description[1]',
+                                persons xml PATH 'persons[1]',
                                 has_title boolean PATH 'count(title) > 0',
                                 has_date boolean PATH 'count(date) > 0',
                                 room_pos integer PATH 'count(../preceding-sibling::room) + 1') ev
@@ -736,6 +656,7 @@ $$;
 -- ---------------------------------------------------------------------------
 -- Writer: normalised sessions -> tables
 -- ---------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION confhaven._apply_sessions(p_conf bigint, p_sessions jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -894,6 +815,7 @@ $$;
 -- ---------------------------------------------------------------------------
 -- Public entry point
 -- ---------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION confhaven.import_schedule(
     slug text, name text, timezone text, location text, website text, body text)
 RETURNS json
@@ -1005,6 +927,17 @@ BEGIN
     END IF;
 
     -- 3. conference attributes: parameter > existing row > file
+    -- the file's dates count only as a pair, in order (the table's CHECK)
+    IF f_start IS NOT NULL AND f_end IS NOT NULL AND f_start > f_end THEN
+        PERFORM confhaven._fail('CH422',
+            format('the schedule starts on %s, after its end on %s', f_start, f_end),
+            'Check the conference start and end dates in the file.');
+    END IF;
+    IF f_start IS NULL OR f_end IS NULL THEN
+        f_start := NULL;
+        f_end := NULL;
+    END IF;
+
     v_name := coalesce(nullif(btrim(name), ''), v_conf.name, f_name);
     v_tz := coalesce(nullif(btrim(timezone), ''), v_conf.timezone, f_tz);
     v_loc := coalesce(nullif(btrim(location), ''), v_conf.location, f_loc);

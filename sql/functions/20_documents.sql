@@ -1,0 +1,156 @@
+-- 20_documents.sql — the search side of the data, written at import time:
+-- text search configurations per language, language detection, the weighted
+-- search documents and *_norm columns of sessions (refresh_documents), and
+-- the trigger function that keeps conferences.name_norm right.
+
+-- Text search configuration for a search_lang value.
+CREATE OR REPLACE FUNCTION confhaven.lang_config(lang text)
+RETURNS regconfig
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE lang
+        WHEN 'german' THEN 'confhaven.ch_german'::regconfig
+        WHEN 'french' THEN 'confhaven.ch_french'::regconfig
+        WHEN 'spanish' THEN 'confhaven.ch_spanish'::regconfig
+        ELSE 'confhaven.ch_english'::regconfig END;
+$$;
+
+-- Language of a session: the source's language field when it has one
+-- ("de", "de-AT", "German", "Deutsch", ...), else a guess from stop words.
+CREATE OR REPLACE FUNCTION confhaven.detect_language(declared text, body text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN declared ~* '^\s*(de|ger|deu)([-_].*)?\s*$|german|deutsch' THEN 'german'
+        WHEN declared ~* '^\s*(fr|fre|fra)([-_].*)?\s*$|french|fran' THEN 'french'
+        WHEN declared ~* '^\s*(es|spa)([-_].*)?\s*$|spanish|espa' THEN 'spanish'
+        WHEN declared ~* '^\s*(en|eng)([-_].*)?\s*$|english' THEN 'english'
+        ELSE (SELECT CASE
+                  WHEN greatest(x.de, x.fr, x.es) < 2 OR greatest(x.de, x.fr, x.es) <= x.en THEN 'english'
+                  WHEN x.de >= x.fr AND x.de >= x.es THEN 'german'
+                  WHEN x.fr >= x.es THEN 'french'
+                  ELSE 'spanish' END
+                FROM (SELECT count(*) FILTER (WHERE w IN ('the', 'and', 'of', 'to', 'is', 'in', 'with',
+                                                       'for', 'you', 'we', 'how', 'this', 'that', 'your',
+                                                       'are', 'will', 'on', 'what', 'it', 'an')) AS en,
+                             count(*) FILTER (WHERE w IN ('der', 'die', 'das', 'und', 'ist', 'mit', 'fur',
+                                                       'nicht', 'wir', 'ein', 'eine', 'auf', 'zu', 'den',
+                                                       'von', 'sich', 'ich', 'wie', 'dem', 'des', 'auch',
+                                                       'werden', 'wird', 'oder', 'zum', 'zur', 'uber',
+                                                       'einen', 'einer', 'im', 'sie', 'es', 'dass', 'bei')) AS de,
+                             count(*) FILTER (WHERE w IN ('le', 'la', 'les', 'et', 'est', 'des', 'du', 'une',
+                                                       'pour', 'dans', 'nous', 'vous', 'avec', 'sur', 'pas',
+                                                       'qui', 'que', 'au', 'aux', 'ce')) AS fr,
+                             count(*) FILTER (WHERE w IN ('el', 'los', 'las', 'y', 'es', 'del', 'una', 'para',
+                                                       'con', 'por', 'que', 'como', 'su', 'al', 'lo', 'se',
+                                                       'en', 'un', 'mas', 'sus')) AS es
+                        FROM regexp_split_to_table(confhaven.norm(left(coalesce(body, ''), 4000)), '[^a-z]+') w) x)
+    END;
+$$;
+
+-- Weighted search document in the session's language plus unstemmed words.
+CREATE OR REPLACE FUNCTION confhaven.search_document(
+    lang text, title text, subtitle text, tags_and_track text, abstract_plain text, speakers text)
+RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT setweight(to_tsvector(confhaven.lang_config(lang), coalesce(title, '')), 'A')
+        || setweight(to_tsvector('confhaven.ch_simple', coalesce(title, '')), 'A')
+        || setweight(to_tsvector(confhaven.lang_config(lang), concat_ws(' ', subtitle, tags_and_track)), 'B')
+        || setweight(to_tsvector('confhaven.ch_simple', concat_ws(' ', subtitle, tags_and_track)), 'B')
+        || setweight(to_tsvector(confhaven.lang_config(lang), coalesce(abstract_plain, '')), 'C')
+        || setweight(to_tsvector('confhaven.ch_simple', coalesce(abstract_plain, '')), 'C')
+        || setweight(to_tsvector('confhaven.ch_simple', coalesce(speakers, '')), 'D');
+$$;
+
+CREATE OR REPLACE FUNCTION confhaven.search_head_document(
+    lang text, title text, subtitle text, tags_and_track text)
+RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT setweight(to_tsvector(confhaven.lang_config(lang), coalesce(title, '')), 'A')
+        || setweight(to_tsvector('confhaven.ch_simple', coalesce(title, '')), 'A')
+        || setweight(to_tsvector(confhaven.lang_config(lang), concat_ws(' ', subtitle, tags_and_track)), 'B')
+        || setweight(to_tsvector('confhaven.ch_simple', concat_ws(' ', subtitle, tags_and_track)), 'B');
+$$;
+
+-- Recompute the search columns of one conference (called by _apply_sessions
+-- after speakers/tags changed), its vocabulary and its counters.
+CREATE OR REPLACE FUNCTION confhaven.refresh_documents(p_conference_id bigint)
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE n integer;
+BEGIN
+    WITH src AS (
+        SELECT s2.id, s2.title, s2.subtitle, s2.abstract_plain, tr.name AS track,
+               coalesce((SELECT array_agg(t.name ORDER BY st.position)
+                           FROM confhaven.session_tags st
+                           JOIN confhaven.tags t ON t.id = st.tag_id
+                          WHERE st.session_id = s2.id), '{}') AS tags,
+               coalesce((SELECT array_agg(sp.name ORDER BY ss.position)
+                           FROM confhaven.session_speakers ss
+                           JOIN confhaven.speakers sp ON sp.id = ss.speaker_id
+                          WHERE ss.session_id = s2.id), '{}') AS speakers,
+               confhaven.detect_language(s2.language, concat_ws(' ', s2.title, s2.subtitle, s2.abstract_plain)) AS lang
+          FROM confhaven.sessions s2
+          LEFT JOIN confhaven.tracks tr ON tr.id = s2.track_id
+         WHERE s2.conference_id = p_conference_id),
+    d AS (
+        SELECT src.id, src.lang, src.tags, src.speakers,
+               confhaven.search_document(src.lang, src.title, src.subtitle,
+                   concat_ws(' ', src.track, array_to_string(src.tags, ' ')),
+                   src.abstract_plain, array_to_string(src.speakers, ' ')) AS doc,
+               confhaven.search_head_document(src.lang, src.title, src.subtitle,
+                   concat_ws(' ', src.track, array_to_string(src.tags, ' '))) AS head,
+               confhaven.norm(btrim(src.title)) AS title_norm,
+               coalesce(confhaven.norm(concat_ws(' | ', src.track, array_to_string(src.tags, ' | '))), '') AS tags_norm,
+               coalesce(confhaven.norm(array_to_string(src.speakers, ' | ')), '') AS speakers_norm,
+               coalesce(confhaven.norm(src.abstract_plain), '') AS abstract_norm
+          FROM src)
+    UPDATE confhaven.sessions s
+       SET document = d.doc, head_doc = d.head, search_lang = d.lang, title_norm = d.title_norm,
+           tags_norm = d.tags_norm, speakers_norm = d.speakers_norm,
+           abstract_norm = d.abstract_norm,
+           speaker_names = d.speakers, tag_names = d.tags
+      FROM d
+     WHERE s.id = d.id
+       AND (s.document, s.head_doc, s.search_lang, s.title_norm, s.tags_norm, s.speakers_norm,
+            s.abstract_norm, s.speaker_names, s.tag_names)
+           IS DISTINCT FROM
+           (d.doc, d.head, d.lang, d.title_norm, d.tags_norm, d.speakers_norm,
+            d.abstract_norm, d.speakers, d.tags);
+    GET DIAGNOSTICS n = ROW_COUNT;
+
+    DELETE FROM confhaven.search_words WHERE conference_id = p_conference_id;
+    INSERT INTO confhaven.search_words (conference_id, word, ndoc)
+    SELECT p_conference_id, w.word, count(DISTINCT s.id)
+      FROM confhaven.sessions s
+     CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('confhaven.ch_simple',
+                concat_ws(' ', s.title, array_to_string(s.tag_names, ' '),
+                          array_to_string(s.speaker_names, ' '), s.abstract_plain)))) AS w(word)
+     WHERE s.conference_id = p_conference_id AND NOT s.is_service
+       AND length(w.word) BETWEEN 2 AND 40
+     GROUP BY w.word;
+
+    UPDATE confhaven.conferences c
+       SET session_count = x.n, max_duration = x.maxd, name_norm = confhaven.norm(c.name)
+      FROM (SELECT count(*) FILTER (WHERE NOT s.is_service) AS n,
+                   coalesce(max(s.end_at - s.start_at) FILTER (WHERE NOT s.is_service), interval '0') AS maxd
+              FROM confhaven.sessions s WHERE s.conference_id = p_conference_id) x
+     WHERE c.id = p_conference_id;
+    RETURN n;
+END
+$$;
+
+-- Keep name_norm right when a conference is renamed outside an import.
+CREATE OR REPLACE FUNCTION confhaven._conference_name_norm()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    NEW.name_norm := confhaven.norm(NEW.name);
+    RETURN NEW;
+END
+$$;

@@ -1,0 +1,23 @@
+-- 002_import.sql — schedule importer: confhaven.import_schedule(...)
+--
+-- Three parsers (Sessionize "All" JSON, pretalx/frab schedule JSON, frab /
+-- pentabarf schedule.xml) each turn the file into one normalised jsonb array
+-- of sessions; confhaven._apply_sessions() then writes that array set-based
+-- (upsert by (conference, external_id), delete vanished sessions, rebuild the
+-- speaker/tag links, drop orphan speakers/rooms/tracks/tags, refresh the
+-- search documents).  The whole import is one statement, so any error rolls
+-- everything back and leaves the previous data untouched.
+--
+-- Normalised session (keys of the jsonb objects in the array):
+--   external_id, title, subtitle, abstract, start_at, end_at (timestamptz as
+--   text with offset), room, room_sort, track, level, level_detail, format,
+--   language, is_service, is_plenum, tags [text], speakers [{external_id,name,bio}],
+--   path (where it came from, for error messages)
+--
+-- Since the SQL was split into migrations and functions (issue 8), this
+-- migration has no statements left: every function it defined has its one live
+-- definition in sql/functions/ (the importer: sql/functions/30_import.sql (and
+-- 10_util.sql, 20_documents.sql, 40_conferences.sql)), which ci/migrate
+-- applies after the migrations on every run.  The file stays, empty, so that
+-- its version means the same in databases that recorded it before the split
+-- and in new ones.

@@ -1,0 +1,14 @@
+-- 003_api.sql — the read API called by the nginx module.
+--
+-- Every function returns one json value (the complete response body) or
+-- raises CH400 / CH404 with a MESSAGE a person understands and a HINT that
+-- tells the caller (often an LLM) how to fix the call.  All functions are
+-- STABLE, take plain parameters and build no dynamic SQL.
+--
+-- Since the SQL was split into migrations and functions (issue 8), this
+-- migration has no statements left: every function it defined has its one live
+-- definition in sql/functions/ (the read API:
+-- sql/functions/40_conferences.sql, 50_search.sql, 60_api.sql), which
+-- ci/migrate applies after the migrations on every run.  The file stays,
+-- empty, so that its version means the same in databases that recorded it
+-- before the split and in new ones.

@@ -1,0 +1,60 @@
+-- 005_filters.sql — search filters, paging and facets.
+--
+-- 001–004 stay as they are; everything here is additive or CREATE OR REPLACE.
+--
+--   * confhaven.api_search gains an overload with the filters speaker, room,
+--     day, starts_after, starts_before, language, paging (page_offset or an
+--     opaque cursor) and optional facets:
+--       api_search(q, conference, track, level, lim, include_past,
+--                  speaker, room, day, starts_after, starts_before, language,
+--                  page_offset, cursor, facets boolean DEFAULT true)
+--     The 6-argument api_search of 003/004 keeps its signature and now
+--     calls this one (no filters, first page, no facets), so both have one
+--     implementation and one ranking.
+--   * Filters (all combined with AND; invalid values raise CH400 naming the
+--     parameter and the accepted forms):
+--       speaker        part of a speaker's name, case and accents ignored
+--                      ("muller" finds "Jörg Müller")
+--       room           room name, case and accents ignored; exact name
+--                      first, else rooms whose name contains it
+--       day            YYYY-MM-DD, or today / tomorrow / yesterday, judged in
+--                      each session's conference time zone (with no
+--                      conference filter every conference uses its own zone)
+--       starts_after   session starts at or after (inclusive) ...
+--       starts_before  session starts before (exclusive) ...
+--                      an ISO 8601 date-time with offset (2026-10-02T09:00:00+01:00,
+--                      ...Z), a date-time without offset (local time of the
+--                      conference), or HH:MM (local time of day in the
+--                      conference's zone: on the chosen day, or on every
+--                      day when no day is given)
+--       language       en/de/fr/es or English/German/French/Spanish (also
+--                      Deutsch, Français, Español): the source's language
+--                      field where it has one, else the language detected
+--                      from the text (sessions.search_lang of 004)
+--   * Paging: the result is one total order over all matching sessions
+--     (found by the candidate tiers of 004, at most 2000):
+--       the best 3 × limit (at least 60) by the cheap pre-rank, ordered by
+--       the full score, then the rest in pre-rank order; ties by start time
+--       then id.  Without q: start time, id.
+--     That order depends on the filters and on limit only, so pages
+--     [offset, offset + limit) neither overlap nor leave gaps as long as
+--     the limit stays the same.  "next_cursor" (present when more results
+--     exist, at most offset 1000) encodes offset, limit, the instant the
+--     first page was computed (so "now", "today" and include_past=false
+--     judge every page alike) and a fingerprint of the filters; passing it
+--     back with the same filters returns the next page.  A cursor used with
+--     other filters is refused (CH400).
+--   * Result additions: "total" (matching sessions, at most 2000;
+--     "total_capped" says when there may be more), "offset", "next_cursor",
+--     and with facets => true "facets": counts per track, level and day
+--     (local date) over all matching sessions before paging, WITH ALL
+--     FILTERS APPLIED (including the facet's own dimension), so each facet's
+--     counts add up to "total" (sessions without a track or level are
+--     counted under null).  The query echo gains the new filters when given.
+--
+-- Since the SQL was split into migrations and functions (issue 8), this
+-- migration has no statements left: every function it defined has its one live
+-- definition in sql/functions/ (filters and paging:
+-- sql/functions/50_search.sql), which ci/migrate applies after the migrations
+-- on every run.  The file stays, empty, so that its version means the same in
+-- databases that recorded it before the split and in new ones.

@@ -1,0 +1,37 @@
+-- 007_search_scale.sql — keyword search at 1,000,000 sessions (make
+-- bench-scale) without a sequential scan of sessions.  001–006 stay as they
+-- are; the one change is CREATE OR REPLACE of 005's confhaven._search_page
+-- (same signature, same result, same ranking).  No new indexes.
+--
+--   * The candidate queries (004's tiers: head, whole document, relaxed
+--     query) were "SELECT ... LIMIT 2001" without ORDER BY, so the planner
+--     costed them for their first 2001 rows.  It overestimates how many rows
+--     a word matches, so at 1M sessions a Seq Scan on sessions that stops
+--     after 2001 matches looked cheaper than the bitmap index scans, and took
+--     hundreds of ms (keyword 381 ms, keyword + level 663 ms).  Each is now a
+--     MATERIALIZED CTE with the cap applied outside it: a CTE is planned for
+--     all its rows, so the planner compares full retrievals and the bitmap
+--     index scans win for anything but a near-universal word (for which a
+--     Seq Scan is also what it should do); the CTE is still read only as far
+--     as the LIMIT needs.  Which rows are found is unchanged below the cap
+--     (all matches; every data set but the largest); above it, 2001 of them
+--     as before (which ones was never defined: there is no ORDER BY).
+--   * _search_page runs with jit = off: the full-retrieval estimates pass
+--     jit_above_cost, and JIT compilation (20–40 ms at 1M sessions) cost
+--     more than the queries themselves.  The setting applies to the nested
+--     calls too (suggestions, parsing).
+--   * Deliberately not plan_cache_mode = force_custom_plan: after five calls
+--     plpgsql may switch a statement to a generic plan.  For the candidate
+--     CTEs the generic plan is the same bitmap index scans (no Seq Scan), and
+--     for "no q, level, upcoming" it is much faster than the custom one (an
+--     ordered scan of sessions_start_idx that stops at the cap, ~20 ms,
+--     instead of a bitmap of every upcoming session and a sort, ~80 ms);
+--     forcing custom plans would slow that path on nginx's pooled
+--     connections.  EXPLAIN of a single call shows the custom plans.
+--
+-- Since the SQL was split into migrations and functions (issue 8), this
+-- migration has no statements left: every function it defined has its one live
+-- definition in sql/functions/ (confhaven._search_page:
+-- sql/functions/50_search.sql), which ci/migrate applies after the migrations
+-- on every run.  The file stays, empty, so that its version means the same in
+-- databases that recorded it before the split and in new ones.

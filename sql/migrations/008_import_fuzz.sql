@@ -1,0 +1,23 @@
+-- 008_import_fuzz.sql — two importer fixes found by fuzzing
+-- (t/fuzz/import_mutate.py, make fuzz).  001–007 stay as they are; this
+-- file is CREATE OR REPLACE of 002's confhaven._parse_frab_xml and
+-- confhaven.import_schedule, same signatures, with two changes:
+--
+--   * frab XML: an <event> with a child element twice (two <title>, two
+--     <date>, ...) made XMLTABLE fail with SQLSTATE 21000 "more than one
+--     value returned by column XPath expression", an internal error instead
+--     of an answer about the file.  Each text column now takes the first
+--     such element ('title[1]'), as a frab reader does; <persons> too.
+--   * Sessionize/pretalx/frab: a file whose conference start date is after
+--     its end date (e.g. "99999-01-01"), or which gives only one of them
+--     next to session days on the other side, failed the conferences CHECK
+--     (end_date >= start_date) with SQLSTATE 23514.  Start after end is now
+--     a CH422 naming both dates; the file's dates are used only as a pair
+--     (else the days of the sessions, as when the file has none).
+--
+-- Since the SQL was split into migrations and functions (issue 8), this
+-- migration has no statements left: every function it defined has its one live
+-- definition in sql/functions/ (the importer: sql/functions/30_import.sql),
+-- which ci/migrate applies after the migrations on every run.  The file stays,
+-- empty, so that its version means the same in databases that recorded it
+-- before the split and in new ones.
