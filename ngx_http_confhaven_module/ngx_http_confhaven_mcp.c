@@ -88,7 +88,7 @@ typedef struct {
 struct ngx_http_confhaven_mcp_query_s {
     ngx_http_confhaven_mcp_call_t     *call;
     ngx_http_confhaven_pg_op_t        *op;
-    ngx_http_confhaven_fetch_t        *fetch;
+    ngx_http_confhaven_op_call_t      *oc;
     ngx_event_t                        timer;
     ngx_http_confhaven_mcp_query_pt    handler;
 
@@ -135,8 +135,8 @@ static size_t ngx_http_confhaven_mcp_check_push(
     ngx_http_confhaven_mcp_check_t *ck, const char *name);
 static ngx_int_t ngx_http_confhaven_mcp_check_fail(
     ngx_http_confhaven_mcp_check_t *ck, const char *fmt, ...);
-static void ngx_http_confhaven_mcp_query_fetched(
-    ngx_http_confhaven_fetch_t *f);
+static void ngx_http_confhaven_mcp_query_answered(
+    ngx_http_confhaven_op_call_t *oc);
 static void ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev);
 static void ngx_http_confhaven_mcp_query_cleanup(void *data);
 static void ngx_http_confhaven_mcp_query_finish(
@@ -1717,107 +1717,85 @@ ngx_http_confhaven_mcp_fixture_call(ngx_http_confhaven_mcp_call_t *call,
 
 ngx_int_t
 ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
-    const char *sql, ngx_uint_t nparams, char **params,
+    ngx_http_confhaven_op_t *opd, ngx_uint_t nparams, char **params,
     ngx_http_confhaven_mcp_query_pt handler)
 {
-    u_char                           *p;
-    size_t                            len;
-    ngx_int_t                         rc;
-    ngx_uint_t                        i;
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_request_t               *r;
-    ngx_http_confhaven_fetch_t       *f;
-    ngx_http_confhaven_pg_op_t       *op;
-    ngx_http_confhaven_mcp_query_t   *q;
-    ngx_http_confhaven_loc_conf_t    *chlcf;
-    ngx_http_confhaven_main_conf_t   *chmcf;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_request_t              *r;
+    ngx_http_confhaven_pg_op_t      *op;
+    ngx_http_confhaven_op_call_t    *oc;
+    ngx_http_confhaven_ops_env_t    *env;
+    ngx_http_confhaven_mcp_query_t  *q;
+    u_char                           err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
 
     r = call->r;
-    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
-    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-    if (nparams > NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS) {
+    if (nparams > opd->nparams) {
         return NGX_ERROR;
     }
 
     q = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_query_t));
     op = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_pg_op_t));
-    f = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_fetch_t));
+    oc = ngx_palloc(r->pool, sizeof(ngx_http_confhaven_op_call_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (q == NULL || op == NULL || f == NULL || cln == NULL) {
+    if (q == NULL || op == NULL || oc == NULL || cln == NULL
+        || ngx_http_confhaven_mcp_ops_env(call, &env) != NGX_OK)
+    {
         return NGX_ERROR;
     }
+
+    ngx_http_confhaven_op_init(oc, opd, env, r->pool, r->connection->log);
 
     cln->handler = ngx_http_confhaven_mcp_query_cleanup;
     cln->data = q;
 
     q->call = call;
     q->op = op;
+    q->oc = oc;
     q->handler = handler;
     q->timer.handler = ngx_http_confhaven_mcp_query_timeout;
     q->timer.data = q;
     q->timer.log = r->connection->log;
     q->running = 1;
 
-    if (chmcf->pool == NULL || chmcf->cache == NULL) {
-        op->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
-        ngx_str_set(&op->message, "no database is configured");
-        ngx_http_confhaven_mcp_query_finish(q);
-        return NGX_OK;
-    }
-
-    /* the key: the statement and its values, "\n=" before each value */
-
-    len = ngx_strlen(sql);
-
     for (i = 0; i < nparams; i++) {
-        len += 2 + (params[i] ? ngx_strlen(params[i]) : 0);
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    f->key.data = p;
-    p = ngx_cpymem(p, sql, ngx_strlen(sql));
-
-    for (i = 0; i < nparams; i++) {
-        *p++ = '\n';
-
-        if (params[i]) {
-            *p++ = '=';
-            p = ngx_cpymem(p, params[i], ngx_strlen(params[i]));
+        if (params[i] == NULL) {
+            continue;
         }
 
-        f->values[i] = params[i];
+        rc = ngx_http_confhaven_op_set(oc, i, 0, (u_char *) params[i],
+                                       ngx_strlen(params[i]), err,
+                                       sizeof(err));
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            /* as the database says it: the caller's mistake */
+            op->status = NGX_HTTP_CONFHAVEN_PG_SQL_ERROR;
+            ngx_str_set(&op->sqlstate, "22023");
+            op->message.len = ngx_strlen(err);
+            op->message.data = ngx_pnalloc(r->pool, op->message.len);
+            if (op->message.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(op->message.data, err, op->message.len);
+            ngx_http_confhaven_mcp_query_finish(q);
+            return NGX_OK;
+        }
     }
 
-    f->key.len = p - f->key.data;
-    f->sql = sql;
-    f->nparams = nparams;
-    /* documents keep; prompts and completions are computed answers */
-    f->ttl = (call->method.len > sizeof("resources/") - 1
-              && ngx_strncmp(call->method.data, "resources/",
-                             sizeof("resources/") - 1) == 0)
-             ? chlcf->cache.ttl_document : chlcf->cache.ttl_search;
-    f->handler = ngx_http_confhaven_mcp_query_fetched;
-    f->data = q;
-    f->cache = chmcf->cache;
-    f->use_cache = chlcf->cache.enabled;
-    f->pool = r->pool;
-    f->log = r->connection->log;
-
-    q->fetch = f;
+    oc->handler = ngx_http_confhaven_mcp_query_answered;
+    oc->data = q;
 
     ngx_add_timer(&q->timer, NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT);
 
-    rc = ngx_http_confhaven_fetch(f);
-
-    if (rc == NGX_ERROR && q->running) {
+    if (ngx_http_confhaven_op_start(oc) != NGX_OK && q->running) {
         /* nothing was started */
-        q->fetch = NULL;
         op->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
         ngx_http_confhaven_mcp_query_finish(q);
     }
@@ -1827,17 +1805,18 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
 
 
 static void
-ngx_http_confhaven_mcp_query_fetched(ngx_http_confhaven_fetch_t *f)
+ngx_http_confhaven_mcp_query_answered(ngx_http_confhaven_op_call_t *oc)
 {
     ngx_http_confhaven_ctx_t        *ctx;
+    ngx_http_confhaven_fetch_t      *f;
     ngx_http_confhaven_pg_op_t      *op;
-    ngx_http_confhaven_mcp_query_t  *q = f->data;
-
-    q->fetch = NULL;
+    ngx_http_confhaven_mcp_query_t  *q = oc->data;
 
     if (!q->running) {
         return;
     }
+
+    f = &oc->fetch;
 
     ctx = ngx_http_get_module_ctx(q->call->r, ngx_http_confhaven_module);
     if (ctx) {
@@ -1873,10 +1852,7 @@ ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev)
                   &q->call->method,
                   (ngx_msec_t) NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT);
 
-    if (q->fetch) {
-        ngx_http_confhaven_fetch_cancel(q->fetch);
-        q->fetch = NULL;
-    }
+    ngx_http_confhaven_op_cancel(q->oc);
 
     q->op->status = NGX_HTTP_CONFHAVEN_PG_TIMEOUT;
 
@@ -1902,10 +1878,7 @@ ngx_http_confhaven_mcp_query_cleanup(void *data)
 {
     ngx_http_confhaven_mcp_query_t  *q = data;
 
-    if (q->fetch) {
-        ngx_http_confhaven_fetch_cancel(q->fetch);
-        q->fetch = NULL;
-    }
+    ngx_http_confhaven_op_cancel(q->oc);
 
     q->running = 0;
 

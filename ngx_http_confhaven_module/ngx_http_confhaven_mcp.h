@@ -13,7 +13,7 @@
 #include <ngx_http.h>
 #include <jansson.h>
 
-#include "ngx_http_confhaven_pg.h"
+#include "ngx_http_confhaven_ops.h"
 
 
 /* JSON-RPC and MCP error codes */
@@ -178,7 +178,7 @@ void ngx_http_confhaven_mcp_cacheable(ngx_http_confhaven_mcp_call_t *call,
 ngx_int_t ngx_http_confhaven_mcp_no_cursor(
     ngx_http_confhaven_mcp_call_t *call);
 ngx_int_t ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
-    const char *sql, ngx_uint_t nparams, char **params,
+    ngx_http_confhaven_op_t *op, ngx_uint_t nparams, char **params,
     ngx_http_confhaven_mcp_query_pt handler);
 json_t *ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
     ngx_http_confhaven_pg_op_t *op);

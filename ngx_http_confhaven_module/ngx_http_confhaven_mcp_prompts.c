@@ -37,52 +37,6 @@ static void ngx_http_confhaven_mcp_prompt_invalid(
     ngx_http_confhaven_mcp_call_t *call, const char *fmt, ...);
 
 
-static const char  ngx_http_confhaven_mcp_plan_sql[] =
-    "WITH c AS ("
-    " SELECT * FROM confhaven.conferences"
-    "  WHERE id = confhaven._resolve_conference($1, 'CH404')),"
-    " days AS ("
-    " SELECT DISTINCT (s.start_at AT TIME ZONE c.timezone)::date AS day"
-    "   FROM confhaven.sessions s, c"
-    "  WHERE s.conference_id = c.id AND s.start_at IS NOT NULL),"
-    " pick AS ("
-    " SELECT coalesce($2::date,"
-    "                 (SELECT min(day) FROM days, c"
-    "                   WHERE day >= (now() AT TIME ZONE c.timezone)::date),"
-    "                 (SELECT min(day) FROM days)) AS day),"
-    " sel AS ("
-    " SELECT s.id, s.title, s.start_at, s.end_at, s.level, s.is_service,"
-    "        r.name AS room, r.sort, tr.name AS track,"
-    "        (SELECT string_agg(sp.name, ', ' ORDER BY ss.position)"
-    "           FROM confhaven.session_speakers ss"
-    "           JOIN confhaven.speakers sp ON sp.id = ss.speaker_id"
-    "          WHERE ss.session_id = s.id) AS speakers"
-    "   FROM confhaven.sessions s"
-    "   JOIN c ON c.id = s.conference_id"
-    "   CROSS JOIN pick"
-    "   LEFT JOIN confhaven.rooms r ON r.id = s.room_id"
-    "   LEFT JOIN confhaven.tracks tr ON tr.id = s.track_id"
-    "  WHERE (s.start_at AT TIME ZONE c.timezone)::date = pick.day)"
-    " SELECT json_build_object("
-    "  'slug', c.slug, 'name', c.name, 'location', c.location,"
-    "  'timezone', c.timezone,"
-    "  'date', to_char(pick.day, 'YYYY-MM-DD'),"
-    "  'days', coalesce((SELECT json_agg(to_char(day, 'YYYY-MM-DD')"
-    "                                    ORDER BY day) FROM days),"
-    "                   '[]'::json),"
-    "  'total', (SELECT count(*) FROM sel),"
-    "  'sessions', coalesce((SELECT json_agg(json_build_object("
-    "      'id', x.id, 'title', x.title,"
-    "      'start', to_char(x.start_at AT TIME ZONE c.timezone, 'HH24:MI'),"
-    "      'end', to_char(x.end_at AT TIME ZONE c.timezone, 'HH24:MI'),"
-    "      'room', x.room, 'track', x.track, 'level', x.level,"
-    "      'speakers', x.speakers, 'is_service', x.is_service)"
-    "      ORDER BY x.start_at, x.sort NULLS LAST, x.room, x.id)"
-    "     FROM (SELECT * FROM sel ORDER BY start_at, sort NULLS LAST, room,"
-    "           id LIMIT 150) x), '[]'::json))::text"
-    "   FROM c, pick";
-
-
 static const char  ngx_http_confhaven_mcp_plan_description[] =
     "Plan a day at a conference: the day's schedule with times, rooms, "
     "tracks, levels and speakers, and a request to pick one session per "
@@ -220,7 +174,7 @@ ngx_http_confhaven_mcp_prompts_get(ngx_http_confhaven_mcp_call_t *call)
         return;
     }
 
-    if (ngx_http_confhaven_mcp_query(call, ngx_http_confhaven_mcp_plan_sql,
+    if (ngx_http_confhaven_mcp_query(call, &ngx_http_confhaven_op_day_plan,
                                      2, params,
                                      ngx_http_confhaven_mcp_plan_got)
         != NGX_OK)

@@ -43,54 +43,6 @@ static void ngx_http_confhaven_mcp_completion_values(
 static ngx_int_t ngx_http_confhaven_mcp_is_slug(u_char *p, size_t len);
 
 
-static const char  ngx_http_confhaven_mcp_complete_slugs_sql[] =
-    "WITH m AS ("
-    " SELECT slug, start_date, starts_with(slug, lower($1)) AS pre"
-    "   FROM confhaven.conferences"
-    "  WHERE is_active"
-    "    AND (starts_with(slug, lower($1))"
-    "         OR strpos(lower(name), lower($1)) > 0))"
-    " SELECT json_build_object("
-    "  'values', coalesce((SELECT json_agg(slug ORDER BY pre DESC,"
-    "                              start_date DESC NULLS LAST, slug)"
-    "                        FROM (SELECT * FROM m ORDER BY pre DESC,"
-    "                              start_date DESC NULLS LAST, slug"
-    "                              LIMIT 100) x), '[]'::json),"
-    "  'total', (SELECT count(*) FROM m))::text";
-
-static const char  ngx_http_confhaven_mcp_complete_tracks_sql[] =
-    "WITH m AS ("
-    " SELECT DISTINCT t.name"
-    "   FROM confhaven.tracks t"
-    "   JOIN confhaven.conferences c ON c.id = t.conference_id"
-    "    AND c.is_active"
-    "  WHERE ($2::text IS NULL"
-    "         OR c.id = coalesce(confhaven._find_conference($2), c.id))"
-    "    AND (starts_with(lower(t.name), lower($1))"
-    "         OR strpos(lower(t.name), ' ' || lower($1)) > 0))"
-    " SELECT json_build_object("
-    "  'values', coalesce((SELECT json_agg(name ORDER BY name)"
-    "                        FROM (SELECT name FROM m ORDER BY name"
-    "                              LIMIT 100) x), '[]'::json),"
-    "  'total', (SELECT count(*) FROM m))::text";
-
-static const char  ngx_http_confhaven_mcp_complete_days_sql[] =
-    "WITH m AS ("
-    " SELECT DISTINCT to_char((s.start_at AT TIME ZONE c.timezone)::date,"
-    "                         'YYYY-MM-DD') AS day"
-    "   FROM confhaven.sessions s"
-    "   JOIN confhaven.conferences c ON c.id = s.conference_id"
-    "  WHERE c.id = confhaven._find_conference($2)"
-    "    AND s.start_at IS NOT NULL)"
-    " SELECT json_build_object("
-    "  'values', coalesce((SELECT json_agg(day ORDER BY day)"
-    "                        FROM (SELECT day FROM m"
-    "                               WHERE starts_with(day, $1)"
-    "                               ORDER BY day LIMIT 100) x),"
-    "                     '[]'::json),"
-    "  'total', (SELECT count(*) FROM m WHERE starts_with(day, $1)))::text";
-
-
 static const char  *ngx_http_confhaven_mcp_levels[] = {
     "Introductory", "Intermediate", "Advanced", NULL
 };
@@ -106,8 +58,10 @@ ngx_http_confhaven_mcp_resources_list(ngx_http_confhaven_mcp_call_t *call)
         return;
     }
 
+    static char  *past[] = { "true" };
+
     if (ngx_http_confhaven_mcp_query(call,
-            "SELECT confhaven.api_conferences(true)::text", 0, NULL,
+            &ngx_http_confhaven_op_list_conferences, 1, past,
             ngx_http_confhaven_mcp_resources_listed)
         != NGX_OK)
     {
@@ -266,11 +220,11 @@ ngx_http_confhaven_mcp_resources_templates(
 void
 ngx_http_confhaven_mcp_resources_read(ngx_http_confhaven_mcp_call_t *call)
 {
-    u_char      *p;
-    size_t       len, n;
-    json_t      *uri;
-    ngx_str_t    why;
-    const char  *sql;
+    u_char                   *p;
+    size_t                    len, n;
+    json_t                   *uri;
+    ngx_str_t                 why;
+    ngx_http_confhaven_op_t  *opd;
 
     uri = call->params ? json_object_get(call->params, "uri") : NULL;
 
@@ -291,7 +245,7 @@ ngx_http_confhaven_mcp_resources_read(ngx_http_confhaven_mcp_call_t *call)
         && ngx_strncmp(p, NGX_HTTP_CONFHAVEN_URI_CONFERENCES, n) == 0
         && ngx_http_confhaven_mcp_is_slug(p + n, len - n) == NGX_OK)
     {
-        sql = "SELECT confhaven.api_conference($1)::text";
+        opd = &ngx_http_confhaven_op_get_conference;
         p += n;
         goto query;
     }
@@ -302,7 +256,7 @@ ngx_http_confhaven_mcp_resources_read(ngx_http_confhaven_mcp_call_t *call)
         && ngx_strncmp(p, NGX_HTTP_CONFHAVEN_URI_SESSIONS, n) == 0
         && ngx_atoi(p + n, len - n) > 0)
     {
-        sql = "SELECT confhaven.api_session($1::bigint)::text";
+        opd = &ngx_http_confhaven_op_get_session;
         p += n;
         goto query;
     }
@@ -316,7 +270,7 @@ ngx_http_confhaven_mcp_resources_read(ngx_http_confhaven_mcp_call_t *call)
 query:
 
     /* jansson strings are NUL-terminated: the tail is the parameter */
-    if (ngx_http_confhaven_mcp_query(call, sql, 1, (char **) &p,
+    if (ngx_http_confhaven_mcp_query(call, opd, 1, (char **) &p,
                                      ngx_http_confhaven_mcp_resources_got)
         != NGX_OK)
     {
@@ -433,10 +387,10 @@ ngx_http_confhaven_mcp_is_slug(u_char *p, size_t len)
 void
 ngx_http_confhaven_mcp_completion(ngx_http_confhaven_mcp_call_t *call)
 {
-    char        *params[2];
+    char        *params[2], *args[3];
     json_t      *ref, *arg, *type, *name, *value, *ctx, *conf, *values;
-    ngx_uint_t   i, np;
-    const char  *sql, *t, *n, *v, *target;
+    ngx_uint_t   i;
+    const char  *field, *t, *n, *v, *target;
 
     ref = call->params ? json_object_get(call->params, "ref") : NULL;
     arg = call->params ? json_object_get(call->params, "argument") : NULL;
@@ -503,24 +457,30 @@ ngx_http_confhaven_mcp_completion(ngx_http_confhaven_mcp_call_t *call)
         return;
     }
 
+    /* api_complete(field, prefix, conference) */
+
     if (ngx_strcmp(n, "conference") == 0 || ngx_strcmp(n, "slug") == 0) {
-        sql = ngx_http_confhaven_mcp_complete_slugs_sql;
+        /* the slugs take the value only */
+        field = "conference";
+        params[1] = NULL;
 
     } else if (ngx_strcmp(n, "track") == 0) {
-        sql = ngx_http_confhaven_mcp_complete_tracks_sql;
+        field = "track";
 
     } else if (ngx_strcmp(n, "date") == 0 && params[1]) {
-        sql = ngx_http_confhaven_mcp_complete_days_sql;
+        field = "date";
 
     } else {
         ngx_http_confhaven_mcp_completion_values(call, NULL, 0);
         return;
     }
 
-    /* the slugs take the value only */
-    np = (sql == ngx_http_confhaven_mcp_complete_slugs_sql) ? 1 : 2;
+    args[0] = (char *) field;
+    args[1] = params[0];
+    args[2] = params[1];
 
-    if (ngx_http_confhaven_mcp_query(call, sql, np, params,
+    if (ngx_http_confhaven_mcp_query(call, &ngx_http_confhaven_op_complete,
+                                     3, args,
                                      ngx_http_confhaven_mcp_completion_got)
         != NGX_OK)
     {

@@ -91,6 +91,13 @@ ngx_http_confhaven_op_set(ngx_http_confhaven_op_call_t *call, ngx_uint_t i,
     name = (rest && prm->rest_name) ? prm->rest_name : prm->name;
 
     if (prm->type == NGX_HTTP_CONFHAVEN_OP_RAW) {
+        if (prm->max_len && len > prm->max_len) {
+            *ngx_slprintf(err, err + size - 1,
+                          "\"%s\" is too long (%uz bytes, at most %uz)",
+                          name, len, prm->max_len) = '\0';
+            return NGX_DECLINED;
+        }
+
         p = ngx_pnalloc(call->pool, len + 1);
         if (p == NULL) {
             return NGX_ERROR;

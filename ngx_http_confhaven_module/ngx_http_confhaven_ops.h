@@ -148,6 +148,8 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_get_session;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_list_conferences;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_get_conference;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_import;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_complete;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_day_plan;
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_OPS_H_INCLUDED_ */
