@@ -82,6 +82,9 @@ static ngx_int_t ngx_http_confhaven_rest_health(ngx_http_request_t *r,
     ngx_http_confhaven_fetch_t *f);
 static ngx_int_t ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
     ngx_http_confhaven_op_call_t *call);
+static ngx_str_t *ngx_http_confhaven_rest_openapi(ngx_http_request_t *r);
+static json_t *ngx_http_confhaven_rest_param_schema(
+    ngx_http_confhaven_op_param_t *p);
 static ngx_int_t ngx_http_confhaven_rest_allow(ngx_http_request_t *r,
     ngx_uint_t methods);
 static void ngx_http_confhaven_unescape(ngx_str_t *src, ngx_str_t *dst);
@@ -245,6 +248,191 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The OpenAPI document as served: openapi.json's words, with each query
+ * parameter's schema (type, bounds, default, length, values) taken from
+ * the operation behind the route, so that the document, the REST checks
+ * and the MCP inputSchema cannot drift apart.  Built once per worker; on
+ * any trouble, the document as written.
+ */
+
+static ngx_str_t *
+ngx_http_confhaven_rest_openapi(ngx_http_request_t *r)
+{
+    char                           *text;
+    json_t                         *doc, *paths, *item, *opn, *list, *prm;
+    json_t                         *schema, *have;
+    ngx_int_t                       i;
+    ngx_uint_t                      k;
+    const char                     *method, *name, *key;
+    ngx_http_confhaven_route_t     *rt;
+    ngx_http_confhaven_op_param_t  *p;
+    u_char                          path[128], *e;
+
+    static ngx_str_t                built;
+
+    if (built.len) {
+        return &built;
+    }
+
+    doc = json_loadb((char *) ngx_http_confhaven_openapi.data,
+                     ngx_http_confhaven_openapi.len, 0, NULL);
+    paths = json_object_get(doc, "paths");
+
+    for (rt = ngx_http_confhaven_routes; rt->path.len; rt++) {
+        if (rt->op == NULL || !rt->query) {
+            continue;
+        }
+
+        /* "/api/admin/conferences/" + "{slug}/import" as the doc has it */
+        e = ngx_snprintf(path, sizeof(path) - 1, "%V%s", &rt->path,
+                         rt->tail == NGX_HTTP_CONFHAVEN_TAIL_IMPORT
+                         ? "{slug}/import" : "");
+        *e = '\0';
+
+        method = (rt->methods & NGX_HTTP_POST) ? "post" : "get";
+        item = json_object_get(paths, (char *) path);
+        opn = json_object_get(item, method);
+
+        if (opn == NULL) {
+            continue;
+        }
+
+        list = json_object_get(opn, "parameters");
+        if (list == NULL) {
+            list = json_array();
+            json_object_set_new(opn, "parameters", list);
+        }
+
+        for (k = 0; k < rt->op->nparams; k++) {
+            p = &rt->op->params[k];
+
+            if (p->in != NGX_HTTP_CONFHAVEN_OP_IN_QUERY) {
+                continue;
+            }
+
+            name = p->rest_name ? p->rest_name : p->name;
+            prm = NULL;
+
+            for (i = 0; i < (ngx_int_t) json_array_size(list); i++) {
+                have = json_array_get(list, i);
+
+                /* a shared parameter: "#/components/parameters/<name>" */
+                key = json_string_value(json_object_get(have, "$ref"));
+                if (key && ngx_strncmp(key, "#/components/parameters/", 24)
+                           == 0)
+                {
+                    have = json_object_get(json_object_get(
+                               json_object_get(doc, "components"),
+                               "parameters"), key + 24);
+                }
+
+                key = json_string_value(json_object_get(have, "name"));
+
+                if (key && ngx_strcmp(key, name) == 0) {
+                    prm = have;
+                    break;
+                }
+            }
+
+            if (prm == NULL) {
+                prm = json_pack("{s:s, s:s, s:b, s:s}", "name", name,
+                                "in", "query", "required", 0,
+                                "description",
+                                p->description ? p->description : "");
+                json_array_append_new(list, prm);
+            }
+
+            schema = json_object_get(prm, "schema");
+            if (schema == NULL) {
+                schema = json_object();
+                json_object_set_new(prm, "schema", schema);
+            }
+
+            /* the operation says it all, or nothing */
+            json_object_del(schema, "type");
+            json_object_del(schema, "minimum");
+            json_object_del(schema, "maximum");
+            json_object_del(schema, "default");
+            json_object_del(schema, "maxLength");
+            json_object_del(schema, "enum");
+
+            have = ngx_http_confhaven_rest_param_schema(p);
+            json_object_update(schema, have);
+            json_decref(have);
+        }
+    }
+
+    text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+
+    if (text == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "confhaven rest: the OpenAPI document could not be "
+                      "built, serving it as written");
+        return &ngx_http_confhaven_openapi;
+    }
+
+    built.len = ngx_strlen(text);
+    built.data = (u_char *) text;    /* for the worker's life */
+
+    return &built;
+}
+
+
+/* a parameter's JSON Schema, as its operation checks it */
+
+static json_t *
+ngx_http_confhaven_rest_param_schema(ngx_http_confhaven_op_param_t *p)
+{
+    json_t      *s, *list;
+    ngx_uint_t   k;
+
+    switch (p->type) {
+
+    case NGX_HTTP_CONFHAVEN_OP_INT:
+        s = json_pack("{s:s, s:I, s:I}", "type", "integer",
+                      "minimum", (json_int_t) p->min,
+                      "maximum", (json_int_t) p->max);
+        if (s && p->dflt) {
+            json_object_set_new(s, "default",
+                json_integer(ngx_atoi((u_char *) p->dflt,
+                                      ngx_strlen(p->dflt))));
+        }
+        return s;
+
+    case NGX_HTTP_CONFHAVEN_OP_BOOL:
+        s = json_pack("{s:s}", "type", "boolean");
+        if (s && p->dflt) {
+            json_object_set_new(s, "default",
+                                json_boolean(p->dflt[0] == 't'));
+        }
+        return s;
+
+    case NGX_HTTP_CONFHAVEN_OP_ID:
+        return json_pack("{s:s, s:i}", "type", "integer", "minimum", 1);
+
+    default:
+        s = json_pack("{s:s}", "type", "string");
+
+        if (s && p->values) {
+            list = json_array();
+
+            for (k = 0; p->values[k]; k++) {
+                json_array_append_new(list, json_string(p->values[k]));
+            }
+
+            json_object_set_new(s, "enum", list);
+
+        } else if (s && p->max_len) {
+            json_object_set_new(s, "maxLength", json_integer(p->max_len));
+        }
+
+        return s;
+    }
+}
+
+
 static ngx_int_t
 ngx_http_confhaven_rest_reject(ngx_http_request_t *r, ngx_int_t discarded,
     ngx_int_t rc)
@@ -304,7 +492,7 @@ ngx_http_confhaven_rest_query(ngx_http_request_t *r,
         }
 
         return ngx_http_confhaven_send_json(r, NGX_HTTP_OK,
-                                            &ngx_http_confhaven_openapi);
+                                        ngx_http_confhaven_rest_openapi(r));
     }
 
     rc = ngx_http_confhaven_rest_call(r, ctx, rt->op);
