@@ -1333,7 +1333,7 @@ ngx_http_confhaven_mcp_set_level(ngx_http_confhaven_mcp_call_t *call)
     if (call->session.len) {
         chmcf = ngx_http_get_module_main_conf(call->r,
                                               ngx_http_confhaven_module);
-        (void) ngx_http_confhaven_mcp_session_set_level(&chmcf->mcp_zone,
+        (void) ngx_http_confhaven_mcp_session_set_level(&chmcf->mcp.zone,
                                                         &call->session,
                                                         i + 1);
     }
@@ -1568,7 +1568,7 @@ ngx_http_confhaven_mcp_fixtures_on(ngx_http_confhaven_mcp_call_t *call)
 
     chlcf = ngx_http_get_module_loc_conf(call->r, ngx_http_confhaven_module);
 
-    return chlcf->mcp_conformance_fixtures ? 1 : 0;
+    return chlcf->mcp.conformance_fixtures ? 1 : 0;
 }
 
 

@@ -149,6 +149,40 @@ typedef struct {
 } ngx_http_confhaven_mcp_zone_t;
 
 
+/*
+ * The MCP directives of a location (confhaven_mcp*), embedded in the
+ * module's loc conf; the transports hand it to a call (call->conf).
+ */
+
+typedef struct {
+    ngx_flag_t                         enabled;      /* confhaven_mcp */
+    ngx_flag_t                         sse;          /* confhaven_mcp_sse */
+    ngx_array_t                       *allowed_hosts;    /* ngx_str_t */
+    ngx_array_t                       *allowed_origins;  /* ngx_str_t */
+    ngx_msec_t                         sse_keepalive;
+    ngx_flag_t                         conformance_fixtures;
+    ngx_uint_t                         max_batch;
+    size_t                             max_body_size;
+} ngx_http_confhaven_mcp_conf_t;
+
+
+/*
+ * The MCP part of the http block, embedded in the module's main conf: the
+ * sessions zone and the cluster; "cluster" is set per worker.
+ */
+
+typedef struct {
+    ngx_http_confhaven_mcp_zone_t      zone;
+    ngx_shm_zone_t                    *shm;
+    void                              *tag;      /* of the shm zone */
+    ngx_msec_t                         session_timeout;
+    ngx_flag_t                         used;
+    ngx_flag_t                         cluster_enabled;
+    ngx_str_t                          instance; /* with Redis */
+    void                              *cluster;  /* per worker */
+} ngx_http_confhaven_mcp_main_conf_t;
+
+
 /* ngx_http_confhaven_mcp.c */
 ngx_int_t ngx_http_confhaven_mcp_parse(ngx_http_request_t *r, u_char *data,
     size_t len, json_t **out, ngx_str_t *error);

@@ -218,9 +218,9 @@ ngx_http_confhaven_mcp_cluster_init_conf(ngx_conf_t *cf,
 {
     u_char  rnd[NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN / 2];
 
-    ngx_conf_init_value(chmcf->mcp_cluster_enabled, 1);
+    ngx_conf_init_value(chmcf->mcp.cluster_enabled, 1);
 
-    if (!chmcf->mcp_cluster_enabled || !chmcf->mcp_used
+    if (!chmcf->mcp.cluster_enabled || !chmcf->mcp.used
         || chmcf->redis_conf.url.len == 0)
     {
         return NGX_CONF_OK;
@@ -234,15 +234,15 @@ ngx_http_confhaven_mcp_cluster_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    chmcf->mcp_instance.data = ngx_pnalloc(cf->pool,
+    chmcf->mcp.instance.data = ngx_pnalloc(cf->pool,
                                            NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN);
-    if (chmcf->mcp_instance.data == NULL) {
+    if (chmcf->mcp.instance.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_hex_dump(chmcf->mcp_instance.data, rnd, sizeof(rnd));
-    chmcf->mcp_instance.len = NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN;
-    chmcf->mcp_zone.cluster = 1;
+    ngx_hex_dump(chmcf->mcp.instance.data, rnd, sizeof(rnd));
+    chmcf->mcp.instance.len = NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN;
+    chmcf->mcp.zone.cluster = 1;
 
     return NGX_CONF_OK;
 }
@@ -257,7 +257,7 @@ ngx_http_confhaven_mcp_cluster_postconfiguration(ngx_conf_t *cf)
 
     chmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_confhaven_module);
 
-    if (chmcf->mcp_instance.len == 0) {
+    if (chmcf->mcp.instance.len == 0) {
         return NGX_OK;
     }
 
@@ -282,7 +282,7 @@ ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
     size_t                             len;
     ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    if (chmcf->mcp_instance.len == 0 || chmcf->redis == NULL) {
+    if (chmcf->mcp.instance.len == 0 || chmcf->redis == NULL) {
         return NGX_OK;
     }
 
@@ -305,7 +305,7 @@ ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
 
     cl->channel.data = p;
     cl->channel.len = ngx_sprintf(p, NGX_HTTP_CONFHAVEN_MCP_KEY_SSE "%V:%i",
-                                  &chmcf->mcp_instance, ngx_process_slot)
+                                  &chmcf->mcp.instance, ngx_process_slot)
                       - p;
 
     cl->where.data = p + sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SSE) - 1;
@@ -313,7 +313,7 @@ ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
                     - (sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SSE) - 1);
 
     cl->ttl.data = p + cl->channel.len;
-    cl->ttl.len = ngx_sprintf(cl->ttl.data, "%M", chmcf->mcp_session_timeout)
+    cl->ttl.len = ngx_sprintf(cl->ttl.data, "%M", chmcf->mcp.session_timeout)
                   - cl->ttl.data;
 
     cl->sub = ngx_http_confhaven_redis_subscribe(cycle, &chmcf->redis_conf,
@@ -324,7 +324,7 @@ ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    chmcf->mcp_cluster = cl;
+    chmcf->mcp.cluster = cl;
 
     return NGX_OK;
 }
@@ -336,12 +336,12 @@ ngx_http_confhaven_mcp_cluster_exit_process(
 {
     ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    cl = chmcf->mcp_cluster;
+    cl = chmcf->mcp.cluster;
     if (cl == NULL) {
         return;
     }
 
-    chmcf->mcp_cluster = NULL;
+    chmcf->mcp.cluster = NULL;
     ngx_http_confhaven_redis_destroy(cl->sub);
 }
 
@@ -356,11 +356,11 @@ ngx_http_confhaven_mcp_cluster(void)
 
     chmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                 ngx_http_confhaven_module);
-    if (chmcf == NULL || chmcf->mcp_cluster == NULL) {
+    if (chmcf == NULL || chmcf->mcp.cluster == NULL) {
         return NULL;
     }
 
-    cl = chmcf->mcp_cluster;
+    cl = chmcf->mcp.cluster;
 
     return ngx_http_confhaven_redis_ready(cl->redis) ? cl : NULL;
 }
@@ -394,7 +394,7 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
 
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-    if (chlcf->mcp != 1 && chlcf->mcp_sse != 1) {
+    if (chlcf->mcp.enabled != 1 && chlcf->mcp.sse != 1) {
         return NGX_DECLINED;
     }
 
@@ -406,13 +406,13 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
     }
 
     chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
-    cl = chmcf->mcp_cluster;
+    cl = chmcf->mcp.cluster;
 
     if (cl == NULL || !ngx_http_confhaven_redis_ready(cl->redis)) {
         return NGX_DECLINED;
     }
 
-    if (chlcf->mcp_sse == 1) {
+    if (chlcf->mcp.sse == 1) {
         if (r->method != NGX_HTTP_POST
             || r->uri.len < sizeof("/messages") - 1
             || ngx_strncmp(r->uri.data + r->uri.len
@@ -447,7 +447,7 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (legacy && ngx_http_confhaven_mcp_sse_find(&chmcf->mcp_zone, &id)) {
+    if (legacy && ngx_http_confhaven_mcp_sse_find(&chmcf->mcp.zone, &id)) {
         /* the stream is in this instance */
         ngx_http_confhaven_mcp_cluster_touch(&id);
         return NGX_DECLINED;
@@ -549,7 +549,7 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
     }
 
     if (cx->deleting) {
-        argv[7] = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &id,
+        argv[7] = ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone, &id,
                                                       0)
                   ? "1" : "0";
         argvlen[7] = 1;
@@ -640,7 +640,7 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
     if (reply->type == REDIS_REPLY_INTEGER) {
         /* deleted on some instance */
         if (!cx->legacy
-            && ngx_http_confhaven_mcp_session_drop(&chmcf->mcp_zone,
+            && ngx_http_confhaven_mcp_session_drop(&chmcf->mcp.zone,
                                                    &cx->session)
                == NGX_OK)
         {
@@ -699,7 +699,7 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
         /* unknown there: registered while Redis was away, or expired */
 
         if (!cx->legacy && !cx->deleting) {
-            version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+            version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone,
                                                           &cx->session,
                                                           cx->legacy);
             if (version) {
@@ -759,7 +759,7 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
 
     if (cx->legacy) {
         if (where.len <= NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN
-            || ngx_strncmp(where.data, chmcf->mcp_instance.data,
+            || ngx_strncmp(where.data, chmcf->mcp.instance.data,
                            NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN)
                == 0)
         {
@@ -780,7 +780,7 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
         return;
     }
 
-    if (ngx_http_confhaven_mcp_session_import(&chmcf->mcp_zone, &cx->session,
+    if (ngx_http_confhaven_mcp_session_import(&chmcf->mcp.zone, &cx->session,
                                               version, level,
                                               r->connection->log)
         == NGX_OK)
@@ -1162,7 +1162,7 @@ ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
 
     len = data ? data->len : 0;
 
-    if (len > cl->chmcf->mcp_zone.log_size) {
+    if (len > cl->chmcf->mcp.zone.log_size) {
         /* not kept in the zone either */
         return;
     }
@@ -1203,7 +1203,7 @@ ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
     argv[6] = (const char *) msg;
     argvlen[6] = p - msg;
     argv[7] = (const char *) size;
-    argvlen[7] = ngx_sprintf(size, "%uz", cl->chmcf->mcp_zone.log_size)
+    argvlen[7] = ngx_sprintf(size, "%uz", cl->chmcf->mcp.zone.log_size)
                  - size;
 
     /* hiredis copies the command */

@@ -161,7 +161,7 @@ ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     ssize_t     size;
     ngx_str_t  *value;
 
-    if (chmcf->mcp_shm) {
+    if (chmcf->mcp.shm) {
         return "is duplicate";
     }
 
@@ -196,34 +196,34 @@ ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_str_t  name = ngx_string(NGX_HTTP_CONFHAVEN_MCP_ZONE_NAME);
 
-    ngx_conf_init_msec_value(chmcf->mcp_session_timeout,
+    ngx_conf_init_msec_value(chmcf->mcp.session_timeout,
                              NGX_HTTP_CONFHAVEN_MCP_SESSION_TIMEOUT);
 
-    if (chmcf->mcp_session_timeout < 1000) {
+    if (chmcf->mcp.session_timeout < 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_session_timeout\" must be "
                            "at least 1s");
         return NGX_CONF_ERROR;
     }
 
-    chmcf->mcp_zone.timeout = chmcf->mcp_session_timeout;
+    chmcf->mcp.zone.timeout = chmcf->mcp.session_timeout;
 
-    ngx_conf_init_uint_value(chmcf->mcp_zone.per_client,
+    ngx_conf_init_uint_value(chmcf->mcp.zone.per_client,
                              NGX_HTTP_CONFHAVEN_MCP_PER_CLIENT);
-    ngx_conf_init_size_value(chmcf->mcp_zone.log_size,
+    ngx_conf_init_size_value(chmcf->mcp.zone.log_size,
                              NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE);
 
     /* (max stays unset: the zone's size decides, in zone_init) */
 
-    if (chmcf->mcp_zone.max == 0) {
+    if (chmcf->mcp.zone.max == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_max_sessions\" must be "
                            "at least 1");
         return NGX_CONF_ERROR;
     }
 
-    if (chmcf->mcp_zone.log_size < 1024
-        || chmcf->mcp_zone.log_size > 1024 * 1024)
+    if (chmcf->mcp.zone.log_size < 1024
+        || chmcf->mcp.zone.log_size > 1024 * 1024)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_event_log_size\" must be "
@@ -235,7 +235,7 @@ ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (!chmcf->mcp_used || chmcf->mcp_shm) {
+    if (!chmcf->mcp.used || chmcf->mcp.shm) {
         return NGX_CONF_OK;
     }
 
@@ -251,8 +251,7 @@ ngx_http_confhaven_mcp_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
 {
     ngx_shm_zone_t  *shm_zone;
 
-    shm_zone = ngx_shared_memory_add(cf, name, size,
-                                     &ngx_http_confhaven_module);
+    shm_zone = ngx_shared_memory_add(cf, name, size, chmcf->mcp.tag);
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -265,8 +264,8 @@ ngx_http_confhaven_mcp_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
     }
 
     shm_zone->init = ngx_http_confhaven_mcp_zone_init;
-    shm_zone->data = &chmcf->mcp_zone;
-    chmcf->mcp_shm = shm_zone;
+    shm_zone->data = &chmcf->mcp.zone;
+    chmcf->mcp.shm = shm_zone;
 
     return NGX_CONF_OK;
 }

@@ -74,11 +74,11 @@ static ngx_http_confhaven_content_t  ngx_http_confhaven_contents[] = {
       ngx_http_confhaven_error_handler, NGX_HTTP_CONFHAVEN_NEEDS_NOTHING },
 
     { ngx_string("confhaven_mcp"),
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.enabled),
       ngx_http_confhaven_mcp_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
 
     { ngx_string("confhaven_mcp_sse"),
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.sse),
       ngx_http_confhaven_mcp_sse_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
 
     { ngx_null_string, 0, NULL, 0 }
@@ -231,56 +231,56 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_http_confhaven_content,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.enabled),
       NULL },
 
     { ngx_string("confhaven_mcp_sse"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_http_confhaven_content,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.sse),
       NULL },
 
     { ngx_string("confhaven_mcp_allowed_hosts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_confhaven_mcp_set_list,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_allowed_hosts),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.allowed_hosts),
       NULL },
 
     { ngx_string("confhaven_mcp_allowed_origins"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_confhaven_mcp_set_list,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_allowed_origins),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.allowed_origins),
       NULL },
 
     { ngx_string("confhaven_mcp_sse_keepalive"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse_keepalive),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.sse_keepalive),
       NULL },
 
     { ngx_string("confhaven_mcp_conformance_fixtures"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_conformance_fixtures),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.conformance_fixtures),
       NULL },
 
     { ngx_string("confhaven_mcp_max_batch"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_max_batch),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.max_batch),
       NULL },
 
     { ngx_string("confhaven_mcp_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_max_body_size),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.max_body_size),
       NULL },
 
     { ngx_string("confhaven_mcp_zone"),
@@ -294,35 +294,35 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_main_conf_t, mcp_cluster_enabled),
+      offsetof(ngx_http_confhaven_main_conf_t, mcp.cluster_enabled),
       NULL },
 
     { ngx_string("confhaven_mcp_session_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_main_conf_t, mcp_session_timeout),
+      offsetof(ngx_http_confhaven_main_conf_t, mcp.session_timeout),
       NULL },
 
     { ngx_string("confhaven_mcp_max_sessions"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_main_conf_t, mcp_zone.max),
+      offsetof(ngx_http_confhaven_main_conf_t, mcp.zone.max),
       NULL },
 
     { ngx_string("confhaven_mcp_sessions_per_client"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_main_conf_t, mcp_zone.per_client),
+      offsetof(ngx_http_confhaven_main_conf_t, mcp.zone.per_client),
       NULL },
 
     { ngx_string("confhaven_mcp_event_log_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_main_conf_t, mcp_zone.log_size),
+      offsetof(ngx_http_confhaven_main_conf_t, mcp.zone.log_size),
       NULL },
 
       ngx_null_command
@@ -564,11 +564,12 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->pg.keepalive_timeout = NGX_CONF_UNSET_MSEC;
     chmcf->redis_conf.timeout = NGX_CONF_UNSET_MSEC;
     chmcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
-    chmcf->mcp_session_timeout = NGX_CONF_UNSET_MSEC;
-    chmcf->mcp_zone.max = NGX_CONF_UNSET_UINT;
-    chmcf->mcp_zone.per_client = NGX_CONF_UNSET_UINT;
-    chmcf->mcp_zone.log_size = NGX_CONF_UNSET_SIZE;
-    chmcf->mcp_cluster_enabled = NGX_CONF_UNSET;
+    chmcf->mcp.session_timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->mcp.zone.max = NGX_CONF_UNSET_UINT;
+    chmcf->mcp.zone.per_client = NGX_CONF_UNSET_UINT;
+    chmcf->mcp.zone.log_size = NGX_CONF_UNSET_SIZE;
+    chmcf->mcp.cluster_enabled = NGX_CONF_UNSET;
+    chmcf->mcp.tag = &ngx_http_confhaven_module;
 
     return chmcf;
 }
@@ -670,14 +671,14 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
     chlcf->cache.enabled = NGX_CONF_UNSET;
     chlcf->cache.ttl_search = NGX_CONF_UNSET_MSEC;
     chlcf->cache.ttl_document = NGX_CONF_UNSET_MSEC;
-    chlcf->mcp = NGX_CONF_UNSET;
-    chlcf->mcp_sse = NGX_CONF_UNSET;
-    chlcf->mcp_allowed_hosts = NGX_CONF_UNSET_PTR;
-    chlcf->mcp_allowed_origins = NGX_CONF_UNSET_PTR;
-    chlcf->mcp_sse_keepalive = NGX_CONF_UNSET_MSEC;
-    chlcf->mcp_conformance_fixtures = NGX_CONF_UNSET;
-    chlcf->mcp_max_batch = NGX_CONF_UNSET_UINT;
-    chlcf->mcp_max_body_size = NGX_CONF_UNSET_SIZE;
+    chlcf->mcp.enabled = NGX_CONF_UNSET;
+    chlcf->mcp.sse = NGX_CONF_UNSET;
+    chlcf->mcp.allowed_hosts = NGX_CONF_UNSET_PTR;
+    chlcf->mcp.allowed_origins = NGX_CONF_UNSET_PTR;
+    chlcf->mcp.sse_keepalive = NGX_CONF_UNSET_MSEC;
+    chlcf->mcp.conformance_fixtures = NGX_CONF_UNSET;
+    chlcf->mcp.max_batch = NGX_CONF_UNSET_UINT;
+    chlcf->mcp.max_body_size = NGX_CONF_UNSET_SIZE;
 
     return chlcf;
 }
@@ -709,39 +710,39 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->cache.ttl_document,
                               prev->cache.ttl_document,
                               NGX_HTTP_CONFHAVEN_CACHE_TTL_DOCUMENT);
-    ngx_conf_merge_value(conf->mcp, prev->mcp, 0);
-    ngx_conf_merge_value(conf->mcp_sse, prev->mcp_sse, 0);
-    ngx_conf_merge_value(conf->mcp_conformance_fixtures,
-                         prev->mcp_conformance_fixtures, 0);
-    ngx_conf_merge_ptr_value(conf->mcp_allowed_hosts,
-                             prev->mcp_allowed_hosts, NULL);
-    ngx_conf_merge_ptr_value(conf->mcp_allowed_origins,
-                             prev->mcp_allowed_origins, NULL);
-    ngx_conf_merge_msec_value(conf->mcp_sse_keepalive,
-                              prev->mcp_sse_keepalive,
+    ngx_conf_merge_value(conf->mcp.enabled, prev->mcp.enabled, 0);
+    ngx_conf_merge_value(conf->mcp.sse, prev->mcp.sse, 0);
+    ngx_conf_merge_value(conf->mcp.conformance_fixtures,
+                         prev->mcp.conformance_fixtures, 0);
+    ngx_conf_merge_ptr_value(conf->mcp.allowed_hosts,
+                             prev->mcp.allowed_hosts, NULL);
+    ngx_conf_merge_ptr_value(conf->mcp.allowed_origins,
+                             prev->mcp.allowed_origins, NULL);
+    ngx_conf_merge_msec_value(conf->mcp.sse_keepalive,
+                              prev->mcp.sse_keepalive,
                               NGX_HTTP_CONFHAVEN_SSE_KEEPALIVE);
 
-    ngx_conf_merge_uint_value(conf->mcp_max_batch, prev->mcp_max_batch,
+    ngx_conf_merge_uint_value(conf->mcp.max_batch, prev->mcp.max_batch,
                               NGX_HTTP_CONFHAVEN_MCP_MAX_BATCH);
-    ngx_conf_merge_size_value(conf->mcp_max_body_size,
-                              prev->mcp_max_body_size,
+    ngx_conf_merge_size_value(conf->mcp.max_body_size,
+                              prev->mcp.max_body_size,
                               NGX_HTTP_CONFHAVEN_MCP_MAX_BODY_SIZE);
 
-    if (conf->mcp_max_batch < 1 || conf->mcp_max_batch > 1024) {
+    if (conf->mcp.max_batch < 1 || conf->mcp.max_batch > 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_max_batch\" must be "
                            "from 1 to 1024");
         return NGX_CONF_ERROR;
     }
 
-    if (conf->mcp_max_body_size < 1024) {
+    if (conf->mcp.max_body_size < 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_max_body_size\" must be "
                            "at least 1k");
         return NGX_CONF_ERROR;
     }
 
-    if (conf->mcp_sse_keepalive < 100) {
+    if (conf->mcp.sse_keepalive < 100) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_sse_keepalive\" must be "
                            "at least 100ms");
@@ -816,7 +817,7 @@ ngx_http_confhaven_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         chmcf->used = 1;
 
     } else if (ct->needs == NGX_HTTP_CONFHAVEN_NEEDS_MCP) {
-        chmcf->mcp_used = 1;
+        chmcf->mcp.used = 1;
     }
 
     return NGX_CONF_OK;

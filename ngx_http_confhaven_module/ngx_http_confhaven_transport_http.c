@@ -208,7 +208,7 @@ ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r)
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
     if (ngx_http_confhaven_mcp_host_allowed(&r->headers_in.server,
-                                            chlcf->mcp_allowed_hosts)
+                                            chlcf->mcp.allowed_hosts)
         != NGX_OK)
     {
         p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
@@ -330,10 +330,10 @@ ngx_http_confhaven_mcp_origin_allowed(ngx_str_t *origin,
         }
     }
 
-    if (chlcf->mcp_allowed_origins) {
-        e = chlcf->mcp_allowed_origins->elts;
+    if (chlcf->mcp.allowed_origins) {
+        e = chlcf->mcp.allowed_origins->elts;
 
-        for (i = 0; i < chlcf->mcp_allowed_origins->nelts; i++) {
+        for (i = 0; i < chlcf->mcp.allowed_origins->nelts; i++) {
 
             if (e[i].len == 1 && e[i].data[0] == '*') {
                 return NGX_OK;
@@ -362,7 +362,7 @@ ngx_http_confhaven_mcp_origin_allowed(ngx_str_t *origin,
     h.data = host;
     h.len = (port ? port : last) - host;
 
-    return ngx_http_confhaven_mcp_host_allowed(&h, chlcf->mcp_allowed_hosts);
+    return ngx_http_confhaven_mcp_host_allowed(&h, chlcf->mcp.allowed_hosts);
 }
 
 
@@ -398,7 +398,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
         return ngx_http_confhaven_mcp_not_allowed(r, "POST, DELETE");
     }
 
-    version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+    version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone,
                                                   &h->value, 0);
     if (version == 0) {
         return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -426,7 +426,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    g->zone = &chmcf->mcp_zone;
+    g->zone = &chmcf->mcp.zone;
     g->session = h->value;
     g->tag = ngx_http_confhaven_mcp_request_tag();
     g->poll.handler = ngx_http_confhaven_mcp_get_poll;
@@ -457,8 +457,8 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
         }
 
         if (instance.len
-            && (chmcf->mcp_instance.len == 0
-                || ngx_strncmp(instance.data, chmcf->mcp_instance.data,
+            && (chmcf->mcp.instance.len == 0
+                || ngx_strncmp(instance.data, chmcf->mcp.instance.data,
                                NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN)
                    != 0))
         {
@@ -480,7 +480,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     g->seq = seq;
 
     if (stream == 0) {
-        rc = ngx_http_confhaven_mcp_get_claim(&chmcf->mcp_zone, &g->session,
+        rc = ngx_http_confhaven_mcp_get_claim(&chmcf->mcp.zone, &g->session,
                                               g->tag);
 
         if (rc == NGX_BUSY) {
@@ -567,7 +567,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
         ngx_add_timer(&g->poll, NGX_HTTP_CONFHAVEN_MCP_RESUME_POLL);
     }
 
-    if (ngx_http_confhaven_sse_hold(g->sse, chlcf->mcp_sse_keepalive)
+    if (ngx_http_confhaven_sse_hold(g->sse, chlcf->mcp.sse_keepalive)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -604,7 +604,7 @@ ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_confhaven_mcp_event_replay(&chmcf->mcp_zone, &g->session,
+    rc = ngx_http_confhaven_mcp_event_replay(&chmcf->mcp.zone, &g->session,
                                              g->stream, g->seq, out, final);
     if (rc != NGX_OK) {
         return rc;
@@ -620,12 +620,12 @@ ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
             return NGX_ERROR;
         }
 
-        version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+        version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone,
                                                       &g->session, 0);
 
         if (g->stream == 0 && g->seq == 0
             && version >= NGX_HTTP_CONFHAVEN_MCP_V2025_11_25
-            && ngx_http_confhaven_mcp_event_log(&chmcf->mcp_zone,
+            && ngx_http_confhaven_mcp_event_log(&chmcf->mcp.zone,
                                                 &g->session, 0, NULL, 0,
                                                 &seq, r->connection->log)
                == NGX_OK)
@@ -793,7 +793,7 @@ ngx_http_confhaven_mcp_get_tick(ngx_http_confhaven_sse_t *sse)
 
     chmcf = ngx_http_get_module_main_conf(sse->r, ngx_http_confhaven_module);
 
-    if (ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &g->session,
+    if (ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone, &g->session,
                                             0)
         != 0)
     {
@@ -868,10 +868,10 @@ ngx_http_confhaven_mcp_event_id(ngx_http_request_t *r, ngx_uint_t stream,
         return NGX_ERROR;
     }
 
-    if (chmcf->mcp_instance.len) {
+    if (chmcf->mcp.instance.len) {
         /* in a cluster: unique across the instances */
         id->len = ngx_sprintf(id->data, "%ui-%ui-%V", stream, seq,
-                              &chmcf->mcp_instance)
+                              &chmcf->mcp.instance)
                   - id->data;
 
     } else {
@@ -910,9 +910,9 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
 
     /* (a legacy stream's id is not ours to end) */
 
-    if ((ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &h->value, 0)
+    if ((ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone, &h->value, 0)
          == 0
-         || ngx_http_confhaven_mcp_session_delete(&chmcf->mcp_zone,
+         || ngx_http_confhaven_mcp_session_delete(&chmcf->mcp.zone,
                                                   &h->value)
             != NGX_OK)
         && !ngx_http_confhaven_mcp_cluster_deleted(r))
@@ -1572,15 +1572,15 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
 
         chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-        if (st->ncalls == 0 || st->ncalls > chlcf->mcp_max_batch) {
+        if (st->ncalls == 0 || st->ncalls > chlcf->mcp.max_batch) {
             *ngx_snprintf(buf, sizeof(buf) - 1,
                           "Invalid Request: a batch holds 1 to %ui "
-                          "messages", chlcf->mcp_max_batch) = '\0';
+                          "messages", chlcf->mcp.max_batch) = '\0';
 
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "confhaven mcp: a batch of %ui messages refused "
                           "(confhaven_mcp_max_batch %ui)", st->ncalls,
-                          chlcf->mcp_max_batch);
+                          chlcf->mcp.max_batch);
 
             return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
                        NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST, (char *) buf,
@@ -1704,7 +1704,7 @@ ngx_http_confhaven_mcp_session(ngx_http_confhaven_mcp_http_t *st,
         return ngx_http_confhaven_mcp_reject(st, rc);
     }
 
-    *version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+    *version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone,
                                                    &st->session, 0);
     if (*version == 0) {
         rc = ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -1990,7 +1990,7 @@ ngx_http_confhaven_mcp_open_stream(ngx_http_confhaven_mcp_http_t *st)
             st->session_header = 1;
         }
 
-        if (ngx_http_confhaven_mcp_stream_open(&chmcf->mcp_zone,
+        if (ngx_http_confhaven_mcp_stream_open(&chmcf->mcp.zone,
                                                &st->session, &st->stream)
             != NGX_OK)
         {
@@ -2012,7 +2012,7 @@ ngx_http_confhaven_mcp_open_stream(ngx_http_confhaven_mcp_http_t *st)
         return NGX_OK;
     }
 
-    if (ngx_http_confhaven_mcp_event_log(&chmcf->mcp_zone, &st->session,
+    if (ngx_http_confhaven_mcp_event_log(&chmcf->mcp.zone, &st->session,
                                          st->stream, NULL, 0, &seq,
                                          r->connection->log)
         != NGX_OK)
@@ -2059,7 +2059,7 @@ ngx_http_confhaven_mcp_respond_sse(ngx_http_confhaven_mcp_http_t *st,
     id.len = 0;
 
     if (st->stream
-        && ngx_http_confhaven_mcp_event_log(&chmcf->mcp_zone, &st->session,
+        && ngx_http_confhaven_mcp_event_log(&chmcf->mcp.zone, &st->session,
                                             st->stream, &body, 1, &seq,
                                             r->connection->log)
            == NGX_OK)
@@ -2105,7 +2105,7 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp_zone,
+    rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp.zone,
                                                call->version,
                                                st->session.data,
                                                &r->connection->addr_text, 0,
@@ -2151,14 +2151,14 @@ ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
 
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-    if (len <= (off_t) chlcf->mcp_max_body_size) {
+    if (len <= (off_t) chlcf->mcp.max_body_size) {
         return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "confhaven mcp: a body of %O bytes refused "
                   "(confhaven_mcp_max_body_size %uz)", len,
-                  chlcf->mcp_max_body_size);
+                  chlcf->mcp.max_body_size);
 
     if (r->request_body == NULL) {
         *rc = ngx_http_discard_request_body(r);
@@ -2170,7 +2170,7 @@ ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
 
     *ngx_snprintf(buf, sizeof(buf) - 1,
                   "Request too large: a JSON-RPC body holds at most %uz "
-                  "bytes", chlcf->mcp_max_body_size) = '\0';
+                  "bytes", chlcf->mcp.max_body_size) = '\0';
 
     *rc = ngx_http_confhaven_mcp_send_error(r,
               NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,

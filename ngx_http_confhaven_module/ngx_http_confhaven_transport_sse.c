@@ -181,7 +181,7 @@ ngx_http_confhaven_mcp_sse_worker(ngx_http_confhaven_main_conf_t *chmcf)
 
     ngx_rbtree_init(&w->rbtree, &w->sentinel, ngx_rbtree_insert_value);
 
-    w->zone = &chmcf->mcp_zone;
+    w->zone = &chmcf->mcp.zone;
     w->drain.handler = ngx_http_confhaven_mcp_sse_drain_handler;
     w->drain.data = w;
     w->drain.log = ngx_cycle->log;
@@ -229,7 +229,7 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
 
     /* created bound to this stream: nothing to undo if binding failed */
 
-    rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp_zone,
+    rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp.zone,
                                         NGX_HTTP_CONFHAVEN_MCP_V2024_11_05,
                                         id, &r->connection->addr_text,
                                         st->tag, r->connection->log);
@@ -266,7 +266,7 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
 
     if (ngx_http_confhaven_sse_start(st->sse) != NGX_OK
         || ngx_http_confhaven_mcp_sse_endpoint(st) != NGX_OK
-        || ngx_http_confhaven_sse_hold(st->sse, chlcf->mcp_sse_keepalive)
+        || ngx_http_confhaven_sse_hold(st->sse, chlcf->mcp.sse_keepalive)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -540,7 +540,7 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
                    NULL, NULL);
     }
 
-    version = ngx_http_confhaven_mcp_sse_find(&chmcf->mcp_zone, &sid);
+    version = ngx_http_confhaven_mcp_sse_find(&chmcf->mcp.zone, &sid);
 
     cx = NULL;
 
@@ -766,7 +766,7 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
            == 0
         && json_object_get(msg, "result"))
     {
-        (void) ngx_http_confhaven_mcp_session_set_version(&chmcf->mcp_zone,
+        (void) ngx_http_confhaven_mcp_session_set_version(&chmcf->mcp.zone,
                                                           &ps->session,
                                                           call->version);
     }
@@ -779,7 +779,7 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
         return ngx_http_confhaven_mcp_sse_publish(ps, &body);
     }
 
-    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp_zone, &ps->session,
+    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp.zone, &ps->session,
                                           &body, &tag, r->connection->log);
 
     if (rc == NGX_OK) {
@@ -939,7 +939,7 @@ ngx_http_confhaven_mcp_sse_deliver(ngx_http_confhaven_main_conf_t *chmcf,
     ngx_uint_t                            tag;
     ngx_http_confhaven_mcp_sse_stream_t  *st;
 
-    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp_zone, id, data, &tag,
+    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp.zone, id, data, &tag,
                                           log);
 
     if (rc == NGX_DONE || rc == NGX_ERROR) {
