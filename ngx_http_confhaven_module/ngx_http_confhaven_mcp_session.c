@@ -46,7 +46,9 @@
  *
  * With confhaven_redis_server, every session is also registered in Redis
  * (ngx_http_confhaven_mcp_cluster.c): the functions here tell the cluster
- * layer about creation, binding, changes and deletion, and a session
+ * about creation, binding, changes and deletion through zone->notify (set
+ * by the cluster in each worker; the zone does not know the cluster), and
+ * a session
  * another instance created is imported with
  * ngx_http_confhaven_mcp_session_import().
  */
@@ -57,9 +59,7 @@
 #include <ngx_http.h>
 #include <sys/random.h>
 
-#include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_mcp.h"
-#include "ngx_http_confhaven_mcp_cluster.h"
 
 
 /* a client address as the key of its sessions (an IPv6 one fits) */
@@ -127,7 +127,9 @@ typedef struct ngx_http_confhaven_mcp_sh_s  ngx_http_confhaven_mcp_sh_t;
 
 
 static char *ngx_http_confhaven_mcp_zone_add(ngx_conf_t *cf, ngx_str_t *name,
-    size_t size, ngx_http_confhaven_main_conf_t *chmcf);
+    size_t size, ngx_http_confhaven_mcp_main_conf_t *mcf);
+static void ngx_http_confhaven_mcp_notify(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_uint_t event, ngx_str_t *id, ngx_uint_t value);
 static ngx_int_t ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_confhaven_mcp_zone_limits(
@@ -152,16 +154,20 @@ static void ngx_http_confhaven_mcp_event_drop(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_http_confhaven_mcp_node_t *sn);
 
 
+/* conf + cmd->offset: the ngx_http_confhaven_mcp_main_conf_t */
+
 char *
 ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_confhaven_main_conf_t *chmcf = conf;
+    ssize_t                              size;
+    ngx_str_t                           *value;
+    ngx_http_confhaven_mcp_main_conf_t  *mcf;
 
-    ssize_t     size;
-    ngx_str_t  *value;
+    mcf = (ngx_http_confhaven_mcp_main_conf_t *) ((char *) conf
+                                                  + cmd->offset);
 
-    if (chmcf->mcp.shm) {
+    if (mcf->shm) {
         return "is duplicate";
     }
 
@@ -183,47 +189,46 @@ ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_confhaven_mcp_zone_add(cf, &value[1], size, chmcf);
+    return ngx_http_confhaven_mcp_zone_add(cf, &value[1], size, mcf);
 }
 
 
 /* a configuration with MCP but no zone gets a small default one */
 
 char *
-ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf)
+ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf,
+    ngx_http_confhaven_mcp_main_conf_t *mcf)
 {
-    ngx_http_confhaven_main_conf_t *chmcf = conf;
-
     ngx_str_t  name = ngx_string(NGX_HTTP_CONFHAVEN_MCP_ZONE_NAME);
 
-    ngx_conf_init_msec_value(chmcf->mcp.session_timeout,
+    ngx_conf_init_msec_value(mcf->session_timeout,
                              NGX_HTTP_CONFHAVEN_MCP_SESSION_TIMEOUT);
 
-    if (chmcf->mcp.session_timeout < 1000) {
+    if (mcf->session_timeout < 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_session_timeout\" must be "
                            "at least 1s");
         return NGX_CONF_ERROR;
     }
 
-    chmcf->mcp.zone.timeout = chmcf->mcp.session_timeout;
+    mcf->zone.timeout = mcf->session_timeout;
 
-    ngx_conf_init_uint_value(chmcf->mcp.zone.per_client,
+    ngx_conf_init_uint_value(mcf->zone.per_client,
                              NGX_HTTP_CONFHAVEN_MCP_PER_CLIENT);
-    ngx_conf_init_size_value(chmcf->mcp.zone.log_size,
+    ngx_conf_init_size_value(mcf->zone.log_size,
                              NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE);
 
     /* (max stays unset: the zone's size decides, in zone_init) */
 
-    if (chmcf->mcp.zone.max == 0) {
+    if (mcf->zone.max == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_max_sessions\" must be "
                            "at least 1");
         return NGX_CONF_ERROR;
     }
 
-    if (chmcf->mcp.zone.log_size < 1024
-        || chmcf->mcp.zone.log_size > 1024 * 1024)
+    if (mcf->zone.log_size < 1024
+        || mcf->zone.log_size > 1024 * 1024)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_event_log_size\" must be "
@@ -231,27 +236,23 @@ ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_confhaven_mcp_cluster_init_conf(cf, chmcf) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (!chmcf->mcp.used || chmcf->mcp.shm) {
+    if (!mcf->used || mcf->shm) {
         return NGX_CONF_OK;
     }
 
     return ngx_http_confhaven_mcp_zone_add(cf, &name,
                                            NGX_HTTP_CONFHAVEN_MCP_ZONE_SIZE,
-                                           chmcf);
+                                           mcf);
 }
 
 
 static char *
 ngx_http_confhaven_mcp_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-    ngx_http_confhaven_main_conf_t *chmcf)
+    ngx_http_confhaven_mcp_main_conf_t *mcf)
 {
     ngx_shm_zone_t  *shm_zone;
 
-    shm_zone = ngx_shared_memory_add(cf, name, size, chmcf->mcp.tag);
+    shm_zone = ngx_shared_memory_add(cf, name, size, mcf->tag);
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -264,10 +265,22 @@ ngx_http_confhaven_mcp_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
     }
 
     shm_zone->init = ngx_http_confhaven_mcp_zone_init;
-    shm_zone->data = &chmcf->mcp.zone;
-    chmcf->mcp.shm = shm_zone;
+    shm_zone->data = &mcf->zone;
+    mcf->shm = shm_zone;
 
     return NGX_CONF_OK;
+}
+
+
+/* the listener (the cluster, in a worker that has one) */
+
+static void
+ngx_http_confhaven_mcp_notify(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_uint_t event, ngx_str_t *id, ngx_uint_t value)
+{
+    if (zone->notify) {
+        zone->notify(zone->notify_data, event, id, value);
+    }
 }
 
 
@@ -443,13 +456,10 @@ ngx_http_confhaven_mcp_session_create(ngx_http_confhaven_mcp_zone_t *zone,
     sid.data = id;
     sid.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
 
-    if (tag) {
-        /* other instances publish replies to this worker's channel */
-        ngx_http_confhaven_mcp_cluster_bind(&sid, version);
-
-    } else {
-        ngx_http_confhaven_mcp_cluster_register(&sid, version);
-    }
+    ngx_http_confhaven_mcp_notify(zone,
+                                  tag ? NGX_HTTP_CONFHAVEN_MCP_SESSION_BOUND
+                                      : NGX_HTTP_CONFHAVEN_MCP_SESSION_CREATED,
+                                  &sid, version);
 
     return NGX_OK;
 }
@@ -703,7 +713,9 @@ ngx_http_confhaven_mcp_session_delete(ngx_http_confhaven_mcp_zone_t *zone,
     rc = ngx_http_confhaven_mcp_session_drop(zone, id);
 
     if (rc == NGX_OK) {
-        ngx_http_confhaven_mcp_cluster_forget(id, 1);
+        ngx_http_confhaven_mcp_notify(zone,
+                                      NGX_HTTP_CONFHAVEN_MCP_SESSION_DELETED,
+                                      id, 0);
     }
 
     return rc;
@@ -1205,7 +1217,8 @@ ngx_http_confhaven_mcp_session_set_level(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     /* (also for a legacy stream held by another instance) */
-    ngx_http_confhaven_mcp_cluster_set(id, "l", level);
+    ngx_http_confhaven_mcp_notify(zone, NGX_HTTP_CONFHAVEN_MCP_SESSION_LEVEL,
+                                  id, level);
 
     return sn ? NGX_OK : NGX_DECLINED;
 }
@@ -1226,7 +1239,8 @@ ngx_http_confhaven_mcp_session_set_version(
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ngx_http_confhaven_mcp_cluster_set(id, "v", version);
+    ngx_http_confhaven_mcp_notify(zone, NGX_HTTP_CONFHAVEN_MCP_SESSION_VERSION,
+                                  id, version);
 
     return sn ? NGX_OK : NGX_DECLINED;
 }
@@ -1262,7 +1276,9 @@ ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (freed) {
-        ngx_http_confhaven_mcp_cluster_forget(id, 0);
+        ngx_http_confhaven_mcp_notify(zone,
+                                      NGX_HTTP_CONFHAVEN_MCP_SESSION_CLOSED,
+                                      id, 0);
     }
 }
 

@@ -13,9 +13,11 @@
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
+#include "ngx_http_confhaven_transport.h"
 
 
 static ngx_int_t ngx_http_confhaven_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_confhaven_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_confhaven_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf);
@@ -287,7 +289,7 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_confhaven_mcp_set_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_confhaven_main_conf_t, mcp),
       NULL },
 
     { ngx_string("confhaven_mcp_cluster"),
@@ -331,8 +333,7 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
 
 static ngx_http_module_t  ngx_http_confhaven_module_ctx = {
     ngx_http_confhaven_add_variables,      /* preconfiguration */
-    ngx_http_confhaven_mcp_cluster_postconfiguration,
-                                           /* postconfiguration */
+    ngx_http_confhaven_postconfiguration,  /* postconfiguration */
 
     ngx_http_confhaven_create_main_conf,   /* create main configuration */
     ngx_http_confhaven_init_main_conf,     /* init main configuration */
@@ -387,22 +388,22 @@ static ngx_http_variable_t  ngx_http_confhaven_vars[] = {
 
     { ngx_string("confhaven_mcp_session"), NULL,
       ngx_http_confhaven_variable_str,
-      offsetof(ngx_http_confhaven_ctx_t, mcp_session),
+      offsetof(ngx_http_confhaven_ctx_t, mcp_vars.session),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("confhaven_mcp_method"), NULL,
       ngx_http_confhaven_variable_str,
-      offsetof(ngx_http_confhaven_ctx_t, mcp_method),
+      offsetof(ngx_http_confhaven_ctx_t, mcp_vars.method),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("confhaven_mcp_tool"), NULL,
       ngx_http_confhaven_variable_str,
-      offsetof(ngx_http_confhaven_ctx_t, mcp_tool),
+      offsetof(ngx_http_confhaven_ctx_t, mcp_vars.tool),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("confhaven_trace_id"), NULL,
       ngx_http_confhaven_variable_str,
-      offsetof(ngx_http_confhaven_ctx_t, trace_id),
+      offsetof(ngx_http_confhaven_ctx_t, mcp_vars.trace_id),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -428,6 +429,15 @@ ngx_http_confhaven_get_ctx(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_confhaven_module);
 
     return ctx;
+}
+
+
+/* the front ends' phase handlers */
+
+static ngx_int_t
+ngx_http_confhaven_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_confhaven_transport_http_postconfiguration(cf);
 }
 
 
@@ -597,7 +607,16 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(chmcf->redis_conf.timeout, 200);
     ngx_conf_init_msec_value(chmcf->redis_conf.connect_timeout, 1000);
 
-    if (ngx_http_confhaven_mcp_init_main_conf(cf, chmcf) != NGX_CONF_OK) {
+    if (ngx_http_confhaven_mcp_cluster_init_conf(cf, &chmcf->mcp,
+                                                 chmcf->redis_conf.url.len)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_confhaven_mcp_init_main_conf(cf, &chmcf->mcp)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -714,6 +733,11 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->mcp.sse, prev->mcp.sse, 0);
     ngx_conf_merge_value(conf->mcp.conformance_fixtures,
                          prev->mcp.conformance_fixtures, 0);
+
+    /* the conformance suite's tools, in this location only */
+    conf->mcp.extra_tools = conf->mcp.conformance_fixtures
+                            ? &ngx_http_confhaven_mcp_fixtures : NULL;
+
     ngx_conf_merge_ptr_value(conf->mcp.allowed_hosts,
                              prev->mcp.allowed_hosts, NULL);
     ngx_conf_merge_ptr_value(conf->mcp.allowed_origins,
@@ -1012,7 +1036,17 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_confhaven_mcp_cluster_init_process(cycle, chmcf);
+    if (ngx_http_confhaven_mcp_cluster_init_process(cycle, &chmcf->mcp,
+                                                    &chmcf->redis_conf,
+                                                    chmcf->redis)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_confhaven_transport_sse_init_process(cycle, chmcf);
+
+    return NGX_OK;
 }
 
 
@@ -1027,7 +1061,7 @@ ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    ngx_http_confhaven_mcp_cluster_exit_process(chmcf);
+    ngx_http_confhaven_mcp_cluster_exit_process(&chmcf->mcp);
 
     if (chmcf->redis) {
         ngx_http_confhaven_redis_destroy(chmcf->redis);

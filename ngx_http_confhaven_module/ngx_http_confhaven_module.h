@@ -16,6 +16,7 @@
 #include "ngx_http_confhaven_redis.h"
 #include "ngx_http_confhaven_cache.h"
 #include "ngx_http_confhaven_mcp.h"
+#include "ngx_http_confhaven_mcp_cluster.h"
 
 
 #define NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE     (32 * 1024 * 1024)
@@ -66,12 +67,9 @@ typedef struct {
     ngx_uint_t                     nparams;
     char                          *params[NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS];
 
-    ngx_str_t                      mcp_session;
-    ngx_str_t                      mcp_method;
-    ngx_str_t                      mcp_tool;
-    ngx_str_t                      trace_id;
+    ngx_http_confhaven_mcp_vars_t  mcp_vars;
     void                          *mcp;
-    void                          *mcp_cluster;  /* what Redis said */
+    ngx_http_confhaven_mcp_cluster_req_t  *mcp_cluster;  /* Redis said */
 
     unsigned                       db_used:1;
     unsigned                       invalidating:1;

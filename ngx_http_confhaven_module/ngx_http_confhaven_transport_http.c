@@ -35,6 +35,7 @@
 #include "ngx_http_confhaven_mcp_cluster.h"
 #include "ngx_http_confhaven_tools.h"
 #include "ngx_http_confhaven_sse.h"
+#include "ngx_http_confhaven_transport.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_META_VERSION                                 \
@@ -95,6 +96,10 @@ static ngx_int_t ngx_http_confhaven_mcp_host_allowed(ngx_str_t *host,
     ngx_array_t *list);
 static ngx_int_t ngx_http_confhaven_mcp_origin_allowed(ngx_str_t *origin,
     ngx_http_confhaven_loc_conf_t *chlcf);
+static ngx_int_t ngx_http_confhaven_transport_http_preaccess(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_confhaven_transport_http_allowed_cb(
+    ngx_http_request_t *r, void *data);
 static ngx_int_t ngx_http_confhaven_mcp_get(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_mcp_delete(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_mcp_post(ngx_http_request_t *r);
@@ -196,6 +201,110 @@ ngx_http_confhaven_mcp_handler(ngx_http_request_t *r)
 
 
 /* ------------------------------------------------------- Host and Origin */
+
+
+/* what the MCP layer learns of the request: its confs, the log's fields */
+
+void
+ngx_http_confhaven_transport_http_call_init(ngx_http_request_t *r,
+    ngx_http_confhaven_mcp_call_t *call)
+{
+    ngx_http_confhaven_ctx_t        *ctx;
+    ngx_http_confhaven_loc_conf_t   *chlcf;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+    ctx = ngx_http_confhaven_get_ctx(r);
+
+    call->r = r;
+    call->conf = &chlcf->mcp;
+    call->mcf = &chmcf->mcp;
+    call->vars = ctx ? &ctx->mcp_vars : NULL;
+}
+
+
+/*
+ * With a cluster (confhaven_redis_server), a request on an MCP location
+ * that names a session waits in the preaccess phase until Redis has told
+ * what it knows of the session (ngx_http_confhaven_mcp_cluster.c).
+ */
+
+ngx_int_t
+ngx_http_confhaven_transport_http_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt             *h;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_confhaven_module);
+
+    if (chmcf->mcp.instance.len == 0) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_confhaven_transport_http_preaccess;
+
+    return NGX_OK;
+}
+
+
+/* both transports: confhaven_mcp and the legacy confhaven_mcp_sse */
+
+static ngx_int_t
+ngx_http_confhaven_transport_http_preaccess(ngx_http_request_t *r)
+{
+    ngx_http_confhaven_ctx_t        *ctx;
+    ngx_http_confhaven_loc_conf_t   *chlcf;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+
+    if (chlcf->mcp.enabled != 1 && chlcf->mcp.sse != 1) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+
+    if (ctx && ctx->mcp_cluster) {
+        return ctx->mcp_cluster->waiting ? NGX_AGAIN : NGX_DECLINED;
+    }
+
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    if (!ngx_http_confhaven_mcp_cluster_ready(&chmcf->mcp)) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_confhaven_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_confhaven_mcp_cluster_lookup(r, &chmcf->mcp,
+                               chlcf->mcp.sse == 1,
+                               ngx_http_confhaven_transport_http_allowed_cb,
+                               NULL, &ctx->mcp_cluster);
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_transport_http_allowed_cb(ngx_http_request_t *r,
+    void *data)
+{
+    return ngx_http_confhaven_mcp_allowed(r);
+}
 
 
 ngx_int_t
@@ -407,7 +516,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_confhaven_get_ctx(r);
-    ctx->mcp_session = h->value;
+    ctx->mcp_vars.session = h->value;
 
     if (!(ngx_http_confhaven_mcp_accept(r)
           & NGX_HTTP_CONFHAVEN_MCP_ACCEPT_SSE))
@@ -446,7 +555,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     ngx_str_null(&instance);
 
     if (lei) {
-        if (ngx_http_confhaven_mcp_event_id_parse(lei->value.data,
+        if (ngx_http_confhaven_mcp_cluster_event_id_parse(lei->value.data,
                 lei->value.data + lei->value.len, &stream, &seq, &instance)
             != NGX_OK)
         {
@@ -746,7 +855,8 @@ ngx_http_confhaven_mcp_get_remote(ngx_http_request_t *r,
         id.data = ev[i].data + 1;
         id.len = nl - id.data;
 
-        if (ngx_http_confhaven_mcp_event_id_parse(id.data, nl, &s, &q, &inst)
+        if (ngx_http_confhaven_mcp_cluster_event_id_parse(id.data, nl, &s,
+                                                          &q, &inst)
             != NGX_OK
             || s != stream
             || inst.len != instance->len
@@ -887,6 +997,7 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
     ngx_table_elt_t                 *h;
+    ngx_http_confhaven_ctx_t        *ctx;
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     rc = ngx_http_discard_request_body(r);
@@ -910,12 +1021,15 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
 
     /* (a legacy stream's id is not ours to end) */
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+
     if ((ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone, &h->value, 0)
          == 0
          || ngx_http_confhaven_mcp_session_delete(&chmcf->mcp.zone,
                                                   &h->value)
             != NGX_OK)
-        && !ngx_http_confhaven_mcp_cluster_deleted(r))
+        && !ngx_http_confhaven_mcp_cluster_deleted(ctx ? ctx->mcp_cluster
+                                                       : NULL))
     {
         return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
@@ -1102,7 +1216,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
 
     st->ncalls = 1;
     call = st->calls;
-    call->r = r;
+    ngx_http_confhaven_transport_http_call_init(r, call);
     call->modern = 1;
     call->version = NGX_HTTP_CONFHAVEN_MCP_V2026_07_28;
     call->done = ngx_http_confhaven_mcp_call_done;
@@ -1599,7 +1713,7 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
 
     for (i = 0; i < st->ncalls; i++) {
         call = &st->calls[i];
-        call->r = r;
+        ngx_http_confhaven_transport_http_call_init(r, call);
         call->done = ngx_http_confhaven_mcp_call_done;
         call->data = st;
     }
@@ -1714,7 +1828,7 @@ ngx_http_confhaven_mcp_session(ngx_http_confhaven_mcp_http_t *st,
     }
 
     ctx = ngx_http_confhaven_get_ctx(r);
-    ctx->mcp_session = st->session;
+    ctx->mcp_vars.session = st->session;
 
     h = ngx_http_confhaven_mcp_header(r, "MCP-Protocol-Version",
                                       sizeof("MCP-Protocol-Version") - 1);
@@ -2024,7 +2138,8 @@ ngx_http_confhaven_mcp_open_stream(ngx_http_confhaven_mcp_http_t *st)
         return NGX_ERROR;
     }
 
-    ngx_http_confhaven_mcp_cluster_event(&st->session, &id, NULL, 0);
+    ngx_http_confhaven_mcp_cluster_event(&chmcf->mcp, &st->session, &id, NULL,
+                                         0);
 
     return ngx_http_confhaven_sse_event(st->sse, NULL, &id,
                                         NGX_HTTP_CONFHAVEN_SSE_RETRY,
@@ -2071,7 +2186,8 @@ ngx_http_confhaven_mcp_respond_sse(ngx_http_confhaven_mcp_http_t *st,
         }
 
         /* in Redis before the client can see it (best effort) */
-        ngx_http_confhaven_mcp_cluster_event(&st->session, &id, &body, 1);
+        ngx_http_confhaven_mcp_cluster_event(&chmcf->mcp, &st->session, &id,
+                                             &body, 1);
     }
 
     r->read_event_handler = ngx_http_block_reading;
@@ -2118,7 +2234,7 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
     st->session.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
 
     ctx = ngx_http_confhaven_get_ctx(r);
-    ctx->mcp_session = st->session;
+    ctx->mcp_vars.session = st->session;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "confhaven mcp: session %V, version %V", &st->session,

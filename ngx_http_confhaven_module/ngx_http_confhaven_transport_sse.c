@@ -45,6 +45,7 @@
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
+#include "ngx_http_confhaven_transport.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_SSE_DRAIN  20
@@ -62,6 +63,7 @@ typedef struct {
     ngx_uint_t                         nstreams;
     ngx_event_t                        drain;
     ngx_http_confhaven_mcp_zone_t     *zone;
+    ngx_http_confhaven_mcp_main_conf_t  *mcf;
 } ngx_http_confhaven_mcp_sse_worker_t;
 
 
@@ -104,6 +106,8 @@ static ngx_http_confhaven_mcp_sse_stream_t *ngx_http_confhaven_mcp_sse_lookup(
 static ngx_int_t ngx_http_confhaven_mcp_sse_send(
     ngx_http_confhaven_mcp_sse_stream_t *st, u_char *data, size_t len);
 static void ngx_http_confhaven_mcp_sse_drain_handler(ngx_event_t *ev);
+static void ngx_http_confhaven_mcp_sse_deliver(void *data, ngx_str_t *id,
+    ngx_str_t *msg, ngx_log_t *log);
 static ngx_int_t ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r);
 static void ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r);
 static void ngx_http_confhaven_mcp_sse_post_done(
@@ -182,6 +186,7 @@ ngx_http_confhaven_mcp_sse_worker(ngx_http_confhaven_main_conf_t *chmcf)
     ngx_rbtree_init(&w->rbtree, &w->sentinel, ngx_rbtree_insert_value);
 
     w->zone = &chmcf->mcp.zone;
+    w->mcf = &chmcf->mcp;
     w->drain.handler = ngx_http_confhaven_mcp_sse_drain_handler;
     w->drain.data = w;
     w->drain.log = ngx_cycle->log;
@@ -254,7 +259,7 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_confhaven_get_ctx(r);
-    ctx->mcp_session = st->session;
+    ctx->mcp_vars.session = st->session;
 
     st->sse = ngx_http_confhaven_sse_create(r);
     if (st->sse == NULL) {
@@ -340,7 +345,8 @@ ngx_http_confhaven_mcp_sse_tick(ngx_http_confhaven_sse_t *sse)
 
     if (version) {
         /* other instances keep knowing it (again, after a Redis outage) */
-        ngx_http_confhaven_mcp_cluster_bind(&st->session, version);
+        ngx_http_confhaven_mcp_cluster_bind(st->worker->mcf, &st->session,
+                                            version);
         return NGX_OK;
     }
 
@@ -546,7 +552,9 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
 
     if (version == 0) {
         /* a stream of another instance, as Redis said */
-        cx = ngx_http_confhaven_mcp_cluster_remote(r);
+        ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+        cx = ngx_http_confhaven_mcp_cluster_remote(ctx ? ctx->mcp_cluster
+                                                       : NULL);
         if (cx) {
             version = cx->version;
         }
@@ -582,7 +590,7 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
 
     ctx = ngx_http_confhaven_get_ctx(r);
     ctx->mcp = ps;
-    ctx->mcp_session = sid;
+    ctx->mcp_vars.session = sid;
 
     r->request_body_in_single_buf = 1;
 
@@ -648,7 +656,7 @@ ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r)
     }
 
     call = &ps->call;
-    call->r = r;
+    ngx_http_confhaven_transport_http_call_init(r, call);
     call->version = ps->version;
     call->session = ps->session;
     call->done = ngx_http_confhaven_mcp_sse_post_done;
@@ -926,20 +934,34 @@ ngx_http_confhaven_mcp_sse_published(void *data, ngx_int_t receivers)
 }
 
 
-/*
- * A reply another instance published for a stream of this worker (or,
- * through the mailbox, of another worker of this instance).
- */
+/* the cluster hands this worker's published replies to the transport */
 
 void
-ngx_http_confhaven_mcp_sse_deliver(ngx_http_confhaven_main_conf_t *chmcf,
-    ngx_str_t *id, ngx_str_t *data, ngx_log_t *log)
+ngx_http_confhaven_transport_sse_init_process(ngx_cycle_t *cycle,
+    ngx_http_confhaven_main_conf_t *chmcf)
 {
+    ngx_http_confhaven_mcp_cluster_on_deliver(&chmcf->mcp,
+                                    ngx_http_confhaven_mcp_sse_deliver, chmcf);
+}
+
+
+/*
+ * A reply another instance published for a stream of this worker (or,
+ * through the mailbox, of another worker of this instance): the cluster's
+ * deliver callback, data is the module's main conf.
+ */
+
+static void
+ngx_http_confhaven_mcp_sse_deliver(void *data, ngx_str_t *id,
+    ngx_str_t *msg, ngx_log_t *log)
+{
+    ngx_http_confhaven_main_conf_t *chmcf = data;
+
     ngx_int_t                             rc;
     ngx_uint_t                            tag;
     ngx_http_confhaven_mcp_sse_stream_t  *st;
 
-    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp.zone, id, data, &tag,
+    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp.zone, id, msg, &tag,
                                           log);
 
     if (rc == NGX_DONE || rc == NGX_ERROR) {
@@ -952,7 +974,7 @@ ngx_http_confhaven_mcp_sse_deliver(ngx_http_confhaven_main_conf_t *chmcf,
              ? ngx_http_confhaven_mcp_sse_lookup(chmcf->mcp_sse_worker, tag)
              : NULL;
 
-        if (st && ngx_http_confhaven_mcp_sse_send(st, data->data, data->len)
+        if (st && ngx_http_confhaven_mcp_sse_send(st, msg->data, msg->len)
                   == NGX_OK)
         {
             return;

@@ -46,12 +46,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_init();
 
-    fuzz_chlcf->mcp = 1;
-    fuzz_chlcf->mcp_sse_keepalive = 15000;
-    fuzz_chmcf->mcp_session_timeout = NGX_HTTP_CONFHAVEN_MCP_SESSION_TIMEOUT;
+    fuzz_chlcf->mcp.enabled = 1;
+    fuzz_chlcf->mcp.sse_keepalive = 15000;
+    fuzz_chmcf->mcp.session_timeout = NGX_HTTP_CONFHAVEN_MCP_SESSION_TIMEOUT;
 
     /* sessions the input creates or deletes do not outlive it */
-    fuzz_zone_reset(&fuzz_chmcf->mcp_zone);
+    fuzz_zone_reset(&fuzz_chmcf->mcp.zone);
 
     r = fuzz_request();
 

@@ -130,7 +130,7 @@ fuzz_init(void)
     fuzz_main_conf[1] = fuzz_chmcf;
     fuzz_loc_conf[1] = fuzz_chlcf;
 
-    fuzz_zone_reset(&fuzz_chmcf->mcp_zone);
+    fuzz_zone_reset(&fuzz_chmcf->mcp.zone);
 }
 
 
