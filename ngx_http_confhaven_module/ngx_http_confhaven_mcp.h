@@ -281,11 +281,11 @@ void ngx_http_confhaven_mcp_prompts_get(ngx_http_confhaven_mcp_call_t *call);
 extern ngx_http_confhaven_mcp_tools_t  ngx_http_confhaven_mcp_fixtures;
 
 /* ngx_http_confhaven_mcp_session.c */
-char *ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf,
+char *ngx_http_confhaven_mcp_session_set_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_confhaven_mcp_session_init_conf(ngx_conf_t *cf,
     ngx_http_confhaven_mcp_main_conf_t *mcf);
-ngx_uint_t ngx_http_confhaven_mcp_request_tag(void);
+ngx_uint_t ngx_http_confhaven_mcp_session_request_tag(void);
 ngx_int_t ngx_http_confhaven_mcp_session_create(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_uint_t version, u_char *id,
     ngx_str_t *client, ngx_uint_t tag, ngx_log_t *log);
@@ -293,33 +293,33 @@ ngx_uint_t ngx_http_confhaven_mcp_session_find(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t streams);
 ngx_int_t ngx_http_confhaven_mcp_session_delete(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
-ngx_int_t ngx_http_confhaven_mcp_stream_open(
+ngx_int_t ngx_http_confhaven_mcp_session_stream_open(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t *stream);
-ngx_int_t ngx_http_confhaven_mcp_event_log(
+ngx_int_t ngx_http_confhaven_mcp_session_event_log(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t stream,
     ngx_str_t *data, ngx_uint_t final, ngx_uint_t *seq, ngx_log_t *log);
-ngx_int_t ngx_http_confhaven_mcp_event_replay(
+ngx_int_t ngx_http_confhaven_mcp_session_event_replay(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t stream,
     ngx_uint_t after, ngx_array_t *out, ngx_uint_t *final);
-ngx_int_t ngx_http_confhaven_mcp_get_claim(
+ngx_int_t ngx_http_confhaven_mcp_session_get_claim(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t tag);
-void ngx_http_confhaven_mcp_get_release(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_str_t *id, ngx_uint_t tag);
+void ngx_http_confhaven_mcp_session_get_release(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t tag);
 ngx_int_t ngx_http_confhaven_mcp_session_set_level(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t level);
 ngx_int_t ngx_http_confhaven_mcp_session_set_version(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t version);
-void ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_str_t *id, ngx_uint_t tag);
-ngx_uint_t ngx_http_confhaven_mcp_sse_find(
+void ngx_http_confhaven_mcp_session_sse_unbind(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t tag);
+ngx_uint_t ngx_http_confhaven_mcp_session_sse_find(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
-ngx_int_t ngx_http_confhaven_mcp_sse_route(
+ngx_int_t ngx_http_confhaven_mcp_session_sse_route(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_str_t *data,
     ngx_uint_t *tag, ngx_log_t *log);
-void ngx_http_confhaven_mcp_sse_drain(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_queue_t *out);
-void ngx_http_confhaven_mcp_sse_free(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_queue_t *mail);
+void ngx_http_confhaven_mcp_session_sse_drain(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_queue_t *out);
+void ngx_http_confhaven_mcp_session_sse_free(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_queue_t *mail);
 ngx_int_t ngx_http_confhaven_mcp_session_import(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t version,
     ngx_uint_t level, ngx_log_t *log);

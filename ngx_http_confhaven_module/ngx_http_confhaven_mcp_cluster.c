@@ -506,7 +506,7 @@ ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (legacy && ngx_http_confhaven_mcp_sse_find(&mcf->zone, &id)) {
+    if (legacy && ngx_http_confhaven_mcp_session_sse_find(&mcf->zone, &id)) {
         /* the stream is in this instance */
         ngx_http_confhaven_mcp_cluster_touch(cl, &id);
         return NGX_DECLINED;

@@ -157,7 +157,7 @@ static void ngx_http_confhaven_mcp_event_drop(
 /* conf + cmd->offset: the ngx_http_confhaven_mcp_main_conf_t */
 
 char *
-ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+ngx_http_confhaven_mcp_session_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ssize_t                              size;
@@ -196,7 +196,7 @@ ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 /* a configuration with MCP but no zone gets a small default one */
 
 char *
-ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf,
+ngx_http_confhaven_mcp_session_init_conf(ngx_conf_t *cf,
     ngx_http_confhaven_mcp_main_conf_t *mcf)
 {
     ngx_str_t  name = ngx_string(NGX_HTTP_CONFHAVEN_MCP_ZONE_NAME);
@@ -408,7 +408,7 @@ ngx_http_confhaven_mcp_slab_cost(size_t size)
  */
 
 ngx_uint_t
-ngx_http_confhaven_mcp_request_tag(void)
+ngx_http_confhaven_mcp_session_request_tag(void)
 {
     static ngx_uint_t  last;
 
@@ -912,7 +912,7 @@ ngx_http_confhaven_mcp_event_drop(ngx_http_confhaven_mcp_zone_t *zone,
 /* a new POST stream of the session: its number (1, 2, ...) */
 
 ngx_int_t
-ngx_http_confhaven_mcp_stream_open(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_stream_open(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t *stream)
 {
     ngx_http_confhaven_mcp_node_t  *sn;
@@ -949,7 +949,7 @@ ngx_http_confhaven_mcp_stream_open(ngx_http_confhaven_mcp_zone_t *zone,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_event_log(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t stream, ngx_str_t *data, ngx_uint_t final,
     ngx_uint_t *seq, ngx_log_t *log)
 {
@@ -1068,7 +1068,7 @@ ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_event_replay(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_event_replay(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t stream, ngx_uint_t after, ngx_array_t *out,
     ngx_uint_t *final)
 {
@@ -1147,7 +1147,7 @@ ngx_http_confhaven_mcp_event_replay(ngx_http_confhaven_mcp_zone_t *zone,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_get_claim(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_get_claim(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t tag)
 {
     ngx_http_confhaven_mcp_node_t  *sn;
@@ -1179,7 +1179,7 @@ ngx_http_confhaven_mcp_get_claim(ngx_http_confhaven_mcp_zone_t *zone,
 
 
 void
-ngx_http_confhaven_mcp_get_release(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_get_release(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t tag)
 {
     ngx_http_confhaven_mcp_node_t  *sn;
@@ -1252,7 +1252,7 @@ ngx_http_confhaven_mcp_session_set_version(
 /* the stream ends: so does its session, if it is still this stream's */
 
 void
-ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t tag)
 {
     ngx_uint_t                      freed;
@@ -1289,7 +1289,7 @@ ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
  */
 
 ngx_uint_t
-ngx_http_confhaven_mcp_sse_find(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_sse_find(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id)
 {
     ngx_uint_t                      version;
@@ -1323,7 +1323,7 @@ ngx_http_confhaven_mcp_sse_find(ngx_http_confhaven_mcp_zone_t *zone,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_sse_route(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_sse_route(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_str_t *data, ngx_uint_t *tag, ngx_log_t *log)
 {
     ngx_uint_t                      box;
@@ -1375,12 +1375,12 @@ ngx_http_confhaven_mcp_sse_route(ngx_http_confhaven_mcp_zone_t *zone,
 
 /*
  * Moves this worker's mail into "out" (entries stay in the zone until
- * ngx_http_confhaven_mcp_sse_free()); mail for workers that died is
+ * ngx_http_confhaven_mcp_session_sse_free()); mail for workers that died is
  * dropped on the way.
  */
 
 void
-ngx_http_confhaven_mcp_sse_drain(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_sse_drain(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_queue_t *out)
 {
     ngx_uint_t                      box, keep;
@@ -1427,7 +1427,7 @@ ngx_http_confhaven_mcp_sse_drain(ngx_http_confhaven_mcp_zone_t *zone,
 
 
 void
-ngx_http_confhaven_mcp_sse_free(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_sse_free(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_queue_t *mail)
 {
     ngx_queue_t  *q;

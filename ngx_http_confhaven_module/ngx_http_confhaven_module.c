@@ -77,11 +77,11 @@ static ngx_http_confhaven_content_t  ngx_http_confhaven_contents[] = {
 
     { ngx_string("confhaven_mcp"),
       offsetof(ngx_http_confhaven_loc_conf_t, mcp.enabled),
-      ngx_http_confhaven_mcp_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
+      ngx_http_confhaven_transport_http_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
 
     { ngx_string("confhaven_mcp_sse"),
       offsetof(ngx_http_confhaven_loc_conf_t, mcp.sse),
-      ngx_http_confhaven_mcp_sse_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
+      ngx_http_confhaven_transport_sse_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
 
     { ngx_null_string, 0, NULL, 0 }
 };
@@ -245,14 +245,14 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
 
     { ngx_string("confhaven_mcp_allowed_hosts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_confhaven_mcp_set_list,
+      ngx_http_confhaven_transport_http_set_list,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_confhaven_loc_conf_t, mcp.allowed_hosts),
       NULL },
 
     { ngx_string("confhaven_mcp_allowed_origins"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_confhaven_mcp_set_list,
+      ngx_http_confhaven_transport_http_set_list,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_confhaven_loc_conf_t, mcp.allowed_origins),
       NULL },
@@ -287,7 +287,7 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
 
     { ngx_string("confhaven_mcp_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
-      ngx_http_confhaven_mcp_set_zone,
+      ngx_http_confhaven_mcp_session_set_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_confhaven_main_conf_t, mcp),
       NULL },
@@ -614,7 +614,7 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_confhaven_mcp_init_main_conf(cf, &chmcf->mcp)
+    if (ngx_http_confhaven_mcp_session_init_conf(cf, &chmcf->mcp)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

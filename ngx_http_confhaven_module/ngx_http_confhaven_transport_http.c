@@ -159,7 +159,7 @@ static ngx_str_t  ngx_http_confhaven_mcp_default_hosts[] = {
 
 
 ngx_int_t
-ngx_http_confhaven_mcp_handler(ngx_http_request_t *r)
+ngx_http_confhaven_transport_http_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_http_confhaven_ctx_t  *ctx;
@@ -171,7 +171,7 @@ ngx_http_confhaven_mcp_handler(ngx_http_request_t *r)
 
     ngx_str_set(&ctx->route, "mcp");
 
-    if (ngx_http_confhaven_mcp_allowed(r) != NGX_OK) {
+    if (ngx_http_confhaven_transport_http_allowed(r) != NGX_OK) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -303,12 +303,12 @@ static ngx_int_t
 ngx_http_confhaven_transport_http_allowed_cb(ngx_http_request_t *r,
     void *data)
 {
-    return ngx_http_confhaven_mcp_allowed(r);
+    return ngx_http_confhaven_transport_http_allowed(r);
 }
 
 
 ngx_int_t
-ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r)
+ngx_http_confhaven_transport_http_allowed(ngx_http_request_t *r)
 {
     u_char                          buf[NGX_HTTP_CONFHAVEN_MCP_LOG_LEN], *p;
     ngx_table_elt_t                *h;
@@ -537,7 +537,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
 
     g->zone = &chmcf->mcp.zone;
     g->session = h->value;
-    g->tag = ngx_http_confhaven_mcp_request_tag();
+    g->tag = ngx_http_confhaven_mcp_session_request_tag();
     g->poll.handler = ngx_http_confhaven_mcp_get_poll;
     g->poll.data = g;
     g->poll.log = r->connection->log;
@@ -589,8 +589,8 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     g->seq = seq;
 
     if (stream == 0) {
-        rc = ngx_http_confhaven_mcp_get_claim(&chmcf->mcp.zone, &g->session,
-                                              g->tag);
+        rc = ngx_http_confhaven_mcp_session_get_claim(&chmcf->mcp.zone,
+                                                      &g->session, g->tag);
 
         if (rc == NGX_BUSY) {
             /*
@@ -713,8 +713,9 @@ ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_confhaven_mcp_event_replay(&chmcf->mcp.zone, &g->session,
-                                             g->stream, g->seq, out, final);
+    rc = ngx_http_confhaven_mcp_session_event_replay(&chmcf->mcp.zone,
+                                                     &g->session, g->stream,
+                                                     g->seq, out, final);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -734,9 +735,8 @@ ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
 
         if (g->stream == 0 && g->seq == 0
             && version >= NGX_HTTP_CONFHAVEN_MCP_V2025_11_25
-            && ngx_http_confhaven_mcp_event_log(&chmcf->mcp.zone,
-                                                &g->session, 0, NULL, 0,
-                                                &seq, r->connection->log)
+            && ngx_http_confhaven_mcp_session_event_log(&chmcf->mcp.zone,
+                   &g->session, 0, NULL, 0, &seq, r->connection->log)
                == NGX_OK)
         {
             if (ngx_http_confhaven_mcp_event_id(r, 0, seq, &id) != NGX_OK) {
@@ -958,7 +958,8 @@ ngx_http_confhaven_mcp_get_cleanup(void *data)
     }
 
     if (g->claimed) {
-        ngx_http_confhaven_mcp_get_release(g->zone, &g->session, g->tag);
+        ngx_http_confhaven_mcp_session_get_release(g->zone, &g->session,
+                                                   g->tag);
         g->claimed = 0;
     }
 }
@@ -2104,8 +2105,9 @@ ngx_http_confhaven_mcp_open_stream(ngx_http_confhaven_mcp_http_t *st)
             st->session_header = 1;
         }
 
-        if (ngx_http_confhaven_mcp_stream_open(&chmcf->mcp.zone,
-                                               &st->session, &st->stream)
+        if (ngx_http_confhaven_mcp_session_stream_open(&chmcf->mcp.zone,
+                                                       &st->session,
+                                                       &st->stream)
             != NGX_OK)
         {
             st->stream = 0;
@@ -2126,9 +2128,9 @@ ngx_http_confhaven_mcp_open_stream(ngx_http_confhaven_mcp_http_t *st)
         return NGX_OK;
     }
 
-    if (ngx_http_confhaven_mcp_event_log(&chmcf->mcp.zone, &st->session,
-                                         st->stream, NULL, 0, &seq,
-                                         r->connection->log)
+    if (ngx_http_confhaven_mcp_session_event_log(&chmcf->mcp.zone, &st->session,
+                                                 st->stream, NULL, 0, &seq,
+                                                 r->connection->log)
         != NGX_OK)
     {
         return NGX_OK;
@@ -2174,9 +2176,10 @@ ngx_http_confhaven_mcp_respond_sse(ngx_http_confhaven_mcp_http_t *st,
     id.len = 0;
 
     if (st->stream
-        && ngx_http_confhaven_mcp_event_log(&chmcf->mcp.zone, &st->session,
-                                            st->stream, &body, 1, &seq,
-                                            r->connection->log)
+        && ngx_http_confhaven_mcp_session_event_log(&chmcf->mcp.zone,
+                                                    &st->session, st->stream,
+                                                    &body, 1, &seq,
+                                                    r->connection->log)
            == NGX_OK)
     {
         if (ngx_http_confhaven_mcp_event_id(r, st->stream, seq, &id)
@@ -2598,7 +2601,7 @@ ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r, const char *allow)
 /* confhaven_mcp_allowed_hosts / _origins: a list of names, lowercased */
 
 char *
-ngx_http_confhaven_mcp_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
+ngx_http_confhaven_transport_http_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     char  *p = conf;

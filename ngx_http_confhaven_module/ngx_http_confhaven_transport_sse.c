@@ -121,7 +121,7 @@ static void ngx_http_confhaven_mcp_sse_published(void *data,
 
 
 ngx_int_t
-ngx_http_confhaven_mcp_sse_handler(ngx_http_request_t *r)
+ngx_http_confhaven_transport_sse_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_uint_t                 messages;
@@ -134,7 +134,7 @@ ngx_http_confhaven_mcp_sse_handler(ngx_http_request_t *r)
 
     ngx_str_set(&ctx->route, "mcp_sse");
 
-    if (ngx_http_confhaven_mcp_allowed(r) != NGX_OK) {
+    if (ngx_http_confhaven_transport_http_allowed(r) != NGX_OK) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -230,7 +230,7 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    st->tag = ngx_http_confhaven_mcp_request_tag();
+    st->tag = ngx_http_confhaven_mcp_session_request_tag();
 
     /* created bound to this stream: nothing to undo if binding failed */
 
@@ -341,7 +341,8 @@ ngx_http_confhaven_mcp_sse_tick(ngx_http_confhaven_sse_t *sse)
 
     ngx_uint_t  version;
 
-    version = ngx_http_confhaven_mcp_sse_find(st->worker->zone, &st->session);
+    version = ngx_http_confhaven_mcp_session_sse_find(st->worker->zone,
+                                                      &st->session);
 
     if (version) {
         /* other instances keep knowing it (again, after a Redis outage) */
@@ -380,7 +381,7 @@ ngx_http_confhaven_mcp_sse_cleanup(void *data)
     ngx_rbtree_delete(&w->rbtree, &st->node);
     w->nstreams--;
 
-    ngx_http_confhaven_mcp_sse_unbind(w->zone, &st->session, st->tag);
+    ngx_http_confhaven_mcp_session_sse_unbind(w->zone, &st->session, st->tag);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "confhaven mcp: legacy SSE stream %V closed",
@@ -397,10 +398,10 @@ ngx_http_confhaven_mcp_sse_cleanup(void *data)
     }
 
     ngx_queue_init(&mail);
-    ngx_http_confhaven_mcp_sse_drain(w->zone, &mail);
+    ngx_http_confhaven_mcp_session_sse_drain(w->zone, &mail);
 
     if (!ngx_queue_empty(&mail)) {
-        ngx_http_confhaven_mcp_sse_free(w->zone, &mail);
+        ngx_http_confhaven_mcp_session_sse_free(w->zone, &mail);
     }
 }
 
@@ -466,7 +467,7 @@ ngx_http_confhaven_mcp_sse_drain_handler(ngx_event_t *ev)
     ngx_http_confhaven_mcp_sse_stream_t *st;
 
     ngx_queue_init(&mail);
-    ngx_http_confhaven_mcp_sse_drain(w->zone, &mail);
+    ngx_http_confhaven_mcp_session_sse_drain(w->zone, &mail);
 
     for (q = ngx_queue_head(&mail);
          q != ngx_queue_sentinel(&mail);
@@ -486,7 +487,7 @@ ngx_http_confhaven_mcp_sse_drain_handler(ngx_event_t *ev)
     }
 
     if (!ngx_queue_empty(&mail)) {
-        ngx_http_confhaven_mcp_sse_free(w->zone, &mail);
+        ngx_http_confhaven_mcp_session_sse_free(w->zone, &mail);
     }
 
     if (w->nstreams && !w->drain.timer_set) {
@@ -546,7 +547,7 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
                    NULL, NULL);
     }
 
-    version = ngx_http_confhaven_mcp_sse_find(&chmcf->mcp.zone, &sid);
+    version = ngx_http_confhaven_mcp_session_sse_find(&chmcf->mcp.zone, &sid);
 
     cx = NULL;
 
@@ -787,8 +788,9 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
         return ngx_http_confhaven_mcp_sse_publish(ps, &body);
     }
 
-    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp.zone, &ps->session,
-                                          &body, &tag, r->connection->log);
+    rc = ngx_http_confhaven_mcp_session_sse_route(&chmcf->mcp.zone,
+                                                  &ps->session, &body, &tag,
+                                                  r->connection->log);
 
     if (rc == NGX_OK) {
         st = chmcf->mcp_sse_worker
@@ -961,8 +963,8 @@ ngx_http_confhaven_mcp_sse_deliver(void *data, ngx_str_t *id,
     ngx_uint_t                            tag;
     ngx_http_confhaven_mcp_sse_stream_t  *st;
 
-    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp.zone, id, msg, &tag,
-                                          log);
+    rc = ngx_http_confhaven_mcp_session_sse_route(&chmcf->mcp.zone, id, msg,
+                                                  &tag, log);
 
     if (rc == NGX_DONE || rc == NGX_ERROR) {
         /* queued for the worker holding it; or logged */

@@ -72,8 +72,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    (void) ngx_http_confhaven_mcp_sse_find(zone, &sid);
-    (void) ngx_http_confhaven_mcp_get_claim(zone, &sid, 1);
+    (void) ngx_http_confhaven_mcp_session_sse_find(zone, &sid);
+    (void) ngx_http_confhaven_mcp_session_get_claim(zone, &sid, 1);
 
     /* Last-Event-ID */
     if (ngx_http_confhaven_mcp_cluster_event_id_parse(lei.data,
@@ -98,7 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      &arg)
         == NGX_OK)
     {
-        (void) ngx_http_confhaven_mcp_sse_find(zone, &arg);
+        (void) ngx_http_confhaven_mcp_session_sse_find(zone, &arg);
     }
 
     if (version) {
