@@ -82,8 +82,6 @@ typedef void (*ngx_http_confhaven_mcp_done_pt)(
     ngx_http_confhaven_mcp_call_t *call);
 
 
-
-
 typedef struct ngx_http_confhaven_mcp_query_s  ngx_http_confhaven_mcp_query_t;
 
 /* op->status says how it went; NGX_HTTP_CONFHAVEN_PG_TIMEOUT on our timer */
@@ -137,24 +135,27 @@ typedef struct {
 
 
 /*
- * The MCP directives of a location (confhaven_mcp*), embedded in the
- * module's loc conf; the transports hand it to a call (call->conf).
- */
-
-/*
  * Tools a location lists after the product's: the conformance fixtures
  * (ngx_http_confhaven_mcp_fixtures.c) when confhaven_mcp_conformance_fixtures
  * is on.  list() appends to a tools/list array; call() answers the call,
  * NGX_OK, or NGX_DECLINED when the name is not one of its tools.
  */
 
+typedef ngx_int_t (*ngx_http_confhaven_mcp_tools_list_pt)(
+    ngx_http_confhaven_mcp_call_t *call, json_t *tools);
+typedef ngx_int_t (*ngx_http_confhaven_mcp_tools_call_pt)(
+    ngx_http_confhaven_mcp_call_t *call, ngx_str_t *name);
+
 typedef struct {
-    ngx_int_t                        (*list)(
-        ngx_http_confhaven_mcp_call_t *call, json_t *tools);
-    ngx_int_t                        (*call)(
-        ngx_http_confhaven_mcp_call_t *call, ngx_str_t *name);
+    ngx_http_confhaven_mcp_tools_list_pt  list;
+    ngx_http_confhaven_mcp_tools_call_pt  call;
 } ngx_http_confhaven_mcp_tools_t;
 
+
+/*
+ * The MCP directives of a location (confhaven_mcp*), embedded in the
+ * module's loc conf; the transports hand it to a call (call->conf).
+ */
 
 typedef struct {
     ngx_flag_t                         enabled;      /* confhaven_mcp */

@@ -56,15 +56,18 @@
  * hands what arrives to the legacy transport (the deliver callback it
  * registered with ngx_http_confhaven_mcp_cluster_on_deliver()), which
  * writes it to the stream, or logs and drops it when the stream has gone.
+ * PUBLISH answers how many subscribers got the message: none means the
+ * stream's worker is gone (404); no answer within the timeout is answered
+ * 202 and logged, since the reply may have been delivered and must not be
+ * sent twice.
  *
- * The zone tells the cluster what changed (created, bound, level, version,
- * deleted, closed) through its notify callback, set here per worker; the
- * front ends ask the cluster about a request in the preaccess phase
- * (ngx_http_confhaven_mcp_cluster_lookup()) and name the transport's
- * Host/Origin check as a callback.  PUBLISH answers how many
- * subscribers got the message: none means the stream's worker is gone
- * (404); no answer within the timeout is answered 202 and logged, since
- * the reply may have been delivered and must not be sent twice.
+ * This file points down only: the zone (ngx_http_confhaven_mcp_session.c)
+ * tells the cluster what changed (created, bound, level, version, deleted,
+ * closed) through its notify callback, set here per worker; the front end
+ * asks the cluster about a request in the preaccess phase
+ * (ngx_http_confhaven_mcp_cluster_lookup()), handing it the transport's
+ * Host/Origin check as a callback; the legacy transport registers the
+ * deliver callback.
  */
 
 
