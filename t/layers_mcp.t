@@ -5,7 +5,8 @@
 # MCP files and the front ends; fixture tools only in their own file.
 #
 # The call graph is read from the source: file A calls file B when A names
-# a function that B defines (a name at column 0 followed by "("). The top
+# a function that B defines (a name at column 0 followed by "("), in a call
+# or as a pointer (a method table, a callback). The top
 # file (ngx_http_confhaven_module.c) wires everything and is left out.
 # No nginx, no database: this runs anywhere.
 
@@ -56,7 +57,7 @@ for my $f (map { "$p$_" } qw(mcp.c mcp_session.c mcp_cluster.c
 my %calls;    # file -> file -> one function, for the message
 
 for my $f (keys %text) {
-    while ($text{$f} =~ /\b(ngx_http_confhaven_\w+)\s*\(/g) {
+    while ($text{$f} =~ /\b(ngx_http_confhaven_\w+)\b/g) {
         my $g = $defines{$1};
         $calls{$f}{$g} //= $1 if defined $g && $g ne $f;
     }
