@@ -166,7 +166,7 @@ typedef struct {
     ngx_flag_t                         conformance_fixtures;
     ngx_uint_t                         max_batch;
     size_t                             max_body_size;
-    ngx_http_confhaven_mcp_tools_t    *extra_tools;  /* or NULL */
+    const ngx_http_confhaven_mcp_tools_t  *extra_tools;  /* or NULL */
 } ngx_http_confhaven_mcp_conf_t;
 
 
@@ -279,7 +279,7 @@ void ngx_http_confhaven_mcp_prompts_list(ngx_http_confhaven_mcp_call_t *call);
 void ngx_http_confhaven_mcp_prompts_get(ngx_http_confhaven_mcp_call_t *call);
 
 /* ngx_http_confhaven_mcp_fixtures.c */
-extern ngx_http_confhaven_mcp_tools_t  ngx_http_confhaven_mcp_fixtures;
+extern const ngx_http_confhaven_mcp_tools_t  ngx_http_confhaven_mcp_fixtures;
 
 /* ngx_http_confhaven_mcp_session.c */
 char *ngx_http_confhaven_mcp_session_set_zone(ngx_conf_t *cf,

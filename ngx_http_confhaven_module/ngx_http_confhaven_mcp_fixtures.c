@@ -74,7 +74,7 @@ static ngx_http_confhaven_mcp_fixture_t
 };
 
 
-ngx_http_confhaven_mcp_tools_t  ngx_http_confhaven_mcp_fixtures = {
+const ngx_http_confhaven_mcp_tools_t  ngx_http_confhaven_mcp_fixtures = {
     ngx_http_confhaven_mcp_fixtures_list,
     ngx_http_confhaven_mcp_fixtures_call
 };
