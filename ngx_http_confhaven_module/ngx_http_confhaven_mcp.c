@@ -118,11 +118,8 @@ static void ngx_http_confhaven_mcp_tools_call(
     ngx_http_confhaven_mcp_call_t *call);
 static void ngx_http_confhaven_mcp_tool_done(
     ngx_http_confhaven_tool_run_t *run);
-static ngx_int_t ngx_http_confhaven_mcp_fixtures_on(
+static char *ngx_http_confhaven_mcp_unknown_tool(
     ngx_http_confhaven_mcp_call_t *call);
-static ngx_int_t ngx_http_confhaven_mcp_fixtures_list(json_t *tools);
-static ngx_int_t ngx_http_confhaven_mcp_fixture_call(
-    ngx_http_confhaven_mcp_call_t *call, ngx_str_t *name);
 static ngx_http_confhaven_mcp_method_t *ngx_http_confhaven_mcp_method(
     ngx_str_t *method, ngx_uint_t modern);
 static ngx_int_t ngx_http_confhaven_mcp_check_object(
@@ -770,14 +767,14 @@ ngx_http_confhaven_mcp_complete(ngx_http_confhaven_mcp_call_t *call)
 void
 ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call)
 {
-    u_char                    *p;
-    size_t                     len, i;
-    json_t                    *meta, *tp;
-    ngx_table_elt_t           *h;
-    ngx_http_confhaven_ctx_t  *ctx;
+    u_char                         *p;
+    size_t                          len, i;
+    json_t                         *meta, *tp;
+    ngx_table_elt_t                *h;
+    ngx_http_confhaven_mcp_vars_t  *vars;
 
-    ctx = ngx_http_confhaven_get_ctx(call->r);
-    if (ctx == NULL || ctx->trace_id.len) {
+    vars = call->vars;
+    if (vars == NULL || vars->trace_id.len) {
         return;
     }
 
@@ -814,13 +811,13 @@ ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call)
         }
     }
 
-    ctx->trace_id.data = ngx_pnalloc(call->r->pool, 32);
-    if (ctx->trace_id.data == NULL) {
+    vars->trace_id.data = ngx_pnalloc(call->r->pool, 32);
+    if (vars->trace_id.data == NULL) {
         return;
     }
 
-    ngx_memcpy(ctx->trace_id.data, p + 3, 32);
-    ctx->trace_id.len = 32;
+    ngx_memcpy(vars->trace_id.data, p + 3, 32);
+    vars->trace_id.len = 32;
 }
 
 
@@ -1174,13 +1171,10 @@ ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call)
     u_char                            err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
     u_char                            buf[NGX_HTTP_CONFHAVEN_MCP_LOG_LEN];
     u_char                           *p;
-    ngx_http_confhaven_ctx_t         *ctx;
     ngx_http_confhaven_mcp_method_t  *m;
 
-    ctx = ngx_http_confhaven_get_ctx(call->r);
-
-    if (ctx && ctx->mcp_method.len == 0) {
-        ctx->mcp_method = call->method;
+    if (call->vars && call->vars->method.len == 0) {
+        call->vars->method = call->method;
     }
 
     ngx_http_confhaven_mcp_trace(call);
@@ -1308,9 +1302,8 @@ ngx_http_confhaven_mcp_ping(ngx_http_confhaven_mcp_call_t *call)
 static void
 ngx_http_confhaven_mcp_set_level(ngx_http_confhaven_mcp_call_t *call)
 {
-    json_t                          *v;
-    ngx_uint_t                       i;
-    ngx_http_confhaven_main_conf_t  *chmcf;
+    json_t      *v;
+    ngx_uint_t   i;
 
     v = call->params ? json_object_get(call->params, "level") : NULL;
 
@@ -1333,9 +1326,7 @@ ngx_http_confhaven_mcp_set_level(ngx_http_confhaven_mcp_call_t *call)
 
     /* kept with the session; we send no log notifications yet */
     if (call->session.len) {
-        chmcf = ngx_http_get_module_main_conf(call->r,
-                                              ngx_http_confhaven_module);
-        (void) ngx_http_confhaven_mcp_session_set_level(&chmcf->mcp_zone,
+        (void) ngx_http_confhaven_mcp_session_set_level(&call->mcf->zone,
                                                         &call->session,
                                                         i + 1);
     }
@@ -1409,8 +1400,8 @@ ngx_http_confhaven_mcp_tools_list(ngx_http_confhaven_mcp_call_t *call)
 
     tools = ngx_http_confhaven_tools_list(call->version);
 
-    if (tools && ngx_http_confhaven_mcp_fixtures_on(call)
-        && ngx_http_confhaven_mcp_fixtures_list(tools) != NGX_OK)
+    if (tools && call->conf->extra_tools
+        && call->conf->extra_tools->list(call, tools) != NGX_OK)
     {
         json_decref(tools);
         tools = NULL;
@@ -1430,7 +1421,6 @@ ngx_http_confhaven_mcp_tools_call(ngx_http_confhaven_mcp_call_t *call)
     json_t                         *name;
     ngx_str_t                       n;
     ngx_http_confhaven_tool_t      *tool;
-    ngx_http_confhaven_ctx_t       *ctx;
     ngx_http_confhaven_tool_run_t  *run;
 
     name = call->params ? json_object_get(call->params, "name") : NULL;
@@ -1448,8 +1438,8 @@ ngx_http_confhaven_mcp_tools_call(ngx_http_confhaven_mcp_call_t *call)
 
     tool = ngx_http_confhaven_tools_find(&n);
 
-    if (tool == NULL && ngx_http_confhaven_mcp_fixtures_on(call)
-        && ngx_http_confhaven_mcp_fixture_call(call, &n) == NGX_OK)
+    if (tool == NULL && call->conf->extra_tools
+        && call->conf->extra_tools->call(call, &n) == NGX_OK)
     {
         return;
     }
@@ -1460,16 +1450,13 @@ ngx_http_confhaven_mcp_tools_call(ngx_http_confhaven_mcp_call_t *call)
 
         ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
                                      NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
-                                     "Unknown tool: tools/list names the "
-                                     "tools (search_sessions, get_session, "
-                                     "list_conferences)",
+                                     ngx_http_confhaven_mcp_unknown_tool(call),
                                      json_pack("{s:O}", "name", name));
         return;
     }
 
-    ctx = ngx_http_confhaven_get_ctx(call->r);
-    if (ctx && ctx->mcp_tool.len == 0) {
-        ctx->mcp_tool = tool->name;
+    if (call->vars && call->vars->tool.len == 0) {
+        call->vars->tool = tool->name;
     }
 
     run = ngx_pcalloc(call->r->pool, sizeof(ngx_http_confhaven_tool_run_t));
@@ -1558,148 +1545,58 @@ ngx_http_confhaven_mcp_ops_env(ngx_http_confhaven_mcp_call_t *call,
 }
 
 
-/* ------------------------------------------------- conformance fixtures */
-
-
 /*
- * confhaven_mcp_conformance_fixtures on: diagnostic tools of the official
- * conformance suite, on the 2026-07-28 wire only, listed after the real
- * tools.  They exercise requirements no ConferenceHaven tool reaches: a
- * tool that needs a client capability (-32021 with requiredCapabilities,
- * HTTP 400, when the request's _meta does not declare it), a tool whose
- * answer must not carry server requests on its stream, and one that must
- * not log when the request set no log level.  No database work.
+ * "Unknown tool: tools/list names the tools (a, b, c)": the names come
+ * from the tool table (the product's tools, not a location's extras)
  */
 
-typedef struct {
-    const char                        *name;
-    const char                        *title;
-    const char                        *description;
-    const char                        *capability;   /* required, or NULL */
-    const char                        *text;
-} ngx_http_confhaven_mcp_fixture_t;
-
-
-static ngx_http_confhaven_mcp_fixture_t  ngx_http_confhaven_mcp_fixtures[] = {
-
-    { "test_missing_capability", "Conformance: needs sampling",
-      "Conformance-suite diagnostic (operator-enabled, not for models): "
-      "requires the client capability 'sampling'; a request whose _meta "
-      "does not declare it gets MissingRequiredClientCapabilityError "
-      "(-32021, HTTP 400) with requiredCapabilities {\"sampling\": {}}.",
-      "sampling",
-      "The client declared the sampling capability." },
-
-    { "test_streaming_elicitation", "Conformance: needs elicitation",
-      "Conformance-suite diagnostic (operator-enabled, not for models): "
-      "requires the client capability 'elicitation' and answers with "
-      "plain content; the response never carries a server request "
-      "(2026-07-28 servers ask through InputRequiredResult instead).",
-      "elicitation",
-      "The client declared the elicitation capability; nothing to ask." },
-
-    { "test_logging_tool", "Conformance: logging",
-      "Conformance-suite diagnostic (operator-enabled, not for models): "
-      "answers with plain content and sends no notifications/message "
-      "(the server never logs to a request that set no log level).",
-      NULL,
-      "Done, without log notifications." },
-
-    { NULL, NULL, NULL, NULL, NULL }
-};
-
-
-static ngx_int_t
-ngx_http_confhaven_mcp_fixtures_on(ngx_http_confhaven_mcp_call_t *call)
+static char *
+ngx_http_confhaven_mcp_unknown_tool(ngx_http_confhaven_mcp_call_t *call)
 {
-    ngx_http_confhaven_loc_conf_t  *chlcf;
+    u_char      *msg, *p;
+    size_t       len;
+    json_t      *tools, *name;
+    ngx_uint_t   i, n, k;
 
-    if (!call->modern) {
-        return 0;
+    static char  prefix[] = "Unknown tool: tools/list names the tools";
+
+    tools = ngx_http_confhaven_tools_list(call->version);
+    n = tools ? json_array_size(tools) : 0;
+
+    len = sizeof(prefix) - 1 + sizeof(" ()");
+
+    for (i = 0; i < n; i++) {
+        name = json_object_get(json_array_get(tools, i), "name");
+        len += json_string_length(name) + sizeof(", ") - 1;
     }
 
-    chlcf = ngx_http_get_module_loc_conf(call->r, ngx_http_confhaven_module);
+    msg = ngx_pnalloc(call->r->pool, len);
+    if (msg == NULL) {
+        json_decref(tools);
+        return prefix;
+    }
 
-    return chlcf->mcp_conformance_fixtures ? 1 : 0;
-}
+    p = ngx_cpymem(msg, prefix, sizeof(prefix) - 1);
 
-
-static ngx_int_t
-ngx_http_confhaven_mcp_fixtures_list(json_t *tools)
-{
-    json_t                            *tool;
-    ngx_http_confhaven_mcp_fixture_t  *f;
-
-    for (f = ngx_http_confhaven_mcp_fixtures; f->name; f++) {
-        tool = json_pack("{s:s, s:s, s:s, s:{s:s, s:b}, s:{s:s, s:b, s:b,"
-                         " s:b, s:b}}",
-                         "name", f->name,
-                         "title", f->title,
-                         "description", f->description,
-                         "inputSchema",
-                             "type", "object",
-                             "additionalProperties", 0,
-                         "annotations",
-                             "title", f->title,
-                             "readOnlyHint", 1,
-                             "destructiveHint", 0,
-                             "idempotentHint", 1,
-                             "openWorldHint", 0);
-
-        if (tool == NULL || json_array_append_new(tools, tool) != 0) {
-            return NGX_ERROR;
+    for (i = 0, k = 0; i < n; i++) {
+        name = json_object_get(json_array_get(tools, i), "name");
+        if (!json_is_string(name)) {
+            continue;
         }
+
+        p = ngx_cpymem(p, k++ ? ", " : " (", 2);
+        p = ngx_cpymem(p, json_string_value(name), json_string_length(name));
     }
 
-    return NGX_OK;
-}
-
-
-/* NGX_OK: answered; NGX_DECLINED: not a fixture */
-
-static ngx_int_t
-ngx_http_confhaven_mcp_fixture_call(ngx_http_confhaven_mcp_call_t *call,
-    ngx_str_t *name)
-{
-    json_t                            *meta, *caps, *data;
-    ngx_http_confhaven_mcp_fixture_t  *f;
-
-    for (f = ngx_http_confhaven_mcp_fixtures; f->name; f++) {
-        if (ngx_strlen(f->name) == name->len
-            && ngx_strncmp(f->name, name->data, name->len) == 0)
-        {
-            break;
-        }
+    if (k) {
+        *p++ = ')';
     }
 
-    if (f->name == NULL) {
-        return NGX_DECLINED;
-    }
+    *p = '\0';
 
-    if (f->capability) {
-        meta = json_object_get(call->params, "_meta");
-        caps = json_object_get(meta,
-                               "io.modelcontextprotocol/clientCapabilities");
+    json_decref(tools);
 
-        if (!json_is_object(json_object_get(caps, f->capability))) {
-            data = json_pack("{s:{s:{}}}", "requiredCapabilities",
-                             f->capability);
-
-            ngx_http_confhaven_mcp_error(call, NGX_HTTP_BAD_REQUEST,
-                                 NGX_HTTP_CONFHAVEN_MCP_MISSING_CAPABILITY,
-                                 "Missing required client capability: "
-                                 "declare it in _meta[\"io.modelcontext"
-                                 "protocol/clientCapabilities\"]", data);
-            return NGX_OK;
-        }
-    }
-
-    ngx_http_confhaven_mcp_result(call,
-        json_pack("{s:[{s:s, s:s}], s:b}",
-                  "content", "type", "text", "text", f->text,
-                  "isError", 0));
-
-    return NGX_OK;
+    return (char *) msg;
 }
 
 

@@ -82,36 +82,6 @@ typedef void (*ngx_http_confhaven_mcp_done_pt)(
     ngx_http_confhaven_mcp_call_t *call);
 
 
-/*
- * One JSON-RPC message being served.  The transport fills the request
- * part, calls ngx_http_confhaven_mcp_dispatch(), and gets the answer in
- * done(): call->response (NULL for a notification or a client response)
- * and call->status, the HTTP status the transport should use.
- */
-
-struct ngx_http_confhaven_mcp_call_s {
-    ngx_http_request_t                *r;        /* pool, log, confs */
-    json_t                            *msg;      /* owned by r->pool */
-    json_t                            *id;       /* borrowed from msg */
-    json_t                            *params;   /* borrowed from msg */
-    ngx_str_t                          method;
-
-    ngx_uint_t                         version;  /* negotiated/requested */
-    ngx_str_t                          session;  /* Mcp-Session-Id */
-
-    json_t                            *response; /* owned by r->pool */
-    ngx_uint_t                         status;
-
-    ngx_http_confhaven_mcp_done_pt     done;
-    void                              *data;
-
-    unsigned                           modern:1;     /* 2026 wire */
-    unsigned                           notification:1;
-    unsigned                           completed:1;
-    unsigned                           checked:1;    /* params typed */
-};
-
-
 typedef struct ngx_http_confhaven_mcp_query_s  ngx_http_confhaven_mcp_query_t;
 
 /* op->status says how it went; NGX_HTTP_CONFHAVEN_PG_TIMEOUT on our timer */
@@ -137,6 +107,18 @@ typedef struct {
 } ngx_http_confhaven_mcp_mail_t;
 
 
+/* what the zone tells its listener (zone->notify): the cluster */
+#define NGX_HTTP_CONFHAVEN_MCP_SESSION_CREATED  1   /* value: version */
+#define NGX_HTTP_CONFHAVEN_MCP_SESSION_BOUND    2   /* a legacy stream here */
+#define NGX_HTTP_CONFHAVEN_MCP_SESSION_LEVEL    3   /* value: log level */
+#define NGX_HTTP_CONFHAVEN_MCP_SESSION_VERSION  4   /* value: version */
+#define NGX_HTTP_CONFHAVEN_MCP_SESSION_DELETED  5   /* by its client */
+#define NGX_HTTP_CONFHAVEN_MCP_SESSION_CLOSED   6   /* its legacy stream */
+
+typedef void (*ngx_http_confhaven_mcp_notify_pt)(void *data,
+    ngx_uint_t event, ngx_str_t *id, ngx_uint_t value);
+
+
 typedef struct {
     ngx_slab_pool_t                   *shpool;
     struct ngx_http_confhaven_mcp_sh_s *sh;
@@ -146,7 +128,107 @@ typedef struct {
     ngx_uint_t                         per_client;  /* 0: no limit */
     size_t                             log_size; /* per session */
     size_t                             log_budget;  /* all the logs */
+
+    ngx_http_confhaven_mcp_notify_pt   notify;   /* per worker, or NULL */
+    void                              *notify_data;
 } ngx_http_confhaven_mcp_zone_t;
+
+
+/*
+ * Tools a location lists after the product's: the conformance fixtures
+ * (ngx_http_confhaven_mcp_fixtures.c) when confhaven_mcp_conformance_fixtures
+ * is on.  list() appends to a tools/list array; call() answers the call,
+ * NGX_OK, or NGX_DECLINED when the name is not one of its tools.
+ */
+
+typedef ngx_int_t (*ngx_http_confhaven_mcp_tools_list_pt)(
+    ngx_http_confhaven_mcp_call_t *call, json_t *tools);
+typedef ngx_int_t (*ngx_http_confhaven_mcp_tools_call_pt)(
+    ngx_http_confhaven_mcp_call_t *call, ngx_str_t *name);
+
+typedef struct {
+    ngx_http_confhaven_mcp_tools_list_pt  list;
+    ngx_http_confhaven_mcp_tools_call_pt  call;
+} ngx_http_confhaven_mcp_tools_t;
+
+
+/*
+ * The MCP directives of a location (confhaven_mcp*), embedded in the
+ * module's loc conf; the transports hand it to a call (call->conf).
+ */
+
+typedef struct {
+    ngx_flag_t                         enabled;      /* confhaven_mcp */
+    ngx_flag_t                         sse;          /* confhaven_mcp_sse */
+    ngx_array_t                       *allowed_hosts;    /* ngx_str_t */
+    ngx_array_t                       *allowed_origins;  /* ngx_str_t */
+    ngx_msec_t                         sse_keepalive;
+    ngx_flag_t                         conformance_fixtures;
+    ngx_uint_t                         max_batch;
+    size_t                             max_body_size;
+    const ngx_http_confhaven_mcp_tools_t  *extra_tools;  /* or NULL */
+} ngx_http_confhaven_mcp_conf_t;
+
+
+/*
+ * The MCP part of the http block, embedded in the module's main conf: the
+ * sessions zone and the cluster; "cluster" is set per worker.
+ */
+
+typedef struct {
+    ngx_http_confhaven_mcp_zone_t      zone;
+    ngx_shm_zone_t                    *shm;
+    void                              *tag;      /* of the shm zone */
+    ngx_msec_t                         session_timeout;
+    ngx_flag_t                         used;
+    ngx_flag_t                         cluster_enabled;
+    ngx_str_t                          instance; /* with Redis */
+    void                              *cluster;  /* per worker */
+} ngx_http_confhaven_mcp_main_conf_t;
+
+
+/* what the access log tells of a request's MCP work ($confhaven_mcp_*) */
+
+typedef struct {
+    ngx_str_t                          session;
+    ngx_str_t                          method;
+    ngx_str_t                          tool;
+    ngx_str_t                          trace_id;
+} ngx_http_confhaven_mcp_vars_t;
+
+
+/*
+ * One JSON-RPC message being served.  The transport fills the request
+ * part (r, conf, mcf, vars: ngx_http_confhaven_transport_http_call_init()),
+ * calls ngx_http_confhaven_mcp_dispatch(), and gets the answer in
+ * done(): call->response (NULL for a notification or a client response)
+ * and call->status, the HTTP status the transport should use.
+ */
+
+struct ngx_http_confhaven_mcp_call_s {
+    ngx_http_request_t                *r;        /* pool, log */
+    ngx_http_confhaven_mcp_conf_t     *conf;     /* the location's */
+    ngx_http_confhaven_mcp_main_conf_t  *mcf;
+    ngx_http_confhaven_mcp_vars_t     *vars;     /* for the log, or NULL */
+    json_t                            *msg;      /* owned by r->pool */
+    json_t                            *id;       /* borrowed from msg */
+    json_t                            *params;   /* borrowed from msg */
+    ngx_str_t                          method;
+
+    ngx_uint_t                         version;  /* negotiated/requested */
+    ngx_str_t                          session;  /* Mcp-Session-Id */
+
+    json_t                            *response; /* owned by r->pool */
+    ngx_uint_t                         status;
+
+    ngx_http_confhaven_mcp_done_pt     done;
+    void                              *data;
+
+    unsigned                           modern:1;     /* 2026 wire */
+    unsigned                           notification:1;
+    unsigned                           completed:1;
+    unsigned                           checked:1;    /* params typed */
+};
 
 
 /* ngx_http_confhaven_mcp.c */
@@ -196,31 +278,15 @@ void ngx_http_confhaven_mcp_completion(ngx_http_confhaven_mcp_call_t *call);
 void ngx_http_confhaven_mcp_prompts_list(ngx_http_confhaven_mcp_call_t *call);
 void ngx_http_confhaven_mcp_prompts_get(ngx_http_confhaven_mcp_call_t *call);
 
-/* ngx_http_confhaven_transport_http.c */
-ngx_int_t ngx_http_confhaven_mcp_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r);
-ngx_int_t ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_int_t code, const char *message, json_t *id,
-    json_t *data);
-ngx_int_t ngx_http_confhaven_mcp_send_empty(ngx_http_request_t *r,
-    ngx_uint_t status);
-ngx_int_t ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r,
-    const char *allow);
-ngx_int_t ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
-    ngx_int_t *rc);
-ngx_int_t ngx_http_confhaven_mcp_send_busy(ngx_http_request_t *r,
-    ngx_int_t rc, json_t *id);
-
-/* ngx_http_confhaven_transport_sse.c */
-ngx_int_t ngx_http_confhaven_mcp_sse_handler(ngx_http_request_t *r);
-char *ngx_http_confhaven_mcp_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+/* ngx_http_confhaven_mcp_fixtures.c */
+extern const ngx_http_confhaven_mcp_tools_t  ngx_http_confhaven_mcp_fixtures;
 
 /* ngx_http_confhaven_mcp_session.c */
-char *ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf);
-ngx_uint_t ngx_http_confhaven_mcp_request_tag(void);
+char *ngx_http_confhaven_mcp_session_set_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_confhaven_mcp_session_init_conf(ngx_conf_t *cf,
+    ngx_http_confhaven_mcp_main_conf_t *mcf);
+ngx_uint_t ngx_http_confhaven_mcp_session_request_tag(void);
 ngx_int_t ngx_http_confhaven_mcp_session_create(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_uint_t version, u_char *id,
     ngx_str_t *client, ngx_uint_t tag, ngx_log_t *log);
@@ -228,33 +294,38 @@ ngx_uint_t ngx_http_confhaven_mcp_session_find(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t streams);
 ngx_int_t ngx_http_confhaven_mcp_session_delete(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
-ngx_int_t ngx_http_confhaven_mcp_stream_open(
+ngx_int_t ngx_http_confhaven_mcp_session_stream_open(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t *stream);
-ngx_int_t ngx_http_confhaven_mcp_event_log(
+ngx_int_t ngx_http_confhaven_mcp_session_event_log(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t stream,
     ngx_str_t *data, ngx_uint_t final, ngx_uint_t *seq, ngx_log_t *log);
-ngx_int_t ngx_http_confhaven_mcp_event_replay(
+ngx_int_t ngx_http_confhaven_mcp_session_event_replay(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t stream,
     ngx_uint_t after, ngx_array_t *out, ngx_uint_t *final);
-ngx_int_t ngx_http_confhaven_mcp_get_claim(
+ngx_int_t ngx_http_confhaven_mcp_session_get_claim(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t tag);
-void ngx_http_confhaven_mcp_get_release(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_str_t *id, ngx_uint_t tag);
+void ngx_http_confhaven_mcp_session_get_release(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t tag);
 ngx_int_t ngx_http_confhaven_mcp_session_set_level(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t level);
 ngx_int_t ngx_http_confhaven_mcp_session_set_version(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t version);
-void ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_str_t *id, ngx_uint_t tag);
-ngx_uint_t ngx_http_confhaven_mcp_sse_find(
+void ngx_http_confhaven_mcp_session_sse_unbind(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t tag);
+ngx_uint_t ngx_http_confhaven_mcp_session_sse_find(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
-ngx_int_t ngx_http_confhaven_mcp_sse_route(
+ngx_int_t ngx_http_confhaven_mcp_session_sse_route(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_str_t *data,
     ngx_uint_t *tag, ngx_log_t *log);
-void ngx_http_confhaven_mcp_sse_drain(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_queue_t *out);
-void ngx_http_confhaven_mcp_sse_free(ngx_http_confhaven_mcp_zone_t *zone,
-    ngx_queue_t *mail);
+void ngx_http_confhaven_mcp_session_sse_drain(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_queue_t *out);
+void ngx_http_confhaven_mcp_session_sse_free(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_queue_t *mail);
+ngx_int_t ngx_http_confhaven_mcp_session_import(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t version,
+    ngx_uint_t level, ngx_log_t *log);
+ngx_int_t ngx_http_confhaven_mcp_session_drop(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_MCP_H_INCLUDED_ */

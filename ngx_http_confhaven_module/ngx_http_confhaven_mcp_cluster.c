@@ -53,11 +53,21 @@
  * A legacy POST for a stream of another instance runs its JSON-RPC call
  * here and PUBLISHes the reply, once, to the holder's channel; each worker
  * holds one more Redis connection, SUBSCRIBEd to its own channel, and
- * writes what arrives to the stream (ngx_http_confhaven_mcp_sse_deliver()),
- * or logs and drops it when the stream has gone.  PUBLISH answers how many
- * subscribers got the message: none means the stream's worker is gone
- * (404); no answer within the timeout is answered 202 and logged, since
- * the reply may have been delivered and must not be sent twice.
+ * hands what arrives to the legacy transport (the deliver callback it
+ * registered with ngx_http_confhaven_mcp_cluster_on_deliver()), which
+ * writes it to the stream, or logs and drops it when the stream has gone.
+ * PUBLISH answers how many subscribers got the message: none means the
+ * stream's worker is gone (404); no answer within the timeout is answered
+ * 202 and logged, since the reply may have been delivered and must not be
+ * sent twice.
+ *
+ * This file points down only: the zone (ngx_http_confhaven_mcp_session.c)
+ * tells the cluster what changed (created, bound, level, version, deleted,
+ * closed) through its notify callback, set here per worker; the front end
+ * asks the cluster about a request in the preaccess phase
+ * (ngx_http_confhaven_mcp_cluster_lookup()), handing it the transport's
+ * Host/Origin check as a callback; the legacy transport registers the
+ * deliver callback.
  */
 
 
@@ -66,7 +76,6 @@
 #include <ngx_http.h>
 #include <sys/random.h>
 
-#include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
 
@@ -176,19 +185,34 @@ static const char  ngx_http_confhaven_mcp_lua_forget[] =
 
 /* this worker's part of the cluster */
 
-typedef struct {
-    ngx_http_confhaven_main_conf_t    *chmcf;
+struct ngx_http_confhaven_mcp_cluster_s {
+    ngx_http_confhaven_mcp_main_conf_t  *mcf;
     ngx_http_confhaven_redis_t        *redis;     /* commands (the cache's) */
     ngx_http_confhaven_redis_t        *sub;       /* our channel */
     ngx_str_t                          channel;
     ngx_str_t                          where;     /* "<instance>:<slot>" */
     ngx_str_t                          ttl;       /* ms, as text */
     ngx_log_t                         *log;
-} ngx_http_confhaven_mcp_cluster_t;
+
+    ngx_http_confhaven_mcp_deliver_pt  deliver;   /* the legacy transport */
+    void                              *deliver_data;
+};
 
 
-static ngx_http_confhaven_mcp_cluster_t *ngx_http_confhaven_mcp_cluster(void);
-static ngx_int_t ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r);
+static ngx_http_confhaven_mcp_cluster_t *ngx_http_confhaven_mcp_cluster(
+    ngx_http_confhaven_mcp_main_conf_t *mcf);
+static void ngx_http_confhaven_mcp_cluster_notify(void *data,
+    ngx_uint_t event, ngx_str_t *id, ngx_uint_t value);
+static void ngx_http_confhaven_mcp_cluster_register(
+    ngx_http_confhaven_mcp_cluster_t *cl, ngx_str_t *id, ngx_uint_t version);
+static void ngx_http_confhaven_mcp_cluster_set(
+    ngx_http_confhaven_mcp_cluster_t *cl, ngx_str_t *id, const char *field,
+    ngx_uint_t value);
+static void ngx_http_confhaven_mcp_cluster_touch(
+    ngx_http_confhaven_mcp_cluster_t *cl, ngx_str_t *id);
+static void ngx_http_confhaven_mcp_cluster_forget(
+    ngx_http_confhaven_mcp_cluster_t *cl, ngx_str_t *id,
+    ngx_uint_t tombstone);
 static void ngx_http_confhaven_mcp_cluster_resolved(
     ngx_http_confhaven_redis_op_t *op, redisReply *reply);
 static void ngx_http_confhaven_mcp_cluster_apply(
@@ -205,24 +229,25 @@ static void ngx_http_confhaven_mcp_cluster_ignore(
     ngx_http_confhaven_redis_op_t *op, redisReply *reply);
 static void ngx_http_confhaven_mcp_cluster_key(u_char *buf, const char *prefix,
     ngx_str_t *id);
-static void ngx_http_confhaven_mcp_cluster_store(ngx_str_t *id,
-    ngx_uint_t version, ngx_uint_t stream);
+static void ngx_http_confhaven_mcp_cluster_store(
+    ngx_http_confhaven_mcp_cluster_t *cl, ngx_str_t *id, ngx_uint_t version,
+    ngx_uint_t stream);
 
 
 /* ------------------------------------------------------ configuration */
 
 
+/* "redis": confhaven_redis_server is set */
+
 char *
 ngx_http_confhaven_mcp_cluster_init_conf(ngx_conf_t *cf,
-    ngx_http_confhaven_main_conf_t *chmcf)
+    ngx_http_confhaven_mcp_main_conf_t *mcf, ngx_uint_t redis)
 {
     u_char  rnd[NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN / 2];
 
-    ngx_conf_init_value(chmcf->mcp_cluster_enabled, 1);
+    ngx_conf_init_value(mcf->cluster_enabled, 1);
 
-    if (!chmcf->mcp_cluster_enabled || !chmcf->mcp_used
-        || chmcf->redis_conf.url.len == 0)
-    {
+    if (!mcf->cluster_enabled || !mcf->used || !redis) {
         return NGX_CONF_OK;
     }
 
@@ -234,55 +259,32 @@ ngx_http_confhaven_mcp_cluster_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    chmcf->mcp_instance.data = ngx_pnalloc(cf->pool,
-                                           NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN);
-    if (chmcf->mcp_instance.data == NULL) {
+    mcf->instance.data = ngx_pnalloc(cf->pool,
+                                     NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN);
+    if (mcf->instance.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_hex_dump(chmcf->mcp_instance.data, rnd, sizeof(rnd));
-    chmcf->mcp_instance.len = NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN;
-    chmcf->mcp_zone.cluster = 1;
+    ngx_hex_dump(mcf->instance.data, rnd, sizeof(rnd));
+    mcf->instance.len = NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN;
+    mcf->zone.cluster = 1;
 
     return NGX_CONF_OK;
 }
 
 
-ngx_int_t
-ngx_http_confhaven_mcp_cluster_postconfiguration(ngx_conf_t *cf)
-{
-    ngx_http_handler_pt             *h;
-    ngx_http_core_main_conf_t       *cmcf;
-    ngx_http_confhaven_main_conf_t  *chmcf;
-
-    chmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_confhaven_module);
-
-    if (chmcf->mcp_instance.len == 0) {
-        return NGX_OK;
-    }
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_confhaven_mcp_cluster_handler;
-
-    return NGX_OK;
-}
-
+/* redis: this worker's connection for commands (the cache's), or NULL */
 
 ngx_int_t
 ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
-    ngx_http_confhaven_main_conf_t *chmcf)
+    ngx_http_confhaven_mcp_main_conf_t *mcf,
+    ngx_http_confhaven_redis_conf_t *rcf, ngx_http_confhaven_redis_t *redis)
 {
     u_char                            *p;
     size_t                             len;
     ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    if (chmcf->mcp_instance.len == 0 || chmcf->redis == NULL) {
+    if (mcf->instance.len == 0 || redis == NULL) {
         return NGX_OK;
     }
 
@@ -291,8 +293,8 @@ ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    cl->chmcf = chmcf;
-    cl->redis = chmcf->redis;
+    cl->mcf = mcf;
+    cl->redis = redis;
     cl->log = cycle->log;
 
     len = sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SSE) - 1
@@ -305,7 +307,7 @@ ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
 
     cl->channel.data = p;
     cl->channel.len = ngx_sprintf(p, NGX_HTTP_CONFHAVEN_MCP_KEY_SSE "%V:%i",
-                                  &chmcf->mcp_instance, ngx_process_slot)
+                                  &mcf->instance, ngx_process_slot)
                       - p;
 
     cl->where.data = p + sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SSE) - 1;
@@ -313,10 +315,10 @@ ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
                     - (sizeof(NGX_HTTP_CONFHAVEN_MCP_KEY_SSE) - 1);
 
     cl->ttl.data = p + cl->channel.len;
-    cl->ttl.len = ngx_sprintf(cl->ttl.data, "%M", chmcf->mcp_session_timeout)
+    cl->ttl.len = ngx_sprintf(cl->ttl.data, "%M", mcf->session_timeout)
                   - cl->ttl.data;
 
-    cl->sub = ngx_http_confhaven_redis_subscribe(cycle, &chmcf->redis_conf,
+    cl->sub = ngx_http_confhaven_redis_subscribe(cycle, rcf,
                                        &cl->channel,
                                        ngx_http_confhaven_mcp_cluster_message,
                                        cl);
@@ -324,7 +326,11 @@ ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    chmcf->mcp_cluster = cl;
+    mcf->cluster = cl;
+
+    /* the zone tells this worker's cluster what changed */
+    mcf->zone.notify = ngx_http_confhaven_mcp_cluster_notify;
+    mcf->zone.notify_data = cl;
 
     return NGX_OK;
 }
@@ -332,87 +338,146 @@ ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
 
 void
 ngx_http_confhaven_mcp_cluster_exit_process(
-    ngx_http_confhaven_main_conf_t *chmcf)
+    ngx_http_confhaven_mcp_main_conf_t *mcf)
 {
     ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    cl = chmcf->mcp_cluster;
+    cl = mcf->cluster;
     if (cl == NULL) {
         return;
     }
 
-    chmcf->mcp_cluster = NULL;
+    mcf->cluster = NULL;
+    mcf->zone.notify = NULL;
+    mcf->zone.notify_data = NULL;
     ngx_http_confhaven_redis_destroy(cl->sub);
+}
+
+
+/*
+ * The legacy transport's writer for replies published to this worker:
+ * set at init_process, after the cluster's own.
+ */
+
+void
+ngx_http_confhaven_mcp_cluster_on_deliver(
+    ngx_http_confhaven_mcp_main_conf_t *mcf,
+    ngx_http_confhaven_mcp_deliver_pt handler, void *data)
+{
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = mcf->cluster;
+    if (cl == NULL) {
+        return;
+    }
+
+    cl->deliver = handler;
+    cl->deliver_data = data;
 }
 
 
 /* this worker's cluster, when Redis can take commands now */
 
 static ngx_http_confhaven_mcp_cluster_t *
-ngx_http_confhaven_mcp_cluster(void)
+ngx_http_confhaven_mcp_cluster(ngx_http_confhaven_mcp_main_conf_t *mcf)
 {
-    ngx_http_confhaven_main_conf_t    *chmcf;
     ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    chmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                ngx_http_confhaven_module);
-    if (chmcf == NULL || chmcf->mcp_cluster == NULL) {
+    if (mcf == NULL || mcf->cluster == NULL) {
         return NULL;
     }
 
-    cl = chmcf->mcp_cluster;
+    cl = mcf->cluster;
 
     return ngx_http_confhaven_redis_ready(cl->redis) ? cl : NULL;
+}
+
+
+ngx_uint_t
+ngx_http_confhaven_mcp_cluster_ready(ngx_http_confhaven_mcp_main_conf_t *mcf)
+{
+    return ngx_http_confhaven_mcp_cluster(mcf) ? 1 : 0;
+}
+
+
+/* what the zone did: Redis is told, nobody waits */
+
+static void
+ngx_http_confhaven_mcp_cluster_notify(void *data, ngx_uint_t event,
+    ngx_str_t *id, ngx_uint_t value)
+{
+    ngx_http_confhaven_mcp_cluster_t *cl = data;
+
+    if (!ngx_http_confhaven_redis_ready(cl->redis)) {
+        return;
+    }
+
+    switch (event) {
+
+    case NGX_HTTP_CONFHAVEN_MCP_SESSION_CREATED:
+        ngx_http_confhaven_mcp_cluster_register(cl, id, value);
+        break;
+
+    case NGX_HTTP_CONFHAVEN_MCP_SESSION_BOUND:
+        /* other instances publish replies to this worker's channel */
+        ngx_http_confhaven_mcp_cluster_store(cl, id, value, 1);
+        break;
+
+    case NGX_HTTP_CONFHAVEN_MCP_SESSION_LEVEL:
+        ngx_http_confhaven_mcp_cluster_set(cl, id, "l", value);
+        break;
+
+    case NGX_HTTP_CONFHAVEN_MCP_SESSION_VERSION:
+        ngx_http_confhaven_mcp_cluster_set(cl, id, "v", value);
+        break;
+
+    case NGX_HTTP_CONFHAVEN_MCP_SESSION_DELETED:
+        ngx_http_confhaven_mcp_cluster_forget(cl, id, 1);
+        break;
+
+    default: /* NGX_HTTP_CONFHAVEN_MCP_SESSION_CLOSED */
+        ngx_http_confhaven_mcp_cluster_forget(cl, id, 0);
+        break;
+    }
 }
 
 
 /* ----------------------------------------------- a request's session */
 
 
-static ngx_int_t
-ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
+/*
+ * The preaccess step of a request on an MCP location (legacy: a
+ * confhaven_mcp_sse one), while Redis can take commands: NGX_AGAIN when it
+ * asks Redis about the request's session (*cxp is then set, and the
+ * phases go on when Redis has answered), NGX_DECLINED when there is
+ * nothing to ask.  allowed() is the transport's Host/Origin check: a
+ * DELETE it refuses deletes nothing.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
+    ngx_http_confhaven_mcp_main_conf_t *mcf, ngx_uint_t legacy,
+    ngx_http_confhaven_mcp_allowed_pt allowed, void *data,
+    ngx_http_confhaven_mcp_cluster_req_t **cxp)
 {
     int                                    nargs;
     size_t                                 argvlen[8];
     u_char                                *key, *tomb, *events;
     ngx_int_t                              stream, seq;
     ngx_str_t                              id, instance;
-    ngx_uint_t                             legacy;
     const char                            *argv[8];
     ngx_table_elt_t                       *h, *lei;
     ngx_pool_cleanup_t                    *cln;
-    ngx_http_confhaven_ctx_t              *ctx;
     ngx_http_confhaven_redis_op_t         *op;
-    ngx_http_confhaven_loc_conf_t         *chlcf;
-    ngx_http_confhaven_main_conf_t        *chmcf;
     ngx_http_confhaven_mcp_cluster_t      *cl;
     ngx_http_confhaven_mcp_cluster_req_t  *cx;
 
-    if (r != r->main) {
+    cl = ngx_http_confhaven_mcp_cluster(mcf);
+    if (cl == NULL) {
         return NGX_DECLINED;
     }
 
-    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
-
-    if (chlcf->mcp != 1 && chlcf->mcp_sse != 1) {
-        return NGX_DECLINED;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
-
-    if (ctx && ctx->mcp_cluster) {
-        cx = ctx->mcp_cluster;
-        return cx->waiting ? NGX_AGAIN : NGX_DECLINED;
-    }
-
-    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
-    cl = chmcf->mcp_cluster;
-
-    if (cl == NULL || !ngx_http_confhaven_redis_ready(cl->redis)) {
-        return NGX_DECLINED;
-    }
-
-    if (chlcf->mcp_sse == 1) {
+    if (legacy) {
         if (r->method != NGX_HTTP_POST
             || r->uri.len < sizeof("/messages") - 1
             || ngx_strncmp(r->uri.data + r->uri.len
@@ -426,8 +491,6 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
             return NGX_DECLINED;
         }
 
-        legacy = 1;
-
     } else {
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_POST|NGX_HTTP_DELETE))) {
             return NGX_DECLINED;
@@ -440,36 +503,33 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
         }
 
         id = h->value;
-        legacy = 0;
     }
 
     if (id.len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
         return NGX_DECLINED;
     }
 
-    if (legacy && ngx_http_confhaven_mcp_sse_find(&chmcf->mcp_zone, &id)) {
+    if (legacy && ngx_http_confhaven_mcp_session_sse_find(&mcf->zone, &id)) {
         /* the stream is in this instance */
-        ngx_http_confhaven_mcp_cluster_touch(&id);
+        ngx_http_confhaven_mcp_cluster_touch(cl, &id);
         return NGX_DECLINED;
     }
 
-    if (r->method == NGX_HTTP_DELETE
-        && ngx_http_confhaven_mcp_allowed(r) != NGX_OK)
-    {
+    if (r->method == NGX_HTTP_DELETE && allowed(r, data) != NGX_OK) {
         /* refused by the transport: nothing to delete */
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_confhaven_get_ctx(r);
     cx = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_cluster_req_t));
     key = ngx_pnalloc(r->pool, 2 * NGX_HTTP_CONFHAVEN_MCP_KEY_LEN);
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (ctx == NULL || cx == NULL || key == NULL || cln == NULL) {
+    if (cx == NULL || key == NULL || cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     cx->r = r;
+    cx->mcf = mcf;
     cx->session = id;
     cx->legacy = legacy;
     cx->deleting = (r->method == NGX_HTTP_DELETE);
@@ -481,7 +541,7 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
                                             sizeof("Last-Event-ID") - 1);
 
         if (lei
-            && ngx_http_confhaven_mcp_event_id_parse(lei->value.data,
+            && ngx_http_confhaven_mcp_cluster_event_id_parse(lei->value.data,
                    lei->value.data + lei->value.len, &stream, &seq,
                    &instance)
                == NGX_OK
@@ -549,8 +609,7 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
     }
 
     if (cx->deleting) {
-        argv[7] = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &id,
-                                                      0)
+        argv[7] = ngx_http_confhaven_mcp_session_find(&mcf->zone, &id, 0)
                   ? "1" : "0";
         argvlen[7] = 1;
         nargs = 8;
@@ -572,7 +631,7 @@ ngx_http_confhaven_mcp_cluster_handler(ngx_http_request_t *r)
 
     cx->op = op;
     cx->waiting = 1;
-    ctx->mcp_cluster = cx;
+    *cxp = cx;
 
     cln->handler = ngx_http_confhaven_mcp_cluster_cleanup;
     cln->data = cx;
@@ -619,12 +678,12 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
     ngx_int_t                        n;
     ngx_str_t                        where;
     ngx_uint_t                       i, version, level;
-    redisReply                      *f, *v;
-    ngx_http_request_t              *r;
-    ngx_http_confhaven_main_conf_t  *chmcf;
+    redisReply                          *f, *v;
+    ngx_http_request_t                  *r;
+    ngx_http_confhaven_mcp_main_conf_t  *mcf;
 
     r = cx->r;
-    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+    mcf = cx->mcf;
 
     if (reply == NULL) {
         return;
@@ -640,7 +699,7 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
     if (reply->type == REDIS_REPLY_INTEGER) {
         /* deleted on some instance */
         if (!cx->legacy
-            && ngx_http_confhaven_mcp_session_drop(&chmcf->mcp_zone,
+            && ngx_http_confhaven_mcp_session_drop(&mcf->zone,
                                                    &cx->session)
                == NGX_OK)
         {
@@ -699,11 +758,12 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
         /* unknown there: registered while Redis was away, or expired */
 
         if (!cx->legacy && !cx->deleting) {
-            version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+            version = ngx_http_confhaven_mcp_session_find(&mcf->zone,
                                                           &cx->session,
                                                           cx->legacy);
-            if (version) {
-                ngx_http_confhaven_mcp_cluster_register(&cx->session,
+            if (version && mcf->cluster) {
+                ngx_http_confhaven_mcp_cluster_register(mcf->cluster,
+                                                        &cx->session,
                                                         version);
             }
         }
@@ -759,7 +819,7 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
 
     if (cx->legacy) {
         if (where.len <= NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN
-            || ngx_strncmp(where.data, chmcf->mcp_instance.data,
+            || ngx_strncmp(where.data, mcf->instance.data,
                            NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN)
                == 0)
         {
@@ -780,7 +840,7 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
         return;
     }
 
-    if (ngx_http_confhaven_mcp_session_import(&chmcf->mcp_zone, &cx->session,
+    if (ngx_http_confhaven_mcp_session_import(&mcf->zone, &cx->session,
                                               version, level,
                                               r->connection->log)
         == NGX_OK)
@@ -807,38 +867,20 @@ ngx_http_confhaven_mcp_cluster_cleanup(void *data)
 /* a DELETE that removed its session from Redis */
 
 ngx_uint_t
-ngx_http_confhaven_mcp_cluster_deleted(ngx_http_request_t *r)
+ngx_http_confhaven_mcp_cluster_deleted(
+    ngx_http_confhaven_mcp_cluster_req_t *cx)
 {
-    ngx_http_confhaven_ctx_t              *ctx;
-    ngx_http_confhaven_mcp_cluster_req_t  *cx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
-    if (ctx == NULL || ctx->mcp_cluster == NULL) {
-        return 0;
-    }
-
-    cx = ctx->mcp_cluster;
-
-    return cx->deleting && cx->existed;
+    return cx && cx->deleting && cx->existed;
 }
 
 
 /* the request's session is a legacy stream of another instance */
 
 ngx_http_confhaven_mcp_cluster_req_t *
-ngx_http_confhaven_mcp_cluster_remote(ngx_http_request_t *r)
+ngx_http_confhaven_mcp_cluster_remote(
+    ngx_http_confhaven_mcp_cluster_req_t *cx)
 {
-    ngx_http_confhaven_ctx_t              *ctx;
-    ngx_http_confhaven_mcp_cluster_req_t  *cx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
-    if (ctx == NULL || ctx->mcp_cluster == NULL) {
-        return NULL;
-    }
-
-    cx = ctx->mcp_cluster;
-
-    return cx->remote ? cx : NULL;
+    return (cx && cx->remote) ? cx : NULL;
 }
 
 
@@ -860,7 +902,7 @@ ngx_http_confhaven_mcp_cluster_publish(
     ngx_http_confhaven_redis_op_t     *op;
     ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    cl = ngx_http_confhaven_mcp_cluster();
+    cl = ngx_http_confhaven_mcp_cluster(cx->mcf);
     if (cl == NULL) {
         return NGX_DECLINED;
     }
@@ -955,44 +997,60 @@ ngx_http_confhaven_mcp_cluster_message(void *data, u_char *msg, size_t len)
     body.data = msg + NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN + 1;
     body.len = len - NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN - 1;
 
-    ngx_http_confhaven_mcp_sse_deliver(cl->chmcf, &id, &body, cl->log);
+    if (cl->deliver == NULL) {
+        ngx_log_error(NGX_LOG_ERR, cl->log, 0,
+                      "confhaven mcp: a message on \"%V\" is dropped: no "
+                      "legacy SSE transport here", &cl->channel);
+        return;
+    }
+
+    cl->deliver(cl->deliver_data, &id, &body, cl->log);
 }
 
 
 /* ------------------------------------- what this instance tells Redis */
 
 
-void
-ngx_http_confhaven_mcp_cluster_register(ngx_str_t *id, ngx_uint_t version)
+static void
+ngx_http_confhaven_mcp_cluster_register(ngx_http_confhaven_mcp_cluster_t *cl,
+    ngx_str_t *id, ngx_uint_t version)
 {
-    ngx_http_confhaven_mcp_cluster_store(id, version, 0);
+    ngx_http_confhaven_mcp_cluster_store(cl, id, version, 0);
 }
 
 
 /* a legacy stream opened here: its version and where it is */
 
 void
-ngx_http_confhaven_mcp_cluster_bind(ngx_str_t *id, ngx_uint_t version)
+ngx_http_confhaven_mcp_cluster_bind(ngx_http_confhaven_mcp_main_conf_t *mcf,
+    ngx_str_t *id, ngx_uint_t version)
 {
-    ngx_http_confhaven_mcp_cluster_store(id, version, 1);
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = ngx_http_confhaven_mcp_cluster(mcf);
+    if (cl == NULL) {
+        return;
+    }
+
+    ngx_http_confhaven_mcp_cluster_store(cl, id, version, 1);
 }
 
 
 /* the session's entry; with "stream", also where its legacy stream is */
 
 static void
-ngx_http_confhaven_mcp_cluster_store(ngx_str_t *id, ngx_uint_t version,
-    ngx_uint_t stream)
+ngx_http_confhaven_mcp_cluster_store(ngx_http_confhaven_mcp_cluster_t *cl,
+    ngx_str_t *id, ngx_uint_t version, ngx_uint_t stream)
 {
     int                                argc;
     u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
     u_char                             num[NGX_INT_T_LEN];
     size_t                             argvlen[9];
     const char                        *argv[9];
-    ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    cl = ngx_http_confhaven_mcp_cluster();
-    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+    if (!ngx_http_confhaven_redis_ready(cl->redis)
+        || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN)
+    {
         return;
     }
 
@@ -1027,18 +1085,18 @@ ngx_http_confhaven_mcp_cluster_store(ngx_str_t *id, ngx_uint_t version,
 }
 
 
-void
-ngx_http_confhaven_mcp_cluster_set(ngx_str_t *id, const char *field,
-    ngx_uint_t value)
+static void
+ngx_http_confhaven_mcp_cluster_set(ngx_http_confhaven_mcp_cluster_t *cl,
+    ngx_str_t *id, const char *field, ngx_uint_t value)
 {
     u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
     u_char                             num[NGX_INT_T_LEN];
     size_t                             argvlen[6];
     const char                        *argv[6];
-    ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    cl = ngx_http_confhaven_mcp_cluster();
-    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+    if (!ngx_http_confhaven_redis_ready(cl->redis)
+        || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN)
+    {
         return;
     }
 
@@ -1064,16 +1122,17 @@ ngx_http_confhaven_mcp_cluster_set(ngx_str_t *id, const char *field,
 
 /* the session is in use here: it lives on in every instance */
 
-void
-ngx_http_confhaven_mcp_cluster_touch(ngx_str_t *id)
+static void
+ngx_http_confhaven_mcp_cluster_touch(ngx_http_confhaven_mcp_cluster_t *cl,
+    ngx_str_t *id)
 {
     u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
     size_t                             argvlen[3];
     const char                        *argv[3];
-    ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    cl = ngx_http_confhaven_mcp_cluster();
-    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+    if (!ngx_http_confhaven_redis_ready(cl->redis)
+        || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN)
+    {
         return;
     }
 
@@ -1093,17 +1152,18 @@ ngx_http_confhaven_mcp_cluster_touch(ngx_str_t *id)
 
 /* the session ended here: DELETE (a tombstone) or its legacy stream */
 
-void
-ngx_http_confhaven_mcp_cluster_forget(ngx_str_t *id, ngx_uint_t tombstone)
+static void
+ngx_http_confhaven_mcp_cluster_forget(ngx_http_confhaven_mcp_cluster_t *cl,
+    ngx_str_t *id, ngx_uint_t tombstone)
 {
     u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
     u_char                             tomb[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
     size_t                             argvlen[6];
     const char                        *argv[6];
-    ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    cl = ngx_http_confhaven_mcp_cluster();
-    if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+    if (!ngx_http_confhaven_redis_ready(cl->redis)
+        || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN)
+    {
         return;
     }
 
@@ -1144,8 +1204,8 @@ ngx_http_confhaven_mcp_cluster_forget(ngx_str_t *id, ngx_uint_t tombstone)
  */
 
 void
-ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
-    ngx_str_t *data, ngx_uint_t final)
+ngx_http_confhaven_mcp_cluster_event(ngx_http_confhaven_mcp_main_conf_t *mcf,
+    ngx_str_t *id, ngx_str_t *event, ngx_str_t *data, ngx_uint_t final)
 {
     u_char                 key[NGX_HTTP_CONFHAVEN_MCP_EVENTS_KEY_LEN];
     u_char                 num[NGX_INT_T_LEN];
@@ -1155,14 +1215,14 @@ ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
     const char                        *argv[8];
     ngx_http_confhaven_mcp_cluster_t  *cl;
 
-    cl = ngx_http_confhaven_mcp_cluster();
+    cl = ngx_http_confhaven_mcp_cluster(mcf);
     if (cl == NULL || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
         return;
     }
 
     len = data ? data->len : 0;
 
-    if (len > cl->chmcf->mcp_zone.log_size) {
+    if (len > cl->mcf->zone.log_size) {
         /* not kept in the zone either */
         return;
     }
@@ -1203,7 +1263,7 @@ ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
     argv[6] = (const char *) msg;
     argvlen[6] = p - msg;
     argv[7] = (const char *) size;
-    argvlen[7] = ngx_sprintf(size, "%uz", cl->chmcf->mcp_zone.log_size)
+    argvlen[7] = ngx_sprintf(size, "%uz", cl->mcf->zone.log_size)
                  - size;
 
     /* hiredis copies the command */
@@ -1219,7 +1279,7 @@ ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_event_id_parse(u_char *p, u_char *last,
+ngx_http_confhaven_mcp_cluster_event_id_parse(u_char *p, u_char *last,
     ngx_int_t *stream, ngx_int_t *seq, ngx_str_t *instance)
 {
     u_char  *dash, *dash2;

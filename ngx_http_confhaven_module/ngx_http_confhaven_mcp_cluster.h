@@ -12,20 +12,33 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_confhaven_module.h"
+#include "ngx_http_confhaven_redis.h"
+#include "ngx_http_confhaven_mcp.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN  16
 
 
+typedef struct ngx_http_confhaven_mcp_cluster_s
+    ngx_http_confhaven_mcp_cluster_t;
+
 typedef void (*ngx_http_confhaven_mcp_published_pt)(void *data,
     ngx_int_t receivers);
 
+/* a reply another instance published for a legacy stream of this worker */
+typedef void (*ngx_http_confhaven_mcp_deliver_pt)(void *data, ngx_str_t *id,
+    ngx_str_t *msg, ngx_log_t *log);
 
-/* what Redis told a request about its session (ctx->mcp_cluster) */
+/* the transport's Host/Origin check: NGX_OK when the request may go on */
+typedef ngx_int_t (*ngx_http_confhaven_mcp_allowed_pt)(ngx_http_request_t *r,
+    void *data);
+
+
+/* what Redis told a request about its session (the front end keeps it) */
 
 typedef struct {
     ngx_http_request_t                *r;
+    ngx_http_confhaven_mcp_main_conf_t  *mcf;
     ngx_http_confhaven_redis_op_t     *op;
     ngx_str_t                          session;
     ngx_str_t                          where;     /* "<instance>:<slot>" */
@@ -50,42 +63,37 @@ typedef struct {
 
 
 char *ngx_http_confhaven_mcp_cluster_init_conf(ngx_conf_t *cf,
-    ngx_http_confhaven_main_conf_t *chmcf);
-ngx_int_t ngx_http_confhaven_mcp_cluster_postconfiguration(ngx_conf_t *cf);
+    ngx_http_confhaven_mcp_main_conf_t *mcf, ngx_uint_t redis);
 ngx_int_t ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
-    ngx_http_confhaven_main_conf_t *chmcf);
+    ngx_http_confhaven_mcp_main_conf_t *mcf,
+    ngx_http_confhaven_redis_conf_t *rcf, ngx_http_confhaven_redis_t *redis);
 void ngx_http_confhaven_mcp_cluster_exit_process(
-    ngx_http_confhaven_main_conf_t *chmcf);
+    ngx_http_confhaven_mcp_main_conf_t *mcf);
+void ngx_http_confhaven_mcp_cluster_on_deliver(
+    ngx_http_confhaven_mcp_main_conf_t *mcf,
+    ngx_http_confhaven_mcp_deliver_pt handler, void *data);
 
-void ngx_http_confhaven_mcp_cluster_register(ngx_str_t *id,
+ngx_uint_t ngx_http_confhaven_mcp_cluster_ready(
+    ngx_http_confhaven_mcp_main_conf_t *mcf);
+ngx_int_t ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
+    ngx_http_confhaven_mcp_main_conf_t *mcf, ngx_uint_t legacy,
+    ngx_http_confhaven_mcp_allowed_pt allowed, void *data,
+    ngx_http_confhaven_mcp_cluster_req_t **cxp);
+void ngx_http_confhaven_mcp_cluster_bind(
+    ngx_http_confhaven_mcp_main_conf_t *mcf, ngx_str_t *id,
     ngx_uint_t version);
-void ngx_http_confhaven_mcp_cluster_bind(ngx_str_t *id, ngx_uint_t version);
-void ngx_http_confhaven_mcp_cluster_set(ngx_str_t *id, const char *field,
-    ngx_uint_t value);
-void ngx_http_confhaven_mcp_cluster_touch(ngx_str_t *id);
-void ngx_http_confhaven_mcp_cluster_forget(ngx_str_t *id,
-    ngx_uint_t tombstone);
-void ngx_http_confhaven_mcp_cluster_event(ngx_str_t *id, ngx_str_t *event,
-    ngx_str_t *data, ngx_uint_t final);
-ngx_int_t ngx_http_confhaven_mcp_event_id_parse(u_char *p, u_char *last,
-    ngx_int_t *stream, ngx_int_t *seq, ngx_str_t *instance);
+void ngx_http_confhaven_mcp_cluster_event(
+    ngx_http_confhaven_mcp_main_conf_t *mcf, ngx_str_t *id,
+    ngx_str_t *event, ngx_str_t *data, ngx_uint_t final);
+ngx_int_t ngx_http_confhaven_mcp_cluster_event_id_parse(u_char *p,
+    u_char *last, ngx_int_t *stream, ngx_int_t *seq, ngx_str_t *instance);
 ngx_http_confhaven_mcp_cluster_req_t *ngx_http_confhaven_mcp_cluster_remote(
-    ngx_http_request_t *r);
-ngx_uint_t ngx_http_confhaven_mcp_cluster_deleted(ngx_http_request_t *r);
+    ngx_http_confhaven_mcp_cluster_req_t *cx);
+ngx_uint_t ngx_http_confhaven_mcp_cluster_deleted(
+    ngx_http_confhaven_mcp_cluster_req_t *cx);
 ngx_int_t ngx_http_confhaven_mcp_cluster_publish(
     ngx_http_confhaven_mcp_cluster_req_t *cx, ngx_str_t *data,
     ngx_http_confhaven_mcp_published_pt handler, void *hdata);
-
-/* ngx_http_confhaven_mcp_session.c */
-ngx_int_t ngx_http_confhaven_mcp_session_import(
-    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t version,
-    ngx_uint_t level, ngx_log_t *log);
-ngx_int_t ngx_http_confhaven_mcp_session_drop(
-    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
-
-/* ngx_http_confhaven_transport_sse.c */
-void ngx_http_confhaven_mcp_sse_deliver(ngx_http_confhaven_main_conf_t *chmcf,
-    ngx_str_t *id, ngx_str_t *data, ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_MCP_CLUSTER_H_INCLUDED_ */

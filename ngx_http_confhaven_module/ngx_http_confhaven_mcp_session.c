@@ -46,7 +46,9 @@
  *
  * With confhaven_redis_server, every session is also registered in Redis
  * (ngx_http_confhaven_mcp_cluster.c): the functions here tell the cluster
- * layer about creation, binding, changes and deletion, and a session
+ * about creation, binding, changes and deletion through zone->notify (set
+ * by the cluster in each worker; the zone does not know the cluster), and
+ * a session
  * another instance created is imported with
  * ngx_http_confhaven_mcp_session_import().
  */
@@ -57,9 +59,7 @@
 #include <ngx_http.h>
 #include <sys/random.h>
 
-#include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_mcp.h"
-#include "ngx_http_confhaven_mcp_cluster.h"
 
 
 /* a client address as the key of its sessions (an IPv6 one fits) */
@@ -127,7 +127,9 @@ typedef struct ngx_http_confhaven_mcp_sh_s  ngx_http_confhaven_mcp_sh_t;
 
 
 static char *ngx_http_confhaven_mcp_zone_add(ngx_conf_t *cf, ngx_str_t *name,
-    size_t size, ngx_http_confhaven_main_conf_t *chmcf);
+    size_t size, ngx_http_confhaven_mcp_main_conf_t *mcf);
+static void ngx_http_confhaven_mcp_notify(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_uint_t event, ngx_str_t *id, ngx_uint_t value);
 static ngx_int_t ngx_http_confhaven_mcp_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_confhaven_mcp_zone_limits(
@@ -152,16 +154,20 @@ static void ngx_http_confhaven_mcp_event_drop(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_http_confhaven_mcp_node_t *sn);
 
 
+/* conf + cmd->offset: the ngx_http_confhaven_mcp_main_conf_t */
+
 char *
-ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+ngx_http_confhaven_mcp_session_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_confhaven_main_conf_t *chmcf = conf;
+    ssize_t                              size;
+    ngx_str_t                           *value;
+    ngx_http_confhaven_mcp_main_conf_t  *mcf;
 
-    ssize_t     size;
-    ngx_str_t  *value;
+    mcf = (ngx_http_confhaven_mcp_main_conf_t *) ((char *) conf
+                                                  + cmd->offset);
 
-    if (chmcf->mcp_shm) {
+    if (mcf->shm) {
         return "is duplicate";
     }
 
@@ -183,47 +189,46 @@ ngx_http_confhaven_mcp_set_zone(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_confhaven_mcp_zone_add(cf, &value[1], size, chmcf);
+    return ngx_http_confhaven_mcp_zone_add(cf, &value[1], size, mcf);
 }
 
 
 /* a configuration with MCP but no zone gets a small default one */
 
 char *
-ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf)
+ngx_http_confhaven_mcp_session_init_conf(ngx_conf_t *cf,
+    ngx_http_confhaven_mcp_main_conf_t *mcf)
 {
-    ngx_http_confhaven_main_conf_t *chmcf = conf;
-
     ngx_str_t  name = ngx_string(NGX_HTTP_CONFHAVEN_MCP_ZONE_NAME);
 
-    ngx_conf_init_msec_value(chmcf->mcp_session_timeout,
+    ngx_conf_init_msec_value(mcf->session_timeout,
                              NGX_HTTP_CONFHAVEN_MCP_SESSION_TIMEOUT);
 
-    if (chmcf->mcp_session_timeout < 1000) {
+    if (mcf->session_timeout < 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_session_timeout\" must be "
                            "at least 1s");
         return NGX_CONF_ERROR;
     }
 
-    chmcf->mcp_zone.timeout = chmcf->mcp_session_timeout;
+    mcf->zone.timeout = mcf->session_timeout;
 
-    ngx_conf_init_uint_value(chmcf->mcp_zone.per_client,
+    ngx_conf_init_uint_value(mcf->zone.per_client,
                              NGX_HTTP_CONFHAVEN_MCP_PER_CLIENT);
-    ngx_conf_init_size_value(chmcf->mcp_zone.log_size,
+    ngx_conf_init_size_value(mcf->zone.log_size,
                              NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE);
 
     /* (max stays unset: the zone's size decides, in zone_init) */
 
-    if (chmcf->mcp_zone.max == 0) {
+    if (mcf->zone.max == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_max_sessions\" must be "
                            "at least 1");
         return NGX_CONF_ERROR;
     }
 
-    if (chmcf->mcp_zone.log_size < 1024
-        || chmcf->mcp_zone.log_size > 1024 * 1024)
+    if (mcf->zone.log_size < 1024
+        || mcf->zone.log_size > 1024 * 1024)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_event_log_size\" must be "
@@ -231,28 +236,23 @@ ngx_http_confhaven_mcp_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_confhaven_mcp_cluster_init_conf(cf, chmcf) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (!chmcf->mcp_used || chmcf->mcp_shm) {
+    if (!mcf->used || mcf->shm) {
         return NGX_CONF_OK;
     }
 
     return ngx_http_confhaven_mcp_zone_add(cf, &name,
                                            NGX_HTTP_CONFHAVEN_MCP_ZONE_SIZE,
-                                           chmcf);
+                                           mcf);
 }
 
 
 static char *
 ngx_http_confhaven_mcp_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
-    ngx_http_confhaven_main_conf_t *chmcf)
+    ngx_http_confhaven_mcp_main_conf_t *mcf)
 {
     ngx_shm_zone_t  *shm_zone;
 
-    shm_zone = ngx_shared_memory_add(cf, name, size,
-                                     &ngx_http_confhaven_module);
+    shm_zone = ngx_shared_memory_add(cf, name, size, mcf->tag);
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -265,10 +265,22 @@ ngx_http_confhaven_mcp_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size,
     }
 
     shm_zone->init = ngx_http_confhaven_mcp_zone_init;
-    shm_zone->data = &chmcf->mcp_zone;
-    chmcf->mcp_shm = shm_zone;
+    shm_zone->data = &mcf->zone;
+    mcf->shm = shm_zone;
 
     return NGX_CONF_OK;
+}
+
+
+/* the listener (the cluster, in a worker that has one) */
+
+static void
+ngx_http_confhaven_mcp_notify(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_uint_t event, ngx_str_t *id, ngx_uint_t value)
+{
+    if (zone->notify) {
+        zone->notify(zone->notify_data, event, id, value);
+    }
 }
 
 
@@ -396,7 +408,7 @@ ngx_http_confhaven_mcp_slab_cost(size_t size)
  */
 
 ngx_uint_t
-ngx_http_confhaven_mcp_request_tag(void)
+ngx_http_confhaven_mcp_session_request_tag(void)
 {
     static ngx_uint_t  last;
 
@@ -444,13 +456,10 @@ ngx_http_confhaven_mcp_session_create(ngx_http_confhaven_mcp_zone_t *zone,
     sid.data = id;
     sid.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
 
-    if (tag) {
-        /* other instances publish replies to this worker's channel */
-        ngx_http_confhaven_mcp_cluster_bind(&sid, version);
-
-    } else {
-        ngx_http_confhaven_mcp_cluster_register(&sid, version);
-    }
+    ngx_http_confhaven_mcp_notify(zone,
+                                  tag ? NGX_HTTP_CONFHAVEN_MCP_SESSION_BOUND
+                                      : NGX_HTTP_CONFHAVEN_MCP_SESSION_CREATED,
+                                  &sid, version);
 
     return NGX_OK;
 }
@@ -704,7 +713,9 @@ ngx_http_confhaven_mcp_session_delete(ngx_http_confhaven_mcp_zone_t *zone,
     rc = ngx_http_confhaven_mcp_session_drop(zone, id);
 
     if (rc == NGX_OK) {
-        ngx_http_confhaven_mcp_cluster_forget(id, 1);
+        ngx_http_confhaven_mcp_notify(zone,
+                                      NGX_HTTP_CONFHAVEN_MCP_SESSION_DELETED,
+                                      id, 0);
     }
 
     return rc;
@@ -901,7 +912,7 @@ ngx_http_confhaven_mcp_event_drop(ngx_http_confhaven_mcp_zone_t *zone,
 /* a new POST stream of the session: its number (1, 2, ...) */
 
 ngx_int_t
-ngx_http_confhaven_mcp_stream_open(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_stream_open(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t *stream)
 {
     ngx_http_confhaven_mcp_node_t  *sn;
@@ -938,7 +949,7 @@ ngx_http_confhaven_mcp_stream_open(ngx_http_confhaven_mcp_zone_t *zone,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_event_log(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t stream, ngx_str_t *data, ngx_uint_t final,
     ngx_uint_t *seq, ngx_log_t *log)
 {
@@ -1057,7 +1068,7 @@ ngx_http_confhaven_mcp_event_log(ngx_http_confhaven_mcp_zone_t *zone,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_event_replay(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_event_replay(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t stream, ngx_uint_t after, ngx_array_t *out,
     ngx_uint_t *final)
 {
@@ -1136,7 +1147,7 @@ ngx_http_confhaven_mcp_event_replay(ngx_http_confhaven_mcp_zone_t *zone,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_get_claim(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_get_claim(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t tag)
 {
     ngx_http_confhaven_mcp_node_t  *sn;
@@ -1168,7 +1179,7 @@ ngx_http_confhaven_mcp_get_claim(ngx_http_confhaven_mcp_zone_t *zone,
 
 
 void
-ngx_http_confhaven_mcp_get_release(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_get_release(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t tag)
 {
     ngx_http_confhaven_mcp_node_t  *sn;
@@ -1206,7 +1217,8 @@ ngx_http_confhaven_mcp_session_set_level(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     /* (also for a legacy stream held by another instance) */
-    ngx_http_confhaven_mcp_cluster_set(id, "l", level);
+    ngx_http_confhaven_mcp_notify(zone, NGX_HTTP_CONFHAVEN_MCP_SESSION_LEVEL,
+                                  id, level);
 
     return sn ? NGX_OK : NGX_DECLINED;
 }
@@ -1227,7 +1239,8 @@ ngx_http_confhaven_mcp_session_set_version(
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ngx_http_confhaven_mcp_cluster_set(id, "v", version);
+    ngx_http_confhaven_mcp_notify(zone, NGX_HTTP_CONFHAVEN_MCP_SESSION_VERSION,
+                                  id, version);
 
     return sn ? NGX_OK : NGX_DECLINED;
 }
@@ -1239,7 +1252,7 @@ ngx_http_confhaven_mcp_session_set_version(
 /* the stream ends: so does its session, if it is still this stream's */
 
 void
-ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_uint_t tag)
 {
     ngx_uint_t                      freed;
@@ -1263,7 +1276,9 @@ ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (freed) {
-        ngx_http_confhaven_mcp_cluster_forget(id, 0);
+        ngx_http_confhaven_mcp_notify(zone,
+                                      NGX_HTTP_CONFHAVEN_MCP_SESSION_CLOSED,
+                                      id, 0);
     }
 }
 
@@ -1274,7 +1289,7 @@ ngx_http_confhaven_mcp_sse_unbind(ngx_http_confhaven_mcp_zone_t *zone,
  */
 
 ngx_uint_t
-ngx_http_confhaven_mcp_sse_find(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_sse_find(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id)
 {
     ngx_uint_t                      version;
@@ -1308,7 +1323,7 @@ ngx_http_confhaven_mcp_sse_find(ngx_http_confhaven_mcp_zone_t *zone,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_sse_route(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_sse_route(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_str_t *id, ngx_str_t *data, ngx_uint_t *tag, ngx_log_t *log)
 {
     ngx_uint_t                      box;
@@ -1360,12 +1375,12 @@ ngx_http_confhaven_mcp_sse_route(ngx_http_confhaven_mcp_zone_t *zone,
 
 /*
  * Moves this worker's mail into "out" (entries stay in the zone until
- * ngx_http_confhaven_mcp_sse_free()); mail for workers that died is
+ * ngx_http_confhaven_mcp_session_sse_free()); mail for workers that died is
  * dropped on the way.
  */
 
 void
-ngx_http_confhaven_mcp_sse_drain(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_sse_drain(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_queue_t *out)
 {
     ngx_uint_t                      box, keep;
@@ -1412,7 +1427,7 @@ ngx_http_confhaven_mcp_sse_drain(ngx_http_confhaven_mcp_zone_t *zone,
 
 
 void
-ngx_http_confhaven_mcp_sse_free(ngx_http_confhaven_mcp_zone_t *zone,
+ngx_http_confhaven_mcp_session_sse_free(ngx_http_confhaven_mcp_zone_t *zone,
     ngx_queue_t *mail)
 {
     ngx_queue_t  *q;

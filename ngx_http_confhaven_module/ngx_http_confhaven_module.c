@@ -13,9 +13,11 @@
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
+#include "ngx_http_confhaven_transport.h"
 
 
 static ngx_int_t ngx_http_confhaven_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_confhaven_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_confhaven_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf);
@@ -74,12 +76,12 @@ static ngx_http_confhaven_content_t  ngx_http_confhaven_contents[] = {
       ngx_http_confhaven_error_handler, NGX_HTTP_CONFHAVEN_NEEDS_NOTHING },
 
     { ngx_string("confhaven_mcp"),
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp),
-      ngx_http_confhaven_mcp_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.enabled),
+      ngx_http_confhaven_transport_http_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
 
     { ngx_string("confhaven_mcp_sse"),
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse),
-      ngx_http_confhaven_mcp_sse_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.sse),
+      ngx_http_confhaven_transport_sse_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
 
     { ngx_null_string, 0, NULL, 0 }
 };
@@ -231,98 +233,98 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_http_confhaven_content,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.enabled),
       NULL },
 
     { ngx_string("confhaven_mcp_sse"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_http_confhaven_content,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.sse),
       NULL },
 
     { ngx_string("confhaven_mcp_allowed_hosts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_confhaven_mcp_set_list,
+      ngx_http_confhaven_transport_http_set_list,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_allowed_hosts),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.allowed_hosts),
       NULL },
 
     { ngx_string("confhaven_mcp_allowed_origins"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_confhaven_mcp_set_list,
+      ngx_http_confhaven_transport_http_set_list,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_allowed_origins),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.allowed_origins),
       NULL },
 
     { ngx_string("confhaven_mcp_sse_keepalive"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_sse_keepalive),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.sse_keepalive),
       NULL },
 
     { ngx_string("confhaven_mcp_conformance_fixtures"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_conformance_fixtures),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.conformance_fixtures),
       NULL },
 
     { ngx_string("confhaven_mcp_max_batch"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_max_batch),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.max_batch),
       NULL },
 
     { ngx_string("confhaven_mcp_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_loc_conf_t, mcp_max_body_size),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.max_body_size),
       NULL },
 
     { ngx_string("confhaven_mcp_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
-      ngx_http_confhaven_mcp_set_zone,
+      ngx_http_confhaven_mcp_session_set_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_confhaven_main_conf_t, mcp),
       NULL },
 
     { ngx_string("confhaven_mcp_cluster"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_main_conf_t, mcp_cluster_enabled),
+      offsetof(ngx_http_confhaven_main_conf_t, mcp.cluster_enabled),
       NULL },
 
     { ngx_string("confhaven_mcp_session_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_main_conf_t, mcp_session_timeout),
+      offsetof(ngx_http_confhaven_main_conf_t, mcp.session_timeout),
       NULL },
 
     { ngx_string("confhaven_mcp_max_sessions"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_main_conf_t, mcp_zone.max),
+      offsetof(ngx_http_confhaven_main_conf_t, mcp.zone.max),
       NULL },
 
     { ngx_string("confhaven_mcp_sessions_per_client"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_main_conf_t, mcp_zone.per_client),
+      offsetof(ngx_http_confhaven_main_conf_t, mcp.zone.per_client),
       NULL },
 
     { ngx_string("confhaven_mcp_event_log_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_confhaven_main_conf_t, mcp_zone.log_size),
+      offsetof(ngx_http_confhaven_main_conf_t, mcp.zone.log_size),
       NULL },
 
       ngx_null_command
@@ -331,8 +333,7 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
 
 static ngx_http_module_t  ngx_http_confhaven_module_ctx = {
     ngx_http_confhaven_add_variables,      /* preconfiguration */
-    ngx_http_confhaven_mcp_cluster_postconfiguration,
-                                           /* postconfiguration */
+    ngx_http_confhaven_postconfiguration,  /* postconfiguration */
 
     ngx_http_confhaven_create_main_conf,   /* create main configuration */
     ngx_http_confhaven_init_main_conf,     /* init main configuration */
@@ -387,22 +388,22 @@ static ngx_http_variable_t  ngx_http_confhaven_vars[] = {
 
     { ngx_string("confhaven_mcp_session"), NULL,
       ngx_http_confhaven_variable_str,
-      offsetof(ngx_http_confhaven_ctx_t, mcp_session),
+      offsetof(ngx_http_confhaven_ctx_t, mcp_vars.session),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("confhaven_mcp_method"), NULL,
       ngx_http_confhaven_variable_str,
-      offsetof(ngx_http_confhaven_ctx_t, mcp_method),
+      offsetof(ngx_http_confhaven_ctx_t, mcp_vars.method),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("confhaven_mcp_tool"), NULL,
       ngx_http_confhaven_variable_str,
-      offsetof(ngx_http_confhaven_ctx_t, mcp_tool),
+      offsetof(ngx_http_confhaven_ctx_t, mcp_vars.tool),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("confhaven_trace_id"), NULL,
       ngx_http_confhaven_variable_str,
-      offsetof(ngx_http_confhaven_ctx_t, trace_id),
+      offsetof(ngx_http_confhaven_ctx_t, mcp_vars.trace_id),
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -428,6 +429,15 @@ ngx_http_confhaven_get_ctx(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_confhaven_module);
 
     return ctx;
+}
+
+
+/* the front ends' phase handlers */
+
+static ngx_int_t
+ngx_http_confhaven_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_confhaven_transport_http_postconfiguration(cf);
 }
 
 
@@ -564,11 +574,12 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->pg.keepalive_timeout = NGX_CONF_UNSET_MSEC;
     chmcf->redis_conf.timeout = NGX_CONF_UNSET_MSEC;
     chmcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
-    chmcf->mcp_session_timeout = NGX_CONF_UNSET_MSEC;
-    chmcf->mcp_zone.max = NGX_CONF_UNSET_UINT;
-    chmcf->mcp_zone.per_client = NGX_CONF_UNSET_UINT;
-    chmcf->mcp_zone.log_size = NGX_CONF_UNSET_SIZE;
-    chmcf->mcp_cluster_enabled = NGX_CONF_UNSET;
+    chmcf->mcp.session_timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->mcp.zone.max = NGX_CONF_UNSET_UINT;
+    chmcf->mcp.zone.per_client = NGX_CONF_UNSET_UINT;
+    chmcf->mcp.zone.log_size = NGX_CONF_UNSET_SIZE;
+    chmcf->mcp.cluster_enabled = NGX_CONF_UNSET;
+    chmcf->mcp.tag = &ngx_http_confhaven_module;
 
     return chmcf;
 }
@@ -596,7 +607,16 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(chmcf->redis_conf.timeout, 200);
     ngx_conf_init_msec_value(chmcf->redis_conf.connect_timeout, 1000);
 
-    if (ngx_http_confhaven_mcp_init_main_conf(cf, chmcf) != NGX_CONF_OK) {
+    if (ngx_http_confhaven_mcp_cluster_init_conf(cf, &chmcf->mcp,
+                                                 chmcf->redis_conf.url.len)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_confhaven_mcp_session_init_conf(cf, &chmcf->mcp)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -670,14 +690,14 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
     chlcf->cache.enabled = NGX_CONF_UNSET;
     chlcf->cache.ttl_search = NGX_CONF_UNSET_MSEC;
     chlcf->cache.ttl_document = NGX_CONF_UNSET_MSEC;
-    chlcf->mcp = NGX_CONF_UNSET;
-    chlcf->mcp_sse = NGX_CONF_UNSET;
-    chlcf->mcp_allowed_hosts = NGX_CONF_UNSET_PTR;
-    chlcf->mcp_allowed_origins = NGX_CONF_UNSET_PTR;
-    chlcf->mcp_sse_keepalive = NGX_CONF_UNSET_MSEC;
-    chlcf->mcp_conformance_fixtures = NGX_CONF_UNSET;
-    chlcf->mcp_max_batch = NGX_CONF_UNSET_UINT;
-    chlcf->mcp_max_body_size = NGX_CONF_UNSET_SIZE;
+    chlcf->mcp.enabled = NGX_CONF_UNSET;
+    chlcf->mcp.sse = NGX_CONF_UNSET;
+    chlcf->mcp.allowed_hosts = NGX_CONF_UNSET_PTR;
+    chlcf->mcp.allowed_origins = NGX_CONF_UNSET_PTR;
+    chlcf->mcp.sse_keepalive = NGX_CONF_UNSET_MSEC;
+    chlcf->mcp.conformance_fixtures = NGX_CONF_UNSET;
+    chlcf->mcp.max_batch = NGX_CONF_UNSET_UINT;
+    chlcf->mcp.max_body_size = NGX_CONF_UNSET_SIZE;
 
     return chlcf;
 }
@@ -709,39 +729,44 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->cache.ttl_document,
                               prev->cache.ttl_document,
                               NGX_HTTP_CONFHAVEN_CACHE_TTL_DOCUMENT);
-    ngx_conf_merge_value(conf->mcp, prev->mcp, 0);
-    ngx_conf_merge_value(conf->mcp_sse, prev->mcp_sse, 0);
-    ngx_conf_merge_value(conf->mcp_conformance_fixtures,
-                         prev->mcp_conformance_fixtures, 0);
-    ngx_conf_merge_ptr_value(conf->mcp_allowed_hosts,
-                             prev->mcp_allowed_hosts, NULL);
-    ngx_conf_merge_ptr_value(conf->mcp_allowed_origins,
-                             prev->mcp_allowed_origins, NULL);
-    ngx_conf_merge_msec_value(conf->mcp_sse_keepalive,
-                              prev->mcp_sse_keepalive,
+    ngx_conf_merge_value(conf->mcp.enabled, prev->mcp.enabled, 0);
+    ngx_conf_merge_value(conf->mcp.sse, prev->mcp.sse, 0);
+    ngx_conf_merge_value(conf->mcp.conformance_fixtures,
+                         prev->mcp.conformance_fixtures, 0);
+
+    /* the conformance suite's tools, in this location only */
+    conf->mcp.extra_tools = conf->mcp.conformance_fixtures
+                            ? &ngx_http_confhaven_mcp_fixtures : NULL;
+
+    ngx_conf_merge_ptr_value(conf->mcp.allowed_hosts,
+                             prev->mcp.allowed_hosts, NULL);
+    ngx_conf_merge_ptr_value(conf->mcp.allowed_origins,
+                             prev->mcp.allowed_origins, NULL);
+    ngx_conf_merge_msec_value(conf->mcp.sse_keepalive,
+                              prev->mcp.sse_keepalive,
                               NGX_HTTP_CONFHAVEN_SSE_KEEPALIVE);
 
-    ngx_conf_merge_uint_value(conf->mcp_max_batch, prev->mcp_max_batch,
+    ngx_conf_merge_uint_value(conf->mcp.max_batch, prev->mcp.max_batch,
                               NGX_HTTP_CONFHAVEN_MCP_MAX_BATCH);
-    ngx_conf_merge_size_value(conf->mcp_max_body_size,
-                              prev->mcp_max_body_size,
+    ngx_conf_merge_size_value(conf->mcp.max_body_size,
+                              prev->mcp.max_body_size,
                               NGX_HTTP_CONFHAVEN_MCP_MAX_BODY_SIZE);
 
-    if (conf->mcp_max_batch < 1 || conf->mcp_max_batch > 1024) {
+    if (conf->mcp.max_batch < 1 || conf->mcp.max_batch > 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_max_batch\" must be "
                            "from 1 to 1024");
         return NGX_CONF_ERROR;
     }
 
-    if (conf->mcp_max_body_size < 1024) {
+    if (conf->mcp.max_body_size < 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_max_body_size\" must be "
                            "at least 1k");
         return NGX_CONF_ERROR;
     }
 
-    if (conf->mcp_sse_keepalive < 100) {
+    if (conf->mcp.sse_keepalive < 100) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_mcp_sse_keepalive\" must be "
                            "at least 100ms");
@@ -816,7 +841,7 @@ ngx_http_confhaven_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         chmcf->used = 1;
 
     } else if (ct->needs == NGX_HTTP_CONFHAVEN_NEEDS_MCP) {
-        chmcf->mcp_used = 1;
+        chmcf->mcp.used = 1;
     }
 
     return NGX_CONF_OK;
@@ -1011,7 +1036,17 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_confhaven_mcp_cluster_init_process(cycle, chmcf);
+    if (ngx_http_confhaven_mcp_cluster_init_process(cycle, &chmcf->mcp,
+                                                    &chmcf->redis_conf,
+                                                    chmcf->redis)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_confhaven_transport_sse_init_process(cycle, chmcf);
+
+    return NGX_OK;
 }
 
 
@@ -1026,7 +1061,7 @@ ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    ngx_http_confhaven_mcp_cluster_exit_process(chmcf);
+    ngx_http_confhaven_mcp_cluster_exit_process(&chmcf->mcp);
 
     if (chmcf->redis) {
         ngx_http_confhaven_redis_destroy(chmcf->redis);

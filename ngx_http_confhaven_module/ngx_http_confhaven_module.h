@@ -17,6 +17,7 @@
 #include "ngx_http_confhaven_cache.h"
 #include "ngx_http_confhaven_ops.h"
 #include "ngx_http_confhaven_mcp.h"
+#include "ngx_http_confhaven_mcp_cluster.h"
 
 
 #define NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE     (32 * 1024 * 1024)
@@ -33,14 +34,8 @@ typedef struct {
     ngx_http_confhaven_redis_t      *redis;    /* per worker */
     ngx_http_confhaven_cache_t      *cache;    /* per worker */
 
-    ngx_http_confhaven_mcp_zone_t    mcp_zone;
-    ngx_shm_zone_t                  *mcp_shm;
-    ngx_msec_t                       mcp_session_timeout;
-    ngx_flag_t                       mcp_used;
+    ngx_http_confhaven_mcp_main_conf_t  mcp;
     void                            *mcp_sse_worker;   /* per worker */
-    ngx_flag_t                       mcp_cluster_enabled;
-    ngx_str_t                        mcp_instance;     /* with Redis */
-    void                            *mcp_cluster;      /* per worker */
     ngx_int_t                        request_id_index; /* $request_id */
 } ngx_http_confhaven_main_conf_t;
 
@@ -53,14 +48,7 @@ typedef struct {
     ngx_msec_t                     import_timeout;
     ngx_http_confhaven_cache_conf_t  cache;
 
-    ngx_flag_t                       mcp;
-    ngx_flag_t                       mcp_sse;
-    ngx_array_t                     *mcp_allowed_hosts;    /* ngx_str_t */
-    ngx_array_t                     *mcp_allowed_origins;  /* ngx_str_t */
-    ngx_msec_t                       mcp_sse_keepalive;
-    ngx_flag_t                       mcp_conformance_fixtures;
-    ngx_uint_t                       mcp_max_batch;
-    size_t                           mcp_max_body_size;
+    ngx_http_confhaven_mcp_conf_t    mcp;
 } ngx_http_confhaven_loc_conf_t;
 
 
@@ -77,12 +65,9 @@ typedef struct {
     ngx_uint_t                     cache_status;
     ngx_uint_t                     kind;
 
-    ngx_str_t                      mcp_session;
-    ngx_str_t                      mcp_method;
-    ngx_str_t                      mcp_tool;
-    ngx_str_t                      trace_id;
+    ngx_http_confhaven_mcp_vars_t  mcp_vars;
     void                          *mcp;
-    void                          *mcp_cluster;  /* what Redis said */
+    ngx_http_confhaven_mcp_cluster_req_t  *mcp_cluster;  /* Redis said */
 
     unsigned                       db_used:1;
     unsigned                       db_dispatching:1;

@@ -35,6 +35,7 @@
 #include "ngx_http_confhaven_mcp_cluster.h"
 #include "ngx_http_confhaven_tools.h"
 #include "ngx_http_confhaven_sse.h"
+#include "ngx_http_confhaven_transport.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_META_VERSION                                 \
@@ -95,6 +96,10 @@ static ngx_int_t ngx_http_confhaven_mcp_host_allowed(ngx_str_t *host,
     ngx_array_t *list);
 static ngx_int_t ngx_http_confhaven_mcp_origin_allowed(ngx_str_t *origin,
     ngx_http_confhaven_loc_conf_t *chlcf);
+static ngx_int_t ngx_http_confhaven_transport_http_preaccess(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_confhaven_transport_http_allowed_cb(
+    ngx_http_request_t *r, void *data);
 static ngx_int_t ngx_http_confhaven_mcp_get(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_mcp_delete(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_mcp_post(ngx_http_request_t *r);
@@ -154,7 +159,7 @@ static ngx_str_t  ngx_http_confhaven_mcp_default_hosts[] = {
 
 
 ngx_int_t
-ngx_http_confhaven_mcp_handler(ngx_http_request_t *r)
+ngx_http_confhaven_transport_http_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_http_confhaven_ctx_t  *ctx;
@@ -166,7 +171,7 @@ ngx_http_confhaven_mcp_handler(ngx_http_request_t *r)
 
     ngx_str_set(&ctx->route, "mcp");
 
-    if (ngx_http_confhaven_mcp_allowed(r) != NGX_OK) {
+    if (ngx_http_confhaven_transport_http_allowed(r) != NGX_OK) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -198,8 +203,112 @@ ngx_http_confhaven_mcp_handler(ngx_http_request_t *r)
 /* ------------------------------------------------------- Host and Origin */
 
 
+/* what the MCP layer learns of the request: its confs, the log's fields */
+
+void
+ngx_http_confhaven_transport_http_call_init(ngx_http_request_t *r,
+    ngx_http_confhaven_mcp_call_t *call)
+{
+    ngx_http_confhaven_ctx_t        *ctx;
+    ngx_http_confhaven_loc_conf_t   *chlcf;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+    ctx = ngx_http_confhaven_get_ctx(r);
+
+    call->r = r;
+    call->conf = &chlcf->mcp;
+    call->mcf = &chmcf->mcp;
+    call->vars = ctx ? &ctx->mcp_vars : NULL;
+}
+
+
+/*
+ * With a cluster (confhaven_redis_server), a request on an MCP location
+ * that names a session waits in the preaccess phase until Redis has told
+ * what it knows of the session (ngx_http_confhaven_mcp_cluster.c).
+ */
+
 ngx_int_t
-ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r)
+ngx_http_confhaven_transport_http_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt             *h;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_confhaven_module);
+
+    if (chmcf->mcp.instance.len == 0) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_confhaven_transport_http_preaccess;
+
+    return NGX_OK;
+}
+
+
+/* both transports: confhaven_mcp and the legacy confhaven_mcp_sse */
+
+static ngx_int_t
+ngx_http_confhaven_transport_http_preaccess(ngx_http_request_t *r)
+{
+    ngx_http_confhaven_ctx_t        *ctx;
+    ngx_http_confhaven_loc_conf_t   *chlcf;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+
+    if (chlcf->mcp.enabled != 1 && chlcf->mcp.sse != 1) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+
+    if (ctx && ctx->mcp_cluster) {
+        return ctx->mcp_cluster->waiting ? NGX_AGAIN : NGX_DECLINED;
+    }
+
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    if (!ngx_http_confhaven_mcp_cluster_ready(&chmcf->mcp)) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_confhaven_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_confhaven_mcp_cluster_lookup(r, &chmcf->mcp,
+                               chlcf->mcp.sse == 1,
+                               ngx_http_confhaven_transport_http_allowed_cb,
+                               NULL, &ctx->mcp_cluster);
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_transport_http_allowed_cb(ngx_http_request_t *r,
+    void *data)
+{
+    return ngx_http_confhaven_transport_http_allowed(r);
+}
+
+
+ngx_int_t
+ngx_http_confhaven_transport_http_allowed(ngx_http_request_t *r)
 {
     u_char                          buf[NGX_HTTP_CONFHAVEN_MCP_LOG_LEN], *p;
     ngx_table_elt_t                *h;
@@ -208,7 +317,7 @@ ngx_http_confhaven_mcp_allowed(ngx_http_request_t *r)
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
     if (ngx_http_confhaven_mcp_host_allowed(&r->headers_in.server,
-                                            chlcf->mcp_allowed_hosts)
+                                            chlcf->mcp.allowed_hosts)
         != NGX_OK)
     {
         p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
@@ -330,10 +439,10 @@ ngx_http_confhaven_mcp_origin_allowed(ngx_str_t *origin,
         }
     }
 
-    if (chlcf->mcp_allowed_origins) {
-        e = chlcf->mcp_allowed_origins->elts;
+    if (chlcf->mcp.allowed_origins) {
+        e = chlcf->mcp.allowed_origins->elts;
 
-        for (i = 0; i < chlcf->mcp_allowed_origins->nelts; i++) {
+        for (i = 0; i < chlcf->mcp.allowed_origins->nelts; i++) {
 
             if (e[i].len == 1 && e[i].data[0] == '*') {
                 return NGX_OK;
@@ -362,7 +471,7 @@ ngx_http_confhaven_mcp_origin_allowed(ngx_str_t *origin,
     h.data = host;
     h.len = (port ? port : last) - host;
 
-    return ngx_http_confhaven_mcp_host_allowed(&h, chlcf->mcp_allowed_hosts);
+    return ngx_http_confhaven_mcp_host_allowed(&h, chlcf->mcp.allowed_hosts);
 }
 
 
@@ -398,7 +507,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
         return ngx_http_confhaven_mcp_not_allowed(r, "POST, DELETE");
     }
 
-    version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+    version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone,
                                                   &h->value, 0);
     if (version == 0) {
         return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -407,7 +516,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_confhaven_get_ctx(r);
-    ctx->mcp_session = h->value;
+    ctx->mcp_vars.session = h->value;
 
     if (!(ngx_http_confhaven_mcp_accept(r)
           & NGX_HTTP_CONFHAVEN_MCP_ACCEPT_SSE))
@@ -426,9 +535,9 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    g->zone = &chmcf->mcp_zone;
+    g->zone = &chmcf->mcp.zone;
     g->session = h->value;
-    g->tag = ngx_http_confhaven_mcp_request_tag();
+    g->tag = ngx_http_confhaven_mcp_session_request_tag();
     g->poll.handler = ngx_http_confhaven_mcp_get_poll;
     g->poll.data = g;
     g->poll.log = r->connection->log;
@@ -446,7 +555,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     ngx_str_null(&instance);
 
     if (lei) {
-        if (ngx_http_confhaven_mcp_event_id_parse(lei->value.data,
+        if (ngx_http_confhaven_mcp_cluster_event_id_parse(lei->value.data,
                 lei->value.data + lei->value.len, &stream, &seq, &instance)
             != NGX_OK)
         {
@@ -457,8 +566,8 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
         }
 
         if (instance.len
-            && (chmcf->mcp_instance.len == 0
-                || ngx_strncmp(instance.data, chmcf->mcp_instance.data,
+            && (chmcf->mcp.instance.len == 0
+                || ngx_strncmp(instance.data, chmcf->mcp.instance.data,
                                NGX_HTTP_CONFHAVEN_MCP_INSTANCE_LEN)
                    != 0))
         {
@@ -480,8 +589,8 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     g->seq = seq;
 
     if (stream == 0) {
-        rc = ngx_http_confhaven_mcp_get_claim(&chmcf->mcp_zone, &g->session,
-                                              g->tag);
+        rc = ngx_http_confhaven_mcp_session_get_claim(&chmcf->mcp.zone,
+                                                      &g->session, g->tag);
 
         if (rc == NGX_BUSY) {
             /*
@@ -567,7 +676,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
         ngx_add_timer(&g->poll, NGX_HTTP_CONFHAVEN_MCP_RESUME_POLL);
     }
 
-    if (ngx_http_confhaven_sse_hold(g->sse, chlcf->mcp_sse_keepalive)
+    if (ngx_http_confhaven_sse_hold(g->sse, chlcf->mcp.sse_keepalive)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -604,8 +713,9 @@ ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_confhaven_mcp_event_replay(&chmcf->mcp_zone, &g->session,
-                                             g->stream, g->seq, out, final);
+    rc = ngx_http_confhaven_mcp_session_event_replay(&chmcf->mcp.zone,
+                                                     &g->session, g->stream,
+                                                     g->seq, out, final);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -620,14 +730,13 @@ ngx_http_confhaven_mcp_get_replay(ngx_http_confhaven_mcp_get_t *g,
             return NGX_ERROR;
         }
 
-        version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+        version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone,
                                                       &g->session, 0);
 
         if (g->stream == 0 && g->seq == 0
             && version >= NGX_HTTP_CONFHAVEN_MCP_V2025_11_25
-            && ngx_http_confhaven_mcp_event_log(&chmcf->mcp_zone,
-                                                &g->session, 0, NULL, 0,
-                                                &seq, r->connection->log)
+            && ngx_http_confhaven_mcp_session_event_log(&chmcf->mcp.zone,
+                   &g->session, 0, NULL, 0, &seq, r->connection->log)
                == NGX_OK)
         {
             if (ngx_http_confhaven_mcp_event_id(r, 0, seq, &id) != NGX_OK) {
@@ -746,7 +855,8 @@ ngx_http_confhaven_mcp_get_remote(ngx_http_request_t *r,
         id.data = ev[i].data + 1;
         id.len = nl - id.data;
 
-        if (ngx_http_confhaven_mcp_event_id_parse(id.data, nl, &s, &q, &inst)
+        if (ngx_http_confhaven_mcp_cluster_event_id_parse(id.data, nl, &s,
+                                                          &q, &inst)
             != NGX_OK
             || s != stream
             || inst.len != instance->len
@@ -793,7 +903,7 @@ ngx_http_confhaven_mcp_get_tick(ngx_http_confhaven_sse_t *sse)
 
     chmcf = ngx_http_get_module_main_conf(sse->r, ngx_http_confhaven_module);
 
-    if (ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &g->session,
+    if (ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone, &g->session,
                                             0)
         != 0)
     {
@@ -848,7 +958,8 @@ ngx_http_confhaven_mcp_get_cleanup(void *data)
     }
 
     if (g->claimed) {
-        ngx_http_confhaven_mcp_get_release(g->zone, &g->session, g->tag);
+        ngx_http_confhaven_mcp_session_get_release(g->zone, &g->session,
+                                                   g->tag);
         g->claimed = 0;
     }
 }
@@ -868,10 +979,10 @@ ngx_http_confhaven_mcp_event_id(ngx_http_request_t *r, ngx_uint_t stream,
         return NGX_ERROR;
     }
 
-    if (chmcf->mcp_instance.len) {
+    if (chmcf->mcp.instance.len) {
         /* in a cluster: unique across the instances */
         id->len = ngx_sprintf(id->data, "%ui-%ui-%V", stream, seq,
-                              &chmcf->mcp_instance)
+                              &chmcf->mcp.instance)
                   - id->data;
 
     } else {
@@ -887,6 +998,7 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
     ngx_table_elt_t                 *h;
+    ngx_http_confhaven_ctx_t        *ctx;
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     rc = ngx_http_discard_request_body(r);
@@ -910,12 +1022,15 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
 
     /* (a legacy stream's id is not ours to end) */
 
-    if ((ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone, &h->value, 0)
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+
+    if ((ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone, &h->value, 0)
          == 0
-         || ngx_http_confhaven_mcp_session_delete(&chmcf->mcp_zone,
+         || ngx_http_confhaven_mcp_session_delete(&chmcf->mcp.zone,
                                                   &h->value)
             != NGX_OK)
-        && !ngx_http_confhaven_mcp_cluster_deleted(r))
+        && !ngx_http_confhaven_mcp_cluster_deleted(ctx ? ctx->mcp_cluster
+                                                       : NULL))
     {
         return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
@@ -1102,7 +1217,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
 
     st->ncalls = 1;
     call = st->calls;
-    call->r = r;
+    ngx_http_confhaven_transport_http_call_init(r, call);
     call->modern = 1;
     call->version = NGX_HTTP_CONFHAVEN_MCP_V2026_07_28;
     call->done = ngx_http_confhaven_mcp_call_done;
@@ -1572,15 +1687,15 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
 
         chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-        if (st->ncalls == 0 || st->ncalls > chlcf->mcp_max_batch) {
+        if (st->ncalls == 0 || st->ncalls > chlcf->mcp.max_batch) {
             *ngx_snprintf(buf, sizeof(buf) - 1,
                           "Invalid Request: a batch holds 1 to %ui "
-                          "messages", chlcf->mcp_max_batch) = '\0';
+                          "messages", chlcf->mcp.max_batch) = '\0';
 
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "confhaven mcp: a batch of %ui messages refused "
                           "(confhaven_mcp_max_batch %ui)", st->ncalls,
-                          chlcf->mcp_max_batch);
+                          chlcf->mcp.max_batch);
 
             return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
                        NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST, (char *) buf,
@@ -1599,7 +1714,7 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
 
     for (i = 0; i < st->ncalls; i++) {
         call = &st->calls[i];
-        call->r = r;
+        ngx_http_confhaven_transport_http_call_init(r, call);
         call->done = ngx_http_confhaven_mcp_call_done;
         call->data = st;
     }
@@ -1704,7 +1819,7 @@ ngx_http_confhaven_mcp_session(ngx_http_confhaven_mcp_http_t *st,
         return ngx_http_confhaven_mcp_reject(st, rc);
     }
 
-    *version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp_zone,
+    *version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone,
                                                    &st->session, 0);
     if (*version == 0) {
         rc = ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -1714,7 +1829,7 @@ ngx_http_confhaven_mcp_session(ngx_http_confhaven_mcp_http_t *st,
     }
 
     ctx = ngx_http_confhaven_get_ctx(r);
-    ctx->mcp_session = st->session;
+    ctx->mcp_vars.session = st->session;
 
     h = ngx_http_confhaven_mcp_header(r, "MCP-Protocol-Version",
                                       sizeof("MCP-Protocol-Version") - 1);
@@ -1990,8 +2105,9 @@ ngx_http_confhaven_mcp_open_stream(ngx_http_confhaven_mcp_http_t *st)
             st->session_header = 1;
         }
 
-        if (ngx_http_confhaven_mcp_stream_open(&chmcf->mcp_zone,
-                                               &st->session, &st->stream)
+        if (ngx_http_confhaven_mcp_session_stream_open(&chmcf->mcp.zone,
+                                                       &st->session,
+                                                       &st->stream)
             != NGX_OK)
         {
             st->stream = 0;
@@ -2012,9 +2128,9 @@ ngx_http_confhaven_mcp_open_stream(ngx_http_confhaven_mcp_http_t *st)
         return NGX_OK;
     }
 
-    if (ngx_http_confhaven_mcp_event_log(&chmcf->mcp_zone, &st->session,
-                                         st->stream, NULL, 0, &seq,
-                                         r->connection->log)
+    if (ngx_http_confhaven_mcp_session_event_log(&chmcf->mcp.zone, &st->session,
+                                                 st->stream, NULL, 0, &seq,
+                                                 r->connection->log)
         != NGX_OK)
     {
         return NGX_OK;
@@ -2024,7 +2140,8 @@ ngx_http_confhaven_mcp_open_stream(ngx_http_confhaven_mcp_http_t *st)
         return NGX_ERROR;
     }
 
-    ngx_http_confhaven_mcp_cluster_event(&st->session, &id, NULL, 0);
+    ngx_http_confhaven_mcp_cluster_event(&chmcf->mcp, &st->session, &id, NULL,
+                                         0);
 
     return ngx_http_confhaven_sse_event(st->sse, NULL, &id,
                                         NGX_HTTP_CONFHAVEN_SSE_RETRY,
@@ -2059,9 +2176,10 @@ ngx_http_confhaven_mcp_respond_sse(ngx_http_confhaven_mcp_http_t *st,
     id.len = 0;
 
     if (st->stream
-        && ngx_http_confhaven_mcp_event_log(&chmcf->mcp_zone, &st->session,
-                                            st->stream, &body, 1, &seq,
-                                            r->connection->log)
+        && ngx_http_confhaven_mcp_session_event_log(&chmcf->mcp.zone,
+                                                    &st->session, st->stream,
+                                                    &body, 1, &seq,
+                                                    r->connection->log)
            == NGX_OK)
     {
         if (ngx_http_confhaven_mcp_event_id(r, st->stream, seq, &id)
@@ -2071,7 +2189,8 @@ ngx_http_confhaven_mcp_respond_sse(ngx_http_confhaven_mcp_http_t *st,
         }
 
         /* in Redis before the client can see it (best effort) */
-        ngx_http_confhaven_mcp_cluster_event(&st->session, &id, &body, 1);
+        ngx_http_confhaven_mcp_cluster_event(&chmcf->mcp, &st->session, &id,
+                                             &body, 1);
     }
 
     r->read_event_handler = ngx_http_block_reading;
@@ -2105,7 +2224,7 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp_zone,
+    rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp.zone,
                                                call->version,
                                                st->session.data,
                                                &r->connection->addr_text, 0,
@@ -2118,7 +2237,7 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
     st->session.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
 
     ctx = ngx_http_confhaven_get_ctx(r);
-    ctx->mcp_session = st->session;
+    ctx->mcp_vars.session = st->session;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "confhaven mcp: session %V, version %V", &st->session,
@@ -2151,14 +2270,14 @@ ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
 
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-    if (len <= (off_t) chlcf->mcp_max_body_size) {
+    if (len <= (off_t) chlcf->mcp.max_body_size) {
         return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "confhaven mcp: a body of %O bytes refused "
                   "(confhaven_mcp_max_body_size %uz)", len,
-                  chlcf->mcp_max_body_size);
+                  chlcf->mcp.max_body_size);
 
     if (r->request_body == NULL) {
         *rc = ngx_http_discard_request_body(r);
@@ -2170,7 +2289,7 @@ ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
 
     *ngx_snprintf(buf, sizeof(buf) - 1,
                   "Request too large: a JSON-RPC body holds at most %uz "
-                  "bytes", chlcf->mcp_max_body_size) = '\0';
+                  "bytes", chlcf->mcp.max_body_size) = '\0';
 
     *rc = ngx_http_confhaven_mcp_send_error(r,
               NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -2482,7 +2601,7 @@ ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r, const char *allow)
 /* confhaven_mcp_allowed_hosts / _origins: a list of names, lowercased */
 
 char *
-ngx_http_confhaven_mcp_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
+ngx_http_confhaven_transport_http_set_list(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     char  *p = conf;

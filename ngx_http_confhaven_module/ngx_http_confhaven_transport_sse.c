@@ -45,6 +45,7 @@
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
+#include "ngx_http_confhaven_transport.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_SSE_DRAIN  20
@@ -62,6 +63,7 @@ typedef struct {
     ngx_uint_t                         nstreams;
     ngx_event_t                        drain;
     ngx_http_confhaven_mcp_zone_t     *zone;
+    ngx_http_confhaven_mcp_main_conf_t  *mcf;
 } ngx_http_confhaven_mcp_sse_worker_t;
 
 
@@ -104,6 +106,8 @@ static ngx_http_confhaven_mcp_sse_stream_t *ngx_http_confhaven_mcp_sse_lookup(
 static ngx_int_t ngx_http_confhaven_mcp_sse_send(
     ngx_http_confhaven_mcp_sse_stream_t *st, u_char *data, size_t len);
 static void ngx_http_confhaven_mcp_sse_drain_handler(ngx_event_t *ev);
+static void ngx_http_confhaven_mcp_sse_deliver(void *data, ngx_str_t *id,
+    ngx_str_t *msg, ngx_log_t *log);
 static ngx_int_t ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r);
 static void ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r);
 static void ngx_http_confhaven_mcp_sse_post_done(
@@ -117,7 +121,7 @@ static void ngx_http_confhaven_mcp_sse_published(void *data,
 
 
 ngx_int_t
-ngx_http_confhaven_mcp_sse_handler(ngx_http_request_t *r)
+ngx_http_confhaven_transport_sse_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_uint_t                 messages;
@@ -130,7 +134,7 @@ ngx_http_confhaven_mcp_sse_handler(ngx_http_request_t *r)
 
     ngx_str_set(&ctx->route, "mcp_sse");
 
-    if (ngx_http_confhaven_mcp_allowed(r) != NGX_OK) {
+    if (ngx_http_confhaven_transport_http_allowed(r) != NGX_OK) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -181,7 +185,8 @@ ngx_http_confhaven_mcp_sse_worker(ngx_http_confhaven_main_conf_t *chmcf)
 
     ngx_rbtree_init(&w->rbtree, &w->sentinel, ngx_rbtree_insert_value);
 
-    w->zone = &chmcf->mcp_zone;
+    w->zone = &chmcf->mcp.zone;
+    w->mcf = &chmcf->mcp;
     w->drain.handler = ngx_http_confhaven_mcp_sse_drain_handler;
     w->drain.data = w;
     w->drain.log = ngx_cycle->log;
@@ -225,11 +230,11 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    st->tag = ngx_http_confhaven_mcp_request_tag();
+    st->tag = ngx_http_confhaven_mcp_session_request_tag();
 
     /* created bound to this stream: nothing to undo if binding failed */
 
-    rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp_zone,
+    rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp.zone,
                                         NGX_HTTP_CONFHAVEN_MCP_V2024_11_05,
                                         id, &r->connection->addr_text,
                                         st->tag, r->connection->log);
@@ -254,7 +259,7 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_confhaven_get_ctx(r);
-    ctx->mcp_session = st->session;
+    ctx->mcp_vars.session = st->session;
 
     st->sse = ngx_http_confhaven_sse_create(r);
     if (st->sse == NULL) {
@@ -266,7 +271,7 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
 
     if (ngx_http_confhaven_sse_start(st->sse) != NGX_OK
         || ngx_http_confhaven_mcp_sse_endpoint(st) != NGX_OK
-        || ngx_http_confhaven_sse_hold(st->sse, chlcf->mcp_sse_keepalive)
+        || ngx_http_confhaven_sse_hold(st->sse, chlcf->mcp.sse_keepalive)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -336,11 +341,13 @@ ngx_http_confhaven_mcp_sse_tick(ngx_http_confhaven_sse_t *sse)
 
     ngx_uint_t  version;
 
-    version = ngx_http_confhaven_mcp_sse_find(st->worker->zone, &st->session);
+    version = ngx_http_confhaven_mcp_session_sse_find(st->worker->zone,
+                                                      &st->session);
 
     if (version) {
         /* other instances keep knowing it (again, after a Redis outage) */
-        ngx_http_confhaven_mcp_cluster_bind(&st->session, version);
+        ngx_http_confhaven_mcp_cluster_bind(st->worker->mcf, &st->session,
+                                            version);
         return NGX_OK;
     }
 
@@ -374,7 +381,7 @@ ngx_http_confhaven_mcp_sse_cleanup(void *data)
     ngx_rbtree_delete(&w->rbtree, &st->node);
     w->nstreams--;
 
-    ngx_http_confhaven_mcp_sse_unbind(w->zone, &st->session, st->tag);
+    ngx_http_confhaven_mcp_session_sse_unbind(w->zone, &st->session, st->tag);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "confhaven mcp: legacy SSE stream %V closed",
@@ -391,10 +398,10 @@ ngx_http_confhaven_mcp_sse_cleanup(void *data)
     }
 
     ngx_queue_init(&mail);
-    ngx_http_confhaven_mcp_sse_drain(w->zone, &mail);
+    ngx_http_confhaven_mcp_session_sse_drain(w->zone, &mail);
 
     if (!ngx_queue_empty(&mail)) {
-        ngx_http_confhaven_mcp_sse_free(w->zone, &mail);
+        ngx_http_confhaven_mcp_session_sse_free(w->zone, &mail);
     }
 }
 
@@ -460,7 +467,7 @@ ngx_http_confhaven_mcp_sse_drain_handler(ngx_event_t *ev)
     ngx_http_confhaven_mcp_sse_stream_t *st;
 
     ngx_queue_init(&mail);
-    ngx_http_confhaven_mcp_sse_drain(w->zone, &mail);
+    ngx_http_confhaven_mcp_session_sse_drain(w->zone, &mail);
 
     for (q = ngx_queue_head(&mail);
          q != ngx_queue_sentinel(&mail);
@@ -480,7 +487,7 @@ ngx_http_confhaven_mcp_sse_drain_handler(ngx_event_t *ev)
     }
 
     if (!ngx_queue_empty(&mail)) {
-        ngx_http_confhaven_mcp_sse_free(w->zone, &mail);
+        ngx_http_confhaven_mcp_session_sse_free(w->zone, &mail);
     }
 
     if (w->nstreams && !w->drain.timer_set) {
@@ -540,13 +547,15 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
                    NULL, NULL);
     }
 
-    version = ngx_http_confhaven_mcp_sse_find(&chmcf->mcp_zone, &sid);
+    version = ngx_http_confhaven_mcp_session_sse_find(&chmcf->mcp.zone, &sid);
 
     cx = NULL;
 
     if (version == 0) {
         /* a stream of another instance, as Redis said */
-        cx = ngx_http_confhaven_mcp_cluster_remote(r);
+        ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+        cx = ngx_http_confhaven_mcp_cluster_remote(ctx ? ctx->mcp_cluster
+                                                       : NULL);
         if (cx) {
             version = cx->version;
         }
@@ -582,7 +591,7 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
 
     ctx = ngx_http_confhaven_get_ctx(r);
     ctx->mcp = ps;
-    ctx->mcp_session = sid;
+    ctx->mcp_vars.session = sid;
 
     r->request_body_in_single_buf = 1;
 
@@ -648,7 +657,7 @@ ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r)
     }
 
     call = &ps->call;
-    call->r = r;
+    ngx_http_confhaven_transport_http_call_init(r, call);
     call->version = ps->version;
     call->session = ps->session;
     call->done = ngx_http_confhaven_mcp_sse_post_done;
@@ -766,7 +775,7 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
            == 0
         && json_object_get(msg, "result"))
     {
-        (void) ngx_http_confhaven_mcp_session_set_version(&chmcf->mcp_zone,
+        (void) ngx_http_confhaven_mcp_session_set_version(&chmcf->mcp.zone,
                                                           &ps->session,
                                                           call->version);
     }
@@ -779,8 +788,9 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
         return ngx_http_confhaven_mcp_sse_publish(ps, &body);
     }
 
-    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp_zone, &ps->session,
-                                          &body, &tag, r->connection->log);
+    rc = ngx_http_confhaven_mcp_session_sse_route(&chmcf->mcp.zone,
+                                                  &ps->session, &body, &tag,
+                                                  r->connection->log);
 
     if (rc == NGX_OK) {
         st = chmcf->mcp_sse_worker
@@ -926,21 +936,35 @@ ngx_http_confhaven_mcp_sse_published(void *data, ngx_int_t receivers)
 }
 
 
-/*
- * A reply another instance published for a stream of this worker (or,
- * through the mailbox, of another worker of this instance).
- */
+/* the cluster hands this worker's published replies to the transport */
 
 void
-ngx_http_confhaven_mcp_sse_deliver(ngx_http_confhaven_main_conf_t *chmcf,
-    ngx_str_t *id, ngx_str_t *data, ngx_log_t *log)
+ngx_http_confhaven_transport_sse_init_process(ngx_cycle_t *cycle,
+    ngx_http_confhaven_main_conf_t *chmcf)
 {
+    ngx_http_confhaven_mcp_cluster_on_deliver(&chmcf->mcp,
+                                    ngx_http_confhaven_mcp_sse_deliver, chmcf);
+}
+
+
+/*
+ * A reply another instance published for a stream of this worker (or,
+ * through the mailbox, of another worker of this instance): the cluster's
+ * deliver callback, data is the module's main conf.
+ */
+
+static void
+ngx_http_confhaven_mcp_sse_deliver(void *data, ngx_str_t *id,
+    ngx_str_t *msg, ngx_log_t *log)
+{
+    ngx_http_confhaven_main_conf_t *chmcf = data;
+
     ngx_int_t                             rc;
     ngx_uint_t                            tag;
     ngx_http_confhaven_mcp_sse_stream_t  *st;
 
-    rc = ngx_http_confhaven_mcp_sse_route(&chmcf->mcp_zone, id, data, &tag,
-                                          log);
+    rc = ngx_http_confhaven_mcp_session_sse_route(&chmcf->mcp.zone, id, msg,
+                                                  &tag, log);
 
     if (rc == NGX_DONE || rc == NGX_ERROR) {
         /* queued for the worker holding it; or logged */
@@ -952,7 +976,7 @@ ngx_http_confhaven_mcp_sse_deliver(ngx_http_confhaven_main_conf_t *chmcf,
              ? ngx_http_confhaven_mcp_sse_lookup(chmcf->mcp_sse_worker, tag)
              : NULL;
 
-        if (st && ngx_http_confhaven_mcp_sse_send(st, data->data, data->len)
+        if (st && ngx_http_confhaven_mcp_sse_send(st, msg->data, msg->len)
                   == NGX_OK)
         {
             return;

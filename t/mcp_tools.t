@@ -23,7 +23,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(3)->plan(90);
+    ->worker_processes(3)->plan(91);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -235,6 +235,11 @@ ok($res->{isError}, 'include_past 1: isError (a boolean is expected)');
 $r = $m->request('tools/call', { name => 'send_calendar_invite', arguments => {} }, session => $sid);
 is($r->{json}{error}{code}, -32602, 'unknown tool: -32602');
 is($r->{status}, 200, 'unknown tool: HTTP 200');
+my $names = $m->request('tools/list', {}, session => $sid);
+is($r->{json}{error}{message},
+   'Unknown tool: tools/list names the tools ('
+   . join(', ', map { $_->{name} } @{ $names->{json}{result}{tools} || [] })
+   . ')', 'unknown tool: the message names the tools of tools/list');
 $r = $m->request('tools/call', { arguments => {} }, session => $sid);
 is($r->{json}{error}{code}, -32602, 'tools/call without name: -32602');
 $r = $m->request('tools/call', { name => 42 }, session => $sid);

@@ -15,14 +15,14 @@
  *
  *     {"jsonrpc":"2.0","id":1,"method":"tools/call","params":{...}}
  *
- * and it goes through ngx_http_confhaven_mcp_handler(): Host and Origin,
- * the choice of wire, MCP-Protocol-Version, Mcp-Session-Id against a
- * session zone holding two sessions (harness_zone.c), Accept, the
- * Mcp-Method / Mcp-Name / Mcp-Param-* checks with their strict base64,
- * batches, dispatch to every method's handler (their database and cache
- * calls stay pending, harness_wrap.c), the JSON or event-stream answer,
- * DELETE, and GET with Last-Event-ID.  Every Mcp-* header value and the
- * Accept header are also decoded on their own.
+ * and it goes through ngx_http_confhaven_transport_http_handler(): Host
+ * and Origin, the choice of wire, MCP-Protocol-Version, Mcp-Session-Id
+ * against a session zone holding two sessions (harness_zone.c), Accept,
+ * the Mcp-Method / Mcp-Name / Mcp-Param-* checks with their strict
+ * base64, batches, dispatch to every method's handler (their database and
+ * cache calls stay pending, harness_wrap.c), the JSON or event-stream
+ * answer, DELETE, and GET with Last-Event-ID.  Every Mcp-* header value
+ * and the Accept header are also decoded on their own.
  *
  * fuzz-includes: ngx_http_confhaven_transport_http.c
  */
@@ -46,12 +46,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_init();
 
-    fuzz_chlcf->mcp = 1;
-    fuzz_chlcf->mcp_sse_keepalive = 15000;
-    fuzz_chmcf->mcp_session_timeout = NGX_HTTP_CONFHAVEN_MCP_SESSION_TIMEOUT;
+    fuzz_chlcf->mcp.enabled = 1;
+    fuzz_chlcf->mcp.sse_keepalive = 15000;
+    fuzz_chmcf->mcp.session_timeout = NGX_HTTP_CONFHAVEN_MCP_SESSION_TIMEOUT;
 
     /* sessions the input creates or deletes do not outlive it */
-    fuzz_zone_reset(&fuzz_chmcf->mcp_zone);
+    fuzz_zone_reset(&fuzz_chmcf->mcp.zone);
 
     r = fuzz_request();
 
@@ -143,7 +143,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     (void) ngx_http_confhaven_mcp_accept(r);
 
-    rc = ngx_http_confhaven_mcp_handler(r);
+    rc = ngx_http_confhaven_transport_http_handler(r);
 
     if (rc == NGX_ERROR && fuzz_sent.headers == 0) {
         fprintf(stderr, "fuzz: NGX_ERROR without a response\n");

@@ -12,7 +12,7 @@
  * The session id is looked up in a zone holding two sessions
  * (harness_zone.c) as the Streamable HTTP and legacy SSE transports do,
  * claimed as a GET stream, and dropped; the event id goes through
- * ngx_http_confhaven_mcp_event_id_parse(); the query string through
+ * ngx_http_confhaven_mcp_cluster_event_id_parse(); the query string through
  * ngx_http_arg() and the legacy stream lookup.
  */
 
@@ -35,7 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_init();
 
-    zone = &fuzz_chmcf->mcp_zone;
+    zone = &fuzz_chmcf->mcp.zone;
     fuzz_zone_reset(zone);
 
     r = fuzz_request();
@@ -72,12 +72,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    (void) ngx_http_confhaven_mcp_sse_find(zone, &sid);
-    (void) ngx_http_confhaven_mcp_get_claim(zone, &sid, 1);
+    (void) ngx_http_confhaven_mcp_session_sse_find(zone, &sid);
+    (void) ngx_http_confhaven_mcp_session_get_claim(zone, &sid, 1);
 
     /* Last-Event-ID */
-    if (ngx_http_confhaven_mcp_event_id_parse(lei.data, lei.data + lei.len,
-                                              &stream, &seq, &instance)
+    if (ngx_http_confhaven_mcp_cluster_event_id_parse(lei.data,
+                                                      lei.data + lei.len,
+                                                      &stream, &seq,
+                                                      &instance)
         == NGX_OK)
     {
         if (stream < 0 || seq < 0
@@ -96,7 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      &arg)
         == NGX_OK)
     {
-        (void) ngx_http_confhaven_mcp_sse_find(zone, &arg);
+        (void) ngx_http_confhaven_mcp_session_sse_find(zone, &arg);
     }
 
     if (version) {

@@ -138,7 +138,7 @@ fuzz_init(void)
      */
     fuzz_chmcf->cache = (ngx_http_confhaven_cache_t *) &fuzz_cache_stub;
 
-    fuzz_zone_reset(&fuzz_chmcf->mcp_zone);
+    fuzz_zone_reset(&fuzz_chmcf->mcp.zone);
 }
 
 

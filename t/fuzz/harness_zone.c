@@ -60,7 +60,7 @@ fuzz_zone_reset(ngx_http_confhaven_mcp_zone_t *zone)
     zone->timeout = NGX_HTTP_CONFHAVEN_MCP_SESSION_TIMEOUT;
 
 #if defined(NGX_HTTP_CONFHAVEN_MCP_PER_CLIENT)
-    /* the session limits, as ngx_http_confhaven_mcp_init_main_conf() sets
+    /* the session limits, as ngx_http_confhaven_mcp_session_init_conf() sets
      * them when no directive does (max: from the zone's size) */
     zone->max = NGX_CONF_UNSET_UINT;
     zone->per_client = NGX_HTTP_CONFHAVEN_MCP_PER_CLIENT;
