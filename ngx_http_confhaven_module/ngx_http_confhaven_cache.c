@@ -128,6 +128,15 @@ ngx_http_confhaven_cache_create(ngx_cycle_t *cycle,
 }
 
 
+/* "ok", "connecting", "unavailable" or "not_configured": Redis's */
+
+const char *
+ngx_http_confhaven_cache_state(ngx_http_confhaven_cache_t *cache)
+{
+    return ngx_http_confhaven_redis_state(cache ? cache->redis : NULL);
+}
+
+
 const char *
 ngx_http_confhaven_cache_status_name(ngx_uint_t status)
 {

@@ -95,6 +95,7 @@ ngx_int_t ngx_http_confhaven_cache_invalidate(
     ngx_http_confhaven_redis_op_t **ropp);
 void ngx_http_confhaven_fetch_cancel(ngx_http_confhaven_fetch_t *f);
 const char *ngx_http_confhaven_cache_status_name(ngx_uint_t status);
+const char *ngx_http_confhaven_cache_state(ngx_http_confhaven_cache_t *cache);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_CACHE_H_INCLUDED_ */

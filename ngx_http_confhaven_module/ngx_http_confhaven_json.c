@@ -8,58 +8,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
 
 
-static ngx_str_t  ngx_http_confhaven_json_type =
-    ngx_string("application/json; charset=utf-8");
-
-
-ngx_int_t
-ngx_http_confhaven_send_json(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *body)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_type = ngx_http_confhaven_json_type;
-    r->headers_out.content_type_len = ngx_http_confhaven_json_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.content_length_n = body->len + 1;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* the body is always followed by a newline for curl users */
-    b->start = ngx_pnalloc(r->pool, body->len + 1);
-    if (b->start == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = b->start;
-    b->last = ngx_cpymem(b->pos, body->data, body->len);
-    *b->last++ = '\n';
-    b->end = b->last;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
 
 
 ngx_int_t
@@ -92,148 +43,12 @@ ngx_http_confhaven_json_dump(ngx_http_request_t *r, json_t *json,
 }
 
 
-ngx_int_t
-ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, ngx_str_t *message, ngx_str_t *hint)
-{
-    json_t                    *err, *obj;
-    ngx_str_t                  body, id;
-    ngx_http_confhaven_ctx_t  *ctx;
-
-    ctx = ngx_http_confhaven_get_ctx(r);
-    if (ctx) {
-        ctx->error.data = (u_char *) code;
-        ctx->error.len = ngx_strlen(code);
-    }
-
-    err = json_object();
-    if (err == NULL) {
-        return NGX_ERROR;
-    }
-
-    json_object_set_new(err, "code", json_string(code));
-    json_object_set_new(err, "status", json_integer(status));
-    json_object_set_new(err, "message",
-                        json_stringn_nocheck((char *) message->data,
-                                             message->len));
-
-    if (hint && hint->len) {
-        json_object_set_new(err, "hint",
-                            json_stringn_nocheck((char *) hint->data,
-                                                 hint->len));
-    }
-
-    if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-        /* what to quote to the operator: the error log names it too */
-        ngx_http_confhaven_request_id(r, &id);
-
-        if (id.len) {
-            json_object_set_new(err, "request_id",
-                                json_stringn_nocheck((char *) id.data,
-                                                     id.len));
-        }
-    }
-
-    obj = json_object();
-    if (obj == NULL) {
-        json_decref(err);
-        return NGX_ERROR;
-    }
-
-    json_object_set_new(obj, "error", err);
-
-    if (ngx_http_confhaven_json_dump(r, obj, &body) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (status >= NGX_HTTP_BAD_REQUEST
-        && status < NGX_HTTP_INTERNAL_SERVER_ERROR
-        && status != NGX_HTTP_REQUEST_TIME_OUT)
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "confhaven: %ui %s: %V", status, code, message);
-    }
-
-    return ngx_http_confhaven_send_json(r, status, &body);
-}
 
 
-ngx_int_t
-ngx_http_confhaven_send_errorf(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *hint, const char *fmt, ...)
-{
-    u_char     *p, buf[1024];
-    va_list     args;
-    ngx_str_t   msg, h;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
-    va_end(args);
-
-    msg.data = buf;
-    msg.len = p - buf;
-
-    /* a message may quote client bytes: never emit invalid UTF-8 */
-    if (ngx_http_confhaven_utf8_invalid(msg.data, msg.len, 1) >= 0) {
-        ngx_str_set(&msg, "the request is invalid");
-    }
-
-    if (hint) {
-        h.data = (u_char *) hint;
-        h.len = ngx_strlen(hint);
-    }
-
-    return ngx_http_confhaven_send_error(r, status, code, &msg,
-                                         hint ? &h : NULL);
-}
 
 
-/* $request_id of the request (empty when it cannot be had) */
-
-void
-ngx_http_confhaven_request_id(ngx_http_request_t *r, ngx_str_t *id)
-{
-    ngx_http_variable_value_t       *vv;
-    ngx_http_confhaven_main_conf_t  *chmcf;
-
-    id->len = 0;
-    id->data = NULL;
-
-    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
-
-    vv = ngx_http_get_indexed_variable(r->main, chmcf->request_id_index);
-    if (vv == NULL || vv->not_found) {
-        return;
-    }
-
-    id->data = vv->data;
-    id->len = vv->len;
-}
 
 
-/*
- * A database failure told to a client.  libpq's text names the socket
- * path, host, port, user and why authentication failed: it goes to the
- * error log with the request id, and the client gets only what happened
- * and that id to quote.
- */
-
-ngx_int_t
-ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, const char *what, ngx_str_t *detail)
-{
-    ngx_str_t  id;
-
-    ngx_http_confhaven_request_id(r, &id);
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "confhaven pg: %s (request %V): %V", what, &id, detail);
-
-    return ngx_http_confhaven_send_errorf(r, status, code,
-               "retry later; if it persists, quote the request id to "
-               "the operator",
-               "%s (request id %V)", what, &id);
-}
 
 
 /*
@@ -295,4 +110,106 @@ ngx_http_confhaven_utf8_invalid(u_char *p, size_t len,
     }
 
     return -1;
+}
+
+
+static void
+ngx_http_confhaven_json_cleanup(void *data)
+{
+    json_decref((json_t *) data);
+}
+
+
+ngx_int_t
+ngx_http_confhaven_json_own(ngx_pool_t *pool, json_t *json)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_confhaven_json_cleanup;
+    cln->data = json;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A client's string (or a database message, which may quote one) for the
+ * error log: printable ASCII as it is, '"' and '\\' escaped, any other
+ * byte as \xNN; as many bytes of it as surely fit in size (128 in
+ * NGX_HTTP_CONFHAVEN_MCP_LOG_LEN), then "..." if it was longer.  Returns
+ * the end.
+ */
+
+u_char *
+ngx_http_confhaven_json_log_escape(u_char *buf, size_t size, u_char *src,
+    size_t len)
+{
+    u_char     *p, c;
+    size_t      i, n;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    p = buf;
+    n = size > sizeof("...") ? (size - sizeof("...")) / 4 : 0;
+    n = ngx_min(len, n);
+
+    for (i = 0; i < n; i++) {
+        c = src[i];
+
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = c;
+
+        } else if (c >= 0x20 && c < 0x7f) {
+            *p++ = c;
+
+        } else {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+        }
+    }
+
+    if (n < len) {
+        p = ngx_cpymem(p, "...", 3);
+    }
+
+    return p;
+}
+
+
+/*
+ * $request_id of the request (empty when it cannot be had).  The module
+ * registers the variable's index at configuration, so this is the value
+ * the access log shows; by name, as error paths alone need it.
+ */
+
+void
+ngx_http_confhaven_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_http_variable_value_t  *vv;
+
+    static ngx_str_t   name = ngx_string("request_id");
+    static ngx_uint_t  key;
+
+    id->len = 0;
+    id->data = NULL;
+
+    if (key == 0) {
+        key = ngx_hash_key(name.data, name.len);
+    }
+
+    vv = ngx_http_get_variable(r->main, &name, key);
+    if (vv == NULL || vv->not_found) {
+        return;
+    }
+
+    id->data = vv->data;
+    id->len = vv->len;
 }

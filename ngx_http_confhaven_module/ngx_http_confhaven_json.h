@@ -14,19 +14,12 @@
 #include <jansson.h>
 
 
-ngx_int_t ngx_http_confhaven_send_json(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *body);
-ngx_int_t ngx_http_confhaven_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, ngx_str_t *message, ngx_str_t *hint);
-ngx_int_t ngx_http_confhaven_send_errorf(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, const char *hint,
-    const char *fmt, ...);
 void ngx_http_confhaven_request_id(ngx_http_request_t *r, ngx_str_t *id);
-ngx_int_t ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, const char *what,
-    ngx_str_t *detail);
 ngx_int_t ngx_http_confhaven_json_dump(ngx_http_request_t *r, json_t *json,
     ngx_str_t *out);
+ngx_int_t ngx_http_confhaven_json_own(ngx_pool_t *pool, json_t *json);
+u_char *ngx_http_confhaven_json_log_escape(u_char *buf, size_t size,
+    u_char *src, size_t len);
 ssize_t ngx_http_confhaven_utf8_invalid(u_char *p, size_t len,
     ngx_uint_t allow_control);
 

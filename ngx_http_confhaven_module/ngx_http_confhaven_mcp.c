@@ -17,7 +17,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_tools.h"
@@ -96,7 +95,6 @@ struct ngx_http_confhaven_mcp_query_s {
 };
 
 
-static void ngx_http_confhaven_mcp_cleanup(void *data);
 static void ngx_http_confhaven_mcp_set_error(
     ngx_http_confhaven_mcp_call_t *call, ngx_uint_t status, ngx_int_t code,
     const char *message, json_t *data);
@@ -112,6 +110,7 @@ static void ngx_http_confhaven_mcp_discover(
     ngx_http_confhaven_mcp_call_t *call);
 static void ngx_http_confhaven_mcp_tools_list(
     ngx_http_confhaven_mcp_call_t *call);
+static ngx_uint_t ngx_http_confhaven_mcp_tools_features(ngx_uint_t version);
 static ngx_int_t ngx_http_confhaven_mcp_ops_env(
     ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_ops_env_t **env);
 static void ngx_http_confhaven_mcp_tools_call(
@@ -341,28 +340,8 @@ static const char  ngx_http_confhaven_mcp_instructions[] =
 /* ---------------------------------------------------------------- helpers */
 
 
-ngx_int_t
-ngx_http_confhaven_mcp_own(ngx_pool_t *pool, json_t *json)
-{
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_confhaven_mcp_cleanup;
-    cln->data = json;
-
-    return NGX_OK;
-}
 
 
-static void
-ngx_http_confhaven_mcp_cleanup(void *data)
-{
-    json_decref((json_t *) data);
-}
 
 
 ngx_uint_t
@@ -519,7 +498,7 @@ ngx_http_confhaven_mcp_parse(ngx_http_request_t *r, u_char *data, size_t len,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_confhaven_mcp_own(r->pool, json) != NGX_OK) {
+    if (ngx_http_confhaven_json_own(r->pool, json) != NGX_OK) {
         json_decref(json);
         return NGX_ERROR;
     }
@@ -685,7 +664,7 @@ ngx_http_confhaven_mcp_set_error(ngx_http_confhaven_mcp_call_t *call,
 
     msg = ngx_http_confhaven_mcp_error_message(call->id, code, message, data);
 
-    if (msg && ngx_http_confhaven_mcp_own(call->r->pool, msg) != NGX_OK) {
+    if (msg && ngx_http_confhaven_json_own(call->r->pool, msg) != NGX_OK) {
         json_decref(msg);
         msg = NULL;
     }
@@ -725,7 +704,7 @@ ngx_http_confhaven_mcp_result(ngx_http_confhaven_mcp_call_t *call,
     msg = json_object();
 
     if (msg == NULL
-        || ngx_http_confhaven_mcp_own(call->r->pool, msg) != NGX_OK)
+        || ngx_http_confhaven_json_own(call->r->pool, msg) != NGX_OK)
     {
         json_decref(msg);
         json_decref(result);
@@ -1115,51 +1094,6 @@ ngx_http_confhaven_mcp_check_fail(ngx_http_confhaven_mcp_check_t *ck,
 }
 
 
-/*
- * A client's string (or a database message, which may quote one) for the
- * error log: printable ASCII as it is, '"' and '\\' escaped, any other
- * byte as \xNN; as many bytes of it as surely fit in size (128 in
- * NGX_HTTP_CONFHAVEN_MCP_LOG_LEN), then "..." if it was longer.  Returns
- * the end.
- */
-
-u_char *
-ngx_http_confhaven_mcp_log_escape(u_char *buf, size_t size, u_char *src,
-    size_t len)
-{
-    u_char     *p, c;
-    size_t      i, n;
-
-    static u_char  hex[] = "0123456789ABCDEF";
-
-    p = buf;
-    n = size > sizeof("...") ? (size - sizeof("...")) / 4 : 0;
-    n = ngx_min(len, n);
-
-    for (i = 0; i < n; i++) {
-        c = src[i];
-
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = c;
-
-        } else if (c >= 0x20 && c < 0x7f) {
-            *p++ = c;
-
-        } else {
-            *p++ = '\\';
-            *p++ = 'x';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-        }
-    }
-
-    if (n < len) {
-        p = ngx_cpymem(p, "...", 3);
-    }
-
-    return p;
-}
 
 
 /* ------------------------------------------------------------- dispatch */
@@ -1213,7 +1147,7 @@ ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call)
         return;
     }
 
-    p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+    p = ngx_http_confhaven_json_log_escape(buf, sizeof(buf),
                                           call->method.data,
                                           call->method.len);
 
@@ -1398,7 +1332,8 @@ ngx_http_confhaven_mcp_tools_list(ngx_http_confhaven_mcp_call_t *call)
         return;
     }
 
-    tools = ngx_http_confhaven_tools_list(call->version);
+    tools = ngx_http_confhaven_tools_list(
+                ngx_http_confhaven_mcp_tools_features(call->version));
 
     if (tools && call->conf->extra_tools
         && call->conf->extra_tools->list(call, tools) != NGX_OK)
@@ -1487,17 +1422,17 @@ ngx_http_confhaven_mcp_tool_done(ngx_http_confhaven_tool_run_t *run)
 {
     ngx_http_confhaven_mcp_call_t  *call = run->data;
 
-    ngx_http_confhaven_ctx_t  *ctx;
+    ngx_http_confhaven_mcp_vars_t  *vars;
 
-    ctx = ngx_http_confhaven_get_ctx(run->r);
-    if (ctx) {
+    vars = call->vars;
+    if (vars) {
         if (run->db_time) {
-            ctx->db_used = 1;
-            ctx->db_time += run->db_time;
+            vars->db_used = 1;
+            vars->db_time += run->db_time;
         }
 
         if (run->cache_status) {
-            ctx->cache_status = run->cache_status;
+            vars->cache_status = run->cache_status;
         }
     }
 
@@ -1507,7 +1442,7 @@ ngx_http_confhaven_mcp_tool_done(ngx_http_confhaven_tool_run_t *run)
                                  run->result_text.len, 0, NULL);
 
         if (run->result == NULL
-            || ngx_http_confhaven_mcp_own(run->r->pool, run->result)
+            || ngx_http_confhaven_json_own(run->r->pool, run->result)
                != NGX_OK)
         {
             json_decref(run->result);
@@ -1521,25 +1456,43 @@ ngx_http_confhaven_mcp_tool_done(ngx_http_confhaven_tool_run_t *run)
 }
 
 
-/* what the location lends the operations of this call */
+/* what a tools/list entry carries in a protocol version */
+
+static ngx_uint_t
+ngx_http_confhaven_mcp_tools_features(ngx_uint_t version)
+{
+    ngx_uint_t  f;
+
+    f = 0;
+
+    if (version >= NGX_HTTP_CONFHAVEN_MCP_V2025_03_26) {
+        f |= NGX_HTTP_CONFHAVEN_TOOLS_ANNOTATIONS;
+    }
+
+    if (version >= NGX_HTTP_CONFHAVEN_MCP_V2025_06_18) {
+        f |= NGX_HTTP_CONFHAVEN_TOOLS_TITLES|NGX_HTTP_CONFHAVEN_TOOLS_OUTPUT;
+    }
+
+    return f;
+}
+
+
+/* what the front end lends the operations of this call */
 
 static ngx_int_t
 ngx_http_confhaven_mcp_ops_env(ngx_http_confhaven_mcp_call_t *call,
     ngx_http_confhaven_ops_env_t **env)
 {
-    ngx_http_confhaven_loc_conf_t   *chlcf;
-    ngx_http_confhaven_main_conf_t  *chmcf;
-
-    chmcf = ngx_http_get_module_main_conf(call->r, ngx_http_confhaven_module);
-    chlcf = ngx_http_get_module_loc_conf(call->r, ngx_http_confhaven_module);
-
-    *env = ngx_pcalloc(call->r->pool, sizeof(ngx_http_confhaven_ops_env_t));
-    if (*env == NULL) {
-        return NGX_ERROR;
+    if (call->ops == NULL) {
+        /* no database here: every operation says so */
+        call->ops = ngx_pcalloc(call->r->pool,
+                                sizeof(ngx_http_confhaven_ops_env_t));
+        if (call->ops == NULL) {
+            return NGX_ERROR;
+        }
     }
 
-    (*env)->cache = chmcf->pool ? chmcf->cache : NULL;
-    (*env)->conf = &chlcf->cache;
+    *env = call->ops;
 
     return NGX_OK;
 }
@@ -1560,7 +1513,8 @@ ngx_http_confhaven_mcp_unknown_tool(ngx_http_confhaven_mcp_call_t *call)
 
     static char  prefix[] = "Unknown tool: tools/list names the tools";
 
-    tools = ngx_http_confhaven_tools_list(call->version);
+    tools = ngx_http_confhaven_tools_list(
+                ngx_http_confhaven_mcp_tools_features(call->version));
     n = tools ? json_array_size(tools) : 0;
 
     len = sizeof(prefix) - 1 + sizeof(" ()");
@@ -1704,7 +1658,6 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
 static void
 ngx_http_confhaven_mcp_query_answered(ngx_http_confhaven_op_call_t *oc)
 {
-    ngx_http_confhaven_ctx_t        *ctx;
     ngx_http_confhaven_fetch_t      *f;
     ngx_http_confhaven_pg_op_t      *op;
     ngx_http_confhaven_mcp_query_t  *q = oc->data;
@@ -1715,9 +1668,8 @@ ngx_http_confhaven_mcp_query_answered(ngx_http_confhaven_op_call_t *oc)
 
     f = &oc->fetch;
 
-    ctx = ngx_http_get_module_ctx(q->call->r, ngx_http_confhaven_module);
-    if (ctx) {
-        ctx->cache_status = f->cache_status;
+    if (q->call->vars) {
+        q->call->vars->cache_status = f->cache_status;
     }
 
     op = q->op;
@@ -1812,7 +1764,7 @@ ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
 
         ngx_http_confhaven_request_id(call->r, &id);
 
-        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+        p = ngx_http_confhaven_json_log_escape(buf, sizeof(buf),
                                               op->message.data,
                                               op->message.len);
 
@@ -1843,7 +1795,7 @@ ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
                          JSON_DECODE_ANY, NULL);
 
     if (value == NULL
-        || ngx_http_confhaven_mcp_own(call->r->pool, value) != NGX_OK)
+        || ngx_http_confhaven_json_own(call->r->pool, value) != NGX_OK)
     {
         json_decref(value);
         ngx_http_confhaven_mcp_result(call, NULL);

@@ -194,12 +194,16 @@ typedef struct {
     ngx_str_t                          method;
     ngx_str_t                          tool;
     ngx_str_t                          trace_id;
+    ngx_msec_t                         db_time;
+    ngx_uint_t                         cache_status;
+    unsigned                           db_used:1;
 } ngx_http_confhaven_mcp_vars_t;
 
 
 /*
  * One JSON-RPC message being served.  The transport fills the request
- * part (r, conf, mcf, vars: ngx_http_confhaven_transport_http_call_init()),
+ * part (r, conf, mcf, vars, ops:
+ * ngx_http_confhaven_transport_http_call_init()),
  * calls ngx_http_confhaven_mcp_dispatch(), and gets the answer in
  * done(): call->response (NULL for a notification or a client response)
  * and call->status, the HTTP status the transport should use.
@@ -210,6 +214,7 @@ struct ngx_http_confhaven_mcp_call_s {
     ngx_http_confhaven_mcp_conf_t     *conf;     /* the location's */
     ngx_http_confhaven_mcp_main_conf_t  *mcf;
     ngx_http_confhaven_mcp_vars_t     *vars;     /* for the log, or NULL */
+    ngx_http_confhaven_ops_env_t      *ops;      /* what operations get */
     json_t                            *msg;      /* owned by r->pool */
     json_t                            *id;       /* borrowed from msg */
     json_t                            *params;   /* borrowed from msg */
@@ -239,15 +244,12 @@ ngx_int_t ngx_http_confhaven_mcp_validate(ngx_http_confhaven_mcp_call_t *call,
 ngx_int_t ngx_http_confhaven_mcp_check_params(ngx_str_t *method,
     ngx_uint_t modern, json_t *params, u_char *error, size_t size);
 void ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call);
-u_char *ngx_http_confhaven_mcp_log_escape(u_char *buf, size_t size,
-    u_char *src, size_t len);
 void ngx_http_confhaven_mcp_error(ngx_http_confhaven_mcp_call_t *call,
     ngx_uint_t status, ngx_int_t code, const char *message, json_t *data);
 void ngx_http_confhaven_mcp_result(ngx_http_confhaven_mcp_call_t *call,
     json_t *result);
 json_t *ngx_http_confhaven_mcp_error_message(json_t *id, ngx_int_t code,
     const char *message, json_t *data);
-ngx_int_t ngx_http_confhaven_mcp_own(ngx_pool_t *pool, json_t *json);
 ngx_uint_t ngx_http_confhaven_mcp_version(u_char *data, size_t len);
 ngx_str_t *ngx_http_confhaven_mcp_version_name(ngx_uint_t version);
 json_t *ngx_http_confhaven_mcp_supported_versions(void);

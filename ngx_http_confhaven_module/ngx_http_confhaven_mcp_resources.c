@@ -18,7 +18,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_mcp.h"
 

@@ -499,7 +499,7 @@ ngx_http_confhaven_variable_num(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
     if (ctx == NULL
         || (data == 0 && ctx->result_count < 0)
-        || (data == 1 && !ctx->db_used))
+        || (data == 1 && !ctx->db_used && !ctx->mcp_vars.db_used))
     {
         v->not_found = 1;
         return NGX_OK;
@@ -511,7 +511,8 @@ ngx_http_confhaven_variable_num(ngx_http_request_t *r,
     }
 
     v->len = (data == 0) ? ngx_sprintf(p, "%i", ctx->result_count) - p
-                         : ngx_sprintf(p, "%M", ctx->db_time) - p;
+                         : ngx_sprintf(p, "%M", ctx->db_time
+                                                + ctx->mcp_vars.db_time) - p;
     v->data = p;
     v->valid = 1;
     v->no_cacheable = 1;
@@ -529,7 +530,9 @@ ngx_http_confhaven_variable_cache(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
-    name = ctx ? ngx_http_confhaven_cache_status_name(ctx->cache_status)
+    /* REST's, or what the MCP operations of the request said */
+    name = ctx ? ngx_http_confhaven_cache_status_name(ctx->cache_status
+                     ? ctx->cache_status : ctx->mcp_vars.cache_status)
                : NULL;
 
     if (name == NULL) {

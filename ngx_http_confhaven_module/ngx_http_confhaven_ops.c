@@ -367,6 +367,15 @@ ngx_http_confhaven_op_cancel(ngx_http_confhaven_op_call_t *call)
 }
 
 
+/* the state of the cache behind the operations, for a health check */
+
+const char *
+ngx_http_confhaven_ops_cache_state(ngx_http_confhaven_ops_env_t *env)
+{
+    return ngx_http_confhaven_cache_state(env->cache);
+}
+
+
 ngx_http_confhaven_op_error_t *
 ngx_http_confhaven_op_error(ngx_http_confhaven_op_call_t *call)
 {

@@ -18,6 +18,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
+#include "ngx_http_confhaven_respond.h"
 #include "ngx_http_confhaven_ops.h"
 #include "ngx_http_confhaven_rest.h"
 
@@ -1154,7 +1155,7 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
     json_t                          *root, *db, *info, *redis;
     ngx_str_t                        body, id;
     json_error_t                     err;
-    ngx_http_confhaven_main_conf_t  *chmcf;
+    ngx_http_confhaven_ctx_t        *ctx;
 
     root = json_object();
     db = json_object();
@@ -1167,12 +1168,12 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+    ctx = ngx_http_confhaven_get_ctx(r);
 
     /* the cache is optional: its state never fails the health check */
     json_object_set_new(redis, "status",
-                        json_string(ngx_http_confhaven_redis_state(
-                                                             chmcf->redis)));
+                        json_string(ngx_http_confhaven_ops_cache_state(
+                                                             &ctx->env)));
 
     if (op->status == NGX_HTTP_CONFHAVEN_PG_OK && op->value.len) {
         info = json_loadb((char *) op->value.data, op->value.len, 0, &err);

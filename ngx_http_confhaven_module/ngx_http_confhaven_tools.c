@@ -17,14 +17,12 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
-#include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_tools.h"
 
 
 static json_t *ngx_http_confhaven_tools_describe(
-    ngx_http_confhaven_tool_t *tool, ngx_uint_t version);
+    ngx_http_confhaven_tool_t *tool, ngx_uint_t features);
 static json_t *ngx_http_confhaven_tools_schema(ngx_http_confhaven_tool_t *tool);
 static ngx_int_t ngx_http_confhaven_tool_set_args(
     ngx_http_confhaven_tool_run_t *run);
@@ -67,7 +65,7 @@ ngx_http_confhaven_tools_find(ngx_str_t *name)
 
 
 json_t *
-ngx_http_confhaven_tools_list(ngx_uint_t version)
+ngx_http_confhaven_tools_list(ngx_uint_t features)
 {
     json_t                      *list, *tool;
     ngx_http_confhaven_tool_t  **t;
@@ -78,7 +76,7 @@ ngx_http_confhaven_tools_list(ngx_uint_t version)
     }
 
     for (t = ngx_http_confhaven_tools; *t; t++) {
-        tool = ngx_http_confhaven_tools_describe(*t, version);
+        tool = ngx_http_confhaven_tools_describe(*t, features);
         if (tool == NULL || json_array_append_new(list, tool) != 0) {
             json_decref(list);
             return NULL;
@@ -381,7 +379,7 @@ ngx_http_confhaven_tools_check_args(ngx_http_confhaven_tool_t *tool,
 
 static json_t *
 ngx_http_confhaven_tools_describe(ngx_http_confhaven_tool_t *tool,
-    ngx_uint_t version)
+    ngx_uint_t features)
 {
     json_t  *obj, *in, *out, *ann;
 
@@ -407,21 +405,21 @@ ngx_http_confhaven_tools_describe(ngx_http_confhaven_tool_t *tool,
                         json_stringn((char *) tool->name.data,
                                      tool->name.len));
 
-    if (version >= NGX_HTTP_CONFHAVEN_MCP_V2025_06_18) {
+    if (features & NGX_HTTP_CONFHAVEN_TOOLS_TITLES) {
         json_object_set_new(obj, "title", json_string(tool->title));
     }
 
     json_object_set_new(obj, "description", json_string(tool->description));
     json_object_set_new(obj, "inputSchema", in);
 
-    if (version >= NGX_HTTP_CONFHAVEN_MCP_V2025_06_18) {
+    if (features & NGX_HTTP_CONFHAVEN_TOOLS_OUTPUT) {
         json_object_set_new(obj, "outputSchema", out);
 
     } else {
         json_decref(out);
     }
 
-    if (version >= NGX_HTTP_CONFHAVEN_MCP_V2025_03_26) {
+    if (features & NGX_HTTP_CONFHAVEN_TOOLS_ANNOTATIONS) {
         json_object_set_new(obj, "annotations", ann);
 
     } else {
@@ -524,7 +522,7 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
 ngx_int_t
 ngx_http_confhaven_tools_prepare(ngx_http_confhaven_tool_run_t *run)
 {
-    u_char     err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
+    u_char     err[NGX_HTTP_CONFHAVEN_TOOL_ERROR_LEN];
     ngx_int_t  rc;
 
     ngx_http_confhaven_op_init(&run->call, run->tool->op, run->env,
@@ -709,7 +707,7 @@ ngx_http_confhaven_tool_answered(ngx_http_confhaven_op_call_t *call)
     value = json_loadb((char *) f->value.data, f->value.len, 0, NULL);
 
     if (value == NULL
-        || ngx_http_confhaven_mcp_own(run->r->pool, value) != NGX_OK
+        || ngx_http_confhaven_json_own(run->r->pool, value) != NGX_OK
         || run->tool->render(run, value) != NGX_OK)
     {
         run->result = NULL;
@@ -826,7 +824,7 @@ ngx_http_confhaven_tool_error(ngx_http_confhaven_tool_run_t *run,
     text.len = p - text.data;
 
     /* the message may quote the client's arguments */
-    p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf), message->data,
+    p = ngx_http_confhaven_json_log_escape(buf, sizeof(buf), message->data,
                                           message->len);
 
     ngx_log_error(NGX_LOG_INFO, run->r->connection->log, 0,
@@ -902,7 +900,7 @@ ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
         return;
 
     case NGX_HTTP_CONFHAVEN_OP_E_DOWN:
-        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+        p = ngx_http_confhaven_json_log_escape(buf, sizeof(buf),
                                               f->message.data,
                                               f->message.len);
 
@@ -917,7 +915,7 @@ ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
         return;
 
     default: /* OP_E_SCHEMA, OP_E_INTERNAL */
-        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+        p = ngx_http_confhaven_json_log_escape(buf, sizeof(buf),
                                               f->message.data,
                                               f->message.len);
 
@@ -954,7 +952,7 @@ ngx_http_confhaven_tool_content(ngx_http_confhaven_tool_run_t *run,
                      (char *) text->data, text->len);
 
     if (res == NULL || content == NULL || item == NULL
-        || ngx_http_confhaven_mcp_own(run->r->pool, res) != NGX_OK)
+        || ngx_http_confhaven_json_own(run->r->pool, res) != NGX_OK)
     {
         json_decref(res);
         json_decref(content);

@@ -16,7 +16,12 @@
 #include "ngx_http_confhaven_ops.h"
 
 
-#define NGX_HTTP_CONFHAVEN_TOOL_MAX_STRING  500
+#define NGX_HTTP_CONFHAVEN_TOOL_ERROR_LEN   256
+
+/* what a tools/list entry carries (the protocol version decides) */
+#define NGX_HTTP_CONFHAVEN_TOOLS_TITLES       0x01
+#define NGX_HTTP_CONFHAVEN_TOOLS_OUTPUT       0x02
+#define NGX_HTTP_CONFHAVEN_TOOLS_ANNOTATIONS  0x04
 
 
 typedef struct ngx_http_confhaven_tool_s      ngx_http_confhaven_tool_t;
@@ -81,7 +86,7 @@ struct ngx_http_confhaven_tool_run_s {
 
 
 ngx_http_confhaven_tool_t *ngx_http_confhaven_tools_find(ngx_str_t *name);
-json_t *ngx_http_confhaven_tools_list(ngx_uint_t version);
+json_t *ngx_http_confhaven_tools_list(ngx_uint_t features);
 json_t *ngx_http_confhaven_tools_input_schema(ngx_http_confhaven_tool_t *tool);
 ngx_int_t ngx_http_confhaven_tools_check_args(ngx_http_confhaven_tool_t *tool,
     json_t *args, u_char *error, size_t size);

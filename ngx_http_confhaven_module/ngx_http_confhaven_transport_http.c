@@ -31,6 +31,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
+#include "ngx_http_confhaven_respond.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
 #include "ngx_http_confhaven_tools.h"
@@ -221,6 +222,13 @@ ngx_http_confhaven_transport_http_call_init(ngx_http_request_t *r,
     call->conf = &chlcf->mcp;
     call->mcf = &chmcf->mcp;
     call->vars = ctx ? &ctx->mcp_vars : NULL;
+
+    /* what the location lends the operations of this call */
+    if (ctx) {
+        ctx->env.cache = chmcf->pool ? chmcf->cache : NULL;
+        ctx->env.conf = &chlcf->cache;
+        call->ops = &ctx->env;
+    }
 }
 
 
@@ -320,7 +328,7 @@ ngx_http_confhaven_transport_http_allowed(ngx_http_request_t *r)
                                             chlcf->mcp.allowed_hosts)
         != NGX_OK)
     {
-        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+        p = ngx_http_confhaven_json_log_escape(buf, sizeof(buf),
                                               r->headers_in.server.data,
                                               r->headers_in.server.len);
 
@@ -335,7 +343,7 @@ ngx_http_confhaven_transport_http_allowed(ngx_http_request_t *r)
     if (h && ngx_http_confhaven_mcp_origin_allowed(&h->value, chlcf)
              != NGX_OK)
     {
-        p = ngx_http_confhaven_mcp_log_escape(buf, sizeof(buf),
+        p = ngx_http_confhaven_json_log_escape(buf, sizeof(buf),
                                               h->value.data, h->value.len);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -1451,7 +1459,7 @@ ngx_http_confhaven_mcp_check_param_headers(
 
     schema = ngx_http_confhaven_tools_input_schema(tool);
     if (schema == NULL
-        || ngx_http_confhaven_mcp_own(r->pool, schema) != NGX_OK)
+        || ngx_http_confhaven_json_own(r->pool, schema) != NGX_OK)
     {
         json_decref(schema);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1781,7 +1789,7 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
                                  "part of a batch", NULL);
 
             if (call->response == NULL
-                || ngx_http_confhaven_mcp_own(r->pool, call->response)
+                || ngx_http_confhaven_json_own(r->pool, call->response)
                    != NGX_OK)
             {
                 json_decref(call->response);
@@ -1995,7 +2003,7 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
                           "Internal error", NULL);
 
                 if (msg == NULL
-                    || ngx_http_confhaven_mcp_own(r->pool, msg) != NGX_OK)
+                    || ngx_http_confhaven_json_own(r->pool, msg) != NGX_OK)
                 {
                     json_decref(msg);
                     return NGX_ERROR;
@@ -2034,7 +2042,7 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
     }
 
     list = json_array();
-    if (list == NULL || ngx_http_confhaven_mcp_own(r->pool, list) != NGX_OK)
+    if (list == NULL || ngx_http_confhaven_json_own(r->pool, list) != NGX_OK)
     {
         json_decref(list);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -2335,7 +2343,7 @@ ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     msg = ngx_http_confhaven_mcp_error_message(id, code, message, data);
 
-    if (msg == NULL || ngx_http_confhaven_mcp_own(r->pool, msg) != NGX_OK) {
+    if (msg == NULL || ngx_http_confhaven_json_own(r->pool, msg) != NGX_OK) {
         json_decref(msg);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

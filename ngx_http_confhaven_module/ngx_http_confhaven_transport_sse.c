@@ -42,6 +42,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
+#include "ngx_http_confhaven_respond.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
@@ -759,7 +760,7 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
                   NULL);
 
         if (msg == NULL
-            || ngx_http_confhaven_mcp_own(r->pool, msg) != NGX_OK)
+            || ngx_http_confhaven_json_own(r->pool, msg) != NGX_OK)
         {
             json_decref(msg);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -1,0 +1,28 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+#ifndef _NGX_HTTP_CONFHAVEN_RESPOND_H_INCLUDED_
+#define _NGX_HTTP_CONFHAVEN_RESPOND_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+ngx_int_t ngx_http_confhaven_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ngx_http_confhaven_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, ngx_str_t *message, ngx_str_t *hint);
+ngx_int_t ngx_http_confhaven_send_errorf(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *hint,
+    const char *fmt, ...);
+ngx_int_t ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *what,
+    ngx_str_t *detail);
+
+
+#endif /* _NGX_HTTP_CONFHAVEN_RESPOND_H_INCLUDED_ */
