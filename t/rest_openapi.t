@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # GET /api/swagger.json: the OpenAPI document the module serves is JSON,
-# is the one in ngx_http_confhaven_module/openapi.json (the generated .c is
+# is the one in ngx_http_confhaven_module/http/openapi.json (the generated .c is
 # not stale), documents every route of the REST contract, and passes
 # t/tools/validate-openapi (OpenAPI 3.1 JSON Schema + redocly lint).
 
@@ -87,7 +87,7 @@ for my $name (qw(Error Conference ConferenceDetail SessionSummary Session
 
 SKIP: {
     my $file = File::Spec->catfile($root, 'ngx_http_confhaven_module',
-                                   'openapi.json');
+                                   'http', 'openapi.json');
     skip("no $file", 1) unless -f $file;
 
     my $src = eval {
