@@ -1970,6 +1970,7 @@ static ngx_int_t
 ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
 {
     json_t                         *list, *msg;
+    ngx_str_t                       body;
     ngx_int_t                       rc;
     ngx_uint_t                      i;
     ngx_http_request_t             *r;
@@ -2018,6 +2019,12 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
                        "Internal error", call->id, NULL);
         }
 
+        if (st->initialize
+            && ngx_http_confhaven_mcp_response_json(call) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         if (st->initialize && call->response
             && json_object_get(call->response, "result"))
         {
@@ -2035,10 +2042,23 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
             && (st->sse
                 || (st->event_stream && call->status == NGX_HTTP_OK)))
         {
+            if (ngx_http_confhaven_mcp_response_json(call) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
             return ngx_http_confhaven_mcp_respond_sse(st, call->response);
         }
 
-        return ngx_http_confhaven_mcp_send(r, call->status, call->response);
+        if (call->response == NULL) {
+            return ngx_http_confhaven_mcp_send(r, call->status, NULL);
+        }
+
+        /* one JSON answer: a result cached as sent is spliced, not parsed */
+        if (ngx_http_confhaven_mcp_response_text(call, &body) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_confhaven_send_json(r, call->status, &body);
     }
 
     list = json_array();
@@ -2063,6 +2083,10 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
         }
 
         if (call->response) {
+            if (ngx_http_confhaven_mcp_response_json(call) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
             json_array_append(list, call->response);
         }
     }

@@ -781,7 +781,15 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
                                                           call->version);
     }
 
-    if (ngx_http_confhaven_json_dump(r, json_incref(msg), &body) != NGX_OK) {
+    if (msg == call->response) {
+        /* a result cached as sent is spliced, not parsed */
+        if (ngx_http_confhaven_mcp_response_text(call, &body) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else if (ngx_http_confhaven_json_dump(r, json_incref(msg), &body)
+               != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

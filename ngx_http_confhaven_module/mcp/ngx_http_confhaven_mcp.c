@@ -724,6 +724,144 @@ ngx_http_confhaven_mcp_result(ngx_http_confhaven_mcp_call_t *call,
 }
 
 
+/*
+ * A result that is JSON text already (an MCP tool result cached as sent):
+ * the response gets it without parsing.  A transport that sends the
+ * response alone splices it (ngx_http_confhaven_mcp_response_text());
+ * any other use makes it JSON first (ngx_http_confhaven_mcp_response_json()).
+ */
+
+void
+ngx_http_confhaven_mcp_result_text(ngx_http_confhaven_mcp_call_t *call,
+    ngx_str_t *text)
+{
+    json_t  *msg;
+
+    if (call->notification) {
+        ngx_http_confhaven_mcp_complete(call);
+        return;
+    }
+
+    /* an object, "{...}", or nothing to splice */
+    if (text->len < 2 || text->data[0] != '{'
+        || text->data[text->len - 1] != '}')
+    {
+        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_http_confhaven_mcp_complete(call);
+        return;
+    }
+
+    msg = json_pack("{s:s, s:O}", "jsonrpc", "2.0", "id", call->id);
+
+    if (msg == NULL
+        || ngx_http_confhaven_json_own(call->r->pool, msg) != NGX_OK)
+    {
+        json_decref(msg);
+        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_http_confhaven_mcp_complete(call);
+        return;
+    }
+
+    call->status = NGX_HTTP_OK;
+    call->response = msg;
+    call->result_text = *text;
+
+    ngx_http_confhaven_mcp_complete(call);
+}
+
+
+/* the response as JSON, with a result given as text parsed into it */
+
+ngx_int_t
+ngx_http_confhaven_mcp_response_json(ngx_http_confhaven_mcp_call_t *call)
+{
+    json_t  *result;
+
+    if (call->result_text.len == 0 || call->response == NULL) {
+        return NGX_OK;
+    }
+
+    result = json_loadb((char *) call->result_text.data,
+                        call->result_text.len, 0, NULL);
+    if (result == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (call->modern && json_object_get(result, "resultType") == NULL) {
+        json_object_set_new(result, "resultType", json_string("complete"));
+    }
+
+    json_object_set_new(call->response, "result", result);
+    call->result_text.len = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The response as JSON text: {"jsonrpc":"2.0","id":...} with the result
+ * text spliced in before its closing brace (and the 2026 wire's
+ * "resultType" before the result's own): no parse, one copy.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_response_text(ngx_http_confhaven_mcp_call_t *call,
+    ngx_str_t *out)
+{
+    u_char     *p;
+    ngx_str_t   head, *res;
+
+    static u_char  complete[] = ",\"resultType\":\"complete\"";
+
+    if (ngx_http_confhaven_json_dump(call->r, json_incref(call->response),
+                                     &head)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    res = &call->result_text;
+
+    if (res->len == 0) {
+        *out = head;
+        return NGX_OK;
+    }
+
+    out->data = ngx_pnalloc(call->r->pool, head.len + res->len
+                                           + sizeof(",\"result\":")
+                                           + sizeof(complete));
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* head is "{...}": its last byte is the closing brace */
+    p = ngx_cpymem(out->data, head.data, head.len - 1);
+    p = ngx_cpymem(p, ",\"result\":", sizeof(",\"result\":") - 1);
+
+    if (call->modern) {
+        p = ngx_cpymem(p, res->data, res->len - 1);
+
+        if (res->len > 2) {
+            p = ngx_cpymem(p, complete, sizeof(complete) - 1);
+
+        } else {
+            /* "{}" */
+            p = ngx_cpymem(p, complete + 1, sizeof(complete) - 2);
+        }
+
+        *p++ = '}';
+
+    } else {
+        p = ngx_cpymem(p, res->data, res->len);
+    }
+
+    *p++ = '}';
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_confhaven_mcp_complete(ngx_http_confhaven_mcp_call_t *call)
 {
@@ -1436,19 +1574,10 @@ ngx_http_confhaven_mcp_tool_done(ngx_http_confhaven_tool_run_t *run)
         }
     }
 
-    if (run->result == NULL && run->result_text.len) {
-        /* a result as sent before, from the cache */
-        run->result = json_loadb((char *) run->result_text.data,
-                                 run->result_text.len, 0, NULL);
-
-        if (run->result == NULL
-            || ngx_http_confhaven_json_own(run->r->pool, run->result)
-               != NGX_OK)
-        {
-            json_decref(run->result);
-            ngx_http_confhaven_mcp_result(call, NULL);
-            return;
-        }
+    if (run->result_text.len) {
+        /* the result as sent (before, from the cache, or just now) */
+        ngx_http_confhaven_mcp_result_text(call, &run->result_text);
+        return;
     }
 
     /* the result is owned by the pool: the response takes a reference */

@@ -224,6 +224,7 @@ struct ngx_http_confhaven_mcp_call_s {
     ngx_str_t                          session;  /* Mcp-Session-Id */
 
     json_t                            *response; /* owned by r->pool */
+    ngx_str_t                          result_text;  /* not yet in it */
     ngx_uint_t                         status;
 
     ngx_http_confhaven_mcp_done_pt     done;
@@ -248,6 +249,12 @@ void ngx_http_confhaven_mcp_error(ngx_http_confhaven_mcp_call_t *call,
     ngx_uint_t status, ngx_int_t code, const char *message, json_t *data);
 void ngx_http_confhaven_mcp_result(ngx_http_confhaven_mcp_call_t *call,
     json_t *result);
+void ngx_http_confhaven_mcp_result_text(ngx_http_confhaven_mcp_call_t *call,
+    ngx_str_t *text);
+ngx_int_t ngx_http_confhaven_mcp_response_json(
+    ngx_http_confhaven_mcp_call_t *call);
+ngx_int_t ngx_http_confhaven_mcp_response_text(
+    ngx_http_confhaven_mcp_call_t *call, ngx_str_t *out);
 json_t *ngx_http_confhaven_mcp_error_message(json_t *id, ngx_int_t code,
     const char *message, json_t *data);
 ngx_uint_t ngx_http_confhaven_mcp_version(u_char *data, size_t len);
