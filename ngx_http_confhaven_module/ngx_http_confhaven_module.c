@@ -73,7 +73,7 @@ static ngx_http_confhaven_content_t  ngx_http_confhaven_contents[] = {
 
     { ngx_string("confhaven_json_errors"),
       offsetof(ngx_http_confhaven_loc_conf_t, json_errors),
-      ngx_http_confhaven_error_handler, NGX_HTTP_CONFHAVEN_NEEDS_NOTHING },
+      ngx_http_confhaven_rest_error_handler, NGX_HTTP_CONFHAVEN_NEEDS_NOTHING },
 
     { ngx_string("confhaven_mcp"),
       offsetof(ngx_http_confhaven_loc_conf_t, mcp.enabled),

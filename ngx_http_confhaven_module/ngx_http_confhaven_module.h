@@ -15,7 +15,7 @@
 #include "ngx_http_confhaven_pg.h"
 #include "ngx_http_confhaven_redis.h"
 #include "ngx_http_confhaven_cache.h"
-#include "ngx_http_confhaven_ops.h"
+#include "ngx_http_confhaven_op.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
 
@@ -61,7 +61,7 @@ typedef struct {
     ngx_msec_t                     db_time;
 
     ngx_http_confhaven_op_call_t  *call;         /* REST */
-    ngx_http_confhaven_ops_env_t   env;
+    ngx_http_confhaven_op_env_t   env;
     ngx_uint_t                     cache_status;
     ngx_uint_t                     kind;
 

@@ -163,7 +163,7 @@ ngx_http_confhaven_cache_status_name(ngx_uint_t status)
  */
 
 ngx_int_t
-ngx_http_confhaven_fetch(ngx_http_confhaven_fetch_t *f)
+ngx_http_confhaven_cache_fetch(ngx_http_confhaven_fetch_t *f)
 {
     u_char                         *p;
     u_char                          hash[20];
@@ -706,7 +706,7 @@ ngx_http_confhaven_fetch_complete(ngx_http_confhaven_fetch_t *f)
 
 
 void
-ngx_http_confhaven_fetch_cancel(ngx_http_confhaven_fetch_t *f)
+ngx_http_confhaven_cache_fetch_cancel(ngx_http_confhaven_fetch_t *f)
 {
     ngx_http_confhaven_fetch_cleanup(f);
 }

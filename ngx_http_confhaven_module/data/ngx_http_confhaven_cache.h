@@ -37,7 +37,7 @@ typedef void (*ngx_http_confhaven_fetch_pt)(ngx_http_confhaven_fetch_t *f);
  * Concurrent fetches of the same key in a worker share one database query
  * (a "flight").  Without sql, a fetch reads Redis only: a derived entry
  * (an MCP tool result) that its owner stores with cache_store().  The
- * handler runs exactly once, possibly before ngx_http_confhaven_fetch()
+ * handler runs exactly once, possibly before ngx_http_confhaven_cache_fetch()
  * returns; the caller owns whatever request it serves.
  */
 
@@ -86,14 +86,14 @@ typedef struct {
 ngx_http_confhaven_cache_t *ngx_http_confhaven_cache_create(
     ngx_cycle_t *cycle, ngx_http_confhaven_pg_pool_t *pool,
     ngx_http_confhaven_redis_t *redis);
-ngx_int_t ngx_http_confhaven_fetch(ngx_http_confhaven_fetch_t *f);
+ngx_int_t ngx_http_confhaven_cache_fetch(ngx_http_confhaven_fetch_t *f);
 void ngx_http_confhaven_cache_store(ngx_http_confhaven_fetch_t *f,
     ngx_str_t *value, ngx_int_t count, ngx_str_t *tag);
 ngx_int_t ngx_http_confhaven_cache_invalidate(
     ngx_http_confhaven_cache_t *cache, ngx_str_t *tag,
     ngx_http_confhaven_redis_handler_pt handler, void *data,
     ngx_http_confhaven_redis_op_t **ropp);
-void ngx_http_confhaven_fetch_cancel(ngx_http_confhaven_fetch_t *f);
+void ngx_http_confhaven_cache_fetch_cancel(ngx_http_confhaven_fetch_t *f);
 const char *ngx_http_confhaven_cache_status_name(ngx_uint_t status);
 const char *ngx_http_confhaven_cache_state(ngx_http_confhaven_cache_t *cache);
 

@@ -18,8 +18,8 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
-#include "ngx_http_confhaven_respond.h"
-#include "ngx_http_confhaven_ops.h"
+#include "ngx_http_confhaven_send.h"
+#include "ngx_http_confhaven_op.h"
 #include "ngx_http_confhaven_rest.h"
 
 
@@ -565,7 +565,7 @@ ngx_http_confhaven_rest_check_tail(ngx_http_request_t *r,
         }
 
         if (p < last || tail->len > 18 || tail->data[0] == '0') {
-            if (ngx_http_confhaven_utf8_invalid(tail->data, tail->len, 0)
+            if (ngx_http_confhaven_json_utf8_invalid(tail->data, tail->len, 0)
                 >= 0)
             {
                 return ngx_http_confhaven_reject(r,
@@ -607,7 +607,7 @@ ngx_http_confhaven_rest_check_tail(ngx_http_request_t *r,
         }
 
     } else {
-        if (ngx_http_confhaven_utf8_invalid(tail->data, tail->len, 0) >= 0
+        if (ngx_http_confhaven_json_utf8_invalid(tail->data, tail->len, 0) >= 0
             || tail->len > 200)
         {
             return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
@@ -671,7 +671,8 @@ ngx_http_confhaven_rest_args(ngx_http_request_t *r,
                       : NGX_ERROR;
 
         if (i == NGX_ERROR) {
-            if (ngx_http_confhaven_utf8_invalid(dkey.data, dkey.len, 0) >= 0
+            if (ngx_http_confhaven_json_utf8_invalid(dkey.data, dkey.len, 0)
+                >= 0
                 || dkey.len > 64)
             {
                 ngx_str_set(&dkey, "(unreadable)");
@@ -722,7 +723,7 @@ ngx_http_confhaven_rest_set(ngx_http_request_t *r,
 
     prm = &ctx->call->op->params[i];
 
-    bad = ngx_http_confhaven_utf8_invalid(v->data, v->len, 0);
+    bad = ngx_http_confhaven_json_utf8_invalid(v->data, v->len, 0);
     if (bad >= 0) {
         return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
                    "bad_parameter",
@@ -1025,7 +1026,7 @@ ngx_http_confhaven_rest_body(ngx_http_request_t *r, ngx_str_t *body)
                    "the request body is empty");
     }
 
-    bad = ngx_http_confhaven_utf8_invalid(body->data, body->len, 1);
+    bad = ngx_http_confhaven_json_utf8_invalid(body->data, body->len, 1);
     if (bad >= 0) {
         return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
                    "invalid_encoding",
@@ -1172,7 +1173,7 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
 
     /* the cache is optional: its state never fails the health check */
     json_object_set_new(redis, "status",
-                        json_string(ngx_http_confhaven_ops_cache_state(
+                        json_string(ngx_http_confhaven_op_cache_state(
                                                              &ctx->env)));
 
     if (op->status == NGX_HTTP_CONFHAVEN_PG_OK && op->value.len) {
@@ -1200,7 +1201,7 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
 
     /* libpq's text (socket, host, port, user) is for the log only */
 
-    ngx_http_confhaven_request_id(r, &id);
+    ngx_http_confhaven_json_request_id(r, &id);
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "confhaven pg: health check failed (request %V): %V",
@@ -1259,7 +1260,7 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
 
     case NGX_HTTP_CONFHAVEN_OP_E_SCHEMA:
     case NGX_HTTP_CONFHAVEN_OP_E_INTERNAL:
-        ngx_http_confhaven_request_id(r, &id);
+        ngx_http_confhaven_json_request_id(r, &id);
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "confhaven pg: query failed (request %V): %V %V",
@@ -1307,7 +1308,7 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
  */
 
 ngx_int_t
-ngx_http_confhaven_error_handler(ngx_http_request_t *r)
+ngx_http_confhaven_rest_error_handler(ngx_http_request_t *r)
 {
     ngx_uint_t   status;
     const char  *code, *msg;

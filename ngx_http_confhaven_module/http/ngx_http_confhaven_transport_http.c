@@ -31,7 +31,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
-#include "ngx_http_confhaven_respond.h"
+#include "ngx_http_confhaven_send.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
 #include "ngx_http_confhaven_tools.h"
@@ -1920,7 +1920,7 @@ ngx_http_confhaven_mcp_start(ngx_http_confhaven_mcp_http_t *st)
      * Our own share.  While we dispatched it kept every callback from
      * answering; if all the calls finished meanwhile, the answer is ours
      * to give, returned to the caller like any handler's (the rule of
-     * ngx_http_confhaven_fetch(): a callback never finalizes a request
+     * ngx_http_confhaven_cache_fetch(): a callback never finalizes a request
      * whose handler is still on the stack).
      */
 

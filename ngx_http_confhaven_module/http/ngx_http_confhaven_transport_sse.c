@@ -42,7 +42,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
-#include "ngx_http_confhaven_respond.h"
+#include "ngx_http_confhaven_send.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_mcp_cluster.h"

@@ -112,7 +112,7 @@ static void ngx_http_confhaven_mcp_tools_list(
     ngx_http_confhaven_mcp_call_t *call);
 static ngx_uint_t ngx_http_confhaven_mcp_tools_features(ngx_uint_t version);
 static ngx_int_t ngx_http_confhaven_mcp_ops_env(
-    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_ops_env_t **env);
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_op_env_t **env);
 static void ngx_http_confhaven_mcp_tools_call(
     ngx_http_confhaven_mcp_call_t *call);
 static void ngx_http_confhaven_mcp_tool_done(
@@ -309,7 +309,8 @@ static ngx_http_confhaven_mcp_method_t  ngx_http_confhaven_mcp_methods[] = {
       ngx_http_confhaven_mcp_prompts_get, ngx_http_confhaven_mcp_prompt_p },
 
     { ngx_string("completion/complete"), NGX_HTTP_CONFHAVEN_MCP_BOTH,
-      ngx_http_confhaven_mcp_completion, ngx_http_confhaven_mcp_complete_p },
+      ngx_http_confhaven_mcp_resources_complete,
+      ngx_http_confhaven_mcp_complete_p },
 
     /* removed by 2026-07-28 with the rest of logging */
     { ngx_string("logging/setLevel"), NGX_HTTP_CONFHAVEN_MCP_LEGACY,
@@ -478,7 +479,7 @@ ngx_http_confhaven_mcp_parse(ngx_http_request_t *r, u_char *data, size_t len,
                                  err.text, err.position)
                      - error->data;
 
-        if (ngx_http_confhaven_utf8_invalid(error->data, error->len, 0)
+        if (ngx_http_confhaven_json_utf8_invalid(error->data, error->len, 0)
             >= 0)
         {
             error->len = ngx_sprintf(error->data, "Parse error")
@@ -1610,12 +1611,12 @@ ngx_http_confhaven_mcp_tools_features(ngx_uint_t version)
 
 static ngx_int_t
 ngx_http_confhaven_mcp_ops_env(ngx_http_confhaven_mcp_call_t *call,
-    ngx_http_confhaven_ops_env_t **env)
+    ngx_http_confhaven_op_env_t **env)
 {
     if (call->ops == NULL) {
         /* no database here: every operation says so */
         call->ops = ngx_pcalloc(call->r->pool,
-                                sizeof(ngx_http_confhaven_ops_env_t));
+                                sizeof(ngx_http_confhaven_op_env_t));
         if (call->ops == NULL) {
             return NGX_ERROR;
         }
@@ -1706,7 +1707,7 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
     ngx_http_request_t              *r;
     ngx_http_confhaven_pg_op_t      *op;
     ngx_http_confhaven_op_call_t    *oc;
-    ngx_http_confhaven_ops_env_t    *env;
+    ngx_http_confhaven_op_env_t    *env;
     ngx_http_confhaven_mcp_query_t  *q;
     u_char                           err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
 
@@ -1891,7 +1892,7 @@ ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
 
         /* libpq's text stays in the log; the client gets an id to quote */
 
-        ngx_http_confhaven_request_id(call->r, &id);
+        ngx_http_confhaven_json_request_id(call->r, &id);
 
         p = ngx_http_confhaven_json_log_escape(buf, sizeof(buf),
                                               op->message.data,

@@ -13,7 +13,7 @@
 #include <ngx_http.h>
 #include <jansson.h>
 
-#include "ngx_http_confhaven_ops.h"
+#include "ngx_http_confhaven_op.h"
 
 
 /* JSON-RPC and MCP error codes */
@@ -214,7 +214,7 @@ struct ngx_http_confhaven_mcp_call_s {
     ngx_http_confhaven_mcp_conf_t     *conf;     /* the location's */
     ngx_http_confhaven_mcp_main_conf_t  *mcf;
     ngx_http_confhaven_mcp_vars_t     *vars;     /* for the log, or NULL */
-    ngx_http_confhaven_ops_env_t      *ops;      /* what operations get */
+    ngx_http_confhaven_op_env_t      *ops;      /* what operations get */
     json_t                            *msg;      /* owned by r->pool */
     json_t                            *id;       /* borrowed from msg */
     json_t                            *params;   /* borrowed from msg */
@@ -281,7 +281,8 @@ void ngx_http_confhaven_mcp_resources_templates(
     ngx_http_confhaven_mcp_call_t *call);
 void ngx_http_confhaven_mcp_resources_read(
     ngx_http_confhaven_mcp_call_t *call);
-void ngx_http_confhaven_mcp_completion(ngx_http_confhaven_mcp_call_t *call);
+void ngx_http_confhaven_mcp_resources_complete(
+    ngx_http_confhaven_mcp_call_t *call);
 
 /* ngx_http_confhaven_mcp_prompts.c */
 void ngx_http_confhaven_mcp_prompts_list(ngx_http_confhaven_mcp_call_t *call);

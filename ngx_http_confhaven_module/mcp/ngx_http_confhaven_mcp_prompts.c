@@ -285,10 +285,10 @@ ngx_http_confhaven_mcp_plan_got(ngx_http_confhaven_mcp_call_t *call,
         return;
     }
 
-    name = ngx_http_confhaven_tool_str(value, "name");
-    date = ngx_http_confhaven_tool_str(value, "date");
-    loc = ngx_http_confhaven_tool_str(value, "location");
-    tz = ngx_http_confhaven_tool_str(value, "timezone");
+    name = ngx_http_confhaven_tools_str(value, "name");
+    date = ngx_http_confhaven_tools_str(value, "date");
+    loc = ngx_http_confhaven_tools_str(value, "location");
+    tz = ngx_http_confhaven_tools_str(value, "timezone");
     sessions = json_object_get(value, "sessions");
     days = json_object_get(value, "days");
     total = json_object_get(value, "total");
@@ -377,7 +377,7 @@ ngx_http_confhaven_mcp_plan_got(ngx_http_confhaven_mcp_call_t *call,
     text.len = p - text.data;
 
     /* a line cut inside a UTF-8 sequence loses the partial character */
-    bad = ngx_http_confhaven_utf8_invalid(text.data, text.len, 1);
+    bad = ngx_http_confhaven_json_utf8_invalid(text.data, text.len, 1);
     if (bad >= 0) {
         text.len = bad;
     }
@@ -402,38 +402,38 @@ ngx_http_confhaven_mcp_plan_session(u_char *p, u_char *last, json_t *s)
     json_t      *id;
     const char  *v;
 
-    v = ngx_http_confhaven_tool_str(s, "start");
+    v = ngx_http_confhaven_tools_str(s, "start");
     p = ngx_slprintf(p, last, "%s", v ? v : "--:--");
 
-    v = ngx_http_confhaven_tool_str(s, "end");
+    v = ngx_http_confhaven_tools_str(s, "end");
     if (v) {
         p = ngx_slprintf(p, last, "–%s", v);
     }
 
     id = json_object_get(s, "id");
-    v = ngx_http_confhaven_tool_str(s, "title");
+    v = ngx_http_confhaven_tools_str(s, "title");
 
     p = ngx_slprintf(p, last, " [%L] %s",
                      json_is_integer(id) ? (int64_t) json_integer_value(id)
                                          : 0,
                      v ? v : "(untitled)");
 
-    v = ngx_http_confhaven_tool_str(s, "speakers");
+    v = ngx_http_confhaven_tools_str(s, "speakers");
     if (v) {
         p = ngx_slprintf(p, last, " — %s", v);
     }
 
-    v = ngx_http_confhaven_tool_str(s, "room");
+    v = ngx_http_confhaven_tools_str(s, "room");
     if (v) {
         p = ngx_slprintf(p, last, " · %s", v);
     }
 
-    v = ngx_http_confhaven_tool_str(s, "track");
+    v = ngx_http_confhaven_tools_str(s, "track");
     if (v) {
         p = ngx_slprintf(p, last, " · track: %s", v);
     }
 
-    v = ngx_http_confhaven_tool_str(s, "level");
+    v = ngx_http_confhaven_tools_str(s, "level");
     if (v) {
         p = ngx_slprintf(p, last, " · %s", v);
     }

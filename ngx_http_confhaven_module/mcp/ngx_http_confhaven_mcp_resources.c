@@ -135,7 +135,7 @@ ngx_http_confhaven_mcp_resources_listed(ngx_http_confhaven_mcp_call_t *call,
         p = ngx_slprintf(p, last, ": the conference with its tracks, "
                          "levels, rooms and days.");
 
-        if (ngx_http_confhaven_utf8_invalid(buf, p - buf, 0) >= 0) {
+        if (ngx_http_confhaven_json_utf8_invalid(buf, p - buf, 0) >= 0) {
             p = ngx_slprintf(buf, last, "%s", slug);
         }
 
@@ -340,7 +340,7 @@ ngx_http_confhaven_mcp_resources_not_found(
     if (why && why->len) {
         p = ngx_slprintf(p, last, ": %V", why);
 
-        if (ngx_http_confhaven_utf8_invalid(buf, p - buf, 0) >= 0) {
+        if (ngx_http_confhaven_json_utf8_invalid(buf, p - buf, 0) >= 0) {
             p = ngx_slprintf(buf, last, "Resource not found");
         }
     }
@@ -384,7 +384,7 @@ ngx_http_confhaven_mcp_is_slug(u_char *p, size_t len)
 
 
 void
-ngx_http_confhaven_mcp_completion(ngx_http_confhaven_mcp_call_t *call)
+ngx_http_confhaven_mcp_resources_complete(ngx_http_confhaven_mcp_call_t *call)
 {
     char        *params[2], *args[3];
     json_t      *ref, *arg, *type, *name, *value, *ctx, *conf, *values;

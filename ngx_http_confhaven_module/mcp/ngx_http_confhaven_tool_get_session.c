@@ -88,7 +88,7 @@ ngx_http_confhaven_get_session_failed(ngx_http_confhaven_tool_run_t *run)
         return NGX_DECLINED;
     }
 
-    return ngx_http_confhaven_tool_errorf(run,
+    return ngx_http_confhaven_tools_errorf(run,
                "Session ids come from search_sessions results (the number "
                "in square brackets); search again to find the session.",
                "There is no session with id %s.", run->call.values[0]);
@@ -115,13 +115,13 @@ ngx_http_confhaven_get_session_render(ngx_http_confhaven_tool_run_t *run,
     p = text.data;
     last = p + size;
 
-    p = ngx_http_confhaven_tool_text_session(p, last, value);
+    p = ngx_http_confhaven_tools_text_session(p, last, value);
 
-    s = ngx_http_confhaven_tool_str(value, "conference_name");
+    s = ngx_http_confhaven_tools_str(value, "conference_name");
     if (s) {
         p = ngx_slprintf(p, last, "    Conference: %s (%s)\n", s,
-                         ngx_http_confhaven_tool_str(value, "conference")
-                         ? ngx_http_confhaven_tool_str(value, "conference")
+                         ngx_http_confhaven_tools_str(value, "conference")
+                         ? ngx_http_confhaven_tools_str(value, "conference")
                          : "");
     }
 
@@ -141,7 +141,7 @@ ngx_http_confhaven_get_session_render(ngx_http_confhaven_tool_run_t *run,
         p = ngx_slprintf(p, last, "\n");
     }
 
-    s = ngx_http_confhaven_tool_str(value, "abstract");
+    s = ngx_http_confhaven_tools_str(value, "abstract");
     if (s) {
         len = ngx_min(ngx_strlen(s), NGX_HTTP_CONFHAVEN_SESSION_ABSTRACT_MAX);
         p = ngx_slprintf(p, last, "\n%*s\n", len, s);
@@ -151,16 +151,16 @@ ngx_http_confhaven_get_session_render(ngx_http_confhaven_tool_run_t *run,
 
     for (i = 0; i < json_array_size(sp); i++) {
         v = json_array_get(sp, i);
-        s = ngx_http_confhaven_tool_str(v, "bio");
+        s = ngx_http_confhaven_tools_str(v, "bio");
 
-        if (s && ngx_http_confhaven_tool_str(v, "name")) {
+        if (s && ngx_http_confhaven_tools_str(v, "name")) {
             len = ngx_min(ngx_strlen(s), 600);
             p = ngx_slprintf(p, last, "\nAbout %s: %*s\n",
-                             ngx_http_confhaven_tool_str(v, "name"), len, s);
+                             ngx_http_confhaven_tools_str(v, "name"), len, s);
         }
     }
 
     text.len = p - text.data;
 
-    return ngx_http_confhaven_tool_ok(run, value, &text);
+    return ngx_http_confhaven_tools_ok(run, value, &text);
 }

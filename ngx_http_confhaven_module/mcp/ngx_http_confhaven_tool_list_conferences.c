@@ -104,16 +104,16 @@ ngx_http_confhaven_list_conferences_render(ngx_http_confhaven_tool_run_t *run,
 
     for (i = 0; i < count; i++) {
         c = json_array_get(list, i);
-        loc = ngx_http_confhaven_tool_str(c, "location");
-        start = ngx_http_confhaven_tool_str(c, "start_date");
-        end = ngx_http_confhaven_tool_str(c, "end_date");
+        loc = ngx_http_confhaven_tools_str(c, "location");
+        start = ngx_http_confhaven_tools_str(c, "start_date");
+        end = ngx_http_confhaven_tools_str(c, "end_date");
         n = json_object_get(c, "session_count");
 
         p = ngx_slprintf(p, last, "- %s (slug: %s)",
-                         ngx_http_confhaven_tool_str(c, "name")
-                         ? ngx_http_confhaven_tool_str(c, "name") : "",
-                         ngx_http_confhaven_tool_str(c, "slug")
-                         ? ngx_http_confhaven_tool_str(c, "slug") : "");
+                         ngx_http_confhaven_tools_str(c, "name")
+                         ? ngx_http_confhaven_tools_str(c, "name") : "",
+                         ngx_http_confhaven_tools_str(c, "slug")
+                         ? ngx_http_confhaven_tools_str(c, "slug") : "");
 
         if (start) {
             p = ngx_slprintf(p, last, ", %s", start);
@@ -137,5 +137,5 @@ ngx_http_confhaven_list_conferences_render(ngx_http_confhaven_tool_run_t *run,
 
     text.len = p - text.data;
 
-    return ngx_http_confhaven_tool_ok(run, value, &text);
+    return ngx_http_confhaven_tools_ok(run, value, &text);
 }

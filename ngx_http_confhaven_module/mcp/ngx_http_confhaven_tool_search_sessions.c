@@ -126,7 +126,7 @@ ngx_http_confhaven_search_render(ngx_http_confhaven_tool_run_t *run,
     sessions = json_object_get(value, "sessions");
     count = json_array_size(sessions);
     q = json_object_get(value, "query");
-    given = ngx_http_confhaven_tool_str(q, "conference_given");
+    given = ngx_http_confhaven_tools_str(q, "conference_given");
 
     size = 4096 + (given ? ngx_strlen(given) : 0) + count * 1536;
 
@@ -138,7 +138,7 @@ ngx_http_confhaven_search_render(ngx_http_confhaven_tool_run_t *run,
     p = text.data;
     last = p + size;
 
-    conf = ngx_http_confhaven_tool_str(q, "conference");
+    conf = ngx_http_confhaven_tools_str(q, "conference");
 
     if (given && conf) {
         p = ngx_slprintf(p, last, "Conference \"%s\" was resolved to "
@@ -153,28 +153,28 @@ ngx_http_confhaven_search_render(ngx_http_confhaven_tool_run_t *run,
                          count == 1 ? "" : "s");
     }
 
-    if (ngx_http_confhaven_tool_str(q, "q")) {
+    if (ngx_http_confhaven_tools_str(q, "q")) {
         p = ngx_slprintf(p, last, " for \"%s\"",
-                         ngx_http_confhaven_tool_str(q, "q"));
+                         ngx_http_confhaven_tools_str(q, "q"));
     }
 
     if (conf) {
         p = ngx_slprintf(p, last, " at %s", conf);
     }
 
-    if (ngx_http_confhaven_tool_str(q, "track")) {
+    if (ngx_http_confhaven_tools_str(q, "track")) {
         p = ngx_slprintf(p, last, ", track \"%s\"",
-                         ngx_http_confhaven_tool_str(q, "track"));
+                         ngx_http_confhaven_tools_str(q, "track"));
     }
 
-    if (ngx_http_confhaven_tool_str(q, "level")) {
+    if (ngx_http_confhaven_tools_str(q, "level")) {
         p = ngx_slprintf(p, last, ", level %s",
-                         ngx_http_confhaven_tool_str(q, "level"));
+                         ngx_http_confhaven_tools_str(q, "level"));
     }
 
     for (i = 0; ngx_http_confhaven_search_filters[i]; i++) {
         name = ngx_http_confhaven_search_filters[i];
-        val = ngx_http_confhaven_tool_str(q, name);
+        val = ngx_http_confhaven_tools_str(q, name);
 
         if (val) {
             p = ngx_slprintf(p, last, ", %s \"%s\"", name, val);
@@ -184,14 +184,14 @@ ngx_http_confhaven_search_render(ngx_http_confhaven_tool_run_t *run,
     p = ngx_slprintf(p, last, count ? ":\n" : ".");
 
     for (i = 0; i < count; i++) {
-        p = ngx_http_confhaven_tool_text_session(p, last,
+        p = ngx_http_confhaven_tools_text_session(p, last,
                                                 json_array_get(sessions, i));
     }
 
-    if (ngx_http_confhaven_tool_str(value, "suggestion")) {
+    if (ngx_http_confhaven_tools_str(value, "suggestion")) {
         /* api_search's own advice (004_search.sql) */
         p = ngx_slprintf(p, last, "%s%s\n", count ? "" : " ",
-                         ngx_http_confhaven_tool_str(value, "suggestion"));
+                         ngx_http_confhaven_tools_str(value, "suggestion"));
 
     } else if (count == 0
                && !json_is_true(json_object_get(q, "include_past")))
@@ -200,7 +200,7 @@ ngx_http_confhaven_search_render(ngx_http_confhaven_tool_run_t *run,
                          "include_past to true to search them too.");
     }
 
-    if (ngx_http_confhaven_tool_str(value, "next_cursor")) {
+    if (ngx_http_confhaven_tools_str(value, "next_cursor")) {
         total = json_integer_value(json_object_get(value, "total"));
         offset = json_integer_value(json_object_get(value, "offset"));
 
@@ -209,7 +209,7 @@ ngx_http_confhaven_search_render(ngx_http_confhaven_tool_run_t *run,
                          "\"%s\".\n",
                          (size_t) offset + 1, (size_t) offset + count,
                          (size_t) total,
-                         ngx_http_confhaven_tool_str(value, "next_cursor"));
+                         ngx_http_confhaven_tools_str(value, "next_cursor"));
     }
 
     if (count) {
@@ -219,5 +219,5 @@ ngx_http_confhaven_search_render(ngx_http_confhaven_tool_run_t *run,
 
     text.len = p - text.data;
 
-    return ngx_http_confhaven_tool_ok(run, value, &text);
+    return ngx_http_confhaven_tools_ok(run, value, &text);
 }

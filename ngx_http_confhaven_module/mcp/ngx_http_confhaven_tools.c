@@ -197,8 +197,9 @@ ngx_http_confhaven_tools_schema(ngx_http_confhaven_tool_t *tool)
         }
 
         if (tool->header && ngx_strcmp(tool->header, p->name) == 0) {
-            /* Conference: the 2026 wire mirrors it in Mcp-Arg-Conference */
-            json_object_set_new(prop, "x-mcp-header", json_string("Conference"));
+            /* Conference: the 2026 wire mirrors it in Mcp-Param-Conference */
+            json_object_set_new(prop, "x-mcp-header",
+                                json_string("Conference"));
         }
 
         if (p->description) {
@@ -470,9 +471,6 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
         return NGX_OK;
     }
 
-    run->running = 1;
-    ngx_add_timer(&run->timer, run->tool->timeout);
-
     f = &run->rendered;
 
     f->key.len = sizeof("mcp\n\n") - 1 + run->tool->name.len
@@ -486,6 +484,9 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
     p = ngx_cpymem(p, run->tool->name.data, run->tool->name.len);
     *p++ = '\n';
     ngx_memcpy(p, run->call.key.data, run->call.key.len);
+
+    run->running = 1;
+    ngx_add_timer(&run->timer, run->tool->timeout);
 
     f->cache = run->env->cache;
     f->pool = run->r->pool;
@@ -505,7 +506,10 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
     f->ttl = (run->tool->op->cache == NGX_HTTP_CONFHAVEN_OP_SEARCH)
              ? run->env->conf->ttl_search : run->env->conf->ttl_document;
 
-    if (ngx_http_confhaven_fetch(f) != NGX_OK) {
+    if (ngx_http_confhaven_cache_fetch(f) != NGX_OK) {
+        /* nothing started: the caller answers, the timer must not */
+        run->running = 0;
+        ngx_del_timer(&run->timer);
         return NGX_ERROR;
     }
 
@@ -535,7 +539,7 @@ ngx_http_confhaven_tools_prepare(ngx_http_confhaven_tool_run_t *run)
     }
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_confhaven_tool_errorf(run, NULL, "%s", err) == NGX_OK
+        return ngx_http_confhaven_tools_errorf(run, NULL, "%s", err) == NGX_OK
                ? NGX_DECLINED : NGX_ERROR;
     }
 
@@ -578,14 +582,14 @@ ngx_http_confhaven_tool_set_args(ngx_http_confhaven_tool_run_t *run)
             }
 
             if (len > 64
-                || ngx_http_confhaven_utf8_invalid((u_char *) key, len, 0)
+                || ngx_http_confhaven_json_utf8_invalid((u_char *) key, len, 0)
                    >= 0)
             {
                 key = "(unreadable)";
                 len = sizeof("(unreadable)") - 1;
             }
 
-            return ngx_http_confhaven_tool_errorf(run, run->tool->usage,
+            return ngx_http_confhaven_tools_errorf(run, run->tool->usage,
                        "Unknown argument \"%*s\" for %V.", len, key,
                        &run->tool->name) == NGX_OK
                    ? NGX_DECLINED : NGX_ERROR;
@@ -601,7 +605,7 @@ ngx_http_confhaven_tool_set_args(ngx_http_confhaven_tool_run_t *run)
             if (run->tool->required
                 && ngx_strcmp(run->tool->required, prm->name) == 0)
             {
-                return ngx_http_confhaven_tool_errorf(run, run->tool->usage,
+                return ngx_http_confhaven_tools_errorf(run, run->tool->usage,
                            "Argument \"%s\" is required.", prm->name)
                        == NGX_OK ? NGX_DECLINED : NGX_ERROR;
             }
@@ -639,7 +643,7 @@ ngx_http_confhaven_tool_set_args(ngx_http_confhaven_tool_run_t *run)
         }
 
         if (rc == NGX_DECLINED) {
-            return ngx_http_confhaven_tool_errorf(run, prm->hint,
+            return ngx_http_confhaven_tools_errorf(run, prm->hint,
                        "Argument %s.", err) == NGX_OK
                    ? NGX_DECLINED : NGX_ERROR;
         }
@@ -734,7 +738,7 @@ ngx_http_confhaven_tool_finish(ngx_http_confhaven_tool_run_t *run)
     if (run->result == NULL && run->result_text.len == 0) {
         ngx_str_t  msg = ngx_string("the tool failed unexpectedly");
 
-        (void) ngx_http_confhaven_tool_error(run, &msg, NULL);
+        (void) ngx_http_confhaven_tools_error(run, &msg, NULL);
     }
 
     run->running = 0;
@@ -760,14 +764,14 @@ ngx_http_confhaven_tool_timeout(ngx_event_t *ev)
                   "confhaven mcp: tool \"%V\" timed out after %M ms",
                   &run->tool->name, run->tool->timeout);
 
-    ngx_http_confhaven_fetch_cancel(&run->rendered);
+    ngx_http_confhaven_cache_fetch_cancel(&run->rendered);
     ngx_http_confhaven_op_cancel(&run->call);
 
     run->running = 0;
     run->result = NULL;
     run->result_text.len = 0;
 
-    (void) ngx_http_confhaven_tool_errorf(run,
+    (void) ngx_http_confhaven_tools_errorf(run,
                "Try again in a moment; for searches, narrow the query "
                "with conference, track or level.",
                "%V did not finish within %M ms.", &run->tool->name,
@@ -782,7 +786,7 @@ ngx_http_confhaven_tool_cleanup(void *data)
 {
     ngx_http_confhaven_tool_run_t  *run = data;
 
-    ngx_http_confhaven_fetch_cancel(&run->rendered);
+    ngx_http_confhaven_cache_fetch_cancel(&run->rendered);
     ngx_http_confhaven_op_cancel(&run->call);
 
     if (run->timer.timer_set) {
@@ -794,7 +798,7 @@ ngx_http_confhaven_tool_cleanup(void *data)
 
 
 ngx_int_t
-ngx_http_confhaven_tool_ok(ngx_http_confhaven_tool_run_t *run,
+ngx_http_confhaven_tools_ok(ngx_http_confhaven_tool_run_t *run,
     json_t *structured, ngx_str_t *text)
 {
     return ngx_http_confhaven_tool_content(run, structured, text, 0);
@@ -802,7 +806,7 @@ ngx_http_confhaven_tool_ok(ngx_http_confhaven_tool_run_t *run,
 
 
 ngx_int_t
-ngx_http_confhaven_tool_error(ngx_http_confhaven_tool_run_t *run,
+ngx_http_confhaven_tools_error(ngx_http_confhaven_tool_run_t *run,
     ngx_str_t *message, ngx_str_t *hint)
 {
     u_char     *p, buf[1024];
@@ -836,7 +840,7 @@ ngx_http_confhaven_tool_error(ngx_http_confhaven_tool_run_t *run,
 
 
 ngx_int_t
-ngx_http_confhaven_tool_errorf(ngx_http_confhaven_tool_run_t *run,
+ngx_http_confhaven_tools_errorf(ngx_http_confhaven_tool_run_t *run,
     const char *hint, const char *fmt, ...)
 {
     u_char     *p, buf[1024];
@@ -855,7 +859,7 @@ ngx_http_confhaven_tool_errorf(ngx_http_confhaven_tool_run_t *run,
         h.len = ngx_strlen(hint);
     }
 
-    return ngx_http_confhaven_tool_error(run, &msg, hint ? &h : NULL);
+    return ngx_http_confhaven_tools_error(run, &msg, hint ? &h : NULL);
 }
 
 
@@ -870,32 +874,32 @@ ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
 
     f = &run->call.fetch;
 
-    ngx_http_confhaven_request_id(run->r, &id);
+    ngx_http_confhaven_json_request_id(run->r, &id);
 
     switch (run->call.error.kind) {
 
     case NGX_HTTP_CONFHAVEN_OP_E_INPUT:
     case NGX_HTTP_CONFHAVEN_OP_E_INVALID:
-        (void) ngx_http_confhaven_tool_error(run, &f->message, &f->hint);
+        (void) ngx_http_confhaven_tools_error(run, &f->message, &f->hint);
         return;
 
     case NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND:
         if (f->message.len) {
-            (void) ngx_http_confhaven_tool_error(run, &f->message, &f->hint);
+            (void) ngx_http_confhaven_tools_error(run, &f->message, &f->hint);
             return;
         }
 
-        (void) ngx_http_confhaven_tool_errorf(run, NULL, "Nothing was found.");
+        (void) ngx_http_confhaven_tools_errorf(run, NULL, "Nothing was found.");
         return;
 
     case NGX_HTTP_CONFHAVEN_OP_E_TIMEOUT:
-        (void) ngx_http_confhaven_tool_errorf(run,
+        (void) ngx_http_confhaven_tools_errorf(run,
                    "Try again, or narrow the request.",
                    "The database did not answer in time.");
         return;
 
     case NGX_HTTP_CONFHAVEN_OP_E_BUSY:
-        (void) ngx_http_confhaven_tool_errorf(run,
+        (void) ngx_http_confhaven_tools_errorf(run,
                    "Retry in a second.", "The database is busy.");
         return;
 
@@ -908,7 +912,7 @@ ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
                       "confhaven pg: database unavailable (request %V): "
                       "%*s", &id, p - buf, buf);
 
-        (void) ngx_http_confhaven_tool_errorf(run,
+        (void) ngx_http_confhaven_tools_errorf(run,
                    "This is a server problem; retry later, and quote the "
                    "request id to the operator if it persists.",
                    "The database is unavailable (request id %V).", &id);
@@ -923,7 +927,7 @@ ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
                       "confhaven pg: query failed (request %V): %V %*s",
                       &id, &f->sqlstate, p - buf, buf);
 
-        (void) ngx_http_confhaven_tool_errorf(run,
+        (void) ngx_http_confhaven_tools_errorf(run,
                    "This is a server problem; try again later, and quote "
                    "the request id to the operator if it persists.",
                    "The database could not answer (SQLSTATE %V, request "
@@ -941,7 +945,7 @@ ngx_http_confhaven_tool_content(ngx_http_confhaven_tool_run_t *run,
     ssize_t   bad;
 
     /* a summary cut inside a UTF-8 sequence loses the partial character */
-    bad = ngx_http_confhaven_utf8_invalid(text->data, text->len, 1);
+    bad = ngx_http_confhaven_json_utf8_invalid(text->data, text->len, 1);
     if (bad >= 0) {
         text->len = bad;
     }
@@ -979,7 +983,7 @@ ngx_http_confhaven_tool_content(ngx_http_confhaven_tool_run_t *run,
 
 
 const char *
-ngx_http_confhaven_tool_str(json_t *obj, const char *key)
+ngx_http_confhaven_tools_str(json_t *obj, const char *key)
 {
     json_t  *v;
 
@@ -996,14 +1000,14 @@ ngx_http_confhaven_tool_str(json_t *obj, const char *key)
  */
 
 u_char *
-ngx_http_confhaven_tool_text_session(u_char *p, u_char *last, json_t *s)
+ngx_http_confhaven_tools_text_session(u_char *p, u_char *last, json_t *s)
 {
     size_t       i;
     json_t      *v, *sp;
     const char  *title, *start, *end, *room, *track, *level, *tz;
 
     v = json_object_get(s, "id");
-    title = ngx_http_confhaven_tool_str(s, "title");
+    title = ngx_http_confhaven_tools_str(s, "title");
 
     p = ngx_slprintf(p, last, "[%L] %s",
                      json_is_integer(v) ? (int64_t) json_integer_value(v) : 0,
@@ -1024,12 +1028,12 @@ ngx_http_confhaven_tool_text_session(u_char *p, u_char *last, json_t *s)
         }
     }
 
-    start = ngx_http_confhaven_tool_str(s, "start");
-    end = ngx_http_confhaven_tool_str(s, "end");
-    room = ngx_http_confhaven_tool_str(s, "room");
-    track = ngx_http_confhaven_tool_str(s, "track");
-    level = ngx_http_confhaven_tool_str(s, "level");
-    tz = ngx_http_confhaven_tool_str(s, "timezone");
+    start = ngx_http_confhaven_tools_str(s, "start");
+    end = ngx_http_confhaven_tools_str(s, "end");
+    room = ngx_http_confhaven_tools_str(s, "room");
+    track = ngx_http_confhaven_tools_str(s, "track");
+    level = ngx_http_confhaven_tools_str(s, "level");
+    tz = ngx_http_confhaven_tools_str(s, "timezone");
 
     p = ngx_slprintf(p, last, "\n    ");
 

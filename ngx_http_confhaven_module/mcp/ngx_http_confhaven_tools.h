@@ -13,7 +13,7 @@
 #include <ngx_http.h>
 #include <jansson.h>
 
-#include "ngx_http_confhaven_ops.h"
+#include "ngx_http_confhaven_op.h"
 
 
 #define NGX_HTTP_CONFHAVEN_TOOL_ERROR_LEN   256
@@ -32,7 +32,7 @@ typedef void (*ngx_http_confhaven_tool_done_pt)(
 
 /*
  * render: turn the operation's answer (parsed) into the result with
- *     ngx_http_confhaven_tool_ok(); NGX_OK or NGX_ERROR.
+ *     ngx_http_confhaven_tools_ok(); NGX_OK or NGX_ERROR.
  * failed: an optional better word for an operation error (NGX_DECLINED:
  *     the generic one).
  */
@@ -67,7 +67,7 @@ struct ngx_http_confhaven_tool_run_s {
     ngx_http_request_t                  *r;
     ngx_http_confhaven_tool_t           *tool;
     json_t                              *args;        /* borrowed */
-    ngx_http_confhaven_ops_env_t        *env;
+    ngx_http_confhaven_op_env_t        *env;
 
     ngx_http_confhaven_op_call_t         call;
     ngx_http_confhaven_fetch_t           rendered;    /* a result as sent */
@@ -93,17 +93,17 @@ ngx_int_t ngx_http_confhaven_tools_check_args(ngx_http_confhaven_tool_t *tool,
 ngx_int_t ngx_http_confhaven_tools_prepare(ngx_http_confhaven_tool_run_t *run);
 ngx_int_t ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run);
 
-ngx_int_t ngx_http_confhaven_tool_ok(ngx_http_confhaven_tool_run_t *run,
+ngx_int_t ngx_http_confhaven_tools_ok(ngx_http_confhaven_tool_run_t *run,
     json_t *structured, ngx_str_t *text);
-ngx_int_t ngx_http_confhaven_tool_error(ngx_http_confhaven_tool_run_t *run,
+ngx_int_t ngx_http_confhaven_tools_error(ngx_http_confhaven_tool_run_t *run,
     ngx_str_t *message, ngx_str_t *hint);
-ngx_int_t ngx_http_confhaven_tool_errorf(ngx_http_confhaven_tool_run_t *run,
+ngx_int_t ngx_http_confhaven_tools_errorf(ngx_http_confhaven_tool_run_t *run,
     const char *hint, const char *fmt, ...);
 
 /* text helpers for the tools' human-readable summaries */
-u_char *ngx_http_confhaven_tool_text_session(u_char *p, u_char *last,
+u_char *ngx_http_confhaven_tools_text_session(u_char *p, u_char *last,
     json_t *s);
-const char *ngx_http_confhaven_tool_str(json_t *obj, const char *key);
+const char *ngx_http_confhaven_tools_str(json_t *obj, const char *key);
 
 
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_search_sessions;

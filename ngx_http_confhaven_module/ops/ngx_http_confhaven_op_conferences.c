@@ -17,7 +17,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
-#include "ngx_http_confhaven_ops.h"
+#include "ngx_http_confhaven_op.h"
 
 
 static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_list_params[] = {

@@ -16,7 +16,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
-#include "ngx_http_confhaven_ops.h"
+#include "ngx_http_confhaven_op.h"
 
 
 static const char  *ngx_http_confhaven_op_levels[] = {

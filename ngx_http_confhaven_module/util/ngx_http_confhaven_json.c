@@ -58,7 +58,7 @@ ngx_http_confhaven_json_dump(ngx_http_request_t *r, json_t *json,
  */
 
 ssize_t
-ngx_http_confhaven_utf8_invalid(u_char *p, size_t len,
+ngx_http_confhaven_json_utf8_invalid(u_char *p, size_t len,
     ngx_uint_t allow_control)
 {
     u_char    c;
@@ -191,7 +191,7 @@ ngx_http_confhaven_json_log_escape(u_char *buf, size_t size, u_char *src,
  */
 
 void
-ngx_http_confhaven_request_id(ngx_http_request_t *r, ngx_str_t *id)
+ngx_http_confhaven_json_request_id(ngx_http_request_t *r, ngx_str_t *id)
 {
     ngx_http_variable_value_t  *vv;
 

@@ -43,7 +43,7 @@ fuzz_mcp_params(ngx_http_confhaven_mcp_call_t *call)
     if (rc == NGX_DECLINED) {
         /* the message of a -32602: a C string of valid UTF-8 */
         if (ngx_strlen(error) >= sizeof(error)
-            || ngx_http_confhaven_utf8_invalid(error, ngx_strlen(error), 0)
+            || ngx_http_confhaven_json_utf8_invalid(error, ngx_strlen(error), 0)
                >= 0)
         {
             abort();
@@ -79,7 +79,7 @@ fuzz_check_response(ngx_http_confhaven_mcp_call_t *call)
 
 
 static ngx_http_confhaven_cache_conf_t  fuzz_cache_conf;
-static ngx_http_confhaven_ops_env_t     fuzz_env = { NULL, &fuzz_cache_conf, 0 };
+static ngx_http_confhaven_op_env_t     fuzz_env = { NULL, &fuzz_cache_conf, 0 };
 
 
 static void
@@ -203,7 +203,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == NGX_DECLINED) {
         /* the text goes to the client as a JSON string */
         if (err.data == NULL || err.data[err.len] != '\0'
-            || ngx_http_confhaven_utf8_invalid(err.data, err.len, 0) >= 0)
+            || ngx_http_confhaven_json_utf8_invalid(err.data, err.len, 0) >= 0)
         {
             abort();
         }

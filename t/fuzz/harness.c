@@ -133,7 +133,7 @@ fuzz_init(void)
     fuzz_loc_conf[1] = fuzz_chlcf;
 
     /*
-     * Never looked into: ngx_http_confhaven_fetch() is wrapped, so every
+     * Never looked into: ngx_http_confhaven_cache_fetch() is wrapped, so every
      * read stays pending as a query the client abandons.
      */
     fuzz_chmcf->cache = (ngx_http_confhaven_cache_t *) &fuzz_cache_stub;

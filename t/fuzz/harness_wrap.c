@@ -9,7 +9,7 @@
  *   ngx_http_read_client_request_body  the body is fuzz_body, read at once
  *   ngx_http_finalize_request          recorded in fuzz_sent
  *   ngx_http_run_posted_requests       nothing to run
- *   ngx_http_confhaven_fetch           checks the key and the parameters,
+ *   ngx_http_confhaven_cache_fetch     checks the key and the parameters,
  *   ngx_http_confhaven_pg_query        then stays pending, like a query
  *   ngx_http_confhaven_pg_cancel       that the client abandons
  */
@@ -39,7 +39,7 @@ fuzz_check_param(const char *p)
 
     len = ngx_strlen(p);
 
-    if (ngx_http_confhaven_utf8_invalid((u_char *) p, len, 1) >= 0) {
+    if (ngx_http_confhaven_json_utf8_invalid((u_char *) p, len, 1) >= 0) {
         fprintf(stderr, "fuzz: a parameter for the database is not valid "
                 "UTF-8: \"%s\"\n", p);
         abort();
@@ -131,7 +131,7 @@ __wrap_ngx_http_run_posted_requests(ngx_connection_t *c)
 
 
 ngx_int_t
-__wrap_ngx_http_confhaven_fetch(ngx_http_confhaven_fetch_t *f)
+__wrap_ngx_http_confhaven_cache_fetch(ngx_http_confhaven_fetch_t *f)
 {
     size_t      i, sum;
     ngx_uint_t  n;

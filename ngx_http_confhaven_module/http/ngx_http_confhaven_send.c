@@ -17,7 +17,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
-#include "ngx_http_confhaven_respond.h"
+#include "ngx_http_confhaven_send.h"
 
 
 static ngx_str_t  ngx_http_confhaven_json_type =
@@ -103,7 +103,7 @@ ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
         /* what to quote to the operator: the error log names it too */
-        ngx_http_confhaven_request_id(r, &id);
+        ngx_http_confhaven_json_request_id(r, &id);
 
         if (id.len) {
             json_object_set_new(err, "request_id",
@@ -152,7 +152,7 @@ ngx_http_confhaven_send_errorf(ngx_http_request_t *r, ngx_uint_t status,
     msg.len = p - buf;
 
     /* a message may quote client bytes: never emit invalid UTF-8 */
-    if (ngx_http_confhaven_utf8_invalid(msg.data, msg.len, 1) >= 0) {
+    if (ngx_http_confhaven_json_utf8_invalid(msg.data, msg.len, 1) >= 0) {
         ngx_str_set(&msg, "the request is invalid");
     }
 
@@ -179,7 +179,7 @@ ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
 {
     ngx_str_t  id;
 
-    ngx_http_confhaven_request_id(r, &id);
+    ngx_http_confhaven_json_request_id(r, &id);
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "confhaven pg: %s (request %V): %V", what, &id, detail);

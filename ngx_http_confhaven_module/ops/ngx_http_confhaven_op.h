@@ -4,8 +4,8 @@
  */
 
 
-#ifndef _NGX_HTTP_CONFHAVEN_OPS_H_INCLUDED_
-#define _NGX_HTTP_CONFHAVEN_OPS_H_INCLUDED_
+#ifndef _NGX_HTTP_CONFHAVEN_OP_H_INCLUDED_
+#define _NGX_HTTP_CONFHAVEN_OP_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -100,7 +100,7 @@ typedef struct {
     ngx_http_confhaven_cache_t        *cache;      /* per worker */
     ngx_http_confhaven_cache_conf_t   *conf;       /* the location's */
     ngx_msec_t                         timeout;    /* 0: the pool's */
-} ngx_http_confhaven_ops_env_t;
+} ngx_http_confhaven_op_env_t;
 
 
 typedef struct {
@@ -112,7 +112,7 @@ typedef struct {
 
 struct ngx_http_confhaven_op_call_s {
     ngx_http_confhaven_op_t           *op;
-    ngx_http_confhaven_ops_env_t      *env;
+    ngx_http_confhaven_op_env_t      *env;
     ngx_pool_t                        *pool;
     ngx_log_t                         *log;
     char                        *values[NGX_HTTP_CONFHAVEN_OP_MAX_PARAMS];
@@ -128,7 +128,7 @@ struct ngx_http_confhaven_op_call_s {
 
 
 void ngx_http_confhaven_op_init(ngx_http_confhaven_op_call_t *call,
-    ngx_http_confhaven_op_t *op, ngx_http_confhaven_ops_env_t *env,
+    ngx_http_confhaven_op_t *op, ngx_http_confhaven_op_env_t *env,
     ngx_pool_t *pool, ngx_log_t *log);
 ngx_int_t ngx_http_confhaven_op_find(ngx_http_confhaven_op_t *op,
     u_char *name, size_t len, ngx_uint_t rest);
@@ -138,8 +138,8 @@ ngx_int_t ngx_http_confhaven_op_set(ngx_http_confhaven_op_call_t *call,
 ngx_int_t ngx_http_confhaven_op_key(ngx_http_confhaven_op_call_t *call);
 ngx_int_t ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call);
 void ngx_http_confhaven_op_cancel(ngx_http_confhaven_op_call_t *call);
-const char *ngx_http_confhaven_ops_cache_state(
-    ngx_http_confhaven_ops_env_t *env);
+const char *ngx_http_confhaven_op_cache_state(
+    ngx_http_confhaven_op_env_t *env);
 ngx_http_confhaven_op_error_t *ngx_http_confhaven_op_error(
     ngx_http_confhaven_op_call_t *call);
 
@@ -154,4 +154,4 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_complete;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_day_plan;
 
 
-#endif /* _NGX_HTTP_CONFHAVEN_OPS_H_INCLUDED_ */
+#endif /* _NGX_HTTP_CONFHAVEN_OP_H_INCLUDED_ */

@@ -16,7 +16,7 @@
 #include <ngx_event.h>
 
 #include "ngx_http_confhaven_json.h"
-#include "ngx_http_confhaven_ops.h"
+#include "ngx_http_confhaven_op.h"
 
 
 static ngx_int_t ngx_http_confhaven_op_text(ngx_http_confhaven_op_call_t *call,
@@ -30,7 +30,7 @@ static void ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call);
 
 void
 ngx_http_confhaven_op_init(ngx_http_confhaven_op_call_t *call,
-    ngx_http_confhaven_op_t *op, ngx_http_confhaven_ops_env_t *env,
+    ngx_http_confhaven_op_t *op, ngx_http_confhaven_op_env_t *env,
     ngx_pool_t *pool, ngx_log_t *log)
 {
     ngx_memzero(call, sizeof(ngx_http_confhaven_op_call_t));
@@ -109,7 +109,7 @@ ngx_http_confhaven_op_set(ngx_http_confhaven_op_call_t *call, ngx_uint_t i,
         return NGX_OK;
     }
 
-    if (ngx_http_confhaven_utf8_invalid(text, len, 1) >= 0) {
+    if (ngx_http_confhaven_json_utf8_invalid(text, len, 1) >= 0) {
         *ngx_slprintf(err, err + size - 1, "\"%s\" is not valid UTF-8 text",
                       name) = '\0';
         return NGX_DECLINED;
@@ -351,14 +351,14 @@ ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
                  : call->env->conf->ttl_document;
     }
 
-    return ngx_http_confhaven_fetch(f);
+    return ngx_http_confhaven_cache_fetch(f);
 }
 
 
 void
 ngx_http_confhaven_op_cancel(ngx_http_confhaven_op_call_t *call)
 {
-    ngx_http_confhaven_fetch_cancel(&call->fetch);
+    ngx_http_confhaven_cache_fetch_cancel(&call->fetch);
 
     if (call->rop) {
         ngx_http_confhaven_redis_cancel(call->rop);
@@ -370,7 +370,7 @@ ngx_http_confhaven_op_cancel(ngx_http_confhaven_op_call_t *call)
 /* the state of the cache behind the operations, for a health check */
 
 const char *
-ngx_http_confhaven_ops_cache_state(ngx_http_confhaven_ops_env_t *env)
+ngx_http_confhaven_op_cache_state(ngx_http_confhaven_op_env_t *env)
 {
     return ngx_http_confhaven_cache_state(env->cache);
 }

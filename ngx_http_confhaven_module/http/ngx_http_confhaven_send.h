@@ -4,8 +4,8 @@
  */
 
 
-#ifndef _NGX_HTTP_CONFHAVEN_RESPOND_H_INCLUDED_
-#define _NGX_HTTP_CONFHAVEN_RESPOND_H_INCLUDED_
+#ifndef _NGX_HTTP_CONFHAVEN_SEND_H_INCLUDED_
+#define _NGX_HTTP_CONFHAVEN_SEND_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -25,4 +25,4 @@ ngx_int_t ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
     ngx_str_t *detail);
 
 
-#endif /* _NGX_HTTP_CONFHAVEN_RESPOND_H_INCLUDED_ */
+#endif /* _NGX_HTTP_CONFHAVEN_SEND_H_INCLUDED_ */
