@@ -21,7 +21,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(3)->plan(37);
+    ->worker_processes(3)->plan(39);
 
 $t->write_conf(<<'EOF2');
 confhaven_pg_server "%%DSN%%";
@@ -136,6 +136,15 @@ ok(!exists $j->{result}, 'not found: no result');
 
 ($x, $j) = req('resources/read', { uri => 'confhaven://conferences/Bad_Slug' });
 is($j->{error}{code}, -32002, 'malformed slug: not found');
+# a value the operation refuses is the caller's mistake, never -32603
+($x, $j) = req('resources/read', { uri => 'confhaven://sessions/042' });
+is($j->{error}{code}, -32002, 'session id with a leading zero: not found');
+($x, $j) = req('completion/complete', {
+    ref => { type => 'ref/prompt', name => 'plan_my_day' },
+    argument => { name => 'date', value => '2' },
+    context => { arguments => { conference => ("x" x 300) } } });
+is_deeply([$x->{status}, $j->{error}{code}, ref $j->{result}{completion}{values}],
+          [200, undef, 'ARRAY'], 'completion with a 300-byte conference: empty values');
 ($x, $j) = req('resources/read', { uri => 42 });
 is($j->{error}{code}, -32602, 'uri not a string: -32602');
 ($x, $j) = req('resources/subscribe', { uri => 'confhaven://conferences/pycon-au-2024' });

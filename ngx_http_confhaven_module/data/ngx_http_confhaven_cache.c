@@ -693,7 +693,9 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
 
     *ropp = rop;
 
-    return ngx_http_confhaven_redis_command(rop, 7, argv, argvlen);
+    /* not ready (reconnecting): an error, not "no cache" */
+    return ngx_http_confhaven_redis_command(rop, 7, argv, argvlen) == NGX_OK
+           ? NGX_OK : NGX_ERROR;
 }
 
 

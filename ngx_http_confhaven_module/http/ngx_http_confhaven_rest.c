@@ -718,20 +718,33 @@ ngx_http_confhaven_rest_set(ngx_http_request_t *r,
 {
     ssize_t                         bad;
     ngx_int_t                       rc;
+    const char                     *name;
     ngx_http_confhaven_op_param_t  *prm;
     u_char                          err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
 
     prm = &ctx->call->op->params[i];
 
-    bad = ngx_http_confhaven_json_utf8_invalid(v->data, v->len, 0);
+    name = prm->rest_name ? prm->rest_name : prm->name;
+
+    bad = ngx_http_confhaven_json_utf8_invalid(v->data, v->len, 1);
     if (bad >= 0) {
         return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
                    "bad_parameter",
                    "percent-encode UTF-8 text; control characters "
                    "are not accepted",
                    "parameter \"%s\" is not valid UTF-8 text "
-                   "(byte %z)", prm->rest_name ? prm->rest_name : prm->name,
-                   bad);
+                   "(byte %z)", name, bad);
+    }
+
+    /* a query string is one line: no control characters, tabs included */
+    bad = ngx_http_confhaven_json_utf8_invalid(v->data, v->len, 0);
+    if (bad >= 0) {
+        return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
+                   "bad_parameter",
+                   "percent-encode UTF-8 text; control characters "
+                   "are not accepted",
+                   "parameter \"%s\" contains a control character "
+                   "(byte %z)", name, bad);
     }
 
     rc = ngx_http_confhaven_op_set(ctx->call, i, 1, v->data, v->len, err,

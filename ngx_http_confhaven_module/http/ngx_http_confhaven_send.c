@@ -29,8 +29,8 @@ ngx_http_confhaven_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {
     ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_buf_t    *b, *nl;
+    ngx_chain_t   out[2];
 
     r->headers_out.status = status;
     r->headers_out.content_type = ngx_http_confhaven_json_type;
@@ -44,29 +44,33 @@ ngx_http_confhaven_send_json(ngx_http_request_t *r, ngx_uint_t status,
         return rc;
     }
 
+    /*
+     * The body as it is (it lives in the request's pool or is static),
+     * then a newline for curl users: no copy of a large answer.
+     */
+
     b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    nl = ngx_calloc_buf(r->pool);
+    if (b == NULL || nl == NULL) {
         return NGX_ERROR;
     }
 
-    /* the body is always followed by a newline for curl users */
-    b->start = ngx_pnalloc(r->pool, body->len + 1);
-    if (b->start == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = b->start;
-    b->last = ngx_cpymem(b->pos, body->data, body->len);
-    *b->last++ = '\n';
-    b->end = b->last;
+    b->pos = body->data;
+    b->last = body->data + body->len;
     b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
-    out.buf = b;
-    out.next = NULL;
+    nl->pos = (u_char *) "\n";
+    nl->last = nl->pos + 1;
+    nl->memory = 1;
+    nl->last_buf = (r == r->main) ? 1 : 0;
+    nl->last_in_chain = 1;
 
-    return ngx_http_output_filter(r, &out);
+    out[0].buf = b;
+    out[0].next = &out[1];
+    out[1].buf = nl;
+    out[1].next = NULL;
+
+    return ngx_http_output_filter(r, body->len ? &out[0] : &out[1]);
 }
 
 

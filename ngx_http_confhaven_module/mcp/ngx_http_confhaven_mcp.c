@@ -1881,9 +1881,11 @@ ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
     json_t    *value, *data;
     ngx_str_t  id;
 
+    /* our functions' words for the caller (CHnnn, 22xxx): the caller's */
     if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
-        && op->sqlstate.len == 5 && op->sqlstate.data[0] == 'C'
-        && op->sqlstate.data[1] == 'H')
+        && op->sqlstate.len == 5
+        && ((op->sqlstate.data[0] == 'C' && op->sqlstate.data[1] == 'H')
+            || (op->sqlstate.data[0] == '2' && op->sqlstate.data[1] == '2')))
     {
         return NULL;
     }

@@ -286,9 +286,11 @@ ngx_http_confhaven_mcp_resources_got(ngx_http_confhaven_mcp_call_t *call,
 
     uri = json_object_get(call->params, "uri");
 
+    /* unknown, or not a valid id or slug ("sessions/042") */
     if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
         && op->sqlstate.len == 5
-        && ngx_strncmp(op->sqlstate.data, "CH404", 5) == 0)
+        && (ngx_strncmp(op->sqlstate.data, "CH404", 5) == 0
+            || (op->sqlstate.data[0] == '2' && op->sqlstate.data[1] == '2')))
     {
         ngx_http_confhaven_mcp_resources_not_found(call, uri,
                                                    op->hint.len ? &op->hint

@@ -721,7 +721,11 @@ ngx_http_confhaven_tool_answered(ngx_http_confhaven_op_call_t *call)
 
     if (ngx_http_confhaven_json_dump(run->r, json_incref(run->result),
                                      &run->result_text)
-        == NGX_OK)
+        == NGX_OK
+        /* from the data the lookup saw: no import in between */
+        && f->gen_known && run->rendered.gen_known
+        && f->gen.len == run->rendered.gen.len
+        && ngx_memcmp(f->gen.data, run->rendered.gen.data, f->gen.len) == 0)
     {
         /* for the next caller: the result as sent */
         ngx_http_confhaven_cache_store(&run->rendered, &run->result_text,

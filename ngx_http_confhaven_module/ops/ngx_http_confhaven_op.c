@@ -22,6 +22,7 @@
 static ngx_int_t ngx_http_confhaven_op_text(ngx_http_confhaven_op_call_t *call,
     ngx_http_confhaven_op_param_t *p, u_char *text, size_t len,
     char **out);
+static void ngx_http_confhaven_op_cleanup(void *data);
 static void ngx_http_confhaven_op_fetched(ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_op_invalidated(
     ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
@@ -311,6 +312,7 @@ ngx_int_t
 ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
 {
     ngx_uint_t                   i;
+    ngx_pool_cleanup_t          *cln;
     ngx_http_confhaven_op_t     *op;
     ngx_http_confhaven_fetch_t  *f;
 
@@ -319,6 +321,20 @@ ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
     if (call->key.len == 0 && ngx_http_confhaven_op_key(call) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    /*
+     * Whatever the call is waiting for (the cache, the database, Redis
+     * forgetting what a write changed) stops when its pool goes: the
+     * front end's request may go away first.
+     */
+
+    cln = ngx_pool_cleanup_add(call->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_confhaven_op_cleanup;
+    cln->data = call;
 
     f = &call->fetch;
 
@@ -352,6 +368,13 @@ ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
     }
 
     return ngx_http_confhaven_cache_fetch(f);
+}
+
+
+static void
+ngx_http_confhaven_op_cleanup(void *data)
+{
+    ngx_http_confhaven_op_cancel(data);
 }
 
 

@@ -65,7 +65,9 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_complete = {
 
 ngx_http_confhaven_op_t  ngx_http_confhaven_op_day_plan = {
     ngx_string("day_plan"),
-    "SELECT r::text, r->>'total', r->>'slug' "
+    "SELECT r::text, r->>'total', "
+    /* a conference given by name: its answer spans conferences */
+    "CASE WHEN r->>'slug' = $1 THEN r->>'slug' ELSE '*' END "
     "FROM confhaven.api_day_plan($1, $2) AS r",
     ngx_http_confhaven_plan_params, 2,
     NGX_HTTP_CONFHAVEN_OP_SEARCH,

@@ -97,7 +97,9 @@ static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_search_params[] = {
 ngx_http_confhaven_op_t  ngx_http_confhaven_op_search_sessions = {
     ngx_string("search_sessions"),
     "SELECT r::text, json_array_length(r->'sessions'), "
-    "coalesce(r->'query'->>'conference', '*') "
+    /* a name resolved today may name another conference after an import */
+    "CASE WHEN r->'query'->>'conference_given' IS NULL "
+    "THEN coalesce(r->'query'->>'conference', '*') ELSE '*' END "
     "FROM confhaven.api_search($1, $2, $3, $4, $5::integer, $6::boolean, "
     "$7, $8, $9, $10, $11, $12, $13, $14) AS r",
     ngx_http_confhaven_op_search_params,

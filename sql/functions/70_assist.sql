@@ -13,7 +13,11 @@ CREATE OR REPLACE FUNCTION confhaven.api_complete(
 RETURNS json
 LANGUAGE sql STABLE
 AS $$
-    WITH slugs AS (
+    WITH cf AS (
+        -- resolved once (an unknown one: tracks of every conference)
+        SELECT CASE WHEN field IN ('track', 'date') AND conference IS NOT NULL
+                    THEN confhaven._find_conference(conference) END AS id),
+    slugs AS (
         SELECT slug, start_date, starts_with(slug, lower(prefix)) AS pre
           FROM confhaven.conferences
          WHERE field = 'conference' AND is_active
@@ -24,10 +28,9 @@ AS $$
           FROM confhaven.tracks t
           JOIN confhaven.conferences c ON c.id = t.conference_id
            AND c.is_active
+         CROSS JOIN cf
          WHERE field = 'track'
-           AND (conference IS NULL
-                OR c.id = coalesce(confhaven._find_conference(conference),
-                                   c.id))
+           AND (cf.id IS NULL OR c.id = cf.id)
            AND (starts_with(lower(t.name), lower(prefix))
                 OR strpos(lower(t.name), ' ' || lower(prefix)) > 0)),
     days AS (
@@ -35,8 +38,9 @@ AS $$
                                 'YYYY-MM-DD') AS day
           FROM confhaven.sessions s
           JOIN confhaven.conferences c ON c.id = s.conference_id
+         CROSS JOIN cf
          WHERE field = 'date'
-           AND c.id = confhaven._find_conference(conference)
+           AND c.id = cf.id
            AND s.start_at IS NOT NULL),
     m AS (
         SELECT slug AS v, NOT pre AS k2, start_date AS k3
