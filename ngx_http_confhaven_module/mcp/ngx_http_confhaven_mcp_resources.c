@@ -20,6 +20,7 @@
 
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_mcp.h"
+#include "ngx_http_confhaven_tools.h"
 
 
 #define NGX_HTTP_CONFHAVEN_URI_CONFERENCES  "confhaven://conferences/"
@@ -75,8 +76,8 @@ ngx_http_confhaven_mcp_resources_listed(ngx_http_confhaven_mcp_call_t *call,
 {
     u_char      *p, *last, buf[1024];
     size_t       i;
-    json_t      *value, *list, *resources, *c, *res, *n;
-    const char  *slug, *name, *loc, *start, *end;
+    json_t      *value, *list, *resources, *c, *res;
+    const char  *slug, *name;
 
     value = ngx_http_confhaven_mcp_query_value(call, op);
     if (value == NULL) {
@@ -105,32 +106,11 @@ ngx_http_confhaven_mcp_resources_listed(ngx_http_confhaven_mcp_call_t *call,
             continue;
         }
 
-        loc = json_string_value(json_object_get(c, "location"));
-        start = json_string_value(json_object_get(c, "start_date"));
-        end = json_string_value(json_object_get(c, "end_date"));
-        n = json_object_get(c, "session_count");
-
         p = buf;
         last = buf + sizeof(buf);
 
         p = ngx_slprintf(p, last, "%s", name);
-
-        if (start) {
-            p = ngx_slprintf(p, last, ", %s", start);
-
-            if (end && ngx_strcmp(start, end) != 0) {
-                p = ngx_slprintf(p, last, " to %s", end);
-            }
-        }
-
-        if (loc) {
-            p = ngx_slprintf(p, last, ", %s", loc);
-        }
-
-        if (json_is_integer(n)) {
-            p = ngx_slprintf(p, last, ", %L sessions",
-                             (int64_t) json_integer_value(n));
-        }
+        p = ngx_http_confhaven_tools_text_conference(p, last, c);
 
         p = ngx_slprintf(p, last, ": the conference with its tracks, "
                          "levels, rooms and days.");

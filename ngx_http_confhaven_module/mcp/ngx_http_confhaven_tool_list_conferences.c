@@ -72,9 +72,8 @@ ngx_http_confhaven_list_conferences_render(ngx_http_confhaven_tool_run_t *run,
 {
     u_char      *p, *last;
     size_t       size, i, count;
-    json_t      *list, *c, *n;
+    json_t      *list, *c;
     ngx_str_t    text;
-    const char  *loc, *start, *end;
 
     list = json_object_get(value, "conferences");
     count = json_array_size(list);
@@ -104,33 +103,13 @@ ngx_http_confhaven_list_conferences_render(ngx_http_confhaven_tool_run_t *run,
 
     for (i = 0; i < count; i++) {
         c = json_array_get(list, i);
-        loc = ngx_http_confhaven_tools_str(c, "location");
-        start = ngx_http_confhaven_tools_str(c, "start_date");
-        end = ngx_http_confhaven_tools_str(c, "end_date");
-        n = json_object_get(c, "session_count");
-
         p = ngx_slprintf(p, last, "- %s (slug: %s)",
                          ngx_http_confhaven_tools_str(c, "name")
                          ? ngx_http_confhaven_tools_str(c, "name") : "",
                          ngx_http_confhaven_tools_str(c, "slug")
                          ? ngx_http_confhaven_tools_str(c, "slug") : "");
 
-        if (start) {
-            p = ngx_slprintf(p, last, ", %s", start);
-
-            if (end && ngx_strcmp(start, end) != 0) {
-                p = ngx_slprintf(p, last, " to %s", end);
-            }
-        }
-
-        if (loc) {
-            p = ngx_slprintf(p, last, ", %s", loc);
-        }
-
-        if (json_is_integer(n)) {
-            p = ngx_slprintf(p, last, ", %L sessions",
-                             (int64_t) json_integer_value(n));
-        }
+        p = ngx_http_confhaven_tools_text_conference(p, last, c);
 
         p = ngx_slprintf(p, last, "\n");
     }

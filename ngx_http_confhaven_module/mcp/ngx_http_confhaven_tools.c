@@ -1003,6 +1003,40 @@ ngx_http_confhaven_tools_str(json_t *obj, const char *key)
  *        2026-10-02 09:00–10:00 (Europe/London) · Room 1 · Track · Level
  */
 
+/* ", 2026-10-01 to 2026-10-02, Glasgow, 120 sessions" of a conference */
+
+u_char *
+ngx_http_confhaven_tools_text_conference(u_char *p, u_char *last, json_t *c)
+{
+    json_t      *n;
+    const char  *loc, *start, *end;
+
+    loc = ngx_http_confhaven_tools_str(c, "location");
+    start = ngx_http_confhaven_tools_str(c, "start_date");
+    end = ngx_http_confhaven_tools_str(c, "end_date");
+    n = json_object_get(c, "session_count");
+
+    if (start) {
+        p = ngx_slprintf(p, last, ", %s", start);
+
+        if (end && ngx_strcmp(start, end) != 0) {
+            p = ngx_slprintf(p, last, " to %s", end);
+        }
+    }
+
+    if (loc) {
+        p = ngx_slprintf(p, last, ", %s", loc);
+    }
+
+    if (json_is_integer(n)) {
+        p = ngx_slprintf(p, last, ", %L sessions",
+                         (int64_t) json_integer_value(n));
+    }
+
+    return p;
+}
+
+
 u_char *
 ngx_http_confhaven_tools_text_session(u_char *p, u_char *last, json_t *s)
 {

@@ -101,6 +101,8 @@ ngx_int_t ngx_http_confhaven_tools_errorf(ngx_http_confhaven_tool_run_t *run,
     const char *hint, const char *fmt, ...);
 
 /* text helpers for the tools' human-readable summaries */
+u_char *ngx_http_confhaven_tools_text_conference(u_char *p, u_char *last,
+    json_t *c);
 u_char *ngx_http_confhaven_tools_text_session(u_char *p, u_char *last,
     json_t *s);
 const char *ngx_http_confhaven_tools_str(json_t *obj, const char *key);
