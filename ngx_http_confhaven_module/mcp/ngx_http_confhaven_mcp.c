@@ -86,7 +86,6 @@ typedef struct {
 
 struct ngx_http_confhaven_mcp_query_s {
     ngx_http_confhaven_mcp_call_t     *call;
-    ngx_http_confhaven_pg_op_t        *op;
     ngx_http_confhaven_op_call_t      *oc;
     ngx_event_t                        timer;
     ngx_http_confhaven_mcp_query_pt    handler;
@@ -1705,9 +1704,8 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
     ngx_uint_t                       i;
     ngx_pool_cleanup_t              *cln;
     ngx_http_request_t              *r;
-    ngx_http_confhaven_pg_op_t      *op;
     ngx_http_confhaven_op_call_t    *oc;
-    ngx_http_confhaven_op_env_t    *env;
+    ngx_http_confhaven_op_env_t     *env;
     ngx_http_confhaven_mcp_query_t  *q;
     u_char                           err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
 
@@ -1718,11 +1716,10 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
     }
 
     q = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_query_t));
-    op = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_pg_op_t));
     oc = ngx_palloc(r->pool, sizeof(ngx_http_confhaven_op_call_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (q == NULL || op == NULL || oc == NULL || cln == NULL
+    if (q == NULL || oc == NULL || cln == NULL
         || ngx_http_confhaven_mcp_ops_env(call, &env) != NGX_OK)
     {
         return NGX_ERROR;
@@ -1734,7 +1731,6 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
     cln->data = q;
 
     q->call = call;
-    q->op = op;
     q->oc = oc;
     q->handler = handler;
     q->timer.handler = ngx_http_confhaven_mcp_query_timeout;
@@ -1755,16 +1751,17 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
         }
 
         if (rc == NGX_DECLINED) {
-            /* as the database says it: the caller's mistake */
-            op->status = NGX_HTTP_CONFHAVEN_PG_SQL_ERROR;
-            ngx_str_set(&op->sqlstate, "22023");
-            op->message.len = ngx_strlen(err);
-            op->message.data = ngx_pnalloc(r->pool, op->message.len);
-            if (op->message.data == NULL) {
+            /* the caller's mistake, said as the operation said it */
+            oc->error.kind = NGX_HTTP_CONFHAVEN_OP_E_INPUT;
+            oc->fetch.status = NGX_HTTP_CONFHAVEN_PG_SQL_ERROR;
+            oc->fetch.message.len = ngx_strlen(err);
+            oc->fetch.message.data = ngx_pnalloc(r->pool,
+                                                 oc->fetch.message.len);
+            if (oc->fetch.message.data == NULL) {
                 return NGX_ERROR;
             }
 
-            ngx_memcpy(op->message.data, err, op->message.len);
+            ngx_memcpy(oc->fetch.message.data, err, oc->fetch.message.len);
             ngx_http_confhaven_mcp_query_finish(q);
             return NGX_OK;
         }
@@ -1777,7 +1774,8 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
 
     if (ngx_http_confhaven_op_start(oc) != NGX_OK && q->running) {
         /* nothing was started */
-        op->status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
+        oc->fetch.status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
+        oc->error.kind = NGX_HTTP_CONFHAVEN_OP_E_DOWN;
         ngx_http_confhaven_mcp_query_finish(q);
     }
 
@@ -1788,30 +1786,15 @@ ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
 static void
 ngx_http_confhaven_mcp_query_answered(ngx_http_confhaven_op_call_t *oc)
 {
-    ngx_http_confhaven_fetch_t      *f;
-    ngx_http_confhaven_pg_op_t      *op;
     ngx_http_confhaven_mcp_query_t  *q = oc->data;
 
     if (!q->running) {
         return;
     }
 
-    f = &oc->fetch;
-
     if (q->call->vars) {
-        q->call->vars->cache_status = f->cache_status;
+        q->call->vars->cache_status = oc->fetch.cache_status;
     }
-
-    op = q->op;
-
-    op->status = f->status;
-    op->value = f->value;
-    op->got_null = (f->status == NGX_HTTP_CONFHAVEN_PG_OK
-                    && f->value.len == 0);
-    op->sqlstate = f->sqlstate;
-    op->message = f->message;
-    op->hint = f->hint;
-    op->elapsed = f->elapsed;
 
     ngx_http_confhaven_mcp_query_finish(q);
 }
@@ -1833,7 +1816,8 @@ ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev)
 
     ngx_http_confhaven_op_cancel(q->oc);
 
-    q->op->status = NGX_HTTP_CONFHAVEN_PG_TIMEOUT;
+    q->oc->fetch.status = NGX_HTTP_CONFHAVEN_PG_TIMEOUT;
+    q->oc->error.kind = NGX_HTTP_CONFHAVEN_OP_E_TIMEOUT;
 
     ngx_http_confhaven_mcp_query_finish(q);
 }
@@ -1848,7 +1832,7 @@ ngx_http_confhaven_mcp_query_finish(ngx_http_confhaven_mcp_query_t *q)
         ngx_del_timer(&q->timer);
     }
 
-    q->handler(q->call, q->op);
+    q->handler(q->call, q->oc);
 }
 
 
@@ -1873,36 +1857,65 @@ ngx_http_confhaven_mcp_query_cleanup(void *data)
  * the caller reads from op->sqlstate (then nothing was answered).
  */
 
+/*
+ * The operation refused the question (unknown, invalid, a value out of
+ * bounds): its message and hint are for the caller to answer with.
+ */
+
+ngx_uint_t
+ngx_http_confhaven_mcp_query_refused(ngx_http_confhaven_op_call_t *oc)
+{
+    switch (oc->error.kind) {
+
+    case NGX_HTTP_CONFHAVEN_OP_E_INPUT:
+    case NGX_HTTP_CONFHAVEN_OP_E_INVALID:
+        return 1;
+
+    case NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND:
+        /* not a row of NULL: that is an answer, JSON null */
+        return oc->fetch.status != NGX_HTTP_CONFHAVEN_PG_OK;
+
+    default:
+        return 0;
+    }
+}
+
+
+/*
+ * The operation's answer as JSON (null for a NULL row), owned by the
+ * pool.  NULL: either refused (the caller answers, see query_refused())
+ * or already answered here (-32603, libpq's text in the log only).
+ */
+
 json_t *
 ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
-    ngx_http_confhaven_pg_op_t *op)
+    ngx_http_confhaven_op_call_t *oc)
 {
-    u_char     buf[1024], *p;
-    json_t    *value, *data;
-    ngx_str_t  id;
+    u_char                      buf[1024], *p;
+    json_t                     *value, *data;
+    ngx_str_t                   id;
+    ngx_http_confhaven_fetch_t  *f;
 
-    /* our functions' words for the caller (CHnnn, 22xxx): the caller's */
-    if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
-        && op->sqlstate.len == 5
-        && ((op->sqlstate.data[0] == 'C' && op->sqlstate.data[1] == 'H')
-            || (op->sqlstate.data[0] == '2' && op->sqlstate.data[1] == '2')))
-    {
+    f = &oc->fetch;
+
+    if (ngx_http_confhaven_mcp_query_refused(oc)) {
         return NULL;
     }
 
-    if (op->status != NGX_HTTP_CONFHAVEN_PG_OK) {
-
-        /* libpq's text stays in the log; the client gets an id to quote */
+    if (oc->error.kind != NGX_HTTP_CONFHAVEN_OP_OK
+        && oc->error.kind != NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND)
+    {
+        /* the client gets an id to quote */
 
         ngx_http_confhaven_json_request_id(call->r, &id);
 
         p = ngx_http_confhaven_json_log_escape(buf, sizeof(buf),
-                                              op->message.data,
-                                              op->message.len);
+                                               f->message.data,
+                                               f->message.len);
 
         ngx_log_error(NGX_LOG_ERR, call->r->connection->log, 0,
                       "confhaven pg: query failed (request %V): %V %*s",
-                      &id, &op->sqlstate, p - buf, buf);
+                      &id, &f->sqlstate, p - buf, buf);
 
         data = json_pack("{s:s%}", "request_id", id.data ? (char *) id.data
                                                          : "",
@@ -1910,20 +1923,19 @@ ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
 
         ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
                                      NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
-                                     op->status
-                                     == NGX_HTTP_CONFHAVEN_PG_TIMEOUT
+                                     oc->error.kind
+                                     == NGX_HTTP_CONFHAVEN_OP_E_TIMEOUT
                                      ? "Internal error: the database did "
                                        "not answer in time; try again"
                                      : "Internal error: the database is "
                                        "unavailable; try again later",
                                      data);
-        op->sqlstate.len = 0;
         return NULL;
     }
 
-    value = op->got_null
+    value = (f->value.len == 0)
             ? json_null()
-            : json_loadb((char *) op->value.data, op->value.len,
+            : json_loadb((char *) f->value.data, f->value.len,
                          JSON_DECODE_ANY, NULL);
 
     if (value == NULL
@@ -1931,7 +1943,6 @@ ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
     {
         json_decref(value);
         ngx_http_confhaven_mcp_result(call, NULL);
-        op->sqlstate.len = 0;
         return NULL;
     }
 

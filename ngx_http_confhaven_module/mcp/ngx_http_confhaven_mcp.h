@@ -84,9 +84,9 @@ typedef void (*ngx_http_confhaven_mcp_done_pt)(
 
 typedef struct ngx_http_confhaven_mcp_query_s  ngx_http_confhaven_mcp_query_t;
 
-/* op->status says how it went; NGX_HTTP_CONFHAVEN_PG_TIMEOUT on our timer */
+/* oc->error.kind says how it went; OP_E_TIMEOUT on our timer too */
 typedef void (*ngx_http_confhaven_mcp_query_pt)(
-    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_pg_op_t *op);
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_op_call_t *oc);
 
 
 typedef struct {
@@ -272,7 +272,9 @@ ngx_int_t ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
     ngx_http_confhaven_op_t *op, ngx_uint_t nparams, char **params,
     ngx_http_confhaven_mcp_query_pt handler);
 json_t *ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
-    ngx_http_confhaven_pg_op_t *op);
+    ngx_http_confhaven_op_call_t *oc);
+ngx_uint_t ngx_http_confhaven_mcp_query_refused(
+    ngx_http_confhaven_op_call_t *oc);
 
 /* ngx_http_confhaven_mcp_resources.c */
 void ngx_http_confhaven_mcp_resources_list(

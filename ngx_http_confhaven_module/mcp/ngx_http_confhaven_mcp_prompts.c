@@ -29,7 +29,7 @@ static ngx_int_t ngx_http_confhaven_mcp_prompt_arg(
     ngx_http_confhaven_mcp_call_t *call, json_t *args, const char *name,
     char **out);
 static void ngx_http_confhaven_mcp_plan_got(
-    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_pg_op_t *op);
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_op_call_t *oc);
 static u_char *ngx_http_confhaven_mcp_plan_session(u_char *p, u_char *last,
     json_t *s);
 static void ngx_http_confhaven_mcp_prompt_invalid(
@@ -254,7 +254,7 @@ ngx_http_confhaven_mcp_prompt_invalid(ngx_http_confhaven_mcp_call_t *call,
 
 static void
 ngx_http_confhaven_mcp_plan_got(ngx_http_confhaven_mcp_call_t *call,
-    ngx_http_confhaven_pg_op_t *op)
+    ngx_http_confhaven_op_call_t *oc)
 {
     u_char      *p, *last;
     size_t       size, i, n;
@@ -263,25 +263,17 @@ ngx_http_confhaven_mcp_plan_got(ngx_http_confhaven_mcp_call_t *call,
     ngx_str_t    text;
     const char  *name, *date, *loc, *tz, *interests;
 
-    if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
-        && op->sqlstate.len == 5
-        && (ngx_strncmp(op->sqlstate.data, "CH404", 5) == 0
-            || (op->sqlstate.data[0] == '2' && op->sqlstate.data[1] == '2')))
-    {
+    if (ngx_http_confhaven_mcp_query_refused(oc)) {
         /* an unknown conference (with the valid slugs) or a bad date */
         ngx_http_confhaven_mcp_prompt_invalid(call, "%V.%s%V",
-                                              &op->message,
-                                              op->hint.len ? " " : "",
-                                              &op->hint);
+                                              &oc->fetch.message,
+                                              oc->fetch.hint.len ? " " : "",
+                                              &oc->fetch.hint);
         return;
     }
 
-    value = ngx_http_confhaven_mcp_query_value(call, op);
+    value = ngx_http_confhaven_mcp_query_value(call, oc);
     if (value == NULL) {
-        if (op->sqlstate.len) {
-            ngx_http_confhaven_mcp_result(call, NULL);
-        }
-
         return;
     }
 
@@ -303,7 +295,7 @@ ngx_http_confhaven_mcp_plan_got(ngx_http_confhaven_mcp_call_t *call,
         interests = NULL;
     }
 
-    size = 4096 + op->value.len;
+    size = 4096 + oc->fetch.value.len;
 
     text.data = ngx_pnalloc(call->r->pool, size);
     if (text.data == NULL) {

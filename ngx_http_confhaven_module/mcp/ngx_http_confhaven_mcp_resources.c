@@ -31,13 +31,13 @@
 
 
 static void ngx_http_confhaven_mcp_resources_listed(
-    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_pg_op_t *op);
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_op_call_t *oc);
 static void ngx_http_confhaven_mcp_resources_got(
-    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_pg_op_t *op);
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_op_call_t *oc);
 static void ngx_http_confhaven_mcp_resources_not_found(
     ngx_http_confhaven_mcp_call_t *call, json_t *uri, ngx_str_t *why);
 static void ngx_http_confhaven_mcp_completion_got(
-    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_pg_op_t *op);
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_op_call_t *oc);
 static void ngx_http_confhaven_mcp_completion_values(
     ngx_http_confhaven_mcp_call_t *call, json_t *values, json_int_t total);
 static ngx_int_t ngx_http_confhaven_mcp_is_slug(u_char *p, size_t len);
@@ -72,16 +72,16 @@ ngx_http_confhaven_mcp_resources_list(ngx_http_confhaven_mcp_call_t *call)
 
 static void
 ngx_http_confhaven_mcp_resources_listed(ngx_http_confhaven_mcp_call_t *call,
-    ngx_http_confhaven_pg_op_t *op)
+    ngx_http_confhaven_op_call_t *oc)
 {
     u_char      *p, *last, buf[1024];
     size_t       i;
     json_t      *value, *list, *resources, *c, *res;
     const char  *slug, *name;
 
-    value = ngx_http_confhaven_mcp_query_value(call, op);
+    value = ngx_http_confhaven_mcp_query_value(call, oc);
     if (value == NULL) {
-        if (op->sqlstate.len) {
+        if (ngx_http_confhaven_mcp_query_refused(oc)) {
             ngx_http_confhaven_mcp_result(call, NULL);
         }
 
@@ -260,37 +260,32 @@ query:
 
 static void
 ngx_http_confhaven_mcp_resources_got(ngx_http_confhaven_mcp_call_t *call,
-    ngx_http_confhaven_pg_op_t *op)
+    ngx_http_confhaven_op_call_t *oc)
 {
-    json_t  *uri, *res;
+    json_t                      *uri, *res;
+    ngx_http_confhaven_fetch_t  *f;
 
     uri = json_object_get(call->params, "uri");
 
+    f = &oc->fetch;
+
     /* unknown, or not a valid id or slug ("sessions/042") */
-    if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
-        && op->sqlstate.len == 5
-        && (ngx_strncmp(op->sqlstate.data, "CH404", 5) == 0
-            || (op->sqlstate.data[0] == '2' && op->sqlstate.data[1] == '2')))
-    {
+    if (ngx_http_confhaven_mcp_query_refused(oc)) {
         ngx_http_confhaven_mcp_resources_not_found(call, uri,
-                                                   op->hint.len ? &op->hint
-                                                                : NULL);
+                                                   f->hint.len ? &f->hint
+                                                               : NULL);
         return;
     }
 
-    if (op->status != NGX_HTTP_CONFHAVEN_PG_OK) {
-        /* answers -32603, or leaves another SQL error to us */
-        (void) ngx_http_confhaven_mcp_query_value(call, op);
-
-        if (op->sqlstate.len) {
+    if (oc->error.kind != NGX_HTTP_CONFHAVEN_OP_OK) {
+        if (f->value.len == 0 && f->status == NGX_HTTP_CONFHAVEN_PG_OK) {
+            /* a NULL row: nothing we can name */
             ngx_http_confhaven_mcp_result(call, NULL);
+            return;
         }
 
-        return;
-    }
-
-    if (op->got_null) {
-        ngx_http_confhaven_mcp_result(call, NULL);
+        /* answers -32603 */
+        (void) ngx_http_confhaven_mcp_query_value(call, oc);
         return;
     }
 
@@ -299,7 +294,7 @@ ngx_http_confhaven_mcp_resources_got(ngx_http_confhaven_mcp_call_t *call,
                     "contents",
                     "uri", uri,
                     "mimeType", "application/json",
-                    "text", (char *) op->value.data, op->value.len);
+                    "text", (char *) f->value.data, f->value.len);
 
     ngx_http_confhaven_mcp_cacheable(call, res,
                                      NGX_HTTP_CONFHAVEN_MCP_TTL_DATA);
@@ -472,13 +467,13 @@ ngx_http_confhaven_mcp_resources_complete(ngx_http_confhaven_mcp_call_t *call)
 
 static void
 ngx_http_confhaven_mcp_completion_got(ngx_http_confhaven_mcp_call_t *call,
-    ngx_http_confhaven_pg_op_t *op)
+    ngx_http_confhaven_op_call_t *oc)
 {
     json_t  *value, *total;
 
-    value = ngx_http_confhaven_mcp_query_value(call, op);
+    value = ngx_http_confhaven_mcp_query_value(call, oc);
     if (value == NULL) {
-        if (op->sqlstate.len) {
+        if (ngx_http_confhaven_mcp_query_refused(oc)) {
             /* nothing to offer is not an error for a completion */
             ngx_http_confhaven_mcp_completion_values(call, NULL, 0);
         }

@@ -399,13 +399,6 @@ ngx_http_confhaven_op_cache_state(ngx_http_confhaven_op_env_t *env)
 }
 
 
-ngx_http_confhaven_op_error_t *
-ngx_http_confhaven_op_error(ngx_http_confhaven_op_call_t *call)
-{
-    return &call->error;
-}
-
-
 static void
 ngx_http_confhaven_op_fetched(ngx_http_confhaven_fetch_t *f)
 {

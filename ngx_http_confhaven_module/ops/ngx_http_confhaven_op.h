@@ -140,8 +140,6 @@ ngx_int_t ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call);
 void ngx_http_confhaven_op_cancel(ngx_http_confhaven_op_call_t *call);
 const char *ngx_http_confhaven_op_cache_state(
     ngx_http_confhaven_op_env_t *env);
-ngx_http_confhaven_op_error_t *ngx_http_confhaven_op_error(
-    ngx_http_confhaven_op_call_t *call);
 
 
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_health;

@@ -14,7 +14,7 @@ fuzz_sent_t                      fuzz_sent;
 ngx_log_t                        fuzz_log;
 ngx_http_confhaven_main_conf_t  *fuzz_chmcf;
 
-static u_char                    fuzz_cache_stub[64];
+static u_char                    fuzz_cache_placeholder[64];
 ngx_http_confhaven_loc_conf_t   *fuzz_chlcf;
 
 static ngx_open_file_t           fuzz_log_file;
@@ -136,7 +136,8 @@ fuzz_init(void)
      * Never looked into: ngx_http_confhaven_cache_fetch() is wrapped, so every
      * read stays pending as a query the client abandons.
      */
-    fuzz_chmcf->cache = (ngx_http_confhaven_cache_t *) &fuzz_cache_stub;
+    fuzz_chmcf->cache =
+        (ngx_http_confhaven_cache_t *) &fuzz_cache_placeholder;
 
     fuzz_zone_reset(&fuzz_chmcf->mcp.zone);
 }
