@@ -115,6 +115,20 @@ sub open_sse {
     return ($s, $ep);
 }
 
+# A says where a stream is in Redis just after the endpoint event; B
+# finds it from then on (a sanitized build can take its time after Redis
+# restarted)
+sub registered {
+    my ($u) = @_;
+    my ($sid) = $u =~ /sessionId=([0-9a-f]{32})/;
+    for (1 .. 100) {
+        return 1 if $sid && $t->redis_cli('HGET', "confhaven:mcp:session:$sid",
+                                          'sse') ne '';
+        sleep 0.1;
+    }
+    return 0;
+}
+
 sub wait_redis_back {
     my $ok = 0;
     for (1 .. 100) {
@@ -170,6 +184,7 @@ ok(wait_redis_back(), 'Redis started again: the cache is used again');
 my ($s, $ep) = open_sse();
 my $url = $ep->{data} // '';
 like($url, qr/sessionId=[0-9a-f]{32}/, 'legacy stream on A');
+registered($url);
 
 sub post_b {
     my ($id) = @_;
@@ -272,6 +287,7 @@ ok(wait_redis_back(), 'Redis back: the cache is used again');
 close $s->{sock};
 ($s, $ep) = open_sse();
 $url = $ep->{data} // '';
+registered($url);
 my $ok = 0;
 for (1 .. 100) {
     my $x = $t2->http_finish(post_b(7));
