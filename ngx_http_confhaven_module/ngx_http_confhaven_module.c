@@ -327,6 +327,13 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_main_conf_t, mcp.zone.log_size),
       NULL },
 
+    { ngx_string("confhaven_cache_local"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_cache_local_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, cache_local),
+      NULL },
+
       ngx_null_command
 };
 
@@ -583,6 +590,7 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->mcp.zone.log_size = NGX_CONF_UNSET_SIZE;
     chmcf->mcp.cluster_enabled = NGX_CONF_UNSET;
     chmcf->mcp.tag = &ngx_http_confhaven_module;
+    chmcf->cache_local = NGX_CONF_UNSET_SIZE;
 
     return chmcf;
 }
@@ -609,6 +617,14 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(chmcf->pg.keepalive_timeout, 60000);
     ngx_conf_init_msec_value(chmcf->redis_conf.timeout, 200);
     ngx_conf_init_msec_value(chmcf->redis_conf.connect_timeout, 1000);
+    ngx_conf_init_size_value(chmcf->cache_local, 0);
+
+    if (chmcf->cache_local && chmcf->redis_conf.url.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_cache_local\" needs "
+                           "\"confhaven_redis_server\"");
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_confhaven_mcp_cluster_init_conf(cf, &chmcf->mcp,
                                                  chmcf->redis_conf.url.len)
@@ -1039,6 +1055,14 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_confhaven_cache_local_init(chmcf->cache, cycle,
+                                            &chmcf->redis_conf,
+                                            chmcf->cache_local)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_confhaven_mcp_cluster_init_process(cycle, &chmcf->mcp,
                                                     &chmcf->redis_conf,
                                                     chmcf->redis)
@@ -1065,6 +1089,7 @@ ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_confhaven_mcp_cluster_exit_process(&chmcf->mcp);
+    ngx_http_confhaven_cache_local_exit(chmcf->cache);
 
     if (chmcf->redis) {
         ngx_http_confhaven_redis_destroy(chmcf->redis);

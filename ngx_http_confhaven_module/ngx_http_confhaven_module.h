@@ -37,6 +37,7 @@ typedef struct {
     ngx_http_confhaven_mcp_main_conf_t  mcp;
     void                            *mcp_sse_worker;   /* per worker */
     ngx_int_t                        request_id_index; /* $request_id */
+    size_t                           cache_local;      /* per worker */
 } ngx_http_confhaven_main_conf_t;
 
 

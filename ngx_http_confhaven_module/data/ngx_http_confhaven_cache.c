@@ -16,6 +16,21 @@
  * A Redis value is "<expires msec since epoch> <count>\n<json>": Redis
  * keeps it a little longer than its TTL so that an expired entry is
  * reported as EXPIRED rather than MISS.
+ *
+ * With confhaven_cache_local, each worker keeps what it read or stored
+ * in a bounded LRU in front of Redis (a LOCAL hit), each entry no longer
+ * than its Redis TTL.  It stays coherent through Redis pub/sub: the
+ * invalidation script publishes on a channel every worker of every
+ * instance subscribes to, and a message drops the worker's entries.  The
+ * tier is used only while that subscription is known to hear: confirmed,
+ * not reconnected since (messages may be lost in between), and a
+ * heartbeat the worker publishes through its command connection to its
+ * own second channel came back within confhaven_redis_timeout.  That is
+ * how long an import waits for its invalidation, so a frozen Redis makes
+ * the tier flush and step aside before an import can answer.  Otherwise
+ * the entries are flushed and requests go to Redis.  An entry is stored
+ * only if no message arrived since its read began, and pending messages
+ * are read before every local lookup.
  */
 
 
@@ -41,6 +56,41 @@
 
 #define NGX_HTTP_CONFHAVEN_CACHE_GRACE   60        /* seconds kept past TTL */
 
+#define NGX_HTTP_CONFHAVEN_CACHE_CHANNEL  "confhaven:v1:invalidate"
+#define NGX_HTTP_CONFHAVEN_CACHE_ALIVE    "confhaven:v1:alive:"
+
+/* the smallest confhaven_cache_local that is not "off" */
+#define NGX_HTTP_CONFHAVEN_CACHE_LOCAL_MIN  (64 * 1024)
+
+
+typedef struct {
+    ngx_str_node_t                     node;       /* rkey */
+    ngx_queue_t                        lru;
+    ngx_msec_t                         expires;    /* wall clock */
+    ngx_int_t                          count;
+    ngx_str_t                          gen;
+    ngx_str_t                          value;
+    size_t                             size;
+} ngx_http_confhaven_local_entry_t;
+
+
+typedef struct {
+    size_t                             max;
+    size_t                             used;
+    ngx_rbtree_t                       tree;
+    ngx_rbtree_node_t                  sentinel;
+    ngx_queue_t                        lru;        /* most recent first */
+    ngx_http_confhaven_redis_t        *sub;
+    ngx_uint_t                         epoch;      /* the sub's, last seen */
+    ngx_uint_t                         seq;        /* flushes so far */
+    ngx_msec_t                         lease;
+    ngx_msec_t                         alive;      /* heartbeat sent then */
+    ngx_event_t                        heartbeat;
+    ngx_str_t                          channels[2];
+    ngx_log_t                         *log;
+    unsigned                           alive_seen:1;
+} ngx_http_confhaven_local_t;
+
 
 struct ngx_http_confhaven_cache_s {
     ngx_http_confhaven_pg_pool_t      *pg;
@@ -48,6 +98,7 @@ struct ngx_http_confhaven_cache_s {
     ngx_rbtree_t                       flights;
     ngx_rbtree_node_t                  sentinel;
     ngx_log_t                         *log;
+    ngx_http_confhaven_local_t        *local;      /* NULL: off */
 };
 
 
@@ -60,8 +111,10 @@ struct ngx_http_confhaven_flight_s {
     ngx_str_t                          rkey;
     ngx_str_t                          gen;
     ngx_msec_t                         ttl;
+    ngx_uint_t                         local_seq;
     unsigned                           gen_known:1;
     unsigned                           keyed:1;
+    unsigned                           local_ok:1;
 };
 
 
@@ -80,6 +133,21 @@ static void ngx_http_confhaven_cache_ignore(ngx_http_confhaven_redis_op_t *op,
 static ngx_int_t ngx_http_confhaven_str_copy(ngx_pool_t *p, ngx_str_t *dst,
     ngx_str_t *src);
 static ngx_msec_t ngx_http_confhaven_cache_now(void);
+static ngx_uint_t ngx_http_confhaven_local_usable(
+    ngx_http_confhaven_cache_t *cache, ngx_uint_t poll);
+static ngx_int_t ngx_http_confhaven_local_get(
+    ngx_http_confhaven_local_t *lc, ngx_http_confhaven_fetch_t *f);
+static void ngx_http_confhaven_local_put(ngx_http_confhaven_cache_t *cache,
+    ngx_uint_t ok, ngx_uint_t seq, ngx_str_t *rkey, ngx_msec_t expires,
+    ngx_int_t count, ngx_str_t *gen, ngx_str_t *value);
+static void ngx_http_confhaven_local_remove(ngx_http_confhaven_local_t *lc,
+    ngx_http_confhaven_local_entry_t *e);
+static void ngx_http_confhaven_local_flush(ngx_http_confhaven_local_t *lc);
+static void ngx_http_confhaven_local_message(void *data, u_char *msg,
+    size_t len);
+static void ngx_http_confhaven_local_heartbeat(ngx_event_t *ev);
+static void ngx_http_confhaven_local_sent(ngx_http_confhaven_redis_op_t *op,
+    redisReply *reply);
 
 
 /* KEYS: entry, generation, tag set; ARGV: generation seen, value, ttl */
@@ -92,9 +160,11 @@ static const char  ngx_http_confhaven_cache_store_lua[] =
     "return 1";
 
 /*
- * KEYS: generation, tag sets; ARGV: the generation's TTL.  Deleting comes
- * first and frees memory: a Redis out of memory refuses INCR, and the
- * entries must go regardless.
+ * KEYS: generation, tag sets; ARGV: the generation's TTL, the channel of
+ * the workers' local tiers, the message.  Deleting comes first and frees
+ * memory: a Redis out of memory refuses INCR, and the entries must go
+ * regardless.  The message leaves with the reply: whoever learns that the
+ * write is done has been preceded by it.
  */
 static const char  ngx_http_confhaven_cache_invalidate_lua[] =
     "local n = 0 "
@@ -104,6 +174,7 @@ static const char  ngx_http_confhaven_cache_invalidate_lua[] =
     "redis.call('DEL', KEYS[i]) end "
     "redis.pcall('INCR', KEYS[1]) "
     "redis.pcall('EXPIRE', KEYS[1], ARGV[1]) "
+    "redis.pcall('PUBLISH', ARGV[2], ARGV[3]) "
     "return n";
 
 
@@ -149,6 +220,8 @@ ngx_http_confhaven_cache_status_name(ngx_uint_t status)
         return "EXPIRED";
     case NGX_HTTP_CONFHAVEN_CACHE_BYPASS:
         return "BYPASS";
+    case NGX_HTTP_CONFHAVEN_CACHE_LOCAL:
+        return "LOCAL";
     default:
         return NULL;
     }
@@ -209,6 +282,16 @@ ngx_http_confhaven_cache_fetch(ngx_http_confhaven_fetch_t *f)
     p = ngx_cpymem(f->rkey.data, NGX_HTTP_CONFHAVEN_CACHE_PREFIX,
                    sizeof(NGX_HTTP_CONFHAVEN_CACHE_PREFIX) - 1);
     ngx_hex_dump(p, hash, 20);
+
+    if (cache->local && ngx_http_confhaven_local_usable(cache, 1)) {
+        f->local_ok = 1;
+        f->local_seq = cache->local->seq;
+
+        if (ngx_http_confhaven_local_get(cache->local, f) == NGX_OK) {
+            ngx_http_confhaven_fetch_complete(f);
+            return NGX_OK;
+        }
+    }
 
     rop = ngx_http_confhaven_redis_op(cache->redis,
                                       ngx_http_confhaven_fetch_cache_reply, f);
@@ -320,6 +403,10 @@ ngx_http_confhaven_fetch_cache_reply(ngx_http_confhaven_redis_op_t *op,
     f->status = NGX_HTTP_CONFHAVEN_PG_OK;
     f->count = count;
 
+    ngx_http_confhaven_local_put(cache, f->local_ok, f->local_seq, &f->rkey,
+                                 (ngx_msec_t) expires, count, &f->gen,
+                                 &f->value);
+
     ngx_http_confhaven_fetch_complete(f);
 }
 
@@ -398,6 +485,8 @@ ngx_http_confhaven_fetch_db(ngx_http_confhaven_fetch_t *f,
     }
 
     fl->gen_known = f->gen_known;
+    fl->local_ok = f->local_ok;
+    fl->local_seq = f->local_seq;
 
     fl->op.sql = f->sql;    /* static operation tables */
     fl->op.nparams = f->nparams;
@@ -470,6 +559,16 @@ ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op)
     }
 
     n = op->value2.len ? ngx_atoi(op->value2.data, op->value2.len) : -1;
+
+    if (op->status == NGX_HTTP_CONFHAVEN_PG_OK && !op->got_null
+        && op->value.len && fl->rkey.len && fl->gen_known)
+    {
+        ngx_http_confhaven_local_put(fl->cache, fl->local_ok, fl->local_seq,
+                                     &fl->rkey,
+                                     ngx_http_confhaven_cache_now() + fl->ttl,
+                                     n == NGX_ERROR ? -1 : n, &fl->gen,
+                                     &op->value);
+    }
 
     while (!ngx_queue_empty(&fl->waiters)) {
         q = ngx_queue_head(&fl->waiters);
@@ -625,6 +724,11 @@ ngx_http_confhaven_cache_store(ngx_http_confhaven_fetch_t *f,
 
     ngx_http_confhaven_cache_put(f->cache, &f->rkey, &f->gen, value, &cnt,
                                  tag, f->ttl, f->log);
+
+    ngx_http_confhaven_local_put(f->cache, f->local_ok, f->local_seq,
+                                 &f->rkey,
+                                 ngx_http_confhaven_cache_now() + f->ttl,
+                                 count, &f->gen, value);
 }
 
 
@@ -654,9 +758,19 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     u_char                         *k2;
     u_char                          k1[sizeof(NGX_HTTP_CONFHAVEN_CACHE_PREFIX)
                                        + 4 + 64];
-    const char                     *argv[7];
-    size_t                          argvlen[7];
+    u_char                          msg[sizeof("invalidate ") + 64];
+    const char                     *argv[9];
+    size_t                          argvlen[9];
     ngx_http_confhaven_redis_op_t  *rop;
+
+    if (cache->local) {
+        /*
+         * This worker forgets at once; a read it began before is not
+         * stored any more, and one it begins now reaches Redis after the
+         * invalidation.  The others hear the message.
+         */
+        ngx_http_confhaven_local_flush(cache->local);
+    }
 
     if (cache->redis == NULL) {
         /* no cache to forget */
@@ -690,11 +804,15 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     argvlen[5] = ngx_strlen(k2);
     argv[6] = NGX_HTTP_CONFHAVEN_CACHE_GEN_TTL;
     argvlen[6] = sizeof(NGX_HTTP_CONFHAVEN_CACHE_GEN_TTL) - 1;
+    argv[7] = NGX_HTTP_CONFHAVEN_CACHE_CHANNEL;
+    argvlen[7] = sizeof(NGX_HTTP_CONFHAVEN_CACHE_CHANNEL) - 1;
+    argv[8] = (const char *) msg;
+    argvlen[8] = ngx_sprintf(msg, "invalidate %V", tag) - msg;
 
     *ropp = rop;
 
     /* not ready (reconnecting): an error, not "no cache" */
-    return ngx_http_confhaven_redis_command(rop, 7, argv, argvlen) == NGX_OK
+    return ngx_http_confhaven_redis_command(rop, 9, argv, argvlen) == NGX_OK
            ? NGX_OK : NGX_ERROR;
 }
 
@@ -767,4 +885,430 @@ ngx_http_confhaven_cache_now(void)
     tp = ngx_timeofday();
 
     return (ngx_msec_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * The worker's tier in front of Redis (confhaven_cache_local); size 0 or
+ * no Redis: off.
+ */
+
+ngx_int_t
+ngx_http_confhaven_cache_local_init(ngx_http_confhaven_cache_t *cache,
+    ngx_cycle_t *cycle, ngx_http_confhaven_redis_conf_t *rcf, size_t size)
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_http_confhaven_local_t  *lc;
+
+    if (size == 0 || cache->redis == NULL) {
+        return NGX_OK;
+    }
+
+    lc = ngx_pcalloc(cycle->pool, sizeof(ngx_http_confhaven_local_t));
+    if (lc == NULL) {
+        return NGX_ERROR;
+    }
+
+    lc->max = size;
+    lc->lease = rcf->timeout;
+    lc->log = cycle->log;
+    ngx_rbtree_init(&lc->tree, &lc->sentinel, ngx_str_rbtree_insert_value);
+    ngx_queue_init(&lc->lru);
+
+    ngx_str_set(&lc->channels[0], NGX_HTTP_CONFHAVEN_CACHE_CHANNEL);
+
+    /* the heartbeat's channel: this worker's alone, across instances */
+
+    len = sizeof(NGX_HTTP_CONFHAVEN_CACHE_ALIVE) - 1 + 3 * NGX_INT_T_LEN + 2;
+
+    p = ngx_pnalloc(cycle->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    lc->channels[1].data = p;
+    lc->channels[1].len = ngx_sprintf(p, NGX_HTTP_CONFHAVEN_CACHE_ALIVE
+                                      "%P:%T:%ui", ngx_pid, ngx_time(),
+                                      (ngx_uint_t) ngx_random())
+                          - p;
+
+    lc->sub = ngx_http_confhaven_redis_subscribe_channels(cycle, rcf,
+                                           lc->channels, 2,
+                                           ngx_http_confhaven_local_message,
+                                           cache);
+    if (lc->sub == NULL) {
+        return NGX_ERROR;
+    }
+
+    lc->heartbeat.handler = ngx_http_confhaven_local_heartbeat;
+    lc->heartbeat.data = cache;
+    lc->heartbeat.log = cycle->log;
+    lc->heartbeat.cancelable = 1;
+
+    ngx_add_timer(&lc->heartbeat, ngx_max(lc->lease / 4, 1));
+
+    cache->local = lc;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_confhaven_cache_local_exit(ngx_http_confhaven_cache_t *cache)
+{
+    ngx_http_confhaven_local_t  *lc;
+
+    if (cache == NULL || cache->local == NULL) {
+        return;
+    }
+
+    lc = cache->local;
+    cache->local = NULL;
+
+    if (lc->heartbeat.timer_set) {
+        ngx_del_timer(&lc->heartbeat);
+    }
+
+    ngx_http_confhaven_redis_destroy(lc->sub);
+    ngx_http_confhaven_local_flush(lc);
+}
+
+
+/* confhaven_cache_local size | off */
+
+char *
+ngx_http_confhaven_cache_local_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    ssize_t     size;
+    size_t     *sp;
+    ngx_str_t  *value;
+
+    sp = (size_t *) (p + cmd->offset);
+
+    if (*sp != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        *sp = 0;
+        return NGX_CONF_OK;
+    }
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR || size < NGX_HTTP_CONFHAVEN_CACHE_LOCAL_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must be \"off\" or a size of at least "
+                           "64k, not \"%V\"", &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    *sp = size;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Whether the tier may be read and filled now; when not, it is emptied.
+ * poll: read the messages that have already arrived first.
+ */
+
+static ngx_uint_t
+ngx_http_confhaven_local_usable(ngx_http_confhaven_cache_t *cache,
+    ngx_uint_t poll)
+{
+    ngx_uint_t                   epoch;
+    ngx_http_confhaven_local_t  *lc;
+
+    lc = cache->local;
+
+    if (poll) {
+        ngx_http_confhaven_redis_poll(lc->sub);
+    }
+
+    if (!ngx_http_confhaven_redis_ready(lc->sub)) {
+        lc->alive_seen = 0;
+        goto deaf;
+    }
+
+    epoch = ngx_http_confhaven_redis_epoch(lc->sub);
+
+    if (epoch != lc->epoch) {
+        /* subscribed again: what was published meanwhile is lost */
+        lc->epoch = epoch;
+        lc->alive_seen = 0;
+        goto deaf;
+    }
+
+    if (!lc->alive_seen
+        || (ngx_msec_int_t) (ngx_current_msec - lc->alive)
+           > (ngx_msec_int_t) lc->lease)
+    {
+        goto deaf;
+    }
+
+    return 1;
+
+deaf:
+
+    if (lc->used) {
+        ngx_http_confhaven_local_flush(lc);
+
+    } else {
+        lc->seq++;
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_local_get(ngx_http_confhaven_local_t *lc,
+    ngx_http_confhaven_fetch_t *f)
+{
+    ngx_http_confhaven_local_entry_t  *e;
+
+    e = (ngx_http_confhaven_local_entry_t *)
+            ngx_str_rbtree_lookup(&lc->tree, &f->rkey,
+                                  ngx_crc32_short(f->rkey.data, f->rkey.len));
+    if (e == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (e->expires <= ngx_http_confhaven_cache_now()) {
+        /* never past its Redis TTL: Redis says EXPIRED or MISS */
+        ngx_http_confhaven_local_remove(lc, e);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_confhaven_str_copy(f->pool, &f->value, &e->value) != NGX_OK
+        || ngx_http_confhaven_str_copy(f->pool, &f->gen, &e->gen) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    f->gen_known = 1;
+    f->count = e->count;
+    f->status = NGX_HTTP_CONFHAVEN_PG_OK;
+    f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_LOCAL;
+
+    ngx_queue_remove(&e->lru);
+    ngx_queue_insert_head(&lc->lru, &e->lru);
+
+    return NGX_OK;
+}
+
+
+/*
+ * ok and seq: the tier was usable when the read began, and this was its
+ * flush count then; a message since means the value may be stale.
+ */
+
+static void
+ngx_http_confhaven_local_put(ngx_http_confhaven_cache_t *cache,
+    ngx_uint_t ok, ngx_uint_t seq, ngx_str_t *rkey, ngx_msec_t expires,
+    ngx_int_t count, ngx_str_t *gen, ngx_str_t *value)
+{
+    u_char                            *p;
+    size_t                             size;
+    uint32_t                           hash;
+    ngx_http_confhaven_local_t        *lc;
+    ngx_http_confhaven_local_entry_t  *e;
+
+    lc = cache->local;
+
+    if (lc == NULL || !ok || value->len == 0
+        || value->len > NGX_HTTP_CONFHAVEN_CACHE_MAX_ENTRY)
+    {
+        return;
+    }
+
+    if (!ngx_http_confhaven_local_usable(cache, 0) || seq != lc->seq) {
+        return;
+    }
+
+    if (expires <= ngx_http_confhaven_cache_now()) {
+        return;
+    }
+
+    size = sizeof(ngx_http_confhaven_local_entry_t) + rkey->len + gen->len
+           + value->len;
+
+    if (size > lc->max / 4) {
+        /* one answer never empties the tier */
+        return;
+    }
+
+    hash = ngx_crc32_short(rkey->data, rkey->len);
+
+    e = (ngx_http_confhaven_local_entry_t *)
+            ngx_str_rbtree_lookup(&lc->tree, rkey, hash);
+    if (e) {
+        ngx_http_confhaven_local_remove(lc, e);
+    }
+
+    while (lc->used + size > lc->max && !ngx_queue_empty(&lc->lru)) {
+        e = ngx_queue_data(ngx_queue_last(&lc->lru),
+                           ngx_http_confhaven_local_entry_t, lru);
+        ngx_http_confhaven_local_remove(lc, e);
+    }
+
+    e = ngx_alloc(size, lc->log);
+    if (e == NULL) {
+        return;
+    }
+
+    p = (u_char *) (e + 1);
+
+    e->node.str.data = p;
+    e->node.str.len = rkey->len;
+    p = ngx_cpymem(p, rkey->data, rkey->len);
+
+    e->gen.data = p;
+    e->gen.len = gen->len;
+    p = ngx_cpymem(p, gen->data, gen->len);
+
+    e->value.data = p;
+    e->value.len = value->len;
+    ngx_memcpy(p, value->data, value->len);
+
+    e->expires = expires;
+    e->count = count;
+    e->size = size;
+    e->node.node.key = hash;
+
+    ngx_rbtree_insert(&lc->tree, &e->node.node);
+    ngx_queue_insert_head(&lc->lru, &e->lru);
+    lc->used += size;
+}
+
+
+static void
+ngx_http_confhaven_local_remove(ngx_http_confhaven_local_t *lc,
+    ngx_http_confhaven_local_entry_t *e)
+{
+    ngx_rbtree_delete(&lc->tree, &e->node.node);
+    ngx_queue_remove(&e->lru);
+    lc->used -= e->size;
+    ngx_free(e);
+}
+
+
+/* every entry goes; reads begun before are not stored */
+
+static void
+ngx_http_confhaven_local_flush(ngx_http_confhaven_local_t *lc)
+{
+    ngx_http_confhaven_local_entry_t  *e;
+
+    lc->seq++;
+
+    while (!ngx_queue_empty(&lc->lru)) {
+        e = ngx_queue_data(ngx_queue_head(&lc->lru),
+                           ngx_http_confhaven_local_entry_t, lru);
+        ngx_http_confhaven_local_remove(lc, e);
+    }
+}
+
+
+/*
+ * A message on the subscription: this worker's heartbeat ("alive <msec>")
+ * or anything else, an invalidation: entries are not tagged here, so an
+ * import drops them all (imports are rare; the next read of each key
+ * costs one Redis round trip).
+ */
+
+static void
+ngx_http_confhaven_local_message(void *data, u_char *msg, size_t len)
+{
+    ngx_int_t                    t;
+    ngx_http_confhaven_cache_t  *cache = data;
+    ngx_http_confhaven_local_t  *lc;
+
+    lc = cache->local;
+
+    if (lc == NULL) {
+        return;
+    }
+
+    if (len > sizeof("alive ") - 1
+        && ngx_strncmp(msg, "alive ", sizeof("alive ") - 1) == 0)
+    {
+        t = ngx_atoi(msg + sizeof("alive ") - 1, len - (sizeof("alive ") - 1));
+
+        if (t != NGX_ERROR
+            && (!lc->alive_seen
+                || (ngx_msec_int_t) ((ngx_msec_t) t - lc->alive) > 0))
+        {
+            lc->alive = (ngx_msec_t) t;
+            lc->alive_seen = 1;
+        }
+
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, lc->log, 0,
+                   "confhaven cache: \"%*s\": local tier flushed",
+                   len, msg);
+
+    ngx_http_confhaven_local_flush(lc);
+}
+
+
+/*
+ * Every lease/4: a PUBLISH through the command connection to this
+ * worker's own channel.  Its coming back proves that Redis answers and
+ * that every invalidation it ran before has reached this worker.
+ */
+
+static void
+ngx_http_confhaven_local_heartbeat(ngx_event_t *ev)
+{
+    u_char                          buf[sizeof("alive ") + NGX_INT_T_LEN];
+    const char                     *argv[3];
+    size_t                          argvlen[3];
+    ngx_http_confhaven_cache_t     *cache;
+    ngx_http_confhaven_local_t     *lc;
+    ngx_http_confhaven_redis_op_t  *rop;
+
+    cache = ev->data;
+    lc = cache->local;
+
+    if (lc == NULL || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (ngx_http_confhaven_redis_ready(cache->redis)
+        && ngx_http_confhaven_redis_ready(lc->sub))
+    {
+        rop = ngx_http_confhaven_redis_op(cache->redis,
+                                          ngx_http_confhaven_local_sent, NULL);
+        if (rop != NULL) {
+            argv[0] = "PUBLISH";
+            argvlen[0] = sizeof("PUBLISH") - 1;
+            argv[1] = (const char *) lc->channels[1].data;
+            argvlen[1] = lc->channels[1].len;
+            argv[2] = (const char *) buf;
+            argvlen[2] = ngx_sprintf(buf, "alive %M", ngx_current_msec) - buf;
+
+            (void) ngx_http_confhaven_redis_command(rop, 3, argv, argvlen);
+        }
+    }
+
+    ngx_add_timer(ev, ngx_max(lc->lease / 4, 1));
+}
+
+
+static void
+ngx_http_confhaven_local_sent(ngx_http_confhaven_redis_op_t *op,
+    redisReply *reply)
+{
+    /* what counts is the message coming back */
 }

@@ -22,6 +22,7 @@
 #define NGX_HTTP_CONFHAVEN_CACHE_MISS     2
 #define NGX_HTTP_CONFHAVEN_CACHE_EXPIRED  3
 #define NGX_HTTP_CONFHAVEN_CACHE_BYPASS   4   /* Redis down or slow */
+#define NGX_HTTP_CONFHAVEN_CACHE_LOCAL    5   /* a hit in the worker */
 
 
 typedef struct ngx_http_confhaven_fetch_s   ngx_http_confhaven_fetch_t;
@@ -70,9 +71,11 @@ struct ngx_http_confhaven_fetch_s {
     ngx_queue_t                        queue;      /* in the flight */
     ngx_str_t                          rkey;
     ngx_str_t                          gen;
+    ngx_uint_t                         local_seq;
     unsigned                           gen_known:1;
     unsigned                           db_used:1;
     unsigned                           active:1;
+    unsigned                           local_ok:1;
 };
 
 
@@ -94,6 +97,12 @@ ngx_int_t ngx_http_confhaven_cache_invalidate(
     ngx_http_confhaven_redis_handler_pt handler, void *data,
     ngx_http_confhaven_redis_op_t **ropp);
 void ngx_http_confhaven_cache_fetch_cancel(ngx_http_confhaven_fetch_t *f);
+ngx_int_t ngx_http_confhaven_cache_local_init(
+    ngx_http_confhaven_cache_t *cache, ngx_cycle_t *cycle,
+    ngx_http_confhaven_redis_conf_t *rcf, size_t size);
+void ngx_http_confhaven_cache_local_exit(ngx_http_confhaven_cache_t *cache);
+char *ngx_http_confhaven_cache_local_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 const char *ngx_http_confhaven_cache_status_name(ngx_uint_t status);
 const char *ngx_http_confhaven_cache_state(ngx_http_confhaven_cache_t *cache);
 

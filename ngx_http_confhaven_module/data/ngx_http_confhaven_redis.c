@@ -13,9 +13,11 @@
  * the database instead.
  *
  * A subscriber (ngx_http_confhaven_redis_subscribe()) is a second such
- * connection that, after the handshake, SUBSCRIBEs to one channel and
+ * connection that, after the handshake, SUBSCRIBEs to its channels and
  * only hands each message to its handler; it is "ready" once Redis has
- * confirmed the subscription, and subscribes again after a reconnect.
+ * confirmed every subscription, and subscribes again after a reconnect.
+ * Its epoch counts the subscriptions confirmed: a caller that sees it
+ * change knows that messages may have been lost in between.
  */
 
 
@@ -37,6 +39,8 @@
 /* this many timeouts in a row: the connection is stuck, start over */
 #define NGX_HTTP_CONFHAVEN_REDIS_MAX_TIMEOUTS  3
 
+#define NGX_HTTP_CONFHAVEN_REDIS_MAX_CHANNELS  4
+
 
 struct ngx_http_confhaven_redis_s {
     ngx_http_confhaven_redis_conf_t      *conf;
@@ -52,6 +56,9 @@ struct ngx_http_confhaven_redis_s {
     ngx_uint_t                            timeouts;
     ngx_uint_t                            exiting;
     ngx_str_t                             channel;     /* subscriber */
+    ngx_str_t                            *channels;
+    ngx_uint_t                            nchannels;
+    ngx_uint_t                            epoch;
     ngx_http_confhaven_redis_message_pt   message;
     void                                 *message_data;
 };
@@ -82,6 +89,8 @@ static void ngx_http_confhaven_redis_hello(redisAsyncContext *ac, void *r,
     void *data);
 static void ngx_http_confhaven_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
+static ngx_int_t ngx_http_confhaven_redis_subscribe_send(
+    ngx_http_confhaven_redis_t *rd);
 static void ngx_http_confhaven_redis_subscribed(redisAsyncContext *ac,
     void *r, void *data);
 static void ngx_http_confhaven_redis_recycle(
@@ -110,6 +119,18 @@ ngx_http_confhaven_redis_subscribe(ngx_cycle_t *cycle,
     ngx_http_confhaven_redis_conf_t *conf, ngx_str_t *channel,
     ngx_http_confhaven_redis_message_pt handler, void *data)
 {
+    return ngx_http_confhaven_redis_subscribe_channels(cycle, conf, channel,
+                                                       1, handler, data);
+}
+
+
+/* channels[] must live as long as the cycle; the first names it in logs */
+
+ngx_http_confhaven_redis_t *
+ngx_http_confhaven_redis_subscribe_channels(ngx_cycle_t *cycle,
+    ngx_http_confhaven_redis_conf_t *conf, ngx_str_t *channels,
+    ngx_uint_t n, ngx_http_confhaven_redis_message_pt handler, void *data)
+{
     ngx_http_confhaven_redis_t  *rd;
 
     rd = ngx_http_confhaven_redis_alloc(cycle, conf);
@@ -117,7 +138,9 @@ ngx_http_confhaven_redis_subscribe(ngx_cycle_t *cycle,
         return NULL;
     }
 
-    rd->channel = *channel;
+    rd->channel = channels[0];
+    rd->channels = channels;
+    rd->nchannels = n;
     rd->message = handler;
     rd->message_data = data;
 
@@ -317,11 +340,7 @@ ngx_http_confhaven_redis_hello(redisAsyncContext *ac, void *r, void *data)
 
     if (rd->channel.len) {
         /* ready once Redis confirms; the connect timer still runs */
-        if (redisAsyncCommand(ac, ngx_http_confhaven_redis_subscribed, rd,
-                              "SUBSCRIBE %b", rd->channel.data,
-                              rd->channel.len)
-            != REDIS_OK)
-        {
+        if (ngx_http_confhaven_redis_subscribe_send(rd) != NGX_OK) {
             rd->state = NGX_HTTP_CONFHAVEN_REDIS_DOWN;
             redisAsyncDisconnect(ac);
         }
@@ -342,6 +361,31 @@ ngx_http_confhaven_redis_hello(redisAsyncContext *ac, void *r, void *data)
     rd->state = NGX_HTTP_CONFHAVEN_REDIS_READY;
     rd->backoff = 0;
     rd->timeouts = 0;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_redis_subscribe_send(ngx_http_confhaven_redis_t *rd)
+{
+    ngx_uint_t   i;
+    const char  *argv[1 + NGX_HTTP_CONFHAVEN_REDIS_MAX_CHANNELS];
+    size_t       argvlen[1 + NGX_HTTP_CONFHAVEN_REDIS_MAX_CHANNELS];
+
+    if (rd->nchannels > NGX_HTTP_CONFHAVEN_REDIS_MAX_CHANNELS) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "SUBSCRIBE";
+    argvlen[0] = sizeof("SUBSCRIBE") - 1;
+
+    for (i = 0; i < rd->nchannels; i++) {
+        argv[1 + i] = (const char *) rd->channels[i].data;
+        argvlen[1 + i] = rd->channels[i].len;
+    }
+
+    return redisAsyncCommandArgv(rd->ac, ngx_http_confhaven_redis_subscribed,
+                                 rd, 1 + rd->nchannels, argv, argvlen)
+           == REDIS_OK ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -394,6 +438,14 @@ ngx_http_confhaven_redis_subscribed(redisAsyncContext *ac, void *r,
         return;
     }
 
+    /* one confirmation per channel, each with the count so far */
+
+    if (msg->type == REDIS_REPLY_INTEGER
+        && (ngx_uint_t) msg->integer < rd->nchannels)
+    {
+        return;
+    }
+
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);
     }
@@ -407,6 +459,41 @@ ngx_http_confhaven_redis_subscribed(redisAsyncContext *ac, void *r,
     rd->state = NGX_HTTP_CONFHAVEN_REDIS_READY;
     rd->backoff = 0;
     rd->timeouts = 0;
+    rd->epoch++;
+}
+
+
+ngx_uint_t
+ngx_http_confhaven_redis_epoch(ngx_http_confhaven_redis_t *rd)
+{
+    return rd->epoch;
+}
+
+
+/*
+ * Reads what has already arrived on the connection (a subscriber's
+ * messages) without waiting for the event loop to report it: one
+ * MSG_PEEK, and hiredis reads only when there is something to read.
+ */
+
+void
+ngx_http_confhaven_redis_poll(ngx_http_confhaven_redis_t *rd)
+{
+    u_char   b;
+    ssize_t  n;
+
+    if (rd == NULL || rd->ac == NULL || rd->c == NULL
+        || (rd->ac->c.flags & REDIS_IN_CALLBACK))
+    {
+        return;
+    }
+
+    n = recv(rd->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n >= 0 || ngx_socket_errno != NGX_EAGAIN) {
+        /* data, the peer closed or an error: hiredis handles them */
+        redisAsyncHandleRead(rd->ac);
+    }
 }
 
 

@@ -55,6 +55,12 @@ ngx_http_confhaven_redis_t *ngx_http_confhaven_redis_subscribe(
     ngx_cycle_t *cycle, ngx_http_confhaven_redis_conf_t *conf,
     ngx_str_t *channel, ngx_http_confhaven_redis_message_pt handler,
     void *data);
+ngx_http_confhaven_redis_t *ngx_http_confhaven_redis_subscribe_channels(
+    ngx_cycle_t *cycle, ngx_http_confhaven_redis_conf_t *conf,
+    ngx_str_t *channels, ngx_uint_t n,
+    ngx_http_confhaven_redis_message_pt handler, void *data);
+ngx_uint_t ngx_http_confhaven_redis_epoch(ngx_http_confhaven_redis_t *redis);
+void ngx_http_confhaven_redis_poll(ngx_http_confhaven_redis_t *redis);
 void ngx_http_confhaven_redis_destroy(ngx_http_confhaven_redis_t *redis);
 void ngx_http_confhaven_redis_flush(ngx_http_confhaven_redis_t *redis);
 ngx_uint_t ngx_http_confhaven_redis_ready(ngx_http_confhaven_redis_t *redis);
