@@ -6,8 +6,9 @@
 
 /*
  * JSON-RPC 2.0 and the MCP methods, independent of the HTTP transport:
- * parse and validate one message, dispatch it by method, build results
- * and error objects.  The 2025-x lifecycle (initialize, ping) and the
+ * parse and validate one message, dispatch it by method.  Results, errors
+ * and the operations of resources and prompts are in mcp_reply.c, which
+ * every method file calls down into.  The 2025-x lifecycle (initialize, ping) and the
  * 2026-07-28 one (server/discover, resultType, cache hints) share the
  * method table; call->modern tells them apart.
  */
@@ -84,21 +85,6 @@ typedef struct {
 } ngx_http_confhaven_mcp_check_t;
 
 
-struct ngx_http_confhaven_mcp_query_s {
-    ngx_http_confhaven_mcp_call_t     *call;
-    ngx_http_confhaven_op_call_t      *oc;
-    ngx_event_t                        timer;
-    ngx_http_confhaven_mcp_query_pt    handler;
-
-    unsigned                           running:1;
-};
-
-
-static void ngx_http_confhaven_mcp_set_error(
-    ngx_http_confhaven_mcp_call_t *call, ngx_uint_t status, ngx_int_t code,
-    const char *message, json_t *data);
-static void ngx_http_confhaven_mcp_complete(
-    ngx_http_confhaven_mcp_call_t *call);
 static json_t *ngx_http_confhaven_mcp_capabilities(ngx_uint_t modern);
 static void ngx_http_confhaven_mcp_initialize(
     ngx_http_confhaven_mcp_call_t *call);
@@ -110,8 +96,6 @@ static void ngx_http_confhaven_mcp_discover(
 static void ngx_http_confhaven_mcp_tools_list(
     ngx_http_confhaven_mcp_call_t *call);
 static ngx_uint_t ngx_http_confhaven_mcp_tools_features(ngx_uint_t version);
-static ngx_int_t ngx_http_confhaven_mcp_ops_env(
-    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_op_env_t **env);
 static void ngx_http_confhaven_mcp_tools_call(
     ngx_http_confhaven_mcp_call_t *call);
 static void ngx_http_confhaven_mcp_tool_done(
@@ -130,12 +114,6 @@ static size_t ngx_http_confhaven_mcp_check_push(
     ngx_http_confhaven_mcp_check_t *ck, const char *name);
 static ngx_int_t ngx_http_confhaven_mcp_check_fail(
     ngx_http_confhaven_mcp_check_t *ck, const char *fmt, ...);
-static void ngx_http_confhaven_mcp_query_answered(
-    ngx_http_confhaven_op_call_t *oc);
-static void ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev);
-static void ngx_http_confhaven_mcp_query_cleanup(void *data);
-static void ngx_http_confhaven_mcp_query_finish(
-    ngx_http_confhaven_mcp_query_t *q);
 
 
 static ngx_str_t  ngx_http_confhaven_mcp_versions[] = {
@@ -338,10 +316,6 @@ static const char  ngx_http_confhaven_mcp_instructions[] =
 
 
 /* ---------------------------------------------------------------- helpers */
-
-
-
-
 
 
 ngx_uint_t
@@ -604,275 +578,6 @@ invalid:
                                      why, NULL);
     call->completed = 1;
     return NGX_DECLINED;
-}
-
-
-json_t *
-ngx_http_confhaven_mcp_error_message(json_t *id, ngx_int_t code,
-    const char *message, json_t *data)
-{
-    json_t  *msg, *err;
-
-    msg = json_object();
-    err = json_object();
-
-    if (msg == NULL || err == NULL) {
-        json_decref(msg);
-        json_decref(err);
-        json_decref(data);
-        return NULL;
-    }
-
-    json_object_set_new(err, "code", json_integer(code));
-    json_object_set_new(err, "message", json_string(message));
-
-    if (data) {
-        json_object_set_new(err, "data", data);
-    }
-
-    json_object_set_new(msg, "jsonrpc", json_string("2.0"));
-    json_object_set_new(msg, "id", id ? json_incref(id) : json_null());
-    json_object_set_new(msg, "error", err);
-
-    return msg;
-}
-
-
-/* takes data */
-
-void
-ngx_http_confhaven_mcp_error(ngx_http_confhaven_mcp_call_t *call,
-    ngx_uint_t status, ngx_int_t code, const char *message, json_t *data)
-{
-    ngx_http_confhaven_mcp_set_error(call, status, code, message, data);
-    ngx_http_confhaven_mcp_complete(call);
-}
-
-
-static void
-ngx_http_confhaven_mcp_set_error(ngx_http_confhaven_mcp_call_t *call,
-    ngx_uint_t status, ngx_int_t code, const char *message, json_t *data)
-{
-    json_t  *msg;
-
-    call->status = status;
-
-    if (call->notification) {
-        json_decref(data);
-        return;
-    }
-
-    msg = ngx_http_confhaven_mcp_error_message(call->id, code, message, data);
-
-    if (msg && ngx_http_confhaven_json_own(call->r->pool, msg) != NGX_OK) {
-        json_decref(msg);
-        msg = NULL;
-    }
-
-    call->response = msg;
-
-    if (msg == NULL) {
-        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-}
-
-
-/* takes result */
-
-void
-ngx_http_confhaven_mcp_result(ngx_http_confhaven_mcp_call_t *call,
-    json_t *result)
-{
-    json_t  *msg;
-
-    if (result == NULL) {
-        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        ngx_http_confhaven_mcp_complete(call);
-        return;
-    }
-
-    if (call->notification) {
-        json_decref(result);
-        ngx_http_confhaven_mcp_complete(call);
-        return;
-    }
-
-    if (call->modern && json_object_get(result, "resultType") == NULL) {
-        json_object_set_new(result, "resultType", json_string("complete"));
-    }
-
-    msg = json_object();
-
-    if (msg == NULL
-        || ngx_http_confhaven_json_own(call->r->pool, msg) != NGX_OK)
-    {
-        json_decref(msg);
-        json_decref(result);
-        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        ngx_http_confhaven_mcp_complete(call);
-        return;
-    }
-
-    json_object_set_new(msg, "jsonrpc", json_string("2.0"));
-    json_object_set_new(msg, "id", json_incref(call->id));
-    json_object_set_new(msg, "result", result);
-
-    call->status = NGX_HTTP_OK;
-    call->response = msg;
-
-    ngx_http_confhaven_mcp_complete(call);
-}
-
-
-/*
- * A result that is JSON text already (an MCP tool result cached as sent):
- * the response gets it without parsing.  A transport that sends the
- * response alone splices it (ngx_http_confhaven_mcp_response_text());
- * any other use makes it JSON first (ngx_http_confhaven_mcp_response_json()).
- */
-
-void
-ngx_http_confhaven_mcp_result_text(ngx_http_confhaven_mcp_call_t *call,
-    ngx_str_t *text)
-{
-    json_t  *msg;
-
-    if (call->notification) {
-        ngx_http_confhaven_mcp_complete(call);
-        return;
-    }
-
-    /* an object, "{...}", or nothing to splice */
-    if (text->len < 2 || text->data[0] != '{'
-        || text->data[text->len - 1] != '}')
-    {
-        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        ngx_http_confhaven_mcp_complete(call);
-        return;
-    }
-
-    msg = json_pack("{s:s, s:O}", "jsonrpc", "2.0", "id", call->id);
-
-    if (msg == NULL
-        || ngx_http_confhaven_json_own(call->r->pool, msg) != NGX_OK)
-    {
-        json_decref(msg);
-        call->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        ngx_http_confhaven_mcp_complete(call);
-        return;
-    }
-
-    call->status = NGX_HTTP_OK;
-    call->response = msg;
-    call->result_text = *text;
-
-    ngx_http_confhaven_mcp_complete(call);
-}
-
-
-/* the response as JSON, with a result given as text parsed into it */
-
-ngx_int_t
-ngx_http_confhaven_mcp_response_json(ngx_http_confhaven_mcp_call_t *call)
-{
-    json_t  *result;
-
-    if (call->result_text.len == 0 || call->response == NULL) {
-        return NGX_OK;
-    }
-
-    result = json_loadb((char *) call->result_text.data,
-                        call->result_text.len, 0, NULL);
-    if (result == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (call->modern && json_object_get(result, "resultType") == NULL) {
-        json_object_set_new(result, "resultType", json_string("complete"));
-    }
-
-    json_object_set_new(call->response, "result", result);
-    call->result_text.len = 0;
-
-    return NGX_OK;
-}
-
-
-/*
- * The response as JSON text: {"jsonrpc":"2.0","id":...} with the result
- * text spliced in before its closing brace (and the 2026 wire's
- * "resultType" before the result's own): no parse, one copy.
- */
-
-ngx_int_t
-ngx_http_confhaven_mcp_response_text(ngx_http_confhaven_mcp_call_t *call,
-    ngx_str_t *out)
-{
-    u_char     *p;
-    ngx_str_t   head, *res;
-
-    static u_char  complete[] = ",\"resultType\":\"complete\"";
-
-    if (ngx_http_confhaven_json_dump(call->r, json_incref(call->response),
-                                     &head)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    res = &call->result_text;
-
-    if (res->len == 0) {
-        *out = head;
-        return NGX_OK;
-    }
-
-    out->data = ngx_pnalloc(call->r->pool, head.len + res->len
-                                           + sizeof(",\"result\":")
-                                           + sizeof(complete));
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* head is "{...}": its last byte is the closing brace */
-    p = ngx_cpymem(out->data, head.data, head.len - 1);
-    p = ngx_cpymem(p, ",\"result\":", sizeof(",\"result\":") - 1);
-
-    if (call->modern) {
-        p = ngx_cpymem(p, res->data, res->len - 1);
-
-        if (res->len > 2) {
-            p = ngx_cpymem(p, complete, sizeof(complete) - 1);
-
-        } else {
-            /* "{}" */
-            p = ngx_cpymem(p, complete + 1, sizeof(complete) - 2);
-        }
-
-        *p++ = '}';
-
-    } else {
-        p = ngx_cpymem(p, res->data, res->len);
-    }
-
-    *p++ = '}';
-    out->len = p - out->data;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_confhaven_mcp_complete(ngx_http_confhaven_mcp_call_t *call)
-{
-    if (call->completed) {
-        ngx_log_error(NGX_LOG_ALERT, call->r->connection->log, 0,
-                      "confhaven mcp: call completed twice");
-        return;
-    }
-
-    call->completed = 1;
-    call->done(call);
 }
 
 
@@ -1232,8 +937,6 @@ ngx_http_confhaven_mcp_check_fail(ngx_http_confhaven_mcp_check_t *ck,
 }
 
 
-
-
 /* ------------------------------------------------------------- dispatch */
 
 
@@ -1429,38 +1132,6 @@ ngx_http_confhaven_mcp_discover(ngx_http_confhaven_mcp_call_t *call)
 }
 
 
-void
-ngx_http_confhaven_mcp_cacheable(ngx_http_confhaven_mcp_call_t *call,
-    json_t *result, ngx_uint_t ttl)
-{
-    if (result == NULL || !call->modern) {
-        return;
-    }
-
-    json_object_set_new(result, "ttlMs", json_integer(ttl));
-    json_object_set_new(result, "cacheScope", json_string("public"));
-}
-
-
-ngx_int_t
-ngx_http_confhaven_mcp_no_cursor(ngx_http_confhaven_mcp_call_t *call)
-{
-    json_t  *cursor;
-
-    cursor = call->params ? json_object_get(call->params, "cursor") : NULL;
-
-    if (cursor == NULL || json_is_null(cursor)) {
-        return NGX_OK;
-    }
-
-    /* every list fits on one page: no cursor of ours exists */
-    ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
-                                 NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
-                                 "Invalid params: unknown cursor", NULL);
-    return NGX_DECLINED;
-}
-
-
 static void
 ngx_http_confhaven_mcp_tools_list(ngx_http_confhaven_mcp_call_t *call)
 {
@@ -1606,27 +1277,6 @@ ngx_http_confhaven_mcp_tools_features(ngx_uint_t version)
 }
 
 
-/* what the front end lends the operations of this call */
-
-static ngx_int_t
-ngx_http_confhaven_mcp_ops_env(ngx_http_confhaven_mcp_call_t *call,
-    ngx_http_confhaven_op_env_t **env)
-{
-    if (call->ops == NULL) {
-        /* no database here: every operation says so */
-        call->ops = ngx_pcalloc(call->r->pool,
-                                sizeof(ngx_http_confhaven_op_env_t));
-        if (call->ops == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    *env = call->ops;
-
-    return NGX_OK;
-}
-
-
 /*
  * "Unknown tool: tools/list names the tools (a, b, c)": the names come
  * from the tool table (the product's tools, not a location's extras)
@@ -1687,264 +1337,9 @@ ngx_http_confhaven_mcp_unknown_tool(ngx_http_confhaven_mcp_call_t *call)
 
 
 /*
- * One PostgreSQL statement for a method (resources, prompts, completion)
- * under NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT, through the cache as REST
- * reads and tools go: Redis first, then one query per key per worker
- * however many requests ask; the statement and its values are the key.
- * handler() runs exactly once, possibly before this returns, unless the
- * request goes away first.
- */
-
-ngx_int_t
-ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,
-    ngx_http_confhaven_op_t *opd, ngx_uint_t nparams, char **params,
-    ngx_http_confhaven_mcp_query_pt handler)
-{
-    ngx_int_t                        rc;
-    ngx_uint_t                       i;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_request_t              *r;
-    ngx_http_confhaven_op_call_t    *oc;
-    ngx_http_confhaven_op_env_t     *env;
-    ngx_http_confhaven_mcp_query_t  *q;
-    u_char                           err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
-
-    r = call->r;
-
-    if (nparams > opd->nparams) {
-        return NGX_ERROR;
-    }
-
-    q = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_query_t));
-    oc = ngx_palloc(r->pool, sizeof(ngx_http_confhaven_op_call_t));
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-
-    if (q == NULL || oc == NULL || cln == NULL
-        || ngx_http_confhaven_mcp_ops_env(call, &env) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_confhaven_op_init(oc, opd, env, r->pool, r->connection->log);
-
-    cln->handler = ngx_http_confhaven_mcp_query_cleanup;
-    cln->data = q;
-
-    q->call = call;
-    q->oc = oc;
-    q->handler = handler;
-    q->timer.handler = ngx_http_confhaven_mcp_query_timeout;
-    q->timer.data = q;
-    q->timer.log = r->connection->log;
-    q->running = 1;
-
-    for (i = 0; i < nparams; i++) {
-        if (params[i] == NULL) {
-            continue;
-        }
-
-        rc = ngx_http_confhaven_op_set(oc, i, 0, (u_char *) params[i],
-                                       ngx_strlen(params[i]), err,
-                                       sizeof(err));
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (rc == NGX_DECLINED) {
-            /* the caller's mistake, said as the operation said it */
-            oc->error.kind = NGX_HTTP_CONFHAVEN_OP_E_INPUT;
-            oc->fetch.status = NGX_HTTP_CONFHAVEN_PG_SQL_ERROR;
-            oc->fetch.message.len = ngx_strlen(err);
-            oc->fetch.message.data = ngx_pnalloc(r->pool,
-                                                 oc->fetch.message.len);
-            if (oc->fetch.message.data == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(oc->fetch.message.data, err, oc->fetch.message.len);
-            ngx_http_confhaven_mcp_query_finish(q);
-            return NGX_OK;
-        }
-    }
-
-    oc->handler = ngx_http_confhaven_mcp_query_answered;
-    oc->data = q;
-
-    ngx_add_timer(&q->timer, NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT);
-
-    if (ngx_http_confhaven_op_start(oc) != NGX_OK && q->running) {
-        /* nothing was started */
-        oc->fetch.status = NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE;
-        oc->error.kind = NGX_HTTP_CONFHAVEN_OP_E_DOWN;
-        ngx_http_confhaven_mcp_query_finish(q);
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_confhaven_mcp_query_answered(ngx_http_confhaven_op_call_t *oc)
-{
-    ngx_http_confhaven_mcp_query_t  *q = oc->data;
-
-    if (!q->running) {
-        return;
-    }
-
-    if (q->call->vars) {
-        q->call->vars->cache_status = oc->fetch.cache_status;
-    }
-
-    ngx_http_confhaven_mcp_query_finish(q);
-}
-
-
-static void
-ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev)
-{
-    ngx_http_confhaven_mcp_query_t  *q = ev->data;
-
-    if (!q->running) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
-                  "confhaven mcp: \"%V\" timed out after %M ms",
-                  &q->call->method,
-                  (ngx_msec_t) NGX_HTTP_CONFHAVEN_MCP_QUERY_TIMEOUT);
-
-    ngx_http_confhaven_op_cancel(q->oc);
-
-    q->oc->fetch.status = NGX_HTTP_CONFHAVEN_PG_TIMEOUT;
-    q->oc->error.kind = NGX_HTTP_CONFHAVEN_OP_E_TIMEOUT;
-
-    ngx_http_confhaven_mcp_query_finish(q);
-}
-
-
-static void
-ngx_http_confhaven_mcp_query_finish(ngx_http_confhaven_mcp_query_t *q)
-{
-    q->running = 0;
-
-    if (q->timer.timer_set) {
-        ngx_del_timer(&q->timer);
-    }
-
-    q->handler(q->call, q->oc);
-}
-
-
-static void
-ngx_http_confhaven_mcp_query_cleanup(void *data)
-{
-    ngx_http_confhaven_mcp_query_t  *q = data;
-
-    ngx_http_confhaven_op_cancel(q->oc);
-
-    q->running = 0;
-
-    if (q->timer.timer_set) {
-        ngx_del_timer(&q->timer);
-    }
-}
-
-
-/*
  * The first row's JSON, owned by the request pool.  NULL: a database
  * failure, already answered as a JSON-RPC error (-32603), or an SQL error
  * the caller reads from op->sqlstate (then nothing was answered).
  */
 
-/*
- * The operation refused the question (unknown, invalid, a value out of
- * bounds): its message and hint are for the caller to answer with.
- */
 
-ngx_uint_t
-ngx_http_confhaven_mcp_query_refused(ngx_http_confhaven_op_call_t *oc)
-{
-    switch (oc->error.kind) {
-
-    case NGX_HTTP_CONFHAVEN_OP_E_INPUT:
-    case NGX_HTTP_CONFHAVEN_OP_E_INVALID:
-        return 1;
-
-    case NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND:
-        /* not a row of NULL: that is an answer, JSON null */
-        return oc->fetch.status != NGX_HTTP_CONFHAVEN_PG_OK;
-
-    default:
-        return 0;
-    }
-}
-
-
-/*
- * The operation's answer as JSON (null for a NULL row), owned by the
- * pool.  NULL: either refused (the caller answers, see query_refused())
- * or already answered here (-32603, libpq's text in the log only).
- */
-
-json_t *
-ngx_http_confhaven_mcp_query_value(ngx_http_confhaven_mcp_call_t *call,
-    ngx_http_confhaven_op_call_t *oc)
-{
-    u_char                      buf[1024], *p;
-    json_t                     *value, *data;
-    ngx_str_t                   id;
-    ngx_http_confhaven_fetch_t  *f;
-
-    f = &oc->fetch;
-
-    if (ngx_http_confhaven_mcp_query_refused(oc)) {
-        return NULL;
-    }
-
-    if (oc->error.kind != NGX_HTTP_CONFHAVEN_OP_OK
-        && oc->error.kind != NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND)
-    {
-        /* the client gets an id to quote */
-
-        ngx_http_confhaven_json_request_id(call->r, &id);
-
-        p = ngx_http_confhaven_json_log_escape(buf, sizeof(buf),
-                                               f->message.data,
-                                               f->message.len);
-
-        ngx_log_error(NGX_LOG_ERR, call->r->connection->log, 0,
-                      "confhaven pg: query failed (request %V): %V %*s",
-                      &id, &f->sqlstate, p - buf, buf);
-
-        data = json_pack("{s:s%}", "request_id", id.data ? (char *) id.data
-                                                         : "",
-                         id.len);
-
-        ngx_http_confhaven_mcp_error(call, NGX_HTTP_OK,
-                                     NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
-                                     oc->error.kind
-                                     == NGX_HTTP_CONFHAVEN_OP_E_TIMEOUT
-                                     ? "Internal error: the database did "
-                                       "not answer in time; try again"
-                                     : "Internal error: the database is "
-                                       "unavailable; try again later",
-                                     data);
-        return NULL;
-    }
-
-    value = (f->value.len == 0)
-            ? json_null()
-            : json_loadb((char *) f->value.data, f->value.len,
-                         JSON_DECODE_ANY, NULL);
-
-    if (value == NULL
-        || ngx_http_confhaven_json_own(call->r->pool, value) != NGX_OK)
-    {
-        json_decref(value);
-        ngx_http_confhaven_mcp_result(call, NULL);
-        return NULL;
-    }
-
-    return value;
-}

@@ -245,6 +245,15 @@ ngx_int_t ngx_http_confhaven_mcp_validate(ngx_http_confhaven_mcp_call_t *call,
 ngx_int_t ngx_http_confhaven_mcp_check_params(ngx_str_t *method,
     ngx_uint_t modern, json_t *params, u_char *error, size_t size);
 void ngx_http_confhaven_mcp_dispatch(ngx_http_confhaven_mcp_call_t *call);
+ngx_uint_t ngx_http_confhaven_mcp_version(u_char *data, size_t len);
+ngx_str_t *ngx_http_confhaven_mcp_version_name(ngx_uint_t version);
+json_t *ngx_http_confhaven_mcp_supported_versions(void);
+ngx_int_t ngx_http_confhaven_mcp_modern_method(ngx_str_t *method);
+ngx_table_elt_t *ngx_http_confhaven_mcp_header(ngx_http_request_t *r,
+    const char *name, size_t len);
+void ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call);
+
+/* ngx_http_confhaven_mcp_reply.c */
 void ngx_http_confhaven_mcp_error(ngx_http_confhaven_mcp_call_t *call,
     ngx_uint_t status, ngx_int_t code, const char *message, json_t *data);
 void ngx_http_confhaven_mcp_result(ngx_http_confhaven_mcp_call_t *call,
@@ -257,13 +266,11 @@ ngx_int_t ngx_http_confhaven_mcp_response_text(
     ngx_http_confhaven_mcp_call_t *call, ngx_str_t *out);
 json_t *ngx_http_confhaven_mcp_error_message(json_t *id, ngx_int_t code,
     const char *message, json_t *data);
-ngx_uint_t ngx_http_confhaven_mcp_version(u_char *data, size_t len);
-ngx_str_t *ngx_http_confhaven_mcp_version_name(ngx_uint_t version);
-json_t *ngx_http_confhaven_mcp_supported_versions(void);
-ngx_int_t ngx_http_confhaven_mcp_modern_method(ngx_str_t *method);
-ngx_table_elt_t *ngx_http_confhaven_mcp_header(ngx_http_request_t *r,
-    const char *name, size_t len);
-void ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call);
+void ngx_http_confhaven_mcp_set_error(ngx_http_confhaven_mcp_call_t *call,
+    ngx_uint_t status, ngx_int_t code, const char *message, json_t *data);
+void ngx_http_confhaven_mcp_complete(ngx_http_confhaven_mcp_call_t *call);
+ngx_int_t ngx_http_confhaven_mcp_ops_env(ngx_http_confhaven_mcp_call_t *call,
+    ngx_http_confhaven_op_env_t **env);
 void ngx_http_confhaven_mcp_cacheable(ngx_http_confhaven_mcp_call_t *call,
     json_t *result, ngx_uint_t ttl);
 ngx_int_t ngx_http_confhaven_mcp_no_cursor(
