@@ -71,6 +71,8 @@ typedef struct {
     ngx_str_t                          gen;
     ngx_str_t                          value;
     size_t                             size;
+    ngx_uint_t                         refs;       /* requests reading it */
+    unsigned                           dead:1;     /* out of the tier */
 } ngx_http_confhaven_local_entry_t;
 
 
@@ -143,6 +145,7 @@ static void ngx_http_confhaven_local_put(ngx_http_confhaven_cache_t *cache,
 static void ngx_http_confhaven_local_remove(ngx_http_confhaven_local_t *lc,
     ngx_http_confhaven_local_entry_t *e);
 static void ngx_http_confhaven_local_flush(ngx_http_confhaven_local_t *lc);
+static void ngx_http_confhaven_local_release(void *data);
 static void ngx_http_confhaven_local_message(void *data, u_char *msg,
     size_t len);
 static void ngx_http_confhaven_local_heartbeat(ngx_event_t *ev);
@@ -1073,6 +1076,7 @@ static ngx_int_t
 ngx_http_confhaven_local_get(ngx_http_confhaven_local_t *lc,
     ngx_http_confhaven_fetch_t *f)
 {
+    ngx_pool_cleanup_t                *cln;
     ngx_http_confhaven_local_entry_t  *e;
 
     e = (ngx_http_confhaven_local_entry_t *)
@@ -1088,12 +1092,23 @@ ngx_http_confhaven_local_get(ngx_http_confhaven_local_t *lc,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_confhaven_str_copy(f->pool, &f->value, &e->value) != NGX_OK
-        || ngx_http_confhaven_str_copy(f->pool, &f->gen, &e->gen) != NGX_OK)
-    {
+    /*
+     * No copy: the fetch reads the entry itself, which stays allocated
+     * (though it may leave the tier) until the fetch's pool goes, i.e.
+     * after the answer has been sent.
+     */
+
+    cln = ngx_pool_cleanup_add(f->pool, 0);
+    if (cln == NULL) {
         return NGX_DECLINED;
     }
 
+    cln->handler = ngx_http_confhaven_local_release;
+    cln->data = e;
+    e->refs++;
+
+    f->value = e->value;
+    f->gen = e->gen;
     f->gen_known = 1;
     f->count = e->count;
     f->status = NGX_HTTP_CONFHAVEN_PG_OK;
@@ -1182,6 +1197,8 @@ ngx_http_confhaven_local_put(ngx_http_confhaven_cache_t *cache,
     e->expires = expires;
     e->count = count;
     e->size = size;
+    e->refs = 0;
+    e->dead = 0;
     e->node.node.key = hash;
 
     ngx_rbtree_insert(&lc->tree, &e->node.node);
@@ -1197,7 +1214,25 @@ ngx_http_confhaven_local_remove(ngx_http_confhaven_local_t *lc,
     ngx_rbtree_delete(&lc->tree, &e->node.node);
     ngx_queue_remove(&e->lru);
     lc->used -= e->size;
+
+    if (e->refs) {
+        /* an answer being sent: freed by the last reader */
+        e->dead = 1;
+        return;
+    }
+
     ngx_free(e);
+}
+
+
+static void
+ngx_http_confhaven_local_release(void *data)
+{
+    ngx_http_confhaven_local_entry_t  *e = data;
+
+    if (--e->refs == 0 && e->dead) {
+        ngx_free(e);
+    }
 }
 
 
