@@ -1457,6 +1457,8 @@ ngx_http_confhaven_mcp_check_param_headers(
         return NGX_OK;
     }
 
+    call->args_typed = 1;
+
     schema = ngx_http_confhaven_tools_input_schema(tool);
     if (schema == NULL
         || ngx_http_confhaven_json_own(r->pool, schema) != NGX_OK)

@@ -1212,6 +1212,7 @@ ngx_http_confhaven_mcp_tools_call(ngx_http_confhaven_mcp_call_t *call)
     run->r = call->r;
     run->tool = tool;
     run->args = json_object_get(call->params, "arguments");
+    run->args_typed = call->args_typed;
     run->done = ngx_http_confhaven_mcp_tool_done;
     run->data = call;
 

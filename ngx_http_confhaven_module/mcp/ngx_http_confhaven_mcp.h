@@ -234,6 +234,8 @@ struct ngx_http_confhaven_mcp_call_s {
     unsigned                           notification:1;
     unsigned                           completed:1;
     unsigned                           checked:1;    /* params typed */
+    unsigned                           args_typed:1; /* tools/call's, by
+                                                        the inputSchema */
 };
 
 

@@ -532,8 +532,10 @@ ngx_http_confhaven_tools_prepare(ngx_http_confhaven_tool_run_t *run)
     ngx_http_confhaven_op_init(&run->call, run->tool->op, run->env,
                                run->r->pool, run->r->connection->log);
 
-    rc = ngx_http_confhaven_tools_check_args(run->tool, run->args, err,
-                                             sizeof(err));
+    /* the 2026-07-28 wire typed them to compare its Mcp-Param headers */
+    rc = run->args_typed ? NGX_OK
+                         : ngx_http_confhaven_tools_check_args(run->tool,
+                                                   run->args, err, sizeof(err));
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }

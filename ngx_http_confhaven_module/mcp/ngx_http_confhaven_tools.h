@@ -82,6 +82,7 @@ struct ngx_http_confhaven_tool_run_s {
     void                                *data;
 
     unsigned                             running:1;
+    unsigned                             args_typed:1;  /* checked already */
 };
 
 
