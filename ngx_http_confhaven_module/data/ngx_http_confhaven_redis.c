@@ -482,7 +482,10 @@ ngx_http_confhaven_redis_poll(ngx_http_confhaven_redis_t *rd)
     u_char   b;
     ssize_t  n;
 
+    /* connected and past the handshake: hiredis reads only then */
+
     if (rd == NULL || rd->ac == NULL || rd->c == NULL
+        || rd->state != NGX_HTTP_CONFHAVEN_REDIS_READY
         || (rd->ac->c.flags & REDIS_IN_CALLBACK))
     {
         return;
