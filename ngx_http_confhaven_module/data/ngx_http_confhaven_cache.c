@@ -262,6 +262,7 @@ ngx_http_confhaven_cache_fetch(ngx_http_confhaven_fetch_t *f)
 
     f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_NONE;
     f->active = 1;
+    f->local_ok = 0;
 
     if (f->key.len == 0 || !f->use_cache || cache->redis == NULL) {
         ngx_http_confhaven_fetch_db(f, cache);
