@@ -8,9 +8,9 @@
  * JSON-RPC 2.0 and the MCP methods, independent of the HTTP transport:
  * parse and validate one message, dispatch it by method.  Results, errors
  * and the operations of resources and prompts are in mcp_reply.c, which
- * every method file calls down into.  The 2025-x lifecycle (initialize, ping) and the
- * 2026-07-28 one (server/discover, resultType, cache hints) share the
- * method table; call->modern tells them apart.
+ * every method file calls down into.  The 2025-x lifecycle (initialize,
+ * ping) and the 2026-07-28 one (server/discover, resultType, cache hints)
+ * share the method table; call->modern tells them apart.
  */
 
 
