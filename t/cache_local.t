@@ -73,6 +73,9 @@ for my $x ($t2, $t3) {
     $c =~ s/%%REDIS%%/$redis/;
     if ($x == $t3) {
         $c =~ s/confhaven_cache_local 4m;/confhaven_cache_local 64k;\nconfhaven_cache_ttl_search 1s;/;
+        # a longer heartbeat lease: a loaded machine must not flush C's
+        # tier in the middle of the LRU checks
+        $c =~ s/confhaven_redis_timeout 300ms;/confhaven_redis_timeout 3s;/;
     }
     $x->write_conf($c);
 }
