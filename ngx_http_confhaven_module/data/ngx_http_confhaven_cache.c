@@ -27,8 +27,9 @@
  * heartbeat the worker publishes through its command connection to its
  * own second channel came back within confhaven_redis_timeout.  That is
  * how long an import waits for its invalidation, so a frozen Redis makes
- * the tier flush and step aside before an import can answer.  Otherwise
- * the entries are flushed and requests go to Redis.  An entry is stored
+ * the tier step aside before an import can answer (its entries are kept:
+ * messages are late, not lost, and come before the next heartbeat).
+ * A subscription lost or made again empties the tier.  An entry is stored
  * only if no message arrived since its read began, and pending messages
  * are read before every local lookup.
  */
@@ -1020,8 +1021,9 @@ ngx_http_confhaven_cache_local_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * Whether the tier may be read and filled now; when not, it is emptied.
- * poll: read the messages that have already arrived first.
+ * Whether the tier may be read and filled now; without a subscription
+ * (or with a new one) it is emptied.  poll: read the messages that have
+ * already arrived first.
  */
 
 static ngx_uint_t
@@ -1055,7 +1057,12 @@ ngx_http_confhaven_local_usable(ngx_http_confhaven_cache_t *cache,
         || (ngx_msec_int_t) (ngx_current_msec - lc->alive)
            > (ngx_msec_int_t) lc->lease)
     {
-        goto deaf;
+        /*
+         * Redis is slow or stalled: step aside, but keep the entries.
+         * The subscription still holds: what Redis published meanwhile
+         * arrives before the next heartbeat, and flushes them if need be.
+         */
+        return 0;
     }
 
     return 1;
