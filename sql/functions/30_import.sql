@@ -12,7 +12,8 @@
 --   external_id, title, subtitle, abstract, start_at, end_at (timestamptz as
 --   text with offset), room, room_sort, track, level, level_detail, format,
 --   language, is_service, is_plenum, tags [text], speakers [{external_id,name,bio}],
---   path (where it came from, for error messages)
+--   url (the session's public page, pretalx and frab only), path (where it
+--   came from, for error messages)
 --
 -- Found by fuzzing (t/fuzz/import_mutate.py, make fuzz; was migration 008):
 -- frab XML takes the first of a repeated child element ('title[1]'); a
@@ -557,7 +558,8 @@ BEGIN
                     'language', nullif(btrim(confhaven._j_text(e, 'language', ppath, false)), ''),
                     'is_service', false,
                     'is_plenum', false,
-                    'speakers', s_spk);
+                    'speakers', s_spk,
+                    'url', nullif(btrim(e ->> 'url'), ''));
             END LOOP;
         END LOOP;
     END LOOP;
@@ -608,6 +610,7 @@ BEGIN
                                 language text PATH 'language[1]',
                                 abstract text PATH 'abstract[1]',
                                 description text PATH 'description[1]',
+                                url text PATH 'url[1]',
                                 persons xml PATH 'persons[1]',
                                 has_title boolean PATH 'count(title) > 0',
                                 has_date boolean PATH 'count(date) > 0',
@@ -647,7 +650,8 @@ BEGIN
             'language', nullif(btrim(r.language), ''),
             'is_service', false,
             'is_plenum', false,
-            'speakers', r.speakers);
+            'speakers', r.speakers,
+            'url', nullif(btrim(r.url), ''));
     END LOOP;
     RETURN to_jsonb(out);
 END
@@ -688,7 +692,8 @@ BEGIN
         is_service   boolean,
         is_plenum    boolean,
         tags         jsonb,
-        speakers     jsonb
+        speakers     jsonb,
+        url          text
     ) ON COMMIT DROP;
     TRUNCATE pg_temp.ch_import;
 
@@ -696,12 +701,12 @@ BEGIN
     SELECT o::int, x.path, x.external_id, x.title, x.subtitle, x.abstract, x.start_at, x.end_at,
            x.room, x.room_sort, x.track, x.level, x.level_detail, x.format, x.language,
            coalesce(x.is_service, false), coalesce(x.is_plenum, false),
-           coalesce(x.tags, '[]'), coalesce(x.speakers, '[]')
+           coalesce(x.tags, '[]'), coalesce(x.speakers, '[]'), x.url
       FROM jsonb_array_elements(p_sessions) WITH ORDINALITY AS a(e, o),
            jsonb_to_record(a.e) AS x(path text, external_id text, title text, subtitle text,
                 abstract text, start_at timestamptz, end_at timestamptz, room text, room_sort integer,
                 track text, level text, level_detail text, format text, language text,
-                is_service boolean, is_plenum boolean, tags jsonb, speakers jsonb);
+                is_service boolean, is_plenum boolean, tags jsonb, speakers jsonb, url text);
     GET DIAGNOSTICS n_total = ROW_COUNT;
 
     SELECT external_id, array_agg(path ORDER BY ord) AS paths INTO dup
@@ -748,10 +753,10 @@ BEGIN
     WITH up AS (
         INSERT INTO confhaven.sessions AS s
               (conference_id, external_id, title, subtitle, abstract, abstract_plain, start_at, end_at,
-               room_id, track_id, level, level_detail, format, language, is_service, is_plenum)
+               room_id, track_id, level, level_detail, format, language, is_service, is_plenum, url)
         SELECT p_conf, i.external_id, i.title, i.subtitle, i.abstract, confhaven.plain_text(i.abstract),
                i.start_at, i.end_at, r.id, t.id, i.level, i.level_detail, i.format, i.language,
-               i.is_service, i.is_plenum
+               i.is_service, i.is_plenum, i.url
           FROM pg_temp.ch_import i
           LEFT JOIN confhaven.rooms r ON r.conference_id = p_conf AND r.name = i.room
           LEFT JOIN confhaven.tracks t ON t.conference_id = p_conf AND t.name = i.track
@@ -761,7 +766,7 @@ BEGIN
                end_at = EXCLUDED.end_at, room_id = EXCLUDED.room_id, track_id = EXCLUDED.track_id,
                level = EXCLUDED.level, level_detail = EXCLUDED.level_detail, format = EXCLUDED.format,
                language = EXCLUDED.language, is_service = EXCLUDED.is_service,
-               is_plenum = EXCLUDED.is_plenum, updated_at = now()
+               is_plenum = EXCLUDED.is_plenum, url = EXCLUDED.url, updated_at = now()
         RETURNING (xmax = 0) AS inserted)
     SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
       INTO n_ins, n_upd FROM up;
@@ -803,6 +808,8 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM confhaven.sessions s WHERE s.track_id = t.id);
 
     PERFORM confhaven.refresh_documents(p_conf);
+    -- calendar entries: SEQUENCE/DTSTAMP follow what changed (75_calendar.sql)
+    PERFORM confhaven.ics_refresh(p_conf);
 
     SELECT count(*) FILTER (WHERE is_service) INTO n_service FROM pg_temp.ch_import;
     TRUNCATE pg_temp.ch_import;
