@@ -692,8 +692,7 @@ BEGIN
         is_service   boolean,
         is_plenum    boolean,
         tags         jsonb,
-        speakers     jsonb,
-        url          text
+        speakers     jsonb
     ) ON COMMIT DROP;
     TRUNCATE pg_temp.ch_import;
 
@@ -701,12 +700,12 @@ BEGIN
     SELECT o::int, x.path, x.external_id, x.title, x.subtitle, x.abstract, x.start_at, x.end_at,
            x.room, x.room_sort, x.track, x.level, x.level_detail, x.format, x.language,
            coalesce(x.is_service, false), coalesce(x.is_plenum, false),
-           coalesce(x.tags, '[]'), coalesce(x.speakers, '[]'), x.url
+           coalesce(x.tags, '[]'), coalesce(x.speakers, '[]')
       FROM jsonb_array_elements(p_sessions) WITH ORDINALITY AS a(e, o),
            jsonb_to_record(a.e) AS x(path text, external_id text, title text, subtitle text,
                 abstract text, start_at timestamptz, end_at timestamptz, room text, room_sort integer,
                 track text, level text, level_detail text, format text, language text,
-                is_service boolean, is_plenum boolean, tags jsonb, speakers jsonb, url text);
+                is_service boolean, is_plenum boolean, tags jsonb, speakers jsonb);
     GET DIAGNOSTICS n_total = ROW_COUNT;
 
     SELECT external_id, array_agg(path ORDER BY ord) AS paths INTO dup
@@ -753,10 +752,10 @@ BEGIN
     WITH up AS (
         INSERT INTO confhaven.sessions AS s
               (conference_id, external_id, title, subtitle, abstract, abstract_plain, start_at, end_at,
-               room_id, track_id, level, level_detail, format, language, is_service, is_plenum, url)
+               room_id, track_id, level, level_detail, format, language, is_service, is_plenum)
         SELECT p_conf, i.external_id, i.title, i.subtitle, i.abstract, confhaven.plain_text(i.abstract),
                i.start_at, i.end_at, r.id, t.id, i.level, i.level_detail, i.format, i.language,
-               i.is_service, i.is_plenum, i.url
+               i.is_service, i.is_plenum
           FROM pg_temp.ch_import i
           LEFT JOIN confhaven.rooms r ON r.conference_id = p_conf AND r.name = i.room
           LEFT JOIN confhaven.tracks t ON t.conference_id = p_conf AND t.name = i.track
@@ -766,7 +765,7 @@ BEGIN
                end_at = EXCLUDED.end_at, room_id = EXCLUDED.room_id, track_id = EXCLUDED.track_id,
                level = EXCLUDED.level, level_detail = EXCLUDED.level_detail, format = EXCLUDED.format,
                language = EXCLUDED.language, is_service = EXCLUDED.is_service,
-               is_plenum = EXCLUDED.is_plenum, url = EXCLUDED.url, updated_at = now()
+               is_plenum = EXCLUDED.is_plenum, updated_at = now()
         RETURNING (xmax = 0) AS inserted)
     SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
       INTO n_ins, n_upd FROM up;
@@ -808,8 +807,8 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM confhaven.sessions s WHERE s.track_id = t.id);
 
     PERFORM confhaven.refresh_documents(p_conf);
-    -- calendar entries: SEQUENCE/DTSTAMP follow what changed (75_calendar.sql)
-    PERFORM confhaven.ics_refresh(p_conf);
+    -- calendar entries: session pages, SEQUENCE/DTSTAMP (75_calendar.sql)
+    PERFORM confhaven.ics_refresh(p_conf, p_sessions);
 
     SELECT count(*) FILTER (WHERE is_service) INTO n_service FROM pg_temp.ch_import;
     TRUNCATE pg_temp.ch_import;

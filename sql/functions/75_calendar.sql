@@ -227,37 +227,44 @@ $$;
 -- Events and calendars
 -- ---------------------------------------------------------------------------
 
--- What a calendar entry of the session shows, hashed: a change of any of
--- it raises SEQUENCE at the next import.  Times as epochs (no dependence
--- on the connection's TimeZone).
-CREATE OR REPLACE FUNCTION confhaven._ics_content(p_id bigint)
-RETURNS text
-LANGUAGE sql STABLE
-AS $$
-    SELECT md5(json_build_array(
-               s.title, s.subtitle, extract(epoch FROM s.start_at), extract(epoch FROM s.end_at),
-               r.name, c.location, c.timezone, s.abstract, s.url,
-               (SELECT json_agg(sp.name ORDER BY ss.position)
-                  FROM confhaven.session_speakers ss
-                  JOIN confhaven.speakers sp ON sp.id = ss.speaker_id
-                 WHERE ss.session_id = s.id))::text)
-      FROM confhaven.sessions s
-      JOIN confhaven.conferences c ON c.id = s.conference_id
-      LEFT JOIN confhaven.rooms r ON r.id = s.room_id
-     WHERE s.id = p_id;
-$$;
-
 -- Run by every import (_apply_sessions) once sessions, rooms and speakers
--- are written: a session whose content hash changed gets SEQUENCE + 1 and
--- a new DTSTAMP; a first hash (new session) is stored as it is.  Returns
--- how many sessions changed.
-CREATE OR REPLACE FUNCTION confhaven.ics_refresh(p_conf bigint)
+-- are written: sessions.url from the normalised sessions (their "url",
+-- pretalx and frab only); then a session whose content hash changed gets
+-- SEQUENCE + 1 and a new DTSTAMP; a first hash (new session) is stored as
+-- it is.  (Written here, not in the importer's upsert, so that the upsert
+-- and the ids it hands out stay exactly as they were.)  The hash
+-- covers what a calendar entry shows (title, subtitle, start, end, room,
+-- venue, time zone, abstract, url, speakers); times as epochs, so that the
+-- connection's TimeZone does not matter.  Returns how many sessions
+-- changed.
+CREATE OR REPLACE FUNCTION confhaven.ics_refresh(p_conf bigint, p_sessions jsonb)
 RETURNS integer
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
-    WITH h AS (
-        SELECT s.id, confhaven._ics_content(s.id) AS hash
+DECLARE
+    n  integer;
+BEGIN
+    UPDATE confhaven.sessions s SET url = left(x.url, 2000)
+      FROM jsonb_to_recordset(p_sessions) AS x(external_id text, url text)
+     WHERE s.conference_id = p_conf AND s.external_id = x.external_id
+       AND s.url IS DISTINCT FROM left(x.url, 2000);
+
+    WITH spk AS (
+        SELECT ss.session_id, json_agg(sp.name ORDER BY ss.position) AS names
+          FROM confhaven.session_speakers ss
+          JOIN confhaven.sessions s ON s.id = ss.session_id AND s.conference_id = p_conf
+          JOIN confhaven.speakers sp ON sp.id = ss.speaker_id
+         GROUP BY ss.session_id),
+    h AS (
+        SELECT s.id,
+               md5(json_build_array(
+                   s.title, s.subtitle, extract(epoch FROM s.start_at),
+                   extract(epoch FROM s.end_at), r.name, c.location, c.timezone,
+                   s.abstract, s.url, spk.names)::text) AS hash
           FROM confhaven.sessions s
+          JOIN confhaven.conferences c ON c.id = s.conference_id
+          LEFT JOIN confhaven.rooms r ON r.id = s.room_id
+          LEFT JOIN spk ON spk.session_id = s.id
          WHERE s.conference_id = p_conf),
     u AS (
         UPDATE confhaven.sessions s
@@ -267,7 +274,9 @@ AS $$
           FROM h
          WHERE h.id = s.id AND s.ics_hash IS DISTINCT FROM h.hash
         RETURNING s.id)
-    SELECT count(*)::integer FROM u;
+    SELECT count(*)::integer INTO n FROM u;
+    RETURN n;
+END
 $$;
 
 -- A plain text abstract that keeps its paragraphs (abstract_plain folds
