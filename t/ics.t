@@ -341,10 +341,10 @@ subtest 'OpenAPI documents the route' => sub {
 
 subtest 'the database keeps what the file says' => sub {
     plan(tests => 2);
-    is($t->psql("SELECT ics_sequence FROM confhaven.sessions WHERE id = $id{summer}"), 1,
-       'sessions.ics_sequence');
-    like($t->psql("SELECT ics_hash FROM confhaven.sessions WHERE id = $id{summer}"),
-         qr/^[0-9a-f]{32}$/, 'sessions.ics_hash');
+    is($t->psql("SELECT sequence FROM confhaven.session_calendar WHERE session_id = $id{summer}"),
+       1, 'session_calendar.sequence');
+    like($t->psql("SELECT hash FROM confhaven.session_calendar WHERE session_id = $id{summer}"),
+         qr/^[0-9a-f]{32}$/, 'session_calendar.hash');
 };
 
 subtest 'a conference that is not active has no files' => sub {

@@ -1613,8 +1613,9 @@ ngx_http_confhaven_rest_agenda_body(ngx_http_request_t *r)
     if (body.len > NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY) {
         /* chunked: no length to refuse it by before */
         r->keepalive = 0;
-        rc = ngx_http_confhaven_reject(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                 "too_large", "an agenda holds at most 200 session ids",
+        (void) ngx_http_confhaven_reject(r,
+                 NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
+                 "an agenda holds at most 200 session ids",
                  "the request body is %uz bytes; at most %uz are accepted",
                  body.len, (size_t) NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY);
         ngx_http_finalize_request(r, ctx->rc);
@@ -1622,7 +1623,7 @@ ngx_http_confhaven_rest_agenda_body(ngx_http_request_t *r)
     }
 
     if (body.len == 0) {
-        rc = ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
+        (void) ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
                  "empty_body",
                  "send {\"session_ids\": [42, 43]} as the request body",
                  "the request body is empty");
@@ -1632,7 +1633,7 @@ ngx_http_confhaven_rest_agenda_body(ngx_http_request_t *r)
 
     bad = ngx_http_confhaven_json_utf8_invalid(body.data, body.len, 1);
     if (bad >= 0) {
-        rc = ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
+        (void) ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
                  "invalid_encoding", "send UTF-8 encoded JSON",
                  "the request body is not valid UTF-8 text "
                  "(bad byte at offset %z)", bad);

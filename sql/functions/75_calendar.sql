@@ -228,55 +228,51 @@ $$;
 -- ---------------------------------------------------------------------------
 
 -- Run by every import (_apply_sessions) once sessions, rooms and speakers
--- are written: sessions.url from the normalised sessions (their "url",
--- pretalx and frab only); then a session whose content hash changed gets
--- SEQUENCE + 1 and a new DTSTAMP; a first hash (new session) is stored as
--- it is.  (Written here, not in the importer's upsert, so that the upsert
--- and the ids it hands out stay exactly as they were.)  The hash
--- covers what a calendar entry shows (title, subtitle, start, end, room,
--- venue, time zone, abstract, url, speakers); times as epochs, so that the
--- connection's TimeZone does not matter.  Returns how many sessions
--- changed.
+-- are written: each session's calendar state (session_calendar) from the
+-- normalised sessions (their "url", pretalx and frab only) and a hash of
+-- what a calendar entry shows (title, subtitle, start, end, room, venue,
+-- time zone, abstract, url, speakers; times as epochs, so that the
+-- connection's TimeZone does not matter).  A new session gets sequence 0;
+-- a changed hash raises the sequence by one and moves changed_at (the
+-- DTSTAMP); an identical re-import writes nothing.  Returns how many
+-- sessions changed.
 CREATE OR REPLACE FUNCTION confhaven.ics_refresh(p_conf bigint, p_sessions jsonb)
 RETURNS integer
-LANGUAGE plpgsql VOLATILE
+LANGUAGE sql VOLATILE
 AS $$
-DECLARE
-    n  integer;
-BEGIN
-    UPDATE confhaven.sessions s SET url = left(x.url, 2000)
-      FROM jsonb_to_recordset(p_sessions) AS x(external_id text, url text)
-     WHERE s.conference_id = p_conf AND s.external_id = x.external_id
-       AND s.url IS DISTINCT FROM left(x.url, 2000);
-
-    WITH spk AS (
+    WITH src AS (
+        SELECT x.external_id, left(min(x.url), 2000) AS url
+          FROM jsonb_to_recordset(p_sessions) AS x(external_id text, url text)
+         GROUP BY x.external_id),
+    spk AS (
         SELECT ss.session_id, json_agg(sp.name ORDER BY ss.position) AS names
           FROM confhaven.session_speakers ss
           JOIN confhaven.sessions s ON s.id = ss.session_id AND s.conference_id = p_conf
           JOIN confhaven.speakers sp ON sp.id = ss.speaker_id
          GROUP BY ss.session_id),
     h AS (
-        SELECT s.id,
+        SELECT s.id, src.url,
                md5(json_build_array(
                    s.title, s.subtitle, extract(epoch FROM s.start_at),
                    extract(epoch FROM s.end_at), r.name, c.location, c.timezone,
-                   s.abstract, s.url, spk.names)::text) AS hash
+                   s.abstract, src.url, spk.names)::text) AS hash
           FROM confhaven.sessions s
           JOIN confhaven.conferences c ON c.id = s.conference_id
           LEFT JOIN confhaven.rooms r ON r.id = s.room_id
           LEFT JOIN spk ON spk.session_id = s.id
+          LEFT JOIN src ON src.external_id = s.external_id
          WHERE s.conference_id = p_conf),
     u AS (
-        UPDATE confhaven.sessions s
-           SET ics_sequence = s.ics_sequence + CASE WHEN s.ics_hash IS NULL THEN 0 ELSE 1 END,
-               ics_changed_at = CASE WHEN s.ics_hash IS NULL THEN s.ics_changed_at ELSE now() END,
-               ics_hash = h.hash
-          FROM h
-         WHERE h.id = s.id AND s.ics_hash IS DISTINCT FROM h.hash
-        RETURNING s.id)
-    SELECT count(*)::integer INTO n FROM u;
-    RETURN n;
-END
+        INSERT INTO confhaven.session_calendar AS k (session_id, url, hash)
+        SELECT h.id, h.url, h.hash FROM h
+        ON CONFLICT (session_id) DO UPDATE
+           SET url = EXCLUDED.url,
+               hash = EXCLUDED.hash,
+               sequence = k.sequence + 1,
+               changed_at = now()
+         WHERE k.hash IS DISTINCT FROM EXCLUDED.hash
+        RETURNING 1)
+    SELECT count(*)::integer FROM u;
 $$;
 
 -- A plain text abstract that keeps its paragraphs (abstract_plain folds
@@ -298,8 +294,8 @@ LANGUAGE sql STABLE
 AS $$
     SELECT 'BEGIN:VEVENT' || E'\r\n'
         || confhaven.ics_fold('UID:' || s.id || '@' || c.slug || '.confhaven')
-        || 'DTSTAMP:' || confhaven._ics_utc(s.ics_changed_at) || E'\r\n'
-        || 'SEQUENCE:' || s.ics_sequence || E'\r\n'
+        || 'DTSTAMP:' || confhaven._ics_utc(coalesce(k.changed_at, s.updated_at)) || E'\r\n'
+        || 'SEQUENCE:' || coalesce(k.sequence, 0) || E'\r\n'
         || confhaven._ics_time('DTSTART', s.start_at, c.timezone)
         || coalesce(confhaven._ics_time('DTEND', s.end_at, c.timezone), '')
         || confhaven.ics_fold('SUMMARY:' || confhaven.ics_text(s.title))
@@ -314,12 +310,13 @@ AS $$
         || coalesce(confhaven.ics_fold('LOCATION:' || confhaven.ics_text(
                nullif(concat_ws(', ', r.name, c.location), ''))), '')
         || coalesce(confhaven.ics_fold('URL:' || CASE
-               WHEN s.url ~ '^https?://[A-Za-z0-9._~:/?#@!$&''()*+,;=%\[\]-]+$' THEN s.url
+               WHEN k.url ~ '^https?://[A-Za-z0-9._~:/?#@!$&''()*+,;=%\[\]-]+$' THEN k.url
                ELSE rtrim(base, '/') || '/api/sessions/' || s.id END), '')
         || 'END:VEVENT' || E'\r\n'
       FROM confhaven.sessions s
       JOIN confhaven.conferences c ON c.id = s.conference_id AND c.is_active
       LEFT JOIN confhaven.rooms r ON r.id = s.room_id
+      LEFT JOIN confhaven.session_calendar k ON k.session_id = s.id
      WHERE s.id = p_id AND s.start_at IS NOT NULL;
 $$;
 
