@@ -92,7 +92,8 @@ is($j->{error}{code}, -32602, 'resources/list with an unknown cursor: -32602');
 
 ($x, $j) = req('resources/templates/list');
 is_deeply([map { $_->{uriTemplate} } @{ $j->{result}{resourceTemplates} // [] }],
-          ['confhaven://conferences/{slug}', 'confhaven://sessions/{id}'],
+          ['confhaven://conferences/{slug}', 'confhaven://sessions/{id}',
+           'confhaven://sessions/{id}.ics'],
           'resources/templates/list');
 
 

@@ -31,6 +31,10 @@ my %routes = (
     '/api/sessions/{id}'                   => ['get', 'getSession'],
     '/api/swagger.json'                    => ['get', 'getOpenApi'],
     '/api/admin/conferences/{slug}/import' => ['post', 'importSchedule'],
+    '/api/sessions/{id}.ics'               => ['get', 'getSessionIcs'],
+    '/api/agendas'                         => ['post', 'createAgenda'],
+    '/api/agendas/{token}'                 => ['get', 'getAgenda'],
+    '/api/agendas/{token}.ics'             => ['get', 'getAgendaIcs'],
 );
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg();

@@ -27,11 +27,16 @@
 #define NGX_HTTP_CONFHAVEN_TAIL_ID      1   /* prefix + {id} */
 #define NGX_HTTP_CONFHAVEN_TAIL_SLUG    2   /* prefix + {slug} */
 #define NGX_HTTP_CONFHAVEN_TAIL_IMPORT  3   /* prefix + {slug}/import */
+#define NGX_HTTP_CONFHAVEN_TAIL_ID_ICS     8   /* prefix + {id}.ics */
+#define NGX_HTTP_CONFHAVEN_TAIL_TOKEN      9   /* prefix + {token} */
+#define NGX_HTTP_CONFHAVEN_TAIL_TOKEN_ICS  10  /* prefix + {token}.ics */
 
 #define NGX_HTTP_CONFHAVEN_K_HEALTH   1
 #define NGX_HTTP_CONFHAVEN_K_QUERY    2
 #define NGX_HTTP_CONFHAVEN_K_OPENAPI  3
 #define NGX_HTTP_CONFHAVEN_K_IMPORT   4
+#define NGX_HTTP_CONFHAVEN_K_ICS      8   /* text/calendar */
+#define NGX_HTTP_CONFHAVEN_K_AGENDA   9   /* 201 on POST, 204 on DELETE */
 
 
 /*
@@ -91,6 +96,13 @@ static ngx_int_t ngx_http_confhaven_rest_allow(ngx_http_request_t *r,
 static void ngx_http_confhaven_unescape(ngx_str_t *src, ngx_str_t *dst);
 static ngx_int_t ngx_http_confhaven_rest_reject(ngx_http_request_t *r,
     ngx_int_t discarded, ngx_int_t rc);
+static ngx_int_t ngx_http_confhaven_rest_agenda(ngx_http_request_t *r,
+    ngx_http_confhaven_route_t *rt, ngx_str_t *tail);
+static void ngx_http_confhaven_rest_agenda_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_confhaven_rest_base(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx);
+static ngx_int_t ngx_http_confhaven_rest_calendar_done(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx);
 
 
 static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
@@ -132,6 +144,35 @@ static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
       ngx_string("import"), &ngx_http_confhaven_op_import, 1,
       "name, timezone, location, website" },
 
+    { ngx_string("/api/sessions/"), NGX_HTTP_CONFHAVEN_TAIL_ID_ICS,
+      NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_ICS,
+      ngx_string("session_ics"), &ngx_http_confhaven_op_session_ics, 0,
+      "none" },
+
+    { ngx_string("/api/agendas"), NGX_HTTP_CONFHAVEN_TAIL_NONE,
+      NGX_HTTP_POST, NGX_HTTP_CONFHAVEN_K_AGENDA,
+      ngx_string("agenda_create"), &ngx_http_confhaven_op_agenda_create, 0,
+      "none" },
+
+    { ngx_string("/api/agendas/"), NGX_HTTP_CONFHAVEN_TAIL_TOKEN_ICS,
+      NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_ICS,
+      ngx_string("agenda_ics"), &ngx_http_confhaven_op_agenda_ics, 0,
+      "none" },
+
+    { ngx_string("/api/agendas/"), NGX_HTTP_CONFHAVEN_TAIL_TOKEN,
+      NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_CONFHAVEN_K_AGENDA,
+      ngx_string("agenda"), &ngx_http_confhaven_op_agenda_get, 0, "none" },
+
+    { ngx_string("/api/agendas/"), NGX_HTTP_CONFHAVEN_TAIL_TOKEN,
+      NGX_HTTP_PUT, NGX_HTTP_CONFHAVEN_K_AGENDA,
+      ngx_string("agenda_replace"), &ngx_http_confhaven_op_agenda_replace, 0,
+      "none" },
+
+    { ngx_string("/api/agendas/"), NGX_HTTP_CONFHAVEN_TAIL_TOKEN,
+      NGX_HTTP_DELETE, NGX_HTTP_CONFHAVEN_K_AGENDA,
+      ngx_string("agenda_delete"), &ngx_http_confhaven_op_agenda_delete, 0,
+      "none" },
+
     { ngx_null_string, 0, 0, 0, ngx_null_string, NULL, 0, NULL }
 };
 
@@ -140,7 +181,9 @@ static const char  ngx_http_confhaven_endpoints[] =
     "endpoints: GET /health, GET /api/conferences, "
     "GET /api/conferences/{slug}, GET /api/sessions?q=..., "
     "GET /api/sessions/{id}, GET /api/swagger.json, "
-    "POST /api/admin/conferences/{slug}/import";
+    "POST /api/admin/conferences/{slug}/import, "
+    "GET /api/sessions/{id}.ics, POST /api/agendas, "
+    "GET|PUT|DELETE /api/agendas/{token}, GET /api/agendas/{token}.ics";
 
 
 ngx_int_t
@@ -148,7 +191,7 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
 {
     size_t                       len;
     ngx_str_t                    uri, tail;
-    ngx_uint_t                   path_known;
+    ngx_uint_t                   path_known, ics, allowed;
     ngx_http_confhaven_ctx_t    *ctx;
     ngx_http_confhaven_route_t  *rt;
 
@@ -165,6 +208,7 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
     }
 
     path_known = 0;
+    allowed = 0;
 
     for (rt = ngx_http_confhaven_routes; rt->path.len; rt++) {
 
@@ -200,12 +244,27 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
                 tail.len -= sizeof("/import") - 1;
             }
 
+            /* "{id}.ics" and "{token}.ics" are the calendar routes' */
+            ics = tail.len > 4
+                  && ngx_strncmp(tail.data + tail.len - 4, ".ics", 4) == 0;
+
+            if (ics != (rt->tail == NGX_HTTP_CONFHAVEN_TAIL_ID_ICS
+                        || rt->tail == NGX_HTTP_CONFHAVEN_TAIL_TOKEN_ICS))
+            {
+                continue;
+            }
+
+            if (ics) {
+                tail.len -= 4;
+            }
+
             if (ngx_strlchr(tail.data, tail.data + tail.len, '/')) {
                 continue;
             }
         }
 
         path_known = 1;
+        allowed |= rt->methods;
 
         if (!(r->method & rt->methods)) {
             continue;
@@ -217,6 +276,12 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
             return ngx_http_confhaven_rest_import(r, rt, &tail);
         }
 
+        if (rt->kind == NGX_HTTP_CONFHAVEN_K_AGENDA
+            && (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)))
+        {
+            return ngx_http_confhaven_rest_agenda(r, rt, &tail);
+        }
+
         return ngx_http_confhaven_rest_query(r, rt, &tail);
     }
 
@@ -225,15 +290,9 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
     }
 
     if (path_known) {
-        for (rt = ngx_http_confhaven_routes; rt->path.len; rt++) {
-            if (uri.len >= rt->path.len
-                && ngx_strncmp(uri.data, rt->path.data, rt->path.len) == 0)
-            {
-                if (ngx_http_confhaven_rest_allow(r, rt->methods) != NGX_OK) {
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-                }
-                break;
-            }
+        /* every method some route of this path takes */
+        if (ngx_http_confhaven_rest_allow(r, allowed) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         return ngx_http_confhaven_send_errorf(r, NGX_HTTP_NOT_ALLOWED,
@@ -450,6 +509,7 @@ ngx_http_confhaven_rest_reject(ngx_http_request_t *r, ngx_int_t discarded,
 static ngx_int_t
 ngx_http_confhaven_rest_allow(ngx_http_request_t *r, ngx_uint_t methods)
 {
+    u_char           *p;
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -460,12 +520,31 @@ ngx_http_confhaven_rest_allow(ngx_http_request_t *r, ngx_uint_t methods)
     h->hash = 1;
     ngx_str_set(&h->key, "Allow");
 
-    if (methods & NGX_HTTP_POST) {
-        ngx_str_set(&h->value, "POST");
-
-    } else {
-        ngx_str_set(&h->value, "GET, HEAD");
+    p = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST, PUT, DELETE"));
+    if (p == NULL) {
+        return NGX_ERROR;
     }
+
+    h->value.data = p;
+
+    if (methods & NGX_HTTP_GET) {
+        p = ngx_cpymem(p, "GET, HEAD, ", sizeof("GET, HEAD, ") - 1);
+    }
+
+    if (methods & NGX_HTTP_POST) {
+        p = ngx_cpymem(p, "POST, ", sizeof("POST, ") - 1);
+    }
+
+    if (methods & NGX_HTTP_PUT) {
+        p = ngx_cpymem(p, "PUT, ", sizeof("PUT, ") - 1);
+    }
+
+    if (methods & NGX_HTTP_DELETE) {
+        p = ngx_cpymem(p, "DELETE, ", sizeof("DELETE, ") - 1);
+    }
+
+    /* without the last ", " */
+    h->value.len = (p - h->value.data >= 2) ? p - h->value.data - 2 : 0;
 
     return NGX_OK;
 }
@@ -515,6 +594,12 @@ ngx_http_confhaven_rest_query(ngx_http_request_t *r,
         return rc == NGX_ABORT ? ctx->rc : rc;
     }
 
+    if (rt->kind == NGX_HTTP_CONFHAVEN_K_ICS
+        && ngx_http_confhaven_rest_base(r, ctx) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return ngx_http_confhaven_rest_start(r, ctx);
 }
 
@@ -557,7 +642,9 @@ ngx_http_confhaven_rest_check_tail(ngx_http_request_t *r,
     ctx = ngx_http_confhaven_get_ctx(r);
     last = tail->data + tail->len;
 
-    if (rt->tail == NGX_HTTP_CONFHAVEN_TAIL_ID) {
+    if (rt->tail == NGX_HTTP_CONFHAVEN_TAIL_ID
+        || rt->tail == NGX_HTTP_CONFHAVEN_TAIL_ID_ICS)
+    {
         for (p = tail->data; p < last; p++) {
             if (*p < '0' || *p > '9') {
                 break;
@@ -581,6 +668,26 @@ ngx_http_confhaven_rest_check_tail(ngx_http_request_t *r,
                        "e.g. /api/sessions/42; search with "
                        "/api/sessions?q=... to find them",
                        "\"%V\" is not a session id", tail);
+        }
+
+    } else if (rt->tail == NGX_HTTP_CONFHAVEN_TAIL_TOKEN
+               || rt->tail == NGX_HTTP_CONFHAVEN_TAIL_TOKEN_ICS)
+    {
+        /* a token is base64url; anything else names no agenda */
+        for (p = tail->data; p < last; p++) {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                  || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+            {
+                break;
+            }
+        }
+
+        if (p < last || tail->len > 128) {
+            return ngx_http_confhaven_reject(r, NGX_HTTP_NOT_FOUND,
+                       "not_found",
+                       "POST /api/agendas with {\"session_ids\": [...]} "
+                       "creates an agenda and returns its token",
+                       "no agenda with this token");
         }
 
     } else if (rt->tail == NGX_HTTP_CONFHAVEN_TAIL_IMPORT) {
@@ -1158,6 +1265,12 @@ ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
 
     ctx->result_count = f->count;
 
+    if (ctx->kind == NGX_HTTP_CONFHAVEN_K_ICS
+        || ctx->kind == NGX_HTTP_CONFHAVEN_K_AGENDA)
+    {
+        return ngx_http_confhaven_rest_calendar_done(r, ctx);
+    }
+
     return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &f->value);
 }
 
@@ -1390,4 +1503,215 @@ ngx_http_confhaven_rest_error_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_confhaven_send_errorf(r, status, code, NULL, "%s", msg);
+}
+
+
+/*
+ * Calendars and agendas (ops/ngx_http_confhaven_op_calendar.c).  POST
+ * /api/agendas and PUT /api/agendas/{token} read a small JSON body
+ * (at most NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY bytes) that the database
+ * checks; the token in the path is the only credential.
+ */
+
+static ngx_int_t
+ngx_http_confhaven_rest_agenda(ngx_http_request_t *r,
+    ngx_http_confhaven_route_t *rt, ngx_str_t *tail)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                 *type;
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_confhaven_get_ctx(r);
+
+    if (r->headers_in.content_type) {
+        type = &r->headers_in.content_type->value;
+
+        if (type->len < 16
+            || ngx_strncasecmp(type->data, (u_char *) "application/json", 16)
+               != 0)
+        {
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_confhaven_send_errorf(r,
+                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                       "unsupported_media_type",
+                       "send {\"session_ids\": [42, 43]} with "
+                       "Content-Type: application/json",
+                       "content type \"%V\" is not accepted: use "
+                       "application/json", type);
+        }
+    }
+
+    if (r->headers_in.content_length_n
+        > (off_t) NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY)
+    {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->keepalive = 0;
+
+        return ngx_http_confhaven_send_errorf(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
+                   "an agenda holds at most 200 session ids",
+                   "the request body is %O bytes; at most %uz are accepted",
+                   r->headers_in.content_length_n,
+                   (size_t) NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY);
+    }
+
+    rc = ngx_http_confhaven_rest_call(r, ctx, rt->op);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->kind = rt->kind;
+
+    if (tail->len) {
+        rc = ngx_http_confhaven_rest_check_tail(r, rt, tail);
+        if (rc != NGX_OK) {
+            return rc == NGX_ABORT ? ctx->rc : rc;
+        }
+    }
+
+    rc = ngx_http_confhaven_rest_args(r, rt, ctx);
+    if (rc != NGX_OK) {
+        return rc == NGX_ABORT ? ctx->rc : rc;
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                     ngx_http_confhaven_rest_agenda_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_confhaven_rest_agenda_body(ngx_http_request_t *r)
+{
+    ssize_t                    bad;
+    ngx_int_t                  rc;
+    ngx_str_t                  body;
+    ngx_http_confhaven_ctx_t  *ctx;
+    u_char                     err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
+
+    ctx = ngx_http_confhaven_get_ctx(r);
+
+    rc = ngx_http_confhaven_request_body(r, &body);
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (body.len > NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY) {
+        /* chunked: no length to refuse it by before */
+        r->keepalive = 0;
+        (void) ngx_http_confhaven_reject(r,
+                 NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
+                 "an agenda holds at most 200 session ids",
+                 "the request body is %uz bytes; at most %uz are accepted",
+                 body.len, (size_t) NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY);
+        ngx_http_finalize_request(r, ctx->rc);
+        return;
+    }
+
+    if (body.len == 0) {
+        (void) ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
+                 "empty_body",
+                 "send {\"session_ids\": [42, 43]} as the request body",
+                 "the request body is empty");
+        ngx_http_finalize_request(r, ctx->rc);
+        return;
+    }
+
+    bad = ngx_http_confhaven_json_utf8_invalid(body.data, body.len, 1);
+    if (bad >= 0) {
+        (void) ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
+                 "invalid_encoding", "send UTF-8 encoded JSON",
+                 "the request body is not valid UTF-8 text "
+                 "(bad byte at offset %z)", bad);
+        ngx_http_finalize_request(r, ctx->rc);
+        return;
+    }
+
+    /* the body: the operation's last parameter */
+    rc = ngx_http_confhaven_op_set(ctx->call, ctx->call->op->nparams - 1, 1,
+                                   body.data, body.len, err, sizeof(err));
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_confhaven_rest_start(r, ctx);
+
+    /* drop the reference taken by reading the body */
+    ngx_http_finalize_request(r, rc == NGX_DONE ? NGX_DONE : rc);
+}
+
+
+/* a calendar's second parameter: our own scheme://host */
+
+static ngx_int_t
+ngx_http_confhaven_rest_base(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx)
+{
+    char        *base;
+    ngx_uint_t   https;
+    u_char       err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
+
+#if (NGX_HTTP_SSL)
+    https = (r->connection->ssl != NULL);
+#else
+    https = 0;
+#endif
+
+    base = ngx_http_confhaven_op_calendar_base(r->pool, https,
+               r->headers_in.host ? &r->headers_in.host->value : NULL);
+
+    if (base == NULL) {
+        return NGX_OK;
+    }
+
+    /* a refused value (it cannot be: checked above) is left out */
+    return ngx_http_confhaven_op_set(ctx->call, 1, 0, (u_char *) base,
+                                     ngx_strlen(base), err, sizeof(err))
+           == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_rest_calendar_done(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_http_confhaven_fetch_t  *f;
+
+    f = &ctx->call->fetch;
+
+    if (ctx->kind == NGX_HTTP_CONFHAVEN_K_ICS) {
+        return ngx_http_confhaven_send_calendar(r, &f->value);
+    }
+
+    if (r->method == NGX_HTTP_POST) {
+        return ngx_http_confhaven_send_json(r, NGX_HTTP_CREATED, &f->value);
+    }
+
+    if (r->method == NGX_HTTP_DELETE) {
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->headers_out.content_length_n = 0;
+        r->header_only = 1;
+
+        rc = ngx_http_send_header(r);
+
+        return (rc == NGX_ERROR || rc > NGX_OK) ? rc : NGX_OK;
+    }
+
+    return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &f->value);
 }

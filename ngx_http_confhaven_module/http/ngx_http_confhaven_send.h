@@ -23,6 +23,8 @@ ngx_int_t ngx_http_confhaven_send_errorf(ngx_http_request_t *r,
 ngx_int_t ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *what,
     ngx_str_t *detail);
+ngx_int_t ngx_http_confhaven_send_calendar(ngx_http_request_t *r,
+    ngx_str_t *body);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_SEND_H_INCLUDED_ */

@@ -8,7 +8,8 @@
  * MCP resources and completions.  Conferences are listed as resources
  * (confhaven://conferences/{slug}, the document of GET
  * /api/conferences/{slug}); sessions are reached through the template
- * confhaven://sessions/{id} (the document of GET /api/sessions/{id}).
+ * confhaven://sessions/{id} (the document of GET /api/sessions/{id}) and
+ * confhaven://sessions/{id}.ics (its iCalendar file, text/calendar).
  * completion/complete offers conference slugs, tracks, levels and days
  * for the arguments that take them, and no values for anything else.
  */
@@ -41,6 +42,8 @@ static void ngx_http_confhaven_mcp_completion_got(
 static void ngx_http_confhaven_mcp_completion_values(
     ngx_http_confhaven_mcp_call_t *call, json_t *values, json_int_t total);
 static ngx_int_t ngx_http_confhaven_mcp_is_slug(u_char *p, size_t len);
+static void ngx_http_confhaven_mcp_resources_ics(
+    ngx_http_confhaven_mcp_call_t *call, u_char *id, size_t len);
 
 
 static const char  *ngx_http_confhaven_mcp_levels[] = {
@@ -148,7 +151,7 @@ void
 ngx_http_confhaven_mcp_resources_templates(
     ngx_http_confhaven_mcp_call_t *call)
 {
-    json_t  *res, *c, *s;
+    json_t  *res, *c, *s, *ics;
 
     if (ngx_http_confhaven_mcp_no_cursor(call) != NGX_OK) {
         return;
@@ -174,17 +177,34 @@ ngx_http_confhaven_mcp_resources_templates(
                   "format, language and tags.",
                   "mimeType", "application/json");
 
-    if (c && s && call->version >= NGX_HTTP_CONFHAVEN_MCP_V2025_06_18) {
+    ics = json_pack("{s:s, s:s, s:s, s:s}",
+                    "uriTemplate", NGX_HTTP_CONFHAVEN_URI_SESSIONS "{id}.ics",
+                    "name", "session_ics",
+                    "description",
+                    "A conference session as an iCalendar file (RFC 5545) "
+                    "to add to a calendar: one event with the local start "
+                    "and end in the conference's time zone, room and "
+                    "venue, abstract and speakers; also served at GET "
+                    "/api/sessions/{id}.ics.",
+                    "mimeType", "text/calendar");
+
+    if (c && s && ics
+        && call->version >= NGX_HTTP_CONFHAVEN_MCP_V2025_06_18)
+    {
         json_object_set_new(c, "title", json_string("Conference"));
         json_object_set_new(s, "title", json_string("Conference session"));
+        json_object_set_new(ics, "title",
+                            json_string("Conference session (iCalendar)"));
     }
 
-    res = (c && s) ? json_pack("{s:[o, o]}", "resourceTemplates", c, s)
-                   : NULL;
+    res = (c && s && ics) ? json_pack("{s:[o, o, o]}", "resourceTemplates",
+                                      c, s, ics)
+                          : NULL;
 
     if (res == NULL) {
         json_decref(c);
         json_decref(s);
+        json_decref(ics);
     }
 
     ngx_http_confhaven_mcp_cacheable(call, res,
@@ -231,6 +251,15 @@ ngx_http_confhaven_mcp_resources_read(ngx_http_confhaven_mcp_call_t *call)
 
     n = sizeof(NGX_HTTP_CONFHAVEN_URI_SESSIONS) - 1;
 
+    if (len > n + 4 && len - n <= 18 + 4
+        && ngx_strncmp(p, NGX_HTTP_CONFHAVEN_URI_SESSIONS, n) == 0
+        && ngx_strncmp(p + len - 4, ".ics", 4) == 0
+        && ngx_atoi(p + n, len - n - 4) > 0)
+    {
+        ngx_http_confhaven_mcp_resources_ics(call, p + n, len - n - 4);
+        return;
+    }
+
     if (len > n && len - n <= 18
         && ngx_strncmp(p, NGX_HTTP_CONFHAVEN_URI_SESSIONS, n) == 0
         && ngx_atoi(p + n, len - n) > 0)
@@ -241,8 +270,9 @@ ngx_http_confhaven_mcp_resources_read(ngx_http_confhaven_mcp_call_t *call)
     }
 
     ngx_str_set(&why, "resources/list and resources/templates/list name "
-                      "the resources: confhaven://conferences/{slug} and "
-                      "confhaven://sessions/{id}");
+                      "the resources: confhaven://conferences/{slug}, "
+                      "confhaven://sessions/{id} and "
+                      "confhaven://sessions/{id}.ics");
     ngx_http_confhaven_mcp_resources_not_found(call, uri, &why);
     return;
 
@@ -289,11 +319,13 @@ ngx_http_confhaven_mcp_resources_got(ngx_http_confhaven_mcp_call_t *call,
         return;
     }
 
-    /* the database's JSON is the resource text as it is */
+    /* the database's JSON (or iCalendar) is the resource text as it is */
     res = json_pack("{s:[{s:O, s:s, s:s%}]}",
                     "contents",
                     "uri", uri,
-                    "mimeType", "application/json",
+                    "mimeType",
+                    oc->op == &ngx_http_confhaven_op_session_ics
+                    ? "text/calendar" : "application/json",
                     "text", (char *) f->value.data, f->value.len);
 
     ngx_http_confhaven_mcp_cacheable(call, res,
@@ -514,4 +546,48 @@ ngx_http_confhaven_mcp_completion_values(ngx_http_confhaven_mcp_call_t *call,
                     "hasMore", total > (json_int_t) json_array_size(values));
 
     ngx_http_confhaven_mcp_result(call, res);
+}
+
+
+/*
+ * confhaven://sessions/{id}.ics: the operation of GET
+ * /api/sessions/{id}.ics, with our own scheme://host for the session's
+ * URL as REST has it, so that both are one cache entry.
+ */
+
+static void
+ngx_http_confhaven_mcp_resources_ics(ngx_http_confhaven_mcp_call_t *call,
+    u_char *id, size_t len)
+{
+    char                *params[2];
+    ngx_uint_t           https;
+    ngx_http_request_t  *r;
+
+    r = call->r;
+
+#if (NGX_HTTP_SSL)
+    https = (r->connection->ssl != NULL);
+#else
+    https = 0;
+#endif
+
+    params[0] = ngx_pnalloc(r->pool, len + 1);
+    if (params[0] == NULL) {
+        ngx_http_confhaven_mcp_result(call, NULL);
+        return;
+    }
+
+    *ngx_cpymem(params[0], id, len) = '\0';
+
+    params[1] = ngx_http_confhaven_op_calendar_base(r->pool, https,
+                    r->headers_in.host ? &r->headers_in.host->value : NULL);
+
+    if (ngx_http_confhaven_mcp_query(call,
+                                     &ngx_http_confhaven_op_session_ics, 2,
+                                     params,
+                                     ngx_http_confhaven_mcp_resources_got)
+        != NGX_OK)
+    {
+        ngx_http_confhaven_mcp_result(call, NULL);
+    }
 }

@@ -12,7 +12,8 @@
 --   external_id, title, subtitle, abstract, start_at, end_at (timestamptz as
 --   text with offset), room, room_sort, track, level, level_detail, format,
 --   language, is_service, is_plenum, tags [text], speakers [{external_id,name,bio}],
---   path (where it came from, for error messages)
+--   url (the session's public page, pretalx and frab only), path (where it
+--   came from, for error messages)
 --
 -- Found by fuzzing (t/fuzz/import_mutate.py, make fuzz; was migration 008):
 -- frab XML takes the first of a repeated child element ('title[1]'); a
@@ -557,7 +558,8 @@ BEGIN
                     'language', nullif(btrim(confhaven._j_text(e, 'language', ppath, false)), ''),
                     'is_service', false,
                     'is_plenum', false,
-                    'speakers', s_spk);
+                    'speakers', s_spk,
+                    'url', nullif(btrim(e ->> 'url'), ''));
             END LOOP;
         END LOOP;
     END LOOP;
@@ -608,6 +610,7 @@ BEGIN
                                 language text PATH 'language[1]',
                                 abstract text PATH 'abstract[1]',
                                 description text PATH 'description[1]',
+                                url text PATH 'url[1]',
                                 persons xml PATH 'persons[1]',
                                 has_title boolean PATH 'count(title) > 0',
                                 has_date boolean PATH 'count(date) > 0',
@@ -647,7 +650,8 @@ BEGIN
             'language', nullif(btrim(r.language), ''),
             'is_service', false,
             'is_plenum', false,
-            'speakers', r.speakers);
+            'speakers', r.speakers,
+            'url', nullif(btrim(r.url), ''));
     END LOOP;
     RETURN to_jsonb(out);
 END
@@ -803,6 +807,8 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM confhaven.sessions s WHERE s.track_id = t.id);
 
     PERFORM confhaven.refresh_documents(p_conf);
+    -- calendar entries: session pages, SEQUENCE/DTSTAMP (75_calendar.sql)
+    PERFORM confhaven.ics_refresh(p_conf, p_sessions);
 
     SELECT count(*) FILTER (WHERE is_service) INTO n_service FROM pg_temp.ch_import;
     TRUNCATE pg_temp.ch_import;

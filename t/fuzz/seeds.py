@@ -86,6 +86,8 @@ def messages():
         ("logging/setLevel", {"level": "emergency"}),
         ("notifications/initialized", None),
         ("notifications/cancelled", {"requestId": 1, "reason": "x"}),
+        ("resources/read", {"uri": "confhaven://sessions/42.ics"}),
+        ("resources/read", {"uri": "confhaven://sessions/042.ics"}),
     ]
 
 
@@ -266,6 +268,14 @@ def rest():
         "GET /api/openapi.json?x=1",
         "DELETE /api/sessions",
         "GET /nope",
+        "GET /api/sessions/42.ics",
+        "HEAD /api/sessions/0.ics",
+        "GET /api/sessions/.ics",
+        "GET /api/agendas",
+        "GET /api/agendas/q4Xv0mT1r8Qw9JdZs3KpL6bY2nHc5GfA7eUiRoWxVtM",
+        "GET /api/agendas/q4Xv0mT1r8Qw9JdZs3KpL6bY2nHc5GfA7eUiRoWxVtM.ics",
+        "DELETE /api/agendas/a_b-c",
+        "PATCH /api/agendas/x",
     ]
     for i, line in enumerate(reqs):
         write(t, "%02d" % i, line + "\n")
@@ -288,6 +298,12 @@ def rest():
     write(t, "import-type", head(["POST /api/admin/conferences/x/import",
                                   "X-API-Key: fuzz-admin-key",
                                   "Content-Type: text/plain"]))
+    write(t, "agenda-post", head(["POST /api/agendas",
+                                  "Content-Type: application/json"],
+                                 '{"session_ids": [42, "43"]}'))
+    write(t, "agenda-put", head(["PUT /api/agendas/abc",
+                                 "Content-Type: application/json"],
+                                '{"session_ids": []}'))
 
 
 def main():
