@@ -22,12 +22,24 @@
         CH.getJSON('/api/conferences?include_past=true').then(function (r) {
             var today = new Date().toISOString().slice(0, 10);
             var list = el('ul', { class: 'conferences' });
-            (r.conferences || []).forEach(function (c) {
-                var past = c.end_date && c.end_date < today;
+            var past = function (c) {
+                return c.end_date && c.end_date < today ? 1 : 0;
+            };
+            /* upcoming first (soonest first), then the past (latest first) */
+            (r.conferences || []).slice().sort(function (a, b) {
+                var d = past(a) - past(b);
+                if (d) {
+                    return d;
+                }
+                d = String(a.start_date || '').localeCompare(
+                        String(b.start_date || ''));
+                return past(a) ? -d : d;
+            }).forEach(function (c) {
+                var ended = past(c);
                 list.appendChild(el('li', null,
                     el('a', { href: '/search?conference='
                                     + encodeURIComponent(c.slug)
-                                    + (past ? '&include_past=true' : ''),
+                                    + (ended ? '&include_past=true' : ''),
                               text: c.name }),
                     ' \u2014 ' + [c.location,
                                   c.start_date === c.end_date
@@ -36,7 +48,7 @@
                                         + (c.end_date || '?'),
                                   c.session_count + ' sessions']
                         .filter(Boolean).join(', '),
-                    past ? el('span', { class: 'muted', text: ' (past)' })
+                    ended ? el('span', { class: 'muted', text: ' (past)' })
                          : null));
             });
             CH.clear(box).appendChild(list.firstChild

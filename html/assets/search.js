@@ -329,7 +329,7 @@
                el('p', { class: 'meta', text: meta }),
                CH.times(s),
                (s.highlight || s.snippet)
-                   ? el('p', { class: 'snippet' },
+                   ? el('p', { class: 'excerpt' },
                         s.highlight ? marked(s.highlight) : s.snippet)
                    : null,
                el('p', { class: 'actions' },
@@ -422,6 +422,16 @@
     });
     document.addEventListener('agenda-changed', paintClashes);
 
+    /* on a phone the facets start folded, under the search box */
+    if (window.matchMedia) {
+        var wide = window.matchMedia('(min-width: 52rem)');
+        document.getElementById('facets-box').open = wide.matches;
+        wide.addEventListener('change', function () {
+            if (wide.matches) {
+                document.getElementById('facets-box').open = true;
+            }
+        });
+    }
     writeForm(current);
     conferences();
     run(current, 'none');

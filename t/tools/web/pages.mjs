@@ -443,8 +443,11 @@ await step('session page', async () => {
               /^text\/calendar/.test(ics.headers()['content-type'] || '')
               && text.includes('BEGIN:VCALENDAR'), text.slice(0, 300));
     } else {
+        // before /api/sessions/{id}.ics exists, the API reads "N.ics" as
+        // a bad id (400) or an unknown route (404)
         check(`session: the .ics endpoint is not on this build (${ics.status()}); `
-              + 'only the link was checked', ics.status() === 404, '');
+              + 'only the link was checked',
+              ics.status() === 404 || ics.status() === 400, '');
     }
     check('session: document title is the session\'s',
           (await page.title()).startsWith(FX.session.title), await page.title());
@@ -602,7 +605,11 @@ await step('untrusted text', async () => {
         if (u === '/agenda') {
             await page.goto(`${BASE}/session?id=${FX.xss.id}`);
             await page.waitForSelector('article button.star');
-            await page.locator('article button.star').click();
+            if (await page.locator('article button.star')
+                    .getAttribute('aria-pressed') !== 'true')
+            {
+                await page.locator('article button.star').click();
+            }
         }
         await page.goto(BASE + u);
         await page.waitForSelector(u.startsWith('/session') ? 'article h1'
