@@ -73,28 +73,63 @@
         });
     }
 
+    function showFeed(f) {
+        var url = new URL(f.ics_url, window.location.href);
+        var code = el('code', { text: url.href });
+        CH.clear(feedBox).appendChild(el('div', { class: 'notice ok' },
+            el('p', { text: 'Your feed: subscribe to this address in your '
+                            + 'calendar app. It follows your stars: what '
+                            + 'you add or remove here changes the feed.' }),
+            el('div', { class: 'snippet' },
+               el('pre', null, code), CH.copyButton(code, 'Copy')),
+            el('p', null,
+               el('a', { id: 'webcal',
+                         href: url.href.replace(/^https?:/, 'webcal:'),
+                         text: 'Open in my calendar app' }),
+               ' \u00b7 ',
+               el('a', { href: url.href, text: 'Download (.ics)' }),
+               ' \u00b7 ',
+               el('button', { type: 'button', id: 'feed-delete',
+                              onclick: deleteFeed,
+                              text: 'Delete the feed' }))));
+        feedButton.textContent = 'Create a new calendar feed';
+    }
+
+    function deleteFeed() {
+        var f = CH.feedLoad();
+        if (!f) {
+            return;
+        }
+        fetch('/api/agendas/' + encodeURIComponent(f.token),
+              { method: 'DELETE' }).then(function (r) {
+            if (r.ok || r.status === 404) {
+                CH.feedSave(null);
+                feedButton.textContent = 'Create a calendar feed';
+                CH.clear(feedBox).appendChild(el('p', {
+                    class: 'notice', text: 'The feed is deleted.' }));
+                feedButton.focus();
+            } else {
+                CH.clear(feedBox).appendChild(el('p', { class: 'notice error',
+                    text: 'Could not delete the feed (the server answered '
+                          + r.status + ').' }));
+            }
+        }).catch(function (e) {
+            CH.clear(feedBox).appendChild(el('p', { class: 'notice error',
+                text: 'Could not reach the server: ' + e.message }));
+        });
+    }
+
     feedButton.addEventListener('click', function () {
         var ids = CH.agendaLoad().map(function (s) { return s.id; });
         feedButton.disabled = true;
         CH.clear(feedBox).appendChild(el('p', { text: 'Creating the feed\u2026' }));
         CH.postJSON('/api/agendas', { session_ids: ids }).then(function (r) {
-            var b = r.body || {}, url;
-            if (r.ok && typeof b.ics_url === 'string') {
-                url = new URL(b.ics_url, window.location.href);
-                var code = el('code', { text: url.href });
-                CH.clear(feedBox).appendChild(el('div', { class: 'notice ok' },
-                    el('p', { text: 'Your feed is ready. Subscribe to this '
-                                    + 'address in your calendar app '
-                                    + '(it does not change when you star '
-                                    + 'more sessions: create a new one):' }),
-                    el('div', { class: 'snippet' },
-                       el('pre', null, code), CH.copyButton(code, 'Copy')),
-                    el('p', null,
-                       el('a', { id: 'webcal',
-                                 href: url.href.replace(/^https?:/, 'webcal:'),
-                                 text: 'Open in my calendar app' }),
-                       ' \u00b7 ',
-                       el('a', { href: url.href, text: 'Download (.ics)' }))));
+            var b = r.body || {};
+            if (r.ok && typeof b.ics_url === 'string'
+                && typeof b.token === 'string')
+            {
+                CH.feedSave(b);
+                showFeed(b);
             } else if (r.status === 404 || r.status === 405) {
                 CH.clear(feedBox).appendChild(el('p', { class: 'notice warn',
                     text: 'This server does not offer agenda feeds yet. '
@@ -113,6 +148,9 @@
         });
     });
 
+    if (CH.feedLoad()) {
+        showFeed(CH.feedLoad());
+    }
     document.addEventListener('agenda-changed', render);
     window.addEventListener('storage', render);
     render();

@@ -194,6 +194,55 @@ var CH = (function () {
             window.localStorage.setItem(KEY, JSON.stringify(list));
         } catch (e) { /* private mode: the agenda lasts for the page */ }
         document.dispatchEvent(new CustomEvent('agenda-changed'));
+        feedSync();
+    }
+
+    /* The subscribed feed (POST /api/agendas: {token, ics_url}) follows
+     * the stars: each change is sent as PUT /api/agendas/{token}. */
+    var FEED = 'confhaven.agenda.feed.v1', syncTimer = null;
+
+    function feedLoad() {
+        try {
+            var f = JSON.parse(window.localStorage.getItem(FEED) || 'null');
+            return f && typeof f.token === 'string'
+                   && typeof f.ics_url === 'string' ? f : null;
+        } catch (e) {
+            return null;
+        }
+    }
+
+    function feedSave(f) {
+        try {
+            if (f) {
+                window.localStorage.setItem(FEED, JSON.stringify(
+                    { token: f.token, ics_url: f.ics_url }));
+            } else {
+                window.localStorage.removeItem(FEED);
+            }
+        } catch (e) { /* kept for the page only */ }
+    }
+
+    function feedSync() {
+        var f = feedLoad();
+        if (!f) {
+            return;
+        }
+        clearTimeout(syncTimer);
+        syncTimer = setTimeout(function () {
+            var ids = agendaLoad().map(function (s) { return s.id; });
+            fetch('/api/agendas/' + encodeURIComponent(f.token), {
+                method: 'PUT', keepalive: true,
+                headers: { 'Content-Type': 'application/json',
+                           Accept: 'application/json' },
+                body: JSON.stringify({ session_ids: ids })
+            }).then(function (r) {
+                if (r.status === 404) {
+                    feedSave(null);     /* deleted elsewhere */
+                }
+                document.dispatchEvent(new CustomEvent('feed-synced',
+                    { detail: { status: r.status } }));
+            }).catch(function () { /* the next change tries again */ });
+        }, 500);
     }
 
     function agendaHas(id) {
@@ -304,6 +353,7 @@ var CH = (function () {
         el: el, clear: clear, userZone: userZone, span: span, times: times,
         getJSON: getJSON, postJSON: postJSON,
         agendaLoad: agendaLoad, agendaSave: agendaSave, agendaHas: agendaHas,
+        feedLoad: feedLoad, feedSave: feedSave,
         agendaToggle: agendaToggle, agendaClashes: agendaClashes,
         starButton: starButton, copyButton: copyButton
     };

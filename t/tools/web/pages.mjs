@@ -582,11 +582,17 @@ await step('agenda', async () => {
     let fb = null;
     try { fb = await fr.json(); } catch (e) { /* not JSON */ }
     const feed = await page.locator('#feed').innerText();
-    if (fr.ok() && fb && fb.ics_url) {
+    const feedOk = fr.ok() && fb && fb.ics_url && fb.token;
+    if (feedOk) {
         check('agenda: the feed URL is shown with a webcal link',
               feed.includes(fb.ics_url.replace(/^\//, ''))
               && /^webcal:/.test(await page.locator('#webcal').getAttribute('href')),
               feed);
+        const ics = await page.request.get(new URL(fb.ics_url, BASE).href);
+        check('agenda: the feed is a calendar with the 3 sessions',
+              ics.status() === 200 && /BEGIN:VCALENDAR/.test(await ics.text())
+              && ((await ics.text()).match(/BEGIN:VEVENT/g) || []).length === 3,
+              `${ics.status()} ${(await ics.text()).slice(0, 300)}`);
     } else if (fr.status() === 404 || fr.status() === 405) {
         check(`agenda: no feed endpoint on this build (${fr.status()}): said so`,
               /does not offer agenda feeds/.test(feed), feed);
@@ -594,9 +600,31 @@ await step('agenda', async () => {
         check(`agenda: the feed error (${fr.status()}) is shown`,
               /Could not create the feed/.test(feed), feed);
     }
+    const put = feedOk ? page.waitForResponse((r) => r.request().method() === 'PUT'
+        && new URL(r.url()).pathname === '/api/agendas/' + fb.token) : null;
     await page.locator(`#agenda li[data-id="${c.id}"] button.unstar`).click();
     check('agenda: Remove takes a session out',
           await page.locator('#agenda li').count() === 2, '');
+    if (feedOk) {
+        const pr = await put;
+        const now = await page.request.get(`${BASE}/api/agendas/${fb.token}`);
+        const j = await now.json().catch(() => ({}));
+        const ids = (j.session_ids || (j.sessions || []).map((x) => x.id) || []);
+        check('agenda: the feed follows the stars (PUT /api/agendas/{token})',
+              pr.ok() && ids.length === 2 && !ids.map(Number).includes(c.id),
+              `${pr.status()} ${JSON.stringify(j).slice(0, 300)}`);
+        await page.reload();
+        await page.waitForSelector('#feed-delete');
+        const [dr] = await Promise.all([
+            page.waitForResponse((r) => r.request().method() === 'DELETE'),
+            page.locator('#feed-delete').click(),
+        ]);
+        await page.waitForFunction(() => /deleted/.test(document.getElementById('feed').textContent));
+        const gone = await page.request.get(new URL(fb.ics_url, BASE).href);
+        check('agenda: the feed is shown after a reload and can be deleted',
+              dr.status() === 204 && gone.status() === 404,
+              `${dr.status()} ${gone.status()}`);
+    }
     await page.close();
 
     const p2 = await newPage(ctxs.phone);
