@@ -14,8 +14,8 @@
 #
 # Each check of t/tools/web/pages.mjs is one TAP test; screenshots of
 # every page at phone (390x844) and desktop (1280x800) width are kept in
-# .run/test/artifacts/web/ (TEST_CONFHAVEN_ARTIFACTS=dir to put them
-# elsewhere).
+# $TEST_CONFHAVEN_ARTIFACTS/web/ (ci/test: .run/test/artifacts/web/, with
+# make test-sanitize .run/test-sanitize/artifacts/web/).
 #
 # Skips (skip_all) only when npm is missing: in CI it is not.
 
@@ -39,7 +39,7 @@ binmode($_, ':encoding(UTF-8)')
 
 my $ROOT = Cwd::abs_path("$FindBin::Bin/..");
 my $CHROMIUM = $ENV{CHROMIUM} // '/usr/bin/chromium';
-my $ART = $ENV{TEST_CONFHAVEN_ARTIFACTS} // "$ROOT/.run/test/artifacts/web";
+my $ART = ($ENV{TEST_CONFHAVEN_ARTIFACTS} // "$ROOT/.run/test/artifacts") . '/web';
 
 my $node = ConfHaven::Node->new();
 plan(skip_all => $node->why) unless $node->available;
