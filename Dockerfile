@@ -30,6 +30,8 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbi
     && mkdir -p /etc/nginx/confhaven /etc/nginx/tls
 COPY --from=build /src/.build/ngx_http_confhaven_module.so /usr/lib/nginx/modules/ngx_http_confhaven_module.so
 COPY conf/nginx.example.conf /etc/nginx/nginx.conf
+COPY conf/confhaven-web.conf /etc/nginx/confhaven-web.conf
+COPY html /usr/share/confhaven/html
 COPY conf/nginx.example.conf /usr/share/doc/confhaven/nginx.example.conf
 EXPOSE 8000
 STOPSIGNAL SIGQUIT

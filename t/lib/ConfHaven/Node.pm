@@ -13,6 +13,10 @@ package ConfHaven::Node;
 #   $node->path('node_modules/.bin/conformance')
 #   my ($rc, $out) = $node->run([cmd, args...], timeout => 60, env => {..})
 #
+#   # another tools folder under t/tools (its own package.json), e.g. the
+#   # browser tests' t/tools/web; run its scripts with the Node above:
+#   my $web = ConfHaven::Node->new(dir => 'web', needed => ['node_modules/x']);
+#
 # install() runs `npm ci --prefix t/tools/mcp` when node_modules is missing,
 # incomplete or older than package-lock.json, under an flock so that the
 # tests running in parallel (prove -j) install it once.
@@ -34,10 +38,10 @@ my @NEEDED = (
 );
 
 sub new {
-    my ($class) = @_;
+    my ($class, %o) = @_;
     my $here = File::Basename::dirname(Cwd::abs_path(__FILE__));
-    my $dir = Cwd::abs_path("$here/../../tools/mcp");
-    return bless { dir => $dir }, $class;
+    my $dir = Cwd::abs_path("$here/../../tools/" . ($o{dir} // 'mcp'));
+    return bless { dir => $dir, needed => $o{needed} // \@NEEDED }, $class;
 }
 
 sub dir { $_[0]{dir} }
@@ -64,7 +68,7 @@ sub why { 'npm not found: cannot install the pinned Node 22 and MCP tools of t/t
 
 sub _installed {
     my ($self) = @_;
-    for my $f (@NEEDED) {
+    for my $f (@{ $self->{needed} }) {
         return 0 unless -e $self->path($f);
     }
     my $lock = $self->path('package-lock.json');
