@@ -183,7 +183,7 @@ $$;
 -- Cursors: hex text (case does not matter: the HTTP cache key folds case).
 CREATE OR REPLACE FUNCTION confhaven._cursor_make(off integer, lim integer, at timestamptz, fp text)
 RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 AS $$
     SELECT encode(convert_to(format('c1|%s|%s|%s|%s', off, lim,
                                     (extract(epoch FROM at) * 1000000)::bigint, fp), 'UTF8'), 'hex');
@@ -274,12 +274,17 @@ $$;
 -- and the closest known word by trigram similarity when it is neither
 -- known nor a prefix (typo: "copliot" -> "copilot").  Noise words of
 -- natural questions ("talks", "anything", "tomorrow") are dropped.
+-- Generic plans only: with the word as a constant a custom plan folds the
+-- whole condition, so the plan cache never chose the generic plan and
+-- replanned every statement on every call (about 1 ms a search); the
+-- vocabulary lookups carry explicit index ranges for the generic plans.
 CREATE OR REPLACE FUNCTION confhaven._search_parse(
     q text, conf_id bigint,
     OUT q_match tsquery, OUT q_all tsquery, OUT q_any tsquery,
     OUT pat text, OUT pat_full text, OUT exact text, OUT core text, OUT info jsonb)
 LANGUAGE plpgsql STABLE
 SET client_min_messages = warning
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     qn       text := btrim(regexp_replace(confhaven.norm(q), '\s+', ' ', 'g'));
@@ -360,7 +365,8 @@ BEGIN
                             WHERE w.word = tok AND (conf_id IS NULL OR w.conference_id = conf_id))
            AND NOT EXISTS (SELECT 1 FROM confhaven.search_synonyms s WHERE s.term = tok) THEN
             IF EXISTS (SELECT 1 FROM confhaven.search_words w
-                        WHERE w.word LIKE tok || '%' AND (conf_id IS NULL OR w.conference_id = conf_id)) THEN
+                        WHERE w.word ~>=~ tok AND w.word ~<~ (tok || chr(1114111))    -- index range
+                          AND w.word LIKE tok || '%' AND (conf_id IS NULL OR w.conference_id = conf_id)) THEN
                 g := g || to_tsquery('simple', tok || ':*');
                 prefixes := prefixes || tok;
             ELSIF length(tok) >= 4 THEN
@@ -370,7 +376,8 @@ BEGIN
                 SELECT x.word INTO corr
                   FROM (SELECT w.word, sum(w.ndoc) AS n
                           FROM confhaven.search_words w
-                         WHERE (w.word % tok OR w.word LIKE left(tok, 1) || '%')
+                         WHERE (w.word % tok
+                                OR w.word ~>=~ left(tok, 1) AND w.word ~<~ (left(tok, 1) || chr(1114111)))
                            AND (conf_id IS NULL OR w.conference_id = conf_id)
                            AND abs(length(w.word) - length(tok)) <= 2
                          GROUP BY w.word) x
