@@ -1052,12 +1052,11 @@ BEGIN
     ELSIF v_q IS NOT NULL THEN
         -- conference name (without its year) or slug inside the query (as 004)
         v_qs := ' ' || btrim(regexp_replace(confhaven.norm(v_q), '[^a-z0-9]+', ' ', 'g')) || ' ';
+        -- the keys (name without its year, slug without it, slug) are
+        -- computed when the conference is written (query_keys, 013)
         SELECT c.id, k.key INTO m
           FROM confhaven.conferences c
-         CROSS JOIN LATERAL (VALUES
-                 (btrim(regexp_replace(regexp_replace(c.name_norm, '\m(19|20)[0-9]{2}\M', ' ', 'g'), '[^a-z0-9]+', ' ', 'g'))),
-                 (btrim(regexp_replace(regexp_replace(c.slug, '-?(19|20)[0-9]{2}(-|$)', '-', 'g'), '[^a-z0-9]+', ' ', 'g'))),
-                 (c.slug)) k(key)
+         CROSS JOIN LATERAL unnest(c.query_keys) k(key)
          WHERE c.is_active AND length(k.key) >= 4 AND k.key ~ '[a-z]'
            AND (k.key LIKE '% %' OR k.key ~ '[0-9]')
            AND strpos(v_qs, ' ' || k.key || ' ') > 0
