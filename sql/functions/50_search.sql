@@ -33,6 +33,21 @@
 -- compares full retrievals and picks the bitmap index scans; it runs with
 -- jit = off.  See git history of sql/007_search_scale.sql for the
 -- measurements.
+--
+-- Cost (issue 13; same results, same order): the candidates' query reads
+-- each matching session once and collects what the rest needs (pre-rank
+-- points, start, conference, track, level) in arrays; the ranking reads
+-- the large document (TOAST) only for the rows that get the full score
+-- (the best 3 x limit, at least 60, and the page's rows), one ts_rank_cd
+-- when q_all = q_any; facets are counted from the collected values (no
+-- second visit of sessions); ts_headline runs only for page rows whose
+-- abstract holds an operand (the document's weight C part says so);
+-- conference-level tests (active, not ended) are arrays and flags computed
+-- once, not a join the generic plans rescanned per row; _search_parse
+-- runs on generic plans (its custom plans were rebuilt on every call);
+-- the keys by which a query names a conference are a generated column
+-- (conferences.query_keys, 013).  t/search_cost.t counts what a search
+-- reads.
 
 -- ---------------------------------------------------------------------------
 -- Parameter parsing (each raises CH400 naming the parameter)
