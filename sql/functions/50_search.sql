@@ -33,6 +33,21 @@
 -- compares full retrievals and picks the bitmap index scans; it runs with
 -- jit = off.  See git history of sql/007_search_scale.sql for the
 -- measurements.
+--
+-- Cost (issue 13; same results, same order): the candidates' query reads
+-- each matching session once and collects what the rest needs (pre-rank
+-- points, start, conference, track, level) in arrays; the ranking reads
+-- the large document (TOAST) only for the rows that get the full score
+-- (the best 3 x limit, at least 60, and the page's rows), one ts_rank_cd
+-- when q_all = q_any; facets are counted from the collected values (no
+-- second visit of sessions); ts_headline runs only for page rows whose
+-- abstract holds an operand (the document's weight C part says so);
+-- conference-level tests (active, not ended) are arrays and flags computed
+-- once, not a join the generic plans rescanned per row; _search_parse
+-- runs on generic plans (its custom plans were rebuilt on every call);
+-- the keys by which a query names a conference are a generated column
+-- (conferences.query_keys, 013).  t/search_cost.t counts what a search
+-- reads.
 
 -- ---------------------------------------------------------------------------
 -- Parameter parsing (each raises CH400 naming the parameter)
@@ -183,7 +198,7 @@ $$;
 -- Cursors: hex text (case does not matter: the HTTP cache key folds case).
 CREATE OR REPLACE FUNCTION confhaven._cursor_make(off integer, lim integer, at timestamptz, fp text)
 RETURNS text
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 AS $$
     SELECT encode(convert_to(format('c1|%s|%s|%s|%s', off, lim,
                                     (extract(epoch FROM at) * 1000000)::bigint, fp), 'UTF8'), 'hex');
@@ -224,17 +239,30 @@ $$;
 -- Query understanding
 -- ---------------------------------------------------------------------------
 
--- OR of the non-empty alternatives, each distinct one once (smaller
--- queries rank faster).
+-- OR of the non-empty alternatives, each distinct one once, in the order
+-- of their first occurrence (smaller queries rank faster).  plpgsql: a
+-- loop of simple expressions costs less than a query per call, and
+-- _search_parse calls it for every word and synonym.
 CREATE OR REPLACE FUNCTION confhaven._tsq_or_distinct(alts tsquery[])
 RETURNS tsquery
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT string_agg('(' || t || ')', ' | ' ORDER BY o)::tsquery
-      FROM (SELECT DISTINCT ON (x::text) x::text AS t, o
-              FROM unnest(alts) WITH ORDINALITY u(x, o)
-             WHERE numnode(x) > 0
-             ORDER BY x::text, o) d;
+DECLARE
+    x    tsquery;
+    seen text[] := '{}';
+BEGIN
+    IF alts IS NULL THEN
+        RETURN NULL;
+    END IF;
+    FOREACH x IN ARRAY alts LOOP
+        CONTINUE WHEN x IS NULL OR numnode(x) = 0 OR x::text = ANY (seen);
+        seen := seen || x::text;
+    END LOOP;
+    IF cardinality(seen) = 0 THEN
+        RETURN NULL;
+    END IF;
+    RETURN ('(' || array_to_string(seen, ') | (') || ')')::tsquery;
+END
 $$;
 
 -- Restrict every lexeme of a tsquery to the given weights ('A', 'AB').
@@ -261,12 +289,17 @@ $$;
 -- and the closest known word by trigram similarity when it is neither
 -- known nor a prefix (typo: "copliot" -> "copilot").  Noise words of
 -- natural questions ("talks", "anything", "tomorrow") are dropped.
+-- Generic plans only: with the word as a constant a custom plan folds the
+-- whole condition, so the plan cache never chose the generic plan and
+-- replanned every statement on every call (about 1 ms a search); the
+-- vocabulary lookups carry explicit index ranges for the generic plans.
 CREATE OR REPLACE FUNCTION confhaven._search_parse(
     q text, conf_id bigint,
     OUT q_match tsquery, OUT q_all tsquery, OUT q_any tsquery,
     OUT pat text, OUT pat_full text, OUT exact text, OUT core text, OUT info jsonb)
 LANGUAGE plpgsql STABLE
 SET client_min_messages = warning
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     qn       text := btrim(regexp_replace(confhaven.norm(q), '\s+', ' ', 'g'));
@@ -347,7 +380,8 @@ BEGIN
                             WHERE w.word = tok AND (conf_id IS NULL OR w.conference_id = conf_id))
            AND NOT EXISTS (SELECT 1 FROM confhaven.search_synonyms s WHERE s.term = tok) THEN
             IF EXISTS (SELECT 1 FROM confhaven.search_words w
-                        WHERE w.word LIKE tok || '%' AND (conf_id IS NULL OR w.conference_id = conf_id)) THEN
+                        WHERE w.word ~>=~ tok AND w.word ~<~ (tok || chr(1114111))    -- index range
+                          AND w.word LIKE tok || '%' AND (conf_id IS NULL OR w.conference_id = conf_id)) THEN
                 g := g || to_tsquery('simple', tok || ':*');
                 prefixes := prefixes || tok;
             ELSIF length(tok) >= 4 THEN
@@ -357,7 +391,8 @@ BEGIN
                 SELECT x.word INTO corr
                   FROM (SELECT w.word, sum(w.ndoc) AS n
                           FROM confhaven.search_words w
-                         WHERE (w.word % tok OR w.word LIKE left(tok, 1) || '%')
+                         WHERE (w.word % tok
+                                OR w.word ~>=~ left(tok, 1) AND w.word ~<~ (left(tok, 1) || chr(1114111)))
                            AND (conf_id IS NULL OR w.conference_id = conf_id)
                            AND abs(length(w.word) - length(tok)) <= 2
                          GROUP BY w.word) x
@@ -461,6 +496,22 @@ AS $$
        AND (v_bef_t IS NULL OR (st AT TIME ZONE tz)::time < v_bef_t);
 $$;
 
+-- The seed rules' points of one session (the cheap part of the score and
+-- of the pre-rank); inlined into the candidate queries.
+CREATE OR REPLACE FUNCTION confhaven._search_seed(
+    title_norm text, tags_norm text, abstract_norm text, speakers_norm text,
+    exact text, core text, pat text, pat_full text)
+RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT (10 * coalesce(title_norm = exact OR title_norm = core, false)::int
+            + 5 * coalesce(title_norm LIKE pat OR title_norm LIKE pat_full, false)::int
+            + 3 * coalesce(tags_norm LIKE pat, false)::int
+            + 2 * coalesce(abstract_norm LIKE pat, false)::int
+            + (CASE WHEN coalesce(speakers_norm LIKE pat, false)
+                    THEN CASE WHEN core LIKE '% %' THEN 4 ELSE 1 END ELSE 0 END))::numeric;
+$$;
+
 CREATE OR REPLACE FUNCTION confhaven._search_page(
     f jsonb, v_off integer, v_now timestamptz, v_facets boolean, v_suggest boolean,
     v_info jsonb DEFAULT '{}', v_echo text DEFAULT NULL, v_fp text DEFAULT NULL)
@@ -494,8 +545,20 @@ DECLARE
     v_hi      timestamptz := 'infinity';
     p         record;
     v_tracks  bigint[];
-    v_all     bigint[];
-    v_sc      numeric[];
+    v_page    bigint[];
+    v_psc     numeric[];
+    v_phl     boolean[];
+    v_cid     bigint[];
+    v_cseed   numeric[];
+    v_cboost  integer[];
+    v_cst     timestamptz[];
+    v_ccf     bigint[];
+    v_ctr     bigint[];
+    v_clv     text[];
+    v_open    bigint[];
+    v_act_all boolean;
+    v_active  bigint[];
+    v_same    boolean;
     v_total   integer;
     v_capped  boolean;
     v_minst   timestamptz;
@@ -505,9 +568,9 @@ DECLARE
     v_n       integer;
     v_what    text;
     v_hl      tsquery;
+    v_hlc     tsquery;
     v_qm      tsquery;
     v_qa_a    tsquery;
-    v_cids    bigint[];
     v_enough  integer;
     v_k       integer;
     v_facet   json;
@@ -554,6 +617,29 @@ BEGIN
         v_hi := least(v_hi, v_bef, (v_bef_l + interval '12 hours') AT TIME ZONE 'UTC');
     END IF;
 
+    -- Conference-level conditions without a join (the generic plans
+    -- rescanned conferences once per matching session): whether every
+    -- conference in scope is active (else the active ones), and the open
+    -- ones (not ended in their own zone: what a session without an end time
+    -- is judged by).
+    SELECT coalesce(bool_and(c.is_active), true) INTO v_act_all
+      FROM confhaven.conferences c WHERE v_conf IS NULL OR c.id = v_conf;
+    IF NOT v_act_all THEN
+        SELECT coalesce(array_agg(c.id), '{}') INTO v_active
+          FROM confhaven.conferences c WHERE c.is_active AND (v_conf IS NULL OR c.id = v_conf);
+    END IF;
+    IF NOT v_past THEN
+        SELECT coalesce(array_agg(c.id), '{}') INTO v_open
+          FROM confhaven.conferences c
+         WHERE c.is_active AND (v_conf IS NULL OR c.id = v_conf)
+           AND (c.end_date IS NULL OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date);
+    END IF;
+
+    -- Both paths leave the candidates in arrays (v_cid... in one order):
+    -- without q the first v_cap + 1 by start time, with q the matches of a
+    -- tier (at most v_cap + 1, which ones above the cap is not defined) with
+    -- their pre-rank; what a facet needs (start, conference, track, level)
+    -- comes from the same pass, so sessions are read once per search.
     IF v_q IS NULL THEN
         IF v_past THEN
             v_minst := '-infinity';
@@ -562,40 +648,45 @@ BEGIN
               FROM confhaven.conferences c WHERE c.is_active AND (v_conf IS NULL OR c.id = v_conf);
         END IF;
         v_minst := greatest(v_minst, v_lo);
-        SELECT array_agg(y.id ORDER BY y.start_at NULLS LAST, y.id), array_agg(0::numeric)
-          INTO v_all, v_sc
-          FROM (SELECT x.id, x.start_at FROM (
-                  (SELECT s.id, s.start_at
+        SELECT count(*),
+               array_agg(y.id ORDER BY y.n) FILTER (WHERE y.n BETWEEN v_off + 1 AND v_off + v_lim),
+               array_agg(0::numeric) FILTER (WHERE y.n BETWEEN v_off + 1 AND v_off + v_lim),
+               array_agg(y.start_at) FILTER (WHERE v_facets AND y.n <= v_cap),
+               array_agg(y.conference_id) FILTER (WHERE v_facets AND y.n <= v_cap),
+               array_agg(y.track_id) FILTER (WHERE v_facets AND y.n <= v_cap),
+               array_agg(y.level) FILTER (WHERE v_facets AND y.n <= v_cap)
+          INTO v_total, v_page, v_psc, v_cst, v_ccf, v_ctr, v_clv
+          FROM (SELECT x.*, row_number() OVER (ORDER BY x.start_at NULLS LAST, x.id) AS n FROM (
+                  (SELECT s.id, s.start_at, s.conference_id, s.track_id, s.level
                      FROM confhaven.sessions s
-                     JOIN confhaven.conferences c ON c.id = s.conference_id
                     WHERE s.start_at >= v_minst AND s.start_at < v_hi
-                      AND NOT s.is_service AND c.is_active
-                      AND (v_conf IS NULL OR s.conference_id = v_conf)
-                      AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
-                      AND (v_level IS NULL OR s.level = v_level)
-                      AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
-                      AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
-                      AND (v_lang IS NULL OR s.search_lang = v_lang)
-                      AND (NOT v_timed OR confhaven._search_time_ok(s.start_at, c.timezone, v_now, v_day, v_dayrel,
-                                              v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t))
-                      AND (v_past OR s.end_at >= v_now
-                           OR (s.end_at IS NULL AND (c.end_date IS NULL
-                                                     OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date)))
+                        AND NOT s.is_service
+                        AND (v_act_all OR s.conference_id = ANY (v_active))
+                        AND (v_conf IS NULL OR s.conference_id = v_conf)
+                        AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
+                        AND (v_level IS NULL OR s.level = v_level)
+                        AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                        AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
+                        AND (v_lang IS NULL OR s.search_lang = v_lang)
+                        AND (NOT v_timed OR confhaven._search_time_ok(s.start_at, (SELECT c.timezone FROM confhaven.conferences c WHERE c.id = s.conference_id),
+                                                v_now, v_day, v_dayrel, v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t))
+                        AND (v_past OR s.end_at >= v_now
+                             OR (s.end_at IS NULL AND s.conference_id = ANY (v_open)))
                     ORDER BY s.start_at, s.id
                     LIMIT v_cap + 1)
                   UNION ALL
-                  (SELECT s.id, s.start_at                -- unscheduled sessions come last
+                  (SELECT s.id, s.start_at, s.conference_id, s.track_id, s.level  -- unscheduled sessions come last
                      FROM confhaven.sessions s
-                     JOIN confhaven.conferences c ON c.id = s.conference_id
-                    WHERE NOT s.is_service AND c.is_active AND s.start_at IS NULL AND NOT v_timed
-                      AND (v_conf IS NULL OR s.conference_id = v_conf)
-                      AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
-                      AND (v_level IS NULL OR s.level = v_level)
-                      AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
-                      AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
-                      AND (v_lang IS NULL OR s.search_lang = v_lang)
-                      AND (v_past OR (s.end_at IS NULL AND (c.end_date IS NULL
-                                          OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date)))
+                    WHERE s.start_at IS NULL AND NOT v_timed
+                        AND NOT s.is_service
+                        AND (v_act_all OR s.conference_id = ANY (v_active))
+                        AND (v_conf IS NULL OR s.conference_id = v_conf)
+                        AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
+                        AND (v_level IS NULL OR s.level = v_level)
+                        AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                        AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
+                        AND (v_lang IS NULL OR s.search_lang = v_lang)
+                        AND (v_past OR s.conference_id = ANY (v_open))
                     ORDER BY s.id
                     LIMIT v_cap + 1)) x
                 ORDER BY x.start_at NULLS LAST, x.id
@@ -611,165 +702,197 @@ BEGIN
         -- the LIMIT reads it.
         v_qm := coalesce(p.q_all, p.q_match);
         WITH m AS MATERIALIZED (
-                SELECT s.id
+                SELECT s.id, s.start_at, s.conference_id, s.track_id, s.level,
+                       confhaven._search_seed(s.title_norm, s.tags_norm, s.abstract_norm, s.speakers_norm,
+                                              p.exact, p.core, p.pat, p.pat_full) AS seed,
+                       6 * (v_qa_a IS NOT NULL AND s.head_doc @@ v_qa_a)::int
+                       + 3 * (p.q_any IS NOT NULL AND s.head_doc @@ p.q_any)::int AS boost
                   FROM confhaven.sessions s
-                  JOIN confhaven.conferences c ON c.id = s.conference_id
                  WHERE (s.head_doc @@ v_qm
                         OR s.title_norm LIKE p.pat_full
                         OR s.title_norm LIKE p.pat
                         OR s.tags_norm LIKE p.pat)
-                   AND NOT s.is_service AND c.is_active
-                   AND (v_conf IS NULL OR s.conference_id = v_conf)
-                   AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
-                   AND (v_level IS NULL OR s.level = v_level)
-                   AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
-                   AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
-                   AND (v_lang IS NULL OR s.search_lang = v_lang)
-                   AND (NOT v_timed OR (s.start_at >= v_lo AND s.start_at < v_hi
-                        AND confhaven._search_time_ok(s.start_at, c.timezone, v_now, v_day, v_dayrel,
-                                                      v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
-                   AND (v_past OR s.end_at >= v_now
-                        OR (s.end_at IS NULL AND (c.end_date IS NULL
-                                                  OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date))))
-        SELECT array_agg(x.id) INTO v_cids
-          FROM (SELECT m.id FROM m LIMIT v_cap + 1) x;
-        IF coalesce(array_length(v_cids, 1), 0) < v_enough THEN
+                         AND NOT s.is_service
+                         AND (v_act_all OR s.conference_id = ANY (v_active))
+                         AND (v_conf IS NULL OR s.conference_id = v_conf)
+                         AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
+                         AND (v_level IS NULL OR s.level = v_level)
+                         AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                         AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
+                         AND (v_lang IS NULL OR s.search_lang = v_lang)
+                         AND (NOT v_timed OR (s.start_at >= v_lo AND s.start_at < v_hi
+                              AND confhaven._search_time_ok(s.start_at, (SELECT c.timezone FROM confhaven.conferences c WHERE c.id = s.conference_id),
+                                                            v_now, v_day, v_dayrel, v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
+                         AND (v_past OR s.end_at >= v_now
+                              OR (s.end_at IS NULL AND s.conference_id = ANY (v_open))))
+        SELECT array_agg(x.id), array_agg(x.seed), array_agg(x.boost), array_agg(x.start_at),
+               array_agg(x.conference_id), array_agg(x.track_id), array_agg(x.level)
+          INTO v_cid, v_cseed, v_cboost, v_cst, v_ccf, v_ctr, v_clv
+          FROM (SELECT m.* FROM m LIMIT v_cap + 1) x;
+        IF coalesce(array_length(v_cid, 1), 0) < v_enough THEN
             WITH m AS MATERIALIZED (
-                    SELECT s.id
+                    SELECT s.id, s.start_at, s.conference_id, s.track_id, s.level,
+                           confhaven._search_seed(s.title_norm, s.tags_norm, s.abstract_norm, s.speakers_norm,
+                                                  p.exact, p.core, p.pat, p.pat_full) AS seed,
+                           6 * (v_qa_a IS NOT NULL AND s.head_doc @@ v_qa_a)::int
+                           + 3 * (p.q_any IS NOT NULL AND s.head_doc @@ p.q_any)::int AS boost
                       FROM confhaven.sessions s
-                      JOIN confhaven.conferences c ON c.id = s.conference_id
                      WHERE (s.document @@ v_qm
                             OR s.title_norm LIKE p.pat_full
                             OR s.title_norm LIKE p.pat
                             OR s.tags_norm LIKE p.pat
                             OR s.speakers_norm LIKE p.pat
                             OR s.abstract_norm LIKE p.pat)
-                       AND NOT s.is_service AND c.is_active
-                       AND (v_conf IS NULL OR s.conference_id = v_conf)
-                       AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
-                       AND (v_level IS NULL OR s.level = v_level)
-                       AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
-                       AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
-                       AND (v_lang IS NULL OR s.search_lang = v_lang)
-                       AND (NOT v_timed OR (s.start_at >= v_lo AND s.start_at < v_hi
-                            AND confhaven._search_time_ok(s.start_at, c.timezone, v_now, v_day, v_dayrel,
-                                                          v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
-                       AND (v_past OR s.end_at >= v_now
-                            OR (s.end_at IS NULL AND (c.end_date IS NULL
-                                                      OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date))))
-            SELECT array_agg(x.id) INTO v_cids
-              FROM (SELECT m.id FROM m LIMIT v_cap + 1) x;
-            IF coalesce(array_length(v_cids, 1), 0) < v_lim AND p.q_match IS NOT NULL
+                             AND NOT s.is_service
+                             AND (v_act_all OR s.conference_id = ANY (v_active))
+                             AND (v_conf IS NULL OR s.conference_id = v_conf)
+                             AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
+                             AND (v_level IS NULL OR s.level = v_level)
+                             AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                             AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
+                             AND (v_lang IS NULL OR s.search_lang = v_lang)
+                             AND (NOT v_timed OR (s.start_at >= v_lo AND s.start_at < v_hi
+                                  AND confhaven._search_time_ok(s.start_at, (SELECT c.timezone FROM confhaven.conferences c WHERE c.id = s.conference_id),
+                                                                v_now, v_day, v_dayrel, v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
+                             AND (v_past OR s.end_at >= v_now
+                                  OR (s.end_at IS NULL AND s.conference_id = ANY (v_open))))
+            SELECT array_agg(x.id), array_agg(x.seed), array_agg(x.boost), array_agg(x.start_at),
+                   array_agg(x.conference_id), array_agg(x.track_id), array_agg(x.level)
+              INTO v_cid, v_cseed, v_cboost, v_cst, v_ccf, v_ctr, v_clv
+              FROM (SELECT m.* FROM m LIMIT v_cap + 1) x;
+            IF coalesce(array_length(v_cid, 1), 0) < v_lim AND p.q_match IS NOT NULL
                AND p.q_match::text IS DISTINCT FROM v_qm::text THEN
                 v_qm := p.q_match;
                 WITH m AS MATERIALIZED (
-                        SELECT s.id
+                        SELECT s.id, s.start_at, s.conference_id, s.track_id, s.level,
+                               confhaven._search_seed(s.title_norm, s.tags_norm, s.abstract_norm, s.speakers_norm,
+                                                      p.exact, p.core, p.pat, p.pat_full) AS seed,
+                               6 * (v_qa_a IS NOT NULL AND s.head_doc @@ v_qa_a)::int
+                               + 3 * (p.q_any IS NOT NULL AND s.head_doc @@ p.q_any)::int AS boost
                           FROM confhaven.sessions s
-                          JOIN confhaven.conferences c ON c.id = s.conference_id
                          WHERE (s.document @@ v_qm
                                 OR s.title_norm LIKE p.pat_full
                                 OR s.title_norm LIKE p.pat
                                 OR s.tags_norm LIKE p.pat
                                 OR s.speakers_norm LIKE p.pat
                                 OR s.abstract_norm LIKE p.pat)
-                           AND NOT s.is_service AND c.is_active
-                           AND (v_conf IS NULL OR s.conference_id = v_conf)
-                           AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
-                           AND (v_level IS NULL OR s.level = v_level)
-                           AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
-                           AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
-                           AND (v_lang IS NULL OR s.search_lang = v_lang)
-                           AND (NOT v_timed OR (s.start_at >= v_lo AND s.start_at < v_hi
-                                AND confhaven._search_time_ok(s.start_at, c.timezone, v_now, v_day, v_dayrel,
-                                                              v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
-                           AND (v_past OR s.end_at >= v_now
-                                OR (s.end_at IS NULL AND (c.end_date IS NULL
-                                                          OR c.end_date >= (v_now AT TIME ZONE c.timezone)::date))))
-                SELECT array_agg(x.id) INTO v_cids
-                  FROM (SELECT m.id FROM m LIMIT v_cap + 1) x;
+                                 AND NOT s.is_service
+                                 AND (v_act_all OR s.conference_id = ANY (v_active))
+                                 AND (v_conf IS NULL OR s.conference_id = v_conf)
+                                 AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
+                                 AND (v_level IS NULL OR s.level = v_level)
+                                 AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                                 AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
+                                 AND (v_lang IS NULL OR s.search_lang = v_lang)
+                                 AND (NOT v_timed OR (s.start_at >= v_lo AND s.start_at < v_hi
+                                      AND confhaven._search_time_ok(s.start_at, (SELECT c.timezone FROM confhaven.conferences c WHERE c.id = s.conference_id),
+                                                                    v_now, v_day, v_dayrel, v_aft, v_bef, v_aft_l, v_bef_l, v_aft_t, v_bef_t)))
+                                 AND (v_past OR s.end_at >= v_now
+                                      OR (s.end_at IS NULL AND s.conference_id = ANY (v_open))))
+                SELECT array_agg(x.id), array_agg(x.seed), array_agg(x.boost), array_agg(x.start_at),
+                       array_agg(x.conference_id), array_agg(x.track_id), array_agg(x.level)
+                  INTO v_cid, v_cseed, v_cboost, v_cst, v_ccf, v_ctr, v_clv
+                  FROM (SELECT m.* FROM m LIMIT v_cap + 1) x;
             END IF;
         END IF;
+        v_total := coalesce(array_length(v_cid, 1), 0);
 
         -- One total order: the best v_k by the cheap pre-rank scored in
         -- full and sorted by score, then the others in pre-rank order.
-        -- Only the page's rows beyond v_k get their full score computed.
+        -- The document (large) is read only for the rows that get the full
+        -- score: the best v_k and the page's rows; only the page leaves the
+        -- statement.  A one-word query has q_all = q_any: one ts_rank_cd.
+        v_hl := coalesce(p.q_any, p.q_match);
+        -- ts_headline marks a word only when its lexeme is an operand of
+        -- v_hl; the document's weight C part holds the abstract's lexemes
+        -- under the same two configurations, so an abstract without any
+        -- operand is not parsed (twice) for nothing.  The ranking reads the
+        -- documents of the page's rows anyway: it answers for them.
+        SELECT string_agg(m[1] || CASE WHEN m[2] IS NOT NULL THEN ':*C' ELSE ':C' END, ' | ')::tsquery
+          INTO v_hlc
+          FROM regexp_matches(v_hl::text, '(''(?:[^'']|'''')*'')(:\*)?', 'g') m;
         v_k := greatest(v_lim * 3, 60);
-        WITH cand AS MATERIALIZED (
-            SELECT s.id, s.start_at, s.document,
-                   (10 * coalesce(s.title_norm = p.exact OR s.title_norm = p.core, false)::int
-                    + 5 * coalesce(s.title_norm LIKE p.pat OR s.title_norm LIKE p.pat_full, false)::int
-                    + 3 * coalesce(s.tags_norm LIKE p.pat, false)::int
-                    + 2 * coalesce(s.abstract_norm LIKE p.pat, false)::int
-                    + (CASE WHEN coalesce(s.speakers_norm LIKE p.pat, false)
-                            THEN CASE WHEN p.core LIKE '% %' THEN 4 ELSE 1 END ELSE 0 END))::numeric AS seed,
-                   6 * (v_qa_a IS NOT NULL AND s.head_doc @@ v_qa_a)::int
-                   + 3 * (p.q_any IS NOT NULL AND s.head_doc @@ p.q_any)::int AS boost
-              FROM confhaven.sessions s
-             WHERE s.id = ANY (v_cids[1:v_cap])),
+        v_same := p.q_any IS NOT NULL AND p.q_all::text = p.q_any::text;
+        WITH cand AS (
+            SELECT u.id, u.seed, u.boost, u.start_at
+              FROM unnest(v_cid[1:v_cap], v_cseed[1:v_cap], v_cboost[1:v_cap], v_cst[1:v_cap])
+                   u(id, seed, boost, start_at)),
         ranked AS (
-            SELECT cand.*, row_number() OVER (ORDER BY cand.seed + cand.boost DESC,
-                                                       cand.start_at NULLS LAST, cand.id) AS prn
+            SELECT cand.id, cand.start_at, cand.seed,
+                   row_number() OVER (ORDER BY cand.seed + cand.boost DESC, cand.start_at NULLS LAST, cand.id) AS prn
               FROM cand),
         scored AS (
-            SELECT ranked.id, ranked.start_at, ranked.prn,
-                   CASE WHEN ranked.prn <= v_k OR ranked.prn BETWEEN v_off + 1 AND v_off + v_lim THEN
-                        ranked.seed
-                        + CASE WHEN p.q_all IS NOT NULL AND ranked.document @@ p.q_all
-                               THEN 10 * ts_rank_cd(ranked.document, p.q_all, 32)::numeric ELSE 0 END
-                        + CASE WHEN p.q_any IS NOT NULL
-                               THEN 5 * ts_rank_cd(ranked.document, p.q_any, 32)::numeric ELSE 0 END
-                   END AS score
-              FROM ranked)
-        SELECT array_agg(x.id ORDER BY x.prn > v_k, CASE WHEN x.prn <= v_k THEN x.score END DESC,
-                                       CASE WHEN x.prn <= v_k THEN x.start_at END NULLS LAST,
-                                       CASE WHEN x.prn <= v_k THEN x.id END, x.prn),
-               array_agg(x.score ORDER BY x.prn > v_k, CASE WHEN x.prn <= v_k THEN x.score END DESC,
-                                          CASE WHEN x.prn <= v_k THEN x.start_at END NULLS LAST,
-                                          CASE WHEN x.prn <= v_k THEN x.id END, x.prn)
-          INTO v_all, v_sc
-          FROM scored x;
-        v_hl := coalesce(p.q_any, p.q_match);
-        v_capped := coalesce(array_length(v_cids, 1), 0) > v_cap;
+            SELECT r.id, r.start_at, r.prn,
+                   r.seed
+                   + CASE WHEN p.q_all IS NOT NULL AND d.document @@ p.q_all
+                          THEN 10 * CASE WHEN v_same THEN k.r_any
+                                         ELSE ts_rank_cd(d.document, p.q_all, 32)::numeric END
+                          ELSE 0 END
+                   + coalesce(5 * k.r_any, 0) AS score,
+                   coalesce(d.document @@ v_hlc, false) AS hl
+              FROM ranked r
+             CROSS JOIN LATERAL (SELECT s.document FROM confhaven.sessions s WHERE s.id = r.id OFFSET 0) d
+             CROSS JOIN LATERAL (SELECT CASE WHEN p.q_any IS NOT NULL
+                                             THEN ts_rank_cd(d.document, p.q_any, 32)::numeric END AS r_any
+                                 OFFSET 0) k
+             WHERE r.prn <= v_k OR r.prn BETWEEN v_off + 1 AND v_off + v_lim),
+        placed AS (
+            -- position in the total order: the best v_k by score, then prn
+            SELECT x.id, x.score, x.hl,
+                   CASE WHEN x.prn <= v_k
+                        THEN row_number() OVER (ORDER BY x.prn > v_k, CASE WHEN x.prn <= v_k THEN x.score END DESC,
+                                                CASE WHEN x.prn <= v_k THEN x.start_at END NULLS LAST,
+                                                CASE WHEN x.prn <= v_k THEN x.id END, x.prn)
+                        ELSE x.prn END AS pos
+              FROM scored x)
+        SELECT array_agg(x.id ORDER BY x.pos), array_agg(x.score ORDER BY x.pos), array_agg(x.hl ORDER BY x.pos)
+          INTO v_page, v_psc, v_phl
+          FROM placed x
+         WHERE x.pos BETWEEN v_off + 1 AND v_off + v_lim;
     END IF;
 
-    v_total := coalesce(array_length(v_all, 1), 0);
-    v_capped := coalesce(v_capped, false) OR v_total > v_cap;
+    v_total := coalesce(v_total, 0);
+    v_capped := v_total > v_cap;
     IF v_total > v_cap THEN
         v_total := v_cap;
-        v_all := v_all[1:v_cap];
-        v_sc := v_sc[1:v_cap];
+    END IF;
+
+    IF v_facets THEN
+        -- counts over the values the candidates' pass collected (no second
+        -- visit of the sessions; days per start time, then per day); a
+        -- track name shared by several conferences is one value
+        WITH u AS MATERIALIZED (
+            SELECT u.start_at, u.conference_id, u.track_id, u.level
+              FROM unnest(v_cst[1:v_cap], v_ccf[1:v_cap], v_ctr[1:v_cap], v_clv[1:v_cap])
+                   u(start_at, conference_id, track_id, level)),
+        t AS (
+            SELECT tr.name AS value, sum(x.n)::bigint AS n
+              FROM (SELECT u.track_id, count(*) AS n FROM u GROUP BY u.track_id) x
+              LEFT JOIN confhaven.tracks tr ON tr.id = x.track_id
+             GROUP BY tr.name),
+        l AS (
+            SELECT u.level AS value, count(*) AS n FROM u GROUP BY u.level),
+        d AS (
+            SELECT to_char((x.start_at AT TIME ZONE c.timezone)::date, 'YYYY-MM-DD') AS value, sum(x.n)::bigint AS n
+              FROM (SELECT u.conference_id, u.start_at, count(*) AS n FROM u GROUP BY u.conference_id, u.start_at) x
+              JOIN confhaven.conferences c ON c.id = x.conference_id
+             GROUP BY 1)
+        SELECT json_build_object(
+                   'track', coalesce((SELECT json_agg(json_build_object('value', t.value, 'count', t.n)
+                                                      ORDER BY t.n DESC, t.value NULLS LAST)
+                                        FROM t), '[]'::json),
+                   'level', coalesce((SELECT json_agg(json_build_object('value', l.value, 'count', l.n)
+                                                      ORDER BY array_position(ARRAY['Introductory', 'Intermediate', 'Advanced'],
+                                                                              l.value) NULLS LAST)
+                                        FROM l), '[]'::json),
+                   'day', coalesce((SELECT json_agg(json_build_object('value', d.value, 'count', d.n)
+                                                    ORDER BY d.value NULLS LAST)
+                                      FROM d), '[]'::json))
+          INTO v_facet;
     END IF;
 
     IF v_off + v_lim < v_total AND v_off + v_lim <= 1000 AND v_fp IS NOT NULL THEN
         v_next := confhaven._cursor_make(v_off + v_lim, v_lim, v_now, v_fp);
-    END IF;
-
-    IF v_facets THEN
-        WITH m AS (
-            SELECT tr.name AS track, s.level,
-                   to_char((s.start_at AT TIME ZONE c.timezone)::date, 'YYYY-MM-DD') AS day
-              FROM confhaven.sessions s
-              JOIN confhaven.conferences c ON c.id = s.conference_id
-              LEFT JOIN confhaven.tracks tr ON tr.id = s.track_id
-             WHERE s.id = ANY (v_all)),
-        g AS (
-            SELECT CASE WHEN grouping(m.track) = 0 THEN 'track'
-                        WHEN grouping(m.level) = 0 THEN 'level' ELSE 'day' END AS facet,
-                   coalesce(m.track, m.level, m.day) AS value, count(*) AS n
-              FROM m
-             GROUP BY GROUPING SETS ((m.track), (m.level), (m.day)))
-        SELECT json_build_object(
-                   'track', coalesce((SELECT json_agg(json_build_object('value', g.value, 'count', g.n)
-                                                      ORDER BY g.n DESC, g.value NULLS LAST)
-                                        FROM g WHERE g.facet = 'track'), '[]'::json),
-                   'level', coalesce((SELECT json_agg(json_build_object('value', g.value, 'count', g.n)
-                                                      ORDER BY array_position(ARRAY['Introductory', 'Intermediate', 'Advanced'],
-                                                                              g.value) NULLS LAST)
-                                        FROM g WHERE g.facet = 'level'), '[]'::json),
-                   'day', coalesce((SELECT json_agg(json_build_object('value', g.value, 'count', g.n)
-                                                    ORDER BY g.value NULLS LAST)
-                                      FROM g WHERE g.facet = 'day'), '[]'::json))
-          INTO v_facet;
     END IF;
 
     -- Nothing found: say what was searched and what a relaxation would find.
@@ -862,13 +985,13 @@ BEGIN
             'tags', to_json(s.tag_names),
             'snippet', confhaven.snippet(s.abstract_plain),
             'score', round(t.score, 3),
-            'highlight', CASE WHEN v_hl IS NOT NULL THEN confhaven._highlight(s.search_lang, s.abstract_plain, v_hl) END)
+            'highlight', CASE WHEN t.hl THEN confhaven._highlight(s.search_lang, s.abstract_plain, v_hl) END)
           ORDER BY t.ord) FILTER (WHERE t.id IS NOT NULL), '[]'::json),
         'suggestion', v_sugg,
         'interpretation', CASE WHEN v_info <> '{}' THEN v_info END)
       INTO v_result
       FROM (SELECT 1) one
-      LEFT JOIN (unnest(v_all[v_off + 1:v_off + v_lim], v_sc[v_off + 1:v_off + v_lim]) WITH ORDINALITY AS t(id, score, ord)
+      LEFT JOIN (unnest(v_page, v_psc, v_phl) WITH ORDINALITY AS t(id, score, hl, ord)
                  JOIN confhaven.sessions s ON s.id = t.id
                  JOIN confhaven.conferences c ON c.id = s.conference_id
                  LEFT JOIN confhaven.rooms r ON r.id = s.room_id
@@ -944,12 +1067,11 @@ BEGIN
     ELSIF v_q IS NOT NULL THEN
         -- conference name (without its year) or slug inside the query (as 004)
         v_qs := ' ' || btrim(regexp_replace(confhaven.norm(v_q), '[^a-z0-9]+', ' ', 'g')) || ' ';
+        -- the keys (name without its year, slug without it, slug) are
+        -- computed when the conference is written (query_keys, 013)
         SELECT c.id, k.key INTO m
           FROM confhaven.conferences c
-         CROSS JOIN LATERAL (VALUES
-                 (btrim(regexp_replace(regexp_replace(c.name_norm, '\m(19|20)[0-9]{2}\M', ' ', 'g'), '[^a-z0-9]+', ' ', 'g'))),
-                 (btrim(regexp_replace(regexp_replace(c.slug, '-?(19|20)[0-9]{2}(-|$)', '-', 'g'), '[^a-z0-9]+', ' ', 'g'))),
-                 (c.slug)) k(key)
+         CROSS JOIN LATERAL unnest(c.query_keys) k(key)
          WHERE c.is_active AND length(k.key) >= 4 AND k.key ~ '[a-z]'
            AND (k.key LIKE '% %' OR k.key ~ '[0-9]')
            AND strpos(v_qs, ' ' || k.key || ' ') > 0
