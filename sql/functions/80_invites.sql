@@ -17,6 +17,7 @@ CREATE OR REPLACE FUNCTION confhaven.invite_begin(id bigint, address_hash text)
 RETURNS json
 LANGUAGE plpgsql VOLATILE
 AS $$
+#variable_conflict use_column
 DECLARE
     v_session json;
     v_conf    bigint;
