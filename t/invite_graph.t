@@ -343,6 +343,9 @@ for my $e (@{$g->events}) {
 }
 is(scalar @{$g->events}, scalar keys %distinct, 'concurrent: one event per distinct pair at Graph');
 is(scalar(grep { $_ > 1 } values %seen), 0, 'concurrent: no pair twice');
+diag('200 concurrent invites: peak requests in flight at the mailbox '
+     . $J->encode($g->stats->{peak}) . sprintf(', slowest answer %.2f s',
+       (sort { $b <=> $a } map { $_->{elapsed} } @res)[0]));
 is($t->psql("SELECT count(*) FROM confhaven.invites WHERE status = 'sent'") - $sent_before,
    scalar(keys %distinct), 'concurrent: each pair recorded as sent, once');
 is($t->psql("SELECT count(*) FROM confhaven.invites WHERE status <> 'sent'"), $other_before,

@@ -27,6 +27,8 @@
 #define NGX_HTTP_CONFHAVEN_GRAPH_TOKEN_MAX        8192
 #define NGX_HTTP_CONFHAVEN_GRAPH_REFRESH_BEFORE   300000
 #define NGX_HTTP_CONFHAVEN_GRAPH_RETRY_AFTER_MAX  120000
+/* Outlook's limit: 4 concurrent requests per app and mailbox */
+#define NGX_HTTP_CONFHAVEN_GRAPH_CONCURRENCY      4
 
 
 #define NGX_HTTP_CONFHAVEN_GRAPH_TOKEN_OK       0
@@ -46,6 +48,9 @@ static u_char *ngx_http_confhaven_graph_escape(u_char *p, u_char *last,
     ngx_str_t *s);
 static ngx_msec_t ngx_http_confhaven_graph_left(
     ngx_http_confhaven_graph_call_t *gc);
+static ngx_int_t ngx_http_confhaven_graph_acquire(
+    ngx_http_confhaven_graph_call_t *gc);
+static void ngx_http_confhaven_graph_release(void);
 
 
 /* the worker's token, shared by its threads */
@@ -59,6 +64,7 @@ static ngx_msec_t  ngx_http_confhaven_graph_expires;     /* monotonic */
 static ngx_msec_t  ngx_http_confhaven_graph_refresh_at;
 static ngx_uint_t  ngx_http_confhaven_graph_gen;
 static ngx_uint_t  ngx_http_confhaven_graph_refreshing;
+static ngx_uint_t  ngx_http_confhaven_graph_busy;        /* POSTs in flight */
 
 
 static const char  *ngx_http_confhaven_graph_capture[] = {
@@ -140,7 +146,20 @@ ngx_http_confhaven_graph_create_event(ngx_http_confhaven_graph_call_t *gc,
             req.timeout = left;
             req.capture = ngx_http_confhaven_graph_capture;
 
+            if (ngx_http_confhaven_graph_acquire(gc) != NGX_OK) {
+                gc->outcome = NGX_HTTP_CONFHAVEN_GRAPH_UNAVAILABLE;
+                ngx_cpystrn((u_char *) gc->message, (u_char *) "too many "
+                            "invites in flight to the organizer mailbox",
+                            sizeof(gc->message));
+                return;
+            }
+
+            req.timeout = ngx_max(ngx_http_confhaven_graph_left(gc), 1);
+            req.connect_timeout = ngx_min(req.connect_timeout, req.timeout);
+
             ngx_http_confhaven_http_exec(&req, &resp);
+
+            ngx_http_confhaven_graph_release();
 
             gc->status = resp.status;
             gc->retry_after = resp.retry_after;
@@ -255,6 +274,59 @@ ngx_http_confhaven_graph_left(ngx_http_confhaven_graph_call_t *gc)
     now = ngx_http_confhaven_offload_now();
 
     return (now < gc->deadline) ? gc->deadline - now : 0;
+}
+
+
+/*
+ * A slot among the worker's requests in flight to the mailbox (Outlook
+ * allows 4 per app and mailbox; more get 429), waited for until the
+ * deadline.
+ */
+
+static ngx_int_t
+ngx_http_confhaven_graph_acquire(ngx_http_confhaven_graph_call_t *gc)
+{
+    ngx_msec_t       left;
+    struct timespec  ts;
+
+    (void) pthread_mutex_lock(&ngx_http_confhaven_graph_mutex);
+
+    while (ngx_http_confhaven_graph_busy
+           >= NGX_HTTP_CONFHAVEN_GRAPH_CONCURRENCY)
+    {
+        left = ngx_http_confhaven_graph_left(gc);
+        if (left == 0) {
+            (void) pthread_mutex_unlock(&ngx_http_confhaven_graph_mutex);
+            return NGX_ERROR;
+        }
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+
+        (void) pthread_cond_timedwait(&ngx_http_confhaven_graph_cond,
+                                      &ngx_http_confhaven_graph_mutex, &ts);
+    }
+
+    ngx_http_confhaven_graph_busy++;
+
+    (void) pthread_mutex_unlock(&ngx_http_confhaven_graph_mutex);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_confhaven_graph_release(void)
+{
+    (void) pthread_mutex_lock(&ngx_http_confhaven_graph_mutex);
+    ngx_http_confhaven_graph_busy--;
+    (void) pthread_cond_broadcast(&ngx_http_confhaven_graph_cond);
+    (void) pthread_mutex_unlock(&ngx_http_confhaven_graph_mutex);
 }
 
 
