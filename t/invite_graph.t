@@ -48,6 +48,10 @@ $graph
             confhaven_mcp on;
         }
 
+        location /sse {
+            confhaven_mcp_sse on;
+        }
+
         location / {
             confhaven_rest on;
             confhaven_admin_key_file %%ADMIN_KEY_FILE%%;
@@ -186,6 +190,37 @@ $r = $m->modern('tools/call', { name => 'send_calendar_invite',
 like($r->{json}{result}{content}[0]{text}, qr/no session with id 999999999/i,
      'MCP unknown session: clear error');
 
+# ---- MCP, Streamable HTTP session wire (2025-11-25)
+
+my ($msid) = $m->initialize('2025-11-25');
+$r = $m->request('tools/call', { name => 'send_calendar_invite',
+                   arguments => { session_id => $sid3 + 0, user_email => 'session@example.org' } },
+                 session => $msid, version => '2025-11-25');
+is($r->{json}{result}{structuredContent}{status}, 'sent', 'MCP session wire: sent');
+is(scalar @{events_for('session@example.org')}, 1, 'MCP session wire: one event');
+
+# ---- MCP, legacy HTTP+SSE wire
+
+my $lm = ConfHaven::MCP->new($t, path => '/sse');
+my $es = $lm->open_stream('GET', '/sse', headers => [ 'Accept' => 'text/event-stream' ]);
+$lm->read_until($es, sub { my @e = $lm->events($_[0]{body}); @e >= 1 }, 5);
+my ($ep) = $lm->events($lm->response($es)->{body});
+my $lmsg = sub { grep { ($_->{event} // '') eq 'message' } $lm->events($lm->response($es)->{body}) };
+$t->post_json($ep->{data}, { jsonrpc => '2.0', id => 1, method => 'initialize',
+                             params => { protocolVersion => '2024-11-05', capabilities => {},
+                                         clientInfo => { name => 't', version => '1' } } });
+$lm->read_until($es, sub { grep { ($_->{json}{id} // 0) == 1 } $lmsg->() }, 5);
+$t->post_json($ep->{data}, { jsonrpc => '2.0', method => 'notifications/initialized' });
+$t->post_json($ep->{data}, { jsonrpc => '2.0', id => 2, method => 'tools/call',
+                             params => { name => 'send_calendar_invite',
+                                         arguments => { session_id => $sid3 + 0,
+                                                        user_email => 'legacy@example.org' } } });
+$lm->read_until($es, sub { grep { ($_->{json}{id} // 0) == 2 } $lmsg->() }, 15);
+my ($lres) = grep { ($_->{json}{id} // 0) == 2 } $lmsg->();
+is($lres && $lres->{json}{result}{structuredContent}{status}, 'sent', 'MCP legacy SSE wire: sent');
+is(scalar @{events_for('legacy@example.org')}, 1, 'MCP legacy SSE wire: one event');
+close $es->{sock};
+
 # ---- the token is cached
 
 is($g->stats->{tokens_issued}, 1, 'one token for all invites so far');
@@ -234,7 +269,7 @@ is($r->{status}, 415, 'wrong content type: 415');
 $r = $t->http('GET', "/api/sessions/$sid/invite");
 is($r->{status}, 405, 'GET on the invite: 405');
 
-is(scalar @{$g->events}, 2, 'no event from bad input');
+is(scalar @{$g->events}, 4, 'no event from bad input');
 
 # ---- Graph says 429, then yes
 

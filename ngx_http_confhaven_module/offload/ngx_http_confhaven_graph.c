@@ -411,9 +411,9 @@ ngx_http_confhaven_graph_token(ngx_http_confhaven_graph_call_t *gc,
         ngx_http_confhaven_graph_expires = now + lifetime;
         /* 5 minutes before; a short-lived token halfway */
         ngx_http_confhaven_graph_refresh_at = now
-                      + ((lifetime > 2 * NGX_HTTP_CONFHAVEN_GRAPH_REFRESH_BEFORE)
-                         ? lifetime - NGX_HTTP_CONFHAVEN_GRAPH_REFRESH_BEFORE
-                         : lifetime / 2);
+            + ((lifetime > 2 * NGX_HTTP_CONFHAVEN_GRAPH_REFRESH_BEFORE)
+               ? lifetime - NGX_HTTP_CONFHAVEN_GRAPH_REFRESH_BEFORE
+               : lifetime / 2);
         ngx_http_confhaven_graph_gen++;
         *gen = ngx_http_confhaven_graph_gen;
 

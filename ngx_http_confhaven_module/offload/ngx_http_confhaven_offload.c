@@ -360,12 +360,12 @@ ngx_http_confhaven_curl_header(char *ptr, size_t size, size_t nmemb,
 {
     ngx_http_confhaven_http_resp_t  *resp = data;
 
-    u_char      *p, *last, *colon, *v, *d;
-    size_t       len, n;
-    time_t       when, now;
-    ngx_uint_t   i, dot;
-    ngx_msec_int_t  ms, frac;
-    char         buf[128];
+    u_char          *p, *last, *colon, *v, *d;
+    size_t           len, n;
+    time_t           when, now;
+    ngx_uint_t       i, dot;
+    ngx_msec_int_t   ms, frac;
+    char             buf[128];
 
     len = size * nmemb;
     p = (u_char *) ptr;

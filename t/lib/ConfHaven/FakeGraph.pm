@@ -9,8 +9,9 @@ package ConfHaven::FakeGraph;
 #               headers => { 'Retry-After' => '0' }, times => 2 });
 #   $g->events; $g->stats; $g->requests; $g->reset; $g->config(expires_in => 2)
 #
-# Node: t/tools/mcp's pinned node when installed, else `node` on PATH;
-# available() is false (skip) without either.
+# Node: t/tools/mcp's pinned node when installed, else `node` on PATH,
+# else the pinned one installed with npm; available() is false (skip)
+# without any.
 
 use strict;
 use warnings;
@@ -29,11 +30,14 @@ our $SECRET = 'fake-secret';
 our $ORGANIZER = 'sessions@conf.example.com';
 
 sub node_binary {
-    my $n = ConfHaven::Node->new->node;
-    return $n if -x $n;
+    my $node = ConfHaven::Node->new;
+    return $node->node if -x $node->node;
     for my $d (split /:/, $ENV{PATH} // '') {
         return "$d/node" if -x "$d/node";
     }
+    # a fresh machine: the pinned Node of the MCP tests, from npm
+    return $node->node if $node->available && !defined $node->install
+                          && -x $node->node;
     return undef;
 }
 
