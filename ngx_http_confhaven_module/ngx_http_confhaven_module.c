@@ -334,6 +334,76 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_main_conf_t, cache_local),
       NULL },
 
+    { ngx_string("confhaven_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, invite.thread_pool_name),
+      NULL },
+
+    { ngx_string("confhaven_graph_tenant"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, invite.graph.tenant),
+      NULL },
+
+    { ngx_string("confhaven_graph_client_id"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, invite.graph.client_id),
+      NULL },
+
+    { ngx_string("confhaven_graph_client_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, invite.graph.client_secret),
+      NULL },
+
+    { ngx_string("confhaven_graph_organizer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, invite.graph.organizer),
+      NULL },
+
+    { ngx_string("confhaven_graph_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, invite.graph.api_url),
+      NULL },
+
+    { ngx_string("confhaven_graph_login_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, invite.graph.login_url),
+      NULL },
+
+    { ngx_string("confhaven_invite_hash_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, invite.hash_key),
+      NULL },
+
+    { ngx_string("confhaven_invite_limit_recipient"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, invite.limit_recipient),
+      NULL },
+
+    { ngx_string("confhaven_invite_limit_client"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, invite.limit_client),
+      NULL },
+
       ngx_null_command
 };
 
@@ -591,6 +661,7 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->mcp.cluster_enabled = NGX_CONF_UNSET;
     chmcf->mcp.tag = &ngx_http_confhaven_module;
     chmcf->cache_local = NGX_CONF_UNSET_SIZE;
+    ngx_http_confhaven_invite_create_conf(&chmcf->invite);
 
     return chmcf;
 }
@@ -653,6 +724,14 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_redis_password_file\" needs "
                            "\"confhaven_redis_server\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_confhaven_invite_init_conf(cf, &chmcf->invite,
+                                            chmcf->redis_conf.url.len != 0,
+                                            chmcf->pg.server.len != 0)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1072,6 +1151,7 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_confhaven_transport_sse_init_process(cycle, chmcf);
+    ngx_http_confhaven_invite_init_process(&chmcf->invite, chmcf->redis);
 
     return NGX_OK;
 }

@@ -16,6 +16,7 @@
 #include "ngx_http_confhaven_redis.h"
 #include "ngx_http_confhaven_cache.h"
 #include "ngx_http_confhaven_op.h"
+#include "ngx_http_confhaven_op_invite.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
 
@@ -38,6 +39,8 @@ typedef struct {
     void                            *mcp_sse_worker;   /* per worker */
     ngx_int_t                        request_id_index; /* $request_id */
     size_t                           cache_local;      /* per worker */
+
+    ngx_http_confhaven_invite_conf_t  invite;  /* send_calendar_invite */
 } ngx_http_confhaven_main_conf_t;
 
 

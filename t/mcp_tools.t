@@ -23,7 +23,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(3)->plan(91);
+    ->worker_processes(3)->plan(96);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -73,7 +73,8 @@ $r = $m->request('tools/list', undef, session => $sid, version => '2025-11-25');
 is($r->{status}, 200, 'tools/list: 200');
 my @tools = @{ $r->{json}{result}{tools} // [] };
 is_deeply([map { $_->{name} } @tools],
-          [qw(search_sessions get_session list_conferences)], 'tool names, in order');
+          [qw(search_sessions get_session list_conferences send_calendar_invite)],
+          'tool names, in order');
 my %tool = map { $_->{name} => $_ } @tools;
 
 for my $tl (@tools) {
@@ -85,8 +86,12 @@ for my $tl (@tools) {
     is($tl->{inputSchema}{'$schema'}, 'https://json-schema.org/draft/2020-12/schema',
        "$n: JSON Schema 2020-12");
     is($tl->{outputSchema}{type}, 'object', "$n: outputSchema");
+    # send_calendar_invite mails someone: not read-only, open world
+    my $writes = $n eq 'send_calendar_invite';
     is_deeply($tl->{annotations} && [@{$tl->{annotations}}{qw(readOnlyHint openWorldHint idempotentHint destructiveHint)}],
-              [JSON::PP::true, JSON::PP::false, JSON::PP::true, JSON::PP::false],
+              [$writes ? JSON::PP::false : JSON::PP::true,
+               $writes ? JSON::PP::true : JSON::PP::false,
+               JSON::PP::true, JSON::PP::false],
               "$n: annotations");
 }
 
@@ -232,7 +237,7 @@ ok($res->{isError}, 'include_past 1: isError (a boolean is expected)');
 
 # ---- unknown tools, bad params
 
-$r = $m->request('tools/call', { name => 'send_calendar_invite', arguments => {} }, session => $sid);
+$r = $m->request('tools/call', { name => 'book_a_hotel', arguments => {} }, session => $sid);
 is($r->{json}{error}{code}, -32602, 'unknown tool: -32602');
 is($r->{status}, 200, 'unknown tool: HTTP 200');
 my $names = $m->request('tools/list', {}, session => $sid);

@@ -21,6 +21,7 @@
 #include "ngx_http_confhaven_send.h"
 #include "ngx_http_confhaven_op.h"
 #include "ngx_http_confhaven_rest.h"
+#include "ngx_http_confhaven_tools.h"
 
 
 #define NGX_HTTP_CONFHAVEN_TAIL_NONE    0   /* exact path */
@@ -30,6 +31,7 @@
 #define NGX_HTTP_CONFHAVEN_TAIL_ID_ICS     8   /* prefix + {id}.ics */
 #define NGX_HTTP_CONFHAVEN_TAIL_TOKEN      9   /* prefix + {token} */
 #define NGX_HTTP_CONFHAVEN_TAIL_TOKEN_ICS  10  /* prefix + {token}.ics */
+#define NGX_HTTP_CONFHAVEN_TAIL_INVITE  4   /* prefix + {id}/invite */
 
 #define NGX_HTTP_CONFHAVEN_K_HEALTH   1
 #define NGX_HTTP_CONFHAVEN_K_QUERY    2
@@ -37,6 +39,9 @@
 #define NGX_HTTP_CONFHAVEN_K_IMPORT   4
 #define NGX_HTTP_CONFHAVEN_K_ICS      8   /* text/calendar */
 #define NGX_HTTP_CONFHAVEN_K_AGENDA   9   /* 201 on POST, 204 on DELETE */
+#define NGX_HTTP_CONFHAVEN_K_INVITE   5
+
+#define NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY  4096
 
 
 /*
@@ -103,6 +108,9 @@ static ngx_int_t ngx_http_confhaven_rest_base(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx);
 static ngx_int_t ngx_http_confhaven_rest_calendar_done(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx);
+static ngx_int_t ngx_http_confhaven_rest_invite(ngx_http_request_t *r,
+    ngx_http_confhaven_route_t *rt, ngx_str_t *tail);
+static void ngx_http_confhaven_rest_invite_body(ngx_http_request_t *r);
 
 
 static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
@@ -173,6 +181,10 @@ static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
       ngx_string("agenda_delete"), &ngx_http_confhaven_op_agenda_delete, 0,
       "none" },
 
+    { ngx_string("/api/sessions/"), NGX_HTTP_CONFHAVEN_TAIL_INVITE,
+      NGX_HTTP_POST, NGX_HTTP_CONFHAVEN_K_INVITE,
+      ngx_string("invite"), &ngx_http_confhaven_op_invite, 0, "none" },
+
     { ngx_null_string, 0, 0, 0, ngx_null_string, NULL, 0, NULL }
 };
 
@@ -183,7 +195,8 @@ static const char  ngx_http_confhaven_endpoints[] =
     "GET /api/sessions/{id}, GET /api/swagger.json, "
     "POST /api/admin/conferences/{slug}/import, "
     "GET /api/sessions/{id}.ics, POST /api/agendas, "
-    "GET|PUT|DELETE /api/agendas/{token}, GET /api/agendas/{token}.ics";
+    "GET|PUT|DELETE /api/agendas/{token}, GET /api/agendas/{token}.ics, "
+    "POST /api/sessions/{id}/invite";
 
 
 ngx_int_t
@@ -258,6 +271,18 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
                 tail.len -= 4;
             }
 
+            if (rt->tail == NGX_HTTP_CONFHAVEN_TAIL_INVITE) {
+                if (tail.len <= sizeof("/invite") - 1
+                    || ngx_strncmp(tail.data + tail.len
+                                   - (sizeof("/invite") - 1),
+                                   "/invite", sizeof("/invite") - 1) != 0)
+                {
+                    continue;
+                }
+
+                tail.len -= sizeof("/invite") - 1;
+            }
+
             if (ngx_strlchr(tail.data, tail.data + tail.len, '/')) {
                 continue;
             }
@@ -280,6 +305,10 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
             && (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)))
         {
             return ngx_http_confhaven_rest_agenda(r, rt, &tail);
+        }
+
+        if (rt->kind == NGX_HTTP_CONFHAVEN_K_INVITE) {
+            return ngx_http_confhaven_rest_invite(r, rt, &tail);
         }
 
         return ngx_http_confhaven_rest_query(r, rt, &tail);
@@ -643,7 +672,8 @@ ngx_http_confhaven_rest_check_tail(ngx_http_request_t *r,
     last = tail->data + tail->len;
 
     if (rt->tail == NGX_HTTP_CONFHAVEN_TAIL_ID
-        || rt->tail == NGX_HTTP_CONFHAVEN_TAIL_ID_ICS)
+        || rt->tail == NGX_HTTP_CONFHAVEN_TAIL_ID_ICS
+        || rt->tail == NGX_HTTP_CONFHAVEN_TAIL_INVITE)
     {
         for (p = tail->data; p < last; p++) {
             if (*p < '0' || *p > '9') {
@@ -1406,6 +1436,29 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
                    "the database could not answer (SQLSTATE %V, "
                    "request id %V)", &f->sqlstate, &id);
 
+    case NGX_HTTP_CONFHAVEN_OP_E_LIMIT:
+    case NGX_HTTP_CONFHAVEN_OP_E_UPSTREAM:
+        /* too many invites, or Graph failed: retryable when it says so */
+        if (e->retry_after) {
+            h = ngx_list_push(&r->headers_out.headers);
+            if (h == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            h->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+            if (h->value.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            h->hash = 1;
+            ngx_str_set(&h->key, "Retry-After");
+            h->value.len = ngx_sprintf(h->value.data, "%ui", e->retry_after)
+                           - h->value.data;
+        }
+
+        return ngx_http_confhaven_send_error(r, e->status, e->code,
+                                             &f->message, &f->hint);
+
     default: /* OP_E_BUSY, OP_E_DOWN */
         break;
     }
@@ -1425,6 +1478,175 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
                e->kind == NGX_HTTP_CONFHAVEN_OP_E_BUSY
                ? "database busy" : "database unavailable",
                &f->message);
+}
+
+
+/*
+ * POST /api/sessions/{id}/invite with {"user_email": "..."}: the operation
+ * of the MCP tool send_calendar_invite.  The body is small JSON: at most
+ * 4k, one string member.
+ */
+
+static ngx_int_t
+ngx_http_confhaven_rest_invite(ngx_http_request_t *r,
+    ngx_http_confhaven_route_t *rt, ngx_str_t *tail)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                 *type;
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_confhaven_get_ctx(r);
+
+    if (r->headers_in.content_type) {
+        type = &r->headers_in.content_type->value;
+
+        if (type->len < 16
+            || ngx_strncasecmp(type->data, (u_char *) "application/json", 16)
+               != 0)
+        {
+            return ngx_http_confhaven_reject(r,
+                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                       "unsupported_media_type",
+                       "send {\"user_email\": \"ada@example.org\"} with "
+                       "Content-Type: application/json",
+                       "content type \"%V\" is not accepted: use "
+                       "application/json", type) == NGX_ABORT
+                   ? ctx->rc : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (r->headers_in.content_length_n
+        > NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY)
+    {
+        r->keepalive = 0;
+
+        return ngx_http_confhaven_reject(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
+                   "send only {\"user_email\": \"...\"}",
+                   "the body is %O bytes; at most %d are accepted",
+                   r->headers_in.content_length_n,
+                   NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY) == NGX_ABORT
+               ? ctx->rc : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->kind = rt->kind;
+
+    rc = ngx_http_confhaven_rest_call(r, ctx, rt->op);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_http_confhaven_tools_origin(r, ctx->call);
+
+    rc = ngx_http_confhaven_rest_check_tail(r, rt, tail);
+    if (rc != NGX_OK) {
+        return rc == NGX_ABORT ? ctx->rc : rc;
+    }
+
+    rc = ngx_http_confhaven_rest_args(r, rt, ctx);
+    if (rc != NGX_OK) {
+        return rc == NGX_ABORT ? ctx->rc : rc;
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                        ngx_http_confhaven_rest_invite_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_confhaven_rest_invite_body(ngx_http_request_t *r)
+{
+    json_t                    *root, *v;
+    ngx_int_t                  rc;
+    ngx_str_t                  body, email;
+    const char                *key;
+    json_error_t               err;
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    ctx = ngx_http_confhaven_get_ctx(r);
+
+    rc = ngx_http_confhaven_request_body(r, &body);
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (body.len > NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY) {
+        r->keepalive = 0;
+        rc = ngx_http_confhaven_send_errorf(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
+                   "send only {\"user_email\": \"...\"}",
+                   "the body is %uz bytes; at most %d are accepted",
+                   body.len, NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    root = body.len ? json_loadb((char *) body.data, body.len,
+                                 JSON_REJECT_DUPLICATES, &err)
+                    : NULL;
+
+    if (!json_is_object(root)) {
+        json_decref(root);
+        rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
+                   "bad_body",
+                   "send {\"user_email\": \"ada@example.org\"} with "
+                   "Content-Type: application/json",
+                   "the body must be a JSON object with \"user_email\"");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ngx_http_confhaven_json_own(r->pool, root) != NGX_OK) {
+        json_decref(root);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    json_object_foreach(root, key, v) {
+        if (ngx_strcmp(key, "user_email") != 0) {
+            rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
+                       "bad_body", "the body has one member: user_email",
+                       "unknown member in the body (accepted: user_email)");
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
+
+    v = json_object_get(root, "user_email");
+
+    if (v != NULL && !json_is_string(v)) {
+        rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
+                   "bad_parameter", "e.g. {\"user_email\": "
+                   "\"ada@example.org\"}",
+                   "\"user_email\" must be a string");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (v) {
+        email.data = (u_char *) json_string_value(v);
+        email.len = json_string_length(v);
+
+        rc = ngx_http_confhaven_rest_set(r, ctx, 1, &email);
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, rc == NGX_ABORT ? ctx->rc : rc);
+            return;
+        }
+    }
+
+    rc = ngx_http_confhaven_rest_start(r, ctx);
+
+    /* drop the reference taken by reading the body */
+    ngx_http_finalize_request(r, rc == NGX_DONE ? NGX_DONE : rc);
 }
 
 

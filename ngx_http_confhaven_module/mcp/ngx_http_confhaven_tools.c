@@ -37,12 +37,58 @@ static void ngx_http_confhaven_tool_finish(ngx_http_confhaven_tool_run_t *run);
 static ngx_int_t ngx_http_confhaven_tool_content(
     ngx_http_confhaven_tool_run_t *run, json_t *structured, ngx_str_t *text,
     ngx_uint_t is_error);
+static ngx_uint_t ngx_http_confhaven_tools_required(
+    ngx_http_confhaven_tool_t *tool, const char *name);
+
+
+/* annotations that differ from a read-only lookup's */
+
+typedef struct {
+    ngx_http_confhaven_tool_t           *tool;
+    const char                          *annotations;   /* JSON */
+} ngx_http_confhaven_tool_hint_t;
+
+
+static ngx_http_confhaven_tool_hint_t  ngx_http_confhaven_tools_hints[] = {
+    { &ngx_http_confhaven_tool_send_calendar_invite,
+      "{\"readOnlyHint\": false, \"destructiveHint\": false,"
+      " \"idempotentHint\": true, \"openWorldHint\": true}" },
+    { NULL, NULL }
+};
+
+
+/* is name one of the tool's required arguments (a list, " " between) */
+
+static ngx_uint_t
+ngx_http_confhaven_tools_required(ngx_http_confhaven_tool_t *tool,
+    const char *name)
+{
+    size_t       len;
+    const char  *p, *e;
+
+    len = ngx_strlen(name);
+
+    for (p = tool->required; p && *p; p = *e ? e + 1 : e) {
+        e = p;
+
+        while (*e && *e != ' ') {
+            e++;
+        }
+
+        if ((size_t) (e - p) == len && ngx_strncmp(p, name, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
 
 
 static ngx_http_confhaven_tool_t  *ngx_http_confhaven_tools[] = {
     &ngx_http_confhaven_tool_search_sessions,
     &ngx_http_confhaven_tool_get_session,
     &ngx_http_confhaven_tool_list_conferences,
+    &ngx_http_confhaven_tool_send_calendar_invite,
     NULL
 };
 
@@ -211,8 +257,15 @@ ngx_http_confhaven_tools_schema(ngx_http_confhaven_tool_t *tool)
     }
 
     if (tool->required) {
-        json_object_set_new(schema, "required",
-                            json_pack("[s]", tool->required));
+        list = json_array();
+        json_object_set_new(schema, "required", list);
+
+        for (i = 0; i < op->nparams; i++) {
+            if (ngx_http_confhaven_tools_required(tool, op->params[i].name)) {
+                json_array_append_new(list,
+                                      json_string(op->params[i].name));
+            }
+        }
     }
 
     return schema;
@@ -382,7 +435,8 @@ static json_t *
 ngx_http_confhaven_tools_describe(ngx_http_confhaven_tool_t *tool,
     ngx_uint_t features)
 {
-    json_t  *obj, *in, *out, *ann;
+    json_t                         *obj, *in, *out, *ann, *hints;
+    ngx_http_confhaven_tool_hint_t  *h;
 
     obj = json_object();
     in = ngx_http_confhaven_tools_input_schema(tool);
@@ -393,6 +447,15 @@ ngx_http_confhaven_tools_describe(ngx_http_confhaven_tool_t *tool,
                     "destructiveHint", 0,
                     "idempotentHint", 1,
                     "openWorldHint", 0);
+
+    for (h = ngx_http_confhaven_tools_hints; ann && h->tool; h++) {
+        if (h->tool == tool) {
+            /* a tool with side effects says so */
+            hints = json_loads(h->annotations, 0, NULL);
+            json_object_update(ann, hints);
+            json_decref(hints);
+        }
+    }
 
     if (obj == NULL || in == NULL || out == NULL || ann == NULL) {
         json_decref(obj);
@@ -465,6 +528,8 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
+
+    ngx_http_confhaven_tools_origin(run->r, &run->call);
 
     if (rc == NGX_DECLINED) {
         run->done(run);
@@ -604,9 +669,7 @@ ngx_http_confhaven_tool_set_args(ngx_http_confhaven_tool_run_t *run)
         v = run->args ? json_object_get(run->args, prm->name) : NULL;
 
         if (v == NULL || json_is_null(v)) {
-            if (run->tool->required
-                && ngx_strcmp(run->tool->required, prm->name) == 0)
-            {
+            if (ngx_http_confhaven_tools_required(run->tool, prm->name)) {
                 return ngx_http_confhaven_tools_errorf(run, run->tool->usage,
                            "Argument \"%s\" is required.", prm->name)
                        == NGX_OK ? NGX_DECLINED : NGX_ERROR;

@@ -53,7 +53,7 @@ struct ngx_http_confhaven_tool_s {
     const char                          *title;
     const char                          *description;
     ngx_http_confhaven_op_t             *op;
-    const char                          *required;    /* an argument */
+    const char                          *required;    /* " " between */
     const char                          *header;      /* x-mcp-header of */
     const char                          *usage;       /* bad arguments */
     const char                          *output_schema;   /* JSON text */
@@ -107,11 +107,14 @@ u_char *ngx_http_confhaven_tools_text_conference(u_char *p, u_char *last,
 u_char *ngx_http_confhaven_tools_text_session(u_char *p, u_char *last,
     json_t *s);
 const char *ngx_http_confhaven_tools_str(json_t *obj, const char *key);
+void ngx_http_confhaven_tools_origin(ngx_http_request_t *r,
+    ngx_http_confhaven_op_call_t *call);
 
 
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_search_sessions;
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_get_session;
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_list_conferences;
+extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_send_calendar_invite;
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_TOOLS_H_INCLUDED_ */

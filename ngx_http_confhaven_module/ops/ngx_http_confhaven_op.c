@@ -22,11 +22,35 @@
 static ngx_int_t ngx_http_confhaven_op_text(ngx_http_confhaven_op_call_t *call,
     ngx_http_confhaven_op_param_t *p, u_char *text, size_t len,
     char **out);
+static ngx_http_confhaven_op_steps_t *ngx_http_confhaven_op_steps_find(
+    ngx_http_confhaven_op_t *op);
 static void ngx_http_confhaven_op_cleanup(void *data);
 static void ngx_http_confhaven_op_fetched(ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_op_invalidated(
     ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
-static void ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call);
+
+
+/* the operations of several steps */
+static ngx_http_confhaven_op_steps_t  ngx_http_confhaven_op_steps[] = {
+    { &ngx_http_confhaven_op_invite, ngx_http_confhaven_op_invite_start,
+      ngx_http_confhaven_op_invite_cancel },
+    { NULL, NULL, NULL }
+};
+
+
+static ngx_http_confhaven_op_steps_t *
+ngx_http_confhaven_op_steps_find(ngx_http_confhaven_op_t *op)
+{
+    ngx_http_confhaven_op_steps_t  *s;
+
+    for (s = ngx_http_confhaven_op_steps; s->op; s++) {
+        if (s->op == op) {
+            return s;
+        }
+    }
+
+    return NULL;
+}
 
 
 void
@@ -311,10 +335,11 @@ ngx_http_confhaven_op_key(ngx_http_confhaven_op_call_t *call)
 ngx_int_t
 ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
 {
-    ngx_uint_t                   i;
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_confhaven_op_t     *op;
-    ngx_http_confhaven_fetch_t  *f;
+    ngx_uint_t                      i;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_confhaven_op_t        *op;
+    ngx_http_confhaven_fetch_t     *f;
+    ngx_http_confhaven_op_steps_t  *steps;
 
     op = call->op;
 
@@ -335,6 +360,11 @@ ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
 
     cln->handler = ngx_http_confhaven_op_cleanup;
     cln->data = call;
+
+    steps = ngx_http_confhaven_op_steps_find(op);
+    if (steps) {
+        return steps->start(call);
+    }
 
     f = &call->fetch;
 
@@ -381,11 +411,18 @@ ngx_http_confhaven_op_cleanup(void *data)
 void
 ngx_http_confhaven_op_cancel(ngx_http_confhaven_op_call_t *call)
 {
+    ngx_http_confhaven_op_steps_t  *steps;
+
     ngx_http_confhaven_cache_fetch_cancel(&call->fetch);
 
     if (call->rop) {
         ngx_http_confhaven_redis_cancel(call->rop);
         call->rop = NULL;
+    }
+
+    steps = ngx_http_confhaven_op_steps_find(call->op);
+    if (steps) {
+        steps->cancel(call);
     }
 }
 
@@ -463,7 +500,7 @@ ngx_http_confhaven_op_invalidated(ngx_http_confhaven_redis_op_t *rop,
  * for the caller.  Anything else is ours to log, never to show.
  */
 
-static void
+void
 ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call)
 {
     u_char                         *s;
@@ -478,6 +515,7 @@ ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call)
     e->kind = NGX_HTTP_CONFHAVEN_OP_OK;
     e->status = 200;
     e->code = NULL;
+    e->retry_after = 0;
 
     switch (f->status) {
 

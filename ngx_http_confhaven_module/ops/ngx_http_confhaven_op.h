@@ -56,6 +56,8 @@
 #define NGX_HTTP_CONFHAVEN_OP_E_DOWN       6   /* no database */
 #define NGX_HTTP_CONFHAVEN_OP_E_SCHEMA     7   /* migrations not applied */
 #define NGX_HTTP_CONFHAVEN_OP_E_INTERNAL   8
+#define NGX_HTTP_CONFHAVEN_OP_E_LIMIT      9   /* too many: retry_after */
+#define NGX_HTTP_CONFHAVEN_OP_E_UPSTREAM  10   /* a remote service failed */
 
 #define NGX_HTTP_CONFHAVEN_OP_MAX_PARAMS   NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS
 #define NGX_HTTP_CONFHAVEN_OP_ERROR_LEN    256
@@ -95,6 +97,20 @@ typedef struct {
 } ngx_http_confhaven_op_t;
 
 
+/*
+ * An operation of several steps (a thread pool job, Redis, ...) instead
+ * of one SQL call: its start and cancel hooks, in op.c's table of them.
+ */
+
+typedef struct {
+    ngx_http_confhaven_op_t           *op;
+    ngx_int_t                        (*start)(
+                                           ngx_http_confhaven_op_call_t *call);
+    void                             (*cancel)(
+                                           ngx_http_confhaven_op_call_t *call);
+} ngx_http_confhaven_op_steps_t;
+
+
 /* what a front end lends an operation: filled from its configuration */
 typedef struct {
     ngx_http_confhaven_cache_t        *cache;      /* per worker */
@@ -107,6 +123,7 @@ typedef struct {
     ngx_uint_t                         kind;       /* OP_E_* */
     ngx_uint_t                         status;     /* HTTP status */
     const char                        *code;       /* REST error code */
+    ngx_uint_t                         retry_after;   /* s, 0: none */
 } ngx_http_confhaven_op_error_t;
 
 
@@ -124,6 +141,11 @@ struct ngx_http_confhaven_op_call_s {
     ngx_http_confhaven_fetch_t         fetch;      /* the outcome */
     ngx_http_confhaven_op_error_t      error;      /* set on failure */
     ngx_http_confhaven_redis_op_t     *rop;        /* invalidating */
+
+    /* set by the front end: its absolute base URL and the client */
+    ngx_str_t                          origin;     /* "https://host" */
+    ngx_str_t                          client;     /* its address */
+    void                              *state;      /* op->start's */
 };
 
 
@@ -138,6 +160,7 @@ ngx_int_t ngx_http_confhaven_op_set(ngx_http_confhaven_op_call_t *call,
 ngx_int_t ngx_http_confhaven_op_key(ngx_http_confhaven_op_call_t *call);
 ngx_int_t ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call);
 void ngx_http_confhaven_op_cancel(ngx_http_confhaven_op_call_t *call);
+void ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call);
 const char *ngx_http_confhaven_op_cache_state(
     ngx_http_confhaven_op_env_t *env);
 
@@ -150,6 +173,11 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_get_conference;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_import;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_complete;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_day_plan;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_invite;
+
+ngx_int_t ngx_http_confhaven_op_invite_start(
+    ngx_http_confhaven_op_call_t *call);
+void ngx_http_confhaven_op_invite_cancel(ngx_http_confhaven_op_call_t *call);
 
 /* calendars (ngx_http_confhaven_op_calendar.c) */
 #define NGX_HTTP_CONFHAVEN_OP_BASE_LEN          300
