@@ -51,6 +51,10 @@ static ngx_conf_num_bounds_t  ngx_http_confhaven_queue_size_bounds = {
     ngx_conf_check_num_bounds, 0, 1000000
 };
 
+static ngx_conf_num_bounds_t  ngx_http_confhaven_events_buffer_bounds = {
+    ngx_conf_check_num_bounds, 0, 1000000
+};
+
 
 #define NGX_HTTP_CONFHAVEN_NEEDS_NOTHING  0
 #define NGX_HTTP_CONFHAVEN_NEEDS_DB       1
@@ -327,6 +331,27 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_main_conf_t, mcp.zone.log_size),
       NULL },
 
+    { ngx_string("confhaven_events_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, events.size),
+      &ngx_http_confhaven_events_buffer_bounds },
+
+    { ngx_string("confhaven_events_flush_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, events.interval),
+      NULL },
+
+    { ngx_string("confhaven_evaluation_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, events.retention),
+      NULL },
+
       ngx_null_command
 };
 
@@ -583,6 +608,9 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->mcp.zone.log_size = NGX_CONF_UNSET_SIZE;
     chmcf->mcp.cluster_enabled = NGX_CONF_UNSET;
     chmcf->mcp.tag = &ngx_http_confhaven_module;
+    chmcf->events.size = NGX_CONF_UNSET_UINT;
+    chmcf->events.interval = NGX_CONF_UNSET_MSEC;
+    chmcf->events.retention = NGX_CONF_UNSET;
 
     return chmcf;
 }
@@ -609,6 +637,19 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(chmcf->pg.keepalive_timeout, 60000);
     ngx_conf_init_msec_value(chmcf->redis_conf.timeout, 200);
     ngx_conf_init_msec_value(chmcf->redis_conf.connect_timeout, 1000);
+    ngx_conf_init_uint_value(chmcf->events.size,
+                             NGX_HTTP_CONFHAVEN_EVENTS_SIZE);
+    ngx_conf_init_msec_value(chmcf->events.interval,
+                             NGX_HTTP_CONFHAVEN_EVENTS_INTERVAL);
+    ngx_conf_init_value(chmcf->events.retention,
+                        NGX_HTTP_CONFHAVEN_EVENTS_RETENTION);
+
+    if (chmcf->events.interval == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_events_flush_interval\" must be "
+                           "more than 0");
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_confhaven_mcp_cluster_init_conf(cf, &chmcf->mcp,
                                                  chmcf->redis_conf.url.len)
@@ -1048,6 +1089,12 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_confhaven_transport_sse_init_process(cycle, chmcf);
+
+    if (ngx_http_confhaven_events_init(cycle, &chmcf->events, chmcf->pool)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

@@ -16,6 +16,7 @@
 #include "ngx_http_confhaven_redis.h"
 #include "ngx_http_confhaven_cache.h"
 #include "ngx_http_confhaven_op.h"
+#include "ngx_http_confhaven_events.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
 
@@ -37,6 +38,8 @@ typedef struct {
     ngx_http_confhaven_mcp_main_conf_t  mcp;
     void                            *mcp_sse_worker;   /* per worker */
     ngx_int_t                        request_id_index; /* $request_id */
+
+    ngx_http_confhaven_events_conf_t  events;          /* organizers */
 } ngx_http_confhaven_main_conf_t;
 
 

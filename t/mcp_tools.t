@@ -23,7 +23,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(3)->plan(91);
+    ->worker_processes(3)->plan(96);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -73,7 +73,8 @@ $r = $m->request('tools/list', undef, session => $sid, version => '2025-11-25');
 is($r->{status}, 200, 'tools/list: 200');
 my @tools = @{ $r->{json}{result}{tools} // [] };
 is_deeply([map { $_->{name} } @tools],
-          [qw(search_sessions get_session list_conferences)], 'tool names, in order');
+          [qw(search_sessions get_session list_conferences
+                 get_organizer_analytics)], 'tool names, in order');
 my %tool = map { $_->{name} => $_ } @tools;
 
 for my $tl (@tools) {
