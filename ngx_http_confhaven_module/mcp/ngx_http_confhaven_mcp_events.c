@@ -115,9 +115,9 @@ ngx_http_confhaven_mcp_events_fill(ngx_http_confhaven_mcp_call_t *call,
     if (call->modern) {
         ev->wire = "mcp-stateless";
 
-    } else if (r->args.len >= 11
+    } else if (r->args.len >= 10
                && ngx_strlcasestrn(r->args.data, r->args.data + r->args.len,
-                                   (u_char *) "session_id=", 11 - 1))
+                                   (u_char *) "sessionId=", 10 - 1))
     {
         ev->wire = "mcp-sse";
 
