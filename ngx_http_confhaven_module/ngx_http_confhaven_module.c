@@ -1090,7 +1090,8 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
 
     ngx_http_confhaven_transport_sse_init_process(cycle, chmcf);
 
-    if (ngx_http_confhaven_events_init(cycle, &chmcf->events, chmcf->pool)
+    if (ngx_http_confhaven_events_init(cycle, &chmcf->events, chmcf->pool,
+                                       &chmcf->pg)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -1112,6 +1113,8 @@ ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_confhaven_mcp_cluster_exit_process(&chmcf->mcp);
+
+    ngx_http_confhaven_events_exit();
 
     if (chmcf->redis) {
         ngx_http_confhaven_redis_destroy(chmcf->redis);

@@ -13,8 +13,8 @@
  * batches, one statement per batch (confhaven.record_events(), a JSON
  * array: one multi-row insert plus the daily rollups).  While PostgreSQL
  * is slow or away, events wait in the ring; when it is full, new events
- * are dropped and counted (GET /health, "events").  A worker that is
- * shutting down (reload, quit) sends what it holds once more.  The same
+ * are dropped and counted (GET /health, "events").  A worker that exits
+ * (reload, quit, stop) writes what it holds with a last, blocking write.  The same
  * timer enforces the retention of evaluation records (worker 0).
  */
 
@@ -62,6 +62,7 @@ typedef struct {
 typedef struct {
     ngx_http_confhaven_events_conf_t  *conf;
     ngx_http_confhaven_pg_pool_t      *pool;
+    ngx_http_confhaven_pg_conf_t      *pgcf;
     ngx_log_t                         *log;
     ngx_http_confhaven_slot_t         *slots;
     ngx_uint_t                         head;
@@ -80,8 +81,6 @@ typedef struct {
     uint64_t                           dropped;
     uint64_t                           failures;
     uint64_t                           expired;
-
-    unsigned                           exiting:1;
 } ngx_http_confhaven_events_t;
 
 
@@ -89,6 +88,8 @@ static void ngx_http_confhaven_events_tick(ngx_event_t *ev);
 static void ngx_http_confhaven_events_flush(
     ngx_http_confhaven_events_t *evs);
 static void ngx_http_confhaven_events_flushed(ngx_http_confhaven_pg_op_t *op);
+static char *ngx_http_confhaven_events_batch(ngx_http_confhaven_events_t *evs,
+    ngx_uint_t n);
 static void ngx_http_confhaven_events_expire(
     ngx_http_confhaven_events_t *evs);
 static void ngx_http_confhaven_events_expired(ngx_http_confhaven_pg_op_t *op);
@@ -105,7 +106,7 @@ static ngx_http_confhaven_events_t  *ngx_http_confhaven_events;
 ngx_int_t
 ngx_http_confhaven_events_init(ngx_cycle_t *cycle,
     ngx_http_confhaven_events_conf_t *conf,
-    ngx_http_confhaven_pg_pool_t *pool)
+    ngx_http_confhaven_pg_pool_t *pool, ngx_http_confhaven_pg_conf_t *pgcf)
 {
     ngx_http_confhaven_events_t  *evs;
 
@@ -127,6 +128,7 @@ ngx_http_confhaven_events_init(ngx_cycle_t *cycle,
 
     evs->conf = conf;
     evs->pool = pool;
+    evs->pgcf = pgcf;
     evs->log = cycle->log;
 
     evs->timer.handler = ngx_http_confhaven_events_tick;
@@ -351,13 +353,7 @@ ngx_http_confhaven_events_tick(ngx_event_t *ev)
     ngx_http_confhaven_events_t  *evs = ev->data;
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
-        /* the last chance: queries in flight keep the worker alive */
-        evs->exiting = 1;
-
-        if (evs->flush_pool == NULL && evs->count) {
-            ngx_http_confhaven_events_flush(evs);
-        }
-
+        /* what is left goes at exit: ngx_http_confhaven_events_exit() */
         return;
     }
 
@@ -379,19 +375,67 @@ ngx_http_confhaven_events_tick(ngx_event_t *ev)
 static void
 ngx_http_confhaven_events_flush(ngx_http_confhaven_events_t *evs)
 {
-    json_t                      *batch, *o, *ids;
-    ngx_uint_t                   i, k, n;
+    ngx_uint_t                   n;
     ngx_pool_t                  *pool;
-    ngx_http_confhaven_slot_t   *s;
     ngx_http_confhaven_pg_op_t  *op;
-
-    static const char  *kinds[] = { NULL, "search", "view", "invite" };
 
     n = ngx_min(evs->count, NGX_HTTP_CONFHAVEN_EVENTS_BATCH);
 
+    evs->flush_text = ngx_http_confhaven_events_batch(evs, n);
+
+    if (evs->flush_text == NULL) {
+        return;
+    }
+
+    pool = ngx_create_pool(1024, evs->log);
+    if (pool == NULL) {
+        ngx_free(evs->flush_text);
+        evs->flush_text = NULL;
+        return;
+    }
+
+    op = ngx_pcalloc(pool, sizeof(ngx_http_confhaven_pg_op_t));
+    if (op == NULL) {
+        ngx_destroy_pool(pool);
+        ngx_free(evs->flush_text);
+        evs->flush_text = NULL;
+        return;
+    }
+
+    op->sql = "SELECT confhaven.record_events($1::json)::text";
+    op->nparams = 1;
+    op->values[0] = evs->flush_text;
+    op->handler = ngx_http_confhaven_events_flushed;
+    op->data = evs;
+    op->pool = pool;
+    op->log = evs->log;
+
+    evs->flush_pool = pool;
+    evs->sending = n;
+
+    if (ngx_http_confhaven_pg_query(evs->pool, op) == NGX_ERROR) {
+        /* not started: the handler will not run */
+        ngx_http_confhaven_events_flushed(op);
+    }
+}
+
+
+/* n events from the head as a JSON array (malloc()ed text) */
+
+static char *
+ngx_http_confhaven_events_batch(ngx_http_confhaven_events_t *evs,
+    ngx_uint_t n)
+{
+    char                        *text;
+    json_t                      *batch, *o, *ids;
+    ngx_uint_t                   i, k;
+    ngx_http_confhaven_slot_t   *s;
+
+    static const char  *kinds[] = { NULL, "search", "view", "invite" };
+
     batch = json_array();
     if (batch == NULL) {
-        return;
+        return NULL;
     }
 
     for (i = 0; i < n; i++) {
@@ -455,43 +499,104 @@ ngx_http_confhaven_events_flush(ngx_http_confhaven_events_t *evs)
         json_array_append_new(batch, o);
     }
 
-    evs->flush_text = json_dumps(batch, JSON_COMPACT);
+    text = json_dumps(batch, JSON_COMPACT);
     json_decref(batch);
 
-    if (evs->flush_text == NULL) {
+    return text;
+}
+
+
+/*
+ * A worker's exit (reload, quit, stop): the event loop is over, so what
+ * the ring still holds is written with one blocking connection, bounded
+ * by a 2 s connect timeout and the statement timeout of the server.
+ */
+
+void
+ngx_http_confhaven_events_exit(void)
+{
+    char                          *text;
+    const char                    *params[1];
+    ngx_uint_t                     i, n, k;
+    PGconn                        *conn;
+    PGresult                      *res;
+    const char                   **kw, **val;
+    ngx_http_confhaven_events_t   *evs;
+
+    evs = ngx_http_confhaven_events;
+
+    if (evs == NULL || evs->count == 0 || evs->flush_pool) {
         return;
     }
 
-    pool = ngx_create_pool(1024, evs->log);
-    if (pool == NULL) {
-        ngx_free(evs->flush_text);
-        evs->flush_text = NULL;
+    for (n = 0; evs->pgcf->keywords[n]; n++) { /* void */ }
+
+    kw = ngx_alloc((n + 2) * sizeof(char *), evs->log);
+    val = ngx_alloc((n + 2) * sizeof(char *), evs->log);
+    if (kw == NULL || val == NULL) {
+        ngx_free(kw);
+        ngx_free(val);
         return;
     }
 
-    op = ngx_pcalloc(pool, sizeof(ngx_http_confhaven_pg_op_t));
-    if (op == NULL) {
-        ngx_destroy_pool(pool);
-        ngx_free(evs->flush_text);
-        evs->flush_text = NULL;
-        return;
+    for (i = 0, k = 0; i < n; i++) {
+        if (ngx_strcmp(evs->pgcf->keywords[i], "connect_timeout") != 0) {
+            kw[k] = evs->pgcf->keywords[i];
+            val[k++] = evs->pgcf->values[i];
+        }
     }
 
-    op->sql = "SELECT confhaven.record_events($1::json)::text";
-    op->nparams = 1;
-    op->values[0] = evs->flush_text;
-    op->handler = ngx_http_confhaven_events_flushed;
-    op->data = evs;
-    op->pool = pool;
-    op->log = evs->log;
+    kw[k] = "connect_timeout";
+    val[k++] = "2";
+    kw[k] = NULL;
+    val[k] = NULL;
 
-    evs->flush_pool = pool;
-    evs->sending = n;
+    conn = PQconnectdbParams(kw, val, 0);
 
-    if (ngx_http_confhaven_pg_query(evs->pool, op) == NGX_ERROR) {
-        /* not started: the handler will not run */
-        ngx_http_confhaven_events_flushed(op);
+    ngx_free(kw);
+    ngx_free(val);
+
+    while (evs->count && PQstatus(conn) == CONNECTION_OK) {
+        n = ngx_min(evs->count, NGX_HTTP_CONFHAVEN_EVENTS_BATCH);
+
+        text = ngx_http_confhaven_events_batch(evs, n);
+        if (text == NULL) {
+            break;
+        }
+
+        params[0] = text;
+
+        res = PQexecParams(conn,
+                           "SELECT confhaven.record_events($1::json)::text",
+                           1, NULL, params, NULL, NULL, 0);
+
+        ngx_free(text);
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            PQclear(res);
+            break;
+        }
+
+        PQclear(res);
+
+        evs->head = (evs->head + n) % evs->conf->size;
+        evs->count -= n;
+        evs->written += n;
     }
+
+    if (evs->count) {
+        ngx_log_error(NGX_LOG_WARN, evs->log, 0,
+                      "confhaven events: %ui events lost at worker exit: %s",
+                      evs->count, PQerrorMessage(conn));
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, evs->log, 0,
+                      "confhaven events: written at worker exit");
+    }
+
+    PQfinish(conn);
+
+    evs->count = 0;
 }
 
 
@@ -521,11 +626,6 @@ ngx_http_confhaven_events_flushed(ngx_http_confhaven_pg_op_t *op)
                           evs->conf->size, &op->message);
         }
 
-        if (evs->exiting) {
-            ngx_log_error(NGX_LOG_WARN, evs->log, 0,
-                          "confhaven events: %ui events lost at worker exit",
-                          evs->count);
-        }
     }
 
     evs->sending = 0;
@@ -535,11 +635,6 @@ ngx_http_confhaven_events_flushed(ngx_http_confhaven_pg_op_t *op)
 
     ngx_destroy_pool(evs->flush_pool);
     evs->flush_pool = NULL;
-
-    if (evs->exiting && evs->count && op->status == NGX_HTTP_CONFHAVEN_PG_OK)
-    {
-        ngx_http_confhaven_events_flush(evs);
-    }
 }
 
 

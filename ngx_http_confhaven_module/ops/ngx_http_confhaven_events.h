@@ -61,7 +61,8 @@ typedef struct {
 
 ngx_int_t ngx_http_confhaven_events_init(ngx_cycle_t *cycle,
     ngx_http_confhaven_events_conf_t *conf,
-    ngx_http_confhaven_pg_pool_t *pool);
+    ngx_http_confhaven_pg_pool_t *pool, ngx_http_confhaven_pg_conf_t *pgcf);
+void ngx_http_confhaven_events_exit(void);
 void ngx_http_confhaven_events_record(ngx_http_confhaven_event_t *ev);
 void ngx_http_confhaven_events_invite(int64_t session, ngx_str_t *conference,
     const char *wire, ngx_str_t *client);
