@@ -16,6 +16,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_tools.h"
 #include "ngx_http_confhaven_events.h"
@@ -143,7 +144,11 @@ ngx_http_confhaven_mcp_events_fill(ngx_http_confhaven_mcp_call_t *call,
         ev->client = r->headers_in.user_agent->value;
     }
 
-    if (call->vars) {
+    if (call->vars && call->vars->trace_id.len) {
         ev->trace = call->vars->trace_id;
+
+    } else {
+        /* no traceparent: the request id the logs show */
+        ngx_http_confhaven_json_request_id(r, &ev->trace);
     }
 }

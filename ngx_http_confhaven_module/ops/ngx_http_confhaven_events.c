@@ -283,6 +283,19 @@ ngx_http_confhaven_events_record(ngx_http_confhaven_event_t *ev)
 
         s->params_len = (uint16_t) (p - s->params);
 
+        /* the conference a tool was asked about */
+        for (i = 0; op && s->conf_len == 0 && i < op->nparams; i++) {
+            if (ev->call->values[i]
+                && (ngx_strcmp(op->params[i].name, "conference") == 0
+                    || ngx_strcmp(op->params[i].name, "conference_id") == 0))
+            {
+                s->conf_len = ngx_http_confhaven_events_copy(s->conf,
+                                  sizeof(s->conf),
+                                  (u_char *) ev->call->values[i],
+                                  ngx_strlen(ev->call->values[i]));
+            }
+        }
+
         if (s->query_len == 0 && op && op->nparams
             && op->params[0].type == NGX_HTTP_CONFHAVEN_OP_TEXT
             && ev->call->values[0])
