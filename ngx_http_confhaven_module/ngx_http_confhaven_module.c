@@ -51,6 +51,10 @@ static ngx_conf_num_bounds_t  ngx_http_confhaven_queue_size_bounds = {
     ngx_conf_check_num_bounds, 0, 1000000
 };
 
+static ngx_conf_num_bounds_t  ngx_http_confhaven_events_buffer_bounds = {
+    ngx_conf_check_num_bounds, 0, 1000000
+};
+
 
 #define NGX_HTTP_CONFHAVEN_NEEDS_NOTHING  0
 #define NGX_HTTP_CONFHAVEN_NEEDS_DB       1
@@ -404,6 +408,27 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_main_conf_t, invite.limit_client),
       NULL },
 
+    { ngx_string("confhaven_events_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, events.size),
+      &ngx_http_confhaven_events_buffer_bounds },
+
+    { ngx_string("confhaven_events_flush_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, events.interval),
+      NULL },
+
+    { ngx_string("confhaven_evaluation_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, events.retention),
+      NULL },
+
       ngx_null_command
 };
 
@@ -662,6 +687,9 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->mcp.tag = &ngx_http_confhaven_module;
     chmcf->cache_local = NGX_CONF_UNSET_SIZE;
     ngx_http_confhaven_invite_create_conf(&chmcf->invite);
+    chmcf->events.size = NGX_CONF_UNSET_UINT;
+    chmcf->events.interval = NGX_CONF_UNSET_MSEC;
+    chmcf->events.retention = NGX_CONF_UNSET;
 
     return chmcf;
 }
@@ -694,6 +722,20 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_cache_local\" needs "
                            "\"confhaven_redis_server\"");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_uint_value(chmcf->events.size,
+                             NGX_HTTP_CONFHAVEN_EVENTS_SIZE);
+    ngx_conf_init_msec_value(chmcf->events.interval,
+                             NGX_HTTP_CONFHAVEN_EVENTS_INTERVAL);
+    ngx_conf_init_value(chmcf->events.retention,
+                        NGX_HTTP_CONFHAVEN_EVENTS_RETENTION);
+
+    if (chmcf->events.interval == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_events_flush_interval\" must be "
+                           "more than 0");
         return NGX_CONF_ERROR;
     }
 
@@ -1153,6 +1195,13 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
     ngx_http_confhaven_transport_sse_init_process(cycle, chmcf);
     ngx_http_confhaven_invite_init_process(&chmcf->invite, chmcf->redis);
 
+    if (ngx_http_confhaven_events_init(cycle, &chmcf->events, chmcf->pool,
+                                       &chmcf->pg)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -1170,6 +1219,8 @@ ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_confhaven_mcp_cluster_exit_process(&chmcf->mcp);
     ngx_http_confhaven_cache_local_exit(chmcf->cache);
+
+    ngx_http_confhaven_events_exit();
 
     if (chmcf->redis) {
         ngx_http_confhaven_redis_destroy(chmcf->redis);

@@ -17,6 +17,7 @@
 #include "ngx_http_confhaven_cache.h"
 #include "ngx_http_confhaven_op.h"
 #include "ngx_http_confhaven_op_invite.h"
+#include "ngx_http_confhaven_events.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
 
@@ -41,6 +42,8 @@ typedef struct {
     size_t                           cache_local;      /* per worker */
 
     ngx_http_confhaven_invite_conf_t  invite;  /* send_calendar_invite */
+
+    ngx_http_confhaven_events_conf_t  events;          /* organizers */
 } ngx_http_confhaven_main_conf_t;
 
 

@@ -141,7 +141,8 @@ $t->done_testing();
 # confhaven_mcp_conformance_fixtures: the diagnostic tools only where it is
 # on and only on the 2026-07-28 wire
 sub fixtures {
-    my @real = qw(search_sessions get_session list_conferences send_calendar_invite);
+    my @real = qw(search_sessions get_session list_conferences
+                  send_calendar_invite get_organizer_analytics);
     my @fix = qw(test_missing_capability test_streaming_elicitation
                  test_logging_tool);
     my $m = ConfHaven::MCP->new($t, path => '/mcp');

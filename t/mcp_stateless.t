@@ -80,8 +80,8 @@ for (1 .. 3) {
     $r = $m->modern('tools/list', {});
     push @orders, join ',', map { $_->{name} } @{ $r->{json}{result}{tools} // [] };
 }
-is($orders[0], 'search_sessions,get_session,list_conferences,send_calendar_invite',
-   'tools/list');
+is($orders[0], 'search_sessions,get_session,list_conferences,'
+             . 'send_calendar_invite,get_organizer_analytics', 'tools/list');
 is_deeply([@orders[1, 2]], [@orders[0, 0]], 'tools/list: the same order three times');
 is_deeply([@{$r->{json}{result}}{qw(resultType cacheScope)}], ['complete', 'public'],
           'tools/list: resultType, cacheScope');

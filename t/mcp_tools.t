@@ -73,7 +73,8 @@ $r = $m->request('tools/list', undef, session => $sid, version => '2025-11-25');
 is($r->{status}, 200, 'tools/list: 200');
 my @tools = @{ $r->{json}{result}{tools} // [] };
 is_deeply([map { $_->{name} } @tools],
-          [qw(search_sessions get_session list_conferences send_calendar_invite)],
+          [qw(search_sessions get_session list_conferences
+                 send_calendar_invite get_organizer_analytics)],
           'tool names, in order');
 my %tool = map { $_->{name} => $_ } @tools;
 

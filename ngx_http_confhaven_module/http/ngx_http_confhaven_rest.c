@@ -20,6 +20,7 @@
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_send.h"
 #include "ngx_http_confhaven_op.h"
+#include "ngx_http_confhaven_events.h"
 #include "ngx_http_confhaven_rest.h"
 #include "ngx_http_confhaven_tools.h"
 
@@ -91,6 +92,8 @@ static ngx_int_t ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx);
 static ngx_int_t ngx_http_confhaven_rest_health(ngx_http_request_t *r,
     ngx_http_confhaven_fetch_t *f);
+static void ngx_http_confhaven_rest_event(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx);
 static ngx_int_t ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
     ngx_http_confhaven_op_call_t *call);
 static ngx_str_t *ngx_http_confhaven_rest_openapi(ngx_http_request_t *r);
@@ -203,6 +206,7 @@ ngx_int_t
 ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
 {
     size_t                       len;
+    ngx_int_t                    rc;
     ngx_str_t                    uri, tail;
     ngx_uint_t                   path_known, ics, allowed;
     ngx_http_confhaven_ctx_t    *ctx;
@@ -211,6 +215,12 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
     ctx = ngx_http_confhaven_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* organizers and their keys: ngx_http_confhaven_rest_organizer.c */
+    rc = ngx_http_confhaven_rest_organizer(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     uri = r->uri;
@@ -1295,6 +1305,8 @@ ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
 
     ctx->result_count = f->count;
 
+    ngx_http_confhaven_rest_event(r, ctx);
+
     if (ctx->kind == NGX_HTTP_CONFHAVEN_K_ICS
         || ctx->kind == NGX_HTTP_CONFHAVEN_K_AGENDA)
     {
@@ -1347,6 +1359,8 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
         json_object_set_new(root, "status", json_string("ok"));
         json_object_set_new(root, "database", db);
         json_object_set_new(root, "redis", redis);
+        json_object_set_new(root, "events",
+                            ngx_http_confhaven_events_health());
 
         if (ngx_http_confhaven_json_dump(r, root, &body) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1370,6 +1384,7 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
     json_object_set_new(root, "status", json_string("unavailable"));
     json_object_set_new(root, "database", db);
     json_object_set_new(root, "redis", redis);
+    json_object_set_new(root, "events", ngx_http_confhaven_events_health());
 
     if (ngx_http_confhaven_json_dump(r, root, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1377,6 +1392,46 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
 
     return ngx_http_confhaven_send_json(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         &body);
+}
+
+
+/*
+ * A search or a session view, for the organizers' analytics: copied into
+ * the worker's event buffer (ngx_http_confhaven_events.c), cache hits
+ * included; nothing waits for the database.
+ */
+
+static void
+ngx_http_confhaven_rest_event(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx)
+{
+    ngx_time_t                  *tp;
+    ngx_msec_int_t               ms;
+    ngx_http_confhaven_event_t   ev;
+
+    ngx_memzero(&ev, sizeof(ngx_http_confhaven_event_t));
+
+    ev.kind = ngx_http_confhaven_events_kind(ctx->call->op);
+    if (ev.kind == NGX_HTTP_CONFHAVEN_EVENT_NONE) {
+        return;
+    }
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+
+    ev.wire = "rest";
+    ev.call = ctx->call;
+    ev.answer = ctx->call->fetch.value;
+    ev.count = ctx->call->fetch.count;
+    ev.cache_hit = (ctx->cache_status == NGX_HTTP_CONFHAVEN_CACHE_HIT);
+    ev.latency = ngx_max(ms, 0);
+
+    if (r->headers_in.user_agent) {
+        ev.client = r->headers_in.user_agent->value;
+    }
+
+    ngx_http_confhaven_events_record(&ev);
 }
 
 

@@ -1234,6 +1234,8 @@ ngx_http_confhaven_mcp_tool_done(ngx_http_confhaven_tool_run_t *run)
 
     ngx_http_confhaven_mcp_vars_t  *vars;
 
+    ngx_http_confhaven_mcp_events_tool(call, run);
+
     vars = call->vars;
     if (vars) {
         if (run->db_time) {

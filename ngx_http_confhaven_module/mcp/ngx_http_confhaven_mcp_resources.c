@@ -319,6 +319,8 @@ ngx_http_confhaven_mcp_resources_got(ngx_http_confhaven_mcp_call_t *call,
         return;
     }
 
+    ngx_http_confhaven_mcp_events_resource(call, oc);
+
     /* the database's JSON (or iCalendar) is the resource text as it is */
     res = json_pack("{s:[{s:O, s:s, s:s%}]}",
                     "contents",

@@ -89,6 +89,7 @@ static ngx_http_confhaven_tool_t  *ngx_http_confhaven_tools[] = {
     &ngx_http_confhaven_tool_get_session,
     &ngx_http_confhaven_tool_list_conferences,
     &ngx_http_confhaven_tool_send_calendar_invite,
+    &ngx_http_confhaven_tool_get_organizer_analytics,
     NULL
 };
 
@@ -628,6 +629,7 @@ ngx_http_confhaven_tool_set_args(ngx_http_confhaven_tool_run_t *run)
     u_char                         *p, buf[NGX_INT64_LEN + 1];
     size_t                          len;
     json_t                         *v;
+    ngx_str_t                       key_value;
     ngx_int_t                       rc, i;
     const char                     *key;
     ngx_http_confhaven_op_t        *op;
@@ -665,6 +667,23 @@ ngx_http_confhaven_tool_set_args(ngx_http_confhaven_tool_run_t *run)
 
     for (i = 0; i < (ngx_int_t) op->nparams; i++) {
         prm = &op->params[i];
+
+        if (prm->type == NGX_HTTP_CONFHAVEN_OP_KEY
+            && ngx_http_confhaven_op_header_key(
+                   &run->r->headers_in.headers,
+                   run->r->headers_in.authorization, &key_value)
+               == NGX_OK)
+        {
+            /* the connection's key (X-API-Key, Authorization) first */
+            if (ngx_http_confhaven_op_set(&run->call, i, 0, key_value.data,
+                                          key_value.len, err, sizeof(err))
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
 
         v = run->args ? json_object_get(run->args, prm->name) : NULL;
 

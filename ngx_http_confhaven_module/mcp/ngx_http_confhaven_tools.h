@@ -101,6 +101,16 @@ ngx_int_t ngx_http_confhaven_tools_error(ngx_http_confhaven_tool_run_t *run,
 ngx_int_t ngx_http_confhaven_tools_errorf(ngx_http_confhaven_tool_run_t *run,
     const char *hint, const char *fmt, ...);
 
+/* ngx_http_confhaven_mcp_events.c: for the organizers' analytics */
+struct ngx_http_confhaven_mcp_call_s;
+
+void ngx_http_confhaven_mcp_events_tool(
+    struct ngx_http_confhaven_mcp_call_s *call,
+    ngx_http_confhaven_tool_run_t *run);
+void ngx_http_confhaven_mcp_events_resource(
+    struct ngx_http_confhaven_mcp_call_s *call,
+    ngx_http_confhaven_op_call_t *oc);
+
 /* text helpers for the tools' human-readable summaries */
 u_char *ngx_http_confhaven_tools_text_conference(u_char *p, u_char *last,
     json_t *c);
@@ -115,6 +125,7 @@ extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_search_sessions;
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_get_session;
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_list_conferences;
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_send_calendar_invite;
+extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_get_organizer_analytics;
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_TOOLS_H_INCLUDED_ */

@@ -15,6 +15,8 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include <openssl/evp.h>
+
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_op.h"
 
@@ -24,6 +26,9 @@ static ngx_int_t ngx_http_confhaven_op_text(ngx_http_confhaven_op_call_t *call,
     char **out);
 static ngx_http_confhaven_op_steps_t *ngx_http_confhaven_op_steps_find(
     ngx_http_confhaven_op_t *op);
+static ngx_int_t ngx_http_confhaven_op_credential(
+    ngx_http_confhaven_op_call_t *call, u_char *text, size_t len,
+    char **out);
 static void ngx_http_confhaven_op_cleanup(void *data);
 static void ngx_http_confhaven_op_fetched(ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_op_invalidated(
@@ -114,6 +119,12 @@ ngx_http_confhaven_op_set(ngx_http_confhaven_op_call_t *call, ngx_uint_t i,
     call->values[i] = NULL;
 
     name = (rest && prm->rest_name) ? prm->rest_name : prm->name;
+
+    if (prm->type == NGX_HTTP_CONFHAVEN_OP_KEY) {
+        /* never echoed, never refused here: the database says 401 */
+        return ngx_http_confhaven_op_credential(call, text, len,
+                                                &call->values[i]);
+    }
 
     if (prm->type == NGX_HTTP_CONFHAVEN_OP_RAW) {
         if (prm->max_len && len > prm->max_len) {
@@ -227,6 +238,124 @@ ngx_http_confhaven_op_set(ngx_http_confhaven_op_call_t *call, ngx_uint_t i,
 
     return ngx_http_confhaven_op_text(call, prm, text, len,
                                       &call->values[i]);
+}
+
+
+/*
+ * An organizer's key, "chk_" + 12 hex digits (the prefix that finds its
+ * row) + "_" + 48 hex digits, becomes "prefix:" + the SHA-256 of the
+ * whole key in hex: the key itself never leaves nginx (nor enters a log,
+ * a cache key or the database).  Anything else becomes "-", which the
+ * database refuses like an unknown key.
+ */
+
+static ngx_int_t
+ngx_http_confhaven_op_credential(ngx_http_confhaven_op_call_t *call,
+    u_char *text, size_t len, char **out)
+{
+    u_char        *p;
+    size_t         k;
+    unsigned int   mdlen;
+    u_char         md[EVP_MAX_MD_SIZE];
+
+    if (len != 4 + 12 + 1 + 48 || ngx_strncmp(text, "chk_", 4) != 0
+        || text[16] != '_')
+    {
+        *out = "-";
+        return NGX_OK;
+    }
+
+    for (k = 4; k < len; k++) {
+        if (k != 16
+            && !((text[k] >= '0' && text[k] <= '9')
+                 || (text[k] >= 'a' && text[k] <= 'f')))
+        {
+            *out = "-";
+            return NGX_OK;
+        }
+    }
+
+    if (EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) != 1
+        || mdlen != 32)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(call->pool, 12 + 1 + 64 + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *out = (char *) p;
+
+    p = ngx_cpymem(p, text + 4, 12);
+    *p++ = ':';
+    p = ngx_hex_dump(p, md, 32);
+    *p = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * The key a request carries: "Authorization: Bearer <key>" or
+ * "X-API-Key: <key>".  NGX_DECLINED: none.
+ */
+
+ngx_int_t
+ngx_http_confhaven_op_header_key(ngx_list_t *headers,
+    ngx_table_elt_t *authorization, ngx_str_t *key)
+{
+    ngx_str_t         v;
+    ngx_uint_t        n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    if (authorization) {
+        v = authorization->value;
+
+        if (v.len > 7
+            && ngx_strncasecmp(v.data, (u_char *) "Bearer ", 7) == 0)
+        {
+            v.data += 7;
+            v.len -= 7;
+
+            while (v.len && v.data[0] == ' ') {
+                v.data++;
+                v.len--;
+            }
+
+            if (v.len) {
+                *key = v;
+                return NGX_OK;
+            }
+        }
+    }
+
+    part = &headers->part;
+    h = part->elts;
+
+    for (n = 0; /* void */; n++) {
+        if (n >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            n = 0;
+        }
+
+        if (h[n].key.len == 9
+            && ngx_strncasecmp(h[n].key.data, (u_char *) "X-API-Key", 9) == 0
+            && h[n].value.len)
+        {
+            *key = h[n].value;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -534,7 +663,12 @@ ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call)
         if (f->sqlstate.len == 5 && s[0] == 'C' && s[1] == 'H') {
             n = ngx_atoi(s + 2, 3);
 
-            if (n == 404) {
+            if (n == 401) {
+                e->kind = NGX_HTTP_CONFHAVEN_OP_E_AUTH;
+                e->status = 401;
+                e->code = "unauthorized";
+
+            } else if (n == 404) {
                 e->kind = NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND;
                 e->status = 404;
                 e->code = "not_found";

@@ -35,11 +35,14 @@
 #define NGX_HTTP_CONFHAVEN_OP_BOOL     3   /* "true" or "false" */
 #define NGX_HTTP_CONFHAVEN_OP_ID       4   /* a positive bigint */
 #define NGX_HTTP_CONFHAVEN_OP_RAW      5   /* a document, kept as it is */
+/* an organizer's API key: becomes "prefix:sha256-hex", or "-" */
+#define NGX_HTTP_CONFHAVEN_OP_KEY      6
 
 /* where a REST request carries a parameter (MCP: always an argument) */
 #define NGX_HTTP_CONFHAVEN_OP_IN_QUERY  0
 #define NGX_HTTP_CONFHAVEN_OP_IN_PATH   1
 #define NGX_HTTP_CONFHAVEN_OP_IN_BODY   2
+#define NGX_HTTP_CONFHAVEN_OP_IN_HEADER 3   /* X-API-Key, Authorization */
 
 /* cache classes: how long an answer stays fresh */
 #define NGX_HTTP_CONFHAVEN_OP_NO_CACHE  0
@@ -58,6 +61,7 @@
 #define NGX_HTTP_CONFHAVEN_OP_E_INTERNAL   8
 #define NGX_HTTP_CONFHAVEN_OP_E_LIMIT      9   /* too many: retry_after */
 #define NGX_HTTP_CONFHAVEN_OP_E_UPSTREAM  10   /* a remote service failed */
+#define NGX_HTTP_CONFHAVEN_OP_E_AUTH      11   /* no valid API key */
 
 #define NGX_HTTP_CONFHAVEN_OP_MAX_PARAMS   NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS
 #define NGX_HTTP_CONFHAVEN_OP_ERROR_LEN    256
@@ -163,6 +167,8 @@ void ngx_http_confhaven_op_cancel(ngx_http_confhaven_op_call_t *call);
 void ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call);
 const char *ngx_http_confhaven_op_cache_state(
     ngx_http_confhaven_op_env_t *env);
+ngx_int_t ngx_http_confhaven_op_header_key(ngx_list_t *headers,
+    ngx_table_elt_t *authorization, ngx_str_t *key);
 
 
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_health;
@@ -192,6 +198,17 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_agenda_get;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_agenda_replace;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_agenda_delete;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_agenda_ics;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_create;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_link;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_key_issue;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_key_revoke;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_whoami;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_key_rotate;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_analytics;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_analytics_csv;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluations;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluation_review;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluation_judge;
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_OP_H_INCLUDED_ */

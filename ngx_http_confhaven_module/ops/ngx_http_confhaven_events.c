@@ -1,0 +1,840 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * Events recorded at the front, never in the way.  Every search, session
+ * view and invite the front ends answer (cache hits included), and every
+ * MCP tool call (an evaluation record), is copied into a fixed slot of a
+ * per-worker ring allocated once at start; nothing on the request path
+ * allocates or touches the database.  A timer sends what is buffered in
+ * batches, one statement per batch (confhaven.record_events(), a JSON
+ * array: one multi-row insert plus the daily rollups).  While PostgreSQL
+ * is slow or away, events wait in the ring; when it is full, new events
+ * are dropped and counted (GET /health, "events").  A worker that exits
+ * (reload, quit, stop) writes what it holds with a last, blocking write.  The same
+ * timer enforces the retention of evaluation records (worker 0).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_http_confhaven_events.h"
+
+
+#define NGX_HTTP_CONFHAVEN_EVENTS_FOUND    20
+#define NGX_HTTP_CONFHAVEN_EVENTS_BATCH    500
+#define NGX_HTTP_CONFHAVEN_EVENTS_SCAN     (256 * 1024)
+
+
+typedef struct {
+    int64_t                        time;         /* ms since the epoch */
+    int64_t                        session;
+    int64_t                        found[NGX_HTTP_CONFHAVEN_EVENTS_FOUND];
+    int32_t                        count;
+    uint32_t                       latency;
+    const char                    *wire;         /* static */
+    const char                    *client;       /* static */
+    u_char                         kind;
+    u_char                         nfound;
+    u_char                         cache_hit;
+    u_char                         is_error;
+    u_char                         tool_len;
+    u_char                         trace_len;
+    u_char                         conf_len;
+    u_char                         query_len;
+    uint16_t                       params_len;
+    uint16_t                       summary_len;
+    uint32_t                       answer_len;
+    u_char                         tool[32];
+    u_char                         trace[48];
+    u_char                         conf[96];
+    u_char                         query[240];
+    u_char                         params[512];
+    u_char                         summary[768];
+} ngx_http_confhaven_slot_t;
+
+
+typedef struct {
+    ngx_http_confhaven_events_conf_t  *conf;
+    ngx_http_confhaven_pg_pool_t      *pool;
+    ngx_http_confhaven_pg_conf_t      *pgcf;
+    ngx_log_t                         *log;
+    ngx_http_confhaven_slot_t         *slots;
+    ngx_uint_t                         head;
+    ngx_uint_t                         count;
+    ngx_uint_t                         sending;     /* slots in flight */
+
+    ngx_event_t                        timer;
+    ngx_msec_t                         next_expire;
+
+    ngx_pool_t                        *flush_pool;
+    char                              *flush_text;
+    ngx_pool_t                        *expire_pool;
+
+    uint64_t                           recorded;
+    uint64_t                           written;
+    uint64_t                           dropped;
+    uint64_t                           failures;
+    uint64_t                           expired;
+} ngx_http_confhaven_events_t;
+
+
+static void ngx_http_confhaven_events_tick(ngx_event_t *ev);
+static void ngx_http_confhaven_events_flush(
+    ngx_http_confhaven_events_t *evs);
+static void ngx_http_confhaven_events_flushed(ngx_http_confhaven_pg_op_t *op);
+static char *ngx_http_confhaven_events_batch(ngx_http_confhaven_events_t *evs,
+    ngx_uint_t n);
+static void ngx_http_confhaven_events_expire(
+    ngx_http_confhaven_events_t *evs);
+static void ngx_http_confhaven_events_expired(ngx_http_confhaven_pg_op_t *op);
+static size_t ngx_http_confhaven_events_copy(u_char *dst, size_t size,
+    u_char *src, size_t len);
+static const char *ngx_http_confhaven_events_client(ngx_str_t *name);
+static ngx_uint_t ngx_http_confhaven_events_found(int64_t *ids,
+    ngx_str_t *answer);
+
+
+static ngx_http_confhaven_events_t  *ngx_http_confhaven_events;
+
+
+ngx_int_t
+ngx_http_confhaven_events_init(ngx_cycle_t *cycle,
+    ngx_http_confhaven_events_conf_t *conf,
+    ngx_http_confhaven_pg_pool_t *pool, ngx_http_confhaven_pg_conf_t *pgcf)
+{
+    ngx_http_confhaven_events_t  *evs;
+
+    if (conf->size == 0) {
+        return NGX_OK;
+    }
+
+    evs = ngx_pcalloc(cycle->pool, sizeof(ngx_http_confhaven_events_t));
+    if (evs == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* pages are touched only as slots fill */
+    evs->slots = ngx_alloc(conf->size * sizeof(ngx_http_confhaven_slot_t),
+                           cycle->log);
+    if (evs->slots == NULL) {
+        return NGX_ERROR;
+    }
+
+    evs->conf = conf;
+    evs->pool = pool;
+    evs->pgcf = pgcf;
+    evs->log = cycle->log;
+
+    evs->timer.handler = ngx_http_confhaven_events_tick;
+    evs->timer.data = evs;
+    evs->timer.log = cycle->log;
+    evs->timer.cancelable = 1;
+
+    evs->next_expire = ngx_current_msec;
+
+    ngx_add_timer(&evs->timer, conf->interval);
+
+    ngx_http_confhaven_events = evs;
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_confhaven_events_kind(ngx_http_confhaven_op_t *op)
+{
+    if (op == &ngx_http_confhaven_op_search_sessions) {
+        return NGX_HTTP_CONFHAVEN_EVENT_SEARCH;
+    }
+
+    if (op == &ngx_http_confhaven_op_get_session) {
+        return NGX_HTTP_CONFHAVEN_EVENT_VIEW;
+    }
+
+    return NGX_HTTP_CONFHAVEN_EVENT_NONE;
+}
+
+
+void
+ngx_http_confhaven_events_record(ngx_http_confhaven_event_t *ev)
+{
+    u_char                        *p, *last;
+    size_t                         len;
+    ngx_uint_t                     i;
+    ngx_time_t                    *tp;
+    ngx_http_confhaven_op_t       *op;
+    ngx_http_confhaven_slot_t     *s;
+    ngx_http_confhaven_events_t   *evs;
+
+    evs = ngx_http_confhaven_events;
+
+    if (evs == NULL
+        || (ev->kind == NGX_HTTP_CONFHAVEN_EVENT_NONE && ev->tool.len == 0))
+    {
+        return;
+    }
+
+    evs->recorded++;
+
+    if (evs->count == evs->conf->size) {
+        evs->dropped++;
+        return;
+    }
+
+    s = &evs->slots[(evs->head + evs->count) % evs->conf->size];
+
+    tp = ngx_timeofday();
+
+    s->time = (int64_t) tp->sec * 1000 + tp->msec;
+    s->kind = (u_char) ev->kind;
+    s->wire = ev->wire;
+    s->client = ngx_http_confhaven_events_client(&ev->client);
+    s->count = (int32_t) ev->count;
+    s->latency = (uint32_t) ngx_min(ev->latency, 3600000);
+    s->cache_hit = ev->cache_hit ? 1 : 0;
+    s->is_error = ev->is_error ? 1 : 0;
+    s->session = ev->session;
+    s->conf_len = 0;
+    s->query_len = 0;
+    s->params_len = 0;
+    s->nfound = 0;
+
+    op = ev->call ? ev->call->op : NULL;
+
+    if (op == &ngx_http_confhaven_op_search_sessions) {
+        /* query, then conference: the operation's first two */
+        if (ev->call->values[0]) {
+            s->query_len = ngx_http_confhaven_events_copy(s->query,
+                               sizeof(s->query),
+                               (u_char *) ev->call->values[0],
+                               ngx_strlen(ev->call->values[0]));
+        }
+
+        if (ev->call->values[1]) {
+            s->conf_len = ngx_http_confhaven_events_copy(s->conf,
+                              sizeof(s->conf),
+                              (u_char *) ev->call->values[1],
+                              ngx_strlen(ev->call->values[1]));
+        }
+
+        if (ev->answer.len) {
+            s->nfound = ngx_http_confhaven_events_found(s->found,
+                                                        &ev->answer);
+        }
+
+    } else if (op == &ngx_http_confhaven_op_get_session
+               && ev->call->values[0])
+    {
+        s->session = ngx_atoof((u_char *) ev->call->values[0],
+                               ngx_strlen(ev->call->values[0]));
+    }
+
+    if (ev->conference.len) {
+        s->conf_len = ngx_http_confhaven_events_copy(s->conf, sizeof(s->conf),
+                                                     ev->conference.data,
+                                                     ev->conference.len);
+    }
+
+    s->tool_len = ngx_http_confhaven_events_copy(s->tool, sizeof(s->tool),
+                                                 ev->tool.data, ev->tool.len);
+    s->trace_len = 0;
+    s->summary_len = 0;
+    s->answer_len = 0;
+
+    if (ev->tool.len) {
+        s->trace_len = ngx_http_confhaven_events_copy(s->trace,
+                                                      sizeof(s->trace),
+                                                      ev->trace.data,
+                                                      ev->trace.len);
+        s->answer_len = (uint32_t) ev->answer.len;
+        s->summary_len = ngx_http_confhaven_events_copy(s->summary,
+                                                        sizeof(s->summary),
+                                                        ev->answer.data,
+                                                        ev->answer.len);
+
+        /* "name=value" lines; an API key never among them */
+        p = s->params;
+        last = s->params + sizeof(s->params);
+
+        for (i = 0; op && i < op->nparams; i++) {
+            if (ev->call->values[i] == NULL
+                || op->params[i].type == NGX_HTTP_CONFHAVEN_OP_KEY
+                || op->params[i].type == NGX_HTTP_CONFHAVEN_OP_RAW)
+            {
+                continue;
+            }
+
+            len = ngx_strlen(op->params[i].name)
+                  + ngx_strlen(ev->call->values[i]) + 2;
+
+            if ((size_t) (last - p) < len) {
+                break;
+            }
+
+            p = ngx_sprintf(p, "%s=%s\n", op->params[i].name,
+                            ev->call->values[i]);
+        }
+
+        s->params_len = (uint16_t) (p - s->params);
+
+        /* the conference a tool was asked about */
+        for (i = 0; op && s->conf_len == 0 && i < op->nparams; i++) {
+            if (ev->call->values[i]
+                && (ngx_strcmp(op->params[i].name, "conference") == 0
+                    || ngx_strcmp(op->params[i].name, "conference_id") == 0))
+            {
+                s->conf_len = ngx_http_confhaven_events_copy(s->conf,
+                                  sizeof(s->conf),
+                                  (u_char *) ev->call->values[i],
+                                  ngx_strlen(ev->call->values[i]));
+            }
+        }
+
+        if (s->query_len == 0 && op && op->nparams
+            && op->params[0].type == NGX_HTTP_CONFHAVEN_OP_TEXT
+            && ev->call->values[0])
+        {
+            s->query_len = ngx_http_confhaven_events_copy(s->query,
+                               sizeof(s->query),
+                               (u_char *) ev->call->values[0],
+                               ngx_strlen(ev->call->values[0]));
+        }
+    }
+
+    evs->count++;
+}
+
+
+/* for the invite operation: one invite sent for a session */
+
+void
+ngx_http_confhaven_events_invite(int64_t session, ngx_str_t *conference,
+    const char *wire, ngx_str_t *client)
+{
+    ngx_http_confhaven_event_t  ev;
+
+    ngx_memzero(&ev, sizeof(ngx_http_confhaven_event_t));
+
+    ev.kind = NGX_HTTP_CONFHAVEN_EVENT_INVITE;
+    ev.wire = wire;
+    ev.session = session;
+    ev.count = -1;
+
+    if (conference) {
+        ev.conference = *conference;
+    }
+
+    if (client) {
+        ev.client = *client;
+    }
+
+    ngx_http_confhaven_events_record(&ev);
+}
+
+
+json_t *
+ngx_http_confhaven_events_health(void)
+{
+    ngx_http_confhaven_events_t  *evs;
+
+    evs = ngx_http_confhaven_events;
+
+    if (evs == NULL) {
+        return json_pack("{s:s}", "status", "off");
+    }
+
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+                     "status", evs->failures && evs->count ? "backlog" : "ok",
+                     "buffered", (json_int_t) evs->count,
+                     "capacity", (json_int_t) evs->conf->size,
+                     "recorded", (json_int_t) evs->recorded,
+                     "written", (json_int_t) evs->written,
+                     "dropped", (json_int_t) evs->dropped,
+                     "evaluations_expired", (json_int_t) evs->expired);
+}
+
+
+static void
+ngx_http_confhaven_events_tick(ngx_event_t *ev)
+{
+    ngx_http_confhaven_events_t  *evs = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        /* what is left goes at exit: ngx_http_confhaven_events_exit() */
+        return;
+    }
+
+    if (evs->flush_pool == NULL && evs->count) {
+        ngx_http_confhaven_events_flush(evs);
+    }
+
+    if (ngx_worker == 0 && evs->conf->retention
+        && evs->expire_pool == NULL
+        && (ngx_msec_int_t) (ngx_current_msec - evs->next_expire) >= 0)
+    {
+        ngx_http_confhaven_events_expire(evs);
+    }
+
+    ngx_add_timer(&evs->timer, evs->conf->interval);
+}
+
+
+static void
+ngx_http_confhaven_events_flush(ngx_http_confhaven_events_t *evs)
+{
+    ngx_uint_t                   n;
+    ngx_pool_t                  *pool;
+    ngx_http_confhaven_pg_op_t  *op;
+
+    n = ngx_min(evs->count, NGX_HTTP_CONFHAVEN_EVENTS_BATCH);
+
+    evs->flush_text = ngx_http_confhaven_events_batch(evs, n);
+
+    if (evs->flush_text == NULL) {
+        return;
+    }
+
+    pool = ngx_create_pool(1024, evs->log);
+    if (pool == NULL) {
+        ngx_free(evs->flush_text);
+        evs->flush_text = NULL;
+        return;
+    }
+
+    op = ngx_pcalloc(pool, sizeof(ngx_http_confhaven_pg_op_t));
+    if (op == NULL) {
+        ngx_destroy_pool(pool);
+        ngx_free(evs->flush_text);
+        evs->flush_text = NULL;
+        return;
+    }
+
+    op->sql = "SELECT confhaven.record_events($1::json)::text";
+    op->nparams = 1;
+    op->values[0] = evs->flush_text;
+    op->handler = ngx_http_confhaven_events_flushed;
+    op->data = evs;
+    op->pool = pool;
+    op->log = evs->log;
+
+    evs->flush_pool = pool;
+    evs->sending = n;
+
+    if (ngx_http_confhaven_pg_query(evs->pool, op) == NGX_ERROR) {
+        /* not started: the handler will not run */
+        ngx_http_confhaven_events_flushed(op);
+    }
+}
+
+
+/* n events from the head as a JSON array (malloc()ed text) */
+
+static char *
+ngx_http_confhaven_events_batch(ngx_http_confhaven_events_t *evs,
+    ngx_uint_t n)
+{
+    char                        *text;
+    json_t                      *batch, *o, *ids;
+    ngx_uint_t                   i, k;
+    ngx_http_confhaven_slot_t   *s;
+
+    static const char  *kinds[] = { NULL, "search", "view", "invite" };
+
+    batch = json_array();
+    if (batch == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        s = &evs->slots[(evs->head + i) % evs->conf->size];
+
+        o = json_pack("{s:I, s:s, s:s, s:b}",
+                      "t", (json_int_t) s->time,
+                      "w", s->wire ? s->wire : "rest",
+                      "a", s->client,
+                      "h", (int) s->cache_hit);
+        if (o == NULL) {
+            continue;
+        }
+
+        if (s->kind != NGX_HTTP_CONFHAVEN_EVENT_NONE) {
+            json_object_set_new(o, "k", json_string(kinds[s->kind]));
+            json_object_set_new(o, "l", json_integer(s->latency));
+        }
+
+        if (s->count >= 0) {
+            json_object_set_new(o, "n", json_integer(s->count));
+        }
+
+        if (s->session) {
+            json_object_set_new(o, "s", json_integer(s->session));
+        }
+
+        if (s->conf_len) {
+            json_object_set_new(o, "c", json_stringn((char *) s->conf,
+                                                     s->conf_len));
+        }
+
+        if (s->query_len) {
+            json_object_set_new(o, "q", json_stringn((char *) s->query,
+                                                     s->query_len));
+        }
+
+        if (s->nfound) {
+            ids = json_array();
+
+            for (k = 0; k < s->nfound; k++) {
+                json_array_append_new(ids, json_integer(s->found[k]));
+            }
+
+            json_object_set_new(o, "f", ids);
+        }
+
+        if (s->tool_len) {
+            json_object_set_new(o, "tool", json_stringn((char *) s->tool,
+                                                        s->tool_len));
+            json_object_set_new(o, "trace", json_stringn((char *) s->trace,
+                                                         s->trace_len));
+            json_object_set_new(o, "p", json_stringn((char *) s->params,
+                                                     s->params_len));
+            json_object_set_new(o, "r", json_stringn((char *) s->summary,
+                                                     s->summary_len));
+            json_object_set_new(o, "rb", json_integer(s->answer_len));
+            json_object_set_new(o, "x", json_boolean(s->is_error));
+        }
+
+        json_array_append_new(batch, o);
+    }
+
+    text = json_dumps(batch, JSON_COMPACT);
+    json_decref(batch);
+
+    return text;
+}
+
+
+/*
+ * A worker's exit (reload, quit, stop): the event loop is over, so what
+ * the ring still holds is written with one blocking connection, bounded
+ * by a 2 s connect timeout and the statement timeout of the server.
+ */
+
+void
+ngx_http_confhaven_events_exit(void)
+{
+    char                          *text;
+    const char                    *params[1];
+    ngx_uint_t                     i, n, k;
+    PGconn                        *conn;
+    PGresult                      *res;
+    const char                   **kw, **val;
+    ngx_http_confhaven_events_t   *evs;
+
+    evs = ngx_http_confhaven_events;
+
+    if (evs == NULL || evs->count == 0 || evs->flush_pool) {
+        return;
+    }
+
+    for (n = 0; evs->pgcf->keywords[n]; n++) { /* void */ }
+
+    kw = ngx_alloc((n + 2) * sizeof(char *), evs->log);
+    val = ngx_alloc((n + 2) * sizeof(char *), evs->log);
+    if (kw == NULL || val == NULL) {
+        ngx_free(kw);
+        ngx_free(val);
+        return;
+    }
+
+    for (i = 0, k = 0; i < n; i++) {
+        if (ngx_strcmp(evs->pgcf->keywords[i], "connect_timeout") != 0) {
+            kw[k] = evs->pgcf->keywords[i];
+            val[k++] = evs->pgcf->values[i];
+        }
+    }
+
+    kw[k] = "connect_timeout";
+    val[k++] = "2";
+    kw[k] = NULL;
+    val[k] = NULL;
+
+    conn = PQconnectdbParams(kw, val, 0);
+
+    ngx_free(kw);
+    ngx_free(val);
+
+    while (evs->count && PQstatus(conn) == CONNECTION_OK) {
+        n = ngx_min(evs->count, NGX_HTTP_CONFHAVEN_EVENTS_BATCH);
+
+        text = ngx_http_confhaven_events_batch(evs, n);
+        if (text == NULL) {
+            break;
+        }
+
+        params[0] = text;
+
+        res = PQexecParams(conn,
+                           "SELECT confhaven.record_events($1::json)::text",
+                           1, NULL, params, NULL, NULL, 0);
+
+        ngx_free(text);
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            PQclear(res);
+            break;
+        }
+
+        PQclear(res);
+
+        evs->head = (evs->head + n) % evs->conf->size;
+        evs->count -= n;
+        evs->written += n;
+    }
+
+    if (evs->count) {
+        ngx_log_error(NGX_LOG_WARN, evs->log, 0,
+                      "confhaven events: %ui events lost at worker exit: %s",
+                      evs->count, PQerrorMessage(conn));
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, evs->log, 0,
+                      "confhaven events: written at worker exit");
+    }
+
+    PQfinish(conn);
+
+    evs->count = 0;
+}
+
+
+static void
+ngx_http_confhaven_events_flushed(ngx_http_confhaven_pg_op_t *op)
+{
+    ngx_http_confhaven_events_t  *evs = op->data;
+
+    if (op->status == NGX_HTTP_CONFHAVEN_PG_OK) {
+        evs->head = (evs->head + evs->sending) % evs->conf->size;
+        evs->count -= evs->sending;
+        evs->written += evs->sending;
+
+        if (evs->failures) {
+            ngx_log_error(NGX_LOG_NOTICE, evs->log, 0,
+                          "confhaven events: writing again after %uL "
+                          "failed attempts", evs->failures);
+            evs->failures = 0;
+        }
+
+    } else {
+        /* kept for the next tick; said once, not every second */
+        if (evs->failures++ == 0) {
+            ngx_log_error(NGX_LOG_WARN, evs->log, 0,
+                          "confhaven events: %ui events not written, "
+                          "kept (at most %ui): %V", evs->sending,
+                          evs->conf->size, &op->message);
+        }
+
+    }
+
+    evs->sending = 0;
+
+    ngx_free(evs->flush_text);
+    evs->flush_text = NULL;
+
+    ngx_destroy_pool(evs->flush_pool);
+    evs->flush_pool = NULL;
+}
+
+
+static void
+ngx_http_confhaven_events_expire(ngx_http_confhaven_events_t *evs)
+{
+    u_char                      *p;
+    ngx_pool_t                  *pool;
+    ngx_http_confhaven_pg_op_t  *op;
+
+    /* checked twice per retention period, at least hourly */
+    evs->next_expire = ngx_current_msec
+                       + ngx_min((ngx_msec_t) evs->conf->retention * 500,
+                                 3600000);
+
+    pool = ngx_create_pool(1024, evs->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    op = ngx_pcalloc(pool, sizeof(ngx_http_confhaven_pg_op_t));
+    p = ngx_pnalloc(pool, NGX_TIME_T_LEN + 1);
+    if (op == NULL || p == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    *ngx_sprintf(p, "%T", evs->conf->retention) = '\0';
+
+    op->sql = "SELECT confhaven.expire_evaluations($1::bigint)::text";
+    op->nparams = 1;
+    op->values[0] = (char *) p;
+    op->handler = ngx_http_confhaven_events_expired;
+    op->data = evs;
+    op->pool = pool;
+    op->log = evs->log;
+
+    evs->expire_pool = pool;
+
+    if (ngx_http_confhaven_pg_query(evs->pool, op) == NGX_ERROR) {
+        ngx_http_confhaven_events_expired(op);
+    }
+}
+
+
+static void
+ngx_http_confhaven_events_expired(ngx_http_confhaven_pg_op_t *op)
+{
+    ngx_int_t                     n;
+    ngx_http_confhaven_events_t  *evs = op->data;
+
+    if (op->status == NGX_HTTP_CONFHAVEN_PG_OK && op->value.len) {
+        n = ngx_atoi(op->value.data, op->value.len);
+
+        if (n > 0) {
+            evs->expired += n;
+            ngx_log_error(NGX_LOG_INFO, evs->log, 0,
+                          "confhaven events: %i evaluation records older "
+                          "than %T s removed", n, evs->conf->retention);
+        }
+
+    } else {
+        /* try again soon */
+        evs->next_expire = ngx_current_msec + 10000;
+    }
+
+    ngx_destroy_pool(evs->expire_pool);
+    evs->expire_pool = NULL;
+}
+
+
+/* at most size bytes, cut at a character boundary (UTF-8) */
+
+static size_t
+ngx_http_confhaven_events_copy(u_char *dst, size_t size, u_char *src,
+    size_t len)
+{
+    if (len > size) {
+        len = size;
+
+        while (len && (src[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+
+    ngx_memcpy(dst, src, len);
+
+    return len;
+}
+
+
+/* which assistant: from MCP clientInfo.name or the User-Agent */
+
+static const char *
+ngx_http_confhaven_events_client(ngx_str_t *name)
+{
+    size_t   len;
+    u_char  *s;
+
+    s = name->data;
+    len = ngx_min(name->len, 512);
+
+    if (len == 0) {
+        return "other";
+    }
+
+#define ngx_http_confhaven_has(w)                                            \
+    (ngx_strlcasestrn(s, s + len, (u_char *) w, sizeof(w) - 2) != NULL)
+
+    if (ngx_http_confhaven_has("claude") || ngx_http_confhaven_has("anthropic"))
+    {
+        return "claude";
+    }
+
+    if (ngx_http_confhaven_has("chatgpt") || ngx_http_confhaven_has("openai"))
+    {
+        return "chatgpt";
+    }
+
+    if (ngx_http_confhaven_has("copilot") || ngx_http_confhaven_has("vscode")
+        || ngx_http_confhaven_has("visual studio code"))
+    {
+        return "copilot";
+    }
+
+    if (ngx_http_confhaven_has("lm studio")
+        || ngx_http_confhaven_has("lmstudio")
+        || ngx_http_confhaven_has("lm-studio"))
+    {
+        return "lm-studio";
+    }
+
+#undef ngx_http_confhaven_has
+
+    return "other";
+}
+
+
+/*
+ * The session ids of a search answer: each "id" key followed by a number
+ * (sessions are the only objects with one), the first 20.
+ */
+
+static ngx_uint_t
+ngx_http_confhaven_events_found(int64_t *ids, ngx_str_t *answer)
+{
+    u_char      *p, *last, *d;
+    int64_t      v;
+    ngx_uint_t   n, k;
+
+    p = answer->data;
+    last = p + ngx_min(answer->len, NGX_HTTP_CONFHAVEN_EVENTS_SCAN);
+    n = 0;
+
+    while (n < NGX_HTTP_CONFHAVEN_EVENTS_FOUND) {
+        p = ngx_strlcasestrn(p, last, (u_char *) "\"id\"", 4 - 1);
+        if (p == NULL) {
+            break;
+        }
+
+        p += 4;
+
+        while (p < last && (*p == ' ' || *p == ':')) {
+            p++;
+        }
+
+        d = p;
+        v = 0;
+
+        while (p < last && *p >= '0' && *p <= '9' && p - d < 18) {
+            v = v * 10 + (*p++ - '0');
+        }
+
+        if (p == d || v == 0) {
+            continue;
+        }
+
+        for (k = 0; k < n; k++) {
+            if (ids[k] == v) {
+                break;
+            }
+        }
+
+        if (k == n) {
+            ids[n++] = v;
+        }
+    }
+
+    return n;
+}
