@@ -37,6 +37,9 @@ typedef struct {
     ngx_http_confhaven_mcp_main_conf_t  mcp;
     void                            *mcp_sse_worker;   /* per worker */
     ngx_int_t                        request_id_index; /* $request_id */
+
+    ngx_flag_t                       metrics_used;
+    ngx_shm_zone_t                  *metrics_zone;
 } ngx_http_confhaven_main_conf_t;
 
 
@@ -49,6 +52,8 @@ typedef struct {
     ngx_http_confhaven_cache_conf_t  cache;
 
     ngx_http_confhaven_mcp_conf_t    mcp;
+
+    ngx_flag_t                       metrics;
 } ngx_http_confhaven_loc_conf_t;
 
 
