@@ -39,7 +39,7 @@ my $prometheus = ConfHaven::Test::_which('prometheus');
 
 $t->private_redis();
 $t->worker_processes(4);
-$t->plan(59);
+$t->plan(61);
 
 $t->db();
 $t->write_conf(<<'EOF');
@@ -370,3 +370,14 @@ like($mcp // '', qr/confhaven pg: query failed \(request ([0-9a-f]{32})\).*, req
     or diag(join "\n", @lines, $r->{body});
 like($t->read_file('metrics.log') // '', qr/ $rid 503 session trace=/,
      'the access log has the same request id');
+
+
+# ----------------------------------------------------------------- reload
+
+# the zone is kept: counters go on; the new workers report their gauges
+$t->reload();
+sleep(1.5);
+$s = samples(scrape()->{body});
+is($s->{'confhaven_http_requests_total{route="search",code="200"}'}, 48,
+   'counters survive a reload');
+is($s->{'confhaven_workers'}, 4, 'gauges of the new workers only');
