@@ -258,9 +258,14 @@ is($s->{'confhaven_http_requests_total{route="metrics",code="403"}'}, 2,
 # searches block behind an exclusive lock: 8 queries, at most 4 connections
 $t->run_daemon(sub {
     $t->psql("BEGIN; LOCK TABLE confhaven.sessions IN ACCESS EXCLUSIVE MODE;"
-             . " SELECT pg_sleep(4); COMMIT;");
+             . " SELECT pg_sleep(6); COMMIT;");
 });
-sleep(0.5);
+for (1 .. 100) {
+    last if $t->psql("SELECT count(*) FROM pg_locks WHERE granted AND mode ="
+                     . " 'AccessExclusiveLock' AND relation ="
+                     . " 'confhaven.sessions'::regclass") eq '1';
+    sleep(0.1);
+}
 my @slow = map { $t->http_start('GET', "/api/sessions?q=slow$_"
                                 . '&include_past=true', timeout => 30) } 1 .. 8;
 sleep(2);
@@ -316,7 +321,7 @@ EOF
     my $value;
     my $query = 'confhaven_http_requests_total%7Broute%3D%22search%22%2C'
                 . 'code%3D%22200%22%7D';
-    for (1 .. 60) {
+    for (1 .. 120) {
         sleep(0.5);
         my $sock = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$pport",
                                          Timeout => 2) or next;

@@ -285,7 +285,10 @@ ngx_http_confhaven_metrics_init_process(ngx_cycle_t *cycle,
     ngx_http_confhaven_metrics_refresh = refresh;
     ngx_http_confhaven_metrics_data = data;
 
-    if (ngx_process_slot < 0 || ngx_process_slot >= NGX_MAX_PROCESSES) {
+    /* a cache manager or loader serves no requests: no gauges of its own */
+    if ((ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
+        || ngx_process_slot < 0 || ngx_process_slot >= NGX_MAX_PROCESSES)
+    {
         return NGX_OK;
     }
 
