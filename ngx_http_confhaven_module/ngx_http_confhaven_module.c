@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_confhaven_variable_str(ngx_http_request_t *r,
 static ngx_int_t ngx_http_confhaven_variable_num(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_http_confhaven_gauges(void *data);
+static ngx_int_t ngx_http_confhaven_variable_trace(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_conf_num_bounds_t  ngx_http_confhaven_pool_size_bounds = {
@@ -418,8 +420,7 @@ static ngx_http_variable_t  ngx_http_confhaven_vars[] = {
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("confhaven_trace_id"), NULL,
-      ngx_http_confhaven_variable_str,
-      offsetof(ngx_http_confhaven_ctx_t, mcp_vars.trace_id),
+      ngx_http_confhaven_variable_trace, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -453,14 +454,13 @@ ngx_http_confhaven_get_ctx(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_confhaven_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_uint_t                       metrics;
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     chmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_confhaven_module);
+    metrics = (chmcf->metrics_zone != NULL);
 
-    if (ngx_http_confhaven_observe_postconfiguration(cf,
-                                                     chmcf->metrics_zone != NULL)
-        != NGX_OK)
-    {
+    if (ngx_http_confhaven_observe_postconfiguration(cf, metrics) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -541,6 +541,32 @@ ngx_http_confhaven_variable_num(ngx_http_request_t *r,
                          : ngx_sprintf(p, "%M", ctx->db_time
                                                 + ctx->mcp_vars.db_time) - p;
     v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* the MCP call's trace id, else the traceparent header's (REST too) */
+
+static ngx_int_t
+ngx_http_confhaven_variable_trace(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  id;
+
+    ngx_http_confhaven_observe_trace_id(r,
+                  ngx_http_get_module_ctx(r, ngx_http_confhaven_module), &id);
+
+    if (id.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = id.len;
+    v->data = id.data;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

@@ -373,8 +373,8 @@ my ($mcp) = grep { /trace_id: $mtrace/ } @lines;
 like($mcp // '', qr/confhaven pg: query failed \(request ([0-9a-f]{32})\).*, request_id: \1$/,
      'MCP error line carries the _meta trace id')
     or diag(join "\n", @lines, $r->{body});
-like($t->read_file('metrics.log') // '', qr/ $rid 503 session trace=/,
-     'the access log has the same request id');
+like($t->read_file('metrics.log') // '', qr/ $rid 503 session trace=$trace$/m,
+     'the access log has the same request id, and the REST trace id');
 
 
 # ----------------------------------------------------------------- reload

@@ -38,8 +38,6 @@ static ngx_int_t ngx_http_confhaven_observe_post_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_observe_log(ngx_http_request_t *r);
 static u_char *ngx_http_confhaven_observe_log_error(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
-static void ngx_http_confhaven_observe_trace_id(ngx_http_request_t *r,
-    ngx_http_confhaven_ctx_t *ctx, ngx_str_t *id);
 
 
 static ngx_http_log_handler_pt  ngx_http_confhaven_observe_next_log_error;
@@ -147,9 +145,13 @@ ngx_http_confhaven_observe_log_error(ngx_http_request_t *r,
 }
 
 
-/* the MCP call's (params._meta first), else a valid traceparent header */
+/*
+ * The request's trace id: the MCP call's (params._meta first), else that
+ * of a valid traceparent header (REST too); for $confhaven_trace_id and
+ * the error log.  ctx may be NULL.
+ */
 
-static void
+void
 ngx_http_confhaven_observe_trace_id(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx, ngx_str_t *id)
 {
