@@ -45,7 +45,8 @@ $t->db();
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
 confhaven_pg_pool_size 1;
-confhaven_pg_queue_timeout 20s;
+confhaven_pg_queue_timeout 30s;
+confhaven_pg_statement_timeout 30s;
 confhaven_redis_server redis://%%REDIS%%/0;
 add_header X-Cache-Status $confhaven_cache_status always;
 
@@ -258,7 +259,7 @@ is($s->{'confhaven_http_requests_total{route="metrics",code="403"}'}, 2,
 # searches block behind an exclusive lock: 8 queries, at most 4 connections
 $t->run_daemon(sub {
     $t->psql("BEGIN; LOCK TABLE confhaven.sessions IN ACCESS EXCLUSIVE MODE;"
-             . " SELECT pg_sleep(6); COMMIT;");
+             . " SELECT pg_sleep(25); COMMIT;", allow_error => 1);
 });
 for (1 .. 100) {
     last if $t->psql("SELECT count(*) FROM pg_locks WHERE granted AND mode ="
@@ -268,15 +269,23 @@ for (1 .. 100) {
 }
 my @slow = map { $t->http_start('GET', "/api/sessions?q=slow$_"
                                 . '&include_past=true', timeout => 30) } 1 .. 8;
-sleep(2);
-$s = samples(scrape()->{body});
-my $busy = $s->{'confhaven_pg_connections{state="in_use"}'} // -1;
-my $queued = $s->{'confhaven_pg_queued_requests'} // -1;
+# each worker writes its gauges every second
+my ($busy, $queued);
+for (1 .. 40) {
+    sleep(0.5);
+    $s = samples(scrape()->{body});
+    $busy = $s->{'confhaven_pg_connections{state="in_use"}'} // -1;
+    $queued = $s->{'confhaven_pg_queued_requests'} // -1;
+    last if $busy + $queued == 8;
+}
 cmp_ok($busy, '>=', 1, "blocked queries hold connections ($busy)");
 cmp_ok($queued, '>=', 4, "the others are queued ($queued)");
 is($busy + $queued, 8, 'in use + queued = the 8 queries');
 is($s->{'confhaven_pg_connections_max'}, 4, 'pool size 1 x 4 workers');
 
+# end the lock (cancel the pg_sleep: the transaction rolls back)
+$t->psql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+         . " WHERE query LIKE '%pg_sleep(25)%' AND pid <> pg_backend_pid()");
 my @done = $t->http_finish(@slow);
 is(scalar(grep { $_->{status} == 200 } @done), 8, 'blocked queries answered');
 sleep(1.5);
