@@ -14,6 +14,8 @@
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
 #include "ngx_http_confhaven_transport.h"
+#include "ngx_http_confhaven_observe.h"
+#include "ngx_http_confhaven_metrics.h"
 
 
 static ngx_int_t ngx_http_confhaven_add_variables(ngx_conf_t *cf);
@@ -41,6 +43,9 @@ static ngx_int_t ngx_http_confhaven_variable_str(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_confhaven_variable_num(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_confhaven_gauges(void *data);
+static ngx_int_t ngx_http_confhaven_variable_trace(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_conf_num_bounds_t  ngx_http_confhaven_pool_size_bounds = {
@@ -59,6 +64,7 @@ static ngx_conf_num_bounds_t  ngx_http_confhaven_events_buffer_bounds = {
 #define NGX_HTTP_CONFHAVEN_NEEDS_NOTHING  0
 #define NGX_HTTP_CONFHAVEN_NEEDS_DB       1
 #define NGX_HTTP_CONFHAVEN_NEEDS_MCP      2
+#define NGX_HTTP_CONFHAVEN_NEEDS_METRICS  3
 
 
 typedef struct {
@@ -86,6 +92,11 @@ static ngx_http_confhaven_content_t  ngx_http_confhaven_contents[] = {
     { ngx_string("confhaven_mcp_sse"),
       offsetof(ngx_http_confhaven_loc_conf_t, mcp.sse),
       ngx_http_confhaven_transport_sse_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
+
+    { ngx_string("confhaven_metrics"),
+      offsetof(ngx_http_confhaven_loc_conf_t, metrics),
+      ngx_http_confhaven_observe_metrics_handler,
+      NGX_HTTP_CONFHAVEN_NEEDS_METRICS },
 
     { ngx_null_string, 0, NULL, 0 }
 };
@@ -429,6 +440,13 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_main_conf_t, events.retention),
       NULL },
 
+    { ngx_string("confhaven_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_confhaven_content,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, metrics),
+      NULL },
+
       ngx_null_command
 };
 
@@ -504,8 +522,7 @@ static ngx_http_variable_t  ngx_http_confhaven_vars[] = {
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("confhaven_trace_id"), NULL,
-      ngx_http_confhaven_variable_str,
-      offsetof(ngx_http_confhaven_ctx_t, mcp_vars.trace_id),
+      ngx_http_confhaven_variable_trace, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -539,6 +556,16 @@ ngx_http_confhaven_get_ctx(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_confhaven_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_uint_t                       metrics;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    chmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_confhaven_module);
+    metrics = (chmcf->metrics_zone != NULL);
+
+    if (ngx_http_confhaven_observe_postconfiguration(cf, metrics) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_confhaven_transport_http_postconfiguration(cf);
 }
 
@@ -616,6 +643,32 @@ ngx_http_confhaven_variable_num(ngx_http_request_t *r,
                          : ngx_sprintf(p, "%M", ctx->db_time
                                                 + ctx->mcp_vars.db_time) - p;
     v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* the MCP call's trace id, else the traceparent header's (REST too) */
+
+static ngx_int_t
+ngx_http_confhaven_variable_trace(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  id;
+
+    ngx_http_confhaven_observe_trace_id(r,
+                  ngx_http_get_module_ctx(r, ngx_http_confhaven_module), &id);
+
+    if (id.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = id.len;
+    v->data = id.data;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
@@ -752,6 +805,14 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (chmcf->metrics_used) {
+        chmcf->metrics_zone = ngx_http_confhaven_metrics_zone_add(cf,
+                                                  &ngx_http_confhaven_module);
+        if (chmcf->metrics_zone == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (chmcf->redis_conf.timeout == 0
         || chmcf->redis_conf.connect_timeout == 0)
     {
@@ -838,6 +899,7 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
     chlcf->mcp.conformance_fixtures = NGX_CONF_UNSET;
     chlcf->mcp.max_batch = NGX_CONF_UNSET_UINT;
     chlcf->mcp.max_body_size = NGX_CONF_UNSET_SIZE;
+    chlcf->metrics = NGX_CONF_UNSET;
 
     return chlcf;
 }
@@ -851,6 +913,7 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->rest, prev->rest, 0);
     ngx_conf_merge_value(conf->json_errors, prev->json_errors, 0);
+    ngx_conf_merge_value(conf->metrics, prev->metrics, 0);
     ngx_conf_merge_str_value(conf->admin_key, prev->admin_key, "");
     ngx_conf_merge_size_value(conf->import_max_size, prev->import_max_size,
                               NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE);
@@ -982,6 +1045,9 @@ ngx_http_confhaven_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     } else if (ct->needs == NGX_HTTP_CONFHAVEN_NEEDS_MCP) {
         chmcf->mcp.used = 1;
+
+    } else if (ct->needs == NGX_HTTP_CONFHAVEN_NEEDS_METRICS) {
+        chmcf->metrics_used = 1;
     }
 
     return NGX_CONF_OK;
@@ -1153,8 +1219,13 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
 
     chmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                 ngx_http_confhaven_module);
-    if (chmcf == NULL || chmcf->pg.server.len == 0) {
+    if (chmcf == NULL) {
         return NGX_OK;
+    }
+
+    if (chmcf->pg.server.len == 0) {
+        return ngx_http_confhaven_metrics_init_process(cycle,
+                   chmcf->metrics_zone, ngx_http_confhaven_gauges, chmcf);
     }
 
     chmcf->pool = ngx_http_confhaven_pg_pool_create(cycle, &chmcf->pg);
@@ -1202,7 +1273,57 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_http_confhaven_metrics_init_process(cycle, chmcf->metrics_zone,
+                                                   ngx_http_confhaven_gauges,
+                                                   chmcf);
+}
+
+
+/* this worker's gauges in the metrics zone (every second, and scrapes) */
+
+static void
+ngx_http_confhaven_gauges(void *data)
+{
+    ngx_http_confhaven_main_conf_t *chmcf = data;
+
+    const char                     *state;
+    ngx_uint_t                      redis;
+    ngx_http_confhaven_pg_stats_t   st;
+
+    if (chmcf->pool) {
+        ngx_http_confhaven_pg_pool_stats(chmcf->pool, &st);
+
+        ngx_http_confhaven_metrics_gauge(NGX_HTTP_CONFHAVEN_GAUGE_PG_SIZE,
+                                         st.size);
+        ngx_http_confhaven_metrics_gauge(NGX_HTTP_CONFHAVEN_GAUGE_PG_BUSY,
+                                         st.busy);
+        ngx_http_confhaven_metrics_gauge(NGX_HTTP_CONFHAVEN_GAUGE_PG_IDLE,
+                                         st.idle);
+        ngx_http_confhaven_metrics_gauge(
+                        NGX_HTTP_CONFHAVEN_GAUGE_PG_CONNECTING, st.connecting);
+        ngx_http_confhaven_metrics_gauge(NGX_HTTP_CONFHAVEN_GAUGE_PG_QUEUED,
+                                         st.queued);
+        ngx_http_confhaven_metrics_gauge(NGX_HTTP_CONFHAVEN_GAUGE_PG_DOWN,
+                                         st.down);
+    }
+
+    redis = NGX_HTTP_CONFHAVEN_METRICS_REDIS_NONE;
+
+    if (chmcf->redis) {
+        state = ngx_http_confhaven_redis_state(chmcf->redis);
+
+        if (ngx_strcmp(state, "ok") == 0) {
+            redis = NGX_HTTP_CONFHAVEN_METRICS_REDIS_OK;
+
+        } else if (ngx_strcmp(state, "connecting") == 0) {
+            redis = NGX_HTTP_CONFHAVEN_METRICS_REDIS_CONNECTING;
+
+        } else {
+            redis = NGX_HTTP_CONFHAVEN_METRICS_REDIS_UNAVAILABLE;
+        }
+    }
+
+    ngx_http_confhaven_metrics_gauge(NGX_HTTP_CONFHAVEN_GAUGE_REDIS, redis);
 }
 
 
@@ -1210,6 +1331,8 @@ static void
 ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_confhaven_main_conf_t  *chmcf;
+
+    ngx_http_confhaven_metrics_exit_process();
 
     chmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                 ngx_http_confhaven_module);

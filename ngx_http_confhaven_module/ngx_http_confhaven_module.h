@@ -44,6 +44,9 @@ typedef struct {
     ngx_http_confhaven_invite_conf_t  invite;  /* send_calendar_invite */
 
     ngx_http_confhaven_events_conf_t  events;          /* organizers */
+
+    ngx_flag_t                       metrics_used;
+    ngx_shm_zone_t                  *metrics_zone;
 } ngx_http_confhaven_main_conf_t;
 
 
@@ -56,6 +59,8 @@ typedef struct {
     ngx_http_confhaven_cache_conf_t  cache;
 
     ngx_http_confhaven_mcp_conf_t    mcp;
+
+    ngx_flag_t                       metrics;
 } ngx_http_confhaven_loc_conf_t;
 
 

@@ -19,6 +19,7 @@
 #include <netdb.h>
 
 #include "ngx_http_confhaven_pg.h"
+#include "ngx_http_confhaven_metrics.h"
 
 
 #define NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN   100
@@ -574,6 +575,9 @@ ngx_http_confhaven_pg_poll_connect(ngx_http_confhaven_pg_conn_t *pc)
 static void
 ngx_http_confhaven_pg_backoff(ngx_http_confhaven_pg_pool_t *pool)
 {
+    ngx_http_confhaven_metrics_inc(
+                              NGX_HTTP_CONFHAVEN_METRIC_PG_CONNECT_FAILURES);
+
     pool->down = 1;
     pool->backoff = ngx_max(pool->backoff * 2,
                             NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN);
@@ -1438,4 +1442,30 @@ ngx_http_confhaven_pg_conf_prepare(ngx_conf_t *cf,
     PQconninfoFree(opts);
 
     return NGX_CONF_OK;
+}
+
+
+/* read by the metrics every second: counts, no side effects */
+
+void
+ngx_http_confhaven_pg_pool_stats(ngx_http_confhaven_pg_pool_t *pool,
+    ngx_http_confhaven_pg_stats_t *st)
+{
+    ngx_queue_t  *q;
+
+    st->idle = 0;
+
+    for (q = ngx_queue_head(&pool->idle);
+         q != ngx_queue_sentinel(&pool->idle);
+         q = ngx_queue_next(q))
+    {
+        st->idle++;
+    }
+
+    st->size = pool->conf->pool_size;
+    st->connecting = pool->nconnecting;
+    st->busy = (pool->nconns > pool->nconnecting + st->idle)
+               ? pool->nconns - pool->nconnecting - st->idle : 0;
+    st->queued = pool->nwaiters;
+    st->down = pool->down;
 }

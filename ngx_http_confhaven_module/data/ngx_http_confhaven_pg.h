@@ -81,6 +81,18 @@ struct ngx_http_confhaven_pg_op_s {
 };
 
 
+/* what a worker's pool holds now (for the metrics) */
+
+typedef struct {
+    ngx_uint_t                         size;        /* pool_size */
+    ngx_uint_t                         busy;        /* running a query */
+    ngx_uint_t                         idle;
+    ngx_uint_t                         connecting;
+    ngx_uint_t                         queued;      /* ops waiting */
+    ngx_uint_t                         down;        /* backing off */
+} ngx_http_confhaven_pg_stats_t;
+
+
 ngx_http_confhaven_pg_pool_t *ngx_http_confhaven_pg_pool_create(
     ngx_cycle_t *cycle, ngx_http_confhaven_pg_conf_t *conf);
 void ngx_http_confhaven_pg_pool_destroy(ngx_http_confhaven_pg_pool_t *pool);
@@ -89,6 +101,8 @@ ngx_int_t ngx_http_confhaven_pg_query(ngx_http_confhaven_pg_pool_t *pool,
 void ngx_http_confhaven_pg_cancel(ngx_http_confhaven_pg_op_t *op);
 char *ngx_http_confhaven_pg_conf_prepare(ngx_conf_t *cf,
     ngx_http_confhaven_pg_conf_t *conf);
+void ngx_http_confhaven_pg_pool_stats(ngx_http_confhaven_pg_pool_t *pool,
+    ngx_http_confhaven_pg_stats_t *st);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_PG_H_INCLUDED_ */

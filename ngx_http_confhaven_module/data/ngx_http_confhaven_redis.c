@@ -27,6 +27,7 @@
 #include <netdb.h>
 
 #include "ngx_http_confhaven_redis.h"
+#include "ngx_http_confhaven_metrics.h"
 
 
 #define NGX_HTTP_CONFHAVEN_REDIS_DOWN        0
@@ -587,6 +588,9 @@ ngx_http_confhaven_redis_schedule(ngx_http_confhaven_redis_t *rd,
     if (rd->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
     }
+
+    ngx_http_confhaven_metrics_inc(
+                              NGX_HTTP_CONFHAVEN_METRIC_REDIS_RECONNECTS);
 
     rd->backoff = ngx_max(rd->backoff * 2,
                           NGX_HTTP_CONFHAVEN_REDIS_BACKOFF_MIN);

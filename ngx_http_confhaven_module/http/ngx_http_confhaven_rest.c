@@ -80,8 +80,6 @@ static ngx_int_t ngx_http_confhaven_rest_check_tail(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail);
 static ngx_int_t ngx_http_confhaven_rest_import(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail);
-static ngx_int_t ngx_http_confhaven_rest_authorized(ngx_http_request_t *r,
-    ngx_str_t *key);
 static void ngx_http_confhaven_rest_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_rest_body(ngx_http_request_t *r,
     ngx_str_t *body);
@@ -1057,7 +1055,9 @@ ngx_http_confhaven_rest_import(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+/* the admin key (Bearer or X-API-Key): imports, and the metrics */
+
+ngx_int_t
 ngx_http_confhaven_rest_authorized(ngx_http_request_t *r, ngx_str_t *key)
 {
     u_char            diff;

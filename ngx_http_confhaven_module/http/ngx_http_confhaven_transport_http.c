@@ -1174,6 +1174,7 @@ ngx_http_confhaven_mcp_post_body(ngx_http_request_t *r)
         || (h && hv == 0 && s == NULL))
     {
         st->modern = 1;
+        ctx->mcp_vars.stateless = 1;
         rc = ngx_http_confhaven_mcp_modern(st);
 
     } else {

@@ -197,7 +197,17 @@ typedef struct {
     ngx_msec_t                         db_time;
     ngx_uint_t                         cache_status;
     unsigned                           db_used:1;
+    unsigned                           stateless:1;  /* 2026-07-28 wire */
 } ngx_http_confhaven_mcp_vars_t;
+
+
+/* what the session zone holds (ngx_http_confhaven_mcp_session_stats()) */
+
+typedef struct {
+    ngx_uint_t                         sessions;      /* Streamable HTTP */
+    ngx_uint_t                         sse_sessions;  /* legacy streams */
+    ngx_uint_t                         get_streams;   /* standalone GETs */
+} ngx_http_confhaven_mcp_stats_t;
 
 
 /*
@@ -347,6 +357,8 @@ ngx_int_t ngx_http_confhaven_mcp_session_import(
     ngx_uint_t level, ngx_log_t *log);
 ngx_int_t ngx_http_confhaven_mcp_session_drop(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
+void ngx_http_confhaven_mcp_session_stats(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_http_confhaven_mcp_stats_t *st);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_MCP_H_INCLUDED_ */

@@ -60,6 +60,7 @@
 #include <sys/random.h>
 
 #include "ngx_http_confhaven_mcp.h"
+#include "ngx_http_confhaven_metrics.h"
 
 
 /* a client address as the key of its sessions (an IPv6 one fits) */
@@ -536,6 +537,8 @@ ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
 
             if (cl && cl->count >= zone->per_client) {
                 ngx_shmtx_unlock(&zone->shpool->mutex);
+                ngx_http_confhaven_metrics_inc(
+                              NGX_HTTP_CONFHAVEN_METRIC_MCP_SESSIONS_REFUSED);
                 ngx_log_error(NGX_LOG_WARN, log, 0,
                               "confhaven mcp: client %V has %ui sessions, "
                               "a new one is refused", &addr, cl->count);
@@ -632,6 +635,11 @@ ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    if (!import) {
+        ngx_http_confhaven_metrics_inc(
+                              NGX_HTTP_CONFHAVEN_METRIC_MCP_SESSIONS_CREATED);
+    }
+
     return NGX_OK;
 
 full:
@@ -643,6 +651,9 @@ full:
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_confhaven_metrics_inc(
+                              NGX_HTTP_CONFHAVEN_METRIC_MCP_SESSIONS_REFUSED);
 
     ngx_log_error(NGX_LOG_WARN, log, 0,
                   "confhaven mcp: session zone is full (%ui sessions, at "
@@ -1440,6 +1451,57 @@ ngx_http_confhaven_mcp_session_sse_free(ngx_http_confhaven_mcp_zone_t *zone,
         ngx_slab_free_locked(zone->shpool,
                              ngx_queue_data(q, ngx_http_confhaven_mcp_mail_t,
                                             queue));
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * What the zone holds now, for the metrics: live sessions by wire (a
+ * legacy SSE stream is a session bound to a worker) and standalone GET
+ * streams.  Walks every session under the mutex: for a scrape only.
+ */
+
+void
+ngx_http_confhaven_mcp_session_stats(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_http_confhaven_mcp_stats_t *st)
+{
+    time_t                          now;
+    ngx_queue_t                    *q;
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    ngx_memzero(st, sizeof(ngx_http_confhaven_mcp_stats_t));
+
+    if (zone->sh == NULL) {
+        return;
+    }
+
+    now = ngx_time();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru);
+         q = ngx_queue_next(q))
+    {
+        sn = ngx_queue_data(q, ngx_http_confhaven_mcp_node_t, queue);
+
+        if (now - sn->last > (time_t) (zone->timeout / 1000)) {
+            /* expired: the rest of the LRU is older still */
+            break;
+        }
+
+        if (sn->sse_pid) {
+            st->sse_sessions++;
+
+        } else {
+            st->sessions++;
+        }
+
+        if (sn->get_pid) {
+            st->get_streams++;
+        }
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

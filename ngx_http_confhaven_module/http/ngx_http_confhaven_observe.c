@@ -1,0 +1,418 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * What an operator sees of the module's requests besides their answers:
+ *
+ *   - the metrics: a log-phase handler reads what the request's ctx says
+ *     (route, status, cache result, error code, MCP method and tool, the
+ *     wire) and counts it in the shared registry
+ *     (ngx_http_confhaven_metrics.c); nothing on the request's own path
+ *     changes.  confhaven_metrics serves the registry as Prometheus text,
+ *     to callers with the admin key;
+ *   - error-log lines that join up: every line logged for a request ends
+ *     with its trace id (MCP _meta.traceparent or the traceparent header)
+ *     and, for the module's requests, its $request_id, next to nginx's own
+ *     ", client: ..., request: ..." (the request's log_handler, wrapped in
+ *     the post-read phase).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_confhaven_module.h"
+#include "ngx_http_confhaven_json.h"
+#include "ngx_http_confhaven_send.h"
+#include "ngx_http_confhaven_rest.h"
+#include "ngx_http_confhaven_mcp.h"
+#include "ngx_http_confhaven_metrics.h"
+#include "ngx_http_confhaven_observe.h"
+
+
+static ngx_int_t ngx_http_confhaven_observe_post_read(ngx_http_request_t *r);
+static ngx_int_t ngx_http_confhaven_observe_log(ngx_http_request_t *r);
+static u_char *ngx_http_confhaven_observe_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
+
+
+static ngx_http_log_handler_pt  ngx_http_confhaven_observe_next_log_error;
+
+
+ngx_int_t
+ngx_http_confhaven_observe_postconfiguration(ngx_conf_t *cf,
+    ngx_uint_t metrics)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_confhaven_observe_post_read;
+
+    if (!metrics) {
+        return NGX_OK;
+    }
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_confhaven_observe_log;
+
+    return NGX_OK;
+}
+
+
+/* ------------------------------------------------------------ error log */
+
+
+static ngx_int_t
+ngx_http_confhaven_observe_post_read(ngx_http_request_t *r)
+{
+    if (r != r->main
+        || r->log_handler == ngx_http_confhaven_observe_log_error)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* nginx's own ngx_http_log_error_handler(), the same for every request */
+    if (ngx_http_confhaven_observe_next_log_error == NULL) {
+        ngx_http_confhaven_observe_next_log_error = r->log_handler;
+    }
+
+    if (r->log_handler == ngx_http_confhaven_observe_next_log_error) {
+        r->log_handler = ngx_http_confhaven_observe_log_error;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static u_char *
+ngx_http_confhaven_observe_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len)
+{
+    u_char                    *p;
+    ngx_str_t                  trace, id;
+    ngx_http_confhaven_ctx_t  *ctx;
+
+    static ngx_uint_t  busy;
+
+    p = ngx_http_confhaven_observe_next_log_error(r, sr, buf, len);
+
+    /* $request_id may allocate, and a failed allocation logs */
+    if (busy || (size_t) (p - buf) >= len) {
+        return p;
+    }
+
+    busy = 1;
+
+    len -= p - buf;
+    buf = p;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+
+    ngx_http_confhaven_observe_trace_id(r, ctx, &trace);
+
+    if (trace.len) {
+        p = ngx_snprintf(buf, len, ", trace_id: %V", &trace);
+        len -= p - buf;
+        buf = p;
+    }
+
+    if (ctx) {
+        ngx_http_confhaven_json_request_id(r, &id);
+
+        if (id.len) {
+            p = ngx_snprintf(buf, len, ", request_id: %V", &id);
+        }
+    }
+
+    busy = 0;
+
+    return p;
+}
+
+
+/*
+ * The request's trace id: the MCP call's (params._meta first), else that
+ * of a valid traceparent header (REST too); for $confhaven_trace_id and
+ * the error log.  ctx may be NULL.
+ */
+
+void
+ngx_http_confhaven_observe_trace_id(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx, ngx_str_t *id)
+{
+    u_char           *p;
+    size_t            i;
+    ngx_table_elt_t  *h;
+
+    if (ctx && ctx->mcp_vars.trace_id.len) {
+        *id = ctx->mcp_vars.trace_id;
+        return;
+    }
+
+    id->len = 0;
+    id->data = NULL;
+
+    h = ngx_http_confhaven_mcp_header(r, "traceparent",
+                                      sizeof("traceparent") - 1);
+    if (h == NULL) {
+        return;
+    }
+
+    /* version "-" trace-id (32 hex) "-" parent-id (16 hex) "-" flags */
+    p = h->value.data;
+
+    if (h->value.len < 55 || p[2] != '-' || p[35] != '-' || p[52] != '-') {
+        return;
+    }
+
+    for (i = 3; i < 35; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+        {
+            return;
+        }
+    }
+
+    id->data = p + 3;
+    id->len = 32;
+}
+
+
+/* ------------------------------------------------------------ log phase */
+
+
+static ngx_int_t
+ngx_http_confhaven_observe_log(ngx_http_request_t *r)
+{
+    ngx_uint_t                             cache;
+    ngx_time_t                            *tp;
+    ngx_msec_int_t                         ms;
+    ngx_http_confhaven_ctx_t              *ctx;
+    ngx_http_confhaven_loc_conf_t         *chlcf;
+    ngx_http_confhaven_metrics_request_t   mr;
+
+    if (!ngx_http_confhaven_metrics_enabled()) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+
+    ngx_memzero(&mr, sizeof(ngx_http_confhaven_metrics_request_t));
+
+    if (ctx && ctx->route.len) {
+        mr.route = ctx->route;
+
+    } else if (chlcf->rest == 1) {
+        /* no route matched, or refused before the handler ran */
+        ngx_str_set(&mr.route, "unmatched");
+
+    } else if (chlcf->mcp.enabled == 1) {
+        ngx_str_set(&mr.route, "mcp");
+
+    } else if (chlcf->mcp.sse == 1) {
+        ngx_str_set(&mr.route, "mcp_sse");
+
+    } else if (chlcf->metrics == 1) {
+        ngx_str_set(&mr.route, "metrics");
+
+    } else if (chlcf->json_errors == 1) {
+        /* nginx's own error, rendered after an internal redirect */
+        ngx_str_set(&mr.route, "error_page");
+
+    } else {
+        return NGX_OK;
+    }
+
+    if (r->err_status) {
+        mr.status = r->err_status;
+
+    } else {
+        mr.status = r->headers_out.status;
+    }
+
+    if (ctx) {
+        cache = ctx->cache_status ? ctx->cache_status
+                                  : ctx->mcp_vars.cache_status;
+
+        switch (cache) {
+        case NGX_HTTP_CONFHAVEN_CACHE_HIT:
+            mr.cache = NGX_HTTP_CONFHAVEN_METRICS_CACHE_HIT;
+            break;
+        case NGX_HTTP_CONFHAVEN_CACHE_MISS:
+            mr.cache = NGX_HTTP_CONFHAVEN_METRICS_CACHE_MISS;
+            break;
+        case NGX_HTTP_CONFHAVEN_CACHE_EXPIRED:
+            mr.cache = NGX_HTTP_CONFHAVEN_METRICS_CACHE_EXPIRED;
+            break;
+        case NGX_HTTP_CONFHAVEN_CACHE_BYPASS:
+            mr.cache = NGX_HTTP_CONFHAVEN_METRICS_CACHE_BYPASS;
+            break;
+        default:
+            mr.cache = NGX_HTTP_CONFHAVEN_METRICS_CACHE_NONE;
+        }
+
+        mr.error = ctx->error;
+        mr.method = ctx->mcp_vars.method;
+        mr.tool = ctx->mcp_vars.tool;
+    }
+
+    if (mr.route.len == sizeof("mcp_sse") - 1
+        && ngx_strncmp(mr.route.data, "mcp_sse", mr.route.len) == 0)
+    {
+        mr.wire = NGX_HTTP_CONFHAVEN_METRICS_WIRE_SSE;
+
+        /* the stream's lifetime is not a request's duration */
+        if (r->method == NGX_HTTP_GET && mr.status == NGX_HTTP_OK) {
+            ngx_str_set(&mr.route, "mcp_sse_stream");
+        }
+
+    } else if (mr.route.len == sizeof("mcp") - 1
+               && ngx_strncmp(mr.route.data, "mcp", 3) == 0)
+    {
+        mr.wire = (ctx && ctx->mcp_vars.stateless)
+                  ? NGX_HTTP_CONFHAVEN_METRICS_WIRE_STATELESS
+                  : NGX_HTTP_CONFHAVEN_METRICS_WIRE_HTTP;
+
+        if (r->method == NGX_HTTP_GET && mr.status == NGX_HTTP_OK) {
+            ngx_str_set(&mr.route, "mcp_stream");
+        }
+    }
+
+    tp = ngx_timeofday();
+
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    mr.duration = (ngx_msec_t) ngx_max(ms, 0);
+
+    ngx_http_confhaven_metrics_request(&mr);
+
+    return NGX_OK;
+}
+
+
+/* ------------------------------------------------------------- endpoint */
+
+
+ngx_int_t
+ngx_http_confhaven_observe_metrics_handler(ngx_http_request_t *r)
+{
+    off_t                                     size;
+    ngx_int_t                                 rc;
+    ngx_chain_t                              *out;
+    ngx_table_elt_t                          *h;
+    ngx_http_confhaven_ctx_t                 *ctx;
+    ngx_http_confhaven_mcp_stats_t            ms;
+    ngx_http_confhaven_loc_conf_t            *chlcf;
+    ngx_http_confhaven_main_conf_t           *chmcf;
+    ngx_http_confhaven_metrics_zone_stats_t   zs;
+
+    ctx = ngx_http_confhaven_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&ctx->route, "metrics");
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "GET, HEAD");
+
+        return ngx_http_confhaven_send_errorf(r, NGX_HTTP_NOT_ALLOWED,
+                   "method_not_allowed", NULL,
+                   "method %V is not allowed on %V", &r->method_name,
+                   &r->uri);
+    }
+
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+
+    if (chlcf->admin_key.len == 0) {
+        return ngx_http_confhaven_send_errorf(r, NGX_HTTP_FORBIDDEN,
+                   "forbidden",
+                   "the operator must set confhaven_admin_key_file "
+                   "in this location",
+                   "metrics are disabled here");
+    }
+
+    if (!ngx_http_confhaven_rest_authorized(r, &chlcf->admin_key)) {
+        r->headers_out.www_authenticate = ngx_list_push(
+                                                   &r->headers_out.headers);
+        if (r->headers_out.www_authenticate == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->headers_out.www_authenticate->hash = 1;
+        ngx_str_set(&r->headers_out.www_authenticate->key,
+                    "WWW-Authenticate");
+        ngx_str_set(&r->headers_out.www_authenticate->value,
+                    "Bearer realm=\"confhaven-metrics\"");
+
+        return ngx_http_confhaven_send_errorf(r, NGX_HTTP_UNAUTHORIZED,
+                   "unauthorized",
+                   "send \"Authorization: Bearer <admin key>\" or "
+                   "\"X-API-Key: <admin key>\"",
+                   "a valid admin key is required");
+    }
+
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    zs.sessions_http = -1;
+    zs.sessions_sse = -1;
+    zs.streams_http = -1;
+    zs.streams_sse = -1;
+
+    if (chmcf->mcp.used && chmcf->mcp.zone.sh) {
+        ngx_http_confhaven_mcp_session_stats(&chmcf->mcp.zone, &ms);
+
+        zs.sessions_http = ms.sessions;
+        zs.sessions_sse = ms.sse_sessions;
+        zs.streams_http = ms.get_streams;
+        zs.streams_sse = ms.sse_sessions;
+    }
+
+    size = 0;
+
+    out = ngx_http_confhaven_metrics_render(r->pool, &zs, &size);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = size;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = sizeof("text/plain") - 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, out);
+}
