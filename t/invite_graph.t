@@ -110,6 +110,8 @@ my ($title, $start, $end) = split /\|/, $row;
 utf8::decode($title);
 my $req = $ev->[0]{_request} // {};
 is($req->{subject}, $title, 'event: subject is the title');
+unlike($req->{body}{content} // '', qr{https?://|localhost},
+       'event: no link made from the client\'s Host header in the mail');
 is($req->{start}{dateTime}, $start, 'event: start (UTC)');
 is($req->{end}{dateTime}, $end, 'event: end (UTC)');
 is($req->{start}{timeZone}, 'UTC', 'event: start zone');
