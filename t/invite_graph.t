@@ -26,7 +26,8 @@ use ConfHaven::FakeGraph;
 plan(skip_all => 'node is needed for the fake Graph')
     unless ConfHaven::FakeGraph->available;
 
-my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->needs_redis();
+my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->needs_redis()
+    ->worker_processes(2);
 
 my $g = ConfHaven::FakeGraph->start($t, 9);
 my $graph = $g->conf;
@@ -109,6 +110,8 @@ my ($title, $start, $end) = split /\|/, $row;
 utf8::decode($title);
 my $req = $ev->[0]{_request} // {};
 is($req->{subject}, $title, 'event: subject is the title');
+unlike($req->{body}{content} // '', qr{https?://|localhost},
+       'event: no link made from the client\'s Host header in the mail');
 is($req->{start}{dateTime}, $start, 'event: start (UTC)');
 is($req->{end}{dateTime}, $end, 'event: end (UTC)');
 is($req->{start}{timeZone}, 'UTC', 'event: start zone');
@@ -223,7 +226,10 @@ close $es->{sock};
 
 # ---- the token is cached
 
-is($g->stats->{tokens_issued}, 1, 'one token for all invites so far');
+# one token per worker (its threads share it); the file runs 2 workers
+my $workers = 2;
+ok($g->stats->{tokens_issued} >= 1 && $g->stats->{tokens_issued} <= $workers,
+   'at most one token per worker for all invites so far');
 
 # ---- bad input over REST
 
@@ -316,7 +322,8 @@ is($t->psql("SELECT status FROM confhaven.invites WHERE status = 'failed'"), 'fa
 $g->reset;
 $r = invite($sid3, 'outage@example.org');
 is($r->{json}{status}, 'sent', 'after the outage: sent (token refused, renewed)');
-is($g->stats->{tokens_issued}, 1, 'after the reset: one new token');
+ok($g->stats->{tokens_issued} >= 1 && $g->stats->{tokens_issued} <= $workers,
+   'after the reset: at most one new token per worker');
 
 # ---- Graph answers 201 with a body that is not JSON
 
@@ -343,12 +350,13 @@ $g->config(expires_in => 2);
 $g->reset;
 $r = invite($sid, 'exp1@example.org');
 is($r->{json}{status}, 'sent', 'short-lived token: sent');
+my $tokens = $g->stats->{tokens_issued};
 sleep 3;
 $r = invite($sid, 'exp2@example.org');
 is($r->{json}{status}, 'sent', 'after expiry: sent');
-is($g->stats->{tokens_issued}, 2, 'after expiry: a second token');
-is(scalar grep({ ($_->{status} // 0) == 401 } @{$g->requests}), 1,
-   'at most one 401 (the token cached across the reset)');
+is($g->stats->{tokens_issued}, $tokens + 1, 'after expiry: a new token');
+ok(scalar(grep { ($_->{status} // 0) == 401 } @{$g->requests}) <= $workers,
+   'at most one 401 per worker (its token cached across the reset)');
 $g->config(expires_in => 3599);
 
 # ---- 200 concurrent invites, mixed duplicates

@@ -1142,10 +1142,8 @@ ngx_http_confhaven_invite_events(ngx_http_confhaven_invite_t *st)
     json_t                        *s, *root, *v;
     size_t                         i;
     const char                    *room, *place, *conf;
-    ngx_http_confhaven_op_call_t  *call;
     u_char                         where[1024], body[2048];
 
-    call = st->call;
     s = json_object_get(st->begin, "session");
 
     room = json_string_value(json_object_get(s, "room"));
@@ -1179,10 +1177,13 @@ ngx_http_confhaven_invite_events(ngx_http_confhaven_invite_t *st)
         }
     }
 
-    p = ngx_slprintf(p, last, "%s%s%s\nDetails: %V/api/sessions/%s\n",
-                     json_array_size(v) ? "\n" : "",
-                     where[0] ? "Where: " : "", where, &call->origin,
-                     call->values[0]);
+    /*
+     * No link: the Host header is the client's to choose, and this text
+     * goes to someone else's mailbox.
+     */
+
+    p = ngx_slprintf(p, last, "%s%s%s\n", json_array_size(v) ? "\n" : "",
+                     where[0] ? "Where: " : "", where);
 
     /* the summary is cut at a byte: keep it valid UTF-8 */
     while (p > body && ngx_http_confhaven_json_utf8_invalid(body, p - body, 1)
