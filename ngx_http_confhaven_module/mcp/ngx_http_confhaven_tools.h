@@ -121,7 +121,8 @@ const char *ngx_http_confhaven_tools_str(json_t *obj, const char *key);
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_search_sessions;
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_get_session;
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_list_conferences;
-extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_get_organizer_analytics;
+extern ngx_http_confhaven_tool_t
+    ngx_http_confhaven_tool_get_organizer_analytics;
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_TOOLS_H_INCLUDED_ */
