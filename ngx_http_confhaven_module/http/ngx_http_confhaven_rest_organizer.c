@@ -62,8 +62,9 @@ typedef struct {
 } ngx_http_confhaven_org_ctx_t;
 
 
-static ngx_int_t ngx_http_confhaven_org_match(ngx_http_confhaven_org_route_t *rt,
-    ngx_str_t *segs, ngx_uint_t n, ngx_str_t *values, ngx_uint_t *nvalues);
+static ngx_int_t ngx_http_confhaven_org_match(
+    ngx_http_confhaven_org_route_t *rt, ngx_str_t *segs, ngx_uint_t n,
+    ngx_str_t *values, ngx_uint_t *nvalues);
 static ngx_int_t ngx_http_confhaven_org_admin(ngx_http_request_t *r,
     ngx_http_confhaven_org_ctx_t *oc);
 static ngx_int_t ngx_http_confhaven_org_unauthorized(ngx_http_request_t *r,

@@ -124,8 +124,10 @@ void ngx_http_confhaven_tools_origin(ngx_http_request_t *r,
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_search_sessions;
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_get_session;
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_list_conferences;
-extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_send_calendar_invite;
-extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_get_organizer_analytics;
+extern ngx_http_confhaven_tool_t
+    ngx_http_confhaven_tool_send_calendar_invite;
+extern ngx_http_confhaven_tool_t
+    ngx_http_confhaven_tool_get_organizer_analytics;
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_TOOLS_H_INCLUDED_ */

@@ -14,8 +14,8 @@
  * array: one multi-row insert plus the daily rollups).  While PostgreSQL
  * is slow or away, events wait in the ring; when it is full, new events
  * are dropped and counted (GET /health, "events").  A worker that exits
- * (reload, quit, stop) writes what it holds with a last, blocking write.  The same
- * timer enforces the retention of evaluation records (worker 0).
+ * (reload, quit, stop) writes what it holds with a last, blocking write.
+ * The same timer enforces the retention of evaluation records (worker 0).
  */
 
 

@@ -522,13 +522,23 @@ BEGIN
                                             'invites', invites,
                                             'cache_hits', hits) FROM tot),
         'searches_per_day', (
+            -- one pass over the window's daily totals, joined to its days
             SELECT coalesce(json_agg(json_build_object(
                        'day', g.day::date,
-                       'searches', coalesce((SELECT n FROM d WHERE d.dim = 'searches' AND d.day = g.day::date AND d.key = ''), 0),
-                       'zero_result', coalesce((SELECT n FROM d WHERE d.dim = 'zero_searches' AND d.day = g.day::date AND d.key = ''), 0),
-                       'session_views', coalesce((SELECT n FROM d WHERE d.dim = 'views' AND d.day = g.day::date AND d.key = ''), 0))
+                       'searches', coalesce(p.s, 0),
+                       'zero_result', coalesce(p.z, 0),
+                       'session_views', coalesce(p.v, 0))
                      ORDER BY g.day), '[]'::json)
-              FROM generate_series(v_from, v_to, interval '1 day') g(day)),
+              FROM generate_series(v_from, v_to, interval '1 day') g(day)
+              LEFT JOIN (SELECT d.day,
+                                sum(d.n) FILTER (WHERE d.dim = 'searches') AS s,
+                                sum(d.n) FILTER (WHERE d.dim = 'zero_searches') AS z,
+                                sum(d.n) FILTER (WHERE d.dim = 'views') AS v
+                           FROM d
+                          WHERE d.key = ''
+                            AND d.dim IN ('searches', 'zero_searches', 'views')
+                          GROUP BY d.day) p
+                ON p.day = g.day::date),
         'top_queries', coalesce((SELECT list FROM lists WHERE dim = 'query'), '[]'::json),
         'zero_result_queries', coalesce((SELECT list FROM lists WHERE dim = 'zero'), '[]'::json),
         'most_viewed', coalesce((SELECT list FROM sess WHERE dim = 'viewed'), '[]'::json),
