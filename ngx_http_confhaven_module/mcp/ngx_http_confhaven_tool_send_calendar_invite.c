@@ -133,37 +133,3 @@ ngx_http_confhaven_send_calendar_invite_render(
 
     return ngx_http_confhaven_tools_ok(run, value, &text);
 }
-
-
-/*
- * What an operation is told about the request: the absolute base URL it
- * came to (links in answers) and the client's address (limits).
- */
-
-void
-ngx_http_confhaven_tools_origin(ngx_http_request_t *r,
-    ngx_http_confhaven_op_call_t *call)
-{
-    u_char     *p;
-    ngx_str_t   host;
-
-    host = r->headers_in.host ? r->headers_in.host->value
-                              : r->headers_in.server;
-
-    call->client = r->connection->addr_text;
-
-    p = ngx_pnalloc(r->pool, sizeof("https://") - 1 + host.len);
-    if (p == NULL) {
-        call->origin.len = 0;
-        return;
-    }
-
-    call->origin.data = p;
-    call->origin.len = ngx_sprintf(p, "%s://%V",
-#if (NGX_HTTP_SSL)
-                                   r->connection->ssl ? "https" : "http",
-#else
-                                   "http",
-#endif
-                                   &host) - p;
-}

@@ -35,22 +35,44 @@ static void ngx_http_confhaven_op_invalidated(
     ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
 
 
-/* the operations of several steps */
-static ngx_http_confhaven_op_steps_t  ngx_http_confhaven_op_steps[] = {
-    { &ngx_http_confhaven_op_invite, ngx_http_confhaven_op_invite_start,
-      ngx_http_confhaven_op_invite_cancel },
-    { NULL, NULL, NULL }
-};
+/*
+ * The operations of several steps: each file of one registers its hooks
+ * (ngx_http_confhaven_op_steps_add()), so that this file, which they
+ * use, does not call up into them.
+ */
+
+#define NGX_HTTP_CONFHAVEN_OP_MAX_STEPS  8
+
+static ngx_http_confhaven_op_steps_t
+    *ngx_http_confhaven_op_steps[NGX_HTTP_CONFHAVEN_OP_MAX_STEPS];
+static ngx_uint_t  ngx_http_confhaven_op_nsteps;
+
+
+ngx_int_t
+ngx_http_confhaven_op_steps_add(ngx_http_confhaven_op_steps_t *steps)
+{
+    if (ngx_http_confhaven_op_steps_find(steps->op) == steps) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_confhaven_op_nsteps == NGX_HTTP_CONFHAVEN_OP_MAX_STEPS) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_confhaven_op_steps[ngx_http_confhaven_op_nsteps++] = steps;
+
+    return NGX_OK;
+}
 
 
 static ngx_http_confhaven_op_steps_t *
 ngx_http_confhaven_op_steps_find(ngx_http_confhaven_op_t *op)
 {
-    ngx_http_confhaven_op_steps_t  *s;
+    ngx_uint_t  i;
 
-    for (s = ngx_http_confhaven_op_steps; s->op; s++) {
-        if (s->op == op) {
-            return s;
+    for (i = 0; i < ngx_http_confhaven_op_nsteps; i++) {
+        if (ngx_http_confhaven_op_steps[i]->op == op) {
+            return ngx_http_confhaven_op_steps[i];
         }
     }
 
@@ -493,6 +515,11 @@ ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
     steps = ngx_http_confhaven_op_steps_find(op);
     if (steps) {
         return steps->start(call);
+    }
+
+    if (op->sql == NULL) {
+        /* an operation of steps whose file did not register them */
+        return NGX_ERROR;
     }
 
     f = &call->fetch;

@@ -162,6 +162,8 @@ ngx_int_t ngx_http_confhaven_op_set(ngx_http_confhaven_op_call_t *call,
     ngx_uint_t i, ngx_uint_t rest, u_char *text, size_t len, u_char *err,
     size_t size);
 ngx_int_t ngx_http_confhaven_op_key(ngx_http_confhaven_op_call_t *call);
+ngx_int_t ngx_http_confhaven_op_steps_add(
+    ngx_http_confhaven_op_steps_t *steps);
 ngx_int_t ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call);
 void ngx_http_confhaven_op_cancel(ngx_http_confhaven_op_call_t *call);
 void ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call);
@@ -181,9 +183,6 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_complete;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_day_plan;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_invite;
 
-ngx_int_t ngx_http_confhaven_op_invite_start(
-    ngx_http_confhaven_op_call_t *call);
-void ngx_http_confhaven_op_invite_cancel(ngx_http_confhaven_op_call_t *call);
 
 /* calendars (ngx_http_confhaven_op_calendar.c) */
 #define NGX_HTTP_CONFHAVEN_OP_BASE_LEN          300

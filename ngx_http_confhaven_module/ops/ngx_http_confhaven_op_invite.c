@@ -75,6 +75,10 @@ typedef struct {
 } ngx_http_confhaven_invite_rec_t;
 
 
+static ngx_int_t ngx_http_confhaven_op_invite_start(
+    ngx_http_confhaven_op_call_t *call);
+static void ngx_http_confhaven_op_invite_cancel(
+    ngx_http_confhaven_op_call_t *call);
 static void ngx_http_confhaven_invite_begun(ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_invite_limited(
     ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
@@ -131,10 +135,18 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_invite = {
 };
 
 
+/* registered with op.c by ngx_http_confhaven_invite_init_process() */
+static ngx_http_confhaven_op_steps_t  ngx_http_confhaven_op_invite_steps = {
+    &ngx_http_confhaven_op_invite,
+    ngx_http_confhaven_op_invite_start,
+    ngx_http_confhaven_op_invite_cancel
+};
+
+
 /* ------------------------------------------------------------ the steps */
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_confhaven_op_invite_start(ngx_http_confhaven_op_call_t *call)
 {
     u_char                            *p, *buf;
@@ -253,7 +265,7 @@ ngx_http_confhaven_op_invite_start(ngx_http_confhaven_op_call_t *call)
 }
 
 
-void
+static void
 ngx_http_confhaven_op_invite_cancel(ngx_http_confhaven_op_call_t *call)
 {
     ngx_http_confhaven_invite_t  *st = call->state;
@@ -1405,4 +1417,8 @@ ngx_http_confhaven_invite_init_process(ngx_http_confhaven_invite_conf_t *ic,
 {
     ngx_http_confhaven_invite_conf = ic;
     ngx_http_confhaven_invite_redis = redis;
+
+    /* eight places, and this is the only operation of steps today */
+    (void) ngx_http_confhaven_op_steps_add(
+                                       &ngx_http_confhaven_op_invite_steps);
 }
