@@ -147,6 +147,20 @@ is($t->psql("SELECT status || ' ' || (graph_event_id IS NOT NULL) || ' ' "
             . "WHERE session_id = $sid"), 'sent true true',
    'the invite record: sent, event id, conference');
 
+# the organizers' analytics count the sent invite (not the repeats); the
+# events are written by a timer, so wait for them
+my $inv_events = 0;
+for my $try (1 .. 60) {
+    $inv_events = $t->psql("SELECT count(*) FROM confhaven.events "
+                           . "WHERE kind = 'invite' AND session_id = $sid");
+    last if $inv_events > 0;
+    select(undef, undef, undef, 0.25);
+}
+select(undef, undef, undef, 1.5);   # a later flush would show a repeat
+is($t->psql("SELECT count(*) FROM confhaven.events "
+            . "WHERE kind = 'invite' AND session_id = $sid"), 1,
+   'analytics: one invite event for the sent invite, none for repeats');
+
 # ---- MCP, stateless wire
 
 my $m = ConfHaven::MCP->new($t);

@@ -39,6 +39,7 @@
 #include "ngx_http_confhaven_offload.h"
 #include "ngx_http_confhaven_graph.h"
 #include "ngx_http_confhaven_op_invite.h"
+#include "ngx_http_confhaven_events.h"
 
 
 #define NGX_HTTP_CONFHAVEN_INVITE_ADDRESS_MAX  254
@@ -587,6 +588,14 @@ ngx_http_confhaven_invite_job_done(ngx_http_confhaven_job_t *job)
                       "confhaven invite: the request went away; session "
                       "%s: Graph %s, recorded all the same", ij->session_id,
                       sent ? "created the event" : "failed");
+    }
+
+    if (sent) {
+        /* organizers' "most invited": counted even if the client left */
+        ngx_http_confhaven_events_invite(
+                    ngx_atoof((u_char *) ij->session_id,
+                              ngx_strlen(ij->session_id)),
+                    NULL, NULL, NULL);
     }
 
     /* an exiting worker waits for the record too */
