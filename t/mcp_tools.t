@@ -23,7 +23,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(3)->plan(96);
+    ->worker_processes(3)->plan(101);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
