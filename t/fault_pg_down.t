@@ -39,6 +39,8 @@ $t->plan(15 + 5 * $ROUNDS);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
+# the pool alone: no analytics writer taking connections on its timer
+confhaven_events_buffer 0;
 confhaven_pg_pool_size 2;
 confhaven_pg_connect_timeout 2s;
 

@@ -44,6 +44,8 @@ $t->plan(61);
 $t->db();
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
+# the pool alone: no analytics writer taking connections on its timer
+confhaven_events_buffer 0;
 confhaven_pg_pool_size 1;
 confhaven_pg_queue_timeout 30s;
 confhaven_pg_statement_timeout 30s;

@@ -29,6 +29,8 @@ $t->plan(32);
 # connection before nginx noticed it died
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
+# the pool alone: no analytics writer taking connections on its timer
+confhaven_events_buffer 0;
 confhaven_pg_pool_size 4;
 confhaven_pg_connect_timeout 2s;
 

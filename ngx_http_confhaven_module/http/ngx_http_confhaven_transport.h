@@ -24,16 +24,16 @@ ngx_int_t ngx_http_confhaven_transport_http_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_confhaven_transport_http_allowed(ngx_http_request_t *r);
 char *ngx_http_confhaven_transport_http_set_list(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-ngx_int_t ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r,
+ngx_int_t ngx_http_confhaven_transport_http_error(ngx_http_request_t *r,
     ngx_uint_t status, ngx_int_t code, const char *message, json_t *id,
     json_t *data);
-ngx_int_t ngx_http_confhaven_mcp_send_empty(ngx_http_request_t *r,
+ngx_int_t ngx_http_confhaven_transport_http_empty(ngx_http_request_t *r,
     ngx_uint_t status);
-ngx_int_t ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r,
+ngx_int_t ngx_http_confhaven_transport_http_not_allowed(ngx_http_request_t *r,
     const char *allow);
-ngx_int_t ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
-    ngx_int_t *rc);
-ngx_int_t ngx_http_confhaven_mcp_send_busy(ngx_http_request_t *r,
+ngx_int_t ngx_http_confhaven_transport_http_body_limit(ngx_http_request_t *r,
+    off_t len, ngx_int_t *rc);
+ngx_int_t ngx_http_confhaven_transport_http_busy(ngx_http_request_t *r,
     ngx_int_t rc, json_t *id);
 
 /* ngx_http_confhaven_transport_sse.c */

@@ -178,7 +178,7 @@ ngx_http_confhaven_transport_http_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_FORBIDDEN,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_FORBIDDEN,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                    "Forbidden: Host or Origin is not allowed",
                    NULL, NULL);
@@ -196,7 +196,8 @@ ngx_http_confhaven_transport_http_handler(ngx_http_request_t *r)
         return ngx_http_confhaven_mcp_delete(r);
 
     default:
-        return ngx_http_confhaven_mcp_not_allowed(r, "GET, POST, DELETE");
+        return ngx_http_confhaven_transport_http_not_allowed(r,
+                                                      "GET, POST, DELETE");
     }
 }
 
@@ -512,13 +513,13 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
 
     if (h == NULL) {
         /* 2026-07-28 has no GET; a 2025 client needs its session */
-        return ngx_http_confhaven_mcp_not_allowed(r, "POST, DELETE");
+        return ngx_http_confhaven_transport_http_not_allowed(r, "POST, DELETE");
     }
 
     version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone,
                                                   &h->value, 0);
     if (version == 0) {
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
                    "Session not found", NULL, NULL);
     }
@@ -529,7 +530,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     if (!(ngx_http_confhaven_mcp_accept(r)
           & NGX_HTTP_CONFHAVEN_MCP_ACCEPT_SSE))
     {
-        return ngx_http_confhaven_mcp_send_error(r,
+        return ngx_http_confhaven_transport_http_error(r,
                    NGX_HTTP_CONFHAVEN_NOT_ACCEPTABLE,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                    "Not Acceptable: Accept must list text/event-stream",
@@ -567,8 +568,8 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
                 lei->value.data + lei->value.len, &stream, &seq, &instance)
             != NGX_OK)
         {
-            return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
-                       NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
+            return ngx_http_confhaven_transport_http_error(r,
+                       NGX_HTTP_BAD_REQUEST, NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
                        "Bad Request: Last-Event-ID is not an event id of "
                        "this server", NULL, NULL);
         }
@@ -620,7 +621,8 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
         }
 
         if (rc != NGX_OK) {
-            return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+            return ngx_http_confhaven_transport_http_error(r,
+                       NGX_HTTP_NOT_FOUND,
                        NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
                        "Session not found", NULL, NULL);
         }
@@ -645,7 +647,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     rc = ngx_http_confhaven_mcp_get_replay(g, &final);
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
                    "Session not found", NULL, NULL);
     }
@@ -657,7 +659,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     }
 
     if (rc == NGX_ABORT) {
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
                    "Bad Request: Last-Event-ID names no event of this "
                    "session", NULL, NULL);
@@ -894,7 +896,7 @@ ngx_http_confhaven_mcp_get_remote(ngx_http_request_t *r,
 
 unknown:
 
-    return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+    return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
                "Bad Request: Last-Event-ID names no event of this "
                "session", NULL, NULL);
@@ -1020,7 +1022,7 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
                                       sizeof("Mcp-Session-Id") - 1);
 
     if (h == NULL) {
-        return ngx_http_confhaven_mcp_not_allowed(r, "POST");
+        return ngx_http_confhaven_transport_http_not_allowed(r, "POST");
     }
 
     /*
@@ -1040,7 +1042,7 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
         && !ngx_http_confhaven_mcp_cluster_deleted(ctx ? ctx->mcp_cluster
                                                        : NULL))
     {
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
                    "Session not found", NULL, NULL);
     }
@@ -1048,7 +1050,7 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "confhaven mcp: session %V ended by the client", &h->value);
 
-    return ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_OK);
+    return ngx_http_confhaven_transport_http_empty(r, NGX_HTTP_OK);
 }
 
 
@@ -1077,15 +1079,15 @@ ngx_http_confhaven_mcp_post(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_confhaven_mcp_send_error(r,
+        return ngx_http_confhaven_transport_http_error(r,
                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                    "Unsupported Media Type: Content-Type must be "
                    "application/json", NULL, NULL);
     }
 
-    if (ngx_http_confhaven_mcp_body_limit(r, r->headers_in.content_length_n,
-                                          &rc)
+    if (ngx_http_confhaven_transport_http_body_limit(r,
+                                          r->headers_in.content_length_n, &rc)
         != NGX_OK)
     {
         return rc;
@@ -1133,7 +1135,9 @@ ngx_http_confhaven_mcp_post_body(ngx_http_request_t *r)
     }
 
     /* a chunked body had no Content-Length to check before */
-    if (ngx_http_confhaven_mcp_body_limit(r, body.len, &rc) != NGX_OK) {
+    if (ngx_http_confhaven_transport_http_body_limit(r, body.len, &rc)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -1149,7 +1153,7 @@ ngx_http_confhaven_mcp_post_body(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "confhaven mcp: %V", &err);
 
-        rc = ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        rc = ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                                         NGX_HTTP_CONFHAVEN_MCP_PARSE_ERROR,
                                         (char *) err.data, NULL, NULL);
         ngx_http_finalize_request(r, rc);
@@ -1206,7 +1210,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
     r = st->r;
 
     if (json_is_array(st->body)) {
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                    "Invalid Request: protocol version 2026-07-28 takes one "
                    "message per request, not a batch", NULL, NULL);
@@ -1238,7 +1242,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
     }
 
     if (call->method.len == 0) {
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                    "Invalid Request: protocol version 2026-07-28 accepts "
                    "no responses from clients", call->id, NULL);
@@ -1246,7 +1250,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
 
     if (call->notification) {
         /* none is defined for HTTP; cancellation is closing the stream */
-        return ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED);
+        return ngx_http_confhaven_transport_http_empty(r, NGX_HTTP_ACCEPTED);
     }
 
     /* 1. _meta */
@@ -1258,7 +1262,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
            ? json_object_get(meta, NGX_HTTP_CONFHAVEN_MCP_META_CAPS) : NULL;
 
     if (!json_is_string(v) || !json_is_object(caps)) {
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
                    "Invalid params: params._meta must carry "
                    "\"" NGX_HTTP_CONFHAVEN_MCP_META_VERSION "\" (a string) "
@@ -1276,7 +1280,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
         || ngx_strncmp(h->value.data, json_string_value(v), h->value.len)
            != 0)
     {
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_CONFHAVEN_MCP_HEADER_MISMATCH,
                    "Header mismatch: MCP-Protocol-Version must equal "
                    "params._meta[\"" NGX_HTTP_CONFHAVEN_MCP_META_VERSION
@@ -1293,7 +1297,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
                          ngx_http_confhaven_mcp_supported_versions(),
                          "requested", v);
 
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_CONFHAVEN_MCP_UNSUPPORTED_VERSION,
                    "Unsupported protocol version: this server speaks "
                    "2026-07-28 without sessions; older versions open "
@@ -1349,7 +1353,8 @@ ngx_http_confhaven_mcp_check_headers(ngx_http_confhaven_mcp_call_t *call)
                       "confhaven mcp: %s", err);
 
         return ngx_http_confhaven_mcp_reject(call->data,
-                   ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   ngx_http_confhaven_transport_http_error(r,
+                                        NGX_HTTP_BAD_REQUEST,
                                         NGX_HTTP_CONFHAVEN_MCP_INVALID_PARAMS,
                                         (char *) err, call->id, NULL));
     }
@@ -1404,7 +1409,7 @@ mismatch:
                   "confhaven mcp: %s", why);
 
     return ngx_http_confhaven_mcp_reject(call->data,
-               ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+               ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                                         NGX_HTTP_CONFHAVEN_MCP_HEADER_MISMATCH,
                                         why, call->id, NULL));
 }
@@ -1515,7 +1520,7 @@ mismatch:
                   "confhaven mcp: %s", why);
 
     return ngx_http_confhaven_mcp_reject(call->data,
-               ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+               ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                                         NGX_HTTP_CONFHAVEN_MCP_HEADER_MISMATCH,
                                         why, call->id, NULL));
 }
@@ -1683,7 +1688,7 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
         != (NGX_HTTP_CONFHAVEN_MCP_ACCEPT_JSON
             |NGX_HTTP_CONFHAVEN_MCP_ACCEPT_SSE))
     {
-        return ngx_http_confhaven_mcp_send_error(r,
+        return ngx_http_confhaven_transport_http_error(r,
                    NGX_HTTP_CONFHAVEN_NOT_ACCEPTABLE,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                    "Not Acceptable: Accept must list application/json and "
@@ -1708,7 +1713,8 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
                           "(confhaven_mcp_max_batch %ui)", st->ncalls,
                           chlcf->mcp.max_batch);
 
-            return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_confhaven_transport_http_error(r,
+                       NGX_HTTP_BAD_REQUEST,
                        NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST, (char *) buf,
                        NULL, NULL);
         }
@@ -1758,7 +1764,7 @@ ngx_http_confhaven_mcp_legacy(ngx_http_confhaven_mcp_http_t *st)
     st->version = version;
 
     if (st->batch && version != NGX_HTTP_CONFHAVEN_MCP_V2025_03_26) {
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                    "Invalid Request: batches are only accepted in protocol "
                    "version 2025-03-26", NULL, NULL);
@@ -1823,7 +1829,7 @@ ngx_http_confhaven_mcp_session(ngx_http_confhaven_mcp_http_t *st,
     chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
 
     if (st->session.len == 0) {
-        rc = ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        rc = ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                  NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
                  "Bad Request: Mcp-Session-Id header is required "
                  "(initialize first)", NULL, NULL);
@@ -1833,7 +1839,7 @@ ngx_http_confhaven_mcp_session(ngx_http_confhaven_mcp_http_t *st,
     *version = ngx_http_confhaven_mcp_session_find(&chmcf->mcp.zone,
                                                    &st->session, 0);
     if (*version == 0) {
-        rc = ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+        rc = ngx_http_confhaven_transport_http_error(r, NGX_HTTP_NOT_FOUND,
                  NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
                  "Session not found", NULL, NULL);
         return ngx_http_confhaven_mcp_reject(st, rc);
@@ -1848,7 +1854,7 @@ ngx_http_confhaven_mcp_session(ngx_http_confhaven_mcp_http_t *st,
     if (h && ngx_http_confhaven_mcp_version(h->value.data, h->value.len)
              == 0)
     {
-        rc = ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        rc = ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                  NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
                  "Bad Request: Unsupported protocol version (supported: "
                  "2025-11-25, 2025-06-18, 2025-03-26, 2024-11-05)",
@@ -2016,7 +2022,7 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
                 return ngx_http_confhaven_mcp_respond_sse(st, msg);
             }
 
-            return ngx_http_confhaven_mcp_send_error(r,
+            return ngx_http_confhaven_transport_http_error(r,
                        NGX_HTTP_INTERNAL_SERVER_ERROR,
                        NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
                        "Internal error", call->id, NULL);
@@ -2034,7 +2040,7 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
             rc = ngx_http_confhaven_mcp_new_session(st, call);
 
             if (rc != NGX_OK) {
-                return ngx_http_confhaven_mcp_send_busy(r, rc, call->id);
+                return ngx_http_confhaven_transport_http_busy(r, rc, call->id);
             }
 
             st->version = call->version;
@@ -2095,7 +2101,7 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
     }
 
     if (json_array_size(list) == 0 && st->sse == NULL) {
-        return ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED);
+        return ngx_http_confhaven_transport_http_empty(r, NGX_HTTP_ACCEPTED);
     }
 
     if (st->event_stream) {
@@ -2297,7 +2303,7 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
+ngx_http_confhaven_transport_http_body_limit(ngx_http_request_t *r, off_t len,
     ngx_int_t *rc)
 {
     u_char                          buf[96];
@@ -2326,7 +2332,7 @@ ngx_http_confhaven_mcp_body_limit(ngx_http_request_t *r, off_t len,
                   "Request too large: a JSON-RPC body holds at most %uz "
                   "bytes", chlcf->mcp.max_body_size) = '\0';
 
-    *rc = ngx_http_confhaven_mcp_send_error(r,
+    *rc = ngx_http_confhaven_transport_http_error(r,
               NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
               NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST, (char *) buf, NULL,
               NULL);
@@ -2342,7 +2348,7 @@ ngx_http_confhaven_mcp_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t  body;
 
     if (msg == NULL) {
-        return ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED);
+        return ngx_http_confhaven_transport_http_empty(r, NGX_HTTP_ACCEPTED);
     }
 
     /* json_dump() releases a reference; the pool keeps its own */
@@ -2357,8 +2363,9 @@ ngx_http_confhaven_mcp_send(ngx_http_request_t *r, ngx_uint_t status,
 /* takes data */
 
 ngx_int_t
-ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_int_t code, const char *message, json_t *id, json_t *data)
+ngx_http_confhaven_transport_http_error(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_int_t code, const char *message, json_t *id,
+    json_t *data)
 {
     json_t                    *msg;
     ngx_http_confhaven_ctx_t  *ctx;
@@ -2386,7 +2393,7 @@ ngx_http_confhaven_mcp_send_error(ngx_http_request_t *r, ngx_uint_t status,
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_send_busy(ngx_http_request_t *r, ngx_int_t rc,
+ngx_http_confhaven_transport_http_busy(ngx_http_request_t *r, ngx_int_t rc,
     json_t *id)
 {
     const char       *message;
@@ -2405,7 +2412,7 @@ ngx_http_confhaven_mcp_send_busy(ngx_http_request_t *r, ngx_int_t rc,
         break;
 
     default:
-        return ngx_http_confhaven_mcp_send_error(r,
+        return ngx_http_confhaven_transport_http_error(r,
                    NGX_HTTP_SERVICE_UNAVAILABLE,
                    NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
                    "Internal error: no session could be created", id, NULL);
@@ -2420,14 +2427,16 @@ ngx_http_confhaven_mcp_send_busy(ngx_http_request_t *r, ngx_int_t rc,
     ngx_str_set(&h->key, "Retry-After");
     ngx_str_set(&h->value, NGX_HTTP_CONFHAVEN_MCP_RETRY_AFTER);
 
-    return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+    return ngx_http_confhaven_transport_http_error(r,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE,
                                              NGX_HTTP_CONFHAVEN_MCP_SERVER_BUSY,
                                              message, id, NULL);
 }
 
 
 ngx_int_t
-ngx_http_confhaven_mcp_send_empty(ngx_http_request_t *r, ngx_uint_t status)
+ngx_http_confhaven_transport_http_empty(ngx_http_request_t *r,
+    ngx_uint_t status)
 {
     ngx_int_t  rc;
 
@@ -2607,7 +2616,8 @@ ngx_http_confhaven_mcp_accept(ngx_http_request_t *r)
 
 
 ngx_int_t
-ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r, const char *allow)
+ngx_http_confhaven_transport_http_not_allowed(ngx_http_request_t *r,
+    const char *allow)
 {
     ngx_int_t  rc;
     ngx_str_t  v;
@@ -2624,7 +2634,7 @@ ngx_http_confhaven_mcp_not_allowed(ngx_http_request_t *r, const char *allow)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_ALLOWED,
+    return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_NOT_ALLOWED,
                NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                "Method Not Allowed", NULL, NULL);
 }

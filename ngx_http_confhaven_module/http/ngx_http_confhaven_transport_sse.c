@@ -141,7 +141,7 @@ ngx_http_confhaven_transport_sse_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_FORBIDDEN,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_FORBIDDEN,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                    "Forbidden: Host or Origin is not allowed", NULL, NULL);
     }
@@ -157,7 +157,7 @@ ngx_http_confhaven_transport_sse_handler(ngx_http_request_t *r)
             return ngx_http_confhaven_mcp_sse_post(r);
         }
 
-        return ngx_http_confhaven_mcp_not_allowed(r, "POST");
+        return ngx_http_confhaven_transport_http_not_allowed(r, "POST");
     }
 
     if (r->method == NGX_HTTP_GET) {
@@ -165,7 +165,7 @@ ngx_http_confhaven_transport_sse_handler(ngx_http_request_t *r)
     }
 
     /* a client probing for Streamable HTTP falls back to GET on 405 */
-    return ngx_http_confhaven_mcp_not_allowed(r, "GET");
+    return ngx_http_confhaven_transport_http_not_allowed(r, "GET");
 }
 
 
@@ -240,7 +240,7 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
                                         id, &r->connection->addr_text,
                                         st->tag, r->connection->log);
     if (rc != NGX_OK) {
-        return ngx_http_confhaven_mcp_send_busy(r, rc, NULL);
+        return ngx_http_confhaven_transport_http_busy(r, rc, NULL);
     }
 
     st->session.data = id;
@@ -526,7 +526,7 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                    "Bad Request: Content-Type must be application/json",
                    NULL, NULL);
@@ -541,7 +541,7 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                    NGX_HTTP_CONFHAVEN_MCP_BAD_REQUEST,
                    "Bad Request: the sessionId query parameter is "
                    "required (the endpoint event of the stream names it)",
@@ -568,14 +568,14 @@ ngx_http_confhaven_mcp_sse_post(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
                    "Session not found: open a new stream with GET",
                    NULL, NULL);
     }
 
-    if (ngx_http_confhaven_mcp_body_limit(r, r->headers_in.content_length_n,
-                                          &rc)
+    if (ngx_http_confhaven_transport_http_body_limit(r,
+                                          r->headers_in.content_length_n, &rc)
         != NGX_OK)
     {
         return rc;
@@ -625,7 +625,9 @@ ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_http_confhaven_mcp_body_limit(r, body.len, &rc) != NGX_OK) {
+    if (ngx_http_confhaven_transport_http_body_limit(r, body.len, &rc)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -642,7 +644,7 @@ ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r)
                       "confhaven mcp: %V", &err);
 
         ngx_http_finalize_request(r,
-            ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+            ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                                         NGX_HTTP_CONFHAVEN_MCP_PARSE_ERROR,
                                         (char *) err.data, NULL, NULL));
         return;
@@ -650,7 +652,7 @@ ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r)
 
     if (json_is_array(ps->body)) {
         ngx_http_finalize_request(r,
-            ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_BAD_REQUEST,
+            ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
                 NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST,
                 "Invalid Request: one JSON-RPC message per POST on this "
                 "transport", NULL, NULL));
@@ -683,7 +685,7 @@ ngx_http_confhaven_mcp_sse_post_body(ngx_http_request_t *r)
     if (call->method.len == 0) {
         /* a response to a server request: we send none */
         ngx_http_finalize_request(r,
-            ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED));
+            ngx_http_confhaven_transport_http_empty(r, NGX_HTTP_ACCEPTED));
         return;
     }
 
@@ -768,7 +770,7 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
     }
 
     if (msg == NULL) {
-        return ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED);
+        return ngx_http_confhaven_transport_http_empty(r, NGX_HTTP_ACCEPTED);
     }
 
     if (call->method.len == sizeof("initialize") - 1
@@ -809,24 +811,26 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
         if (st && ngx_http_confhaven_mcp_sse_send(st, body.data, body.len)
                   == NGX_OK)
         {
-            return ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED);
+            return ngx_http_confhaven_transport_http_empty(r,
+                                                           NGX_HTTP_ACCEPTED);
         }
 
         rc = NGX_DECLINED;
     }
 
     if (rc == NGX_DONE) {
-        return ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED);
+        return ngx_http_confhaven_transport_http_empty(r, NGX_HTTP_ACCEPTED);
     }
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+        return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_NOT_FOUND,
                    NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
                    "Session not found: the stream has ended; open a new "
                    "one with GET", NULL, NULL);
     }
 
-    return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+    return ngx_http_confhaven_transport_http_error(r,
+               NGX_HTTP_SERVICE_UNAVAILABLE,
                NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
                "Internal error: the reply could not be queued", call->id,
                NULL);
@@ -880,7 +884,8 @@ ngx_http_confhaven_mcp_sse_publish(ngx_http_confhaven_mcp_sse_post_t *ps,
                   "SSE stream %V of another instance is not sent",
                   &ps->session);
 
-    return ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+    return ngx_http_confhaven_transport_http_error(r,
+               NGX_HTTP_SERVICE_UNAVAILABLE,
                NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
                "Internal error: the stream is held by another instance, "
                "which cannot be reached now; retry", ps->call.id, NULL);
@@ -906,7 +911,7 @@ ngx_http_confhaven_mcp_sse_published(void *data, ngx_int_t receivers)
                       "SSE stream %V of another instance is not sent",
                       &ps->session);
 
-        rc = ngx_http_confhaven_mcp_send_error(r,
+        rc = ngx_http_confhaven_transport_http_error(r,
                  NGX_HTTP_SERVICE_UNAVAILABLE,
                  NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR,
                  "Internal error: the stream is held by another instance, "
@@ -917,7 +922,7 @@ ngx_http_confhaven_mcp_sse_published(void *data, ngx_int_t receivers)
                       "confhaven mcp: the worker holding legacy SSE stream "
                       "%V is gone", &ps->session);
 
-        rc = ngx_http_confhaven_mcp_send_error(r, NGX_HTTP_NOT_FOUND,
+        rc = ngx_http_confhaven_transport_http_error(r, NGX_HTTP_NOT_FOUND,
                  NGX_HTTP_CONFHAVEN_MCP_SESSION_NOT_FOUND,
                  "Session not found: the stream has ended; open a new "
                  "one with GET", NULL, NULL);
@@ -931,7 +936,7 @@ ngx_http_confhaven_mcp_sse_published(void *data, ngx_int_t receivers)
                           &ps->session);
         }
 
-        rc = ngx_http_confhaven_mcp_send_empty(r, NGX_HTTP_ACCEPTED);
+        rc = ngx_http_confhaven_transport_http_empty(r, NGX_HTTP_ACCEPTED);
     }
 
     if (ps->publishing) {
