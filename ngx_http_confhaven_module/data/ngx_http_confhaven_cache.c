@@ -58,6 +58,9 @@
 #define NGX_HTTP_CONFHAVEN_CACHE_GRACE   60        /* seconds kept past TTL */
 
 #define NGX_HTTP_CONFHAVEN_CACHE_CHANNEL  "confhaven:v1:invalidate"
+
+/* how long a write waits for Redis to forget what it changed */
+#define NGX_HTTP_CONFHAVEN_CACHE_INVALIDATE_TIMEOUT  5000
 #define NGX_HTTP_CONFHAVEN_CACHE_ALIVE    "confhaven:v1:alive:"
 
 /* the smallest confhaven_cache_local that is not "off" */
@@ -790,6 +793,15 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     if (rop == NULL) {
         return NGX_ERROR;
     }
+
+    /*
+     * The write that changed the data answers only once Redis has run
+     * this (and published it to every worker's local tier): a Redis that
+     * is merely slow must not let the answer overtake the invalidation.
+     * A read gives up after confhaven_redis_timeout; this waits longer.
+     */
+
+    rop->timeout = NGX_HTTP_CONFHAVEN_CACHE_INVALIDATE_TIMEOUT;
 
     k2 = (u_char *) NGX_HTTP_CONFHAVEN_CACHE_PREFIX "tag:*";
 

@@ -706,7 +706,7 @@ ngx_http_confhaven_redis_command(ngx_http_confhaven_redis_op_t *op,
     }
 
     op->pending = 1;
-    ngx_add_timer(&op->timer, rd->conf->timeout);
+    ngx_add_timer(&op->timer, op->timeout ? op->timeout : rd->conf->timeout);
 
     return NGX_OK;
 }

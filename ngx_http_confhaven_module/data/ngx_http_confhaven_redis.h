@@ -44,6 +44,7 @@ struct ngx_http_confhaven_redis_op_s {
     ngx_http_confhaven_redis_t           *owner;
     ngx_event_t                           timer;
     ngx_queue_t                           queue;       /* free list */
+    ngx_msec_t                            timeout;     /* 0: the conf's */
     unsigned                              pending:1;   /* in hiredis */
     unsigned                              done:1;      /* handler ran */
 };
