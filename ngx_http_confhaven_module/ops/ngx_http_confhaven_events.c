@@ -725,6 +725,11 @@ static size_t
 ngx_http_confhaven_events_copy(u_char *dst, size_t size, u_char *src,
     size_t len)
 {
+    if (len == 0) {
+        /* src may be NULL then (an empty ngx_str_t) */
+        return 0;
+    }
+
     if (len > size) {
         len = size;
 
