@@ -112,6 +112,9 @@ static ngx_int_t ngx_http_confhaven_rest_calendar_done(ngx_http_request_t *r,
 static ngx_int_t ngx_http_confhaven_rest_invite(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail);
 static void ngx_http_confhaven_rest_invite_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_confhaven_rest_read(ngx_http_request_t *r,
+    ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx,
+    ngx_str_t *tail, ngx_http_client_body_handler_pt handler);
 
 
 static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
@@ -1032,9 +1035,25 @@ ngx_http_confhaven_rest_import(ngx_http_request_t *r,
     /* a large schedule takes longer than a search may */
     ctx->env.timeout = chlcf->import_timeout;
 
-    rc = ngx_http_confhaven_rest_check_tail(r, rt, tail);
-    if (rc != NGX_OK) {
-        return rc == NGX_ABORT ? ctx->rc : rc;
+    return ngx_http_confhaven_rest_read(r, rt, ctx, tail,
+                                        ngx_http_confhaven_rest_body_handler);
+}
+
+
+/* a route with a body: its path and arguments checked, then the body read */
+
+static ngx_int_t
+ngx_http_confhaven_rest_read(ngx_http_request_t *r,
+    ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx,
+    ngx_str_t *tail, ngx_http_client_body_handler_pt handler)
+{
+    ngx_int_t  rc;
+
+    if (tail) {
+        rc = ngx_http_confhaven_rest_check_tail(r, rt, tail);
+        if (rc != NGX_OK) {
+            return rc == NGX_ABORT ? ctx->rc : rc;
+        }
     }
 
     rc = ngx_http_confhaven_rest_args(r, rt, ctx);
@@ -1044,8 +1063,7 @@ ngx_http_confhaven_rest_import(ngx_http_request_t *r,
 
     r->request_body_in_single_buf = 1;
 
-    rc = ngx_http_read_client_request_body(r,
-                                        ngx_http_confhaven_rest_body_handler);
+    rc = ngx_http_read_client_request_body(r, handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
@@ -1593,26 +1611,8 @@ ngx_http_confhaven_rest_invite(ngx_http_request_t *r,
 
     ngx_http_confhaven_tools_origin(r, ctx->call);
 
-    rc = ngx_http_confhaven_rest_check_tail(r, rt, tail);
-    if (rc != NGX_OK) {
-        return rc == NGX_ABORT ? ctx->rc : rc;
-    }
-
-    rc = ngx_http_confhaven_rest_args(r, rt, ctx);
-    if (rc != NGX_OK) {
-        return rc == NGX_ABORT ? ctx->rc : rc;
-    }
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r,
+    return ngx_http_confhaven_rest_read(r, rt, ctx, tail,
                                         ngx_http_confhaven_rest_invite_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
 }
 
 
@@ -1845,28 +1845,9 @@ ngx_http_confhaven_rest_agenda(ngx_http_request_t *r,
 
     ctx->kind = rt->kind;
 
-    if (tail->len) {
-        rc = ngx_http_confhaven_rest_check_tail(r, rt, tail);
-        if (rc != NGX_OK) {
-            return rc == NGX_ABORT ? ctx->rc : rc;
-        }
-    }
-
-    rc = ngx_http_confhaven_rest_args(r, rt, ctx);
-    if (rc != NGX_OK) {
-        return rc == NGX_ABORT ? ctx->rc : rc;
-    }
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r,
-                                     ngx_http_confhaven_rest_agenda_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    /* POST /api/agendas has no tail to check */
+    return ngx_http_confhaven_rest_read(r, rt, ctx, tail->len ? tail : NULL,
+                                        ngx_http_confhaven_rest_agenda_body);
 }
 
 
