@@ -91,6 +91,25 @@ BEGIN
 END
 $$;
 
+-- The tier in force: what the organizer bought (or an admin gave, with no
+-- Stripe subscription), while the subscription is in good standing; during
+-- a failed payment's grace period still that tier; 'free' otherwise.
+CREATE OR REPLACE FUNCTION confhaven._organizer_tier(org bigint)
+RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE
+             WHEN o.billing_status IN ('none', 'active', 'trialing')
+                 THEN o.subscription_tier
+             WHEN o.billing_status = 'past_due'
+                  AND (o.grace_until IS NULL OR o.grace_until > now())
+                 THEN o.subscription_tier
+             ELSE 'free'
+           END
+      FROM confhaven.organizers o
+     WHERE o.id = org;
+$$;
+
 CREATE OR REPLACE FUNCTION confhaven._organizer_json(org bigint)
 RETURNS json
 LANGUAGE sql STABLE
@@ -98,7 +117,7 @@ AS $$
     SELECT json_build_object(
         'id', o.id,
         'name', o.name,
-        'tier', o.subscription_tier,
+        'tier', confhaven._organizer_tier(o.id),
         'created_at', o.created_at,
         'conferences', coalesce((
             SELECT json_agg(json_build_object('id', c.id, 'slug', c.slug,
