@@ -47,8 +47,12 @@
 #define NGX_HTTP_CONFHAVEN_BILLING_PORTAL    1
 #define NGX_HTTP_CONFHAVEN_BILLING_WEBHOOK   2
 
-/* Idempotency-Key: the same logical request within 10 minutes */
-#define NGX_HTTP_CONFHAVEN_BILLING_BUCKET    600
+/*
+ * Idempotency-Key: the same logical request within 10 minutes (a Checkout
+ * Session lives 24 hours) or one minute (a portal session, minutes)
+ */
+#define NGX_HTTP_CONFHAVEN_BILLING_BUCKET         600
+#define NGX_HTTP_CONFHAVEN_BILLING_PORTAL_BUCKET  60
 
 #define NGX_HTTP_CONFHAVEN_BILLING_SIG_MAX   8
 
@@ -553,7 +557,10 @@ ngx_http_confhaven_billing_post(ngx_http_confhaven_billing_t *st,
         p = ngx_snprintf((u_char *) bj->sc.idempotency_key,
                          NGX_HTTP_CONFHAVEN_STRIPE_KEY_LEN - 1,
                          "confhaven-%s-%T-%*s", what,
-                         ngx_time() / NGX_HTTP_CONFHAVEN_BILLING_BUCKET,
+                         ngx_time()
+                         / (st->kind == NGX_HTTP_CONFHAVEN_BILLING_PORTAL
+                            ? NGX_HTTP_CONFHAVEN_BILLING_PORTAL_BUCKET
+                            : NGX_HTTP_CONFHAVEN_BILLING_BUCKET),
                          (size_t) 16, hex);
         *p = '\0';
     }
