@@ -46,6 +46,11 @@ $stripe
             client_max_body_size 4m;
             client_body_buffer_size 16k;
         }
+
+        location = /metrics {
+            confhaven_metrics on;
+            confhaven_admin_key_file %%ADMIN_KEY_FILE%%;
+        }
     }
 }
 EOF
@@ -457,5 +462,18 @@ ok(@late && !(grep { $_->{status} != 503 } @late),
 is($t->psql("SELECT count(*) FROM confhaven.stripe_events WHERE id = '$r->{events}[0]'"), 0,
    '... the event is not recorded: a later delivery applies it');
 $s->control('POST', 'reset');
+
+# ---- the webhook counters
+
+my $m = $t->http('GET', '/metrics', headers => $admin)->{body} // '';
+my %m = $m =~ /^(confhaven_stripe_webhooks_\w+_total) (\d+)$/mg;
+cmp_ok($m{confhaven_stripe_webhooks_applied_total} // 0, '>=', 10,
+       'metrics: webhooks applied');
+cmp_ok($m{confhaven_stripe_webhooks_ignored_total} // 0, '>=', 5,
+       'metrics: webhooks ignored (duplicates, stale, unknown types)');
+cmp_ok($m{confhaven_stripe_webhooks_refused_total} // 0, '>=', 8,
+       'metrics: webhooks refused (signatures)');
+cmp_ok($m{confhaven_stripe_webhooks_failed_total} // 0, '>=', 1,
+       'metrics: webhooks failed (Stripe down)');
 
 $t->done_testing();

@@ -41,6 +41,7 @@
 #include "ngx_http_confhaven_offload.h"
 #include "ngx_http_confhaven_stripe.h"
 #include "ngx_http_confhaven_op_billing.h"
+#include "ngx_http_confhaven_metrics.h"
 
 
 #define NGX_HTTP_CONFHAVEN_BILLING_CHECKOUT  0
@@ -367,6 +368,12 @@ ngx_http_confhaven_billing_sql_error(ngx_http_confhaven_billing_t *st,
     {
         call->error.status = 409;
         call->error.code = "conflict";
+    }
+
+    if (st->kind == NGX_HTTP_CONFHAVEN_BILLING_WEBHOOK) {
+        ngx_http_confhaven_metrics_inc(call->error.status < 500
+                   ? NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_REFUSED
+                   : NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_FAILED);
     }
 
     call->handler(call);
@@ -988,6 +995,9 @@ ngx_http_confhaven_billing_seen(ngx_http_confhaven_fetch_t *f)
     }
 
     if (f->value.len == 4 && ngx_strncmp(f->value.data, "seen", 4) == 0) {
+        ngx_http_confhaven_metrics_inc(
+                         NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_IGNORED);
+
         root = json_pack("{s:b, s:s, s:s, s:s}", "received", 1,
                          "id", st->event_id, "type", st->type,
                          "outcome", "duplicate");
@@ -1162,6 +1172,12 @@ ngx_http_confhaven_billing_applied(ngx_http_confhaven_fetch_t *f)
     ngx_log_error(NGX_LOG_INFO, st->call->log, 0,
                   "confhaven billing: event %s (%s): %s", st->event_id,
                   st->type, outcome ? outcome : "?");
+
+    ngx_http_confhaven_metrics_inc(
+        (outcome && (ngx_strncmp(outcome, "applied", 7) == 0
+                     || ngx_strncmp(outcome, "linked", 6) == 0))
+        ? NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_APPLIED
+        : NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_IGNORED);
 
     out = json_pack("{s:b, s:s, s:s, s:s}", "received", 1,
                     "id", st->event_id, "type", st->type,
@@ -1372,6 +1388,12 @@ ngx_http_confhaven_billing_fail(ngx_http_confhaven_op_call_t *call,
         ngx_log_error(NGX_LOG_ERR, call->log, 0, "confhaven billing: %V",
                       &f->message);
         ngx_str_set(&f->sqlstate, "XX000");
+    }
+
+    if (st && st->kind == NGX_HTTP_CONFHAVEN_BILLING_WEBHOOK) {
+        ngx_http_confhaven_metrics_inc(status < 500
+                   ? NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_REFUSED
+                   : NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_FAILED);
     }
 
     call->error.kind = kind;
