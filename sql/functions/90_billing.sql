@@ -116,14 +116,12 @@ AS $$
            END;
 $$;
 
-/*
- * Applies one webhook event: org_hint is our organizer id as the event
- * carries it (client_reference_id, metadata.organizer_id), customer the
- * Stripe customer, sub the subscription as fetched (NULL: none, the
- * event only links the customer), tier the tier of its price (NULL:
- * a price we do not sell), state_ms the time of that state (ms since the
- * epoch), grace_s the grace period of a failed payment.
- */
+-- Applies one webhook event: org_hint is our organizer id as the event
+-- carries it (client_reference_id, metadata.organizer_id), customer the
+-- Stripe customer, sub the subscription as fetched (NULL: none, the
+-- event only links the customer), tier the tier of its price (NULL:
+-- a price we do not sell), state_ms the time of that state (ms since the
+-- epoch), grace_s the grace period of a failed payment.
 CREATE OR REPLACE FUNCTION confhaven.billing_apply(event_id text,
     event_type text, event_created bigint, org_hint text, customer text,
     sub json, tier text, state_ms bigint, grace_s integer)
