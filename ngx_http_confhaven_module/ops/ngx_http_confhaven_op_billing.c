@@ -1655,8 +1655,17 @@ ngx_http_confhaven_billing_init_process(ngx_http_confhaven_billing_conf_t *bc)
     ngx_http_confhaven_billing_conf = bc;
 
     for (i = 0; i < 3; i++) {
-        (void) ngx_http_confhaven_op_steps_add(
-                                      &ngx_http_confhaven_billing_steps[i]);
+        if (ngx_http_confhaven_op_steps_add(
+                                      &ngx_http_confhaven_billing_steps[i])
+            != NGX_OK)
+        {
+            /* op.c's table is full: these operations would answer 500 */
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "confhaven billing: no room for the operation "
+                          "\"%V\" in op.c's table of operations of "
+                          "steps (NGX_HTTP_CONFHAVEN_OP_MAX_STEPS)",
+                          &ngx_http_confhaven_billing_steps[i].op->name);
+        }
     }
 }
 
