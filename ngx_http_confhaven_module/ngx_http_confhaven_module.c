@@ -447,6 +447,69 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_loc_conf_t, metrics),
       NULL },
 
+    { ngx_string("confhaven_stripe_secret_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, billing.stripe.secret_key),
+      NULL },
+
+    { ngx_string("confhaven_stripe_webhook_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, billing.webhook_secret),
+      NULL },
+
+    { ngx_string("confhaven_stripe_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, billing.stripe.api_url),
+      NULL },
+
+    { ngx_string("confhaven_stripe_price"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_confhaven_billing_price,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, billing.prices),
+      NULL },
+
+    { ngx_string("confhaven_stripe_success_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, billing.success_url),
+      NULL },
+
+    { ngx_string("confhaven_stripe_cancel_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, billing.cancel_url),
+      NULL },
+
+    { ngx_string("confhaven_stripe_return_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, billing.return_url),
+      NULL },
+
+    { ngx_string("confhaven_stripe_grace_period"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, billing.grace),
+      NULL },
+
+    { ngx_string("confhaven_stripe_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, billing.timeout),
+      NULL },
+
       ngx_null_command
 };
 
@@ -743,6 +806,7 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->events.size = NGX_CONF_UNSET_UINT;
     chmcf->events.interval = NGX_CONF_UNSET_MSEC;
     chmcf->events.retention = NGX_CONF_UNSET;
+    ngx_http_confhaven_billing_create_conf(&chmcf->billing);
 
     return chmcf;
 }
@@ -833,6 +897,14 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
     if (ngx_http_confhaven_invite_init_conf(cf, &chmcf->invite,
                                             chmcf->redis_conf.url.len != 0,
                                             chmcf->pg.server.len != 0)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_confhaven_billing_init_conf(cf, &chmcf->billing,
+                                             &chmcf->invite.thread_pool_name,
+                                             chmcf->pg.server.len != 0)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
@@ -1265,6 +1337,7 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
 
     ngx_http_confhaven_transport_sse_init_process(cycle, chmcf);
     ngx_http_confhaven_invite_init_process(&chmcf->invite, chmcf->redis);
+    ngx_http_confhaven_billing_init_process(&chmcf->billing);
 
     if (ngx_http_confhaven_events_init(cycle, &chmcf->events, chmcf->pool,
                                        &chmcf->pg)

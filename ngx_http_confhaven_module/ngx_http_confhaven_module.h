@@ -17,6 +17,7 @@
 #include "ngx_http_confhaven_cache.h"
 #include "ngx_http_confhaven_op.h"
 #include "ngx_http_confhaven_op_invite.h"
+#include "ngx_http_confhaven_op_billing.h"
 #include "ngx_http_confhaven_events.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
@@ -47,6 +48,8 @@ typedef struct {
 
     ngx_flag_t                       metrics_used;
     ngx_shm_zone_t                  *metrics_zone;
+
+    ngx_http_confhaven_billing_conf_t  billing;        /* Stripe */
 } ngx_http_confhaven_main_conf_t;
 
 

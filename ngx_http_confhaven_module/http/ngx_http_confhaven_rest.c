@@ -218,6 +218,12 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* billing and Stripe's webhooks: ngx_http_confhaven_rest_billing.c */
+    rc = ngx_http_confhaven_rest_billing(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     /* organizers and their keys: ngx_http_confhaven_rest_organizer.c */
     rc = ngx_http_confhaven_rest_organizer(r);
     if (rc != NGX_DECLINED) {

@@ -16,6 +16,7 @@
 ngx_int_t ngx_http_confhaven_rest_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_confhaven_rest_error_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_confhaven_rest_organizer(ngx_http_request_t *r);
+ngx_int_t ngx_http_confhaven_rest_billing(ngx_http_request_t *r);
 ngx_int_t ngx_http_confhaven_rest_authorized(ngx_http_request_t *r,
     ngx_str_t *key);
 

@@ -150,6 +150,21 @@ static ngx_http_confhaven_metrics_counter_t
     { "confhaven_mcp_sessions_refused_total",
       "MCP sessions refused because a session limit or the zone was full "
       "(answered 503)." },
+
+    { "confhaven_stripe_webhooks_applied_total",
+      "Stripe webhook events whose subscription state was applied." },
+
+    { "confhaven_stripe_webhooks_ignored_total",
+      "Stripe webhook events acknowledged without a change: duplicates, "
+      "stale states, types billing does not handle." },
+
+    { "confhaven_stripe_webhooks_refused_total",
+      "Stripe webhook deliveries refused with 400: signature missing, "
+      "wrong or stale, or not an event." },
+
+    { "confhaven_stripe_webhooks_failed_total",
+      "Stripe webhook deliveries answered 5xx (Stripe or the database "
+      "unavailable): Stripe delivers them again." },
 };
 
 

@@ -119,6 +119,12 @@ AS $$
         'name', o.name,
         'tier', confhaven._organizer_tier(o.id),
         'created_at', o.created_at,
+        'billing', json_build_object(
+            'tier', confhaven._organizer_tier(o.id),
+            'status', o.billing_status,
+            'current_period_end', o.current_period_end,
+            'cancel_at_period_end', o.cancel_at_period_end,
+            'grace_until', o.grace_until),
         'conferences', coalesce((
             SELECT json_agg(json_build_object('id', c.id, 'slug', c.slug,
                                               'name', c.name) ORDER BY c.slug)
