@@ -27,7 +27,8 @@
 #define NGX_HTTP_CONFHAVEN_PB_LEN     2
 #define NGX_HTTP_CONFHAVEN_PB_I32     5
 
-#define ngx_http_confhaven_pb_tag(field, type)  (u_char) (((field) << 3) | (type))
+#define ngx_http_confhaven_pb_tag(field, type)                                \
+    (u_char) (((field) << 3) | (type))
 
 
 typedef struct {
