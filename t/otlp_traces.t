@@ -54,7 +54,7 @@ if (defined $err) {
 }
 
 $t->private_redis();
-$t->plan(64);
+$t->plan(67);
 
 my $J = JSON::PP->new->canonical;
 my $node = ConfHaven::FakeGraph::node_binary();
@@ -118,6 +118,7 @@ $graph
 $extra
     server {
         listen 127.0.0.1:%%PORT_1%%;
+        add_header X-Trace-Id \$confhaven_trace_id always;
 
         location /mcp {
             confhaven_mcp on;
@@ -242,6 +243,19 @@ ok($redis, 'REST: a Redis span');
 is($redis && $redis->{parent_span_id}, $server->{span_id},
    'REST: Redis span under the server span');
 ok((!grep { $_->{start} > $_->{end} } @$spans), 'spans end after they start');
+
+# ---- no traceparent: a new trace, whose id the logs show
+
+$r = $t->http('GET', '/api/conferences');
+my $own = $r->{headers}{'x-trace-id'} // '';
+like($own, qr/^[0-9a-f]{32}$/, '$confhaven_trace_id: our own trace id');
+$spans = spans_of($own, 1);
+ok((grep { $_->{kind} == 2 && $_->{parent_span_id} eq '' } @$spans),
+   'no traceparent: a root server span in that trace');
+is($t->http('GET', '/api/conferences',
+            headers => [ traceparent => tp($tid, $pid) ])
+     ->{headers}{'x-trace-id'}, $tid,
+   '$confhaven_trace_id: the client\'s when it sends one');
 
 # ---- MCP: params._meta's traceparent, the tool span and its children
 

@@ -149,8 +149,9 @@ ngx_http_confhaven_observe_log_error(ngx_http_request_t *r,
 
 /*
  * The request's trace id: the MCP call's (params._meta first), else that
- * of a valid traceparent header (REST too); for $confhaven_trace_id and
- * the error log.  ctx may be NULL.
+ * of a valid traceparent header (REST too), else, with OTLP traces on,
+ * the one its spans were given; for $confhaven_trace_id and the error
+ * log.  ctx may be NULL.
  */
 
 void
@@ -172,25 +173,40 @@ ngx_http_confhaven_observe_trace_id(ngx_http_request_t *r,
     h = ngx_http_confhaven_mcp_header(r, "traceparent",
                                       sizeof("traceparent") - 1);
     if (h == NULL) {
-        return;
+        goto span;
     }
 
     /* version "-" trace-id (32 hex) "-" parent-id (16 hex) "-" flags */
     p = h->value.data;
 
     if (h->value.len < 55 || p[2] != '-' || p[35] != '-' || p[52] != '-') {
-        return;
+        goto span;
     }
 
     for (i = 3; i < 35; i++) {
         if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
         {
-            return;
+            goto span;
         }
     }
 
     id->data = p + 3;
     id->len = 32;
+
+    return;
+
+span:
+
+    /* with OTLP traces on: the trace id the request's spans were given */
+    if (ctx && ctx->env.trace) {
+        p = ngx_pnalloc(r->pool, 32);
+        if (p == NULL) {
+            return;
+        }
+
+        id->len = ngx_hex_dump(p, ctx->env.trace->trace_id, 16) - p;
+        id->data = p;
+    }
 }
 
 
