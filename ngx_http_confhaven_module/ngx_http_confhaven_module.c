@@ -102,6 +102,15 @@ static ngx_http_confhaven_content_t  ngx_http_confhaven_contents[] = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_confhaven_otlp_batch_bounds = {
+    ngx_conf_check_num_bounds, 1, 8192
+};
+
+static ngx_conf_num_bounds_t  ngx_http_confhaven_otlp_queue_bounds = {
+    ngx_conf_check_num_bounds, 1, 65536
+};
+
+
 static ngx_command_t  ngx_http_confhaven_commands[] = {
 
     { ngx_string("confhaven_pg_server"),
@@ -510,6 +519,50 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_main_conf_t, billing.timeout),
       NULL },
 
+    /* issue 12: OpenTelemetry traces over OTLP/HTTP */
+
+    { ngx_string("confhaven_otlp_endpoint"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_otlp_endpoint,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, otlp.url),
+      NULL },
+
+    { ngx_string("confhaven_trace_sample_ratio"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_otlp_ratio,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, otlp.trace.ratio),
+      NULL },
+
+    { ngx_string("confhaven_otlp_batch_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, otlp.batch),
+      &ngx_http_confhaven_otlp_batch_bounds },
+
+    { ngx_string("confhaven_otlp_queue_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, otlp.trace.queue_size),
+      &ngx_http_confhaven_otlp_queue_bounds },
+
+    { ngx_string("confhaven_otlp_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, otlp.timeout),
+      NULL },
+
+    { ngx_string("confhaven_otlp_service_name"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, otlp.trace.service),
+      NULL },
+
       ngx_null_command
 };
 
@@ -610,6 +663,11 @@ ngx_http_confhaven_get_ctx(ngx_http_request_t *r)
     ctx->result_count = -1;
     ngx_http_set_ctx(r, ctx, ngx_http_confhaven_module);
 
+    /* its server span (OTLP traces): the parent of all it does */
+    if (r == r->main && ngx_http_confhaven_trace_enabled()) {
+        ctx->env.trace = ngx_http_confhaven_observe_span(r);
+    }
+
     return ctx;
 }
 
@@ -623,7 +681,8 @@ ngx_http_confhaven_postconfiguration(ngx_conf_t *cf)
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     chmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_confhaven_module);
-    metrics = (chmcf->metrics_zone != NULL);
+    /* the log phase ends a request's server span too */
+    metrics = (chmcf->metrics_zone != NULL || chmcf->otlp.url.len);
 
     if (ngx_http_confhaven_observe_postconfiguration(cf, metrics) != NGX_OK) {
         return NGX_ERROR;
@@ -807,6 +866,10 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->events.interval = NGX_CONF_UNSET_MSEC;
     chmcf->events.retention = NGX_CONF_UNSET;
     ngx_http_confhaven_billing_create_conf(&chmcf->billing);
+    chmcf->otlp.timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->otlp.batch = NGX_CONF_UNSET_UINT;
+    chmcf->otlp.trace.queue_size = NGX_CONF_UNSET_UINT;
+    chmcf->otlp.trace.ratio = NGX_CONF_UNSET_UINT;
 
     return chmcf;
 }
@@ -921,6 +984,13 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"confhaven_pg_connect_timeout\" must be "
                            "greater than zero");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_confhaven_otlp_init_conf(cf, &chmcf->otlp,
+                                          &chmcf->invite.thread_pool_name)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1295,6 +1365,10 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ngx_http_confhaven_otlp_init_process(cycle, &chmcf->otlp) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (chmcf->pg.server.len == 0) {
         return ngx_http_confhaven_metrics_init_process(cycle,
                    chmcf->metrics_zone, ngx_http_confhaven_gauges, chmcf);
@@ -1397,6 +1471,23 @@ ngx_http_confhaven_gauges(void *data)
     }
 
     ngx_http_confhaven_metrics_gauge(NGX_HTTP_CONFHAVEN_GAUGE_REDIS, redis);
+
+    /* the local cache tier's subscriber, same states */
+    redis = NGX_HTTP_CONFHAVEN_METRICS_REDIS_NONE;
+    state = chmcf->cache ? ngx_http_confhaven_cache_subscriber_state(
+                                                          chmcf->cache)
+                         : NULL;
+
+    if (state) {
+        redis = (ngx_strcmp(state, "ok") == 0)
+                ? NGX_HTTP_CONFHAVEN_METRICS_REDIS_OK
+                : (ngx_strcmp(state, "connecting") == 0)
+                  ? NGX_HTTP_CONFHAVEN_METRICS_REDIS_CONNECTING
+                  : NGX_HTTP_CONFHAVEN_METRICS_REDIS_UNAVAILABLE;
+    }
+
+    ngx_http_confhaven_metrics_gauge(NGX_HTTP_CONFHAVEN_GAUGE_REDIS_SUBSCRIBER,
+                                     redis);
 }
 
 
@@ -1406,6 +1497,7 @@ ngx_http_confhaven_exit_process(ngx_cycle_t *cycle)
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     ngx_http_confhaven_metrics_exit_process();
+    ngx_http_confhaven_otlp_exit_process();
 
     chmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                 ngx_http_confhaven_module);

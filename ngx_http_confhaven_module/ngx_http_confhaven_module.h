@@ -21,6 +21,7 @@
 #include "ngx_http_confhaven_events.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
+#include "ngx_http_confhaven_otlp.h"
 
 
 #define NGX_HTTP_CONFHAVEN_IMPORT_MAX_SIZE     (32 * 1024 * 1024)
@@ -50,6 +51,7 @@ typedef struct {
     ngx_shm_zone_t                  *metrics_zone;
 
     ngx_http_confhaven_billing_conf_t  billing;        /* Stripe */
+    ngx_http_confhaven_otlp_conf_t   otlp;             /* traces */
 } ngx_http_confhaven_main_conf_t;
 
 

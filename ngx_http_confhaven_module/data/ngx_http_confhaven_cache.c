@@ -134,6 +134,9 @@ static void ngx_http_confhaven_cache_put(ngx_http_confhaven_cache_t *cache,
     ngx_str_t *rkey, ngx_str_t *gen, ngx_str_t *value, ngx_str_t *count,
     ngx_str_t *tag, ngx_msec_t ttl, ngx_log_t *log);
 static void ngx_http_confhaven_fetch_complete(ngx_http_confhaven_fetch_t *f);
+static void ngx_http_confhaven_fetch_db_span(ngx_http_confhaven_fetch_t *f);
+static void ngx_http_confhaven_fetch_span_end(ngx_http_confhaven_fetch_t *f,
+    ngx_uint_t error);
 static void ngx_http_confhaven_cache_ignore(ngx_http_confhaven_redis_op_t *op,
     redisReply *reply);
 static ngx_int_t ngx_http_confhaven_str_copy(ngx_pool_t *p, ngx_str_t *dst,
@@ -212,6 +215,19 @@ const char *
 ngx_http_confhaven_cache_state(ngx_http_confhaven_cache_t *cache)
 {
     return ngx_http_confhaven_redis_state(cache ? cache->redis : NULL);
+}
+
+
+/* the local tier's subscriber connection; NULL without the local tier */
+
+const char *
+ngx_http_confhaven_cache_subscriber_state(ngx_http_confhaven_cache_t *cache)
+{
+    if (cache == NULL || cache->local == NULL || cache->local->sub == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_confhaven_redis_state(cache->local->sub);
 }
 
 
@@ -316,7 +332,17 @@ ngx_http_confhaven_cache_fetch(ngx_http_confhaven_fetch_t *f)
     argv[2] = NGX_HTTP_CONFHAVEN_CACHE_GEN;
     argvlen[2] = sizeof(NGX_HTTP_CONFHAVEN_CACHE_GEN) - 1;
 
+    f->span = ngx_http_confhaven_trace_child(f->pool, f->trace, "MGET", 4,
+                                             NGX_HTTP_CONFHAVEN_SPAN_CLIENT);
+    if (f->span) {
+        ngx_http_confhaven_trace_str(f->span, "db.system",
+                                     (u_char *) "redis", 5);
+        ngx_http_confhaven_trace_str(f->span, "db.operation.name",
+                                     (u_char *) "MGET", 4);
+    }
+
     if (ngx_http_confhaven_redis_command(rop, 3, argv, argvlen) != NGX_OK) {
+        ngx_http_confhaven_fetch_span_end(f, 1);
         f->cache_status = NGX_HTTP_CONFHAVEN_CACHE_BYPASS;
         ngx_http_confhaven_fetch_db(f, cache);
         return NGX_OK;
@@ -343,6 +369,9 @@ ngx_http_confhaven_fetch_cache_reply(ngx_http_confhaven_redis_op_t *op,
     f = op->data;
     f->rop = NULL;
     cache = f->cache;
+
+    ngx_http_confhaven_fetch_span_end(f, reply == NULL
+                                         || reply->type == REDIS_REPLY_ERROR);
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2)
@@ -438,6 +467,10 @@ ngx_http_confhaven_fetch_db(ngx_http_confhaven_fetch_t *f,
     }
 
     f->db_used = 1;
+
+    if (f->trace && f->trace->sampled) {
+        ngx_http_confhaven_fetch_db_span(f);
+    }
 
     if (f->key.len) {
         hash = ngx_crc32_short(f->key.data, f->key.len);
@@ -838,7 +871,87 @@ static void
 ngx_http_confhaven_fetch_complete(ngx_http_confhaven_fetch_t *f)
 {
     f->active = 0;
+
+    ngx_http_confhaven_fetch_span_end(f,
+                                      f->status != NGX_HTTP_CONFHAVEN_PG_OK);
+
     f->handler(f);
+}
+
+
+/*
+ * A client span for the database query a fetch waits for (its own or a
+ * flight it joins).  db.query.summary is the function the SQL calls,
+ * never its parameters.
+ */
+
+static void
+ngx_http_confhaven_fetch_db_span(ngx_http_confhaven_fetch_t *f)
+{
+    u_char  *p, *start, *last;
+    size_t   len, oplen;
+    u_char   summary[NGX_HTTP_CONFHAVEN_SPAN_NAME];
+
+    p = (u_char *) f->sql;
+    last = p + ngx_strlen(p);
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    start = p;
+
+    while (p < last && *p != ' ') {
+        p++;
+    }
+
+    oplen = ngx_min((size_t) (p - start), sizeof(summary) - 1);
+    ngx_memcpy(summary, start, oplen);
+    len = oplen;
+
+    /*
+     * "SELECT r::text, ... FROM confhaven.api_search($1, ...) r": the
+     * operation and the first function of our schema it calls
+     */
+    p = ngx_strlcasestrn(p, last, (u_char *) "confhaven.",
+                         sizeof("confhaven.") - 1 - 1);
+
+    if (p) {
+        summary[len++] = ' ';
+
+        while (p < last && len < sizeof(summary)
+               && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                   || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
+        {
+            summary[len++] = *p++;
+        }
+    }
+
+    f->span = ngx_http_confhaven_trace_child(f->pool, f->trace,
+                                             (char *) summary, len,
+                                             NGX_HTTP_CONFHAVEN_SPAN_CLIENT);
+
+    ngx_http_confhaven_trace_str(f->span, "db.system",
+                                 (u_char *) "postgresql", 10);
+    ngx_http_confhaven_trace_str(f->span, "db.operation.name", start, oplen);
+    ngx_http_confhaven_trace_str(f->span, "db.query.summary", summary, len);
+}
+
+
+static void
+ngx_http_confhaven_fetch_span_end(ngx_http_confhaven_fetch_t *f,
+    ngx_uint_t error)
+{
+    if (f->span == NULL) {
+        return;
+    }
+
+    if (error) {
+        ngx_http_confhaven_trace_error(f->span);
+    }
+
+    ngx_http_confhaven_trace_end(f->span);
+    f->span = NULL;
 }
 
 
@@ -865,6 +978,9 @@ ngx_http_confhaven_fetch_cleanup(void *data)
         ngx_queue_remove(&f->queue);
         f->flight = NULL;
     }
+
+    /* cancelled: the span ends here, marked as an error */
+    ngx_http_confhaven_fetch_span_end(f, 1);
 
     f->active = 0;
 }

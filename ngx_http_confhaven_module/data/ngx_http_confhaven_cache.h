@@ -14,6 +14,7 @@
 
 #include "ngx_http_confhaven_pg.h"
 #include "ngx_http_confhaven_redis.h"
+#include "ngx_http_confhaven_trace.h"
 
 
 /* f->cache_status */
@@ -72,6 +73,8 @@ struct ngx_http_confhaven_fetch_s {
     ngx_str_t                          rkey;
     ngx_str_t                          gen;
     ngx_uint_t                         local_seq;
+    ngx_http_confhaven_span_t         *trace;      /* parent, or NULL */
+    ngx_http_confhaven_span_t         *span;       /* Redis or database */
     unsigned                           gen_known:1;
     unsigned                           db_used:1;
     unsigned                           active:1;
@@ -105,6 +108,8 @@ char *ngx_http_confhaven_cache_local_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 const char *ngx_http_confhaven_cache_status_name(ngx_uint_t status);
 const char *ngx_http_confhaven_cache_state(ngx_http_confhaven_cache_t *cache);
+const char *ngx_http_confhaven_cache_subscriber_state(
+    ngx_http_confhaven_cache_t *cache);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_CACHE_H_INCLUDED_ */

@@ -36,6 +36,8 @@
 
 static ngx_int_t ngx_http_confhaven_observe_post_read(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_observe_log(ngx_http_request_t *r);
+static void ngx_http_confhaven_observe_span_end(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx);
 static u_char *ngx_http_confhaven_observe_log_error(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
 
@@ -147,8 +149,9 @@ ngx_http_confhaven_observe_log_error(ngx_http_request_t *r,
 
 /*
  * The request's trace id: the MCP call's (params._meta first), else that
- * of a valid traceparent header (REST too); for $confhaven_trace_id and
- * the error log.  ctx may be NULL.
+ * of a valid traceparent header (REST too), else, with OTLP traces on,
+ * the one its spans were given; for $confhaven_trace_id and the error
+ * log.  ctx may be NULL.
  */
 
 void
@@ -170,25 +173,164 @@ ngx_http_confhaven_observe_trace_id(ngx_http_request_t *r,
     h = ngx_http_confhaven_mcp_header(r, "traceparent",
                                       sizeof("traceparent") - 1);
     if (h == NULL) {
-        return;
+        goto span;
     }
 
     /* version "-" trace-id (32 hex) "-" parent-id (16 hex) "-" flags */
     p = h->value.data;
 
     if (h->value.len < 55 || p[2] != '-' || p[35] != '-' || p[52] != '-') {
-        return;
+        goto span;
     }
 
     for (i = 3; i < 35; i++) {
         if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
         {
-            return;
+            goto span;
         }
     }
 
     id->data = p + 3;
     id->len = 32;
+
+    return;
+
+span:
+
+    /* with OTLP traces on: the trace id the request's spans were given */
+    if (ctx && ctx->env.trace) {
+        p = ngx_pnalloc(r->pool, 32);
+        if (p == NULL) {
+            return;
+        }
+
+        id->len = ngx_hex_dump(p, ctx->env.trace->trace_id, 16) - p;
+        id->data = p;
+    }
+}
+
+
+/* ------------------------------------------------------------ traces */
+
+
+/*
+ * The request's server span, made with its context (get_ctx()): in the
+ * client's trace when a traceparent header says so.  An MCP message's
+ * params._meta may move it to another trace before any child exists.
+ */
+
+ngx_http_confhaven_span_t *
+ngx_http_confhaven_observe_span(ngx_http_request_t *r)
+{
+    ngx_str_t         tp, ts;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(&tp);
+    ngx_str_null(&ts);
+
+    h = ngx_http_confhaven_mcp_header(r, "traceparent",
+                                      sizeof("traceparent") - 1);
+    if (h) {
+        tp = h->value;
+
+        h = ngx_http_confhaven_mcp_header(r, "tracestate",
+                                          sizeof("tracestate") - 1);
+        if (h) {
+            ts = h->value;
+        }
+    }
+
+    return ngx_http_confhaven_trace_server(r->pool, &tp, &ts, r->start_sec,
+                                           r->start_msec);
+}
+
+
+/* HTTP semantic conventions, at the log phase */
+
+static void
+ngx_http_confhaven_observe_span_end(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx)
+{
+    u_char                     *p;
+    ngx_uint_t                  status;
+    ngx_http_confhaven_span_t  *span;
+    u_char                      name[NGX_HTTP_CONFHAVEN_SPAN_NAME];
+
+    span = ctx->env.trace;
+
+    if (span->ended) {
+        return;
+    }
+
+    if (!span->sampled) {
+        ngx_http_confhaven_trace_end(span);
+        return;
+    }
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    /* "{method} {route}": a route name of our own tables, never the URI */
+    p = ngx_snprintf(name, sizeof(name), "%V%s%V", &r->method_name,
+                     ctx->route.len ? " " : "", &ctx->route);
+
+    ngx_http_confhaven_trace_str(span, "", name, p - name);
+
+    ngx_http_confhaven_trace_str(span, "http.request.method",
+                                 r->method_name.data, r->method_name.len);
+    ngx_http_confhaven_trace_str(span, "url.path", r->uri.data, r->uri.len);
+    ngx_http_confhaven_trace_str(span, "url.scheme",
+                                 (u_char *) (r->connection->ssl ? "https"
+                                                                : "http"),
+                                 r->connection->ssl ? 5 : 4);
+
+    if (ctx->route.len) {
+        ngx_http_confhaven_trace_str(span, "http.route", ctx->route.data,
+                                     ctx->route.len);
+    }
+
+    ngx_http_confhaven_trace_int(span, "http.response.status_code",
+                                 (int64_t) status);
+
+    if (r->headers_in.user_agent) {
+        ngx_http_confhaven_trace_str(span, "user_agent.original",
+                                     r->headers_in.user_agent->value.data,
+                                     ngx_min(r->headers_in.user_agent
+                                             ->value.len, 128));
+    }
+
+    if (r->connection->addr_text.len) {
+        ngx_http_confhaven_trace_str(span, "client.address",
+                                     r->connection->addr_text.data,
+                                     r->connection->addr_text.len);
+    }
+
+    if (ctx->mcp_vars.method.len) {
+        ngx_http_confhaven_trace_str(span, "mcp.method.name",
+                                     ctx->mcp_vars.method.data,
+                                     ctx->mcp_vars.method.len);
+    }
+
+    if (ctx->mcp_vars.session.len) {
+        ngx_http_confhaven_trace_str(span, "mcp.session.id",
+                                     ctx->mcp_vars.session.data,
+                                     ngx_min(ctx->mcp_vars.session.len, 64));
+    }
+
+    if (ctx->error.len) {
+        ngx_http_confhaven_trace_str(span, "error.type", ctx->error.data,
+                                     ctx->error.len);
+    }
+
+    if (status >= 500) {
+        if (ctx->error.len == 0) {
+            p = ngx_sprintf(name, "%ui", status);
+            ngx_http_confhaven_trace_str(span, "error.type", name, p - name);
+        }
+
+        ngx_http_confhaven_trace_error(span);
+    }
+
+    ngx_http_confhaven_trace_end(span);
 }
 
 
@@ -205,11 +347,16 @@ ngx_http_confhaven_observe_log(ngx_http_request_t *r)
     ngx_http_confhaven_loc_conf_t         *chlcf;
     ngx_http_confhaven_metrics_request_t   mr;
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+
+    if (ctx && ctx->env.trace) {
+        ngx_http_confhaven_observe_span_end(r, ctx);
+    }
+
     if (!ngx_http_confhaven_metrics_enabled()) {
         return NGX_OK;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
     ngx_memzero(&mr, sizeof(ngx_http_confhaven_metrics_request_t));

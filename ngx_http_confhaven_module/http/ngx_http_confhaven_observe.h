@@ -20,6 +20,8 @@ ngx_int_t ngx_http_confhaven_observe_postconfiguration(ngx_conf_t *cf,
 ngx_int_t ngx_http_confhaven_observe_metrics_handler(ngx_http_request_t *r);
 void ngx_http_confhaven_observe_trace_id(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx, ngx_str_t *id);
+ngx_http_confhaven_span_t *ngx_http_confhaven_observe_span(
+    ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_OBSERVE_H_INCLUDED_ */

@@ -1385,6 +1385,8 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
         json_object_set_new(root, "redis", redis);
         json_object_set_new(root, "events",
                             ngx_http_confhaven_events_health());
+        json_object_set_new(root, "tracing",
+                            ngx_http_confhaven_trace_health());
 
         if (ngx_http_confhaven_json_dump(r, root, &body) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1409,6 +1411,7 @@ ngx_http_confhaven_rest_health(ngx_http_request_t *r,
     json_object_set_new(root, "database", db);
     json_object_set_new(root, "redis", redis);
     json_object_set_new(root, "events", ngx_http_confhaven_events_health());
+    json_object_set_new(root, "tracing", ngx_http_confhaven_trace_health());
 
     if (ngx_http_confhaven_json_dump(r, root, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -243,6 +243,7 @@ ngx_http_confhaven_rest_organizer(ngx_http_request_t *r)
 
     oc->env.cache = chmcf->cache;
     oc->env.conf = &chlcf->cache;
+    oc->env.trace = ctx->env.trace;     /* the request's span */
     oc->created = rt->created;
     oc->csv = (rt->op == &ngx_http_confhaven_op_organizer_analytics_csv);
 

@@ -98,6 +98,10 @@ static void ngx_http_confhaven_mcp_tools_list(
 static ngx_uint_t ngx_http_confhaven_mcp_tools_features(ngx_uint_t version);
 static void ngx_http_confhaven_mcp_tools_call(
     ngx_http_confhaven_mcp_call_t *call);
+static void ngx_http_confhaven_mcp_tool_span(
+    ngx_http_confhaven_mcp_call_t *call, ngx_http_confhaven_tool_run_t *run);
+static void ngx_http_confhaven_mcp_trace_span(
+    ngx_http_confhaven_mcp_call_t *call, json_t *meta, u_char *p, size_t len);
 static void ngx_http_confhaven_mcp_tool_done(
     ngx_http_confhaven_tool_run_t *run);
 static char *ngx_http_confhaven_mcp_unknown_tool(
@@ -610,6 +614,11 @@ ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call)
         p = (u_char *) json_string_value(tp);
         len = json_string_length(tp);
 
+        /* the request's span joins the trace the message names */
+        if (call->ops && call->ops->trace) {
+            ngx_http_confhaven_mcp_trace_span(call, meta, p, len);
+        }
+
     } else {
         h = ngx_http_confhaven_mcp_header(call->r, "traceparent",
                                           sizeof("traceparent") - 1);
@@ -640,6 +649,29 @@ ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call)
 
     ngx_memcpy(vars->trace_id.data, p + 3, 32);
     vars->trace_id.len = 32;
+}
+
+
+static void
+ngx_http_confhaven_mcp_trace_span(ngx_http_confhaven_mcp_call_t *call,
+    json_t *meta, u_char *p, size_t len)
+{
+    json_t     *ts;
+    ngx_str_t   tp, state, *sp;
+
+    tp.data = p;
+    tp.len = len;
+
+    ts = json_object_get(meta, "tracestate");
+    sp = NULL;
+
+    if (json_is_string(ts)) {
+        state.data = (u_char *) json_string_value(ts);
+        state.len = json_string_length(ts);
+        sp = &state;
+    }
+
+    ngx_http_confhaven_trace_reparent(call->ops->trace, &tp, sp);
 }
 
 
@@ -1221,8 +1253,116 @@ ngx_http_confhaven_mcp_tools_call(ngx_http_confhaven_mcp_call_t *call)
         return;
     }
 
+    ngx_http_confhaven_mcp_tool_span(call, run);
+
     if (ngx_http_confhaven_tools_call(run) != NGX_OK) {
+        ngx_http_confhaven_trace_error(run->span);
+        ngx_http_confhaven_trace_end(run->span);
         ngx_http_confhaven_mcp_result(call, NULL);
+    }
+}
+
+
+/*
+ * The tool call's span, under the request's: the original's mcp.*
+ * attributes (mcp.user.query is the search text the client sent).
+ */
+
+static void
+ngx_http_confhaven_mcp_tool_span(ngx_http_confhaven_mcp_call_t *call,
+    ngx_http_confhaven_tool_run_t *run)
+{
+    u_char                     *p, *last;
+    size_t                      len;
+    json_t                     *v, *info;
+    ngx_str_t                   client;
+    const char                 *type;
+    ngx_http_confhaven_span_t  *span;
+    u_char                      name[NGX_HTTP_CONFHAVEN_SPAN_NAME];
+
+    if (run->env == NULL || run->env->trace == NULL
+        || !run->env->trace->sampled)
+    {
+        return;
+    }
+
+    p = ngx_snprintf(name, sizeof(name), "tools/call %V", &run->tool->name);
+    len = p - name;
+
+    span = ngx_http_confhaven_trace_child(call->r->pool, run->env->trace,
+                                          (char *) name, len,
+                                          NGX_HTTP_CONFHAVEN_SPAN_INTERNAL);
+    if (span == NULL) {
+        return;
+    }
+
+    run->span = span;
+
+    ngx_http_confhaven_trace_str(span, "mcp.method.name",
+                                 (u_char *) "tools/call", 10);
+    ngx_http_confhaven_trace_str(span, "mcp.tool_name", run->tool->name.data,
+                                 run->tool->name.len);
+    ngx_http_confhaven_trace_str(span, "gen_ai.tool.name",
+                                 run->tool->name.data, run->tool->name.len);
+
+    v = json_object_get(run->args, "query");
+    if (json_is_string(v)) {
+        ngx_http_confhaven_trace_str(span, "mcp.user.query",
+                                     (u_char *) json_string_value(v),
+                                     json_string_length(v));
+    }
+
+    v = json_object_get(run->args, "conference");
+    if (json_is_string(v)) {
+        ngx_http_confhaven_trace_str(span, "mcp.conference_slug",
+                                     (u_char *) json_string_value(v),
+                                     json_string_length(v));
+    }
+
+    /* the 2026 wire's clientInfo, else the User-Agent */
+    info = json_object_get(json_object_get(call->params, "_meta"),
+                           "io.modelcontextprotocol/clientInfo");
+    v = json_object_get(info, "name");
+
+    ngx_str_null(&client);
+
+    if (json_is_string(v)) {
+        client.data = (u_char *) json_string_value(v);
+        client.len = json_string_length(v);
+
+    } else if (call->r->headers_in.user_agent) {
+        client = call->r->headers_in.user_agent->value;
+    }
+
+    type = "unknown";
+    last = client.data + client.len;
+
+    if (client.len == 0) {
+        /* void */
+
+    } else if (ngx_strlcasestrn(client.data, last, (u_char *) "chatgpt", 6)
+               || ngx_strlcasestrn(client.data, last, (u_char *) "openai", 5))
+    {
+        type = "chatgpt";
+
+    } else if (ngx_strlcasestrn(client.data, last, (u_char *) "copilot", 6))
+    {
+        type = "copilot";
+
+    } else if (ngx_strlcasestrn(client.data, last, (u_char *) "electron", 7))
+    {
+        type = "electron_app";
+
+    } else if (ngx_strlcasestrn(client.data, last, (u_char *) "claude", 5)) {
+        type = "claude";
+    }
+
+    ngx_http_confhaven_trace_str(span, "mcp.client_type", (u_char *) type,
+                                 ngx_strlen(type));
+
+    if (client.len) {
+        ngx_http_confhaven_trace_str(span, "mcp.client.name", client.data,
+                                     ngx_min(client.len, 128));
     }
 }
 
@@ -1235,6 +1375,22 @@ ngx_http_confhaven_mcp_tool_done(ngx_http_confhaven_tool_run_t *run)
     ngx_http_confhaven_mcp_vars_t  *vars;
 
     ngx_http_confhaven_mcp_events_tool(call, run);
+
+    if (run->span) {
+        if (run->call.error.kind != NGX_HTTP_CONFHAVEN_OP_OK
+            || (run->result
+                && json_is_true(json_object_get(run->result, "isError"))))
+        {
+            ngx_http_confhaven_trace_str(run->span, "error.type",
+                                         (u_char *) "tool_error", 10);
+            ngx_http_confhaven_trace_error(run->span);
+        }
+
+        ngx_http_confhaven_trace_int(run->span, "mcp.cache_status",
+                                     (int64_t) run->cache_status);
+        ngx_http_confhaven_trace_end(run->span);
+        run->span = NULL;
+    }
 
     vars = call->vars;
     if (vars) {

@@ -557,6 +557,7 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
     f->cache = run->env->cache;
     f->pool = run->r->pool;
     f->log = run->r->connection->log;
+    f->trace = run->span;
     f->handler = ngx_http_confhaven_tool_rendered;
     f->data = run;
 
@@ -597,6 +598,11 @@ ngx_http_confhaven_tools_prepare(ngx_http_confhaven_tool_run_t *run)
 
     ngx_http_confhaven_op_init(&run->call, run->tool->op, run->env,
                                run->r->pool, run->r->connection->log);
+
+    if (run->span) {
+        /* the operation's database, cache and Graph spans are the tool's */
+        run->call.trace = run->span;
+    }
 
     /* the 2026-07-28 wire typed them to compare its Mcp-Param headers */
     rc = run->args_typed ? NGX_OK

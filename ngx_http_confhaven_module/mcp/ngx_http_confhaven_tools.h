@@ -81,6 +81,8 @@ struct ngx_http_confhaven_tool_run_s {
     ngx_http_confhaven_tool_done_pt      done;
     void                                *data;
 
+    ngx_http_confhaven_span_t           *span;        /* the tool's, or NULL */
+
     unsigned                             running:1;
     unsigned                             args_typed:1;  /* checked already */
 };

@@ -145,6 +145,7 @@ ngx_http_confhaven_graph_create_event(ngx_http_confhaven_graph_call_t *gc,
                                   NGX_HTTP_CONFHAVEN_GRAPH_CONNECT_TIMEOUT);
             req.timeout = left;
             req.capture = ngx_http_confhaven_graph_capture;
+            req.trace = gc->trace;
 
             if (ngx_http_confhaven_graph_acquire(gc) != NGX_OK) {
                 gc->outcome = NGX_HTTP_CONFHAVEN_GRAPH_UNAVAILABLE;
@@ -492,6 +493,7 @@ ngx_http_confhaven_graph_fetch_token(ngx_http_confhaven_graph_call_t *gc,
                                   NGX_HTTP_CONFHAVEN_GRAPH_CONNECT_TIMEOUT);
     req.timeout = left;
     req.capture = ngx_http_confhaven_graph_capture;
+    req.trace = gc->trace;
 
     gc->token_fetches++;
 

@@ -51,6 +51,9 @@ typedef struct {
     ngx_msec_int_t                    retry_after;    /* ms, -1: none */
     ngx_uint_t                        attempts;
     ngx_uint_t                        token_fetches;
+
+    /* the caller's trace context (job memory), or NULL */
+    ngx_http_confhaven_trace_calls_t *trace;
 } ngx_http_confhaven_graph_call_t;
 
 

@@ -29,6 +29,8 @@ static size_t ngx_http_confhaven_curl_body(char *ptr, size_t size,
     size_t nmemb, void *data);
 static size_t ngx_http_confhaven_curl_header(char *ptr, size_t size,
     size_t nmemb, void *data);
+static void ngx_http_confhaven_offload_span(ngx_http_confhaven_span_t *span,
+    ngx_http_confhaven_http_req_t *req, CURL *h);
 
 
 static pthread_once_t     ngx_http_confhaven_curl_once = PTHREAD_ONCE_INIT;
@@ -148,6 +150,10 @@ ngx_http_confhaven_job_finished(ngx_event_t *ev)
         ngx_del_timer(&job->guard);
     }
 
+    if (job->trace) {
+        ngx_http_confhaven_trace_calls_flush(job->trace);
+    }
+
     job->done(job);
 }
 
@@ -196,10 +202,13 @@ void
 ngx_http_confhaven_http_exec(ngx_http_confhaven_http_req_t *req,
     ngx_http_confhaven_http_resp_t *resp)
 {
-    CURL                *h;
-    CURLcode             rc;
-    ngx_uint_t           i;
-    struct curl_slist   *list, *l;
+    CURL                       *h;
+    u_char                      tp[96];
+    u_char                      ts[NGX_HTTP_CONFHAVEN_TRACESTATE + 16];
+    CURLcode                    rc;
+    ngx_uint_t                  i;
+    struct curl_slist          *list, *l;
+    ngx_http_confhaven_span_t  *span;
 
     ngx_memzero(resp, sizeof(ngx_http_confhaven_http_resp_t));
     resp->retry_after = -1;
@@ -237,6 +246,34 @@ ngx_http_confhaven_http_exec(ngx_http_confhaven_http_req_t *req,
             goto nomem;
         }
         list = l;
+    }
+
+    /* W3C trace context for the callee, and our client span */
+    span = NULL;
+
+    if (req->trace) {
+        span = ngx_http_confhaven_trace_calls_start(req->trace,
+                                   req->method ? req->method
+                                               : (req->body ? "POST" : "GET"),
+                                   tp);
+
+        if (tp[0]) {
+            l = curl_slist_append(list, (char *) tp);
+            if (l == NULL) {
+                goto nomem;
+            }
+            list = l;
+        }
+
+        if (req->trace->state[0]) {
+            ngx_sprintf(ts, "tracestate: %s%Z", req->trace->state);
+
+            l = curl_slist_append(list, (char *) ts);
+            if (l == NULL) {
+                goto nomem;
+            }
+            list = l;
+        }
     }
 
     (void) curl_easy_setopt(h, CURLOPT_URL, req->url);
@@ -277,6 +314,10 @@ ngx_http_confhaven_http_exec(ngx_http_confhaven_http_req_t *req,
     (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(list);
 
+    if (span) {
+        ngx_http_confhaven_offload_span(span, req, rc == CURLE_OK ? h : NULL);
+    }
+
     if (rc != CURLE_OK) {
         resp->status = 0;
         resp->timed_out = (rc == CURLE_OPERATION_TIMEDOUT);
@@ -299,6 +340,70 @@ nomem:
     curl_slist_free_all(list);
     ngx_cpystrn((u_char *) resp->error, (u_char *) "out of memory",
                 sizeof(resp->error));
+}
+
+
+/*
+ * A client span's attributes (HTTP semantic conventions); the URL without
+ * its query, which may carry what a log must not.  h is NULL when there
+ * was no HTTP answer.
+ */
+
+static void
+ngx_http_confhaven_offload_span(ngx_http_confhaven_span_t *span,
+    ngx_http_confhaven_http_req_t *req, CURL *h)
+{
+    long         status;
+    const char  *method;
+    u_char      *u, *host, *end;
+    size_t       len;
+
+    method = req->method ? req->method : (req->body ? "POST" : "GET");
+
+    ngx_http_confhaven_trace_str(span, "http.request.method",
+                                 (u_char *) method, ngx_strlen(method));
+
+    u = (u_char *) req->url;
+    len = ngx_strlen(req->url);
+
+    end = (u_char *) ngx_strlchr(u, u + len, '?');
+    if (end) {
+        len = end - u;
+    }
+
+    ngx_http_confhaven_trace_str(span, "url.full", u, len);
+
+    host = (u_char *) ngx_strstr(u, "://");
+    if (host) {
+        host += 3;
+        end = host;
+
+        while (end < u + len && *end != '/' && *end != ':') {
+            end++;
+        }
+
+        ngx_http_confhaven_trace_str(span, "server.address", host,
+                                     end - host);
+    }
+
+    if (h == NULL) {
+        ngx_http_confhaven_trace_str(span, "error.type", (u_char *) "network",
+                                     sizeof("network") - 1);
+        ngx_http_confhaven_trace_error(span);
+        ngx_http_confhaven_trace_calls_end(span);
+        return;
+    }
+
+    status = 0;
+    (void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+
+    ngx_http_confhaven_trace_int(span, "http.response.status_code", status);
+
+    if (status >= 400) {
+        ngx_http_confhaven_trace_error(span);
+    }
+
+    ngx_http_confhaven_trace_calls_end(span);
 }
 
 

@@ -13,6 +13,8 @@
 #include <ngx_event.h>
 #include <ngx_thread_pool.h>
 
+#include "ngx_http_confhaven_trace.h"
+
 
 /*
  * Blocking work (an HTTP call to Graph, later Stripe) runs on an nginx
@@ -42,6 +44,9 @@ struct ngx_http_confhaven_job_s {
     ngx_thread_task_t            *task;
     ngx_pool_cleanup_t           *cln;
     ngx_event_t                   guard;      /* keeps an exiting worker */
+
+    /* its HTTP calls' client spans, handed to the ring before done() */
+    ngx_http_confhaven_trace_calls_t  *trace;
 };
 
 
@@ -73,6 +78,11 @@ typedef struct {
     long                          timeout;           /* ms, the whole call */
     /* response headers to keep, lower case, NULL ended */
     const char                  **capture;
+    /*
+     * the caller's trace context, in the job's memory (NULL: none): the
+     * call gets a client span and traceparent/tracestate headers
+     */
+    ngx_http_confhaven_trace_calls_t  *trace;
 } ngx_http_confhaven_http_req_t;
 
 

@@ -24,6 +24,7 @@
 #include <ngx_event.h>
 
 #include "ngx_http_confhaven_events.h"
+#include "ngx_http_confhaven_metrics.h"
 
 
 #define NGX_HTTP_CONFHAVEN_EVENTS_FOUND    20
@@ -184,6 +185,8 @@ ngx_http_confhaven_events_record(ngx_http_confhaven_event_t *ev)
 
     if (evs->count == evs->conf->size) {
         evs->dropped++;
+        ngx_http_confhaven_metrics_inc(
+                                   NGX_HTTP_CONFHAVEN_METRIC_EVENTS_DROPPED);
         return;
     }
 

@@ -91,6 +91,7 @@ ngx_http_confhaven_op_init(ngx_http_confhaven_op_call_t *call,
     call->env = env;
     call->pool = pool;
     call->log = log;
+    call->trace = env ? env->trace : NULL;
 }
 
 
@@ -544,6 +545,7 @@ ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
     f->cache = call->env->cache;
     f->pool = call->pool;
     f->log = call->log;
+    f->trace = call->trace;
     f->timeout = op->timeout ? op->timeout : call->env->timeout;
     if (op->cache != NGX_HTTP_CONFHAVEN_OP_NO_CACHE) {
         f->key = call->key;

@@ -14,6 +14,7 @@
 
 #include "ngx_http_confhaven_pg.h"
 #include "ngx_http_confhaven_cache.h"
+#include "ngx_http_confhaven_trace.h"
 
 
 /*
@@ -120,6 +121,7 @@ typedef struct {
     ngx_http_confhaven_cache_t        *cache;      /* per worker */
     ngx_http_confhaven_cache_conf_t   *conf;       /* the location's */
     ngx_msec_t                         timeout;    /* 0: the pool's */
+    ngx_http_confhaven_span_t         *trace;      /* the request's span */
 } ngx_http_confhaven_op_env_t;
 
 
@@ -150,6 +152,8 @@ struct ngx_http_confhaven_op_call_s {
     ngx_str_t                          origin;     /* "https://host" */
     ngx_str_t                          client;     /* its address */
     void                              *state;      /* op->start's */
+    /* the span its database, cache and offloaded calls hang under */
+    ngx_http_confhaven_span_t         *trace;
 };
 
 

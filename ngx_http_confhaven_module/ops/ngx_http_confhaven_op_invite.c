@@ -40,6 +40,7 @@
 #include "ngx_http_confhaven_graph.h"
 #include "ngx_http_confhaven_op_invite.h"
 #include "ngx_http_confhaven_events.h"
+#include "ngx_http_confhaven_metrics.h"
 
 
 #define NGX_HTTP_CONFHAVEN_INVITE_ADDRESS_MAX  254
@@ -64,6 +65,7 @@ typedef struct {
     ngx_http_confhaven_cache_t        *cache;
     char                               session_id[NGX_INT64_LEN + 1];
     char                               hash[65];
+    ngx_http_confhaven_trace_calls_t   trace;     /* Graph's spans */
 } ngx_http_confhaven_invite_job_t;
 
 
@@ -260,6 +262,7 @@ ngx_http_confhaven_op_invite_start(ngx_http_confhaven_op_call_t *call)
     f->cache = call->env->cache;
     f->pool = call->pool;
     f->log = call->log;
+    f->trace = call->trace;
     f->timeout = call->env->timeout;
 
     return ngx_http_confhaven_cache_fetch(f);
@@ -332,6 +335,9 @@ ngx_http_confhaven_invite_begun(ngx_http_confhaven_fetch_t *f)
 
     if (ngx_strcmp(state, "sent") == 0 || ngx_strcmp(state, "pending") == 0)
     {
+        ngx_http_confhaven_metrics_inc(
+                               NGX_HTTP_CONFHAVEN_METRIC_INVITES_ALREADY_SENT);
+
         v = json_object_get(st->begin, "event_id");
 
         ngx_http_confhaven_invite_answer(st, "already_sent",
@@ -458,6 +464,9 @@ ngx_http_confhaven_invite_limited(ngx_http_confhaven_redis_op_t *rop,
                                                 (char *) st->hash, "failed",
                                                 NULL, NULL, NULL);
 
+        ngx_http_confhaven_metrics_inc(
+                               NGX_HTTP_CONFHAVEN_METRIC_INVITES_RATE_LIMITED);
+
         if (to > (long long) ic->limit_recipient) {
             ngx_http_confhaven_invite_fail(call,
                        NGX_HTTP_CONFHAVEN_OP_E_LIMIT, 429, "rate_limited",
@@ -510,6 +519,11 @@ ngx_http_confhaven_invite_post(ngx_http_confhaven_invite_t *st)
 
     ij->gc.conf = &ic->graph;
     ij->gc.event = event;
+
+    /* Graph calls join the request's trace: client spans, traceparent */
+    ngx_http_confhaven_trace_calls_init(&ij->trace, call->trace);
+    ij->gc.trace = &ij->trace;
+    job->trace = &ij->trace;
     ij->gc.event_len = ngx_strlen(event);
     ij->cache = call->env->cache;
     ngx_cpystrn((u_char *) ij->session_id, (u_char *) call->values[0],
@@ -553,6 +567,8 @@ ngx_http_confhaven_invite_post(ngx_http_confhaven_invite_t *st)
 
 failed:
 
+    ngx_http_confhaven_metrics_inc(NGX_HTTP_CONFHAVEN_METRIC_INVITES_FAILED);
+
     (void) ngx_http_confhaven_invite_record(call->env->cache, call->values[0],
                                             (char *) st->hash, "failed",
                                             NULL, NULL, NULL);
@@ -582,6 +598,10 @@ ngx_http_confhaven_invite_job_done(ngx_http_confhaven_job_t *job)
     ngx_uint_t  sent;
 
     sent = (ij->gc.outcome == NGX_HTTP_CONFHAVEN_GRAPH_SENT);
+
+    ngx_http_confhaven_metrics_inc(sent
+                                   ? NGX_HTTP_CONFHAVEN_METRIC_INVITES_SENT
+                                   : NGX_HTTP_CONFHAVEN_METRIC_INVITES_FAILED);
 
     if (job->owner == NULL) {
         ngx_log_error(NGX_LOG_INFO, job->log, 0,

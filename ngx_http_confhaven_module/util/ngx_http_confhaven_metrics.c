@@ -165,6 +165,30 @@ static ngx_http_confhaven_metrics_counter_t
     { "confhaven_stripe_webhooks_failed_total",
       "Stripe webhook deliveries answered 5xx (Stripe or the database "
       "unavailable): Stripe delivers them again." },
+    /* one family, several lines: the HELP and TYPE come once */
+    { "confhaven_invites_total{outcome=\"sent\"}",
+      "Calendar invites by outcome: sent (Graph created the event), "
+      "already_sent (a repeat, nothing sent), rate_limited (429), failed "
+      "(Graph or the thread pool failed)." },
+
+    { "confhaven_invites_total{outcome=\"already_sent\"}", NULL },
+    { "confhaven_invites_total{outcome=\"rate_limited\"}", NULL },
+    { "confhaven_invites_total{outcome=\"failed\"}", NULL },
+
+    { "confhaven_analytics_events_dropped_total",
+      "Analytics events dropped because a worker's event buffer was full "
+      "(confhaven_events_buffer)." },
+
+    { "confhaven_spans_exported_total",
+      "Trace spans the OTLP collector accepted." },
+
+    { "confhaven_spans_dropped_total",
+      "Trace spans dropped: the worker's span queue was full, or an "
+      "export failed (collector down, slow or refusing)." },
+
+    { "confhaven_otlp_export_failures_total",
+      "OTLP export requests that failed (no answer in "
+      "confhaven_otlp_timeout, or not a 2xx)." },
 };
 
 
@@ -386,6 +410,21 @@ ngx_http_confhaven_metrics_inc(ngx_http_confhaven_metric_e metric)
 
     (void) ngx_atomic_fetch_add(
                      &ngx_http_confhaven_metrics_sh->counters[metric], 1);
+}
+
+
+void
+ngx_http_confhaven_metrics_add(ngx_http_confhaven_metric_e metric,
+    ngx_uint_t n)
+{
+    if (ngx_http_confhaven_metrics_sh == NULL
+        || metric >= NGX_HTTP_CONFHAVEN_METRIC_N || n == 0)
+    {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(
+                     &ngx_http_confhaven_metrics_sh->counters[metric], n);
 }
 
 
@@ -880,12 +919,46 @@ ngx_http_confhaven_metrics_render(ngx_pool_t *pool,
             redis[NGX_HTTP_CONFHAVEN_METRICS_REDIS_UNAVAILABLE]);
     }
 
+    /* the local cache tier's Redis subscriber (issue 12, OTLP part) */
+
+    ngx_memzero(redis, sizeof(redis));
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        slot = &sh->slots[i];
+
+        if (ngx_http_confhaven_metrics_alive((ngx_pid_t) slot->pid)
+            && slot->value[NGX_HTTP_CONFHAVEN_GAUGE_REDIS_SUBSCRIBER] < 4)
+        {
+            redis[slot->value[NGX_HTTP_CONFHAVEN_GAUGE_REDIS_SUBSCRIBER]]++;
+        }
+    }
+
+    if (workers > redis[NGX_HTTP_CONFHAVEN_METRICS_REDIS_NONE]) {
+        ngx_http_confhaven_metrics_head(&o,
+            "confhaven_redis_subscriber_connections", "gauge",
+            "Workers' Redis subscriber connections (the invalidations of "
+            "confhaven_cache_local), by state.");
+
+        ngx_http_confhaven_metrics_printf(&o,
+            "confhaven_redis_subscriber_connections{state=\"ok\"} %ui\n"
+            "confhaven_redis_subscriber_connections{state=\"connecting\"} "
+            "%ui\n"
+            "confhaven_redis_subscriber_connections{state=\"unavailable\"} "
+            "%ui\n",
+            redis[NGX_HTTP_CONFHAVEN_METRICS_REDIS_OK],
+            redis[NGX_HTTP_CONFHAVEN_METRICS_REDIS_CONNECTING],
+            redis[NGX_HTTP_CONFHAVEN_METRICS_REDIS_UNAVAILABLE]);
+    }
+
     /* the counters of ngx_http_confhaven_metrics_inc() */
 
     for (i = 0; i < NGX_HTTP_CONFHAVEN_METRIC_N; i++) {
-        ngx_http_confhaven_metrics_head(&o,
-            ngx_http_confhaven_metrics_counters[i].name, "counter",
-            ngx_http_confhaven_metrics_counters[i].help);
+        /* NULL help: another line of the family above */
+        if (ngx_http_confhaven_metrics_counters[i].help) {
+            ngx_http_confhaven_metrics_head(&o,
+                ngx_http_confhaven_metrics_counters[i].name, "counter",
+                ngx_http_confhaven_metrics_counters[i].help);
+        }
 
         ngx_http_confhaven_metrics_printf(&o, "%s %uA\n",
             ngx_http_confhaven_metrics_counters[i].name, sh->counters[i]);
@@ -908,8 +981,13 @@ static void
 ngx_http_confhaven_metrics_head(ngx_http_confhaven_metrics_out_t *o,
     const char *name, const char *type, const char *help)
 {
-    ngx_http_confhaven_metrics_printf(o, "# HELP %s %s\n# TYPE %s %s\n",
-                                      name, help, name, type);
+    size_t  len;
+
+    /* a family's name, without the labels of its first line */
+    len = strcspn(name, "{");
+
+    ngx_http_confhaven_metrics_printf(o, "# HELP %*s %s\n# TYPE %*s %s\n",
+                                      len, name, help, len, name, type);
 }
 
 

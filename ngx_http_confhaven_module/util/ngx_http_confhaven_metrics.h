@@ -46,6 +46,15 @@ typedef enum {
     NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_IGNORED,
     NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_REFUSED,
     NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_FAILED,
+    /* issue 12, OTLP part: invites, analytics events, spans */
+    NGX_HTTP_CONFHAVEN_METRIC_INVITES_SENT,
+    NGX_HTTP_CONFHAVEN_METRIC_INVITES_ALREADY_SENT,
+    NGX_HTTP_CONFHAVEN_METRIC_INVITES_RATE_LIMITED,
+    NGX_HTTP_CONFHAVEN_METRIC_INVITES_FAILED,
+    NGX_HTTP_CONFHAVEN_METRIC_EVENTS_DROPPED,
+    NGX_HTTP_CONFHAVEN_METRIC_SPANS_EXPORTED,
+    NGX_HTTP_CONFHAVEN_METRIC_SPANS_DROPPED,
+    NGX_HTTP_CONFHAVEN_METRIC_OTLP_EXPORT_FAILURES,
     NGX_HTTP_CONFHAVEN_METRIC_N
 } ngx_http_confhaven_metric_e;
 
@@ -60,6 +69,7 @@ typedef enum {
     NGX_HTTP_CONFHAVEN_GAUGE_PG_QUEUED,
     NGX_HTTP_CONFHAVEN_GAUGE_PG_DOWN,         /* 1: backing off */
     NGX_HTTP_CONFHAVEN_GAUGE_REDIS,           /* 0 none, 1 ok, 2, 3 */
+    NGX_HTTP_CONFHAVEN_GAUGE_REDIS_SUBSCRIBER,   /* the same states */
     NGX_HTTP_CONFHAVEN_GAUGE_N
 } ngx_http_confhaven_gauge_e;
 
@@ -105,6 +115,8 @@ ngx_int_t ngx_http_confhaven_metrics_init_process(ngx_cycle_t *cycle,
 void ngx_http_confhaven_metrics_exit_process(void);
 ngx_uint_t ngx_http_confhaven_metrics_enabled(void);
 void ngx_http_confhaven_metrics_inc(ngx_http_confhaven_metric_e metric);
+void ngx_http_confhaven_metrics_add(ngx_http_confhaven_metric_e metric,
+    ngx_uint_t n);
 void ngx_http_confhaven_metrics_gauge(ngx_http_confhaven_gauge_e gauge,
     ngx_uint_t value);
 void ngx_http_confhaven_metrics_request(

@@ -336,6 +336,8 @@ const server = http.createServer((req, res) => {
             entry: { method: req.method, path: req.url, at: Date.now(),
                      client_request_id: req.headers['client-request-id'] || null,
                      authorization: req.headers.authorization ? 'Bearer' : null,
+                     traceparent: req.headers.traceparent || null,
+                     tracestate: req.headers.tracestate || null,
                      body: req.url.startsWith('/_fake') ? undefined
                            : (req.url.includes('/token') ? '(form)' : body) },
         };

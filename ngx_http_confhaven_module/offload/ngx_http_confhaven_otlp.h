@@ -1,0 +1,52 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+#ifndef _NGX_HTTP_CONFHAVEN_OTLP_H_INCLUDED_
+#define _NGX_HTTP_CONFHAVEN_OTLP_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_thread_pool.h>
+
+#include "ngx_http_confhaven_trace.h"
+
+
+#define NGX_HTTP_CONFHAVEN_OTLP_BATCH      512
+#define NGX_HTTP_CONFHAVEN_OTLP_QUEUE      2048
+#define NGX_HTTP_CONFHAVEN_OTLP_TIMEOUT    5000
+#define NGX_HTTP_CONFHAVEN_OTLP_INTERVAL   1000     /* ms between exports */
+
+
+/*
+ * confhaven_otlp_*: where and how a worker exports its spans.  One export
+ * at a time per worker, from the thread pool; while one is in flight the
+ * ring fills, and what does not fit is dropped and counted.
+ */
+
+typedef struct {
+    ngx_str_t                          url;        /* NUL ended */
+    ngx_msec_t                         timeout;
+    ngx_uint_t                         batch;
+    ngx_str_t                          thread_pool_name;
+    ngx_thread_pool_t                 *thread_pool;
+    ngx_http_confhaven_trace_conf_t    trace;
+} ngx_http_confhaven_otlp_conf_t;
+
+
+char *ngx_http_confhaven_otlp_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_confhaven_otlp_ratio(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_confhaven_otlp_init_conf(ngx_conf_t *cf,
+    ngx_http_confhaven_otlp_conf_t *oc, ngx_str_t *thread_pool);
+ngx_int_t ngx_http_confhaven_otlp_init_process(ngx_cycle_t *cycle,
+    ngx_http_confhaven_otlp_conf_t *oc);
+void ngx_http_confhaven_otlp_exit_process(void);
+
+
+#endif /* _NGX_HTTP_CONFHAVEN_OTLP_H_INCLUDED_ */

@@ -1,0 +1,1024 @@
+
+/*
+ * Copyright (C) ConferenceHaven
+ */
+
+
+/*
+ * Spans and the worker's ring of finished ones, and the protobuf encoding
+ * of an OTLP ExportTraceServiceRequest (opentelemetry-proto v1: the
+ * collector's trace service, collector/trace/v1/trace_service.proto).
+ * Only the fields we fill are written; field numbers are the schema's.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <sys/random.h>
+
+#include "ngx_http_confhaven_metrics.h"
+#include "ngx_http_confhaven_trace.h"
+
+
+/* protobuf wire types */
+#define NGX_HTTP_CONFHAVEN_PB_VARINT  0
+#define NGX_HTTP_CONFHAVEN_PB_I64     1
+#define NGX_HTTP_CONFHAVEN_PB_LEN     2
+#define NGX_HTTP_CONFHAVEN_PB_I32     5
+
+#define ngx_http_confhaven_pb_tag(field, type)                                \
+    (u_char) (((field) << 3) | (type))
+
+
+typedef struct {
+    ngx_http_confhaven_span_t     *ring;
+    ngx_uint_t                     size;
+    ngx_uint_t                     head;        /* oldest */
+    ngx_uint_t                     count;
+    ngx_uint_t                     ratio;
+    ngx_uint_t                     dropped;
+    ngx_uint_t                     exported;
+    ngx_uint_t                     recorded;
+    ngx_uint_t                     failures;   /* exports */
+    ngx_uint_t                     batch;
+    ngx_event_t                   *notify;      /* the exporter's */
+    u_char                        *resource;    /* encoded Resource */
+    size_t                         resource_len;
+} ngx_http_confhaven_tracer_t;
+
+
+static uint64_t ngx_http_confhaven_trace_random(void);
+static void ngx_http_confhaven_trace_id(u_char *p, size_t n);
+static uint64_t ngx_http_confhaven_trace_now(void);
+static ngx_int_t ngx_http_confhaven_trace_parse(ngx_str_t *tp, u_char *tid,
+    u_char *pid);
+static void ngx_http_confhaven_trace_sample(ngx_http_confhaven_span_t *span);
+static void ngx_http_confhaven_trace_push(ngx_http_confhaven_span_t *span);
+static size_t ngx_http_confhaven_pb_varint_len(uint64_t v);
+static u_char *ngx_http_confhaven_pb_varint(u_char *p, uint64_t v);
+static u_char *ngx_http_confhaven_pb_bytes(u_char *p, u_char tag,
+    const u_char *data, size_t len);
+static u_char *ngx_http_confhaven_pb_fixed64(u_char *p, u_char tag,
+    uint64_t v);
+static size_t ngx_http_confhaven_trace_kv(u_char *p, size_t room,
+    const char *key, const u_char *value, size_t len, ngx_uint_t str,
+    int64_t n);
+static size_t ngx_http_confhaven_trace_span_len(
+    ngx_http_confhaven_span_t *s);
+static u_char *ngx_http_confhaven_trace_span_write(u_char *p,
+    ngx_http_confhaven_span_t *s);
+
+
+static ngx_http_confhaven_tracer_t  *ngx_http_confhaven_tracer;
+static __thread uint64_t             ngx_http_confhaven_trace_seed;
+
+
+static u_char  ngx_http_confhaven_trace_hex[] = "0123456789abcdef";
+
+
+ngx_int_t
+ngx_http_confhaven_trace_init_process(ngx_cycle_t *cycle,
+    ngx_http_confhaven_trace_conf_t *conf)
+{
+    u_char                       *p, host[256];
+    size_t                        len, n;
+    ngx_http_confhaven_tracer_t  *t;
+
+    t = ngx_pcalloc(cycle->pool, sizeof(ngx_http_confhaven_tracer_t));
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->size = conf->queue_size;
+    t->ratio = conf->ratio;
+
+    t->ring = ngx_palloc(cycle->pool,
+                         t->size * sizeof(ngx_http_confhaven_span_t));
+    if (t->ring == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* Resource { attributes: service.name, host.name, process.pid } */
+    t->resource = ngx_palloc(cycle->pool, 1024);
+    if (t->resource == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = t->resource;
+    len = 1024;
+
+    n = ngx_http_confhaven_trace_kv(p, len, "service.name",
+                                    conf->service.data, conf->service.len,
+                                    1, 0);
+    p += n;
+    len -= n;
+
+    n = ngx_min(cycle->hostname.len, sizeof(host));
+    ngx_memcpy(host, cycle->hostname.data, n);
+
+    n = ngx_http_confhaven_trace_kv(p, len, "host.name", host, n, 1, 0);
+    p += n;
+    len -= n;
+
+    n = ngx_http_confhaven_trace_kv(p, len, "process.pid", NULL, 0, 0,
+                                    (int64_t) ngx_pid);
+    p += n;
+
+    /* the KeyValues were written as Span.attributes (9): Resource's is 1 */
+    t->resource_len = p - t->resource;
+
+    for (p = t->resource; p < t->resource + t->resource_len; /* void */) {
+        *p = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p++;
+
+        len = 0;
+        n = 0;
+
+        do {
+            len |= (size_t) (*p & 0x7f) << n;
+            n += 7;
+        } while (*p++ & 0x80);
+
+        p += len;
+    }
+
+    ngx_http_confhaven_tracer = t;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_confhaven_trace_exit_process(void)
+{
+    ngx_http_confhaven_tracer = NULL;
+}
+
+
+ngx_uint_t
+ngx_http_confhaven_trace_enabled(void)
+{
+    return ngx_http_confhaven_tracer != NULL;
+}
+
+
+void
+ngx_http_confhaven_trace_set_notify(ngx_event_t *ev, ngx_uint_t batch)
+{
+    if (ngx_http_confhaven_tracer) {
+        ngx_http_confhaven_tracer->notify = ev;
+        ngx_http_confhaven_tracer->batch = batch;
+    }
+}
+
+
+/*
+ * A request's server span: in the client's trace when traceparent is
+ * valid (its parent-id becomes our parent), else in a new one.
+ */
+
+ngx_http_confhaven_span_t *
+ngx_http_confhaven_trace_server(ngx_pool_t *pool, ngx_str_t *traceparent,
+    ngx_str_t *tracestate, time_t sec, ngx_msec_t msec)
+{
+    ngx_http_confhaven_span_t  *span;
+
+    if (ngx_http_confhaven_tracer == NULL) {
+        return NULL;
+    }
+
+    span = ngx_palloc(pool, sizeof(ngx_http_confhaven_span_t));
+    if (span == NULL) {
+        return NULL;
+    }
+
+    /* not the attribute buffer: it is written before it is read */
+    ngx_memzero(span, offsetof(ngx_http_confhaven_span_t, attrs));
+    span->state = NULL;
+
+    span->kind = NGX_HTTP_CONFHAVEN_SPAN_SERVER;
+    span->start = (uint64_t) sec * 1000000000 + (uint64_t) msec * 1000000;
+
+    ngx_http_confhaven_trace_id(span->span_id, 8);
+
+    ngx_http_confhaven_trace_reparent(span, traceparent, tracestate);
+
+    if (!span->has_parent) {
+        ngx_http_confhaven_trace_id(span->trace_id, 16);
+        ngx_http_confhaven_trace_sample(span);
+    }
+
+    return span;
+}
+
+
+/* the context an MCP message's params._meta gives, over the header's */
+
+void
+ngx_http_confhaven_trace_reparent(ngx_http_confhaven_span_t *span,
+    ngx_str_t *traceparent, ngx_str_t *tracestate)
+{
+    if (span == NULL || traceparent == NULL || traceparent->len == 0
+        || ngx_http_confhaven_trace_parse(traceparent, span->trace_id,
+                                          span->parent_id) != NGX_OK)
+    {
+        return;
+    }
+
+    span->has_parent = 1;
+
+    if (tracestate && tracestate->len
+        && tracestate->len <= NGX_HTTP_CONFHAVEN_TRACESTATE - 1)
+    {
+        span->state = tracestate->data;
+        span->state_len = (uint16_t) tracestate->len;
+
+    } else {
+        span->state = NULL;
+        span->state_len = 0;
+    }
+
+    ngx_http_confhaven_trace_sample(span);
+}
+
+
+ngx_http_confhaven_span_t *
+ngx_http_confhaven_trace_child(ngx_pool_t *pool,
+    ngx_http_confhaven_span_t *parent, const char *name, size_t len,
+    ngx_uint_t kind)
+{
+    ngx_http_confhaven_span_t  *span;
+
+    if (parent == NULL || !parent->sampled
+        || ngx_http_confhaven_tracer == NULL)
+    {
+        return NULL;
+    }
+
+    span = ngx_palloc(pool, sizeof(ngx_http_confhaven_span_t));
+    if (span == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(span, offsetof(ngx_http_confhaven_span_t, attrs));
+
+    ngx_memcpy(span->trace_id, parent->trace_id, 16);
+    ngx_memcpy(span->parent_id, parent->span_id, 8);
+    ngx_http_confhaven_trace_id(span->span_id, 8);
+
+    span->has_parent = 1;
+    span->sampled = 1;
+    span->kind = (uint8_t) kind;
+    span->state = parent->state;
+    span->state_len = parent->state_len;
+    span->start = ngx_http_confhaven_trace_now();
+
+    len = ngx_min(len, NGX_HTTP_CONFHAVEN_SPAN_NAME);
+    ngx_memcpy(span->name, name, len);
+    span->name_len = (uint16_t) len;
+
+    return span;
+}
+
+
+void
+ngx_http_confhaven_trace_str(ngx_http_confhaven_span_t *span,
+    const char *key, u_char *value, size_t len)
+{
+    size_t  n;
+
+    if (span == NULL || !span->sampled || span->ended) {
+        return;
+    }
+
+    if (key[0] == '\0') {
+        /* the span's name */
+        len = ngx_min(len, NGX_HTTP_CONFHAVEN_SPAN_NAME);
+        ngx_memcpy(span->name, value, len);
+        span->name_len = (uint16_t) len;
+        return;
+    }
+
+    n = ngx_http_confhaven_trace_kv(span->attrs + span->attrs_len,
+                                    NGX_HTTP_CONFHAVEN_SPAN_ATTRS
+                                    - span->attrs_len,
+                                    key, value, len, 1, 0);
+    if (n == 0) {
+        span->dropped++;
+        return;
+    }
+
+    span->attrs_len += n;
+}
+
+
+void
+ngx_http_confhaven_trace_int(ngx_http_confhaven_span_t *span,
+    const char *key, int64_t value)
+{
+    size_t  n;
+
+    if (span == NULL || !span->sampled || span->ended) {
+        return;
+    }
+
+    n = ngx_http_confhaven_trace_kv(span->attrs + span->attrs_len,
+                                    NGX_HTTP_CONFHAVEN_SPAN_ATTRS
+                                    - span->attrs_len,
+                                    key, NULL, 0, 0, value);
+    if (n == 0) {
+        span->dropped++;
+        return;
+    }
+
+    span->attrs_len += n;
+}
+
+
+void
+ngx_http_confhaven_trace_error(ngx_http_confhaven_span_t *span)
+{
+    if (span) {
+        span->status = 2;       /* STATUS_CODE_ERROR */
+    }
+}
+
+
+void
+ngx_http_confhaven_trace_end(ngx_http_confhaven_span_t *span)
+{
+    if (span == NULL || span->ended) {
+        return;
+    }
+
+    span->ended = 1;
+
+    if (!span->sampled) {
+        return;
+    }
+
+    if (span->end == 0) {
+        span->end = ngx_http_confhaven_trace_now();
+    }
+
+    ngx_http_confhaven_trace_push(span);
+}
+
+
+/* "00-<trace-id>-<span-id>-<flags>", for an outgoing call */
+
+u_char *
+ngx_http_confhaven_trace_traceparent(u_char *p,
+    ngx_http_confhaven_span_t *span)
+{
+    ngx_uint_t  i;
+
+    p = ngx_cpymem(p, "00-", 3);
+
+    for (i = 0; i < 16; i++) {
+        *p++ = ngx_http_confhaven_trace_hex[span->trace_id[i] >> 4];
+        *p++ = ngx_http_confhaven_trace_hex[span->trace_id[i] & 0xf];
+    }
+
+    *p++ = '-';
+
+    for (i = 0; i < 8; i++) {
+        *p++ = ngx_http_confhaven_trace_hex[span->span_id[i] >> 4];
+        *p++ = ngx_http_confhaven_trace_hex[span->span_id[i] & 0xf];
+    }
+
+    return ngx_cpymem(p, span->sampled ? "-01" : "-00", 3);
+}
+
+
+/* ------------------------------------------------------ offloaded calls */
+
+
+void
+ngx_http_confhaven_trace_calls_init(ngx_http_confhaven_trace_calls_t *tc,
+    ngx_http_confhaven_span_t *parent)
+{
+    tc->nspans = 0;
+    tc->dropped = 0;
+    tc->state[0] = '\0';
+    tc->active = 0;
+    tc->sampled = 0;
+
+    if (parent == NULL) {
+        return;
+    }
+
+    ngx_memcpy(tc->trace_id, parent->trace_id, 16);
+    ngx_memcpy(tc->parent_id, parent->span_id, 8);
+    tc->active = 1;
+    tc->sampled = parent->sampled && ngx_http_confhaven_tracer != NULL;
+
+    if (parent->state_len) {
+        ngx_memcpy(tc->state, parent->state, parent->state_len);
+        tc->state[parent->state_len] = '\0';
+    }
+}
+
+
+/* on the loop, when the job is done: its spans join the ring */
+
+void
+ngx_http_confhaven_trace_calls_flush(ngx_http_confhaven_trace_calls_t *tc)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < tc->nspans; i++) {
+        if (tc->spans[i].ended) {
+            ngx_http_confhaven_trace_push(&tc->spans[i]);
+        }
+    }
+
+    if (ngx_http_confhaven_tracer && tc->dropped) {
+        ngx_http_confhaven_tracer->recorded += tc->dropped;
+        ngx_http_confhaven_tracer->dropped += tc->dropped;
+        ngx_http_confhaven_metrics_add(NGX_HTTP_CONFHAVEN_METRIC_SPANS_DROPPED,
+                                       tc->dropped);
+    }
+
+    tc->dropped = 0;
+
+    tc->nspans = 0;
+}
+
+
+/*
+ * In a thread: a client span for one HTTP exchange, and the traceparent
+ * header line ("traceparent: ...", NUL ended) to send in header (at least
+ * 80 bytes).  NULL: nothing recorded (the header is still written).
+ */
+
+ngx_http_confhaven_span_t *
+ngx_http_confhaven_trace_calls_start(ngx_http_confhaven_trace_calls_t *tc,
+    const char *name, u_char *header)
+{
+    u_char                     *p;
+    size_t                      len;
+    ngx_uint_t                  kept;
+    ngx_http_confhaven_span_t   tmp, *span;
+
+    header[0] = '\0';
+
+    if (!tc->active) {
+        return NULL;
+    }
+
+    span = &tmp;
+    kept = 0;
+
+    if (tc->sampled) {
+        if (tc->nspans < NGX_HTTP_CONFHAVEN_TRACE_CALLS) {
+            span = &tc->spans[tc->nspans++];
+            kept = 1;
+
+        } else {
+            tc->dropped++;
+        }
+    }
+
+    ngx_memzero(span, offsetof(ngx_http_confhaven_span_t, attrs));
+
+    ngx_memcpy(span->trace_id, tc->trace_id, 16);
+    ngx_memcpy(span->parent_id, tc->parent_id, 8);
+    ngx_http_confhaven_trace_id(span->span_id, 8);
+
+    span->has_parent = 1;
+    span->sampled = tc->sampled;
+    span->kind = NGX_HTTP_CONFHAVEN_SPAN_CLIENT;
+    span->start = ngx_http_confhaven_trace_now();
+    span->state = NULL;
+
+    len = ngx_min(ngx_strlen(name), NGX_HTTP_CONFHAVEN_SPAN_NAME);
+    ngx_memcpy(span->name, name, len);
+    span->name_len = (uint16_t) len;
+
+    p = ngx_cpymem(header, "traceparent: ", sizeof("traceparent: ") - 1);
+    p = ngx_http_confhaven_trace_traceparent(p, span);
+    *p = '\0';
+
+    return kept ? &tc->spans[tc->nspans - 1] : NULL;
+}
+
+
+void
+ngx_http_confhaven_trace_calls_end(ngx_http_confhaven_span_t *span)
+{
+    if (span) {
+        span->end = ngx_http_confhaven_trace_now();
+        span->ended = 1;
+    }
+}
+
+
+/* ------------------------------------------------------------ the ring */
+
+
+static void
+ngx_http_confhaven_trace_push(ngx_http_confhaven_span_t *span)
+{
+    ngx_http_confhaven_tracer_t  *t;
+
+    t = ngx_http_confhaven_tracer;
+    if (t == NULL) {
+        return;
+    }
+
+    t->recorded++;
+
+    if (t->count == t->size) {
+        t->dropped++;
+        ngx_http_confhaven_metrics_inc(NGX_HTTP_CONFHAVEN_METRIC_SPANS_DROPPED);
+        return;
+    }
+
+    ngx_memcpy(&t->ring[(t->head + t->count) % t->size], span,
+               offsetof(ngx_http_confhaven_span_t, attrs) + span->attrs_len);
+
+    t->count++;
+
+    if (t->notify && t->count >= t->batch && !t->notify->posted) {
+        ngx_post_event(t->notify, &ngx_posted_events);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_confhaven_trace_pending(void)
+{
+    return ngx_http_confhaven_tracer ? ngx_http_confhaven_tracer->count : 0;
+}
+
+
+/* an export of n spans ended: accepted (ok) or dropped */
+
+void
+ngx_http_confhaven_trace_exported(ngx_uint_t n, ngx_uint_t ok)
+{
+    ngx_http_confhaven_tracer_t  *t;
+
+    t = ngx_http_confhaven_tracer;
+
+    if (t) {
+        if (ok) {
+            t->exported += n;
+
+        } else {
+            t->dropped += n;
+            t->failures++;
+        }
+    }
+
+    ngx_http_confhaven_metrics_add(ok ? NGX_HTTP_CONFHAVEN_METRIC_SPANS_EXPORTED
+                                      : NGX_HTTP_CONFHAVEN_METRIC_SPANS_DROPPED,
+                                   n);
+
+    if (!ok) {
+        ngx_http_confhaven_metrics_inc(
+                                NGX_HTTP_CONFHAVEN_METRIC_OTLP_EXPORT_FAILURES);
+    }
+}
+
+
+/* GET /health, "tracing": this worker's figures */
+
+json_t *
+ngx_http_confhaven_trace_health(void)
+{
+    ngx_http_confhaven_tracer_t  *t;
+
+    t = ngx_http_confhaven_tracer;
+
+    if (t == NULL) {
+        return json_pack("{s:s}", "status", "off");
+    }
+
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+                     "status", t->failures && t->count ? "backlog" : "ok",
+                     "queued", (json_int_t) t->count,
+                     "capacity", (json_int_t) t->size,
+                     "recorded", (json_int_t) t->recorded,
+                     "exported", (json_int_t) t->exported,
+                     "dropped", (json_int_t) t->dropped,
+                     "export_failures", (json_int_t) t->failures);
+}
+
+
+/*
+ * Takes up to max spans off the ring as one ExportTraceServiceRequest:
+ *   resource_spans (1) { resource (1) { attributes (1) ... }
+ *                        scope_spans (2) { scope (1) { name (1) }
+ *                                          spans (2) ... } }
+ * The buffer is ngx_alloc()'d; the caller frees it.
+ */
+
+u_char *
+ngx_http_confhaven_trace_encode(ngx_uint_t max, size_t *len, ngx_uint_t *n)
+{
+    u_char                       *buf, *p;
+    size_t                        spans, scope, rs, total, sl;
+    ngx_uint_t                    i, k;
+    ngx_http_confhaven_span_t    *s;
+    ngx_http_confhaven_tracer_t  *t;
+
+    static u_char  scope_name[] = "ngx_http_confhaven_module";
+
+    t = ngx_http_confhaven_tracer;
+    *n = 0;
+
+    if (t == NULL || t->count == 0) {
+        return NULL;
+    }
+
+    k = ngx_min(max, t->count);
+
+    spans = 0;
+
+    for (i = 0; i < k; i++) {
+        s = &t->ring[(t->head + i) % t->size];
+        sl = ngx_http_confhaven_trace_span_len(s);
+        spans += 1 + ngx_http_confhaven_pb_varint_len(sl) + sl;
+    }
+
+    /* InstrumentationScope { name } */
+    sl = 1 + ngx_http_confhaven_pb_varint_len(sizeof(scope_name) - 1)
+         + sizeof(scope_name) - 1;
+
+    scope = 1 + ngx_http_confhaven_pb_varint_len(sl) + sl + spans;
+
+    rs = 1 + ngx_http_confhaven_pb_varint_len(t->resource_len)
+         + t->resource_len
+         + 1 + ngx_http_confhaven_pb_varint_len(scope) + scope;
+
+    total = 1 + ngx_http_confhaven_pb_varint_len(rs) + rs;
+
+    buf = ngx_alloc(total, ngx_cycle->log);
+    if (buf == NULL) {
+        return NULL;
+    }
+
+    p = buf;
+
+    *p++ = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
+    p = ngx_http_confhaven_pb_varint(p, rs);
+
+    p = ngx_http_confhaven_pb_bytes(p,
+                            ngx_http_confhaven_pb_tag(1,
+                                                NGX_HTTP_CONFHAVEN_PB_LEN),
+                            t->resource, t->resource_len);
+
+    *p++ = ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN);
+    p = ngx_http_confhaven_pb_varint(p, scope);
+
+    *p++ = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
+    p = ngx_http_confhaven_pb_varint(p, sl);
+    p = ngx_http_confhaven_pb_bytes(p,
+                            ngx_http_confhaven_pb_tag(1,
+                                                NGX_HTTP_CONFHAVEN_PB_LEN),
+                            scope_name, sizeof(scope_name) - 1);
+
+    for (i = 0; i < k; i++) {
+        s = &t->ring[(t->head + i) % t->size];
+
+        *p++ = ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p = ngx_http_confhaven_pb_varint(p,
+                                         ngx_http_confhaven_trace_span_len(s));
+        p = ngx_http_confhaven_trace_span_write(p, s);
+    }
+
+    t->head = (t->head + k) % t->size;
+    t->count -= k;
+
+    *len = p - buf;
+    *n = k;
+
+    return buf;
+}
+
+
+/*
+ * Span: trace_id (1), span_id (2), parent_span_id (4), name (5),
+ * kind (6), start (7), end (8), attributes (9), dropped (10),
+ * status (15) { code (3) }.
+ */
+
+static size_t
+ngx_http_confhaven_trace_span_len(ngx_http_confhaven_span_t *s)
+{
+    size_t  len;
+
+    len = 2 + 16 + 2 + 8
+          + (s->has_parent ? 2 + 8 : 0)
+          + 1 + ngx_http_confhaven_pb_varint_len(s->name_len) + s->name_len
+          + 2 + 9 + 9
+          + s->attrs_len
+          + (s->dropped ? 2 : 0)
+          + (s->status ? 4 : 0);
+
+    return len;
+}
+
+
+static u_char *
+ngx_http_confhaven_trace_span_write(u_char *p, ngx_http_confhaven_span_t *s)
+{
+    p = ngx_http_confhaven_pb_bytes(p,
+            ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN),
+            s->trace_id, 16);
+    p = ngx_http_confhaven_pb_bytes(p,
+            ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN),
+            s->span_id, 8);
+
+    if (s->has_parent) {
+        p = ngx_http_confhaven_pb_bytes(p,
+                ngx_http_confhaven_pb_tag(4, NGX_HTTP_CONFHAVEN_PB_LEN),
+                s->parent_id, 8);
+    }
+
+    p = ngx_http_confhaven_pb_bytes(p,
+            ngx_http_confhaven_pb_tag(5, NGX_HTTP_CONFHAVEN_PB_LEN),
+            s->name, s->name_len);
+
+    *p++ = ngx_http_confhaven_pb_tag(6, NGX_HTTP_CONFHAVEN_PB_VARINT);
+    *p++ = s->kind;
+
+    p = ngx_http_confhaven_pb_fixed64(p,
+            ngx_http_confhaven_pb_tag(7, NGX_HTTP_CONFHAVEN_PB_I64),
+            s->start);
+    p = ngx_http_confhaven_pb_fixed64(p,
+            ngx_http_confhaven_pb_tag(8, NGX_HTTP_CONFHAVEN_PB_I64),
+            ngx_max(s->end, s->start));
+
+    p = ngx_cpymem(p, s->attrs, s->attrs_len);
+
+    if (s->dropped) {
+        *p++ = ngx_http_confhaven_pb_tag(10, NGX_HTTP_CONFHAVEN_PB_VARINT);
+        *p++ = s->dropped & 0x7f;
+    }
+
+    if (s->status) {
+        *p++ = ngx_http_confhaven_pb_tag(15, NGX_HTTP_CONFHAVEN_PB_LEN);
+        *p++ = 2;
+        *p++ = ngx_http_confhaven_pb_tag(3, NGX_HTTP_CONFHAVEN_PB_VARINT);
+        *p++ = s->status;
+    }
+
+    return p;
+}
+
+
+/*
+ * One attribute as a Span.attributes (9) field:
+ *   KeyValue { key (1), value (2) AnyValue { string_value (1) |
+ *                                            int_value (3) } }
+ * 0 when it does not fit in room.
+ */
+
+static size_t
+ngx_http_confhaven_trace_kv(u_char *p, size_t room, const char *key,
+    const u_char *value, size_t len, ngx_uint_t str, int64_t n)
+{
+    u_char  *start;
+    size_t   klen, any, kv, total;
+
+    klen = ngx_strlen(key);
+
+    if (str) {
+        if (len > NGX_HTTP_CONFHAVEN_SPAN_VALUE) {
+            len = NGX_HTTP_CONFHAVEN_SPAN_VALUE;
+
+            /* a cut must not split a UTF-8 sequence */
+            while (len && (value[len] & 0xc0) == 0x80) {
+                len--;
+            }
+        }
+
+        any = 1 + ngx_http_confhaven_pb_varint_len(len) + len;
+
+    } else {
+        any = 1 + ngx_http_confhaven_pb_varint_len((uint64_t) n);
+    }
+
+    kv = 1 + ngx_http_confhaven_pb_varint_len(klen) + klen
+         + 1 + ngx_http_confhaven_pb_varint_len(any) + any;
+
+    total = 1 + ngx_http_confhaven_pb_varint_len(kv) + kv;
+
+    if (total > room) {
+        return 0;
+    }
+
+    start = p;
+
+    *p++ = ngx_http_confhaven_pb_tag(9, NGX_HTTP_CONFHAVEN_PB_LEN);
+    p = ngx_http_confhaven_pb_varint(p, kv);
+    p = ngx_http_confhaven_pb_bytes(p,
+            ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN),
+            (u_char *) key, klen);
+
+    *p++ = ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN);
+    p = ngx_http_confhaven_pb_varint(p, any);
+
+    if (str) {
+        p = ngx_http_confhaven_pb_bytes(p,
+                ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN),
+                value, len);
+
+    } else {
+        *p++ = ngx_http_confhaven_pb_tag(3, NGX_HTTP_CONFHAVEN_PB_VARINT);
+        p = ngx_http_confhaven_pb_varint(p, (uint64_t) n);
+    }
+
+    return p - start;
+}
+
+
+static size_t
+ngx_http_confhaven_pb_varint_len(uint64_t v)
+{
+    size_t  n;
+
+    for (n = 1; v >= 0x80; n++) {
+        v >>= 7;
+    }
+
+    return n;
+}
+
+
+static u_char *
+ngx_http_confhaven_pb_varint(u_char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (u_char) (v | 0x80);
+        v >>= 7;
+    }
+
+    *p++ = (u_char) v;
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_confhaven_pb_bytes(u_char *p, u_char tag, const u_char *data,
+    size_t len)
+{
+    *p++ = tag;
+    p = ngx_http_confhaven_pb_varint(p, len);
+
+    return len ? ngx_cpymem(p, data, len) : p;
+}
+
+
+static u_char *
+ngx_http_confhaven_pb_fixed64(u_char *p, u_char tag, uint64_t v)
+{
+    ngx_uint_t  i;
+
+    *p++ = tag;
+
+    for (i = 0; i < 8; i++) {
+        *p++ = (u_char) (v >> (8 * i));
+    }
+
+    return p;
+}
+
+
+/* ------------------------------------------------------------ helpers */
+
+
+/* ids: xorshift64*, seeded per thread from the kernel */
+
+static uint64_t
+ngx_http_confhaven_trace_random(void)
+{
+    uint64_t  x;
+
+    x = ngx_http_confhaven_trace_seed;
+
+    if (x == 0) {
+        if (getrandom(&x, sizeof(x), 0) != sizeof(x) || x == 0) {
+            x = (uint64_t) ngx_http_confhaven_trace_now() ^ (uint64_t) ngx_pid
+                ^ 0x9e3779b97f4a7c15ULL;
+        }
+    }
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+
+    ngx_http_confhaven_trace_seed = x;
+
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+
+static void
+ngx_http_confhaven_trace_id(u_char *p, size_t n)
+{
+    size_t    i;
+    uint64_t  v;
+
+    v = 0;
+
+    for (i = 0; i < n; i++) {
+        if (i % 8 == 0) {
+            v = ngx_http_confhaven_trace_random();
+        }
+
+        p[i] = (u_char) (v >> (8 * (i % 8)));
+    }
+
+    /* all zeros is invalid */
+    p[0] |= 1;
+}
+
+
+static uint64_t
+ngx_http_confhaven_trace_now(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_REALTIME, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+}
+
+
+/* W3C: version (2 hex, not ff) "-" trace-id "-" parent-id "-" flags */
+
+static ngx_int_t
+ngx_http_confhaven_trace_parse(ngx_str_t *tp, u_char *tid, u_char *pid)
+{
+    u_char      *p, c, v, zt, zp;
+    ngx_uint_t   i;
+
+    p = tp->data;
+
+    if (tp->len < 55 || p[2] != '-' || p[35] != '-' || p[52] != '-'
+        || (p[0] == 'f' && p[1] == 'f')
+        || (tp->len > 55 && (p[0] == '0' && p[1] == '0')))
+    {
+        return NGX_DECLINED;
+    }
+
+    zt = 0;
+    zp = 0;
+
+    for (i = 0; i < 48; i++) {
+        c = p[i < 32 ? 3 + i : 4 + i];
+
+        if (c >= '0' && c <= '9') {
+            v = c - '0';
+
+        } else if (c >= 'a' && c <= 'f') {
+            v = c - 'a' + 10;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        if (i < 32) {
+            tid[i / 2] = (i % 2) ? (tid[i / 2] | v) : (u_char) (v << 4);
+            zt |= v;
+
+        } else {
+            pid[(i - 32) / 2] = (i % 2) ? (pid[(i - 32) / 2] | v)
+                                        : (u_char) (v << 4);
+            zp |= v;
+        }
+    }
+
+    return (zt && zp) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the trace id's last 8 bytes decide: every service decides the same */
+
+static void
+ngx_http_confhaven_trace_sample(ngx_http_confhaven_span_t *span)
+{
+    uint64_t    v;
+    ngx_uint_t  i, ratio;
+
+    ratio = ngx_http_confhaven_tracer->ratio;
+
+    if (ratio >= 1000000) {
+        span->sampled = 1;
+        return;
+    }
+
+    v = 0;
+
+    for (i = 8; i < 16; i++) {
+        v = (v << 8) | span->trace_id[i];
+    }
+
+    span->sampled = (v % 1000000) < ratio;
+}
