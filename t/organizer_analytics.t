@@ -67,7 +67,7 @@ my @admin = ('Authorization' => 'Bearer ' . $t->admin_key);
 
 sub organizer {
     my ($name, $slug) = @_;
-    my $r = $t->http('POST', "/api/admin/organizers?name=$name", headers => [@admin]);
+    my $r = $t->http('POST', "/api/admin/organizers?name=$name&tier=pro", headers => [@admin]);
     my $id = $r->{json}{id};
     $t->http('POST', "/api/admin/organizers/$id/conferences/$slug", headers => [@admin]);
     $r = $t->http('POST', "/api/admin/organizers/$id/keys", headers => [@admin]);
@@ -285,9 +285,9 @@ is($texts[0], $texts[1], '... exactly as for a conference that does not exist');
 $r = $t->http('GET', "/api/organizer/analytics?conference=$SC&days=0",
               headers => [ 'X-API-Key' => $ka ]);
 is($r->{status}, 400, 'days=0: 400');
-$r = $t->http('GET', "/api/organizer/analytics?conference=$SC&days=366",
+$r = $t->http('GET', "/api/organizer/analytics?conference=$SC&days=731",
               headers => [ 'X-API-Key' => $ka ]);
-is($r->{status}, 400, 'days=366: 400');
+is($r->{status}, 400, 'days=731: 400');
 $r = $t->http('GET', "/api/organizer/analytics?conference=$SC");
 is($r->{status}, 401, 'no key: 401');
 

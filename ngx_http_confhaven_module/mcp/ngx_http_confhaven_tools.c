@@ -968,6 +968,7 @@ ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
 
     case NGX_HTTP_CONFHAVEN_OP_E_INPUT:
     case NGX_HTTP_CONFHAVEN_OP_E_INVALID:
+    case NGX_HTTP_CONFHAVEN_OP_E_TIER:
         (void) ngx_http_confhaven_tools_error(run, &f->message, &f->hint);
         return;
 

@@ -62,9 +62,19 @@
 #define NGX_HTTP_CONFHAVEN_OP_E_LIMIT      9   /* too many: retry_after */
 #define NGX_HTTP_CONFHAVEN_OP_E_UPSTREAM  10   /* a remote service failed */
 #define NGX_HTTP_CONFHAVEN_OP_E_AUTH      11   /* no valid API key */
+#define NGX_HTTP_CONFHAVEN_OP_E_TIER      12   /* beyond the organizer's tier */
 
 #define NGX_HTTP_CONFHAVEN_OP_MAX_PARAMS   NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS
 #define NGX_HTTP_CONFHAVEN_OP_ERROR_LEN    256
+
+
+/* the organizer operations' key parameter (their first, or the import's last) */
+#define ngx_http_confhaven_op_key_param                                      \
+    { "api_key", NULL, NGX_HTTP_CONFHAVEN_OP_KEY, 0, 0, 200, NULL,           \
+      "Your organizer API key (chk_...). Prefer sending it as the "          \
+      "X-API-Key or Authorization: Bearer header of the MCP connection: "    \
+      "tool arguments end up in assistants' logs.", NULL, NULL,             \
+      NGX_HTTP_CONFHAVEN_OP_IN_HEADER }
 
 
 typedef struct ngx_http_confhaven_op_call_s  ngx_http_confhaven_op_call_t;
@@ -128,6 +138,9 @@ typedef struct {
     ngx_uint_t                         status;     /* HTTP status */
     const char                        *code;       /* REST error code */
     ngx_uint_t                         retry_after;   /* s, 0: none */
+    /* OP_E_TIER: the organizer's tier, the one that allows (may be empty) */
+    ngx_str_t                          tier;
+    ngx_str_t                          required_tier;
 } ngx_http_confhaven_op_error_t;
 
 
@@ -179,6 +192,7 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_get_session;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_list_conferences;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_get_conference;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_import;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_import;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_complete;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_day_plan;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_invite;
@@ -208,6 +222,7 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_analytics_csv;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluations;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluation_review;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluation_judge;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_tier;
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_OP_H_INCLUDED_ */
