@@ -81,6 +81,9 @@ struct ngx_http_confhaven_tool_run_s {
     ngx_http_confhaven_tool_done_pt      done;
     void                                *data;
 
+    /* a legacy /sse stream's organizer credential, or empty */
+    ngx_str_t                            session_cred;
+
     unsigned                             running:1;
     unsigned                             args_typed:1;  /* checked already */
 };

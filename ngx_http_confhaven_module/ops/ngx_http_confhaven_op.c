@@ -322,6 +322,58 @@ ngx_http_confhaven_op_credential(ngx_http_confhaven_op_call_t *call,
 
 
 /*
+ * A key's credential ("prefix:sha256-hex", or "-") to keep instead of the
+ * key (the legacy /sse stream's, for the POSTs of its session), and the
+ * credential given back to an OP_KEY parameter.
+ */
+
+ngx_int_t
+ngx_http_confhaven_op_key_credential(ngx_pool_t *pool, ngx_str_t *key,
+    ngx_str_t *cred)
+{
+    char                          *out;
+    ngx_http_confhaven_op_call_t   call;
+
+    call.pool = pool;
+
+    if (ngx_http_confhaven_op_credential(&call, key->data, key->len, &out)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cred->data = (u_char *) out;
+    cred->len = ngx_strlen(out);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_confhaven_op_set_credential(ngx_http_confhaven_op_call_t *call,
+    ngx_uint_t i, ngx_str_t *cred)
+{
+    u_char  *p;
+
+    if (i >= call->op->nparams
+        || call->op->params[i].type != NGX_HTTP_CONFHAVEN_OP_KEY)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(call->pool, cred->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, cred->data, cred->len) = '\0';
+    call->values[i] = (char *) p;
+
+    return NGX_OK;
+}
+
+
+/*
  * The key a request carries: "Authorization: Bearer <key>" or
  * "X-API-Key: <key>".  NGX_DECLINED: none.
  */
