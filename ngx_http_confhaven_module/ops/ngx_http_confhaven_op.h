@@ -68,8 +68,8 @@
 #define NGX_HTTP_CONFHAVEN_OP_ERROR_LEN    256
 
 
-/* the organizer operations' key parameter (their first, or the import's last) */
-#define ngx_http_confhaven_op_key_param                                      \
+/* the organizers' key parameter (their first; the import's last) */
+#define NGX_HTTP_CONFHAVEN_OP_KEY_PARAM                                      \
     { "api_key", NULL, NGX_HTTP_CONFHAVEN_OP_KEY, 0, 0, 200, NULL,           \
       "Your organizer API key (chk_...). Prefer sending it as the "          \
       "X-API-Key or Authorization: Bearer header of the MCP connection: "    \

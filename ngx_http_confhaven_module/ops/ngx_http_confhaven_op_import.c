@@ -49,7 +49,7 @@ static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_import_params[] = {
       NULL, NULL, NGX_HTTP_CONFHAVEN_OP_IN_BODY },
 
     /* the organizer import's only */
-    ngx_http_confhaven_op_key_param
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM
 };
 
 

@@ -114,7 +114,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_key_revoke = {
 
 
 static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_whoami_params[] = {
-    ngx_http_confhaven_op_key_param
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM
 };
 
 
@@ -128,7 +128,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_whoami = {
 
 static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_rotate_params[] = {
 
-    ngx_http_confhaven_op_key_param,
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM,
 
     { "label", NULL, NGX_HTTP_CONFHAVEN_OP_TEXT, 0, 0, 200, NULL,
       "A label for the new key (default: the old key's).", NULL, NULL,
@@ -147,7 +147,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_key_rotate = {
 static ngx_http_confhaven_op_param_t
     ngx_http_confhaven_op_analytics_params[] =
 {
-    ngx_http_confhaven_op_key_param,
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM,
 
     { "conference_id", "conference", NGX_HTTP_CONFHAVEN_OP_FOLD, 0, 0, 200,
       NULL,
@@ -186,7 +186,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_analytics_csv = {
 
 static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_evals_params[] = {
 
-    ngx_http_confhaven_op_key_param,
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM,
 
     { "conference", NULL, NGX_HTTP_CONFHAVEN_OP_FOLD, 0, 0, 200, NULL,
       "One of your conferences (slug, name or id).", NULL,
@@ -214,7 +214,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluations = {
 
 static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_review_params[] = {
 
-    ngx_http_confhaven_op_key_param,
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM,
 
     { "id", NULL, NGX_HTTP_CONFHAVEN_OP_ID, 1, 0, 0, NULL,
       "The evaluation record's id.", NULL, "record ids are positive integers",
