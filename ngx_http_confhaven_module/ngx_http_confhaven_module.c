@@ -919,6 +919,15 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* /health's event counters: the workers' sum */
+    if (chmcf->events.size && chmcf->pg.server.len
+        && ngx_http_confhaven_events_zone_add(cf, &chmcf->events,
+                                              &ngx_http_confhaven_module)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_confhaven_mcp_cluster_init_conf(cf, &chmcf->mcp,
                                                  chmcf->redis_conf.url.len)
         != NGX_CONF_OK)

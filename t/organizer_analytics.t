@@ -26,7 +26,7 @@ use ConfHaven::MCP;
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(1);
 $t->private_redis();
-$t->plan(51);
+$t->plan(56);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -67,7 +67,7 @@ my @admin = ('Authorization' => 'Bearer ' . $t->admin_key);
 
 sub organizer {
     my ($name, $slug) = @_;
-    my $r = $t->http('POST', "/api/admin/organizers?name=$name", headers => [@admin]);
+    my $r = $t->http('POST', "/api/admin/organizers?name=$name&tier=pro", headers => [@admin]);
     my $id = $r->{json}{id};
     $t->http('POST', "/api/admin/organizers/$id/conferences/$slug", headers => [@admin]);
     $r = $t->http('POST', "/api/admin/organizers/$id/keys", headers => [@admin]);
@@ -104,8 +104,15 @@ rest("/api/sessions?q=testing&conference=$QA", 'Claude-User/1.0');
 
 # Streamable HTTP with a session
 my $m = ConfHaven::MCP->new($t, path => '/mcp');
-my @vsc = ('User-Agent' => 'Visual Studio Code/1.95 (Copilot)');
-my ($sid) = $m->initialize('2025-11-25', headers => [@vsc]);
+# the assistant is initialize's clientInfo.name, kept with the session
+# (its User-Agent says nothing)
+my @vsc = ('User-Agent' => 'node');
+$r = $m->request('initialize', { protocolVersion => '2025-11-25', capabilities => {},
+                                 clientInfo => { name => 'Visual Studio Code', version => '1.95' } },
+                 headers => [@vsc]);
+my $sid = $r->{headers}{'mcp-session-id'};
+$m->notify('notifications/initialized', undef, session => $sid, version => '2025-11-25',
+           headers => [@vsc]);
 ok($sid, 'Streamable HTTP session');
 $r = $m->request('tools/call', { name => 'search_sessions',
                                  arguments => { query => 'copilot', conference => $SC,
@@ -149,7 +156,7 @@ sub sse_call {
     return $ev ? $ev->{json} : { post_status => $pr->{status} };
 }
 sse_call({ method => 'initialize', params => { protocolVersion => '2024-11-05',
-           capabilities => {}, clientInfo => { name => 'sse-test', version => '1' } } });
+           capabilities => {}, clientInfo => { name => 'claude-ai', version => '1' } } });
 $t->post_json($post, { jsonrpc => '2.0', method => 'notifications/initialized' });
 $r = sse_call({ method => 'tools/call', params => { name => 'search_sessions',
                arguments => { query => 'Copilot', conference => $SC,
@@ -183,8 +190,9 @@ ok($a->{most_viewed}[0]{title}, '... with their titles');
 is(scalar @{ $a->{most_found} }, $found < 20 ? $found : 20, '... most found: the sessions the searches listed');
 is($a->{most_found}[0]{count}, 5, '... each found by the 5 copilot searches');
 my %as = map { $_->{assistant} => $_->{count} } @{ $a->{assistants} };
-is_deeply(\%as, { claude => 3, chatgpt => 3, copilot => 2, 'lm-studio' => 2, other => 2 },
-          '... which assistants ask (User-Agent, clientInfo)');
+is_deeply(\%as, { claude => 4, chatgpt => 3, copilot => 3, 'lm-studio' => 2 },
+          '... which assistants ask (User-Agent; clientInfo on every wire, kept '
+          . 'with Streamable HTTP and legacy /sse sessions)');
 my %w = map { $_->{wire} => $_->{count} } @{ $a->{wires} };
 is_deeply(\%w, { rest => 6, 'mcp-http' => 3, 'mcp-stateless' => 2, 'mcp-sse' => 1 },
           '... by wire');
@@ -234,6 +242,44 @@ $r = sse_call({ method => 'tools/call', params => { name => 'get_organizer_analy
                arguments => { conference_id => $SC } } },
               headers => [ 'X-API-Key' => $ka ]);
 is($r->{result}{structuredContent}{totals}{searches}, 7, 'MCP (legacy SSE): with X-API-Key');
+
+# the key on the stream's GET only: it authorizes the session's POSTs
+$r = sse_call({ method => 'tools/call', params => { name => 'get_organizer_analytics',
+               arguments => { conference_id => $SC } } });
+ok($r->{result} && !$r->{result}{isError}, 'MCP (legacy SSE): the key of the stream GET only')
+    or diag explain $r;
+is($r->{result}{structuredContent}{totals}{searches}, 7, '... the same numbers');
+{
+    # a wrong key on the stream: the authentication tool error
+    my $s2 = $sse->open_stream('GET', '/sse', headers => [ 'Accept' => 'text/event-stream',
+        'X-API-Key' => 'chk_' . substr($ka, 4, 12) . '_' . ('0' x 48) ]);
+    $sse->read_until($s2, sub { my @e = $sse->events($_[0]{body}); @e >= 1 }, 5);
+    my ($ep2) = $sse->events($sse->response($s2)->{body});
+    my $post2 = $ep2->{data} // '';
+    my $call2 = sub {
+        my ($msg, @h) = @_;
+        $msg->{jsonrpc} = '2.0';
+        $msg->{id} = ++$n + 2000;
+        $t->post_json($post2, $msg, headers => [@h]);
+        my $id = $msg->{id};
+        $sse->read_until($s2, sub {
+            grep { ($_->{json}{id} // 0) == $id } $sse->events($_[0]{body}) }, 10);
+        my ($ev) = grep { ($_->{json}{id} // 0) == $id }
+                   $sse->events($sse->response($s2)->{body});
+        return $ev ? $ev->{json} : {};
+    };
+    $call2->({ method => 'initialize', params => { protocolVersion => '2024-11-05',
+               capabilities => {}, clientInfo => { name => 'x', version => '1' } } });
+    $r = $call2->({ method => 'tools/call', params => { name => 'get_organizer_analytics',
+                    arguments => { conference_id => $SC } } });
+    ok($r->{result}{isError}, 'MCP (legacy SSE): a wrong key on the stream: a tool error');
+    like($r->{result}{content}[0]{text} // '', qr/Authentication required.*X-API-Key/s,
+         '... that says how to authenticate');
+    $r = $call2->({ method => 'tools/call', params => { name => 'get_organizer_analytics',
+                    arguments => { conference_id => $SC } } }, 'X-API-Key' => $ka);
+    ok($r->{result} && !$r->{result}{isError}, '... a right key on the POST still wins');
+    close $s2->{sock};
+}
 
 $r = $m->request('tools/call', { name => 'get_organizer_analytics',
                                  arguments => { conference_id => $SC, api_key => $ka } },
@@ -285,9 +331,9 @@ is($texts[0], $texts[1], '... exactly as for a conference that does not exist');
 $r = $t->http('GET', "/api/organizer/analytics?conference=$SC&days=0",
               headers => [ 'X-API-Key' => $ka ]);
 is($r->{status}, 400, 'days=0: 400');
-$r = $t->http('GET', "/api/organizer/analytics?conference=$SC&days=366",
+$r = $t->http('GET', "/api/organizer/analytics?conference=$SC&days=731",
               headers => [ 'X-API-Key' => $ka ]);
-is($r->{status}, 400, 'days=366: 400');
+is($r->{status}, 400, 'days=731: 400');
 $r = $t->http('GET', "/api/organizer/analytics?conference=$SC");
 is($r->{status}, 401, 'no key: 401');
 

@@ -79,7 +79,7 @@ $t->import_file($QA, 'sessionize-all_qa-or-the-highway-2026.json',
 my @admin = ('Authorization' => 'Bearer ' . $t->admin_key);
 sub organizer {
     my ($name, $slug) = @_;
-    my $r = $t->http('POST', "/api/admin/organizers?name=$name", headers => [@admin]);
+    my $r = $t->http('POST', "/api/admin/organizers?name=$name&tier=pro", headers => [@admin]);
     my $id = $r->{json}{id};
     $t->http('POST', "/api/admin/organizers/$id/conferences/$slug", headers => [@admin]);
     return $t->http('POST', "/api/admin/organizers/$id/keys", headers => [@admin])->{json}{key};

@@ -636,6 +636,7 @@ ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op)
         (void) ngx_http_confhaven_str_copy(p, &f->sqlstate, &op->sqlstate);
         (void) ngx_http_confhaven_str_copy(p, &f->message, &op->message);
         (void) ngx_http_confhaven_str_copy(p, &f->hint, &op->hint);
+        (void) ngx_http_confhaven_str_copy(p, &f->detail, &op->detail);
         (void) ngx_http_confhaven_str_copy(p, &f->tag, &op->value3);
 
         ngx_http_confhaven_fetch_complete(f);

@@ -64,6 +64,7 @@ struct ngx_http_confhaven_fetch_s {
     ngx_str_t                          sqlstate;
     ngx_str_t                          message;
     ngx_str_t                          hint;
+    ngx_str_t                          detail;
     ngx_msec_t                         elapsed;
     ngx_uint_t                         cache_status;
 

@@ -954,6 +954,12 @@ ngx_http_confhaven_pg_save_result(ngx_http_confhaven_pg_op_t *op,
         (void) ngx_http_confhaven_pg_copy(op->pool, &op->hint, f,
                                           ngx_strlen(f));
     }
+
+    f = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    if (f) {
+        (void) ngx_http_confhaven_pg_copy(op->pool, &op->detail, f,
+                                          ngx_strlen(f));
+    }
 }
 
 
@@ -1112,6 +1118,7 @@ ngx_http_confhaven_pg_fail(ngx_http_confhaven_pg_conn_t *pc,
         op->message.len = 0;
         op->sqlstate.len = 0;
         op->hint.len = 0;
+        op->detail.len = 0;
         op->status = NGX_HTTP_CONFHAVEN_PG_OK;
         ngx_queue_insert_head(&pool->waiters, &op->queue);
         op->queued = 1;

@@ -65,6 +65,7 @@ struct ngx_http_confhaven_pg_op_s {
     ngx_str_t                          sqlstate;
     ngx_str_t                          message;
     ngx_str_t                          hint;
+    ngx_str_t                          detail;
     ngx_msec_t                         elapsed;
 
     /* internal */

@@ -44,6 +44,9 @@
 
 #define NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY  4096
 
+#define NGX_HTTP_CONFHAVEN_REALM_ORGANIZER                                   \
+    "Bearer realm=\"confhaven-organizer\", error=\"invalid_token\""
+
 
 /*
  * Validation helpers answer the request themselves; NGX_ABORT tells the
@@ -115,6 +118,8 @@ static void ngx_http_confhaven_rest_invite_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_rest_read(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx,
     ngx_str_t *tail, ngx_http_client_body_handler_pt handler);
+static ngx_int_t ngx_http_confhaven_rest_unauthorized(ngx_http_request_t *r,
+    const char *challenge, ngx_str_t *message, ngx_str_t *hint);
 
 
 static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
@@ -188,6 +193,13 @@ static ngx_http_confhaven_route_t  ngx_http_confhaven_routes[] = {
     { ngx_string("/api/sessions/"), NGX_HTTP_CONFHAVEN_TAIL_INVITE,
       NGX_HTTP_POST, NGX_HTTP_CONFHAVEN_K_INVITE,
       ngx_string("invite"), &ngx_http_confhaven_op_invite, 0, "none" },
+
+    /* an organizer's own import (organizer key): the admin import's op */
+    { ngx_string("/api/organizer/conferences/"),
+      NGX_HTTP_CONFHAVEN_TAIL_IMPORT,
+      NGX_HTTP_POST, NGX_HTTP_CONFHAVEN_K_IMPORT,
+      ngx_string("organizer_import"), &ngx_http_confhaven_op_organizer_import,
+      1, "name, timezone, location, website" },
 
     { ngx_null_string, 0, 0, 0, ngx_null_string, NULL, 0, NULL }
 };
@@ -942,6 +954,7 @@ ngx_http_confhaven_rest_import(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail)
 {
     ngx_int_t                       rc;
+    ngx_str_t                       key, msg, hint;
     ngx_str_t                      *type;
     ngx_http_confhaven_ctx_t       *ctx;
     ngx_http_confhaven_loc_conf_t  *chlcf;
@@ -949,7 +962,29 @@ ngx_http_confhaven_rest_import(ngx_http_request_t *r,
     ctx = ngx_http_confhaven_get_ctx(r);
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-    if (chlcf->admin_key.len == 0) {
+    key.len = 0;
+
+    if (rt->op == &ngx_http_confhaven_op_organizer_import) {
+        /* the organizer's key, from a header only (as rest_organizer.c) */
+        if (ngx_http_confhaven_op_header_key(&r->headers_in.headers,
+                                             r->headers_in.authorization,
+                                             &key)
+            != NGX_OK)
+        {
+            if (ngx_http_discard_request_body(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_str_set(&msg, "an organizer API key is required");
+            ngx_str_set(&hint, "send \"X-API-Key: chk_...\" or "
+                        "\"Authorization: Bearer chk_...\"; the key is "
+                        "never accepted in the URL");
+
+            return ngx_http_confhaven_rest_unauthorized(r,
+                       NGX_HTTP_CONFHAVEN_REALM_ORGANIZER, &msg, &hint);
+        }
+
+    } else if (chlcf->admin_key.len == 0) {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -959,30 +994,18 @@ ngx_http_confhaven_rest_import(ngx_http_request_t *r,
                    "the operator must set confhaven_admin_key_file "
                    "in this location",
                    "imports are disabled here");
-    }
 
-    if (!ngx_http_confhaven_rest_authorized(r, &chlcf->admin_key)) {
+    } else if (!ngx_http_confhaven_rest_authorized(r, &chlcf->admin_key)) {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        r->headers_out.www_authenticate = ngx_list_push(
-                                                   &r->headers_out.headers);
-        if (r->headers_out.www_authenticate == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        ngx_str_set(&msg, "a valid admin key is required");
+        ngx_str_set(&hint, "send \"Authorization: Bearer <admin key>\" or "
+                    "\"X-API-Key: <admin key>\"");
 
-        r->headers_out.www_authenticate->hash = 1;
-        ngx_str_set(&r->headers_out.www_authenticate->key,
-                    "WWW-Authenticate");
-        ngx_str_set(&r->headers_out.www_authenticate->value,
-                    "Bearer realm=\"confhaven-admin\"");
-
-        return ngx_http_confhaven_send_errorf(r, NGX_HTTP_UNAUTHORIZED,
-                   "unauthorized",
-                   "send \"Authorization: Bearer <admin key>\" or "
-                   "\"X-API-Key: <admin key>\"",
-                   "a valid admin key is required");
+        return ngx_http_confhaven_rest_unauthorized(r,
+                   "Bearer realm=\"confhaven-admin\"", &msg, &hint);
     }
 
     if (r->headers_in.content_type) {
@@ -1036,6 +1059,15 @@ ngx_http_confhaven_rest_import(ngx_http_request_t *r,
     rc = ngx_http_confhaven_rest_call(r, ctx, rt->op);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    /* the organizer import's key: its last parameter, hashed by op_set */
+    if (key.len
+        && ngx_http_confhaven_op_set(ctx->call, rt->op->nparams - 1, 1,
+                                     key.data, key.len, NULL, 0)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* a large schedule takes longer than a search may */
@@ -1152,6 +1184,7 @@ ngx_http_confhaven_rest_body_handler(ngx_http_request_t *r)
 {
     ngx_int_t                       rc;
     ngx_str_t                       body;
+    ngx_uint_t                      i;
     ngx_http_confhaven_ctx_t       *ctx;
 
     ctx = ngx_http_confhaven_get_ctx(r);
@@ -1164,9 +1197,15 @@ ngx_http_confhaven_rest_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    /* the schedule: the operation's last parameter */
-    rc = ngx_http_confhaven_op_set(ctx->call, ctx->call->op->nparams - 1, 1,
-                                   body.data, body.len, NULL, 0);
+    /* the schedule: the operation's body parameter */
+    for (i = 0; i + 1 < ctx->call->op->nparams; i++) {
+        if (ctx->call->op->params[i].in == NGX_HTTP_CONFHAVEN_OP_IN_BODY) {
+            break;
+        }
+    }
+
+    rc = ngx_http_confhaven_op_set(ctx->call, i, 1, body.data, body.len,
+                                   NULL, 0);
     if (rc != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -1484,6 +1523,17 @@ ngx_http_confhaven_rest_db_error(ngx_http_request_t *r,
         /* our functions' own words, written for the caller */
         return ngx_http_confhaven_send_error(r, e->status, e->code,
                                              &f->message, &f->hint);
+
+    case NGX_HTTP_CONFHAVEN_OP_E_AUTH:
+        /* the organizer import's key */
+        return ngx_http_confhaven_rest_unauthorized(r,
+                   NGX_HTTP_CONFHAVEN_REALM_ORGANIZER, &f->message,
+                   &f->hint);
+
+    case NGX_HTTP_CONFHAVEN_OP_E_TIER:
+        return ngx_http_confhaven_send_tier_error(r, &f->message, &f->hint,
+                                                  &e->tier,
+                                                  &e->required_tier);
 
     case NGX_HTTP_CONFHAVEN_OP_E_TIMEOUT:
         if (f->status == NGX_HTTP_CONFHAVEN_PG_TIMEOUT) {
@@ -1981,4 +2031,29 @@ ngx_http_confhaven_rest_calendar_done(ngx_http_request_t *r,
     }
 
     return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &f->value);
+}
+
+
+/* 401 with its challenge: a missing or refused admin or organizer key */
+
+static ngx_int_t
+ngx_http_confhaven_rest_unauthorized(ngx_http_request_t *r,
+    const char *challenge, ngx_str_t *message, ngx_str_t *hint)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    h->value.data = (u_char *) challenge;
+    h->value.len = ngx_strlen(challenge);
+
+    r->headers_out.www_authenticate = h;
+
+    return ngx_http_confhaven_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                         "unauthorized", message, hint);
 }

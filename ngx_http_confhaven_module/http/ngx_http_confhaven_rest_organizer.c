@@ -12,12 +12,16 @@
  *   POST   /api/admin/organizers/{id}/keys?label=
  *   DELETE /api/admin/organizers/{id}/keys/{prefix}
  *   POST   /api/admin/evaluations/{id}/judge?score=&note=
+ *   POST   /api/admin/organizers/{id}/tier?tier=
  *   GET    /api/organizer                                organizer key
  *   POST   /api/organizer/keys/rotate?label=
  *   GET    /api/organizer/analytics?conference=&days=[&format=csv]
  *   GET    /api/organizer/analytics.csv?conference=&days=
  *   GET    /api/organizer/evaluations?conference=&status=&limit=
  *   POST   /api/organizer/evaluations/{id}?status=&label=
+ *
+ * POST /api/organizer/conferences/{slug}/import is the admin import's
+ * route in rest.c, with the organizer's key.
  *
  * An organizer's key comes only in a header (X-API-Key or Authorization:
  * Bearer), never in the URL: URLs end up in access logs.
@@ -126,6 +130,10 @@ static ngx_http_confhaven_org_route_t  ngx_http_confhaven_org_routes[] = {
       &ngx_http_confhaven_op_evaluation_review,
       NGX_HTTP_CONFHAVEN_ORG_KEY, 0 },
 
+    { NGX_HTTP_POST, "/api/admin/organizers/*/tier",
+      &ngx_http_confhaven_op_organizer_tier,
+      NGX_HTTP_CONFHAVEN_ORG_ADMIN, 0 },
+
     { 0, NULL, NULL, 0, 0 }
 };
 
@@ -148,6 +156,13 @@ ngx_http_confhaven_rest_organizer(ngx_http_request_t *r)
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     uri = r->uri;
+
+    /* the organizer import: rest.c's import route */
+    if (uri.len > 27
+        && ngx_strncmp(uri.data, "/api/organizer/conferences/", 27) == 0)
+    {
+        return NGX_DECLINED;
+    }
 
     if (!((uri.len >= 14
            && ngx_strncmp(uri.data, "/api/organizer", 14) == 0
@@ -694,6 +709,11 @@ ngx_http_confhaven_org_respond(ngx_http_request_t *r,
     case NGX_HTTP_CONFHAVEN_OP_E_AUTH:
         return ngx_http_confhaven_org_unauthorized(r, "confhaven-organizer",
                                                    &f->message, &f->hint);
+
+    case NGX_HTTP_CONFHAVEN_OP_E_TIER:
+        return ngx_http_confhaven_send_tier_error(r, &f->message, &f->hint,
+                                                  &e->tier,
+                                                  &e->required_tier);
 
     case NGX_HTTP_CONFHAVEN_OP_E_INPUT:
     case NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND:

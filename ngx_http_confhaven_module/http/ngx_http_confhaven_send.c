@@ -20,6 +20,11 @@
 #include "ngx_http_confhaven_send.h"
 
 
+static ngx_int_t ngx_http_confhaven_send_error_with(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, ngx_str_t *message, ngx_str_t *hint,
+    json_t *extra);
+
+
 static ngx_str_t  ngx_http_confhaven_json_type =
     ngx_string("application/json; charset=utf-8");
 
@@ -78,6 +83,48 @@ ngx_int_t
 ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *message, ngx_str_t *hint)
 {
+    return ngx_http_confhaven_send_error_with(r, status, code, message, hint,
+                                              NULL);
+}
+
+
+/*
+ * 403 tier_limit: the error shape plus "tier" (the organizer's) and
+ * "required_tier" (the cheapest that allows the request; null: none).
+ */
+
+ngx_int_t
+ngx_http_confhaven_send_tier_error(ngx_http_request_t *r, ngx_str_t *message,
+    ngx_str_t *hint, ngx_str_t *tier, ngx_str_t *required)
+{
+    json_t  *extra;
+
+    extra = json_object();
+    if (extra == NULL) {
+        return NGX_ERROR;
+    }
+
+    json_object_set_new(extra, "tier",
+                        tier->len ? json_stringn((char *) tier->data,
+                                                 tier->len)
+                                  : json_null());
+    json_object_set_new(extra, "required_tier",
+                        required->len ? json_stringn((char *) required->data,
+                                                     required->len)
+                                      : json_null());
+
+    return ngx_http_confhaven_send_error_with(r, NGX_HTTP_FORBIDDEN,
+                                              "tier_limit", message, hint,
+                                              extra);
+}
+
+
+/* the error shape; extra: more members of "error" (a reference taken) */
+
+static ngx_int_t
+ngx_http_confhaven_send_error_with(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, ngx_str_t *message, ngx_str_t *hint, json_t *extra)
+{
     json_t                    *err, *obj;
     ngx_str_t                  body, id;
     ngx_http_confhaven_ctx_t  *ctx;
@@ -90,6 +137,7 @@ ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     err = json_object();
     if (err == NULL) {
+        json_decref(extra);
         return NGX_ERROR;
     }
 
@@ -103,6 +151,11 @@ ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
         json_object_set_new(err, "hint",
                             json_stringn_nocheck((char *) hint->data,
                                                  hint->len));
+    }
+
+    if (extra) {
+        (void) json_object_update(err, extra);
+        json_decref(extra);
     }
 
     if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {

@@ -25,6 +25,9 @@ ngx_int_t ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
     ngx_str_t *detail);
 ngx_int_t ngx_http_confhaven_send_calendar(ngx_http_request_t *r,
     ngx_str_t *body);
+ngx_int_t ngx_http_confhaven_send_tier_error(ngx_http_request_t *r,
+    ngx_str_t *message, ngx_str_t *hint, ngx_str_t *tier,
+    ngx_str_t *required);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_SEND_H_INCLUDED_ */

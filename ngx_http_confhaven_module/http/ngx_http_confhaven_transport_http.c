@@ -2277,6 +2277,9 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
 
     st->session.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
 
+    /* which assistant: initialize's clientInfo.name, for the analytics */
+    ngx_http_confhaven_mcp_client_name_keep(call, &st->session);
+
     ctx = ngx_http_confhaven_get_ctx(r);
     ctx->mcp_vars.session = st->session;
 

@@ -207,6 +207,7 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
 {
     u_char                               *id;
     ngx_int_t                             rc;
+    ngx_str_t                             key, cred;
     ngx_pool_cleanup_t                   *cln;
     ngx_http_confhaven_ctx_t             *ctx;
     ngx_http_confhaven_loc_conf_t        *chlcf;
@@ -245,6 +246,29 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
 
     st->session.data = id;
     st->session.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
+
+    /*
+     * An organizer key on the stream's request authorizes the tool calls
+     * POSTed to its session: the session keeps its credential (prefix and
+     * SHA-256), never the key; the database checks it on every call.
+     */
+    if (ngx_http_confhaven_op_header_key(&r->headers_in.headers,
+                                         r->headers_in.authorization, &key)
+        == NGX_OK)
+    {
+        if (ngx_http_confhaven_op_key_credential(r->pool, &key, &cred)
+            != NGX_OK)
+        {
+            (void) ngx_http_confhaven_mcp_session_delete(&chmcf->mcp.zone,
+                                                         &st->session);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        (void) ngx_http_confhaven_mcp_session_set_client(&chmcf->mcp.zone,
+                                                         &st->session, &cred,
+                                                         NULL);
+    }
+
     st->worker = w;
     st->node.key = st->tag;
 

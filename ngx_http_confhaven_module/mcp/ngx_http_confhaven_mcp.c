@@ -1083,6 +1083,11 @@ ngx_http_confhaven_mcp_initialize(ngx_http_confhaven_mcp_call_t *call)
 
     call->version = version;
 
+    /* a legacy /sse session exists already: it keeps clientInfo.name */
+    if (call->session.len) {
+        ngx_http_confhaven_mcp_client_name_keep(call, &call->session);
+    }
+
     result = json_pack("{s:s%, s:o, s:{s:s, s:s, s:s}, s:s}",
                        "protocolVersion",
                        ngx_http_confhaven_mcp_versions[version].data,
@@ -1096,6 +1101,33 @@ ngx_http_confhaven_mcp_initialize(ngx_http_confhaven_mcp_call_t *call)
                        "instructions", ngx_http_confhaven_mcp_instructions);
 
     ngx_http_confhaven_mcp_result(call, result);
+}
+
+
+/*
+ * initialize's clientInfo.name, kept with the session (which assistant
+ * asks: the organizers' analytics, ngx_http_confhaven_mcp_events.c).
+ */
+
+void
+ngx_http_confhaven_mcp_client_name_keep(ngx_http_confhaven_mcp_call_t *call,
+    ngx_str_t *session)
+{
+    json_t     *name;
+    ngx_str_t   n;
+
+    name = json_object_get(json_object_get(call->params, "clientInfo"),
+                           "name");
+
+    if (!json_is_string(name) || json_string_length(name) == 0) {
+        return;
+    }
+
+    n.data = (u_char *) json_string_value(name);
+    n.len = json_string_length(name);
+
+    (void) ngx_http_confhaven_mcp_session_set_client(&call->mcf->zone,
+                                                     session, NULL, &n);
 }
 
 
@@ -1195,7 +1227,7 @@ static void
 ngx_http_confhaven_mcp_tools_call(ngx_http_confhaven_mcp_call_t *call)
 {
     json_t                         *name;
-    ngx_str_t                       n;
+    ngx_str_t                       n, client;
     ngx_http_confhaven_tool_t      *tool;
     ngx_http_confhaven_tool_run_t  *run;
 
@@ -1247,6 +1279,19 @@ ngx_http_confhaven_mcp_tools_call(ngx_http_confhaven_mcp_call_t *call)
     run->args_typed = call->args_typed;
     run->done = ngx_http_confhaven_mcp_tool_done;
     run->data = call;
+
+    /* the organizer key a legacy /sse stream's GET carried */
+    if (call->session.len
+        && ngx_http_confhaven_mcp_session_client(&call->mcf->zone,
+                                                 &call->session,
+                                                 call->r->pool,
+                                                 &run->session_cred,
+                                                 &client)
+           == NGX_ERROR)
+    {
+        ngx_http_confhaven_mcp_result(call, NULL);
+        return;
+    }
 
     if (ngx_http_confhaven_mcp_ops_env(call, &run->env) != NGX_OK) {
         ngx_http_confhaven_mcp_result(call, NULL);

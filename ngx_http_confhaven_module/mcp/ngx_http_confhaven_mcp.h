@@ -40,6 +40,9 @@
 #define NGX_HTTP_CONFHAVEN_MCP_VLAST        NGX_HTTP_CONFHAVEN_MCP_V2026_07_28
 
 #define NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN  32
+/* a session's organizer credential ("prefix:sha256-hex") and client name */
+#define NGX_HTTP_CONFHAVEN_MCP_CRED_LEN        (12 + 1 + 64)
+#define NGX_HTTP_CONFHAVEN_MCP_NAME_LEN        64
 #define NGX_HTTP_CONFHAVEN_MCP_SESSION_TIMEOUT  (60 * 60 * 1000)
 #define NGX_HTTP_CONFHAVEN_MCP_ZONE_NAME       "confhaven_mcp"
 #define NGX_HTTP_CONFHAVEN_MCP_ZONE_SIZE       (1024 * 1024)
@@ -264,6 +267,8 @@ ngx_int_t ngx_http_confhaven_mcp_modern_method(ngx_str_t *method);
 ngx_table_elt_t *ngx_http_confhaven_mcp_header(ngx_http_request_t *r,
     const char *name, size_t len);
 void ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call);
+void ngx_http_confhaven_mcp_client_name_keep(
+    ngx_http_confhaven_mcp_call_t *call, ngx_str_t *session);
 
 /* ngx_http_confhaven_mcp_reply.c */
 void ngx_http_confhaven_mcp_error(ngx_http_confhaven_mcp_call_t *call,
@@ -341,6 +346,12 @@ ngx_int_t ngx_http_confhaven_mcp_session_set_level(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t level);
 ngx_int_t ngx_http_confhaven_mcp_session_set_version(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t version);
+ngx_int_t ngx_http_confhaven_mcp_session_set_client(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_str_t *cred,
+    ngx_str_t *name);
+ngx_int_t ngx_http_confhaven_mcp_session_client(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_pool_t *pool,
+    ngx_str_t *cred, ngx_str_t *name);
 void ngx_http_confhaven_mcp_session_sse_unbind(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t tag);
 ngx_uint_t ngx_http_confhaven_mcp_session_sse_find(

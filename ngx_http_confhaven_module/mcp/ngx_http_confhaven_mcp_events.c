@@ -107,6 +107,7 @@ ngx_http_confhaven_mcp_events_fill(ngx_http_confhaven_mcp_call_t *call,
     ngx_http_confhaven_event_t *ev)
 {
     json_t              *info, *name;
+    ngx_str_t            cred, kept;
     ngx_time_t          *tp;
     ngx_msec_int_t       ms;
     ngx_http_request_t  *r;
@@ -131,7 +132,10 @@ ngx_http_confhaven_mcp_events_fill(ngx_http_confhaven_mcp_call_t *call,
                            + (tp->msec - r->start_msec));
     ev->latency = ngx_max(ms, 0);
 
-    /* the 2026 wire's clientInfo, in every request's _meta */
+    /*
+     * The 2026 wire's clientInfo, in every request's _meta; a session's,
+     * from its initialize; else User-Agent.
+     */
     info = json_object_get(json_object_get(call->params, "_meta"),
                            "io.modelcontextprotocol/clientInfo");
     name = json_object_get(info, "name");
@@ -139,6 +143,17 @@ ngx_http_confhaven_mcp_events_fill(ngx_http_confhaven_mcp_call_t *call,
     if (json_is_string(name)) {
         ev->client.data = (u_char *) json_string_value(name);
         ev->client.len = json_string_length(name);
+
+    } else if (call->session.len
+               && ngx_http_confhaven_mcp_session_client(&call->mcf->zone,
+                                                        &call->session,
+                                                        r->pool, &cred,
+                                                        &kept)
+                  == NGX_OK
+               && kept.len)
+    {
+        /* initialize's clientInfo.name, kept with the session */
+        ev->client = kept;
 
     } else if (r->headers_in.user_agent) {
         ev->client = r->headers_in.user_agent->value;

@@ -87,6 +87,15 @@ typedef struct {
     ngx_uint_t                         sse_tag;
     struct ngx_http_confhaven_mcp_client_s  *client;  /* NULL: imported */
     u_char                       id[NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN];
+    /*
+     * What the session's client told once: the organizer credential of a
+     * legacy stream's GET ("prefix:sha256-hex", never the key) and
+     * initialize's clientInfo.name (cut), for the analytics.
+     */
+    u_char                       cred[NGX_HTTP_CONFHAVEN_MCP_CRED_LEN];
+    u_char                       name[NGX_HTTP_CONFHAVEN_MCP_NAME_LEN];
+    u_char                             cred_len;
+    u_char                             name_len;
 } ngx_http_confhaven_mcp_node_t;
 
 
@@ -623,6 +632,8 @@ ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
     sn->sse_slot = tag ? (ngx_uint_t) ngx_process_slot : 0;
     sn->sse_tag = tag;
     sn->client = cl;
+    sn->cred_len = 0;
+    sn->name_len = 0;
     ngx_queue_init(&sn->events);
 
     if (cl) {
@@ -1505,4 +1516,90 @@ ngx_http_confhaven_mcp_session_stats(ngx_http_confhaven_mcp_zone_t *zone,
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * The session's client facts (set once, from the stream's GET or from
+ * initialize): "cred" the organizer credential, "name" clientInfo.name,
+ * cut to what fits.  Local to this instance: a session imported from
+ * another one has none (the key is then read from each POST, the
+ * assistant from User-Agent).
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_session_set_client(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_str_t *cred, ngx_str_t *name)
+{
+    size_t                          len;
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+
+    if (sn && cred && cred->len <= NGX_HTTP_CONFHAVEN_MCP_CRED_LEN) {
+        ngx_memcpy(sn->cred, cred->data, cred->len);
+        sn->cred_len = (u_char) cred->len;
+    }
+
+    if (sn && name) {
+        len = ngx_min(name->len, NGX_HTTP_CONFHAVEN_MCP_NAME_LEN);
+        ngx_memcpy(sn->name, name->data, len);
+        sn->name_len = (u_char) len;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return sn ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* copies of the session's client facts, in pool memory (empty: none) */
+
+ngx_int_t
+ngx_http_confhaven_mcp_session_client(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id, ngx_pool_t *pool, ngx_str_t *cred, ngx_str_t *name)
+{
+    u_char                         *p;
+    ngx_http_confhaven_mcp_node_t  *sn;
+    u_char       buf[NGX_HTTP_CONFHAVEN_MCP_CRED_LEN
+                     + NGX_HTTP_CONFHAVEN_MCP_NAME_LEN];
+
+    cred->len = 0;
+    name->len = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+
+    if (sn) {
+        cred->len = sn->cred_len;
+        name->len = sn->name_len;
+        p = ngx_cpymem(buf, sn->cred, sn->cred_len);
+        ngx_memcpy(p, sn->name, sn->name_len);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (sn == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (cred->len + name->len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, cred->len + name->len);
+    if (p == NULL) {
+        cred->len = 0;
+        name->len = 0;
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, buf, cred->len + name->len);
+    cred->data = p;
+    name->data = p + cred->len;
+
+    return NGX_OK;
 }

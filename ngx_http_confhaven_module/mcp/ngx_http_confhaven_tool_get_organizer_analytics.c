@@ -40,7 +40,8 @@ ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_get_organizer_analytics = {
     "Conference analytics (organizers)",
 
     "For conference organizers: what attendees searched for at one of "
-    "your conferences over the last days (1 to 365, default 30) — "
+    "your conferences over the last days (default 30; up to 30 on the "
+    "free tier, 365 on pro, 730 on enterprise) — "
     "searches per day, top queries, queries that found nothing, the "
     "sessions most viewed, found and invited to, interest by track, level "
     "and day, which assistants ask, and latency percentiles. Needs your "

@@ -691,6 +691,20 @@ ngx_http_confhaven_tool_set_args(ngx_http_confhaven_tool_run_t *run)
             continue;
         }
 
+        if (prm->type == NGX_HTTP_CONFHAVEN_OP_KEY
+            && run->session_cred.len)
+        {
+            /* the key of the legacy /sse stream this call came through */
+            if (ngx_http_confhaven_op_set_credential(&run->call, i,
+                                                     &run->session_cred)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
         v = run->args ? json_object_get(run->args, prm->name) : NULL;
 
         if (v == NULL || json_is_null(v)) {
@@ -974,6 +988,7 @@ ngx_http_confhaven_tool_db_error(ngx_http_confhaven_tool_run_t *run)
 
     case NGX_HTTP_CONFHAVEN_OP_E_INPUT:
     case NGX_HTTP_CONFHAVEN_OP_E_INVALID:
+    case NGX_HTTP_CONFHAVEN_OP_E_TIER:
         (void) ngx_http_confhaven_tools_error(run, &f->message, &f->hint);
         return;
 

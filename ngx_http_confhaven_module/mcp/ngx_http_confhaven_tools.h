@@ -82,6 +82,8 @@ struct ngx_http_confhaven_tool_run_s {
     void                                *data;
 
     ngx_http_confhaven_span_t           *span;        /* the tool's, or NULL */
+    /* a legacy /sse stream's organizer credential, or empty */
+    ngx_str_t                            session_cred;
 
     unsigned                             running:1;
     unsigned                             args_typed:1;  /* checked already */

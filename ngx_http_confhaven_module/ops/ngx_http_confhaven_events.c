@@ -16,6 +16,9 @@
  * are dropped and counted (GET /health, "events").  A worker that exits
  * (reload, quit, stop) writes what it holds with a last, blocking write.
  * The same timer enforces the retention of evaluation records (worker 0).
+ * The counters /health shows are the instance's, summed over its workers
+ * in a small shared zone ("confhaven_events"): totals since nginx started
+ * (a reload keeps them), and each worker's buffered events in its slot.
  */
 
 
@@ -30,6 +33,26 @@
 #define NGX_HTTP_CONFHAVEN_EVENTS_FOUND    20
 #define NGX_HTTP_CONFHAVEN_EVENTS_BATCH    500
 #define NGX_HTTP_CONFHAVEN_EVENTS_SCAN     (256 * 1024)
+#define NGX_HTTP_CONFHAVEN_EVENTS_ZONE     "confhaven_events"
+
+
+/* the instance's counters (shared memory); a slot per worker process */
+
+typedef struct {
+    ngx_atomic_t                   pid;
+    ngx_atomic_t                   buffered;
+    ngx_atomic_t                   capacity;
+    ngx_atomic_t                   failing;     /* writes failing now */
+} ngx_http_confhaven_events_wslot_t;
+
+
+typedef struct {
+    ngx_atomic_t                   recorded;
+    ngx_atomic_t                   written;
+    ngx_atomic_t                   dropped;
+    ngx_atomic_t                   expired;
+    ngx_http_confhaven_events_wslot_t  slots[NGX_MAX_PROCESSES];
+} ngx_http_confhaven_events_sh_t;
 
 
 typedef struct {
@@ -77,15 +100,29 @@ typedef struct {
     char                              *flush_text;
     ngx_pool_t                        *expire_pool;
 
-    uint64_t                           recorded;
-    uint64_t                           written;
-    uint64_t                           dropped;
     uint64_t                           failures;
-    uint64_t                           expired;
+
+    ngx_http_confhaven_events_sh_t    *sh;          /* the counters */
+    ngx_http_confhaven_events_wslot_t *me;          /* this worker's */
 } ngx_http_confhaven_events_t;
 
 
+#define ngx_http_confhaven_events_add(evs, counter, n)                       \
+    (void) ngx_atomic_fetch_add(&(evs)->sh->counter, n)
+
+/* what the ring holds now, for the others to see */
+#define ngx_http_confhaven_events_publish(evs)                               \
+    if ((evs)->me) {                                                         \
+        (evs)->me->buffered = (evs)->count;                                  \
+        (evs)->me->failing = ((evs)->failures != 0);                         \
+    }
+
+
+static ngx_int_t ngx_http_confhaven_events_zone_init(
+    ngx_shm_zone_t *shm_zone, void *data);
 static void ngx_http_confhaven_events_tick(ngx_event_t *ev);
+static void ngx_http_confhaven_events_write_all(
+    ngx_http_confhaven_events_t *evs);
 static void ngx_http_confhaven_events_flush(
     ngx_http_confhaven_events_t *evs);
 static void ngx_http_confhaven_events_flushed(ngx_http_confhaven_pg_op_t *op);
@@ -102,6 +139,56 @@ static ngx_uint_t ngx_http_confhaven_events_found(int64_t *ids,
 
 
 static ngx_http_confhaven_events_t  *ngx_http_confhaven_events;
+
+
+/* at configuration: the zone of the counters (the workers' sum) */
+
+ngx_int_t
+ngx_http_confhaven_events_zone_add(ngx_conf_t *cf,
+    ngx_http_confhaven_events_conf_t *conf, void *tag)
+{
+    ngx_str_t  name;
+
+    ngx_str_set(&name, NGX_HTTP_CONFHAVEN_EVENTS_ZONE);
+
+    conf->shm = ngx_shared_memory_add(cf, &name,
+                    ngx_align(sizeof(ngx_http_confhaven_events_sh_t),
+                              ngx_pagesize)
+                    + 8 * ngx_pagesize, tag);
+    if (conf->shm == NULL) {
+        return NGX_ERROR;
+    }
+
+    conf->shm->init = ngx_http_confhaven_events_zone_init;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_events_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_confhaven_events_sh_t  *sh;
+
+    /* a reload keeps the totals */
+    if (data) {
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_confhaven_events_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = sh;
+    shm_zone->data = sh;
+
+    return NGX_OK;
+}
 
 
 ngx_int_t
@@ -131,6 +218,20 @@ ngx_http_confhaven_events_init(ngx_cycle_t *cycle,
     evs->pool = pool;
     evs->pgcf = pgcf;
     evs->log = cycle->log;
+
+    if (conf->shm == NULL || conf->shm->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    evs->sh = conf->shm->data;
+
+    if (ngx_process_slot >= 0 && ngx_process_slot < NGX_MAX_PROCESSES) {
+        evs->me = &evs->sh->slots[ngx_process_slot];
+        evs->me->buffered = 0;
+        evs->me->failing = 0;
+        evs->me->capacity = conf->size;
+        evs->me->pid = ngx_pid;
+    }
 
     evs->timer.handler = ngx_http_confhaven_events_tick;
     evs->timer.data = evs;
@@ -181,10 +282,10 @@ ngx_http_confhaven_events_record(ngx_http_confhaven_event_t *ev)
         return;
     }
 
-    evs->recorded++;
+    ngx_http_confhaven_events_add(evs, recorded, 1);
 
     if (evs->count == evs->conf->size) {
-        evs->dropped++;
+        ngx_http_confhaven_events_add(evs, dropped, 1);
         ngx_http_confhaven_metrics_inc(
                                    NGX_HTTP_CONFHAVEN_METRIC_EVENTS_DROPPED);
         return;
@@ -311,6 +412,8 @@ ngx_http_confhaven_events_record(ngx_http_confhaven_event_t *ev)
     }
 
     evs->count++;
+
+    ngx_http_confhaven_events_publish(evs);
 }
 
 
@@ -341,10 +444,16 @@ ngx_http_confhaven_events_invite(int64_t session, ngx_str_t *conference,
 }
 
 
+/* the instance's: every worker's ring, the totals since nginx started */
+
 json_t *
 ngx_http_confhaven_events_health(void)
 {
-    ngx_http_confhaven_events_t  *evs;
+    ngx_uint_t                          i, workers, backlog;
+    json_int_t                          buffered, capacity;
+    ngx_http_confhaven_events_t        *evs;
+    ngx_http_confhaven_events_sh_t     *sh;
+    ngx_http_confhaven_events_wslot_t  *ws;
 
     evs = ngx_http_confhaven_events;
 
@@ -352,14 +461,36 @@ ngx_http_confhaven_events_health(void)
         return json_pack("{s:s}", "status", "off");
     }
 
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
-                     "status", evs->failures && evs->count ? "backlog" : "ok",
-                     "buffered", (json_int_t) evs->count,
-                     "capacity", (json_int_t) evs->conf->size,
-                     "recorded", (json_int_t) evs->recorded,
-                     "written", (json_int_t) evs->written,
-                     "dropped", (json_int_t) evs->dropped,
-                     "evaluations_expired", (json_int_t) evs->expired);
+    ngx_http_confhaven_events_publish(evs);
+
+    sh = evs->sh;
+    workers = 0;
+    backlog = 0;
+    buffered = 0;
+    capacity = 0;
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        ws = &sh->slots[i];
+
+        if (ws->pid == 0) {
+            continue;
+        }
+
+        workers++;
+        buffered += ws->buffered;
+        capacity += ws->capacity;
+        backlog |= (ws->failing && ws->buffered);
+    }
+
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                     "status", backlog ? "backlog" : "ok",
+                     "buffered", buffered,
+                     "capacity", capacity,
+                     "workers", (json_int_t) workers,
+                     "recorded", (json_int_t) sh->recorded,
+                     "written", (json_int_t) sh->written,
+                     "dropped", (json_int_t) sh->dropped,
+                     "evaluations_expired", (json_int_t) sh->expired);
 }
 
 
@@ -531,17 +662,37 @@ ngx_http_confhaven_events_batch(ngx_http_confhaven_events_t *evs,
 void
 ngx_http_confhaven_events_exit(void)
 {
+    ngx_http_confhaven_events_t  *evs;
+
+    evs = ngx_http_confhaven_events;
+
+    if (evs == NULL) {
+        return;
+    }
+
+    ngx_http_confhaven_events_write_all(evs);
+
+    /* this worker's slot is free (another process may take it) */
+    if (evs->me && evs->me->pid == (ngx_atomic_uint_t) ngx_pid) {
+        evs->me->buffered = 0;
+        evs->me->failing = 0;
+        evs->me->capacity = 0;
+        evs->me->pid = 0;
+    }
+}
+
+
+static void
+ngx_http_confhaven_events_write_all(ngx_http_confhaven_events_t *evs)
+{
     char                          *text;
     const char                    *params[1];
     ngx_uint_t                     i, n, k;
     PGconn                        *conn;
     PGresult                      *res;
     const char                   **kw, **val;
-    ngx_http_confhaven_events_t   *evs;
 
-    evs = ngx_http_confhaven_events;
-
-    if (evs == NULL || evs->count == 0 || evs->flush_pool) {
+    if (evs->count == 0 || evs->flush_pool) {
         return;
     }
 
@@ -597,7 +748,7 @@ ngx_http_confhaven_events_exit(void)
 
         evs->head = (evs->head + n) % evs->conf->size;
         evs->count -= n;
-        evs->written += n;
+        ngx_http_confhaven_events_add(evs, written, n);
     }
 
     if (evs->count) {
@@ -624,7 +775,7 @@ ngx_http_confhaven_events_flushed(ngx_http_confhaven_pg_op_t *op)
     if (op->status == NGX_HTTP_CONFHAVEN_PG_OK) {
         evs->head = (evs->head + evs->sending) % evs->conf->size;
         evs->count -= evs->sending;
-        evs->written += evs->sending;
+        ngx_http_confhaven_events_add(evs, written, evs->sending);
 
         if (evs->failures) {
             ngx_log_error(NGX_LOG_NOTICE, evs->log, 0,
@@ -645,6 +796,8 @@ ngx_http_confhaven_events_flushed(ngx_http_confhaven_pg_op_t *op)
     }
 
     evs->sending = 0;
+
+    ngx_http_confhaven_events_publish(evs);
 
     ngx_free(evs->flush_text);
     evs->flush_text = NULL;
@@ -706,7 +859,7 @@ ngx_http_confhaven_events_expired(ngx_http_confhaven_pg_op_t *op)
         n = ngx_atoi(op->value.data, op->value.len);
 
         if (n > 0) {
-            evs->expired += n;
+            ngx_http_confhaven_events_add(evs, expired, n);
             ngx_log_error(NGX_LOG_INFO, evs->log, 0,
                           "confhaven events: %i evaluation records older "
                           "than %T s removed", n, evs->conf->retention);

@@ -31,6 +31,7 @@ typedef struct {
     ngx_uint_t                     size;        /* confhaven_events_buffer */
     ngx_msec_t                     interval;    /* ..._flush_interval */
     time_t                         retention;   /* evaluation records */
+    ngx_shm_zone_t                *shm;         /* the counters, summed */
 } ngx_http_confhaven_events_conf_t;
 
 
@@ -59,6 +60,8 @@ typedef struct {
 } ngx_http_confhaven_event_t;
 
 
+ngx_int_t ngx_http_confhaven_events_zone_add(ngx_conf_t *cf,
+    ngx_http_confhaven_events_conf_t *conf, void *tag);
 ngx_int_t ngx_http_confhaven_events_init(ngx_cycle_t *cycle,
     ngx_http_confhaven_events_conf_t *conf,
     ngx_http_confhaven_pg_pool_t *pool, ngx_http_confhaven_pg_conf_t *pgcf);

@@ -33,6 +33,8 @@ static void ngx_http_confhaven_op_cleanup(void *data);
 static void ngx_http_confhaven_op_fetched(ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_op_invalidated(
     ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
+static void ngx_http_confhaven_op_tier_detail(ngx_str_t *detail,
+    ngx_http_confhaven_op_error_t *e);
 
 
 /*
@@ -315,6 +317,58 @@ ngx_http_confhaven_op_credential(ngx_http_confhaven_op_call_t *call,
     *p++ = ':';
     p = ngx_hex_dump(p, md, 32);
     *p = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * A key's credential ("prefix:sha256-hex", or "-") to keep instead of the
+ * key (the legacy /sse stream's, for the POSTs of its session), and the
+ * credential given back to an OP_KEY parameter.
+ */
+
+ngx_int_t
+ngx_http_confhaven_op_key_credential(ngx_pool_t *pool, ngx_str_t *key,
+    ngx_str_t *cred)
+{
+    char                          *out;
+    ngx_http_confhaven_op_call_t   call;
+
+    call.pool = pool;
+
+    if (ngx_http_confhaven_op_credential(&call, key->data, key->len, &out)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cred->data = (u_char *) out;
+    cred->len = ngx_strlen(out);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_confhaven_op_set_credential(ngx_http_confhaven_op_call_t *call,
+    ngx_uint_t i, ngx_str_t *cred)
+{
+    u_char  *p;
+
+    if (i >= call->op->nparams
+        || call->op->params[i].type != NGX_HTTP_CONFHAVEN_OP_KEY)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(call->pool, cred->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, cred->data, cred->len) = '\0';
+    call->values[i] = (char *) p;
 
     return NGX_OK;
 }
@@ -655,7 +709,9 @@ ngx_http_confhaven_op_invalidated(ngx_http_confhaven_redis_op_t *rop,
 /*
  * The one SQLSTATE map.  Our functions raise CHnnn (nnn an HTTP status)
  * and 22xxx for input they refuse; their message and hint are written
- * for the caller.  Anything else is ours to log, never to show.
+ * for the caller.  Anything else is ours to log, never to show.  CH403
+ * is a request beyond the organizer's tier (sql/functions/87_tiers.sql),
+ * CH409 a name already taken.
  */
 
 void
@@ -674,6 +730,8 @@ ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call)
     e->status = 200;
     e->code = NULL;
     e->retry_after = 0;
+    ngx_str_null(&e->tier);
+    ngx_str_null(&e->required_tier);
 
     switch (f->status) {
 
@@ -706,6 +764,17 @@ ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call)
                 e->kind = NGX_HTTP_CONFHAVEN_OP_E_INVALID;
                 e->status = 422;
                 e->code = "invalid_schedule";
+
+            } else if (n == 403) {
+                e->kind = NGX_HTTP_CONFHAVEN_OP_E_TIER;
+                e->status = 403;
+                e->code = "tier_limit";
+                ngx_http_confhaven_op_tier_detail(&f->detail, e);
+
+            } else if (n == 409) {
+                e->kind = NGX_HTTP_CONFHAVEN_OP_E_INPUT;
+                e->status = 409;
+                e->code = "slug_taken";
 
             } else {
                 e->kind = NGX_HTTP_CONFHAVEN_OP_E_INPUT;
@@ -764,4 +833,38 @@ ngx_http_confhaven_op_classify(ngx_http_confhaven_op_call_t *call)
         e->code = "database_unavailable";
         return;
     }
+}
+
+
+/* "tier=free;required_tier=pro" (87_tiers.sql): the values, not copied */
+
+static void
+ngx_http_confhaven_op_tier_detail(ngx_str_t *detail,
+    ngx_http_confhaven_op_error_t *e)
+{
+    u_char  *p, *last, *semi;
+
+    p = detail->data;
+    last = p + detail->len;
+
+    if (detail->len < sizeof("tier=;required_tier=") - 1
+        || ngx_strncmp(p, "tier=", 5) != 0)
+    {
+        return;
+    }
+
+    p += 5;
+
+    semi = ngx_strlchr(p, last, ';');
+    if (semi == NULL
+        || (size_t) (last - semi) < sizeof(";required_tier=") - 1
+        || ngx_strncmp(semi, ";required_tier=", 15) != 0)
+    {
+        return;
+    }
+
+    e->tier.data = p;
+    e->tier.len = semi - p;
+    e->required_tier.data = semi + 15;
+    e->required_tier.len = last - (semi + 15);
 }

@@ -63,9 +63,19 @@
 #define NGX_HTTP_CONFHAVEN_OP_E_LIMIT      9   /* too many: retry_after */
 #define NGX_HTTP_CONFHAVEN_OP_E_UPSTREAM  10   /* a remote service failed */
 #define NGX_HTTP_CONFHAVEN_OP_E_AUTH      11   /* no valid API key */
+#define NGX_HTTP_CONFHAVEN_OP_E_TIER      12   /* beyond the organizer's tier */
 
 #define NGX_HTTP_CONFHAVEN_OP_MAX_PARAMS   NGX_HTTP_CONFHAVEN_PG_MAX_PARAMS
 #define NGX_HTTP_CONFHAVEN_OP_ERROR_LEN    256
+
+
+/* the organizers' key parameter (their first; the import's last) */
+#define NGX_HTTP_CONFHAVEN_OP_KEY_PARAM                                      \
+    { "api_key", NULL, NGX_HTTP_CONFHAVEN_OP_KEY, 0, 0, 200, NULL,           \
+      "Your organizer API key (chk_...). Prefer sending it as the "          \
+      "X-API-Key or Authorization: Bearer header of the MCP connection: "    \
+      "tool arguments end up in assistants' logs.", NULL, NULL,             \
+      NGX_HTTP_CONFHAVEN_OP_IN_HEADER }
 
 
 typedef struct ngx_http_confhaven_op_call_s  ngx_http_confhaven_op_call_t;
@@ -130,6 +140,9 @@ typedef struct {
     ngx_uint_t                         status;     /* HTTP status */
     const char                        *code;       /* REST error code */
     ngx_uint_t                         retry_after;   /* s, 0: none */
+    /* OP_E_TIER: the organizer's tier, the one that allows (may be empty) */
+    ngx_str_t                          tier;
+    ngx_str_t                          required_tier;
 } ngx_http_confhaven_op_error_t;
 
 
@@ -175,6 +188,10 @@ const char *ngx_http_confhaven_op_cache_state(
     ngx_http_confhaven_op_env_t *env);
 ngx_int_t ngx_http_confhaven_op_header_key(ngx_list_t *headers,
     ngx_table_elt_t *authorization, ngx_str_t *key);
+ngx_int_t ngx_http_confhaven_op_key_credential(ngx_pool_t *pool,
+    ngx_str_t *key, ngx_str_t *cred);
+ngx_int_t ngx_http_confhaven_op_set_credential(
+    ngx_http_confhaven_op_call_t *call, ngx_uint_t i, ngx_str_t *cred);
 
 
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_health;
@@ -183,6 +200,7 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_get_session;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_list_conferences;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_get_conference;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_import;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_import;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_complete;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_day_plan;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_invite;
@@ -212,6 +230,7 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_analytics_csv;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluations;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluation_review;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluation_judge;
+extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_tier;
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_OP_H_INCLUDED_ */

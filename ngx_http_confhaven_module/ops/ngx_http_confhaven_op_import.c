@@ -9,6 +9,10 @@
  * schedule and replaces the conference's sessions in one transaction;
  * then the cache forgets the conference (its tag) and the answers that
  * span conferences.  POST /api/admin/conferences/{slug}/import.
+ *
+ * organizer_import: the same import by an organizer's key, for one of its
+ * conferences or a new slug (sql/functions/87_tiers.sql); the same
+ * parameters, its key last.  POST /api/organizer/conferences/{slug}/import.
  */
 
 
@@ -42,7 +46,10 @@ static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_import_params[] = {
 
     { "schedule", NULL, NGX_HTTP_CONFHAVEN_OP_RAW, 0, 0, 0, NULL,
       "The schedule file: Sessionize JSON, pretalx JSON or frab XML.",
-      NULL, NULL, NGX_HTTP_CONFHAVEN_OP_IN_BODY }
+      NULL, NULL, NGX_HTTP_CONFHAVEN_OP_IN_BODY },
+
+    /* the organizer import's only */
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM
 };
 
 
@@ -51,6 +58,17 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_import = {
     "SELECT r::text, r->'sessions'->>'total' "
     "FROM confhaven.import_schedule($1, $2, $3, $4, $5, $6) AS r",
     ngx_http_confhaven_op_import_params, 6,
+    NGX_HTTP_CONFHAVEN_OP_NO_CACHE,
+    0,
+    1
+};
+
+
+ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_import = {
+    ngx_string("organizer_import"),
+    "SELECT r::text, r->'sessions'->>'total' "
+    "FROM confhaven.organizer_import($7, $1, $2, $3, $4, $5, $6) AS r",
+    ngx_http_confhaven_op_import_params, 7,
     NGX_HTTP_CONFHAVEN_OP_NO_CACHE,
     0,
     1

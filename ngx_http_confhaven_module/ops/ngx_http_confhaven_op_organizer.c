@@ -24,13 +24,6 @@
 #define NGX_HTTP_CONFHAVEN_OP_ANALYTICS_TIMEOUT  20000
 
 
-#define ngx_http_confhaven_op_key_param                                      \
-    { "api_key", NULL, NGX_HTTP_CONFHAVEN_OP_KEY, 0, 0, 200, NULL,           \
-      "Your organizer API key (chk_...). Prefer sending it as the "          \
-      "X-API-Key or Authorization: Bearer header of the MCP connection: "    \
-      "tool arguments end up in assistants' logs.", NULL, NULL,             \
-      NGX_HTTP_CONFHAVEN_OP_IN_HEADER }
-
 
 static const char  *ngx_http_confhaven_op_tiers[] = {
     "free", "pro", "enterprise", NULL
@@ -121,7 +114,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_key_revoke = {
 
 
 static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_whoami_params[] = {
-    ngx_http_confhaven_op_key_param
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM
 };
 
 
@@ -135,7 +128,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_whoami = {
 
 static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_rotate_params[] = {
 
-    ngx_http_confhaven_op_key_param,
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM,
 
     { "label", NULL, NGX_HTTP_CONFHAVEN_OP_TEXT, 0, 0, 200, NULL,
       "A label for the new key (default: the old key's).", NULL, NULL,
@@ -154,7 +147,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_key_rotate = {
 static ngx_http_confhaven_op_param_t
     ngx_http_confhaven_op_analytics_params[] =
 {
-    ngx_http_confhaven_op_key_param,
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM,
 
     { "conference_id", "conference", NGX_HTTP_CONFHAVEN_OP_FOLD, 0, 0, 200,
       NULL,
@@ -163,9 +156,11 @@ static ngx_http_confhaven_op_param_t
       "GET /api/organizer lists the conferences your key can see",
       NGX_HTTP_CONFHAVEN_OP_IN_QUERY },
 
-    { "days", NULL, NGX_HTTP_CONFHAVEN_OP_INT, 1, 365, 0, "30",
-      "The window: the last N days (UTC), today included.", NULL,
-      "the default is 30", NGX_HTTP_CONFHAVEN_OP_IN_QUERY }
+    { "days", NULL, NGX_HTTP_CONFHAVEN_OP_INT, 1, 730, 0, "30",
+      "The window: the last N days (UTC), today included; your tier "
+      "bounds it (free 30, pro 365, enterprise 730).", NULL,
+      "the default is 30; GET /api/organizer shows your tier's "
+      "analytics_days", NGX_HTTP_CONFHAVEN_OP_IN_QUERY }
 };
 
 
@@ -191,7 +186,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_analytics_csv = {
 
 static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_evals_params[] = {
 
-    ngx_http_confhaven_op_key_param,
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM,
 
     { "conference", NULL, NGX_HTTP_CONFHAVEN_OP_FOLD, 0, 0, 200, NULL,
       "One of your conferences (slug, name or id).", NULL,
@@ -219,7 +214,7 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluations = {
 
 static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_review_params[] = {
 
-    ngx_http_confhaven_op_key_param,
+    NGX_HTTP_CONFHAVEN_OP_KEY_PARAM,
 
     { "id", NULL, NGX_HTTP_CONFHAVEN_OP_ID, 1, 0, 0, NULL,
       "The evaluation record's id.", NULL, "record ids are positive integers",
@@ -264,5 +259,28 @@ ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluation_judge = {
     "SELECT r::text, 1, '' "
     "FROM confhaven.admin_judge($1::bigint, $2, $3) r",
     ngx_http_confhaven_op_judge_params, 3,
+    NGX_HTTP_CONFHAVEN_OP_NO_CACHE, 0, 0
+};
+
+
+static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_tier_params[] = {
+
+    { "organizer", "id", NGX_HTTP_CONFHAVEN_OP_ID, 1, 0, 0, NULL,
+      "The organizer's id.", NULL, "organizer ids are positive integers",
+      NGX_HTTP_CONFHAVEN_OP_IN_PATH },
+
+    { "tier", NULL, NGX_HTTP_CONFHAVEN_OP_FOLD, 0, 0, 20, NULL,
+      "The tier to give: free, pro or enterprise.",
+      ngx_http_confhaven_op_tiers, "tiers are free, pro and enterprise",
+      NGX_HTTP_CONFHAVEN_OP_IN_QUERY }
+};
+
+
+/* an operator's tier change (sql/functions/87_tiers.sql) */
+
+ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_tier = {
+    ngx_string("organizer_tier"),
+    "SELECT r::text, 1, '' FROM confhaven.admin_set_tier($1::bigint, $2) r",
+    ngx_http_confhaven_op_tier_params, 2,
     NGX_HTTP_CONFHAVEN_OP_NO_CACHE, 0, 0
 };

@@ -139,7 +139,21 @@ AS $$
                                               'revoked_at', k.revoked_at)
                             ORDER BY k.id)
               FROM confhaven.api_keys k
-             WHERE k.organizer_id = o.id), '[]'::json))
+             WHERE k.organizer_id = o.id), '[]'::json),
+        -- the tier's limits (confhaven.tiers, 87_tiers.sql) and their use
+        'limits', (SELECT json_build_object('conferences', t.conferences,
+                                            'analytics_days', t.analytics_days,
+                                            'csv_export', t.csv_export,
+                                            'evaluation_review', t.evaluation_review,
+                                            'api_keys', t.api_keys,
+                                            'schedule_import', t.schedule_import)
+                     FROM confhaven.tiers t
+                    WHERE t.tier = confhaven._organizer_tier(o.id)),
+        'usage', json_build_object(
+            'conferences', (SELECT count(*) FROM confhaven.conference_organizers oc
+                             WHERE oc.organizer_id = o.id),
+            'api_keys', (SELECT count(*) FROM confhaven.api_keys k
+                          WHERE k.organizer_id = o.id AND k.revoked_at IS NULL)))
       FROM confhaven.organizers o
      WHERE o.id = org;
 $$;
@@ -198,6 +212,11 @@ BEGIN
             MESSAGE = format('no conference "%s"', left(conf, 100)),
             HINT = confhaven._slug_hint(conf);
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM confhaven.conference_organizers
+                    WHERE organizer_id = org AND conference_id = v_conf) THEN
+        PERFORM confhaven._tier_check(org, 'conferences',
+                                      confhaven._tier_usage(org, 'conferences') + 1);
+    END IF;
     INSERT INTO confhaven.conference_organizers (organizer_id, conference_id)
     VALUES (org, v_conf) ON CONFLICT DO NOTHING;
     RETURN confhaven._organizer_json(org);
@@ -210,6 +229,8 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     PERFORM confhaven._admin_organizer(org);
+    PERFORM confhaven._tier_check(org, 'api_keys',
+                                  confhaven._tier_usage(org, 'api_keys') + 1);
     RETURN confhaven._new_key(org, label);
 END
 $$;
@@ -254,6 +275,9 @@ DECLARE
     v_org bigint := confhaven._organizer(cred);
     v_new json;
 BEGIN
+    -- the asking key goes: as many keys after as before
+    PERFORM confhaven._tier_check(v_org, 'api_keys',
+                                  confhaven._tier_usage(v_org, 'api_keys'));
     v_new := confhaven._new_key(v_org, coalesce(label,
                  (SELECT k.label FROM confhaven.api_keys k
                    WHERE k.prefix = split_part(cred, ':', 1))));
@@ -458,10 +482,14 @@ DECLARE
     v_json json;
 BEGIN
     v_conf := confhaven._organizer_conference(v_org, conf);
-    IF v_days < 1 OR v_days > 365 THEN
+    IF v_days < 1 OR v_days > 730 THEN
         RAISE EXCEPTION USING ERRCODE = 'CH400',
-            MESSAGE = format('days must be from 1 to 365, not %s', v_days);
+            MESSAGE = format('days must be from 1 to 730, not %s', v_days);
     END IF;
+    IF format = 'csv' THEN
+        PERFORM confhaven._tier_check(v_org, 'csv_export', NULL);
+    END IF;
+    PERFORM confhaven._tier_check(v_org, 'analytics_days', v_days);
     v_from := v_to - (v_days - 1);
 
     IF format = 'csv' THEN
@@ -626,6 +654,7 @@ DECLARE
     v_org bigint := confhaven._organizer(cred);
     v_row confhaven.evaluation_data;
 BEGIN
+    PERFORM confhaven._tier_check(v_org, 'evaluation_review', NULL);
     IF want IS NOT NULL AND want NOT IN ('pending', 'approved', 'rejected') THEN
         RAISE EXCEPTION USING ERRCODE = 'CH400',
             MESSAGE = format('unknown status "%s"', left(want, 40)),
