@@ -40,6 +40,7 @@
 #define NGX_HTTP_CONFHAVEN_PG_BACKOFF_MAX   2000
 #define NGX_HTTP_CONFHAVEN_PG_GRACE         2000
 #define NGX_HTTP_CONFHAVEN_PG_CHECK         250     /* replica poll, ms */
+#define NGX_HTTP_CONFHAVEN_PG_RECHECK       20      /* sooner, when behind */
 #define NGX_HTTP_CONFHAVEN_PG_LAG_UNKNOWN   86400000
 
 /*
@@ -387,10 +388,27 @@ ngx_http_confhaven_pg_pick(ngx_http_confhaven_pg_pool_t *pool)
         rp = pool->replicas[(pool->next + k) % pool->nreplicas];
 
         if (rp->state != NGX_HTTP_CONFHAVEN_PG_REPLICA_OK
-            || rp->replay_lsn < lsn
             || rp->lag + (ngx_current_msec - rp->checked)
                > pool->conf->replica_max_lag)
         {
+            continue;
+        }
+
+        if (rp->replay_lsn < lsn) {
+            /*
+             * Behind the last write as far as we know: it has most likely
+             * replayed it by now, so look again soon rather than at the
+             * next regular check.
+             */
+
+            if (rp->check.owner == NULL && rp->poll.timer_set
+                && ngx_current_msec - rp->checked
+                   >= NGX_HTTP_CONFHAVEN_PG_RECHECK)
+            {
+                ngx_del_timer(&rp->poll);
+                ngx_add_timer(&rp->poll, 1);
+            }
+
             continue;
         }
 
