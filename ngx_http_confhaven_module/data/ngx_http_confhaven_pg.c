@@ -303,6 +303,7 @@ ngx_http_confhaven_pg_pool_destroy(ngx_http_confhaven_pg_pool_t *pool)
 
         ngx_http_confhaven_pg_cancel(&rp->check);
         ngx_http_confhaven_pg_pool_destroy(rp);
+        ngx_destroy_pool(rp->check_mem);
     }
 
     pool->nreplicas = 0;
@@ -2110,7 +2111,6 @@ void
 ngx_http_confhaven_pg_pool_stats(ngx_http_confhaven_pg_pool_t *pool,
     ngx_http_confhaven_pg_stats_t *st)
 {
-    ngx_uint_t    i;
     ngx_queue_t  *q;
 
     st->idle = 0;
@@ -2128,12 +2128,4 @@ ngx_http_confhaven_pg_pool_stats(ngx_http_confhaven_pg_pool_t *pool,
                ? pool->nconns - pool->nconnecting - st->idle : 0;
     st->queued = pool->nwaiters;
     st->down = pool->down;
-    st->replicas = pool->nreplicas;
-    st->replicas_ok = 0;
-
-    for (i = 0; i < pool->nreplicas; i++) {
-        if (pool->replicas[i]->state == NGX_HTTP_CONFHAVEN_PG_REPLICA_OK) {
-            st->replicas_ok++;
-        }
-    }
 }

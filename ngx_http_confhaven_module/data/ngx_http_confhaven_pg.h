@@ -110,8 +110,6 @@ typedef struct {
     ngx_uint_t                         connecting;
     ngx_uint_t                         queued;      /* ops waiting */
     ngx_uint_t                         down;        /* backing off */
-    ngx_uint_t                         replicas;    /* configured */
-    ngx_uint_t                         replicas_ok; /* serving reads */
 } ngx_http_confhaven_pg_stats_t;
 
 
