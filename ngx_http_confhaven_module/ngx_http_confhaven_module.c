@@ -114,7 +114,7 @@ static ngx_conf_num_bounds_t  ngx_http_confhaven_otlp_queue_bounds = {
 static ngx_command_t  ngx_http_confhaven_commands[] = {
 
     { ngx_string("confhaven_pg_server"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_confhaven_pg_server,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -563,6 +563,13 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_main_conf_t, otlp.trace.service),
       NULL },
 
+    { ngx_string("confhaven_pg_replica_max_lag"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, pg.replica_max_lag),
+      NULL },
+
       ngx_null_command
 };
 
@@ -852,6 +859,7 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->pg.statement_timeout = NGX_CONF_UNSET_MSEC;
     chmcf->pg.queue_timeout = NGX_CONF_UNSET_MSEC;
     chmcf->pg.keepalive_timeout = NGX_CONF_UNSET_MSEC;
+    chmcf->pg.replica_max_lag = NGX_CONF_UNSET_MSEC;
     chmcf->redis_conf.timeout = NGX_CONF_UNSET_MSEC;
     chmcf->redis_conf.connect_timeout = NGX_CONF_UNSET_MSEC;
     chmcf->mcp.session_timeout = NGX_CONF_UNSET_MSEC;
@@ -894,6 +902,7 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(chmcf->pg.statement_timeout, 10000);
     ngx_conf_init_msec_value(chmcf->pg.queue_timeout, 3000);
     ngx_conf_init_msec_value(chmcf->pg.keepalive_timeout, 60000);
+    ngx_conf_init_msec_value(chmcf->pg.replica_max_lag, 5000);
     ngx_conf_init_msec_value(chmcf->redis_conf.timeout, 200);
     ngx_conf_init_msec_value(chmcf->redis_conf.connect_timeout, 1000);
     ngx_conf_init_size_value(chmcf->cache_local, 0);
@@ -1000,6 +1009,14 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
                                           &chmcf->invite.thread_pool_name)
         != NGX_CONF_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    if (chmcf->pg.server.len == 0 && chmcf->pg.replicas) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_pg_server ... replica\" needs a "
+                           "primary: add a \"confhaven_pg_server\" "
+                           "without \"replica\"");
         return NGX_CONF_ERROR;
     }
 
@@ -1205,18 +1222,29 @@ ngx_http_confhaven_content(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * confhaven_pg_server conninfo [replica]: the primary once, read replicas
+ * as often as there are (ngx_http_confhaven_pg.c routes the reads).
+ */
+
 static char *
 ngx_http_confhaven_pg_server(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_confhaven_main_conf_t *chmcf = conf;
 
-    ngx_str_t  *value;
-
-    if (chmcf->pg.server.data) {
-        return "is duplicate";
-    }
+    ngx_str_t                     *value;
+    ngx_http_confhaven_pg_conf_t  *rcf;
 
     value = cf->args->elts;
+
+    if (cf->args->nelts == 3
+        && ngx_strcmp(value[2].data, "replica") != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive: "
+                           "expected \"replica\"", &value[2], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
 
     if (value[1].len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1226,8 +1254,43 @@ ngx_http_confhaven_pg_server(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* config strings are NUL-terminated: libpq can parse it later */
-    chmcf->pg.server = value[1];
+    if (cf->args->nelts == 2) {
+        if (chmcf->pg.server.data) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" directive is duplicate: one primary "
+                               "server; mark read replicas with "
+                               "\"replica\"", &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        /* config strings are NUL-terminated: libpq can parse it later */
+        chmcf->pg.server = value[1];
+
+        return NGX_CONF_OK;
+    }
+
+    if (chmcf->pg.replicas == NULL) {
+        chmcf->pg.replicas = ngx_array_create(cf->pool, 2,
+                                         sizeof(ngx_http_confhaven_pg_conf_t));
+        if (chmcf->pg.replicas == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (chmcf->pg.replicas->nelts == NGX_HTTP_CONFHAVEN_PG_MAX_REPLICAS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many replicas in \"%V\": at most %d",
+                           &cmd->name, NGX_HTTP_CONFHAVEN_PG_MAX_REPLICAS);
+        return NGX_CONF_ERROR;
+    }
+
+    rcf = ngx_array_push(chmcf->pg.replicas);
+    if (rcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rcf, sizeof(ngx_http_confhaven_pg_conf_t));
+    rcf->server = value[1];
 
     return NGX_CONF_OK;
 }

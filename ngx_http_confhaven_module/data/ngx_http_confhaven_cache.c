@@ -532,6 +532,7 @@ ngx_http_confhaven_fetch_db(ngx_http_confhaven_fetch_t *f,
     fl->op.sql = f->sql;    /* static operation tables */
     fl->op.nparams = f->nparams;
     fl->op.timeout = f->timeout;
+    fl->op.replica = f->read_only;
 
     for (i = 0; i < f->nparams; i++) {
         if (f->values[i] == NULL) {

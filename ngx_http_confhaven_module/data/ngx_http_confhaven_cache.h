@@ -80,6 +80,7 @@ struct ngx_http_confhaven_fetch_s {
     unsigned                           db_used:1;
     unsigned                           active:1;
     unsigned                           local_ok:1;
+    unsigned                           read_only:1;  /* a replica may answer */
 };
 
 

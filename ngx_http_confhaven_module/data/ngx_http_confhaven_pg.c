@@ -10,6 +10,20 @@
  * PQsendQueryParams/PQflush/PQconsumeInput/PQisBusy to query.  Callers
  * that find every connection busy wait in a bounded queue with a timer;
  * a server that goes away is reconnected with exponential backoff.
+ *
+ * Read replicas: the primary's pool owns one pool per replica.  An op
+ * flagged "replica" (a read) goes to the least busy replica that is
+ * usable: its last check (every NGX_HTTP_CONFHAVEN_PG_CHECK ms, on a
+ * connection of its own pool) answered, its lag then plus the time since
+ * stays within confhaven_pg_replica_max_lag, and it has replayed the WAL
+ * up to the position the primary had after the last write of any worker
+ * (kept in shared memory).  A read that fails on a replica (connection
+ * lost, recovery conflict) is run again on the primary, and the replica
+ * is skipped until its next check succeeds.  Every other op runs on the
+ * primary and, when replicas exist, is followed on the same connection
+ * by "SELECT pg_current_wal_insert_lsn()" before it is answered: the
+ * position covers its commit, so a read that follows the write's answer
+ * never sees a replica that has not replayed it.
  */
 
 
@@ -25,6 +39,20 @@
 #define NGX_HTTP_CONFHAVEN_PG_BACKOFF_MIN   100
 #define NGX_HTTP_CONFHAVEN_PG_BACKOFF_MAX   2000
 #define NGX_HTTP_CONFHAVEN_PG_GRACE         2000
+#define NGX_HTTP_CONFHAVEN_PG_CHECK         250     /* replica poll, ms */
+#define NGX_HTTP_CONFHAVEN_PG_RECHECK       20      /* sooner, when behind */
+#define NGX_HTTP_CONFHAVEN_PG_LAG_UNKNOWN   86400000
+
+/*
+ * What a replica has replayed, and its lag: 0 when it has replayed all
+ * it received, else the age of the last transaction it replayed.
+ */
+#define NGX_HTTP_CONFHAVEN_PG_CHECK_SQL                                       \
+    "SELECT pg_last_wal_replay_lsn()::text, "                                 \
+    "CASE WHEN pg_last_wal_receive_lsn() "                                    \
+    "IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 "                   \
+    "ELSE coalesce(greatest(0, floor(1000 * extract(epoch FROM "              \
+    "now() - pg_last_xact_replay_timestamp()))), 86400000) END::bigint"
 
 
 typedef enum {
@@ -38,8 +66,21 @@ typedef enum {
 typedef enum {
     ngx_http_confhaven_pg_stage_main = 0,
     ngx_http_confhaven_pg_stage_setup,      /* SET statement_timeout */
-    ngx_http_confhaven_pg_stage_reset       /* RESET statement_timeout */
+    ngx_http_confhaven_pg_stage_reset,      /* RESET statement_timeout */
+    ngx_http_confhaven_pg_stage_lsn         /* the write's WAL position */
 } ngx_http_confhaven_pg_stage_e;
+
+
+/* replica states */
+#define NGX_HTTP_CONFHAVEN_PG_REPLICA_UNKNOWN  0
+#define NGX_HTTP_CONFHAVEN_PG_REPLICA_OK       1
+#define NGX_HTTP_CONFHAVEN_PG_REPLICA_SKIPPED  2
+
+
+/* in the "confhaven_pg_lsn" zone, under its slab pool's mutex */
+typedef struct {
+    uint64_t                           lsn;        /* the last write's */
+} ngx_http_confhaven_pg_shared_t;
 
 
 struct ngx_http_confhaven_pg_conn_s {
@@ -54,6 +95,7 @@ struct ngx_http_confhaven_pg_conn_s {
     unsigned                           flushing:1;
     unsigned                           reused:1;
     unsigned                           reset_needed:1;
+    unsigned                           lsn_needed:1;
 };
 
 
@@ -73,9 +115,44 @@ struct ngx_http_confhaven_pg_pool_s {
     u_char                             last_error[256];
     size_t                             last_error_len;
     unsigned                           down:1;
+
+    /* a primary: its replicas */
+    ngx_http_confhaven_pg_pool_t     **replicas;
+    ngx_uint_t                         nreplicas;
+    ngx_uint_t                         next;       /* first one to try */
+
+    /* a replica: what its last check said */
+    ngx_http_confhaven_pg_pool_t      *primary;
+    uint64_t                           replay_lsn;
+    ngx_msec_t                         lag;
+    ngx_msec_t                         checked;    /* when it answered */
+    ngx_uint_t                         state;
+    ngx_http_confhaven_pg_op_t         check;
+    ngx_pool_t                        *check_mem;
+    ngx_event_t                        poll;
 };
 
 
+static ngx_http_confhaven_pg_pool_t *ngx_http_confhaven_pg_pool_init(
+    ngx_cycle_t *cycle, ngx_http_confhaven_pg_conf_t *conf);
+static ngx_int_t ngx_http_confhaven_pg_run(ngx_http_confhaven_pg_pool_t *pool,
+    ngx_http_confhaven_pg_op_t *op);
+static ngx_http_confhaven_pg_pool_t *ngx_http_confhaven_pg_pick(
+    ngx_http_confhaven_pg_pool_t *pool);
+static ngx_uint_t ngx_http_confhaven_pg_failover(
+    ngx_http_confhaven_pg_op_t *op);
+static void ngx_http_confhaven_pg_poll_handler(ngx_event_t *ev);
+static void ngx_http_confhaven_pg_checked(ngx_http_confhaven_pg_op_t *op);
+static void ngx_http_confhaven_pg_replica_state(
+    ngx_http_confhaven_pg_pool_t *rp, ngx_uint_t state, const char *why,
+    ngx_str_t *detail);
+static uint64_t ngx_http_confhaven_pg_parse_lsn(u_char *p, size_t len);
+static uint64_t ngx_http_confhaven_pg_shared_lsn(
+    ngx_http_confhaven_pg_pool_t *pool, uint64_t lsn);
+static ngx_int_t ngx_http_confhaven_pg_shm_init(ngx_shm_zone_t *zone,
+    void *data);
+static char *ngx_http_confhaven_pg_conf_server(ngx_conf_t *cf,
+    ngx_http_confhaven_pg_conf_t *conf);
 static void ngx_http_confhaven_pg_dispatch(ngx_http_confhaven_pg_pool_t *pool);
 static ngx_int_t ngx_http_confhaven_pg_connect(
     ngx_http_confhaven_pg_pool_t *pool);
@@ -118,8 +195,68 @@ static ngx_int_t ngx_http_confhaven_pg_copy(ngx_pool_t *p, ngx_str_t *dst,
 static char *ngx_http_confhaven_pg_strdup(ngx_pool_t *p, const char *s);
 
 
+/* the tag of the "confhaven_pg_lsn" zone */
+static u_char  ngx_http_confhaven_pg_shm_tag;
+
+
 ngx_http_confhaven_pg_pool_t *
 ngx_http_confhaven_pg_pool_create(ngx_cycle_t *cycle,
+    ngx_http_confhaven_pg_conf_t *conf)
+{
+    ngx_uint_t                     i, n;
+    ngx_http_confhaven_pg_conf_t  *rcf;
+    ngx_http_confhaven_pg_pool_t  *pool, *rp;
+
+    pool = ngx_http_confhaven_pg_pool_init(cycle, conf);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    n = conf->replicas ? conf->replicas->nelts : 0;
+    if (n == 0) {
+        return pool;
+    }
+
+    pool->replicas = ngx_pcalloc(cycle->pool,
+                                 n * sizeof(ngx_http_confhaven_pg_pool_t *));
+    if (pool->replicas == NULL) {
+        return NULL;
+    }
+
+    rcf = conf->replicas->elts;
+
+    for (i = 0; i < n; i++) {
+        rp = ngx_http_confhaven_pg_pool_init(cycle, &rcf[i]);
+        if (rp == NULL) {
+            return NULL;
+        }
+
+        rp->check_mem = ngx_create_pool(1024, cycle->log);
+        if (rp->check_mem == NULL) {
+            return NULL;
+        }
+
+        rp->primary = pool;
+        rp->lag = NGX_HTTP_CONFHAVEN_PG_LAG_UNKNOWN;
+        rp->poll.handler = ngx_http_confhaven_pg_poll_handler;
+        rp->poll.data = rp;
+        rp->poll.log = cycle->log;
+        rp->poll.cancelable = 1;
+
+        /* the first check runs as soon as the worker's loop does */
+        ngx_add_timer(&rp->poll, 1);
+
+        pool->replicas[i] = rp;
+    }
+
+    pool->nreplicas = n;
+
+    return pool;
+}
+
+
+static ngx_http_confhaven_pg_pool_t *
+ngx_http_confhaven_pg_pool_init(ngx_cycle_t *cycle,
     ngx_http_confhaven_pg_conf_t *conf)
 {
     ngx_http_confhaven_pg_pool_t  *pool;
@@ -149,9 +286,27 @@ ngx_http_confhaven_pg_pool_create(ngx_cycle_t *cycle,
 void
 ngx_http_confhaven_pg_pool_destroy(ngx_http_confhaven_pg_pool_t *pool)
 {
+    ngx_uint_t                     i;
     ngx_queue_t                   *q;
     ngx_http_confhaven_pg_op_t    *op;
     ngx_http_confhaven_pg_conn_t  *pc;
+    ngx_http_confhaven_pg_pool_t  *rp;
+
+    /* replicas first: their waiting reads may still move to the primary */
+
+    for (i = 0; i < pool->nreplicas; i++) {
+        rp = pool->replicas[i];
+
+        if (rp->poll.timer_set) {
+            ngx_del_timer(&rp->poll);
+        }
+
+        ngx_http_confhaven_pg_cancel(&rp->check);
+        ngx_http_confhaven_pg_pool_destroy(rp);
+        ngx_destroy_pool(rp->check_mem);
+    }
+
+    pool->nreplicas = 0;
 
     if (pool->retry.timer_set) {
         ngx_del_timer(&pool->retry);
@@ -175,6 +330,120 @@ ngx_http_confhaven_pg_pool_destroy(ngx_http_confhaven_pg_pool_t *pool)
 
 ngx_int_t
 ngx_http_confhaven_pg_query(ngx_http_confhaven_pg_pool_t *pool,
+    ngx_http_confhaven_pg_op_t *op)
+{
+    ngx_http_confhaven_pg_pool_t  *rp;
+
+    op->fallback = NULL;
+
+    if (op->replica && pool->nreplicas) {
+        rp = ngx_http_confhaven_pg_pick(pool);
+
+        if (rp) {
+            if (op->log == NULL) {
+                op->log = pool->log;
+            }
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, op->log, 0,
+                           "confhaven pg: read on replica \"%V\"",
+                           &rp->conf->name);
+
+            op->fallback = pool;
+
+            if (ngx_http_confhaven_pg_run(rp, op) != NGX_ERROR) {
+                return NGX_AGAIN;
+            }
+
+            /* its queue is full: the primary may have room */
+            op->fallback = NULL;
+            op->message.len = 0;
+        }
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, op->log ? op->log : pool->log, 0,
+                       "confhaven pg: read on the primary");
+    }
+
+    return ngx_http_confhaven_pg_run(pool, op);
+}
+
+
+/*
+ * The least busy usable replica, or NULL: read from the primary.  Ties
+ * go round the list, so that an idle set of replicas shares the reads.
+ */
+
+static ngx_http_confhaven_pg_pool_t *
+ngx_http_confhaven_pg_pick(ngx_http_confhaven_pg_pool_t *pool)
+{
+    uint64_t                       lsn;
+    ngx_uint_t                     k, load, best_load;
+    ngx_queue_t                   *q;
+    ngx_http_confhaven_pg_pool_t  *rp, *best;
+
+    lsn = ngx_http_confhaven_pg_shared_lsn(pool, 0);
+
+    best = NULL;
+    best_load = NGX_MAX_UINT32_VALUE;
+
+    for (k = 0; k < pool->nreplicas; k++) {
+        rp = pool->replicas[(pool->next + k) % pool->nreplicas];
+
+        if (rp->state != NGX_HTTP_CONFHAVEN_PG_REPLICA_OK
+            || rp->lag + (ngx_current_msec - rp->checked)
+               > pool->conf->replica_max_lag)
+        {
+            continue;
+        }
+
+        if (rp->replay_lsn < lsn) {
+            /*
+             * Behind the last write as far as we know: it has most likely
+             * replayed it by now, so look again soon rather than at the
+             * next regular check.
+             */
+
+            if (rp->check.owner == NULL && rp->poll.timer_set
+                && ngx_current_msec - rp->checked
+                   >= NGX_HTTP_CONFHAVEN_PG_RECHECK)
+            {
+                ngx_del_timer(&rp->poll);
+                ngx_add_timer(&rp->poll, 1);
+            }
+
+            continue;
+        }
+
+        if (rp->down
+            && (ngx_msec_int_t) (rp->retry_at - ngx_current_msec) > 0)
+        {
+            continue;
+        }
+
+        /* connections running a query, and reads waiting for one */
+
+        load = rp->nconns + rp->nwaiters;
+
+        for (q = ngx_queue_head(&rp->idle);
+             q != ngx_queue_sentinel(&rp->idle);
+             q = ngx_queue_next(q))
+        {
+            load--;
+        }
+
+        if (load < best_load) {
+            best = rp;
+            best_load = load;
+        }
+    }
+
+    pool->next++;
+
+    return best;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_pg_run(ngx_http_confhaven_pg_pool_t *pool,
     ngx_http_confhaven_pg_op_t *op)
 {
     op->owner = pool;
@@ -253,6 +522,7 @@ ngx_http_confhaven_pg_cancel(ngx_http_confhaven_pg_op_t *op)
     }
 
     op->owner = NULL;
+    op->fallback = NULL;
 }
 
 
@@ -665,6 +935,9 @@ ngx_http_confhaven_pg_send(ngx_http_confhaven_pg_conn_t *pc,
     op->got_null = 0;
     op->start = ngx_current_msec;
 
+    /* a write (any op not marked a read) on a primary with replicas */
+    pc->lsn_needed = (pc->pool->nreplicas && !op->replica);
+
     pc->c->log->action = "sending query to PostgreSQL";
 
     if (op->timeout) {
@@ -761,7 +1034,7 @@ ngx_http_confhaven_pg_process(ngx_http_confhaven_pg_conn_t *pc)
             }
 
             if (pc->stage != ngx_http_confhaven_pg_stage_main
-                || pc->reset_needed)
+                || pc->reset_needed || pc->lsn_needed)
             {
                 switch (ngx_http_confhaven_pg_next(pc)) {
 
@@ -789,6 +1062,26 @@ ngx_http_confhaven_pg_process(ngx_http_confhaven_pg_conn_t *pc)
 
             ngx_http_confhaven_pg_keep(pc);
             return;
+        }
+
+        if (pc->stage == ngx_http_confhaven_pg_stage_lsn) {
+            if (PQresultStatus(res) == PGRES_TUPLES_OK
+                && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+            {
+                (void) ngx_http_confhaven_pg_shared_lsn(pc->pool,
+                           ngx_http_confhaven_pg_parse_lsn(
+                               (u_char *) PQgetvalue(res, 0, 0),
+                               PQgetlength(res, 0, 0)));
+
+            } else {
+                ngx_log_error(NGX_LOG_WARN, pc->pool->log, 0,
+                              "confhaven pg: the primary's WAL position "
+                              "is unknown: %s",
+                              PQresultErrorMessage(res));
+            }
+
+            PQclear(res);
+            continue;
         }
 
         if (pc->op && !pc->op->got_result
@@ -833,6 +1126,7 @@ ngx_http_confhaven_pg_next(ngx_http_confhaven_pg_conn_t *pc)
             /* SET failed: nothing changed on the server */
             pc->stage = ngx_http_confhaven_pg_stage_main;
             pc->reset_needed = 0;
+            pc->lsn_needed = 0;
             return NGX_DONE;
         }
 
@@ -851,6 +1145,26 @@ ngx_http_confhaven_pg_next(ngx_http_confhaven_pg_conn_t *pc)
         break;
 
     case ngx_http_confhaven_pg_stage_main:
+        if (pc->lsn_needed) {
+            pc->lsn_needed = 0;
+
+            /* a statement that failed wrote nothing */
+            if (op == NULL || op->status == NGX_HTTP_CONFHAVEN_PG_OK) {
+                pc->stage = ngx_http_confhaven_pg_stage_lsn;
+                rc = PQsendQuery(pc->pgconn,
+                                 "SELECT pg_current_wal_insert_lsn()::text");
+                break;
+            }
+        }
+
+        /* fall through */
+
+    case ngx_http_confhaven_pg_stage_lsn:
+        if (!pc->reset_needed) {
+            pc->stage = ngx_http_confhaven_pg_stage_main;
+            return NGX_DONE;
+        }
+
         pc->stage = ngx_http_confhaven_pg_stage_reset;
         pc->reset_needed = 0;
         rc = PQsendQuery(pc->pgconn, "RESET statement_timeout");
@@ -1187,10 +1501,276 @@ ngx_http_confhaven_pg_complete(ngx_http_confhaven_pg_op_t *op,
     }
 
     op->status = status;
+
+    if (op->fallback && ngx_http_confhaven_pg_failover(op)) {
+        /* the read runs again on the primary */
+        return;
+    }
+
     op->elapsed = ngx_current_msec - op->start;
     op->owner = NULL;
 
     op->handler(op);
+}
+
+
+/*
+ * A read failed on a replica: the connection (or the server) was lost,
+ * a recovery conflict cancelled it, or it tried to write.  It runs again
+ * on the primary; 1: it was handed over.
+ */
+
+static ngx_uint_t
+ngx_http_confhaven_pg_failover(ngx_http_confhaven_pg_op_t *op)
+{
+    ngx_str_t                     *st;
+    ngx_http_confhaven_pg_pool_t  *rp, *primary;
+
+    rp = op->owner;
+    primary = op->fallback;
+    op->fallback = NULL;
+    st = &op->sqlstate;
+
+    if (op->status == NGX_HTTP_CONFHAVEN_PG_UNAVAILABLE) {
+        ngx_http_confhaven_pg_replica_state(rp,
+                                        NGX_HTTP_CONFHAVEN_PG_REPLICA_SKIPPED,
+                                        "a read failed", &op->message);
+
+    } else if (op->status == NGX_HTTP_CONFHAVEN_PG_SQL_ERROR
+               && st->len == 5
+               && (ngx_strncmp(st->data, "40001", 5) == 0
+                   || ngx_strncmp(st->data, "25006", 5) == 0))
+    {
+        ngx_log_error(NGX_LOG_WARN, op->log, 0,
+                      "confhaven pg: a read on replica \"%V\" failed "
+                      "(%V), running it on the primary",
+                      &rp->conf->name, &op->message);
+
+    } else {
+        return 0;
+    }
+
+    op->owner = NULL;
+    op->status = NGX_HTTP_CONFHAVEN_PG_OK;
+    op->retried = 0;
+    op->got_result = 0;
+    op->got_null = 0;
+    op->value.len = 0;
+    op->value2.len = 0;
+    op->value3.len = 0;
+    op->sqlstate.len = 0;
+    op->message.len = 0;
+    op->hint.len = 0;
+
+    if (ngx_http_confhaven_pg_run(primary, op) != NGX_ERROR) {
+        return 1;
+    }
+
+    /* the primary refused at once: op->status says why */
+    op->owner = primary;
+
+    return 0;
+}
+
+
+/* every NGX_HTTP_CONFHAVEN_PG_CHECK ms: how far has the replica got */
+
+static void
+ngx_http_confhaven_pg_poll_handler(ngx_event_t *ev)
+{
+    ngx_http_confhaven_pg_op_t    *op;
+    ngx_http_confhaven_pg_pool_t  *rp;
+
+    rp = ev->data;
+    op = &rp->check;
+
+    if (op->owner) {
+        /* the last check still waits for a connection */
+        return;
+    }
+
+    ngx_reset_pool(rp->check_mem);
+    ngx_memzero(op, sizeof(ngx_http_confhaven_pg_op_t));
+
+    op->sql = NGX_HTTP_CONFHAVEN_PG_CHECK_SQL;
+    op->handler = ngx_http_confhaven_pg_checked;
+    op->data = rp;
+    op->pool = rp->check_mem;
+    op->log = rp->log;
+    op->replica = 1;
+
+    if (ngx_http_confhaven_pg_run(rp, op) == NGX_ERROR) {
+        /* backing off, or its queue is full */
+        op->owner = rp;
+        ngx_http_confhaven_pg_complete(op, op->status);
+    }
+}
+
+
+static void
+ngx_http_confhaven_pg_checked(ngx_http_confhaven_pg_op_t *op)
+{
+    ngx_int_t                      lag;
+    ngx_str_t                      why;
+    ngx_http_confhaven_pg_pool_t  *rp;
+
+    rp = op->data;
+
+    if (op->status != NGX_HTTP_CONFHAVEN_PG_OK) {
+        rp->lag = NGX_HTTP_CONFHAVEN_PG_LAG_UNKNOWN;
+        ngx_http_confhaven_pg_replica_state(rp,
+                                        NGX_HTTP_CONFHAVEN_PG_REPLICA_SKIPPED,
+                                        "its check failed", &op->message);
+        goto next;
+    }
+
+    if (op->got_null) {
+        /* pg_last_wal_replay_lsn() is NULL outside recovery */
+        ngx_str_set(&why, "the server is not in recovery");
+        rp->lag = NGX_HTTP_CONFHAVEN_PG_LAG_UNKNOWN;
+        ngx_http_confhaven_pg_replica_state(rp,
+                                        NGX_HTTP_CONFHAVEN_PG_REPLICA_SKIPPED,
+                                        "it is not a replica", &why);
+        goto next;
+    }
+
+    lag = ngx_atoi(op->value2.data, op->value2.len);
+
+    rp->replay_lsn = ngx_http_confhaven_pg_parse_lsn(op->value.data,
+                                                     op->value.len);
+    rp->lag = (lag == NGX_ERROR) ? NGX_HTTP_CONFHAVEN_PG_LAG_UNKNOWN
+                                 : (ngx_msec_t) lag;
+    rp->checked = ngx_current_msec;
+
+    if (rp->lag > rp->primary->conf->replica_max_lag) {
+        ngx_str_set(&why, "beyond confhaven_pg_replica_max_lag");
+        ngx_http_confhaven_pg_replica_state(rp,
+                                        NGX_HTTP_CONFHAVEN_PG_REPLICA_SKIPPED,
+                                        "it lags", &why);
+
+    } else {
+        ngx_http_confhaven_pg_replica_state(rp,
+                                        NGX_HTTP_CONFHAVEN_PG_REPLICA_OK,
+                                        NULL, NULL);
+    }
+
+next:
+
+    if (!(ngx_exiting || ngx_terminate || ngx_quit)) {
+        ngx_add_timer(&rp->poll, NGX_HTTP_CONFHAVEN_PG_CHECK);
+    }
+}
+
+
+/* logged when it changes: a replica stops or starts serving reads */
+
+static void
+ngx_http_confhaven_pg_replica_state(ngx_http_confhaven_pg_pool_t *rp,
+    ngx_uint_t state, const char *why, ngx_str_t *detail)
+{
+    if (rp->state == state) {
+        return;
+    }
+
+    rp->state = state;
+
+    if (state == NGX_HTTP_CONFHAVEN_PG_REPLICA_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, rp->log, 0,
+                      "confhaven pg: replica \"%V\" serves reads",
+                      &rp->conf->name);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, rp->log, 0,
+                  "confhaven pg: replica \"%V\" skipped, %s: %V (lag %M ms)",
+                  &rp->conf->name, why, detail, rp->lag);
+}
+
+
+/* "16/B374D848" */
+
+static uint64_t
+ngx_http_confhaven_pg_parse_lsn(u_char *p, size_t len)
+{
+    u_char    *slash, *last;
+    ngx_int_t  hi, lo;
+
+    last = p + len;
+    slash = ngx_strlchr(p, last, '/');
+
+    if (slash == NULL) {
+        return 0;
+    }
+
+    hi = ngx_hextoi(p, slash - p);
+    lo = ngx_hextoi(slash + 1, last - slash - 1);
+
+    if (hi == NGX_ERROR || lo == NGX_ERROR) {
+        return 0;
+    }
+
+    return ((uint64_t) hi << 32) | (uint64_t) lo;
+}
+
+
+/*
+ * Raises the shared position to lsn (0: only reads it); returns it.
+ * The zone exists only with replicas.
+ */
+
+static uint64_t
+ngx_http_confhaven_pg_shared_lsn(ngx_http_confhaven_pg_pool_t *pool,
+    uint64_t lsn)
+{
+    uint64_t                         v;
+    ngx_shm_zone_t                  *zone;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_confhaven_pg_shared_t  *sh;
+
+    zone = pool->conf->shm_zone;
+    if (zone == NULL || zone->data == NULL) {
+        return 0;
+    }
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+    sh = zone->data;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (sh->lsn < lsn) {
+        sh->lsn = lsn;
+    }
+
+    v = sh->lsn;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return v;
+}
+
+
+static ngx_int_t
+ngx_http_confhaven_pg_shm_init(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_confhaven_pg_shared_t  *sh;
+
+    if (data) {
+        /* a reload: the position lives on */
+        zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_confhaven_pg_shared_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->data = sh;
+
+    return NGX_OK;
 }
 
 
@@ -1301,7 +1881,62 @@ char *
 ngx_http_confhaven_pg_conf_prepare(ngx_conf_t *cf,
     ngx_http_confhaven_pg_conf_t *conf)
 {
-    char                 *err, *host, *options;
+    ngx_str_t                      name;
+    ngx_uint_t                     i;
+    ngx_http_confhaven_pg_conf_t  *rcf;
+
+    if (ngx_http_confhaven_pg_conf_server(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->replicas == NULL || conf->replicas->nelts == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->replica_max_lag < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"confhaven_pg_replica_max_lag\" must be at "
+                           "least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    /* a replica is reached like the primary: same user, limits, password */
+
+    rcf = conf->replicas->elts;
+
+    for (i = 0; i < conf->replicas->nelts; i++) {
+        rcf[i].password = conf->password;
+        rcf[i].pool_size = conf->pool_size;
+        rcf[i].queue_size = conf->queue_size;
+        rcf[i].connect_timeout = conf->connect_timeout;
+        rcf[i].statement_timeout = conf->statement_timeout;
+        rcf[i].queue_timeout = conf->queue_timeout;
+        rcf[i].keepalive_timeout = conf->keepalive_timeout;
+
+        if (ngx_http_confhaven_pg_conf_server(cf, &rcf[i]) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_str_set(&name, "confhaven_pg_lsn");
+
+    conf->shm_zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
+                                           &ngx_http_confhaven_pg_shm_tag);
+    if (conf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->shm_zone->init = ngx_http_confhaven_pg_shm_init;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_confhaven_pg_conf_server(ngx_conf_t *cf,
+    ngx_http_confhaven_pg_conf_t *conf)
+{
+    char                 *err, *host, *options, *port;
     u_char               *p;
     ngx_uint_t            n, i, has_hostaddr, has_appname;
     struct addrinfo       hints, *ai;
@@ -1342,6 +1977,7 @@ ngx_http_confhaven_pg_conf_prepare(ngx_conf_t *cf,
 
     i = 0;
     host = NULL;
+    port = NULL;
     options = NULL;
     has_hostaddr = 0;
     has_appname = 0;
@@ -1366,6 +2002,14 @@ ngx_http_confhaven_pg_conf_prepare(ngx_conf_t *cf,
 
         if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
             has_hostaddr = 1;
+
+            if (host == NULL) {
+                host = o->val;
+            }
+        }
+
+        if (ngx_strcmp(o->keyword, "port") == 0) {
+            port = o->val;
         }
 
         if (ngx_strcmp(o->keyword, "application_name") == 0) {
@@ -1383,6 +2027,22 @@ ngx_http_confhaven_pg_conf_prepare(ngx_conf_t *cf,
 
         i++;
     }
+
+    /* "host:port" names the server in logs (never the password) */
+
+    n = (host ? ngx_strlen(host) : sizeof("localhost") - 1) + 1
+        + (port ? ngx_strlen(port) : sizeof("5432") - 1);
+
+    conf->name.data = ngx_pnalloc(cf->pool, n);
+    if (conf->name.data == NULL) {
+        PQconninfoFree(opts);
+        return NGX_CONF_ERROR;
+    }
+
+    conf->name.len = ngx_sprintf(conf->name.data, "%s:%s",
+                                 host ? host : "localhost",
+                                 port ? port : "5432")
+                     - conf->name.data;
 
     if (host && !has_hostaddr && host[0] != '/' && host[0] != '@'
         && ngx_strchr(host, ',') == NULL)

@@ -22,6 +22,9 @@
 #define NGX_HTTP_CONFHAVEN_PG_BUSY         3   /* queue full or timed out */
 #define NGX_HTTP_CONFHAVEN_PG_TIMEOUT      4   /* no answer in time */
 
+/* read replicas named by confhaven_pg_server ... replica */
+#define NGX_HTTP_CONFHAVEN_PG_MAX_REPLICAS  16
+
 
 typedef struct ngx_http_confhaven_pg_op_s    ngx_http_confhaven_pg_op_t;
 typedef struct ngx_http_confhaven_pg_conn_s  ngx_http_confhaven_pg_conn_t;
@@ -33,6 +36,7 @@ typedef void (*ngx_http_confhaven_pg_handler_pt)(
 
 typedef struct {
     ngx_str_t                          server;      /* conninfo as given */
+    ngx_str_t                          name;        /* host:port, for logs */
     ngx_str_t                          password;    /* from the file */
     const char                       **keywords;    /* NULL terminated */
     const char                       **values;
@@ -42,6 +46,11 @@ typedef struct {
     ngx_msec_t                         statement_timeout;
     ngx_msec_t                         queue_timeout;
     ngx_msec_t                         keepalive_timeout;
+
+    /* the primary's conf only: its replicas (conf_t each) and the bound */
+    ngx_array_t                       *replicas;
+    ngx_msec_t                         replica_max_lag;
+    ngx_shm_zone_t                    *shm_zone;   /* the last write's LSN */
 } ngx_http_confhaven_pg_conf_t;
 
 
@@ -79,6 +88,17 @@ struct ngx_http_confhaven_pg_op_s {
     unsigned                           got_result:1;
     unsigned                           got_null:1;
     unsigned                           retried:1;
+
+    /*
+     * Set by the caller: a read that may be answered by a read replica.
+     * Any other op goes to the primary and, when replicas are
+     * configured, moves up the WAL position that replicas must have
+     * replayed before they serve reads again.
+     */
+    unsigned                           replica:1;
+
+    /* internal: running on a replica, the primary if that fails */
+    ngx_http_confhaven_pg_pool_t      *fallback;
 };
 
 

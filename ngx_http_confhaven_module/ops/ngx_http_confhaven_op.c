@@ -604,6 +604,7 @@ ngx_http_confhaven_op_start(ngx_http_confhaven_op_call_t *call)
     if (op->cache != NGX_HTTP_CONFHAVEN_OP_NO_CACHE) {
         f->key = call->key;
         f->use_cache = call->env->conf->enabled;
+        f->read_only = 1;
         f->ttl = (op->cache == NGX_HTTP_CONFHAVEN_OP_SEARCH)
                  ? call->env->conf->ttl_search
                  : call->env->conf->ttl_document;

@@ -45,7 +45,12 @@
 #define NGX_HTTP_CONFHAVEN_OP_IN_BODY   2
 #define NGX_HTTP_CONFHAVEN_OP_IN_HEADER 3   /* X-API-Key, Authorization */
 
-/* cache classes: how long an answer stays fresh */
+/*
+ * cache classes: how long an answer stays fresh.  An operation with a
+ * cache class only reads (an answer that may be served from the cache may
+ * be served by a read replica too: see confhaven_pg_server ... replica);
+ * NO_CACHE ones run on the primary.
+ */
 #define NGX_HTTP_CONFHAVEN_OP_NO_CACHE  0
 #define NGX_HTTP_CONFHAVEN_OP_SEARCH    1   /* confhaven_cache_ttl search */
 #define NGX_HTTP_CONFHAVEN_OP_DOCUMENT  2   /* confhaven_cache_ttl document */

@@ -90,6 +90,19 @@ package ConfHaven::Test;
 #   The cluster is stopped (immediate) at the end; the directory goes with
 #   the test directory.
 #
+# Streaming read replica of the private cluster (after private_pg()):
+#   $t->private_replica();  # pg_basebackup -R -X stream from private_pg's
+#                           # cluster into <testdir>/replica, started as a hot
+#                           # standby on a free port (waits until it accepts
+#                           # connections); skips without pg_basebackup
+#   $t->replica_port();     # its port
+#   $t->replica_psql(SQL);  # psql() against the replica (same database)
+#   $t->replica_sync();     # waits (30 s at most) until the replica has
+#                           # replayed the primary's current WAL position;
+#                           # false when it did not
+#   $t->replica_stop($mode) / $t->replica_start();   # pg_ctl stop / start
+#   Stopped (immediate) at the end, before the primary.
+#
 # Private Redis server (for a test that stops, restarts or slows Redis):
 #   $t->private_redis(%opts);   # redis-server in <testdir>/redis on a free
 #                               # port of 127.0.0.1 and on the unix socket
@@ -812,8 +825,9 @@ sub psql {
 }
 
 sub _psql_raw {
-    my ($self, $db, $sql) = @_;
+    my ($self, $db, $sql, $port) = @_;
     my %b = _pg_base($self);
+    $b{port} = $port if defined $port;
     my $f = "$self->{_dir}/.psql.$$.sql";
     $self->write_file($f, $sql);
     my @r = $self->_cmd($f, "$self->{_pgbin}/psql", '-X', '-q', '-A', '-t',
@@ -912,6 +926,89 @@ sub pg_stop {
     my ($rc, $out, $err) = $self->_pg_ctl('-m', $mode // 'fast', '-w', '-t', '60', 'stop');
     die "pg_stop: $out$err\n" if $rc;
     return $self;
+}
+
+# ------------------------------------------------ streaming read replica
+
+sub private_replica {
+    my ($self) = @_;
+    return $self if $self->{_replica};
+    my $pg = $self->{_pg} or die "private_replica(): call private_pg() first\n";
+    my $bin = $self->{_pgbin};
+    $self->_skip("no $bin/pg_basebackup: cannot start a replica")
+        unless -x "$bin/pg_basebackup";
+    my $dir = "$self->{_dir}/replica";
+    mkdir $dir or die "mkdir $dir: $!\n";
+    mkdir "$dir/sock" or die "mkdir $dir/sock: $!\n";
+    if ($> == 0) {
+        my (undef, undef, $uid, $gid) = getpwnam('postgres');
+        chown $uid, $gid, $dir, "$dir/sock";
+        chmod 0700, $dir;
+    }
+    my ($rc, $out, $err) = $self->_cmd(undef, _as_postgres(),
+        "$bin/pg_basebackup", '-D', "$dir/data", '-R', '-X', 'stream',
+        '-c', 'fast', '-h', '127.0.0.1', '-p', $pg->{port}, '-U', 'postgres');
+    die "private_replica: pg_basebackup failed: $out$err\n" if $rc;
+    open my $fh, '>>', "$dir/data/postgresql.conf"
+        or die "postgresql.conf: $!\n";
+    print $fh "# ConfHaven::Test private_replica\n",
+        "unix_socket_directories = '$dir/sock'\nhot_standby = on\n";
+    close $fh;
+    $self->{_replica} = { dir => $dir, port => _free_port() };
+    $self->replica_start;
+    return $self;
+}
+
+sub replica_port { $_[0]{_replica} ? $_[0]{_replica}{port} : undef }
+
+sub _replica_ctl {
+    my ($self, @args) = @_;
+    my $r = $self->{_replica} or die "no replica (call private_replica() first)\n";
+    return $self->_cmd(undef, _as_postgres(), "$self->{_pgbin}/pg_ctl",
+                       '-D', "$r->{dir}/data", @args);
+}
+
+sub replica_start {
+    my ($self) = @_;
+    my $r = $self->{_replica};
+    my ($rc, $out, $err) = $self->_replica_ctl('-l', "$r->{dir}/postgresql.log",
+        '-w', '-t', '60', '-o', "-p $r->{port} -k $r->{dir}/sock", 'start');
+    die "replica_start: $out$err\n" if $rc;
+    return $self;
+}
+
+sub replica_stop {
+    my ($self, $mode) = @_;
+    my ($rc, $out, $err) = $self->_replica_ctl('-m', $mode // 'fast', '-w',
+                                               '-t', '60', 'stop');
+    die "replica_stop: $out$err\n" if $rc;
+    return $self;
+}
+
+sub replica_psql {
+    my ($self, $sql, %o) = @_;
+    my $db = $o{db} // $self->dbname;
+    my ($rc, $out, $err) = $self->_psql_raw($db, $sql, $self->replica_port);
+    if ($rc != 0) {
+        $self->{psql_error} = $err;
+        return undef if $o{allow_error};
+        die "replica psql failed: $err\n";
+    }
+    $out =~ s/\n\z//;
+    return $out;
+}
+
+sub replica_sync {
+    my ($self) = @_;
+    my $lsn = $self->psql('SELECT pg_current_wal_lsn()', db => 'postgres');
+    my $deadline = time() + 30;
+    while (time() < $deadline) {
+        my $ok = $self->replica_psql("SELECT pg_last_wal_replay_lsn() >= '$lsn'",
+                                     db => 'postgres', allow_error => 1);
+        return 1 if defined $ok && $ok eq 't';
+        sleep 0.05;
+    }
+    return 0;
 }
 
 # ------------------------------------------------- private Redis server
@@ -1193,6 +1290,10 @@ sub _finish {
         $_->_keep_reports(++$n) for _mine();
         Test::More::ok(!@a, 'no alerts')
             or Test::More::diag(join "\n", @a[0 .. ($#a < 9 ? $#a : 9)]);
+    }
+    if ($self->{_replica}) {
+        $self->_replica_ctl('-m', 'immediate', '-w', '-t', '30', 'stop')
+            if -f "$self->{_replica}{dir}/data/postmaster.pid";
     }
     if ($self->{_pg}) {
         delete $self->{_db};
