@@ -376,7 +376,7 @@ delay(8);
 my $RQ = "/api/sessions?conference=$X&include_past=true&limit=50";
 my $CANARY2 = 'Cache canary two ' . int(rand 1e6);
 my $f2 = sessionize_with($X_FILE, 'x2.json', $X_EXT => $CANARY2);
-my $ha = $t->http_start('GET', $RQ, headers => ['Accept' => 'application/json']);
+my $ha = $t->http_start('GET', $RQ, headers => ['Accept' => 'application/json'], timeout => 40);
 sleep 0.3;
 my $ti = time();
 $imp = $t->import_file($X, $f2, name => 'Community Developer Connect 2027', timezone => 'Europe/London');
