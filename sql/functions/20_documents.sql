@@ -127,7 +127,9 @@ LANGUAGE plpgsql
 AS $$
 DECLARE n integer;
 BEGIN
-    WITH src AS (
+    -- src once per session (MATERIALIZED: inlined, its tag and speaker
+    -- subqueries ran once per use of their columns, six times a session)
+    WITH src AS MATERIALIZED (
         SELECT s2.id, s2.title, s2.subtitle, s2.abstract_plain, tr.name AS track,
                coalesce((SELECT array_agg(t.name ORDER BY st.position)
                            FROM confhaven.session_tags st
@@ -141,7 +143,7 @@ BEGIN
           FROM confhaven.sessions s2
           LEFT JOIN confhaven.tracks tr ON tr.id = s2.track_id
          WHERE s2.conference_id = p_conference_id),
-    d AS (
+    d AS MATERIALIZED (
         SELECT src.id, src.lang, src.tags, src.speakers,
                confhaven.search_document(src.lang, src.title, src.subtitle,
                    concat_ws(' ', src.track, array_to_string(src.tags, ' ')),
@@ -198,6 +200,38 @@ BEGIN
                                           '\m([[:upper:]][[:upper:]0-9]{1,7})s? \(((?:[[:alpha:]]+[ -]?){2,9})\)', 'g') m) x
              WHERE s.conference_id = p_conference_id AND NOT s.is_service) y
      WHERE y.exp IS NOT NULL;
+
+    -- German compounds (015): each word of at least 4 letters found
+    -- inside a word at least 3 letters longer, in schedules with German
+    -- sessions
+    DELETE FROM confhaven.search_compounds WHERE conference_id = p_conference_id;
+    IF EXISTS (SELECT 1 FROM confhaven.sessions s
+                WHERE s.conference_id = p_conference_id AND s.search_lang = 'german' AND NOT s.is_service) THEN
+        -- the long words of the German sessions (the English ones of a
+        -- mixed schedule are not German compounds: "phoneboxes"); parts:
+        -- their first and last 4 or more letters ("cloud|sicherheit",
+        -- whether or not the schedule uses the part alone), and words of
+        -- the vocabulary inside them
+        INSERT INTO confhaven.search_compounds (conference_id, part, word, ndoc)
+        SELECT DISTINCT p_conference_id, x.part, w.word, w.ndoc
+          FROM (SELECT DISTINCT t.word
+                  FROM confhaven.sessions s
+                 CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('confhaven.ch_simple',
+                            concat_ws(' ', s.title, s.subtitle, s.abstract_plain)))) t(word)
+                 WHERE s.conference_id = p_conference_id AND s.search_lang = 'german' AND NOT s.is_service
+                   AND length(t.word) >= 7 AND t.word ~ '^[a-z]+$') g
+          JOIN confhaven.search_words w ON w.conference_id = p_conference_id AND w.word = g.word
+         CROSS JOIN LATERAL (
+                SELECT left(w.word, l) AS part FROM generate_series(4, length(w.word) - 3) l
+                UNION ALL
+                SELECT right(w.word, l) FROM generate_series(4, length(w.word) - 3) l
+                UNION ALL
+                SELECT p.word
+                  FROM generate_series(2, length(w.word) - 7) i
+                 CROSS JOIN LATERAL generate_series(4, length(w.word) - i - 1) l
+                  JOIN confhaven.search_words p
+                    ON p.conference_id = p_conference_id AND p.word = substr(w.word, i, l)) x;
+    END IF;
 
     UPDATE confhaven.conferences c
        SET session_count = x.n, max_duration = x.maxd, name_norm = confhaven.norm(c.name),

@@ -323,7 +323,6 @@ $$;
 -- whole condition, so the plan cache never chose the generic plan and
 -- replanned every statement on every call (about 1 ms a search); the
 -- vocabulary lookups carry explicit index ranges for the generic plans.
-DROP FUNCTION IF EXISTS confhaven._search_parse(text, bigint);
 CREATE OR REPLACE FUNCTION confhaven._search_parse(
     q text, conf_id bigint,
     OUT q_match tsquery, OUT q_all tsquery, OUT q_any tsquery,
@@ -359,6 +358,8 @@ DECLARE
     v_pre    float8;
     v_max    float8;
     v_german bigint[];
+    v_syn    jsonb;
+    v_grams  text[];
     q_inf    tsquery;
     q_infa   tsquery;
 BEGIN
@@ -375,6 +376,23 @@ BEGIN
               FROM unnest(string_to_array(qn, ' ')) WITH ORDINALITY u(x, o)) y
      WHERE t <> '';
     n := coalesce(array_length(toks, 1), 0);
+    -- the synonyms of every run of 1-5 query words, in one statement
+    -- (a lookup per run and length cost more than the rest of the parse)
+    v_grams := ARRAY(SELECT array_to_string(toks[ga.a:ga.a + gk.k - 1], ' ')
+                       FROM generate_series(1, n) ga(a), generate_series(1, 5) gk(k)
+                      WHERE ga.a + gk.k - 1 <= n);
+    SELECT coalesce(jsonb_object_agg(y.term, y.syns), '{}') INTO v_syn
+      FROM (SELECT x.term, jsonb_agg(DISTINCT x.syn) AS syns
+              FROM (SELECT s.term, s.synonym AS syn FROM confhaven.search_synonyms s
+                     WHERE s.term = ANY (v_grams)
+                    UNION ALL
+                    SELECT a.acronym, a.expansion FROM confhaven.search_acronyms a
+                     WHERE a.acronym = ANY (v_grams) AND (conf_id IS NULL OR a.conference_id = conf_id)
+                    UNION ALL
+                    SELECT a.expansion, a.acronym FROM confhaven.search_acronyms a
+                     WHERE a.expansion = ANY (v_grams) AND (conf_id IS NULL OR a.conference_id = conf_id)) x
+             WHERE x.syn <> x.term
+             GROUP BY x.term) y;
 
     WHILE i <= n LOOP
         found_term := false;
@@ -382,7 +400,8 @@ BEGIN
         FOR k IN REVERSE 5..2 LOOP
             CONTINUE WHEN i + k - 1 > n;
             v_term := array_to_string(toks[i:i + k - 1], ' ');
-            syns := confhaven._search_synonyms(v_term, conf_id);
+            CONTINUE WHEN NOT v_syn ? v_term;
+            syns := ARRAY(SELECT jsonb_array_elements_text(v_syn -> v_term));
             IF syns IS NOT NULL THEN
                 g := confhaven._tsq_or_distinct(ARRAY[phraseto_tsquery('confhaven.ch_english', v_term),
                                                       phraseto_tsquery('confhaven.ch_simple', v_term)]);
@@ -412,7 +431,10 @@ BEGIN
 
         tok := toks[i];
         i := i + 1;
-        syns := confhaven._search_synonyms(tok, conf_id);
+        syns := NULL;
+        IF v_syn ? tok THEN
+            syns := ARRAY(SELECT jsonb_array_elements_text(v_syn -> tok));
+        END IF;
         IF EXISTS (SELECT 1 FROM confhaven.search_noise_words w WHERE w.word = tok)
            OR numnode(plainto_tsquery('english', tok)) = 0
            OR numnode(plainto_tsquery('german', tok)) = 0
@@ -518,13 +540,11 @@ BEGIN
         -- the word ("sicherheit" in "cloudsicherheit", "sicherheitslucken")
         IF NOT explicit AND tok ~ '^[a-z]{4,}$' AND v_german <> '{}' THEN
             SELECT array_agg(x.word ORDER BY x.n DESC, x.word) INTO parts
-              FROM (SELECT w.word, sum(w.ndoc) AS n
-                      FROM confhaven.search_words w
-                     WHERE w.word LIKE '%' || tok || '%' AND length(w.word) >= length(tok) + 3
-                       AND w.word !~ ('^' || tok)
-                       AND w.conference_id = ANY (v_german)
-                     GROUP BY w.word
-                     ORDER BY n DESC, w.word
+              FROM (SELECT c.word, sum(c.ndoc) AS n
+                      FROM confhaven.search_compounds c
+                     WHERE c.part = tok AND c.conference_id = ANY (v_german)
+                     GROUP BY c.word
+                     ORDER BY n DESC, c.word
                      LIMIT 20) x;
             IF parts IS NOT NULL THEN
                 g := g || ('''' || array_to_string(parts, ''' | ''') || '''')::tsquery;
@@ -894,8 +914,9 @@ BEGIN
               INTO v_cid, v_cseed, v_cboost, v_cst, v_ccf, v_ctr, v_clv
               FROM (SELECT m.* FROM m LIMIT v_cap + 1) x;
             -- then any word group: first the informative ones of a question
-            -- (q_any), then all of them (q_match)
-            FOREACH v_qw IN ARRAY ARRAY[p.q_any, p.q_match] LOOP
+            -- (q_any), then all of them (q_match); with web-search syntax
+            -- only what that syntax says (q_match)
+            FOREACH v_qw IN ARRAY ARRAY[CASE WHEN NOT p.info ? 'syntax' THEN p.q_any END, p.q_match] LOOP
                 CONTINUE WHEN v_qw IS NULL OR coalesce(array_length(v_cid, 1), 0) >= v_lim
                               OR v_qw::text IS NOT DISTINCT FROM v_qm::text;
                 v_qm := v_qw;

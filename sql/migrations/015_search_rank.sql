@@ -26,3 +26,23 @@ CREATE INDEX IF NOT EXISTS search_acronyms_expansion_idx
 -- of conferences that have German sessions, without reading sessions.
 ALTER TABLE confhaven.conferences
     ADD COLUMN IF NOT EXISTS search_langs text[] NOT NULL DEFAULT '{}';
+
+-- German compounds by their parts: for conferences with German sessions,
+-- every word of the vocabulary (search_words) found inside a longer word
+-- of the same vocabulary ("sicherheit" in "cloudsicherheit" and
+-- "sicherheitslucken"), written by refresh_documents; _search_parse adds
+-- the longer words to the part's word group (an index lookup per query
+-- word instead of a trigram search of the whole vocabulary).
+CREATE TABLE IF NOT EXISTS confhaven.search_compounds (
+    conference_id bigint NOT NULL REFERENCES confhaven.conferences (id) ON DELETE CASCADE,
+    part          text NOT NULL,
+    word          text NOT NULL,
+    ndoc          integer NOT NULL,
+    PRIMARY KEY (part, conference_id, word)
+);
+CREATE INDEX IF NOT EXISTS search_compounds_conference_idx
+    ON confhaven.search_compounds (conference_id);
+
+-- _search_parse (sql/functions/50_search.sql) returns two more columns
+-- (the word groups and their idf): its old definition has to go first.
+DROP FUNCTION IF EXISTS confhaven._search_parse(text, bigint);
