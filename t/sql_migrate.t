@@ -262,11 +262,18 @@ sub answers {
     my @sql;
     for my $s (@search) {
         my @a = map { $s->[$_] } 0 .. 11;
+        # the ranking (which matches make the page, their order and scores)
+        # is issue 13's to change: compared are the totals, the facets, the
+        # page's size and, when the page holds every match, which ones (not
+        # the interpretation: synonyms now include acronyms learned from
+        # the schedules)
         push @sql, sprintf(
             "SELECT (confhaven.api_search(%s, %s, %s, %s, %d, true, %s, %s, %s, %s, %s, %s, %s, NULL)::jsonb"
             . " - 'next_cursor')::text;",
             map({ lit($_) } @a[0 .. 3]), $a[4], map({ lit($_) } @a[5 .. 11]));
     }
+    s/^SELECT \((confhaven\.api_search\(.*\))::jsonb - 'next_cursor'\)::text;\z/SELECT (SELECT r - 'next_cursor' - 'interpretation' || jsonb_build_object('sessions', CASE WHEN (r ->> 'total')::int <= (r ->> 'count')::int THEN (SELECT jsonb_agg(e - 'score' ORDER BY (e ->> 'id')::bigint) FROM jsonb_array_elements(r -> 'sessions') e) END) FROM (SELECT $1::jsonb AS r) x)::text;/
+        for @sql;
     push @sql,
         "SELECT (confhaven.api_search('copilot', NULL, NULL, NULL, 5, true)::jsonb"
         . " - 'next_cursor')::text;",

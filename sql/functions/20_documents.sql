@@ -75,6 +75,50 @@ AS $$
         || setweight(to_tsvector('confhaven.ch_simple', concat_ws(' ', subtitle, tags_and_track)), 'B');
 $$;
 
+-- The expansion an acronym stands for in "words (ACR)" (before = true: the
+-- words precede it; else "ACR (words)"), normalised; NULL when the words'
+-- initials do not spell it.  The words nearest the acronym are taken, one
+-- per letter; small lower-case joining words may be skipped.
+CREATE OR REPLACE FUNCTION confhaven._acronym_expansion(acr text, words text, before boolean)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    w     text[] := regexp_split_to_array(btrim(words, ' -'), '[ -]+');
+    a     text := lower(regexp_replace(acr, '[^[:alpha:]]', '', 'g'));
+    n     integer := coalesce(array_length(w, 1), 0);
+    i     integer;
+    step  integer := CASE WHEN before THEN -1 ELSE 1 END;
+    k     integer;
+    taken text[] := '{}';
+BEGIN
+    IF length(a) < 2 OR length(a) <> length(acr) OR n = 0 THEN
+        RETURN NULL;
+    END IF;
+    -- walk from the acronym outwards, matching its letters from that end
+    i := CASE WHEN before THEN n ELSE 1 END;
+    k := CASE WHEN before THEN length(a) ELSE 1 END;
+    WHILE k BETWEEN 1 AND length(a) LOOP
+        IF i < 1 OR i > n THEN
+            RETURN NULL;
+        END IF;
+        IF lower(left(w[i], 1)) = substr(a, k, 1) THEN
+            taken := CASE WHEN before THEN w[i] || taken ELSE taken || w[i] END;
+            k := k + step;
+        ELSIF w[i] ~ '^[a-z]{1,3}$' AND taken <> '{}' THEN
+            taken := CASE WHEN before THEN w[i] || taken ELSE taken || w[i] END;
+        ELSE
+            RETURN NULL;
+        END IF;
+        i := i + step;
+    END LOOP;
+    IF NOT before AND i <= n THEN
+        RETURN NULL;       -- "ACR (words)": the parenthesis is the expansion
+    END IF;
+    RETURN confhaven.norm(array_to_string(taken, ' '));
+END
+$$;
+
 -- Recompute the search columns of one conference (called by _apply_sessions
 -- after speakers/tags changed), its vocabulary and its counters.
 CREATE OR REPLACE FUNCTION confhaven.refresh_documents(p_conference_id bigint)
@@ -83,7 +127,9 @@ LANGUAGE plpgsql
 AS $$
 DECLARE n integer;
 BEGIN
-    WITH src AS (
+    -- src once per session (MATERIALIZED: inlined, its tag and speaker
+    -- subqueries ran once per use of their columns, six times a session)
+    WITH src AS MATERIALIZED (
         SELECT s2.id, s2.title, s2.subtitle, s2.abstract_plain, tr.name AS track,
                coalesce((SELECT array_agg(t.name ORDER BY st.position)
                            FROM confhaven.session_tags st
@@ -97,7 +143,7 @@ BEGIN
           FROM confhaven.sessions s2
           LEFT JOIN confhaven.tracks tr ON tr.id = s2.track_id
          WHERE s2.conference_id = p_conference_id),
-    d AS (
+    d AS MATERIALIZED (
         SELECT src.id, src.lang, src.tags, src.speakers,
                confhaven.search_document(src.lang, src.title, src.subtitle,
                    concat_ws(' ', src.track, array_to_string(src.tags, ' ')),
@@ -134,10 +180,65 @@ BEGIN
        AND length(w.word) BETWEEN 2 AND 40
      GROUP BY w.word;
 
+    -- acronyms the schedule spells out (015): "Software Defined Radio
+    -- (SDR)", "SDR (Software Defined Radio)"; the acronym's letters are the
+    -- initials of the words next to it (small joining words such as "as",
+    -- "of" may be skipped: "Infrastructure as Code (IAC)")
+    DELETE FROM confhaven.search_acronyms WHERE conference_id = p_conference_id;
+    INSERT INTO confhaven.search_acronyms (conference_id, acronym, expansion)
+    SELECT DISTINCT p_conference_id, y.acr, y.exp
+      FROM (SELECT lower(x.acr) AS acr,
+                   confhaven._acronym_expansion(x.acr, x.words, x.before) AS exp
+              FROM confhaven.sessions s
+             CROSS JOIN LATERAL (
+                    SELECT m[2] AS acr, m[1] AS words, true AS before
+                      FROM regexp_matches(concat_ws(' . ', s.title, s.subtitle, s.abstract_plain),
+                                          '((?:[[:alpha:]]+[ -]){1,9})\(([[:upper:]][[:upper:]0-9]{1,7})s?\)', 'g') m
+                    UNION ALL
+                    SELECT m[1], m[2], false
+                      FROM regexp_matches(concat_ws(' . ', s.title, s.subtitle, s.abstract_plain),
+                                          '\m([[:upper:]][[:upper:]0-9]{1,7})s? \(((?:[[:alpha:]]+[ -]?){2,9})\)', 'g') m) x
+             WHERE s.conference_id = p_conference_id AND NOT s.is_service) y
+     WHERE y.exp IS NOT NULL;
+
+    -- German compounds (015): each word of at least 4 letters found
+    -- inside a word at least 3 letters longer, in schedules with German
+    -- sessions
+    DELETE FROM confhaven.search_compounds WHERE conference_id = p_conference_id;
+    IF EXISTS (SELECT 1 FROM confhaven.sessions s
+                WHERE s.conference_id = p_conference_id AND s.search_lang = 'german' AND NOT s.is_service) THEN
+        -- the long words of the German sessions (the English ones of a
+        -- mixed schedule are not German compounds: "phoneboxes"); parts:
+        -- their first and last 4 or more letters ("cloud|sicherheit",
+        -- whether or not the schedule uses the part alone), and words of
+        -- the vocabulary inside them
+        INSERT INTO confhaven.search_compounds (conference_id, part, word, ndoc)
+        SELECT DISTINCT p_conference_id, x.part, w.word, w.ndoc
+          FROM (SELECT DISTINCT t.word
+                  FROM confhaven.sessions s
+                 CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('confhaven.ch_simple',
+                            concat_ws(' ', s.title, s.subtitle, s.abstract_plain)))) t(word)
+                 WHERE s.conference_id = p_conference_id AND s.search_lang = 'german' AND NOT s.is_service
+                   AND length(t.word) >= 7 AND t.word ~ '^[a-z]+$') g
+          JOIN confhaven.search_words w ON w.conference_id = p_conference_id AND w.word = g.word
+         CROSS JOIN LATERAL (
+                SELECT left(w.word, l) AS part FROM generate_series(4, length(w.word) - 3) l
+                UNION ALL
+                SELECT right(w.word, l) FROM generate_series(4, length(w.word) - 3) l
+                UNION ALL
+                SELECT p.word
+                  FROM generate_series(2, length(w.word) - 7) i
+                 CROSS JOIN LATERAL generate_series(4, length(w.word) - i - 1) l
+                  JOIN confhaven.search_words p
+                    ON p.conference_id = p_conference_id AND p.word = substr(w.word, i, l)) x;
+    END IF;
+
     UPDATE confhaven.conferences c
-       SET session_count = x.n, max_duration = x.maxd, name_norm = confhaven.norm(c.name)
+       SET session_count = x.n, max_duration = x.maxd, name_norm = confhaven.norm(c.name),
+           search_langs = x.langs
       FROM (SELECT count(*) FILTER (WHERE NOT s.is_service) AS n,
-                   coalesce(max(s.end_at - s.start_at) FILTER (WHERE NOT s.is_service), interval '0') AS maxd
+                   coalesce(max(s.end_at - s.start_at) FILTER (WHERE NOT s.is_service), interval '0') AS maxd,
+                   coalesce(array_agg(DISTINCT s.search_lang) FILTER (WHERE NOT s.is_service), '{}') AS langs
               FROM confhaven.sessions s WHERE s.conference_id = p_conference_id) x
      WHERE c.id = p_conference_id;
     RETURN n;

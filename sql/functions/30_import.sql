@@ -775,15 +775,24 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM pg_temp.ch_import i WHERE i.external_id = s.external_id);
     GET DIAGNOSTICS n_del = ROW_COUNT;
 
-    -- links (rewritten; cheap at schedule sizes)
+    -- links (rewritten; cheap at schedule sizes).  Each session and each
+    -- speaker or tag is looked up by its unique key from the imported row
+    -- (OFFSET 0 keeps the lookups as they are written): the planner's
+    -- statistics know nothing yet of a new conference's rows and, as
+    -- joins, estimated one row each and crossed every session with every
+    -- speaker (486 x 1,000 rows for a 1,000-session import, seconds,
+    -- growing with the database; issue 13).
     DELETE FROM confhaven.session_speakers ss USING confhaven.sessions s
      WHERE ss.session_id = s.id AND s.conference_id = p_conf;
     INSERT INTO confhaven.session_speakers (session_id, speaker_id, position)
     SELECT DISTINCT ON (s.id, sp.id) s.id, sp.id, x.o
       FROM pg_temp.ch_import i
-      JOIN confhaven.sessions s ON s.conference_id = p_conf AND s.external_id = i.external_id
-      CROSS JOIN LATERAL jsonb_array_elements(i.speakers) WITH ORDINALITY AS x(e, o)
-      JOIN confhaven.speakers sp ON sp.conference_id = p_conf AND sp.external_id = x.e ->> 'external_id'
+     CROSS JOIN LATERAL (SELECT s.id FROM confhaven.sessions s
+                          WHERE s.conference_id = p_conf AND s.external_id = i.external_id OFFSET 0) s
+     CROSS JOIN LATERAL jsonb_array_elements(i.speakers) WITH ORDINALITY AS x(e, o)
+     CROSS JOIN LATERAL (SELECT sp.id FROM confhaven.speakers sp
+                          WHERE sp.conference_id = p_conf AND sp.external_id = x.e ->> 'external_id'
+                          OFFSET 0) sp
      ORDER BY s.id, sp.id, x.o;
 
     DELETE FROM confhaven.session_tags st USING confhaven.sessions s
@@ -791,9 +800,11 @@ BEGIN
     INSERT INTO confhaven.session_tags (session_id, tag_id, position)
     SELECT DISTINCT ON (s.id, t.id) s.id, t.id, x.o
       FROM pg_temp.ch_import i
-      JOIN confhaven.sessions s ON s.conference_id = p_conf AND s.external_id = i.external_id
-      CROSS JOIN LATERAL jsonb_array_elements_text(i.tags) WITH ORDINALITY AS x(e, o)
-      JOIN confhaven.tags t ON t.conference_id = p_conf AND t.name = btrim(x.e)
+     CROSS JOIN LATERAL (SELECT s.id FROM confhaven.sessions s
+                          WHERE s.conference_id = p_conf AND s.external_id = i.external_id OFFSET 0) s
+     CROSS JOIN LATERAL jsonb_array_elements_text(i.tags) WITH ORDINALITY AS x(e, o)
+     CROSS JOIN LATERAL (SELECT t.id FROM confhaven.tags t
+                          WHERE t.conference_id = p_conf AND t.name = btrim(x.e) OFFSET 0) t
      ORDER BY s.id, t.id, x.o;
 
     -- orphans

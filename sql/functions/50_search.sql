@@ -273,6 +273,25 @@ AS $$
     SELECT regexp_replace(q::text, '(''(?:[^'']|'''')*'')(?::(\*))?', '\1:\2' || w, 'g')::tsquery;
 $$;
 
+-- Synonyms of a normalised term: the operator's (search_synonyms) and the
+-- acronyms and expansions learned from the schedules in scope
+-- (search_acronyms, 015: an acronym gives its expansions, an expansion its
+-- acronyms).  NULL when there are none.
+CREATE OR REPLACE FUNCTION confhaven._search_synonyms(v_term text, conf_id bigint)
+RETURNS text[]
+LANGUAGE sql STABLE
+AS $$
+    SELECT array_agg(DISTINCT x.syn)
+      FROM (SELECT s.synonym AS syn FROM confhaven.search_synonyms s WHERE s.term = v_term
+            UNION ALL
+            SELECT a.expansion FROM confhaven.search_acronyms a
+             WHERE a.acronym = v_term AND (conf_id IS NULL OR a.conference_id = conf_id)
+            UNION ALL
+            SELECT a.acronym FROM confhaven.search_acronyms a
+             WHERE a.expansion = v_term AND (conf_id IS NULL OR a.conference_id = conf_id)) x
+     WHERE x.syn <> v_term;
+$$;
+
 -- Turns the user's text into tsqueries and substring patterns:
 --   q_match  what a session must match (OR of the word groups; with explicit
 --            web-search syntax — quotes, "or", -word — that syntax instead)
@@ -282,13 +301,24 @@ $$;
 --            the core is shorter than 3 characters: trigram indexes need 3)
 --   exact    normalised query for the exact-title rule
 --   info     jsonb: words, ignored words, synonyms used, prefixes, corrections
--- A word group is one query word (or a 2-3 word synonym term) as: its
--- English, German, French and Spanish stems and the word itself (all
--- accent-free), its synonyms as phrases, a prefix match when the word is
--- the last one or is not a known word but starts known words ("observab"),
--- and the closest known word by trigram similarity when it is neither
--- known nor a prefix (typo: "copliot" -> "copilot").  Noise words of
--- natural questions ("talks", "anything", "tomorrow") are dropped.
+--   grp, idf the word groups and the inverse document frequency of each
+--            (BM25's, from search_words and conferences.session_count over
+--            the conference searched or all active ones): what is rare
+--            weighs more
+-- A word group is one query word (or a 2-5 word synonym term or learned
+-- expansion) as: its English, German, French and Spanish stems and the word
+-- itself (all accent-free), its synonyms as phrases, a prefix match when the
+-- word is the last one, is not a known word but starts known words
+-- ("observab"), or is a rare word that starts much more common ones
+-- ("auth"), the longer words of German schedules that hold it
+-- ("sicherheit" in "cloudsicherheit"), and the closest known word (edit
+-- distance, then trigram similarity) when it is neither known nor a prefix
+-- or is a word so rare next to a neighbour one edit away that it is most
+-- likely a typo (typo: "copliot" -> "copilot", "kubernettes").  Noise
+-- words of natural questions ("talks", "anything", "tomorrow") are dropped.
+-- A question of three or more word groups is matched and ranked by its
+-- informative groups: those whose idf is at least half the largest (words
+-- that most sessions use weigh nothing, without a list of them).
 -- Generic plans only: with the word as a constant a custom plan folds the
 -- whole condition, so the plan cache never chose the generic plan and
 -- replanned every statement on every call (about 1 ms a search); the
@@ -296,7 +326,8 @@ $$;
 CREATE OR REPLACE FUNCTION confhaven._search_parse(
     q text, conf_id bigint,
     OUT q_match tsquery, OUT q_all tsquery, OUT q_any tsquery,
-    OUT pat text, OUT pat_full text, OUT exact text, OUT core text, OUT info jsonb)
+    OUT pat text, OUT pat_full text, OUT exact text, OUT core text, OUT info jsonb,
+    OUT grp tsquery[], OUT idf float8[])
 LANGUAGE plpgsql STABLE
 SET client_min_messages = warning
 SET plan_cache_mode = force_generic_plan
@@ -317,24 +348,60 @@ DECLARE
     words    text[] := '{}';
     ignored  text[] := '{}';
     prefixes text[] := '{}';
+    parts    text[];
     synused  jsonb := '{}';
     corrs    jsonb := '{}';
     found_term boolean;
+    v_n      float8;
+    v_df     float8;
+    v_own    float8;
+    v_pre    float8;
+    v_max    float8;
+    v_german bigint[];
+    v_syn    jsonb;
+    v_grams  text[];
+    q_inf    tsquery;
+    q_infa   tsquery;
 BEGIN
     exact := qn;
+    grp := '{}';
+    idf := '{}';
+    SELECT greatest(coalesce(sum(c.session_count), 0), 1),
+           coalesce(array_agg(c.id) FILTER (WHERE 'german' = ANY (c.search_langs)), '{}')
+      INTO v_n, v_german
+      FROM confhaven.conferences c
+     WHERE c.is_active AND (conf_id IS NULL OR c.id = conf_id);
     SELECT coalesce(array_agg(t ORDER BY o), '{}') INTO toks
       FROM (SELECT regexp_replace(regexp_replace(x, '^[^a-z0-9.#@]+', ''), '[^a-z0-9#+]+$', '') AS t, o
               FROM unnest(string_to_array(qn, ' ')) WITH ORDINALITY u(x, o)) y
      WHERE t <> '';
     n := coalesce(array_length(toks, 1), 0);
+    -- the synonyms of every run of 1-5 query words, in one statement
+    -- (a lookup per run and length cost more than the rest of the parse)
+    v_grams := ARRAY(SELECT array_to_string(toks[ga.a:ga.a + gk.k - 1], ' ')
+                       FROM generate_series(1, n) ga(a), generate_series(1, 5) gk(k)
+                      WHERE ga.a + gk.k - 1 <= n);
+    SELECT coalesce(jsonb_object_agg(y.term, y.syns), '{}') INTO v_syn
+      FROM (SELECT x.term, jsonb_agg(DISTINCT x.syn) AS syns
+              FROM (SELECT s.term, s.synonym AS syn FROM confhaven.search_synonyms s
+                     WHERE s.term = ANY (v_grams)
+                    UNION ALL
+                    SELECT a.acronym, a.expansion FROM confhaven.search_acronyms a
+                     WHERE a.acronym = ANY (v_grams) AND (conf_id IS NULL OR a.conference_id = conf_id)
+                    UNION ALL
+                    SELECT a.expansion, a.acronym FROM confhaven.search_acronyms a
+                     WHERE a.expansion = ANY (v_grams) AND (conf_id IS NULL OR a.conference_id = conf_id)) x
+             WHERE x.syn <> x.term
+             GROUP BY x.term) y;
 
     WHILE i <= n LOOP
         found_term := false;
-        -- multi-word synonym terms first (longest)
-        FOR k IN REVERSE 3..2 LOOP
+        -- multi-word synonym terms and learned expansions first (longest)
+        FOR k IN REVERSE 5..2 LOOP
             CONTINUE WHEN i + k - 1 > n;
             v_term := array_to_string(toks[i:i + k - 1], ' ');
-            SELECT array_agg(s.synonym) INTO syns FROM confhaven.search_synonyms s WHERE s.term = v_term;
+            CONTINUE WHEN NOT v_syn ? v_term;
+            syns := ARRAY(SELECT jsonb_array_elements_text(v_syn -> v_term));
             IF syns IS NOT NULL THEN
                 g := confhaven._tsq_or_distinct(ARRAY[phraseto_tsquery('confhaven.ch_english', v_term),
                                                       phraseto_tsquery('confhaven.ch_simple', v_term)]);
@@ -344,6 +411,15 @@ BEGIN
                 END LOOP;
                 synused := synused || jsonb_build_object(v_term, to_jsonb(syns));
                 words := words || v_term;
+                -- a term is as rare as its rarest word
+                SELECT min(x.n) INTO v_df
+                  FROM (SELECT coalesce(sum(w.ndoc), 0) AS n
+                          FROM unnest(toks[i:i + k - 1]) t(word)
+                          LEFT JOIN confhaven.search_words w
+                                 ON w.word = t.word AND (conf_id IS NULL OR w.conference_id = conf_id)
+                         GROUP BY t.word) x;
+                grp := grp || g;
+                idf := idf || ln(1 + (v_n - v_df + 0.5) / (v_df + 0.5));
                 q_all := CASE WHEN q_all IS NULL THEN g ELSE q_all && g END;
                 q_any := CASE WHEN q_any IS NULL THEN g ELSE q_any || g END;
                 i := i + k;
@@ -355,11 +431,15 @@ BEGIN
 
         tok := toks[i];
         i := i + 1;
+        syns := NULL;
+        IF v_syn ? tok THEN
+            syns := ARRAY(SELECT jsonb_array_elements_text(v_syn -> tok));
+        END IF;
         IF EXISTS (SELECT 1 FROM confhaven.search_noise_words w WHERE w.word = tok)
            OR numnode(plainto_tsquery('english', tok)) = 0
            OR numnode(plainto_tsquery('german', tok)) = 0
            OR length(tok) < 2 AND tok !~ '^[0-9]$' THEN
-            IF NOT EXISTS (SELECT 1 FROM confhaven.search_synonyms s WHERE s.term = tok) THEN
+            IF syns IS NULL THEN
                 ignored := ignored || tok;
                 CONTINUE;
             END IF;
@@ -374,21 +454,49 @@ BEGIN
             CONTINUE;
         END IF;
 
+        SELECT coalesce(sum(w.ndoc), 0) INTO v_own
+          FROM confhaven.search_words w
+         WHERE w.word = tok AND (conf_id IS NULL OR w.conference_id = conf_id);
+        v_df := v_own;
+        corr := NULL;
+        -- a word so rare that a neighbour one edit away (a doubled or
+        -- dropped letter, two letters swapped) is used ten times as often
+        -- is most likely that neighbour misspelt: search both
+        IF tok ~ '^[a-z0-9]{5,}$' AND v_own > 0 AND v_own <= 2 AND syns IS NULL AND NOT explicit THEN
+            SELECT x.word INTO corr
+              FROM (SELECT w.word, sum(w.ndoc) AS n
+                      FROM confhaven.search_words w
+                     WHERE w.word % tok
+                       AND (conf_id IS NULL OR w.conference_id = conf_id)
+                       AND abs(length(w.word) - length(tok)) <= 1 AND w.word <> tok
+                     GROUP BY w.word) x
+             WHERE levenshtein_less_equal(x.word, tok, 2) <= 1
+               AND (x.n >= 10 * v_own
+                    OR x.n >= 3 * v_own AND length(x.word) = length(tok) - 1 AND tok ~ '([a-z])\1')
+             ORDER BY x.n DESC, x.word
+             LIMIT 1;
+            IF corr IS NOT NULL THEN
+                g := confhaven._tsq_or_distinct(ARRAY[g, plainto_tsquery('confhaven.ch_english', corr),
+                                                      plainto_tsquery('confhaven.ch_simple', corr)]);
+                corrs := corrs || jsonb_build_object(tok, corr);
+            END IF;
+        END IF;
+
         -- unknown word: a prefix of known words, or a typo
-        IF tok ~ '^[a-z0-9]{3,}$'
-           AND NOT EXISTS (SELECT 1 FROM confhaven.search_words w
-                            WHERE w.word = tok AND (conf_id IS NULL OR w.conference_id = conf_id))
-           AND NOT EXISTS (SELECT 1 FROM confhaven.search_synonyms s WHERE s.term = tok) THEN
-            IF EXISTS (SELECT 1 FROM confhaven.search_words w
-                        WHERE w.word ~>=~ tok AND w.word ~<~ (tok || chr(1114111))    -- index range
-                          AND w.word LIKE tok || '%' AND (conf_id IS NULL OR w.conference_id = conf_id)) THEN
+        IF tok ~ '^[a-z0-9]{3,}$' AND v_own = 0 AND syns IS NULL THEN
+            SELECT sum(w.ndoc) INTO v_pre
+              FROM confhaven.search_words w
+             WHERE w.word ~>=~ tok AND w.word ~<~ (tok || chr(1114111))    -- index range
+               AND w.word LIKE tok || '%' AND (conf_id IS NULL OR w.conference_id = conf_id);
+            IF v_pre > 0 THEN
                 g := g || to_tsquery('simple', tok || ':*');
                 prefixes := prefixes || tok;
+                v_df := v_pre;
             ELSIF length(tok) >= 4 THEN
                 -- candidates: trigram-similar words, or words with the same
                 -- first letter within a small edit distance (transpositions
                 -- break most trigrams); closest edit distance wins
-                SELECT x.word INTO corr
+                SELECT x.word, x.n INTO corr, v_df
                   FROM (SELECT w.word, sum(w.ndoc) AS n
                           FROM confhaven.search_words w
                          WHERE (w.word % tok
@@ -406,14 +514,43 @@ BEGIN
                                                           plainto_tsquery('confhaven.ch_simple', corr)]);
                     corrs := corrs || jsonb_build_object(tok, corr);
                     tok := corr;
+                    syns := confhaven._search_synonyms(tok, conf_id);
+                ELSE
+                    v_df := 0;
                 END IF;
             END IF;
         ELSIF i > n AND NOT explicit AND tok ~ '^[a-z0-9]{2,}$' AND q ~ '[[:alnum:]]\s*$' THEN
             g := g || to_tsquery('simple', tok || ':*');       -- typing: last word as a prefix
             prefixes := prefixes || tok;
+        ELSIF NOT explicit AND tok ~ '^[a-z]{4,}$' AND syns IS NULL THEN
+            -- a known word that mostly starts longer words ("auth" of
+            -- authentication, authorization): a prefix as well
+            SELECT sum(w.ndoc) INTO v_pre
+              FROM confhaven.search_words w
+             WHERE w.word ~>=~ (tok || chr(1)) AND w.word ~<~ (tok || chr(1114111))    -- index range
+               AND w.word LIKE tok || '_%' AND (conf_id IS NULL OR w.conference_id = conf_id);
+            IF v_pre >= 3 * v_own THEN
+                g := g || to_tsquery('simple', tok || ':*');
+                prefixes := prefixes || tok;
+                v_df := v_df + v_pre;
+            END IF;
         END IF;
 
-        SELECT array_agg(s.synonym) INTO syns FROM confhaven.search_synonyms s WHERE s.term = tok;
+        -- German compounds: longer words of German schedules that hold
+        -- the word ("sicherheit" in "cloudsicherheit", "sicherheitslucken")
+        IF NOT explicit AND tok ~ '^[a-z]{4,}$' AND v_german <> '{}' THEN
+            SELECT array_agg(x.word ORDER BY x.n DESC, x.word) INTO parts
+              FROM (SELECT c.word, sum(c.ndoc) AS n
+                      FROM confhaven.search_compounds c
+                     WHERE c.part = tok AND c.conference_id = ANY (v_german)
+                     GROUP BY c.word
+                     ORDER BY n DESC, c.word
+                     LIMIT 20) x;
+            IF parts IS NOT NULL THEN
+                g := g || ('''' || array_to_string(parts, ''' | ''') || '''')::tsquery;
+            END IF;
+        END IF;
+
         IF syns IS NOT NULL THEN
             FOR k IN 1..array_length(syns, 1) LOOP
                 g := confhaven._tsq_or_distinct(ARRAY[g, phraseto_tsquery('confhaven.ch_english', syns[k]),
@@ -422,9 +559,24 @@ BEGIN
             synused := synused || jsonb_build_object(tok, to_jsonb(syns));
         END IF;
         words := words || tok;
+        grp := grp || g;
+        idf := idf || ln(1 + (v_n - least(v_df, v_n) + 0.5) / (least(v_df, v_n) + 0.5));
         q_all := CASE WHEN q_all IS NULL THEN g ELSE q_all && g END;
         q_any := CASE WHEN q_any IS NULL THEN g ELSE q_any || g END;
     END LOOP;
+
+    q_match := q_any;
+    -- a question: rank by its informative groups (and look for them first)
+    IF cardinality(grp) >= 3 AND NOT explicit THEN
+        SELECT max(x) INTO v_max FROM unnest(idf) x;
+        FOR j IN 1..cardinality(grp) LOOP
+            CONTINUE WHEN idf[j] < v_max / 2;
+            q_inf := CASE WHEN q_inf IS NULL THEN grp[j] ELSE q_inf && grp[j] END;
+            q_infa := CASE WHEN q_infa IS NULL THEN grp[j] ELSE q_infa || grp[j] END;
+        END LOOP;
+        q_all := q_inf;
+        q_any := q_infa;
+    END IF;
 
     core := nullif(array_to_string(words, ' '), '');
     IF explicit THEN
@@ -436,7 +588,6 @@ BEGIN
         q_all := q_match;
         pat := NULL;          -- the operators decide what matches
     ELSE
-        q_match := q_any;
         pat := CASE WHEN length(core) >= 3
                     THEN '%' || replace(replace(replace(core, '\', '\\'), '%', '\%'), '_', '\_') || '%' END;
     END IF;
@@ -572,6 +723,8 @@ DECLARE
     v_qm      tsquery;
     v_qa_a    tsquery;
     v_enough  integer;
+    v_idfsum  numeric;
+    v_qw      tsquery;
     v_k       integer;
     v_facet   json;
     v_next    text;
@@ -760,9 +913,13 @@ BEGIN
                    array_agg(x.conference_id), array_agg(x.track_id), array_agg(x.level)
               INTO v_cid, v_cseed, v_cboost, v_cst, v_ccf, v_ctr, v_clv
               FROM (SELECT m.* FROM m LIMIT v_cap + 1) x;
-            IF coalesce(array_length(v_cid, 1), 0) < v_lim AND p.q_match IS NOT NULL
-               AND p.q_match::text IS DISTINCT FROM v_qm::text THEN
-                v_qm := p.q_match;
+            -- then any word group: first the informative ones of a question
+            -- (q_any), then all of them (q_match); with web-search syntax
+            -- only what that syntax says (q_match)
+            FOREACH v_qw IN ARRAY ARRAY[CASE WHEN NOT p.info ? 'syntax' THEN p.q_any END, p.q_match] LOOP
+                CONTINUE WHEN v_qw IS NULL OR coalesce(array_length(v_cid, 1), 0) >= v_lim
+                              OR v_qw::text IS NOT DISTINCT FROM v_qm::text;
+                v_qm := v_qw;
                 WITH m AS MATERIALIZED (
                         SELECT s.id, s.start_at, s.conference_id, s.track_id, s.level,
                                confhaven._search_seed(s.title_norm, s.tags_norm, s.abstract_norm, s.speakers_norm,
@@ -793,7 +950,7 @@ BEGIN
                        array_agg(x.conference_id), array_agg(x.track_id), array_agg(x.level)
                   INTO v_cid, v_cseed, v_cboost, v_cst, v_ccf, v_ctr, v_clv
                   FROM (SELECT m.* FROM m LIMIT v_cap + 1) x;
-            END IF;
+            END LOOP;
         END IF;
         v_total := coalesce(array_length(v_cid, 1), 0);
 
@@ -812,6 +969,11 @@ BEGIN
           INTO v_hlc
           FROM regexp_matches(v_hl::text, '(''(?:[^'']|'''')*'')(:\*)?', 'g') m;
         v_k := greatest(v_lim * 3, 60);
+        -- BM25's idea on top of the field points: the share of the query's
+        -- information (idf) a session holds, for queries of several groups
+        IF cardinality(p.grp) >= 2 THEN
+            SELECT sum(x)::numeric INTO v_idfsum FROM unnest(p.idf) x;
+        END IF;
         v_same := p.q_any IS NOT NULL AND p.q_all::text = p.q_any::text;
         WITH cand AS (
             SELECT u.id, u.seed, u.boost, u.start_at
@@ -828,7 +990,11 @@ BEGIN
                           THEN 10 * CASE WHEN v_same THEN k.r_any
                                          ELSE ts_rank_cd(d.document, p.q_all, 32)::numeric END
                           ELSE 0 END
-                   + coalesce(5 * k.r_any, 0) AS score,
+                   + coalesce(5 * k.r_any, 0)
+                   + CASE WHEN v_idfsum > 0
+                          THEN 4 * (SELECT coalesce(sum(u.w), 0) FROM unnest(p.grp, p.idf) u(g, w)
+                                     WHERE d.document @@ u.g)::numeric / v_idfsum
+                          ELSE 0 END AS score,
                    coalesce(d.document @@ v_hlc, false) AS hl
               FROM ranked r
              CROSS JOIN LATERAL (SELECT s.document FROM confhaven.sessions s WHERE s.id = r.id OFFSET 0) d
