@@ -2277,6 +2277,12 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
 
     st->session.len = NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN;
 
+    if (ngx_http_confhaven_mcp_apps_client(call)) {
+        (void) ngx_http_confhaven_mcp_session_set_extensions(&chmcf->mcp.zone,
+                                              &st->session,
+                                              NGX_HTTP_CONFHAVEN_MCP_EXT_APPS);
+    }
+
     ctx = ngx_http_confhaven_get_ctx(r);
     ctx->mcp_vars.session = st->session;
 
