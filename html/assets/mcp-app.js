@@ -247,8 +247,11 @@
         resized();
     }
 
-    var lastSize = '';
+    var lastSize = '', ready = false;
     function resized() {
+        if (!ready) {
+            return;             /* nothing before ui/notifications/initialized */
+        }
         var w = document.documentElement.scrollWidth,
             h = document.documentElement.scrollHeight, k = w + 'x' + h;
         if (k !== lastSize) {
@@ -270,6 +273,8 @@
         hostCaps = r.hostCapabilities || {};
         context(r.hostContext || {});
         notify('ui/notifications/initialized', {});
+        ready = true;
+        resized();
     }).catch(function () {
         message('The assistant did not connect this card.');
     });
