@@ -2279,6 +2279,11 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
 
     /* which assistant: initialize's clientInfo.name, for the analytics */
     ngx_http_confhaven_mcp_client_name_keep(call, &st->session);
+    if (ngx_http_confhaven_mcp_apps_client(call)) {
+        (void) ngx_http_confhaven_mcp_session_set_extensions(&chmcf->mcp.zone,
+                                              &st->session,
+                                              NGX_HTTP_CONFHAVEN_MCP_EXT_APPS);
+    }
 
     ctx = ngx_http_confhaven_get_ctx(r);
     ctx->mcp_vars.session = st->session;

@@ -805,6 +805,12 @@ ngx_http_confhaven_mcp_sse_reply(ngx_http_confhaven_mcp_sse_post_t *ps)
         (void) ngx_http_confhaven_mcp_session_set_version(&chmcf->mcp.zone,
                                                           &ps->session,
                                                           call->version);
+
+        /* MCP Apps, if the client announced it (mcp_apps.c) */
+        (void) ngx_http_confhaven_mcp_session_set_extensions(
+                   &chmcf->mcp.zone, &ps->session,
+                   ngx_http_confhaven_mcp_apps_client(call)
+                   ? NGX_HTTP_CONFHAVEN_MCP_EXT_APPS : 0);
     }
 
     if (msg == call->response) {

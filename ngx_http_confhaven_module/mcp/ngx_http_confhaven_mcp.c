@@ -1100,6 +1100,11 @@ ngx_http_confhaven_mcp_initialize(ngx_http_confhaven_mcp_call_t *call)
                        "version", NGX_HTTP_CONFHAVEN_MCP_SERVER_VERSION,
                        "instructions", ngx_http_confhaven_mcp_instructions);
 
+    if (result) {
+        ngx_http_confhaven_mcp_apps_capabilities(call,
+                                  json_object_get(result, "capabilities"));
+    }
+
     ngx_http_confhaven_mcp_result(call, result);
 }
 
@@ -1190,6 +1195,11 @@ ngx_http_confhaven_mcp_discover(ngx_http_confhaven_mcp_call_t *call)
                        "name", NGX_HTTP_CONFHAVEN_MCP_SERVER_NAME,
                        "version", NGX_HTTP_CONFHAVEN_MCP_SERVER_VERSION);
 
+    if (result) {
+        ngx_http_confhaven_mcp_apps_capabilities(call,
+                                  json_object_get(result, "capabilities"));
+    }
+
     ngx_http_confhaven_mcp_cacheable(call, result,
                                      NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC);
     ngx_http_confhaven_mcp_result(call, result);
@@ -1214,6 +1224,8 @@ ngx_http_confhaven_mcp_tools_list(ngx_http_confhaven_mcp_call_t *call)
         json_decref(tools);
         tools = NULL;
     }
+
+    ngx_http_confhaven_mcp_apps_tools(call, tools);
 
     result = tools ? json_pack("{s:o}", "tools", tools) : NULL;
 

@@ -50,6 +50,9 @@
 #define NGX_HTTP_CONFHAVEN_MCP_SERVER_NAME     "confhaven"
 #define NGX_HTTP_CONFHAVEN_MCP_SERVER_VERSION  "1.0.0"
 
+/* extensions a session's client announced (session_extensions()) */
+#define NGX_HTTP_CONFHAVEN_MCP_EXT_APPS        0x01
+
 /* the per-session event log kept for Last-Event-ID replay */
 #define NGX_HTTP_CONFHAVEN_MCP_LOG_EVENTS      64
 #define NGX_HTTP_CONFHAVEN_MCP_LOG_SIZE        (64 * 1024)
@@ -249,6 +252,8 @@ struct ngx_http_confhaven_mcp_call_s {
     unsigned                           checked:1;    /* params typed */
     unsigned                           args_typed:1; /* tools/call's, by
                                                         the inputSchema */
+    unsigned                           apps:1;       /* MCP Apps client */
+    unsigned                           apps_known:1; /* apps is decided */
 };
 
 
@@ -314,6 +319,18 @@ void ngx_http_confhaven_mcp_resources_complete(
 void ngx_http_confhaven_mcp_prompts_list(ngx_http_confhaven_mcp_call_t *call);
 void ngx_http_confhaven_mcp_prompts_get(ngx_http_confhaven_mcp_call_t *call);
 
+/* ngx_http_confhaven_mcp_apps.c */
+ngx_uint_t ngx_http_confhaven_mcp_apps_client(
+    ngx_http_confhaven_mcp_call_t *call);
+void ngx_http_confhaven_mcp_apps_capabilities(
+    ngx_http_confhaven_mcp_call_t *call, json_t *caps);
+void ngx_http_confhaven_mcp_apps_tools(ngx_http_confhaven_mcp_call_t *call,
+    json_t *tools);
+void ngx_http_confhaven_mcp_apps_resources(
+    ngx_http_confhaven_mcp_call_t *call, json_t *resources);
+ngx_int_t ngx_http_confhaven_mcp_apps_read(
+    ngx_http_confhaven_mcp_call_t *call, json_t *uri);
+
 /* ngx_http_confhaven_mcp_fixtures.c */
 extern const ngx_http_confhaven_mcp_tools_t  ngx_http_confhaven_mcp_fixtures;
 
@@ -352,6 +369,10 @@ ngx_int_t ngx_http_confhaven_mcp_session_set_client(
 ngx_int_t ngx_http_confhaven_mcp_session_client(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_pool_t *pool,
     ngx_str_t *cred, ngx_str_t *name);
+ngx_int_t ngx_http_confhaven_mcp_session_set_extensions(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t ext);
+ngx_uint_t ngx_http_confhaven_mcp_session_extensions(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id);
 void ngx_http_confhaven_mcp_session_sse_unbind(
     ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t tag);
 ngx_uint_t ngx_http_confhaven_mcp_session_sse_find(

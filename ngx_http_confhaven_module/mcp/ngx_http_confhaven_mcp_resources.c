@@ -139,6 +139,8 @@ ngx_http_confhaven_mcp_resources_listed(ngx_http_confhaven_mcp_call_t *call,
         json_array_append_new(resources, res);
     }
 
+    ngx_http_confhaven_mcp_apps_resources(call, resources);
+
     res = json_pack("{s:o}", "resources", resources);
 
     ngx_http_confhaven_mcp_cacheable(call, res,
@@ -267,6 +269,10 @@ ngx_http_confhaven_mcp_resources_read(ngx_http_confhaven_mcp_call_t *call)
         opd = &ngx_http_confhaven_op_get_session;
         p += n;
         goto query;
+    }
+
+    if (ngx_http_confhaven_mcp_apps_read(call, uri) == NGX_OK) {
+        return;
     }
 
     ngx_str_set(&why, "resources/list and resources/templates/list name "

@@ -82,6 +82,7 @@ typedef struct {
     ngx_pid_t                          get_pid;   /* holds the GET stream */
     ngx_uint_t                         get_tag;
     ngx_uint_t                         level;     /* logging/setLevel */
+    ngx_uint_t                         extensions;  /* MCP_EXT_* */
     ngx_pid_t                          sse_pid;   /* legacy stream owner */
     ngx_uint_t                         sse_slot;
     ngx_uint_t                         sse_tag;
@@ -628,6 +629,7 @@ ngx_http_confhaven_mcp_session_insert(ngx_http_confhaven_mcp_zone_t *zone,
     sn->get_pid = 0;
     sn->get_tag = 0;
     sn->level = level;
+    sn->extensions = 0;
     sn->sse_pid = tag ? ngx_pid : 0;
     sn->sse_slot = tag ? (ngx_uint_t) ngx_process_slot : 0;
     sn->sse_tag = tag;
@@ -1265,6 +1267,50 @@ ngx_http_confhaven_mcp_session_set_version(
                                   id, version);
 
     return sn ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * The extensions the client announced in initialize (MCP Apps): kept with
+ * the session in this zone only.  A session imported from another
+ * instance (a cluster over Redis) has none: its client gets the plain
+ * answers every client gets, never a broken one.
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_session_set_extensions(
+    ngx_http_confhaven_mcp_zone_t *zone, ngx_str_t *id, ngx_uint_t ext)
+{
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+    if (sn) {
+        sn->extensions = ext;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return sn ? NGX_OK : NGX_DECLINED;
+}
+
+
+ngx_uint_t
+ngx_http_confhaven_mcp_session_extensions(ngx_http_confhaven_mcp_zone_t *zone,
+    ngx_str_t *id)
+{
+    ngx_uint_t                      ext;
+    ngx_http_confhaven_mcp_node_t  *sn;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    sn = ngx_http_confhaven_mcp_session_live(zone, id);
+    ext = sn ? sn->extensions : 0;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return ext;
 }
 
 
