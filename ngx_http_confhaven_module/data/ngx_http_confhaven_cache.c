@@ -73,7 +73,7 @@
 #define NGX_HTTP_CONFHAVEN_CACHE_LOCAL_MIN  (64 * 1024)
 
 /* invalidations not yet confirmed that a worker keeps sending again */
-#define NGX_HTTP_CONFHAVEN_CACHE_PENDING  16
+#define NGX_HTTP_CONFHAVEN_CACHE_REDO     16
 #define NGX_HTTP_CONFHAVEN_CACHE_RETRY    1000
 #define NGX_HTTP_CONFHAVEN_CACHE_TAG_LEN  64
 
@@ -135,7 +135,7 @@ struct ngx_http_confhaven_cache_s {
     ngx_log_t                         *log;
     ngx_http_confhaven_local_t        *local;      /* NULL: off */
     ngx_event_t                        retry;
-    ngx_http_confhaven_pending_t       pending[NGX_HTTP_CONFHAVEN_CACHE_PENDING];
+    ngx_http_confhaven_pending_t       pending[NGX_HTTP_CONFHAVEN_CACHE_REDO];
 };
 
 
@@ -830,7 +830,7 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
 
     pd = NULL;
 
-    for (i = 0; i < NGX_HTTP_CONFHAVEN_CACHE_PENDING; i++) {
+    for (i = 0; i < NGX_HTTP_CONFHAVEN_CACHE_REDO; i++) {
         if (!cache->pending[i].used) {
             pd = &cache->pending[i];
             break;
@@ -841,7 +841,7 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
         ngx_log_error(NGX_LOG_WARN, cache->log, 0,
                       "confhaven cache: %ui invalidations wait for Redis "
                       "already; entries of \"%V\" are not retried",
-                      (ngx_uint_t) NGX_HTTP_CONFHAVEN_CACHE_PENDING, tag);
+                      (ngx_uint_t) NGX_HTTP_CONFHAVEN_CACHE_REDO, tag);
 
         /* one attempt, not kept */
         ngx_memzero(&once, sizeof(ngx_http_confhaven_pending_t));
@@ -997,7 +997,7 @@ ngx_http_confhaven_cache_retry(ngx_event_t *ev)
 
     n = 0;
 
-    for (i = 0; i < NGX_HTTP_CONFHAVEN_CACHE_PENDING; i++) {
+    for (i = 0; i < NGX_HTTP_CONFHAVEN_CACHE_REDO; i++) {
         pd = &cache->pending[i];
 
         if (!pd->used) {
