@@ -41,7 +41,7 @@ my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(2);
 my $t2 = ConfHaven::Test->new()->needs_module()->worker_processes(2);
 my $t3 = ConfHaven::Test->new()->needs_module()->worker_processes(1);
 $t->private_redis();
-$t->plan(36);
+$t->plan(39);
 
 my $conf = <<'EOF';
 confhaven_pg_server "%%DSN%%";
@@ -61,6 +61,10 @@ server {
     }
     location = /mcp {
         confhaven_mcp on;
+    }
+    location = /metrics {
+        confhaven_metrics on;
+        confhaven_admin_key_file %%ADMIN_KEY_FILE%%;
     }
 }
 EOF
@@ -98,9 +102,13 @@ my $COUNT_PATH = "/api/sessions?conference=$SLUG&include_past=true&limit=1";
 my $n_one = $t->get_json($COUNT_PATH)->{json}{total};
 ok(defined $n_one && $n_one > 0, "conference one: $n_one sessions");
 
+# the search answers of C by X-Cache-Status, for its metrics
+my %c_caches;
+
 sub get {
     my ($x, $path) = @_;
     my $r = $x->get_json($path);
+    $c_caches{ lc($r->{headers}{'x-cache-status'} // '') }++ if $x == $t3;
     return {
         status => $r->{status},
         cache  => $r->{headers}{'x-cache-status'} // '',
@@ -238,6 +246,27 @@ is(counts($ab2), "$n_two x" . @$ab2, 'every answer of B since Redis stopped: con
 ($oka, $alla) = ask_all($t, $COUNT_PATH);
 is(counts($alla), "$n_two x" . @$alla, 'every worker of A: conference two');
 
+# ------------------------------------------------ an invalidation Redis never ran
+
+# CLIENT PAUSE WRITE holds EVAL and PUBLISH (reads go on): the import's
+# invalidation waits its 5 s and times out, and the heartbeats that time
+# out meanwhile make A drop the connection that carried it, so Redis never
+# runs it.  When the pause ends, neither Redis nor a worker's tier may go
+# on answering the old data: the invalidation is sent again.
+warm_all($_, $COUNT_PATH) for $t, $t2;
+$t->redis_cli('CLIENT', 'PAUSE', 12000, 'WRITE');
+my $t0 = time();
+$imp = import_as('one');
+my $took = time() - $t0;
+is($imp->{status}, 200, sprintf('import "one" through A while Redis holds writes (%.1f s)', $took));
+sleep 0.2 while time() < $t0 + 12.5;
+sleep 2.5;     # a retry every second
+($okb, $allb) = ask_all($t2, $COUNT_PATH);
+($oka, $alla) = ask_all($t, $COUNT_PATH);
+is(counts([ @$alla, @$allb ]), "$n_one x" . (@$alla + @$allb),
+   'after the pause, every worker of A and B: conference one ('
+   . caches([ @$alla, @$allb ]) . ')');
+
 # ------------------------------------------------ the bound (C: 64k, 1 worker)
 
 my $P1 = "/api/sessions?conference=cl-big&include_past=true&limit=3&q=azure";
@@ -263,6 +292,15 @@ warm_all($t3, $P1);
 sleep 1.3;     # confhaven_cache_ttl_search 1s
 my $late = get($t3, $P1);
 isnt($late->{cache}, 'LOCAL', "C: not LOCAL past its TTL ($late->{cache})");
+
+# the metrics count what X-Cache-Status said, LOCAL hits included
+my $m = $t3->http('GET', '/metrics', headers => [ 'X-API-Key' => $t3->admin_key ]);
+my %m_caches = map { /^confhaven_cache_requests_total\{route="search",result="(\w+)"\} (\d+)$/ ? ($1 => $2) : () }
+               split /\n/, $m->{body} // '';
+delete $c_caches{''};
+is_deeply(\%m_caches, \%c_caches,
+          'C: confhaven_cache_requests_total by result, local included ('
+          . join(',', map { "$_ x$c_caches{$_}" } sort keys %c_caches) . ')');
 
 # ------------------------------------------------ directive values
 

@@ -27,11 +27,17 @@
  * heartbeat the worker publishes through its command connection to its
  * own second channel came back within confhaven_redis_timeout.  That is
  * how long an import waits for its invalidation, so a frozen Redis makes
- * the tier step aside before an import can answer (its entries are kept:
- * messages are late, not lost, and come before the next heartbeat).
- * A subscription lost or made again empties the tier.  An entry is stored
- * only if no message arrived since its read began, and pending messages
- * are read before every local lookup.
+ * the tier step aside, and empty itself, before an import can answer: an
+ * invalidation that times out may never run (its connection dropped),
+ * so no entry read before may be served after.  A subscription lost or
+ * made again empties the tier.  An entry is stored only if no message
+ * arrived since its read began, and pending messages are read before
+ * every local lookup.
+ *
+ * An invalidation Redis did not confirm (down, stalled past the wait,
+ * an error) is sent again every NGX_HTTP_CONFHAVEN_CACHE_RETRY ms by the
+ * worker that made it, until Redis runs it: its entries, in Redis and,
+ * through its message, in every worker's tier, do not wait for their TTL.
  */
 
 
@@ -66,6 +72,11 @@
 /* the smallest confhaven_cache_local that is not "off" */
 #define NGX_HTTP_CONFHAVEN_CACHE_LOCAL_MIN  (64 * 1024)
 
+/* invalidations not yet confirmed that a worker keeps sending again */
+#define NGX_HTTP_CONFHAVEN_CACHE_REDO     16
+#define NGX_HTTP_CONFHAVEN_CACHE_RETRY    1000
+#define NGX_HTTP_CONFHAVEN_CACHE_TAG_LEN  64
+
 
 typedef struct {
     ngx_str_node_t                     node;       /* rkey */
@@ -98,6 +109,24 @@ typedef struct {
 } ngx_http_confhaven_local_t;
 
 
+/*
+ * An invalidation until Redis confirms it: sent for a write (whose
+ * handler gets the reply), then, failed or unanswered past its deadline,
+ * sent again by the retry timer.
+ */
+
+typedef struct {
+    ngx_http_confhaven_cache_t          *cache;
+    ngx_http_confhaven_redis_handler_pt  handler;   /* the write's, or NULL */
+    void                                *data;
+    ngx_msec_t                           deadline;  /* answered by then */
+    size_t                               len;
+    u_char                               tag[NGX_HTTP_CONFHAVEN_CACHE_TAG_LEN];
+    unsigned                             used:1;
+    unsigned                             retrying:1;
+} ngx_http_confhaven_pending_t;
+
+
 struct ngx_http_confhaven_cache_s {
     ngx_http_confhaven_pg_pool_t      *pg;
     ngx_http_confhaven_redis_t        *redis;
@@ -105,6 +134,8 @@ struct ngx_http_confhaven_cache_s {
     ngx_rbtree_node_t                  sentinel;
     ngx_log_t                         *log;
     ngx_http_confhaven_local_t        *local;      /* NULL: off */
+    ngx_event_t                        retry;
+    ngx_http_confhaven_pending_t       pending[NGX_HTTP_CONFHAVEN_CACHE_REDO];
 };
 
 
@@ -158,6 +189,13 @@ static void ngx_http_confhaven_local_message(void *data, u_char *msg,
 static void ngx_http_confhaven_local_heartbeat(ngx_event_t *ev);
 static void ngx_http_confhaven_local_sent(ngx_http_confhaven_redis_op_t *op,
     redisReply *reply);
+static ngx_http_confhaven_redis_op_t *ngx_http_confhaven_cache_send_invalidate(
+    ngx_http_confhaven_pending_t *pd, ngx_http_confhaven_redis_handler_pt h);
+static void ngx_http_confhaven_cache_invalidated(
+    ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
+static void ngx_http_confhaven_cache_retry(ngx_event_t *ev);
+static void ngx_http_confhaven_cache_retried(
+    ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
 
 
 /* KEYS: entry, generation, tag set; ARGV: generation seen, value, ttl */
@@ -204,6 +242,11 @@ ngx_http_confhaven_cache_create(ngx_cycle_t *cycle,
     cache->log = cycle->log;
     ngx_rbtree_init(&cache->flights, &cache->sentinel,
                     ngx_str_rbtree_insert_value);
+
+    cache->retry.handler = ngx_http_confhaven_cache_retry;
+    cache->retry.data = cache;
+    cache->retry.log = cycle->log;
+    cache->retry.cancelable = 1;
 
     return cache;
 }
@@ -798,12 +841,8 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     ngx_str_t *tag, ngx_http_confhaven_redis_handler_pt handler, void *data,
     ngx_http_confhaven_redis_op_t **ropp)
 {
-    u_char                         *k2;
-    u_char                          k1[sizeof(NGX_HTTP_CONFHAVEN_CACHE_PREFIX)
-                                       + 4 + 64];
-    u_char                          msg[sizeof("invalidate ") + 64];
-    const char                     *argv[9];
-    size_t                          argvlen[9];
+    ngx_uint_t                      i;
+    ngx_http_confhaven_pending_t   *pd, once;
     ngx_http_confhaven_redis_op_t  *rop;
 
     if (cache->local) {
@@ -820,12 +859,59 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
         return NGX_DECLINED;
     }
 
-    if (tag->len > 64) {
+    if (tag->len > NGX_HTTP_CONFHAVEN_CACHE_TAG_LEN) {
         return NGX_ERROR;
     }
 
-    rop = ngx_http_confhaven_redis_op(cache->redis, handler, data);
+    pd = NULL;
+
+    for (i = 0; i < NGX_HTTP_CONFHAVEN_CACHE_REDO; i++) {
+        if (!cache->pending[i].used) {
+            pd = &cache->pending[i];
+            break;
+        }
+    }
+
+    if (pd == NULL) {
+        ngx_log_error(NGX_LOG_WARN, cache->log, 0,
+                      "confhaven cache: %ui invalidations wait for Redis "
+                      "already; entries of \"%V\" are not retried",
+                      (ngx_uint_t) NGX_HTTP_CONFHAVEN_CACHE_REDO, tag);
+
+        /* one attempt, not kept */
+        ngx_memzero(&once, sizeof(ngx_http_confhaven_pending_t));
+        once.cache = cache;
+        once.len = tag->len;
+        ngx_memcpy(once.tag, tag->data, tag->len);
+
+        rop = ngx_http_confhaven_cache_send_invalidate(&once, handler);
+        if (rop == NULL) {
+            return NGX_ERROR;
+        }
+
+        rop->data = data;
+        *ropp = rop;
+
+        return NGX_OK;
+    }
+
+    pd->cache = cache;
+    pd->used = 1;
+    pd->retrying = 0;
+    pd->len = tag->len;
+    ngx_memcpy(pd->tag, tag->data, tag->len);
+
+    rop = ngx_http_confhaven_cache_send_invalidate(pd,
+                                      ngx_http_confhaven_cache_invalidated);
+
+    if (!cache->retry.timer_set) {
+        ngx_add_timer(&cache->retry, NGX_HTTP_CONFHAVEN_CACHE_RETRY);
+    }
+
     if (rop == NULL) {
+        /* not ready (reconnecting): an error, not "no cache"; retried */
+        pd->handler = NULL;
+        pd->deadline = ngx_current_msec;
         return NGX_ERROR;
     }
 
@@ -834,7 +920,42 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
      * this (and published it to every worker's local tier): a Redis that
      * is merely slow must not let the answer overtake the invalidation.
      * A read gives up after confhaven_redis_timeout; this waits longer.
+     * Past that (the write may have gone away and cancelled the reply),
+     * the retry timer takes over.
      */
+
+    pd->handler = handler;
+    pd->data = data;
+    pd->deadline = ngx_current_msec
+                   + NGX_HTTP_CONFHAVEN_CACHE_INVALIDATE_TIMEOUT
+                   + NGX_HTTP_CONFHAVEN_CACHE_RETRY;
+
+    *ropp = rop;
+
+    return NGX_OK;
+}
+
+
+/* the EVAL of one invalidation; NULL: Redis cannot take it now */
+
+static ngx_http_confhaven_redis_op_t *
+ngx_http_confhaven_cache_send_invalidate(ngx_http_confhaven_pending_t *pd,
+    ngx_http_confhaven_redis_handler_pt handler)
+{
+    u_char                         *k2;
+    u_char                          k1[sizeof(NGX_HTTP_CONFHAVEN_CACHE_PREFIX)
+                                       + 4
+                                       + NGX_HTTP_CONFHAVEN_CACHE_TAG_LEN];
+    u_char                          msg[sizeof("invalidate ")
+                                        + NGX_HTTP_CONFHAVEN_CACHE_TAG_LEN];
+    const char                     *argv[9];
+    size_t                          argvlen[9];
+    ngx_http_confhaven_redis_op_t  *rop;
+
+    rop = ngx_http_confhaven_redis_op(pd->cache->redis, handler, pd);
+    if (rop == NULL) {
+        return NULL;
+    }
 
     rop->timeout = NGX_HTTP_CONFHAVEN_CACHE_INVALIDATE_TIMEOUT;
 
@@ -849,8 +970,8 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     argv[3] = NGX_HTTP_CONFHAVEN_CACHE_GEN;
     argvlen[3] = sizeof(NGX_HTTP_CONFHAVEN_CACHE_GEN) - 1;
     argv[4] = (const char *) k1;
-    argvlen[4] = ngx_sprintf(k1, NGX_HTTP_CONFHAVEN_CACHE_PREFIX "tag:%V",
-                             tag)
+    argvlen[4] = ngx_sprintf(k1, NGX_HTTP_CONFHAVEN_CACHE_PREFIX "tag:%*s",
+                             pd->len, pd->tag)
                  - k1;
     argv[5] = (const char *) k2;
     argvlen[5] = ngx_strlen(k2);
@@ -859,13 +980,107 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     argv[7] = NGX_HTTP_CONFHAVEN_CACHE_CHANNEL;
     argvlen[7] = sizeof(NGX_HTTP_CONFHAVEN_CACHE_CHANNEL) - 1;
     argv[8] = (const char *) msg;
-    argvlen[8] = ngx_sprintf(msg, "invalidate %V", tag) - msg;
+    argvlen[8] = ngx_sprintf(msg, "invalidate %*s", pd->len, pd->tag) - msg;
 
-    *ropp = rop;
+    /* hiredis copies the arguments now */
+    if (ngx_http_confhaven_redis_command(rop, 9, argv, argvlen) != NGX_OK) {
+        /* the op was given back (see ngx_http_confhaven_redis_command()) */
+        return NULL;
+    }
 
-    /* not ready (reconnecting): an error, not "no cache" */
-    return ngx_http_confhaven_redis_command(rop, 9, argv, argvlen) == NGX_OK
-           ? NGX_OK : NGX_ERROR;
+    return rop;
+}
+
+
+/* the write's invalidation answered (or timed out): confirmed or kept */
+
+static void
+ngx_http_confhaven_cache_invalidated(ngx_http_confhaven_redis_op_t *rop,
+    redisReply *reply)
+{
+    void                                 *data;
+    ngx_http_confhaven_pending_t         *pd = rop->data;
+    ngx_http_confhaven_redis_handler_pt   handler;
+
+    handler = pd->handler;
+    data = pd->data;
+
+    pd->handler = NULL;
+
+    if (reply != NULL && reply->type != REDIS_REPLY_ERROR) {
+        pd->used = 0;
+
+    } else {
+        /* the retry timer sends it again */
+        pd->deadline = ngx_current_msec;
+    }
+
+    if (handler) {
+        rop->data = data;
+        handler(rop, reply);
+    }
+}
+
+
+static void
+ngx_http_confhaven_cache_retry(ngx_event_t *ev)
+{
+    ngx_uint_t                      i, n;
+    ngx_http_confhaven_cache_t     *cache = ev->data;
+    ngx_http_confhaven_pending_t   *pd;
+    ngx_http_confhaven_redis_op_t  *rop;
+
+    n = 0;
+
+    for (i = 0; i < NGX_HTTP_CONFHAVEN_CACHE_REDO; i++) {
+        pd = &cache->pending[i];
+
+        if (!pd->used) {
+            continue;
+        }
+
+        n++;
+
+        if (pd->retrying
+            || (ngx_msec_int_t) (ngx_current_msec - pd->deadline) < 0
+            || !ngx_http_confhaven_redis_ready(cache->redis))
+        {
+            continue;
+        }
+
+        /* the write has its answer: from now on the reply is ours */
+        pd->handler = NULL;
+
+        rop = ngx_http_confhaven_cache_send_invalidate(pd,
+                                          ngx_http_confhaven_cache_retried);
+        if (rop != NULL) {
+            pd->retrying = 1;
+        }
+    }
+
+    if (n && !ngx_exiting && !ngx_quit && !ngx_terminate) {
+        ngx_add_timer(ev, NGX_HTTP_CONFHAVEN_CACHE_RETRY);
+    }
+}
+
+
+static void
+ngx_http_confhaven_cache_retried(ngx_http_confhaven_redis_op_t *rop,
+    redisReply *reply)
+{
+    ngx_http_confhaven_pending_t  *pd = rop->data;
+
+    pd->retrying = 0;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    pd->used = 0;
+
+    ngx_log_error(NGX_LOG_WARN, pd->cache->log, 0,
+                  "confhaven cache: the invalidation of \"%*s\" that "
+                  "Redis missed has run now", pd->len, pd->tag);
 }
 
 
@@ -1188,11 +1403,13 @@ ngx_http_confhaven_local_usable(ngx_http_confhaven_cache_t *cache,
            > (ngx_msec_int_t) lc->lease)
     {
         /*
-         * Redis is slow or stalled: step aside, but keep the entries.
-         * The subscription still holds: what Redis published meanwhile
-         * arrives before the next heartbeat, and flushes them if need be.
+         * Redis is slow or stalled: step aside, and forget.  What it
+         * published meanwhile would arrive before the next heartbeat,
+         * but an invalidation that times out may never run at all (its
+         * connection is dropped): it is sent again later, and no entry
+         * read before it may be served after.
          */
-        return 0;
+        goto deaf;
     }
 
     return 1;

@@ -409,6 +409,9 @@ ngx_http_confhaven_observe_log(ngx_http_request_t *r)
         case NGX_HTTP_CONFHAVEN_CACHE_BYPASS:
             mr.cache = NGX_HTTP_CONFHAVEN_METRICS_CACHE_BYPASS;
             break;
+        case NGX_HTTP_CONFHAVEN_CACHE_LOCAL:
+            mr.cache = NGX_HTTP_CONFHAVEN_METRICS_CACHE_LOCAL;
+            break;
         default:
             mr.cache = NGX_HTTP_CONFHAVEN_METRICS_CACHE_NONE;
         }

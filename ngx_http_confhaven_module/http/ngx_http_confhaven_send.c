@@ -33,15 +33,37 @@ ngx_int_t
 ngx_http_confhaven_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {
+    return ngx_http_confhaven_send_json_parts(r, status, body, 1);
+}
+
+
+/*
+ * A body in parts, sent as they are (each lives in the request's pool,
+ * or is static, or is pinned there), then a newline for curl users: no
+ * copy of a large answer.
+ */
+
+ngx_int_t
+ngx_http_confhaven_send_json_parts(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *parts, ngx_uint_t n)
+{
+    off_t         len;
     ngx_int_t     rc;
-    ngx_buf_t    *b, *nl;
-    ngx_chain_t   out[2];
+    ngx_buf_t    *b;
+    ngx_uint_t    i;
+    ngx_chain_t  *out, **ll;
+
+    len = 1;
+
+    for (i = 0; i < n; i++) {
+        len += parts[i].len;
+    }
 
     r->headers_out.status = status;
     r->headers_out.content_type = ngx_http_confhaven_json_type;
     r->headers_out.content_type_len = ngx_http_confhaven_json_type.len;
     r->headers_out.content_type_lowcase = NULL;
-    r->headers_out.content_length_n = body->len + 1;
+    r->headers_out.content_length_n = len;
 
     rc = ngx_http_send_header(r);
 
@@ -49,33 +71,40 @@ ngx_http_confhaven_send_json(ngx_http_request_t *r, ngx_uint_t status,
         return rc;
     }
 
-    /*
-     * The body as it is (it lives in the request's pool or is static),
-     * then a newline for curl users: no copy of a large answer.
-     */
+    out = NULL;
+    ll = &out;
 
-    b = ngx_calloc_buf(r->pool);
-    nl = ngx_calloc_buf(r->pool);
-    if (b == NULL || nl == NULL) {
-        return NGX_ERROR;
+    for (i = 0; i <= n; i++) {
+        if (i < n && parts[i].len == 0) {
+            continue;
+        }
+
+        b = ngx_calloc_buf(r->pool);
+        *ll = ngx_alloc_chain_link(r->pool);
+        if (b == NULL || *ll == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (i < n) {
+            b->pos = parts[i].data;
+            b->last = parts[i].data + parts[i].len;
+
+        } else {
+            b->pos = (u_char *) "\n";
+            b->last = b->pos + 1;
+            b->last_buf = (r == r->main) ? 1 : 0;
+            b->last_in_chain = 1;
+        }
+
+        b->memory = 1;
+
+        (*ll)->buf = b;
+        ll = &(*ll)->next;
     }
 
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->memory = 1;
+    *ll = NULL;
 
-    nl->pos = (u_char *) "\n";
-    nl->last = nl->pos + 1;
-    nl->memory = 1;
-    nl->last_buf = (r == r->main) ? 1 : 0;
-    nl->last_in_chain = 1;
-
-    out[0].buf = b;
-    out[0].next = &out[1];
-    out[1].buf = nl;
-    out[1].next = NULL;
-
-    return ngx_http_output_filter(r, body->len ? &out[0] : &out[1]);
+    return ngx_http_output_filter(r, out);
 }
 
 

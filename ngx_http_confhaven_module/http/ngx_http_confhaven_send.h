@@ -15,6 +15,8 @@
 
 ngx_int_t ngx_http_confhaven_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ngx_http_confhaven_send_json_parts(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *parts, ngx_uint_t n);
 ngx_int_t ngx_http_confhaven_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, ngx_str_t *message, ngx_str_t *hint);
 ngx_int_t ngx_http_confhaven_send_errorf(ngx_http_request_t *r,

@@ -1979,9 +1979,9 @@ static ngx_int_t
 ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
 {
     json_t                         *list, *msg;
-    ngx_str_t                       body;
     ngx_int_t                       rc;
-    ngx_uint_t                      i;
+    ngx_str_t                       parts[NGX_HTTP_CONFHAVEN_MCP_PARTS];
+    ngx_uint_t                      i, n;
     ngx_http_request_t             *r;
     ngx_http_confhaven_mcp_call_t  *call;
 
@@ -2062,12 +2062,17 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
             return ngx_http_confhaven_mcp_send(r, call->status, NULL);
         }
 
-        /* one JSON answer: a result cached as sent is spliced, not parsed */
-        if (ngx_http_confhaven_mcp_response_text(call, &body) != NGX_OK) {
+        /*
+         * one JSON answer: a result cached as sent is spliced, neither
+         * parsed nor copied
+         */
+        if (ngx_http_confhaven_mcp_response_parts(call, parts, &n)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_confhaven_send_json(r, call->status, &body);
+        return ngx_http_confhaven_send_json_parts(r, call->status, parts, n);
     }
 
     list = json_array();

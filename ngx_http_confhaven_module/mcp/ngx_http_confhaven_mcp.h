@@ -74,6 +74,9 @@
 /* room for an "Invalid params: ..." message of the params check */
 #define NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN       256
 
+/* a response spliced around a result as sent: head, result, tail */
+#define NGX_HTTP_CONFHAVEN_MCP_PARTS           3
+
 /* a buffer for a client's string in the error log: its first 128 bytes */
 #define NGX_HTTP_CONFHAVEN_MCP_LOG_LEN         (128 * 4 + sizeof("..."))
 
@@ -286,6 +289,8 @@ ngx_int_t ngx_http_confhaven_mcp_response_json(
     ngx_http_confhaven_mcp_call_t *call);
 ngx_int_t ngx_http_confhaven_mcp_response_text(
     ngx_http_confhaven_mcp_call_t *call, ngx_str_t *out);
+ngx_int_t ngx_http_confhaven_mcp_response_parts(
+    ngx_http_confhaven_mcp_call_t *call, ngx_str_t *parts, ngx_uint_t *n);
 json_t *ngx_http_confhaven_mcp_error_message(json_t *id, ngx_int_t code,
     const char *message, json_t *data);
 void ngx_http_confhaven_mcp_set_error(ngx_http_confhaven_mcp_call_t *call,

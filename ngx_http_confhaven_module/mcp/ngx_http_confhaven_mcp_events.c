@@ -32,6 +32,8 @@ ngx_http_confhaven_mcp_events_tool(ngx_http_confhaven_mcp_call_t *call,
 {
     ngx_http_confhaven_event_t  ev;
 
+    static u_char  is_error[] = "\"isError\":true}";
+
     ngx_memzero(&ev, sizeof(ngx_http_confhaven_event_t));
 
     ngx_http_confhaven_mcp_events_fill(call, &ev);
@@ -54,10 +56,15 @@ ngx_http_confhaven_mcp_events_tool(ngx_http_confhaven_mcp_call_t *call,
         ev.is_error = 1;
     }
 
-    if (ev.answer.len > 13 && ngx_strlcasestrn(ev.answer.data,
-                                               ev.answer.data + ev.answer.len,
-                                               (u_char *) "\"isError\":true",
-                                               14 - 1))
+    /*
+     * A result as sent ends with its "isError" (tool_content() sets it
+     * last, and the dump keeps the order): no scan of a large answer.
+     */
+    if (run->result_text.len > sizeof(is_error) - 1
+        && ngx_strncmp(run->result_text.data + run->result_text.len
+                       - (sizeof(is_error) - 1), is_error,
+                       sizeof(is_error) - 1)
+           == 0)
     {
         ev.is_error = 1;
     }

@@ -233,19 +233,23 @@ ngx_http_confhaven_mcp_response_json(ngx_http_confhaven_mcp_call_t *call)
 
 
 /*
- * The response as JSON text: {"jsonrpc":"2.0","id":...} with the result
- * text spliced in before its closing brace (and the 2026 wire's
- * "resultType" before the result's own): no parse, one copy.
+ * The response as JSON text in parts to send one after the other, with
+ * no copy of the result: {"jsonrpc":"2.0","id":...,"result": (the head,
+ * made here), the result text itself (borrowed: it lives as long as the
+ * request's pool, pinned there when it is a local cache entry), and the
+ * closing bytes (with the 2026 wire's "resultType" before the result's
+ * own closing brace).  Without a result text, one part: the response.
+ * parts holds NGX_HTTP_CONFHAVEN_MCP_PARTS.
  */
 
 ngx_int_t
-ngx_http_confhaven_mcp_response_text(ngx_http_confhaven_mcp_call_t *call,
-    ngx_str_t *out)
+ngx_http_confhaven_mcp_response_parts(ngx_http_confhaven_mcp_call_t *call,
+    ngx_str_t *parts, ngx_uint_t *n)
 {
-    u_char     *p;
-    ngx_str_t   head, *res;
+    ngx_str_t  head, *res;
 
-    static u_char  complete[] = ",\"resultType\":\"complete\"";
+    static u_char  result[] = ",\"result\":";
+    static u_char  tail[] = ",\"resultType\":\"complete\"}}";
 
     if (ngx_http_confhaven_json_dump(call->r, json_incref(call->response),
                                      &head)
@@ -257,40 +261,87 @@ ngx_http_confhaven_mcp_response_text(ngx_http_confhaven_mcp_call_t *call,
     res = &call->result_text;
 
     if (res->len == 0) {
-        *out = head;
+        parts[0] = head;
+        *n = 1;
         return NGX_OK;
     }
 
-    out->data = ngx_pnalloc(call->r->pool, head.len + res->len
-                                           + sizeof(",\"result\":")
-                                           + sizeof(complete));
+    /* head is "{...}": its closing brace makes room for ,"result": */
+
+    parts[0].data = ngx_pnalloc(call->r->pool,
+                                head.len - 1 + sizeof(result) - 1);
+    if (parts[0].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    parts[0].len = ngx_cpymem(ngx_cpymem(parts[0].data, head.data,
+                                         head.len - 1),
+                              result, sizeof(result) - 1)
+                   - parts[0].data;
+
+    parts[1] = *res;
+
+    if (!call->modern) {
+        ngx_str_set(&parts[2], "}");
+
+    } else {
+        /* the result without its closing brace, then "resultType" */
+        parts[1].len--;
+
+        parts[2].data = tail;
+        parts[2].len = sizeof(tail) - 1;
+
+        if (res->len == 2) {
+            /* "{}": no comma before the only member */
+            parts[2].data++;
+            parts[2].len--;
+        }
+    }
+
+    *n = 3;
+
+    return NGX_OK;
+}
+
+
+/* the same as one string, for a transport that frames it (one copy) */
+
+ngx_int_t
+ngx_http_confhaven_mcp_response_text(ngx_http_confhaven_mcp_call_t *call,
+    ngx_str_t *out)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    parts[NGX_HTTP_CONFHAVEN_MCP_PARTS];
+    ngx_uint_t   i, n;
+
+    if (ngx_http_confhaven_mcp_response_parts(call, parts, &n) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (n == 1) {
+        *out = parts[0];
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        len += parts[i].len;
+    }
+
+    out->data = ngx_pnalloc(call->r->pool, len);
     if (out->data == NULL) {
         return NGX_ERROR;
     }
 
-    /* head is "{...}": its last byte is the closing brace */
-    p = ngx_cpymem(out->data, head.data, head.len - 1);
-    p = ngx_cpymem(p, ",\"result\":", sizeof(",\"result\":") - 1);
+    p = out->data;
 
-    if (call->modern) {
-        p = ngx_cpymem(p, res->data, res->len - 1);
-
-        if (res->len > 2) {
-            p = ngx_cpymem(p, complete, sizeof(complete) - 1);
-
-        } else {
-            /* "{}" */
-            p = ngx_cpymem(p, complete + 1, sizeof(complete) - 2);
-        }
-
-        *p++ = '}';
-
-    } else {
-        p = ngx_cpymem(p, res->data, res->len);
+    for (i = 0; i < n; i++) {
+        p = ngx_cpymem(p, parts[i].data, parts[i].len);
     }
 
-    *p++ = '}';
-    out->len = p - out->data;
+    out->len = len;
 
     return NGX_OK;
 }

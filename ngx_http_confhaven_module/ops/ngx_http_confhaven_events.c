@@ -964,7 +964,8 @@ ngx_http_confhaven_events_found(int64_t *ids, ngx_str_t *answer)
     n = 0;
 
     while (n < NGX_HTTP_CONFHAVEN_EVENTS_FOUND) {
-        p = ngx_strlcasestrn(p, last, (u_char *) "\"id\"", 4 - 1);
+        /* exact bytes (keys are ours), not a per-byte case fold */
+        p = memmem(p, last - p, "\"id\"", 4);
         if (p == NULL) {
             break;
         }

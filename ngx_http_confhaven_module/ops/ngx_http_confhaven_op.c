@@ -681,7 +681,8 @@ ngx_http_confhaven_op_fetched(ngx_http_confhaven_fetch_t *f)
         if (rc == NGX_ERROR) {
             ngx_log_error(NGX_LOG_WARN, call->log, 0,
                           "confhaven cache: Redis is unavailable, entries "
-                          "of \"%V\" stay until their TTL", &tag);
+                          "of \"%V\" are invalidated when it is back",
+                          &tag);
         }
     }
 
@@ -699,8 +700,9 @@ ngx_http_confhaven_op_invalidated(ngx_http_confhaven_redis_op_t *rop,
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_WARN, call->log, 0,
-                      "confhaven cache: invalidation failed, entries of "
-                      "\"%s\" stay until their TTL", call->values[0]);
+                      "confhaven cache: invalidation not confirmed, "
+                      "entries of \"%s\" are invalidated again when Redis "
+                      "answers", call->values[0]);
     }
 
     call->handler(call);

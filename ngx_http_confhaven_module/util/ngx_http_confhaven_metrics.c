@@ -39,7 +39,7 @@
 #define NGX_HTTP_CONFHAVEN_METRICS_CODES     501   /* 100..599, other */
 #define NGX_HTTP_CONFHAVEN_METRICS_BUCKETS   15    /* the last is +Inf */
 #define NGX_HTTP_CONFHAVEN_METRICS_WIRES     4
-#define NGX_HTTP_CONFHAVEN_METRICS_CACHES    5
+#define NGX_HTTP_CONFHAVEN_METRICS_CACHES    6
 #define NGX_HTTP_CONFHAVEN_METRICS_REFRESH   1000
 #define NGX_HTTP_CONFHAVEN_METRICS_BUF       16384
 
@@ -235,7 +235,7 @@ static const char  *ngx_http_confhaven_metrics_wires[] = {
 };
 
 static const char  *ngx_http_confhaven_metrics_caches[] = {
-    "none", "hit", "miss", "expired", "bypass"
+    "none", "hit", "miss", "expired", "bypass", "local"
 };
 
 

@@ -20,6 +20,7 @@
 #define NGX_HTTP_CONFHAVEN_METRICS_CACHE_MISS     2
 #define NGX_HTTP_CONFHAVEN_METRICS_CACHE_EXPIRED  3
 #define NGX_HTTP_CONFHAVEN_METRICS_CACHE_BYPASS   4
+#define NGX_HTTP_CONFHAVEN_METRICS_CACHE_LOCAL    5   /* the worker's tier */
 
 /* request.wire: the MCP transport a message came on */
 #define NGX_HTTP_CONFHAVEN_METRICS_WIRE_NONE       0
