@@ -200,7 +200,7 @@ await step('sign in', async () => {
     await signIn(page, FX.key);
     const who = await page.locator('#who').innerText();
     check('sign in: the organizer\'s name and plan are shown (as text)',
-          who.includes(FX.organizer) && /plan: Free/i.test(who), who);
+          who.includes(FX.organizer) && /plan: Pro/i.test(who), who);
     check('sign in: the onboarding and the form are hidden',
           await page.locator('#signin-box').isHidden()
           && await page.locator('#onboarding').isHidden(), '');
@@ -409,7 +409,7 @@ await step('import', async () => {
 await step('billing', async () => {
     const page = dash;
     const facts = await page.locator('#billing-facts').innerText();
-    check('billing: the plan is shown', /Plan\s*Free/i.test(facts), facts);
+    check('billing: the plan is shown', /Plan\s*Pro/i.test(facts), facts);
     const [resp] = await Promise.all([
         page.waitForResponse((r) => new URL(r.url()).pathname
                                     === '/api/organizer/billing/checkout'),
