@@ -107,6 +107,7 @@ ngx_http_confhaven_stripe_request(ngx_http_confhaven_stripe_call_t *sc,
                                   NGX_HTTP_CONFHAVEN_STRIPE_CONNECT_TIMEOUT);
         req.timeout = left;
         req.capture = ngx_http_confhaven_stripe_capture;
+        req.trace = sc->trace;
 
         ngx_http_confhaven_http_exec(&req, &resp);
 

@@ -57,6 +57,9 @@ typedef struct {
     uint64_t                           answered;      /* wall ms */
     ngx_msec_int_t                     retry_after;   /* ms, -1: none */
     ngx_uint_t                         attempts;
+
+    /* the caller's trace context (job memory), or NULL */
+    ngx_http_confhaven_trace_calls_t  *trace;
 } ngx_http_confhaven_stripe_call_t;
 
 

@@ -79,6 +79,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_confhaven_stripe_call_t   sc;
+    ngx_http_confhaven_trace_calls_t   trace;     /* Stripe's spans */
 } ngx_http_confhaven_billing_job_t;
 
 
@@ -573,6 +574,11 @@ ngx_http_confhaven_billing_post(ngx_http_confhaven_billing_t *st,
     }
 
     bj->sc.deadline = ngx_http_confhaven_offload_now() + bc->timeout;
+
+    /* Stripe calls join the request's trace: client spans, traceparent */
+    ngx_http_confhaven_trace_calls_init(&bj->trace, call->trace);
+    bj->sc.trace = &bj->trace;
+    job->trace = &bj->trace;
 
     job->run = ngx_http_confhaven_billing_run;
     job->done = ngx_http_confhaven_billing_job_done;
