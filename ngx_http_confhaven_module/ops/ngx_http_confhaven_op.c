@@ -35,6 +35,12 @@ static void ngx_http_confhaven_op_invalidated(
     ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
 static void ngx_http_confhaven_op_tier_detail(ngx_str_t *detail,
     ngx_http_confhaven_op_error_t *e);
+static void ngx_http_confhaven_op_fail_internal(
+    ngx_http_confhaven_op_call_t *call, const char *part, ...);
+
+
+/* the longest error message of a step operation */
+#define NGX_HTTP_CONFHAVEN_OP_MESSAGE_LEN  1024
 
 
 /*
@@ -870,4 +876,116 @@ ngx_http_confhaven_op_tier_detail(ngx_str_t *detail,
     e->tier.len = semi - p;
     e->required_tier.data = semi + 15;
     e->required_tier.len = last - (semi + 15);
+}
+
+
+/* ------------------------------------------- outcomes of step operations */
+
+
+void
+ngx_http_confhaven_op_answer(ngx_http_confhaven_op_call_t *call,
+    json_t *root, ngx_msec_t started, const char *part)
+{
+    char                        *s;
+    ngx_http_confhaven_fetch_t  *f;
+
+    f = &call->fetch;
+
+    s = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    if (s == NULL) {
+        goto failed;
+    }
+
+    f->value.len = ngx_strlen(s);
+    f->value.data = ngx_pnalloc(call->pool, f->value.len);
+    if (f->value.data == NULL) {
+        free(s);
+        goto failed;
+    }
+
+    ngx_memcpy(f->value.data, s, f->value.len);
+    free(s);
+
+    f->status = NGX_HTTP_CONFHAVEN_PG_OK;
+    f->count = 1;
+    f->db_used = 1;
+    f->elapsed = ngx_current_msec - started;
+    f->message.len = 0;
+    f->hint.len = 0;
+    f->sqlstate.len = 0;
+
+    call->error.kind = NGX_HTTP_CONFHAVEN_OP_OK;
+    call->error.status = 200;
+    call->error.code = NULL;
+    call->error.retry_after = 0;
+
+    call->handler(call);
+    return;
+
+failed:
+
+    ngx_http_confhaven_op_fail_internal(call, part);
+}
+
+
+void
+ngx_http_confhaven_op_vfail(ngx_http_confhaven_op_call_t *call,
+    const char *part, ngx_uint_t kind, ngx_uint_t status, const char *code,
+    ngx_uint_t retry_after, const char *hint, const char *fmt, va_list args)
+{
+    u_char                      *p;
+    ngx_http_confhaven_fetch_t  *f;
+
+    f = &call->fetch;
+
+    p = ngx_pnalloc(call->pool, NGX_HTTP_CONFHAVEN_OP_MESSAGE_LEN);
+
+    if (p) {
+        f->message.len = ngx_vslprintf(p, p + NGX_HTTP_CONFHAVEN_OP_MESSAGE_LEN,
+                                       fmt, args)
+                         - p;
+        f->message.data = p;
+
+    } else {
+        ngx_str_set(&f->message, "out of memory");
+    }
+
+    if (hint) {
+        f->hint.data = (u_char *) hint;
+        f->hint.len = ngx_strlen(hint);
+
+    } else {
+        f->hint.len = 0;
+    }
+
+    f->status = NGX_HTTP_CONFHAVEN_PG_OK;
+    f->sqlstate.len = 0;
+    f->value.len = 0;
+
+    if (kind == NGX_HTTP_CONFHAVEN_OP_E_INTERNAL) {
+        ngx_log_error(NGX_LOG_ERR, call->log, 0, "confhaven %s: %V", part,
+                      &f->message);
+        ngx_str_set(&f->sqlstate, "XX000");
+    }
+
+    call->error.kind = kind;
+    call->error.status = status;
+    call->error.code = code;
+    call->error.retry_after = retry_after;
+
+    call->handler(call);
+}
+
+
+static void
+ngx_http_confhaven_op_fail_internal(ngx_http_confhaven_op_call_t *call,
+    const char *part, ...)
+{
+    va_list  args;
+
+    va_start(args, part);
+    ngx_http_confhaven_op_vfail(call, part, NGX_HTTP_CONFHAVEN_OP_E_INTERNAL,
+                                503, "internal_error", 0, NULL,
+                                "out of memory", args);
+    va_end(args);
 }

@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_event.h>
+#include <jansson.h>
 
 #include "ngx_http_confhaven_pg.h"
 #include "ngx_http_confhaven_cache.h"
@@ -236,6 +237,19 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluations;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluation_review;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_evaluation_judge;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_organizer_tier;
+
+
+/*
+ * The outcomes of an operation made of steps (invites, billing): root, a
+ * JSON object the caller keeps, as the call's 200 answer; or an error in
+ * the call's words.  Both fill call->fetch and run call->handler; part
+ * names the operation in the error log ("invite", "billing").
+ */
+void ngx_http_confhaven_op_answer(ngx_http_confhaven_op_call_t *call,
+    json_t *root, ngx_msec_t started, const char *part);
+void ngx_http_confhaven_op_vfail(ngx_http_confhaven_op_call_t *call,
+    const char *part, ngx_uint_t kind, ngx_uint_t status, const char *code,
+    ngx_uint_t retry_after, const char *hint, const char *fmt, va_list args);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_OP_H_INCLUDED_ */

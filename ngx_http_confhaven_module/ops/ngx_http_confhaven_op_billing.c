@@ -1293,56 +1293,26 @@ static void
 ngx_http_confhaven_billing_answer(ngx_http_confhaven_billing_t *st,
     json_t *root)
 {
-    char                          *s;
-    ngx_http_confhaven_fetch_t    *f;
     ngx_http_confhaven_op_call_t  *call;
 
     call = st->call;
-    f = &call->fetch;
-
-    s = root ? json_dumps(root, JSON_COMPACT) : NULL;
-    json_decref(root);
 
     if (st->event) {
         json_decref(st->event);
         st->event = NULL;
     }
 
-    if (s == NULL) {
-        goto failed;
+    if (root == NULL) {
+        ngx_http_confhaven_billing_fail(call,
+                                        NGX_HTTP_CONFHAVEN_OP_E_INTERNAL,
+                                        503, "internal_error", 0, NULL,
+                                        "out of memory");
+        return;
     }
 
-    f->value.len = ngx_strlen(s);
-    f->value.data = ngx_pnalloc(call->pool, f->value.len);
-    if (f->value.data == NULL) {
-        free(s);
-        goto failed;
-    }
-
-    ngx_memcpy(f->value.data, s, f->value.len);
-    free(s);
-
-    f->status = NGX_HTTP_CONFHAVEN_PG_OK;
-    f->count = 1;
-    f->db_used = 1;
-    f->elapsed = ngx_current_msec - st->started;
-    f->message.len = 0;
-    f->hint.len = 0;
-    f->sqlstate.len = 0;
-
-    call->error.kind = NGX_HTTP_CONFHAVEN_OP_OK;
-    call->error.status = 200;
-    call->error.code = NULL;
-    call->error.retry_after = 0;
-
-    call->handler(call);
-    return;
-
-failed:
-
-    ngx_http_confhaven_billing_fail(call, NGX_HTTP_CONFHAVEN_OP_E_INTERNAL,
-                                    503, "internal_error", 0, NULL,
-                                    "out of memory");
+    /* root is jansson's memory, not the request's: freed after the answer */
+    ngx_http_confhaven_op_answer(call, root, st->started, "billing");
+    json_decref(root);
 }
 
 
@@ -1353,47 +1323,14 @@ ngx_http_confhaven_billing_fail(ngx_http_confhaven_op_call_t *call,
     ngx_uint_t kind, ngx_uint_t status, const char *code,
     ngx_uint_t retry_after, const char *hint, const char *fmt, ...)
 {
-    u_char                        *p;
     va_list                        args;
-    ngx_http_confhaven_fetch_t    *f;
     ngx_http_confhaven_billing_t  *st;
 
-    f = &call->fetch;
     st = call->state;
 
     if (st && st->event) {
         json_decref(st->event);
         st->event = NULL;
-    }
-
-    p = ngx_pnalloc(call->pool, 1024);
-
-    if (p) {
-        va_start(args, fmt);
-        f->message.len = ngx_vslprintf(p, p + 1024, fmt, args) - p;
-        va_end(args);
-        f->message.data = p;
-
-    } else {
-        ngx_str_set(&f->message, "out of memory");
-    }
-
-    if (hint) {
-        f->hint.data = (u_char *) hint;
-        f->hint.len = ngx_strlen(hint);
-
-    } else {
-        f->hint.len = 0;
-    }
-
-    f->status = NGX_HTTP_CONFHAVEN_PG_OK;
-    f->sqlstate.len = 0;
-    f->value.len = 0;
-
-    if (kind == NGX_HTTP_CONFHAVEN_OP_E_INTERNAL) {
-        ngx_log_error(NGX_LOG_ERR, call->log, 0, "confhaven billing: %V",
-                      &f->message);
-        ngx_str_set(&f->sqlstate, "XX000");
     }
 
     if (st && st->kind == NGX_HTTP_CONFHAVEN_BILLING_WEBHOOK) {
@@ -1402,12 +1339,10 @@ ngx_http_confhaven_billing_fail(ngx_http_confhaven_op_call_t *call,
                    : NGX_HTTP_CONFHAVEN_METRIC_STRIPE_WEBHOOKS_FAILED);
     }
 
-    call->error.kind = kind;
-    call->error.status = status;
-    call->error.code = code;
-    call->error.retry_after = retry_after;
-
-    call->handler(call);
+    va_start(args, fmt);
+    ngx_http_confhaven_op_vfail(call, "billing", kind, status, code,
+                                retry_after, hint, fmt, args);
+    va_end(args);
 }
 
 

@@ -842,11 +842,9 @@ ngx_http_confhaven_invite_answer(ngx_http_confhaven_invite_t *st,
     size_t                         size;
     ngx_str_t                      url;
     const char                    *title, *start, *tz;
-    ngx_http_confhaven_fetch_t    *f;
     ngx_http_confhaven_op_call_t  *call;
 
     call = st->call;
-    f = &call->fetch;
 
     s = json_object_get(st->begin, "session");
 
@@ -923,34 +921,7 @@ ngx_http_confhaven_invite_answer(ngx_http_confhaven_invite_t *st,
         json_object_set_new(root, "event_id", json_string(event_id));
     }
 
-    p = (u_char *) json_dumps(root, JSON_COMPACT);
-    if (p == NULL) {
-        goto failed;
-    }
-
-    f->value.len = ngx_strlen(p);
-    f->value.data = ngx_pnalloc(call->pool, f->value.len);
-    if (f->value.data == NULL) {
-        free(p);
-        goto failed;
-    }
-
-    ngx_memcpy(f->value.data, p, f->value.len);
-    free(p);
-
-    f->status = NGX_HTTP_CONFHAVEN_PG_OK;
-    f->count = 1;
-    f->db_used = 1;
-    f->elapsed = ngx_current_msec - st->started;
-    f->message.len = 0;
-    f->hint.len = 0;
-
-    call->error.kind = NGX_HTTP_CONFHAVEN_OP_OK;
-    call->error.status = 200;
-    call->error.code = NULL;
-    call->error.retry_after = 0;
-
-    call->handler(call);
+    ngx_http_confhaven_op_answer(call, root, st->started, "invite");
     return;
 
 failed:
@@ -968,48 +939,12 @@ ngx_http_confhaven_invite_fail(ngx_http_confhaven_op_call_t *call,
     ngx_uint_t kind, ngx_uint_t status, const char *code,
     ngx_uint_t retry_after, const char *hint, const char *fmt, ...)
 {
-    u_char                      *p;
-    va_list                      args;
-    ngx_http_confhaven_fetch_t  *f;
+    va_list  args;
 
-    f = &call->fetch;
-
-    p = ngx_pnalloc(call->pool, 512);
-
-    if (p) {
-        va_start(args, fmt);
-        f->message.len = ngx_vslprintf(p, p + 512, fmt, args) - p;
-        va_end(args);
-        f->message.data = p;
-
-    } else {
-        ngx_str_set(&f->message, "out of memory");
-    }
-
-    if (hint) {
-        f->hint.data = (u_char *) hint;
-        f->hint.len = ngx_strlen(hint);
-
-    } else {
-        f->hint.len = 0;
-    }
-
-    f->status = NGX_HTTP_CONFHAVEN_PG_OK;
-    f->sqlstate.len = 0;
-    f->value.len = 0;
-
-    if (kind == NGX_HTTP_CONFHAVEN_OP_E_INTERNAL) {
-        ngx_log_error(NGX_LOG_ERR, call->log, 0, "confhaven invite: %V",
-                      &f->message);
-        ngx_str_set(&f->sqlstate, "XX000");
-    }
-
-    call->error.kind = kind;
-    call->error.status = status;
-    call->error.code = code;
-    call->error.retry_after = retry_after;
-
-    call->handler(call);
+    va_start(args, fmt);
+    ngx_http_confhaven_op_vfail(call, "invite", kind, status, code,
+                                retry_after, hint, fmt, args);
+    va_end(args);
 }
 
 
