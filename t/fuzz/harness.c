@@ -22,6 +22,7 @@ static ngx_cycle_t               fuzz_cycle;
 static ngx_http_core_loc_conf_t  fuzz_clcf;
 static ngx_http_core_srv_conf_t  fuzz_cscf;
 static ngx_http_core_main_conf_t fuzz_cmcf;
+static ngx_hash_elt_t *fuzz_var_buckets[1];
 static void                     *fuzz_main_conf[FUZZ_MODULES];
 static void                     *fuzz_srv_conf[FUZZ_MODULES];
 static void                     *fuzz_loc_conf[FUZZ_MODULES];
@@ -125,6 +126,14 @@ fuzz_init(void)
 
     fuzz_clcf.error_log = &fuzz_log;
     fuzz_clcf.client_max_body_size = 1024 * 1024;
+
+    /*
+     * An empty variables hash of one bucket, as a configured nginx always
+     * has one: $request_id of a 5xx answer (billing not configured) is
+     * looked up by name, and a hash of size 0 divides by zero.
+     */
+    fuzz_cmcf.variables_hash.buckets = fuzz_var_buckets;
+    fuzz_cmcf.variables_hash.size = 1;
 
     fuzz_main_conf[0] = &fuzz_cmcf;
     fuzz_srv_conf[0] = &fuzz_cscf;
