@@ -2040,20 +2040,10 @@ static ngx_int_t
 ngx_http_confhaven_rest_unauthorized(ngx_http_request_t *r,
     const char *challenge, ngx_str_t *message, ngx_str_t *hint)
 {
-    ngx_table_elt_t  *h;
+    ngx_str_t  value;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    value.data = (u_char *) challenge;
+    value.len = ngx_strlen(challenge);
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    h->value.data = (u_char *) challenge;
-    h->value.len = ngx_strlen(challenge);
-
-    r->headers_out.www_authenticate = h;
-
-    return ngx_http_confhaven_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                         "unauthorized", message, hint);
+    return ngx_http_confhaven_send_unauthorized(r, &value, message, hint);
 }

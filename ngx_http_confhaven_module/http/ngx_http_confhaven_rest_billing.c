@@ -55,6 +55,16 @@ static ngx_table_elt_t *ngx_http_confhaven_bill_header(ngx_http_request_t *r,
     const char *name, size_t len);
 
 
+static ngx_str_t  ngx_http_confhaven_bill_challenge =
+    ngx_string("Bearer realm=\"confhaven-organizer\", "
+               "error=\"invalid_token\"");
+static ngx_str_t  ngx_http_confhaven_bill_no_key =
+    ngx_string("an organizer API key is required");
+static ngx_str_t  ngx_http_confhaven_bill_key_hint =
+    ngx_string("send \"X-API-Key: chk_...\" or \"Authorization: Bearer "
+               "chk_...\"; the key is never accepted in the URL");
+
+
 /* NGX_DECLINED: not a billing path, the other route tables go on */
 
 ngx_int_t
@@ -217,22 +227,10 @@ ngx_http_confhaven_rest_billing(ngx_http_request_t *r)
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            h = ngx_list_push(&r->headers_out.headers);
-            if (h == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            h->hash = 1;
-            ngx_str_set(&h->key, "WWW-Authenticate");
-            ngx_str_set(&h->value, "Bearer realm=\"confhaven-organizer\", "
-                        "error=\"invalid_token\"");
-            r->headers_out.www_authenticate = h;
-
-            return ngx_http_confhaven_send_errorf(r, NGX_HTTP_UNAUTHORIZED,
-                       "unauthorized",
-                       "send \"X-API-Key: chk_...\" or \"Authorization: "
-                       "Bearer chk_...\"; the key is never accepted in the "
-                       "URL", "an organizer API key is required");
+            return ngx_http_confhaven_send_unauthorized(r,
+                                        &ngx_http_confhaven_bill_challenge,
+                                        &ngx_http_confhaven_bill_no_key,
+                                        &ngx_http_confhaven_bill_key_hint);
         }
 
         if (ngx_http_confhaven_op_set(&bc->call, 0, 1, key.data, key.len,
@@ -539,19 +537,9 @@ ngx_http_confhaven_bill_respond(ngx_http_request_t *r,
         return ngx_http_confhaven_send_json(r, NGX_HTTP_OK, &f->value);
 
     case NGX_HTTP_CONFHAVEN_OP_E_AUTH:
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        ngx_str_set(&h->value, "Bearer realm=\"confhaven-organizer\", "
-                    "error=\"invalid_token\"");
-        r->headers_out.www_authenticate = h;
-
-        return ngx_http_confhaven_send_error(r, 401, "unauthorized",
-                                             &f->message, &f->hint);
+        return ngx_http_confhaven_send_unauthorized(r,
+                                        &ngx_http_confhaven_bill_challenge,
+                                        &f->message, &f->hint);
 
     case NGX_HTTP_CONFHAVEN_OP_E_INPUT:
     case NGX_HTTP_CONFHAVEN_OP_E_NOT_FOUND:

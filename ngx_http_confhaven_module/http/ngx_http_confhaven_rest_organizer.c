@@ -446,14 +446,9 @@ static ngx_int_t
 ngx_http_confhaven_org_unauthorized(ngx_http_request_t *r, const char *realm,
     ngx_str_t *message, ngx_str_t *hint)
 {
-    u_char           *p;
-    size_t            len;
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   value;
 
     len = sizeof("Bearer realm=\"\", error=\"invalid_token\"") - 1
           + ngx_strlen(realm);
@@ -463,16 +458,11 @@ ngx_http_confhaven_org_unauthorized(ngx_http_request_t *r, const char *realm,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    h->value.data = p;
-    h->value.len = ngx_sprintf(p, "Bearer realm=\"%s\", "
-                               "error=\"invalid_token\"", realm) - p;
+    value.data = p;
+    value.len = ngx_sprintf(p, "Bearer realm=\"%s\", "
+                            "error=\"invalid_token\"", realm) - p;
 
-    r->headers_out.www_authenticate = h;
-
-    return ngx_http_confhaven_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                         "unauthorized", message, hint);
+    return ngx_http_confhaven_send_unauthorized(r, &value, message, hint);
 }
 
 

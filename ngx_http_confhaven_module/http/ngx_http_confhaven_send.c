@@ -117,6 +117,30 @@ ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* 401 with its WWW-Authenticate challenge (the whole header value) */
+
+ngx_int_t
+ngx_http_confhaven_send_unauthorized(ngx_http_request_t *r,
+    ngx_str_t *challenge, ngx_str_t *message, ngx_str_t *hint)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    h->value = *challenge;
+
+    r->headers_out.www_authenticate = h;
+
+    return ngx_http_confhaven_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                         "unauthorized", message, hint);
+}
+
+
 /*
  * 403 tier_limit: the error shape plus "tier" (the organizer's) and
  * "required_tier" (the cheapest that allows the request; null: none).

@@ -27,6 +27,8 @@ ngx_int_t ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
     ngx_str_t *detail);
 ngx_int_t ngx_http_confhaven_send_calendar(ngx_http_request_t *r,
     ngx_str_t *body);
+ngx_int_t ngx_http_confhaven_send_unauthorized(ngx_http_request_t *r,
+    ngx_str_t *challenge, ngx_str_t *message, ngx_str_t *hint);
 ngx_int_t ngx_http_confhaven_send_tier_error(ngx_http_request_t *r,
     ngx_str_t *message, ngx_str_t *hint, ngx_str_t *tier,
     ngx_str_t *required);
