@@ -563,6 +563,13 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_main_conf_t, otlp.trace.service),
       NULL },
 
+    { ngx_string("confhaven_otlp_metrics_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_otlp_metrics_interval,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_main_conf_t, otlp.metrics_interval),
+      NULL },
+
     { ngx_string("confhaven_pg_replica_max_lag"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -878,6 +885,7 @@ ngx_http_confhaven_create_main_conf(ngx_conf_t *cf)
     chmcf->otlp.batch = NGX_CONF_UNSET_UINT;
     chmcf->otlp.trace.queue_size = NGX_CONF_UNSET_UINT;
     chmcf->otlp.trace.ratio = NGX_CONF_UNSET_UINT;
+    chmcf->otlp.metrics_interval = NGX_CONF_UNSET_MSEC;
 
     return chmcf;
 }
@@ -950,7 +958,10 @@ ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (chmcf->metrics_used) {
+    /* the counters are kept for a scrape, or for an OTLP export */
+    if (chmcf->metrics_used
+        || (chmcf->otlp.url.len && chmcf->otlp.metrics_interval != 0))
+    {
         chmcf->metrics_zone = ngx_http_confhaven_metrics_zone_add(cf,
                                                   &ngx_http_confhaven_module);
         if (chmcf->metrics_zone == NULL) {
@@ -1437,7 +1448,11 @@ ngx_http_confhaven_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_confhaven_otlp_init_process(cycle, &chmcf->otlp) != NGX_OK) {
+    if (ngx_http_confhaven_otlp_init_process(cycle, &chmcf->otlp,
+                                   ngx_http_confhaven_observe_otlp_metrics,
+                                   chmcf)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -31,6 +31,7 @@
 #include "ngx_http_confhaven_rest.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_metrics.h"
+#include "ngx_http_confhaven_metrics_otlp.h"
 #include "ngx_http_confhaven_observe.h"
 
 
@@ -40,6 +41,11 @@ static void ngx_http_confhaven_observe_span_end(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx);
 static u_char *ngx_http_confhaven_observe_log_error(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
+
+
+static void ngx_http_confhaven_observe_zone_stats(
+    ngx_http_confhaven_main_conf_t *chmcf,
+    ngx_http_confhaven_metrics_zone_stats_t *zs);
 
 
 static ngx_http_log_handler_pt  ngx_http_confhaven_observe_next_log_error;
@@ -466,7 +472,6 @@ ngx_http_confhaven_observe_metrics_handler(ngx_http_request_t *r)
     ngx_chain_t                              *out;
     ngx_table_elt_t                          *h;
     ngx_http_confhaven_ctx_t                 *ctx;
-    ngx_http_confhaven_mcp_stats_t            ms;
     ngx_http_confhaven_loc_conf_t            *chlcf;
     ngx_http_confhaven_main_conf_t           *chmcf;
     ngx_http_confhaven_metrics_zone_stats_t   zs;
@@ -531,19 +536,7 @@ ngx_http_confhaven_observe_metrics_handler(ngx_http_request_t *r)
 
     chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
 
-    zs.sessions_http = -1;
-    zs.sessions_sse = -1;
-    zs.streams_http = -1;
-    zs.streams_sse = -1;
-
-    if (chmcf->mcp.used && chmcf->mcp.zone.sh) {
-        ngx_http_confhaven_mcp_session_stats(&chmcf->mcp.zone, &ms);
-
-        zs.sessions_http = ms.sessions;
-        zs.sessions_sse = ms.sse_sessions;
-        zs.streams_http = ms.get_streams;
-        zs.streams_sse = ms.sse_sessions;
-    }
+    ngx_http_confhaven_observe_zone_stats(chmcf, &zs);
 
     size = 0;
 
@@ -565,4 +558,44 @@ ngx_http_confhaven_observe_metrics_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_output_filter(r, out);
+}
+
+
+/* the zone-wide values of a scrape: the MCP sessions zone's */
+
+static void
+ngx_http_confhaven_observe_zone_stats(ngx_http_confhaven_main_conf_t *chmcf,
+    ngx_http_confhaven_metrics_zone_stats_t *zs)
+{
+    ngx_http_confhaven_mcp_stats_t  ms;
+
+    zs->sessions_http = -1;
+    zs->sessions_sse = -1;
+    zs->streams_http = -1;
+    zs->streams_sse = -1;
+
+    if (chmcf->mcp.used && chmcf->mcp.zone.sh) {
+        ngx_http_confhaven_mcp_session_stats(&chmcf->mcp.zone, &ms);
+
+        zs->sessions_http = ms.sessions;
+        zs->sessions_sse = ms.sse_sessions;
+        zs->streams_http = ms.get_streams;
+        zs->streams_sse = ms.sse_sessions;
+    }
+}
+
+
+/* the metrics exporter's body: what a scrape would read, as OTLP */
+
+u_char *
+ngx_http_confhaven_observe_otlp_metrics(ngx_pool_t *pool, size_t *len,
+    void *data)
+{
+    ngx_http_confhaven_main_conf_t  *chmcf = data;
+
+    ngx_http_confhaven_metrics_zone_stats_t  zs;
+
+    ngx_http_confhaven_observe_zone_stats(chmcf, &zs);
+
+    return ngx_http_confhaven_metrics_otlp(pool, &zs, len);
 }

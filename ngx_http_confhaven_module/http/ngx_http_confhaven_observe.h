@@ -22,6 +22,8 @@ void ngx_http_confhaven_observe_trace_id(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx, ngx_str_t *id);
 ngx_http_confhaven_span_t *ngx_http_confhaven_observe_span(
     ngx_http_request_t *r);
+u_char *ngx_http_confhaven_observe_otlp_metrics(ngx_pool_t *pool,
+    size_t *len, void *data);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_OBSERVE_H_INCLUDED_ */

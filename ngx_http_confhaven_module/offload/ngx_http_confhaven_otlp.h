@@ -20,6 +20,7 @@
 #define NGX_HTTP_CONFHAVEN_OTLP_QUEUE      2048
 #define NGX_HTTP_CONFHAVEN_OTLP_TIMEOUT    5000
 #define NGX_HTTP_CONFHAVEN_OTLP_INTERVAL   1000     /* ms between exports */
+#define NGX_HTTP_CONFHAVEN_OTLP_METRICS    60000    /* ms, the default */
 
 
 /*
@@ -35,17 +36,30 @@ typedef struct {
     ngx_str_t                          thread_pool_name;
     ngx_thread_pool_t                 *thread_pool;
     ngx_http_confhaven_trace_conf_t    trace;
+    ngx_msec_t                         metrics_interval;   /* 0: off */
+    ngx_str_t                          metrics_url;        /* NUL ended */
 } ngx_http_confhaven_otlp_conf_t;
+
+
+/*
+ * The metrics exporter asks its caller for the request body (an encoded
+ * ExportMetricsServiceRequest in pool memory) once an interval.
+ */
+typedef u_char *(*ngx_http_confhaven_otlp_metrics_pt)(ngx_pool_t *pool,
+    size_t *len, void *data);
 
 
 char *ngx_http_confhaven_otlp_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_confhaven_otlp_ratio(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_confhaven_otlp_metrics_interval(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 char *ngx_http_confhaven_otlp_init_conf(ngx_conf_t *cf,
     ngx_http_confhaven_otlp_conf_t *oc, ngx_str_t *thread_pool);
 ngx_int_t ngx_http_confhaven_otlp_init_process(ngx_cycle_t *cycle,
-    ngx_http_confhaven_otlp_conf_t *oc);
+    ngx_http_confhaven_otlp_conf_t *oc,
+    ngx_http_confhaven_otlp_metrics_pt metrics, void *data);
 void ngx_http_confhaven_otlp_exit_process(void);
 
 

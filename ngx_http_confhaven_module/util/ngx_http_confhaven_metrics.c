@@ -68,6 +68,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t                     magic;
     size_t                         size;
+    ngx_atomic_t                   start;      /* unix ms: counting began */
 
     ngx_http_confhaven_metrics_names_t(NGX_HTTP_CONFHAVEN_METRICS_ROUTES)
                                    routes;
@@ -189,6 +190,14 @@ static ngx_http_confhaven_metrics_counter_t
     { "confhaven_otlp_export_failures_total",
       "OTLP export requests that failed (no answer in "
       "confhaven_otlp_timeout, or not a 2xx)." },
+
+    { "confhaven_otlp_metrics_exports_total",
+      "OTLP metrics exports the collector accepted (one every "
+      "confhaven_otlp_metrics_interval, from one worker)." },
+
+    { "confhaven_otlp_metrics_export_failures_total",
+      "OTLP metrics exports that failed (no answer in "
+      "confhaven_otlp_timeout, or not a 2xx)." },
 };
 
 
@@ -274,6 +283,7 @@ ngx_http_confhaven_metrics_zone_add(ngx_conf_t *cf, void *tag)
 static ngx_int_t
 ngx_http_confhaven_metrics_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 {
+    ngx_time_t                       *tp;
     ngx_slab_pool_t                  *shpool;
     ngx_http_confhaven_metrics_sh_t  *sh;
 
@@ -295,6 +305,8 @@ ngx_http_confhaven_metrics_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     sh->magic = NGX_HTTP_CONFHAVEN_METRICS_MAGIC;
     sh->size = sizeof(ngx_http_confhaven_metrics_sh_t);
+    tp = ngx_timeofday();
+    sh->start = (ngx_atomic_uint_t) tp->sec * 1000 + tp->msec;
 
     shpool->data = sh;
     shm_zone->data = sh;
@@ -396,6 +408,19 @@ ngx_uint_t
 ngx_http_confhaven_metrics_enabled(void)
 {
     return ngx_http_confhaven_metrics_sh != NULL;
+}
+
+
+/* when the counters began (unix ms): OTLP's cumulative start time */
+
+uint64_t
+ngx_http_confhaven_metrics_start(void)
+{
+    if (ngx_http_confhaven_metrics_sh == NULL) {
+        return 0;
+    }
+
+    return (uint64_t) ngx_http_confhaven_metrics_sh->start;
 }
 
 

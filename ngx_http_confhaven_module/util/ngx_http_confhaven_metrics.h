@@ -56,6 +56,9 @@ typedef enum {
     NGX_HTTP_CONFHAVEN_METRIC_SPANS_EXPORTED,
     NGX_HTTP_CONFHAVEN_METRIC_SPANS_DROPPED,
     NGX_HTTP_CONFHAVEN_METRIC_OTLP_EXPORT_FAILURES,
+    /* issue 12: the metrics over OTLP */
+    NGX_HTTP_CONFHAVEN_METRIC_OTLP_METRICS_EXPORTS,
+    NGX_HTTP_CONFHAVEN_METRIC_OTLP_METRICS_FAILURES,
     NGX_HTTP_CONFHAVEN_METRIC_N
 } ngx_http_confhaven_metric_e;
 
@@ -115,6 +118,7 @@ ngx_int_t ngx_http_confhaven_metrics_init_process(ngx_cycle_t *cycle,
     void *data);
 void ngx_http_confhaven_metrics_exit_process(void);
 ngx_uint_t ngx_http_confhaven_metrics_enabled(void);
+uint64_t ngx_http_confhaven_metrics_start(void);
 void ngx_http_confhaven_metrics_inc(ngx_http_confhaven_metric_e metric);
 void ngx_http_confhaven_metrics_add(ngx_http_confhaven_metric_e metric,
     ngx_uint_t n);

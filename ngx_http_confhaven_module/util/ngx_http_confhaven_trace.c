@@ -21,16 +21,6 @@
 #include "ngx_http_confhaven_trace.h"
 
 
-/* protobuf wire types */
-#define NGX_HTTP_CONFHAVEN_PB_VARINT  0
-#define NGX_HTTP_CONFHAVEN_PB_I64     1
-#define NGX_HTTP_CONFHAVEN_PB_LEN     2
-#define NGX_HTTP_CONFHAVEN_PB_I32     5
-
-#define ngx_http_confhaven_pb_tag(field, type)                                \
-    (u_char) (((field) << 3) | (type))
-
-
 typedef struct {
     ngx_http_confhaven_span_t     *ring;
     ngx_uint_t                     size;
@@ -55,12 +45,6 @@ static ngx_int_t ngx_http_confhaven_trace_parse(ngx_str_t *tp, u_char *tid,
     u_char *pid);
 static void ngx_http_confhaven_trace_sample(ngx_http_confhaven_span_t *span);
 static void ngx_http_confhaven_trace_push(ngx_http_confhaven_span_t *span);
-static size_t ngx_http_confhaven_pb_varint_len(uint64_t v);
-static u_char *ngx_http_confhaven_pb_varint(u_char *p, uint64_t v);
-static u_char *ngx_http_confhaven_pb_bytes(u_char *p, u_char tag,
-    const u_char *data, size_t len);
-static u_char *ngx_http_confhaven_pb_fixed64(u_char *p, u_char tag,
-    uint64_t v);
 static size_t ngx_http_confhaven_trace_kv(u_char *p, size_t room,
     const char *key, const u_char *value, size_t len, ngx_uint_t str,
     int64_t n);
@@ -146,6 +130,22 @@ ngx_http_confhaven_trace_init_process(ngx_cycle_t *cycle,
     ngx_http_confhaven_tracer = t;
 
     return NGX_OK;
+}
+
+
+/* the encoded Resource attributes, for the metrics exporter too */
+
+u_char *
+ngx_http_confhaven_trace_resource(size_t *len)
+{
+    if (ngx_http_confhaven_tracer == NULL) {
+        *len = 0;
+        return NULL;
+    }
+
+    *len = ngx_http_confhaven_tracer->resource_len;
+
+    return ngx_http_confhaven_tracer->resource;
 }
 
 
@@ -837,7 +837,7 @@ ngx_http_confhaven_trace_kv(u_char *p, size_t room, const char *key,
 }
 
 
-static size_t
+size_t
 ngx_http_confhaven_pb_varint_len(uint64_t v)
 {
     size_t  n;
@@ -850,7 +850,7 @@ ngx_http_confhaven_pb_varint_len(uint64_t v)
 }
 
 
-static u_char *
+u_char *
 ngx_http_confhaven_pb_varint(u_char *p, uint64_t v)
 {
     while (v >= 0x80) {
@@ -864,7 +864,7 @@ ngx_http_confhaven_pb_varint(u_char *p, uint64_t v)
 }
 
 
-static u_char *
+u_char *
 ngx_http_confhaven_pb_bytes(u_char *p, u_char tag, const u_char *data,
     size_t len)
 {
@@ -875,7 +875,7 @@ ngx_http_confhaven_pb_bytes(u_char *p, u_char tag, const u_char *data,
 }
 
 
-static u_char *
+u_char *
 ngx_http_confhaven_pb_fixed64(u_char *p, u_char tag, uint64_t v)
 {
     ngx_uint_t  i;

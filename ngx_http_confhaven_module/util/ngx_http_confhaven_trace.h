@@ -24,6 +24,15 @@
  */
 
 
+/* protobuf wire types */
+#define NGX_HTTP_CONFHAVEN_PB_VARINT  0
+#define NGX_HTTP_CONFHAVEN_PB_I64     1
+#define NGX_HTTP_CONFHAVEN_PB_LEN     2
+#define NGX_HTTP_CONFHAVEN_PB_I32     5
+
+#define ngx_http_confhaven_pb_tag(field, type)                                \
+    (u_char) (((field) << 3) | (type))
+
 /* OTLP SpanKind */
 #define NGX_HTTP_CONFHAVEN_SPAN_INTERNAL  1
 #define NGX_HTTP_CONFHAVEN_SPAN_SERVER    2
@@ -123,6 +132,14 @@ u_char *ngx_http_confhaven_trace_encode(ngx_uint_t max, size_t *len,
     ngx_uint_t *n);
 void ngx_http_confhaven_trace_exported(ngx_uint_t n, ngx_uint_t ok);
 json_t *ngx_http_confhaven_trace_health(void);
+u_char *ngx_http_confhaven_trace_resource(size_t *len);
+
+/* protobuf writers, shared with the metrics exporter */
+size_t ngx_http_confhaven_pb_varint_len(uint64_t v);
+u_char *ngx_http_confhaven_pb_varint(u_char *p, uint64_t v);
+u_char *ngx_http_confhaven_pb_bytes(u_char *p, u_char tag,
+    const u_char *data, size_t len);
+u_char *ngx_http_confhaven_pb_fixed64(u_char *p, u_char tag, uint64_t v);
 void ngx_http_confhaven_trace_set_notify(ngx_event_t *ev, ngx_uint_t batch);
 
 

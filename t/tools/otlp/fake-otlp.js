@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // fake-otlp.js — a stand-in for an OpenTelemetry collector's OTLP/HTTP
-// traces receiver (POST /v1/traces).  Every export request is decoded with
+// receiver (POST /v1/traces, POST /v1/metrics).  Every export request is
+// decoded with
 // the official OTLP schema (opentelemetry-proto, as generated into
 // @opentelemetry/otlp-transformer, pinned in package.json) and its spans
 // are kept for the test to read.  A request the schema cannot decode is
@@ -14,7 +15,15 @@
 //                       (hex), name, kind, start, end (ns, strings),
 //                       attributes {key: value}, status {code},
 //                       resource {key: value}, scope}
-//   GET  /_fake/stats   {requests, decoded, errors, content_types, spans}
+//   GET  /_fake/stats   {requests, decoded, errors, content_types, spans,
+//                       metric_exports}
+//   GET  /_fake/metrics {exports (count), pids (the resource's process.pid
+//                       of every export, distinct), resource (the last's),
+//                       metrics (the last export's): [{name, description,
+//                       unit, type: sum|gauge|histogram, monotonic,
+//                       temporality, points: [{attributes, start, time,
+//                       value | count, sum, bucket_counts,
+//                       explicit_bounds}]}]}
 //   POST /_fake/mode    {"status": 503, "delay_ms": 3000}: how the next
 //                       export requests are answered (status 200 = normal)
 //   POST /_fake/reset
@@ -26,13 +35,15 @@ const path = require('path');
 const root = require(path.join(__dirname, 'node_modules', '@opentelemetry',
     'otlp-transformer', 'build', 'src', 'generated', 'root.js'));
 const v1 = root.opentelemetry.proto.collector.trace.v1;
+const m1 = root.opentelemetry.proto.collector.metrics.v1;
 
 const port = parseInt(process.argv[2], 10);
 
 let state;
 function reset() {
     state = { spans: [], requests: 0, decoded: 0, errors: [],
-              content_types: {}, mode: { status: 200, delay_ms: 0 } };
+              content_types: {}, mode: { status: 200, delay_ms: 0 },
+              metric_exports: 0, pids: {}, metrics: [], resource: {} };
 }
 reset();
 
@@ -76,6 +87,52 @@ function record(req) {
     }
 }
 
+const str = v => (v === null || v === undefined) ? null : v.toString();
+
+function point(p, type) {
+    const o = { attributes: attrs(p.attributes),
+                start: str(p.startTimeUnixNano), time: str(p.timeUnixNano) };
+    if (type === 'histogram') {
+        o.count = Number(str(p.count));
+        o.sum = p.sum;
+        o.bucket_counts = (p.bucketCounts || []).map(b => Number(str(b)));
+        o.explicit_bounds = p.explicitBounds || [];
+    } else if (p.value === 'asInt') {
+        o.value = Number(str(p.asInt));
+    } else if (p.value === 'asDouble') {
+        o.value = p.asDouble;
+    } else {
+        o.value = null;
+    }
+    return o;
+}
+
+function recordMetrics(req) {
+    state.metric_exports++;
+    const out = [];
+    for (const rm of req.resourceMetrics || []) {
+        const resource = attrs(rm.resource && rm.resource.attributes);
+        state.resource = resource;
+        state.pids[resource['process.pid']] = 1;
+        for (const sm of rm.scopeMetrics || []) {
+            for (const m of sm.metrics || []) {
+                const o = { name: m.name, description: m.description,
+                            unit: m.unit, type: m.data, points: [] };
+                const d = m[m.data];
+                if (m.data === 'sum') {
+                    o.monotonic = !!d.isMonotonic;
+                    o.temporality = d.aggregationTemporality;
+                } else if (m.data === 'histogram') {
+                    o.temporality = d.aggregationTemporality;
+                }
+                for (const p of (d && d.dataPoints) || []) o.points.push(point(p, m.data));
+                out.push(o);
+            }
+        }
+    }
+    state.metrics = out;
+}
+
 function send(res, status, body, type) {
     res.writeHead(status, { 'Content-Type': type || 'application/json' });
     res.end(body);
@@ -89,13 +146,20 @@ const server = http.createServer((req, res) => {
         if (req.url === '/_fake/spans') return send(res, 200, JSON.stringify(state.spans));
         if (req.url === '/_fake/stats') return send(res, 200, JSON.stringify({
             requests: state.requests, decoded: state.decoded, errors: state.errors,
-            content_types: state.content_types, spans: state.spans.length }));
+            content_types: state.content_types, spans: state.spans.length,
+            metric_exports: state.metric_exports }));
+        if (req.url === '/_fake/metrics') return send(res, 200, JSON.stringify({
+            exports: state.metric_exports, pids: Object.keys(state.pids),
+            resource: state.resource, metrics: state.metrics }));
         if (req.url === '/_fake/reset') { reset(); return send(res, 200, '{}'); }
         if (req.url === '/_fake/mode') {
             Object.assign(state.mode, JSON.parse(body.toString() || '{}'));
             return send(res, 200, JSON.stringify(state.mode));
         }
-        if (req.method !== 'POST' || req.url !== '/v1/traces') {
+        const kind = req.url === '/v1/traces' ? v1.ExportTraceServiceRequest
+                   : req.url === '/v1/metrics' ? m1.ExportMetricsServiceRequest
+                   : null;
+        if (req.method !== 'POST' || kind === null) {
             return send(res, 404, '{}');
         }
 
@@ -109,17 +173,19 @@ const server = http.createServer((req, res) => {
             let decoded;
             try {
                 if (ct !== 'application/x-protobuf') throw new Error('content type ' + ct);
-                decoded = v1.ExportTraceServiceRequest.decode(body);
-                const err = v1.ExportTraceServiceRequest.verify(decoded);
+                decoded = kind.decode(body);
+                const err = kind.verify(decoded);
                 if (err) throw new Error(err);
             } catch (e) {
                 state.errors.push(String(e && e.message || e));
                 return send(res, 400, '{}');
             }
             state.decoded++;
-            record(decoded);
-            const out = v1.ExportTraceServiceResponse.encode(
-                v1.ExportTraceServiceResponse.create({})).finish();
+            const resp = kind === v1.ExportTraceServiceRequest
+                ? v1.ExportTraceServiceResponse : m1.ExportMetricsServiceResponse;
+            if (kind === v1.ExportTraceServiceRequest) record(decoded);
+            else recordMetrics(decoded);
+            const out = resp.encode(resp.create({})).finish();
             send(res, 200, Buffer.from(out), 'application/x-protobuf');
         }, mode.delay_ms || 0);
     });
