@@ -54,7 +54,7 @@ if (defined $err) {
 }
 
 $t->private_redis();
-$t->plan(67);
+$t->plan(77);
 
 my $J = JSON::PP->new->canonical;
 my $node = ConfHaven::FakeGraph::node_binary();
@@ -244,6 +244,37 @@ is($redis && $redis->{parent_span_id}, $server->{span_id},
    'REST: Redis span under the server span');
 ok((!grep { $_->{start} > $_->{end} } @$spans), 'spans end after they start');
 
+# the miss is stored in Redis after the answer: an EVAL span of its own
+$spans = spans_of($tid, 5);
+my @redis = grep { ($_->{attributes}{'db.system'} // '') eq 'redis' } @$spans;
+my ($store) = grep { $_->{name} eq 'EVAL' } @redis;
+ok($store, 'REST: the cache store (EVAL) is a Redis span')
+    or diag(explain([ map { $_->{name} } @$spans ]));
+is($store && $store->{parent_span_id}, $server->{span_id},
+   'REST: the store under the server span');
+is($store && $store->{attributes}{'db.operation.name'}, 'EVAL',
+   'REST: db.operation.name EVAL');
+is($store && $store->{kind}, 3, 'REST: the store is a client span');
+ok($store && $store->{attributes}{'server.address'},
+   'REST: Redis server.address');
+ok(!grep({ /confhaven:|azure|redis\.|scottish/i }
+         map { values %{$_->{attributes}} } @redis),
+   'REST: no Redis key, value or script in a span');
+
+# an import invalidates the cache: its EVAL in the import's trace
+my $xtid = hex_id(16);
+$r = $t->import_file('scottish-summit-2026',
+                     'sessionize-all_scottish-summit-2026.json',
+                     name => 'Scottish Summit 2026',
+                     timezone => 'Europe/London',
+                     headers => [ traceparent => tp($xtid, hex_id(8)) ]);
+is($r->{status}, 200, 'import with a traceparent');
+$spans = spans_of($xtid, 3);
+my ($inval) = grep { ($_->{attributes}{'db.system'} // '') eq 'redis'
+                     && $_->{name} eq 'EVAL' } @$spans;
+ok($inval, 'import: the cache invalidation (EVAL) is a Redis span')
+    or diag(explain([ map { $_->{name} } @$spans ]));
+
 # ---- no traceparent: a new trace, whose id the logs show
 
 $r = $t->http('GET', '/api/conferences');
@@ -329,6 +360,11 @@ my %cs = map { $_->{span_id} => $_ } @client;
 is(scalar(grep { my ($s) = $_->{traceparent} =~ /^00-\w+-(\w+)-/;
                  $cs{$s} } @greq),
    scalar(@greq), 'Graph: each request\'s parent-id is its client span');
+my ($limit) = grep { ($_->{attributes}{'db.system'} // '') eq 'redis'
+                     && $_->{name} eq 'EVAL' } @$spans;
+ok($limit, 'invite: the rate limit (EVAL) is a Redis span');
+is($limit && $limit->{parent_span_id}, ($tool // {})->{span_id},
+   'invite: the rate limit under the tool span');
 my ($ev) = grep { ($_->{attributes}{'url.full'} // '') =~ m{/events$} } @client;
 is($ev && $ev->{attributes}{'http.response.status_code'}, 201,
    'Graph: http.response.status_code');

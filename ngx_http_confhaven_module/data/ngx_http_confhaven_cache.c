@@ -162,8 +162,9 @@ static void ngx_http_confhaven_fetch_db(ngx_http_confhaven_fetch_t *f,
     ngx_http_confhaven_cache_t *cache);
 static void ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op);
 static void ngx_http_confhaven_cache_put(ngx_http_confhaven_cache_t *cache,
-    ngx_str_t *rkey, ngx_str_t *gen, ngx_str_t *value, ngx_str_t *count,
-    ngx_str_t *tag, ngx_msec_t ttl, ngx_log_t *log);
+    ngx_http_confhaven_span_t *trace, ngx_str_t *rkey, ngx_str_t *gen,
+    ngx_str_t *value, ngx_str_t *count, ngx_str_t *tag, ngx_msec_t ttl,
+    ngx_log_t *log);
 static void ngx_http_confhaven_fetch_complete(ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_fetch_db_span(ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_fetch_span_end(ngx_http_confhaven_fetch_t *f,
@@ -190,7 +191,8 @@ static void ngx_http_confhaven_local_heartbeat(ngx_event_t *ev);
 static void ngx_http_confhaven_local_sent(ngx_http_confhaven_redis_op_t *op,
     redisReply *reply);
 static ngx_http_confhaven_redis_op_t *ngx_http_confhaven_cache_send_invalidate(
-    ngx_http_confhaven_pending_t *pd, ngx_http_confhaven_redis_handler_pt h);
+    ngx_http_confhaven_pending_t *pd, ngx_http_confhaven_redis_handler_pt h,
+    ngx_http_confhaven_span_t *trace);
 static void ngx_http_confhaven_cache_invalidated(
     ngx_http_confhaven_redis_op_t *rop, redisReply *reply);
 static void ngx_http_confhaven_cache_retry(ngx_event_t *ev);
@@ -638,9 +640,16 @@ ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op)
     if (op->status == NGX_HTTP_CONFHAVEN_PG_OK && !op->got_null
         && op->value.len && fl->rkey.len && fl->gen_known)
     {
-        ngx_http_confhaven_cache_put(fl->cache, &fl->rkey, &fl->gen,
-                                     &op->value, &op->value2, &op->value3,
-                                     fl->ttl, fl->cache->log);
+        /* in the trace of the first request waiting for it */
+        f = ngx_queue_empty(&fl->waiters)
+            ? NULL
+            : ngx_queue_data(ngx_queue_head(&fl->waiters),
+                             ngx_http_confhaven_fetch_t, queue);
+
+        ngx_http_confhaven_cache_put(fl->cache, f ? f->trace : NULL,
+                                     &fl->rkey, &fl->gen, &op->value,
+                                     &op->value2, &op->value3, fl->ttl,
+                                     fl->cache->log);
     }
 
     n = op->value2.len ? ngx_atoi(op->value2.data, op->value2.len) : -1;
@@ -697,7 +706,7 @@ ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op)
 
 static void
 ngx_http_confhaven_cache_put(ngx_http_confhaven_cache_t *cache,
-    ngx_str_t *rkey, ngx_str_t *gen, ngx_str_t *val, ngx_str_t *cnt,
+    ngx_http_confhaven_span_t *trace, ngx_str_t *rkey, ngx_str_t *gen, ngx_str_t *val, ngx_str_t *cnt,
     ngx_str_t *tg, ngx_msec_t ttl_ms, ngx_log_t *log)
 {
     u_char                         *p, *value, *ttl, *tagkey;
@@ -781,6 +790,8 @@ ngx_http_confhaven_cache_put(ngx_http_confhaven_cache_t *cache,
     rop = ngx_http_confhaven_redis_op(cache->redis,
                                       ngx_http_confhaven_cache_ignore, NULL);
     if (rop != NULL) {
+        ngx_http_confhaven_redis_trace(rop, trace);
+
         /* hiredis copies the arguments now */
         (void) ngx_http_confhaven_redis_command(rop, 9, argv, argvlen);
     }
@@ -808,8 +819,8 @@ ngx_http_confhaven_cache_store(ngx_http_confhaven_fetch_t *f,
     cnt.data = buf;
     cnt.len = ngx_sprintf(buf, "%i", count) - buf;
 
-    ngx_http_confhaven_cache_put(f->cache, &f->rkey, &f->gen, value, &cnt,
-                                 tag, f->ttl, f->log);
+    ngx_http_confhaven_cache_put(f->cache, f->trace, &f->rkey, &f->gen,
+                                 value, &cnt, tag, f->ttl, f->log);
 
     ngx_http_confhaven_local_put(f->cache, f->local_ok, f->local_seq,
                                  &f->rkey,
@@ -839,7 +850,7 @@ ngx_http_confhaven_cache_ignore(ngx_http_confhaven_redis_op_t *op,
 ngx_int_t
 ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     ngx_str_t *tag, ngx_http_confhaven_redis_handler_pt handler, void *data,
-    ngx_http_confhaven_redis_op_t **ropp)
+    ngx_http_confhaven_redis_op_t **ropp, ngx_http_confhaven_span_t *trace)
 {
     ngx_uint_t                      i;
     ngx_http_confhaven_pending_t   *pd, once;
@@ -884,7 +895,8 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
         once.len = tag->len;
         ngx_memcpy(once.tag, tag->data, tag->len);
 
-        rop = ngx_http_confhaven_cache_send_invalidate(&once, handler);
+        rop = ngx_http_confhaven_cache_send_invalidate(&once, handler,
+                                                       trace);
         if (rop == NULL) {
             return NGX_ERROR;
         }
@@ -902,7 +914,8 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
     ngx_memcpy(pd->tag, tag->data, tag->len);
 
     rop = ngx_http_confhaven_cache_send_invalidate(pd,
-                                      ngx_http_confhaven_cache_invalidated);
+                                      ngx_http_confhaven_cache_invalidated,
+                                      trace);
 
     if (!cache->retry.timer_set) {
         ngx_add_timer(&cache->retry, NGX_HTTP_CONFHAVEN_CACHE_RETRY);
@@ -940,7 +953,8 @@ ngx_http_confhaven_cache_invalidate(ngx_http_confhaven_cache_t *cache,
 
 static ngx_http_confhaven_redis_op_t *
 ngx_http_confhaven_cache_send_invalidate(ngx_http_confhaven_pending_t *pd,
-    ngx_http_confhaven_redis_handler_pt handler)
+    ngx_http_confhaven_redis_handler_pt handler,
+    ngx_http_confhaven_span_t *trace)
 {
     u_char                         *k2;
     u_char                          k1[sizeof(NGX_HTTP_CONFHAVEN_CACHE_PREFIX)
@@ -958,6 +972,7 @@ ngx_http_confhaven_cache_send_invalidate(ngx_http_confhaven_pending_t *pd,
     }
 
     rop->timeout = NGX_HTTP_CONFHAVEN_CACHE_INVALIDATE_TIMEOUT;
+    ngx_http_confhaven_redis_trace(rop, trace);
 
     k2 = (u_char *) NGX_HTTP_CONFHAVEN_CACHE_PREFIX "tag:*";
 
@@ -1051,8 +1066,10 @@ ngx_http_confhaven_cache_retry(ngx_event_t *ev)
         /* the write has its answer: from now on the reply is ours */
         pd->handler = NULL;
 
+        /* a retry belongs to no request any more */
         rop = ngx_http_confhaven_cache_send_invalidate(pd,
-                                          ngx_http_confhaven_cache_retried);
+                                          ngx_http_confhaven_cache_retried,
+                                          NULL);
         if (rop != NULL) {
             pd->retrying = 1;
         }

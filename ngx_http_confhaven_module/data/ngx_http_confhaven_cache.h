@@ -100,7 +100,7 @@ void ngx_http_confhaven_cache_store(ngx_http_confhaven_fetch_t *f,
 ngx_int_t ngx_http_confhaven_cache_invalidate(
     ngx_http_confhaven_cache_t *cache, ngx_str_t *tag,
     ngx_http_confhaven_redis_handler_pt handler, void *data,
-    ngx_http_confhaven_redis_op_t **ropp);
+    ngx_http_confhaven_redis_op_t **ropp, ngx_http_confhaven_span_t *trace);
 void ngx_http_confhaven_cache_fetch_cancel(ngx_http_confhaven_fetch_t *f);
 ngx_int_t ngx_http_confhaven_cache_local_init(
     ngx_http_confhaven_cache_t *cache, ngx_cycle_t *cycle,

@@ -75,6 +75,8 @@ static void ngx_http_confhaven_redis_drop(ngx_http_confhaven_redis_t *rd,
 static void ngx_http_confhaven_redis_retry_handler(ngx_event_t *ev);
 static void ngx_http_confhaven_redis_connect_timeout(ngx_event_t *ev);
 static void ngx_http_confhaven_redis_op_timeout(ngx_event_t *ev);
+static void ngx_http_confhaven_redis_span_end(
+    ngx_http_confhaven_redis_op_t *op, ngx_uint_t error);
 static void ngx_http_confhaven_redis_read_handler(ngx_event_t *ev);
 static void ngx_http_confhaven_redis_write_handler(ngx_event_t *ev);
 static void ngx_http_confhaven_redis_add_read(void *data);
@@ -688,6 +690,7 @@ ngx_int_t
 ngx_http_confhaven_redis_command(ngx_http_confhaven_redis_op_t *op,
     int argc, const char **argv, const size_t *argvlen)
 {
+    u_char                       db[NGX_INT_T_LEN];
     ngx_http_confhaven_redis_t  *rd;
 
     rd = op->owner;
@@ -708,7 +711,70 @@ ngx_http_confhaven_redis_command(ngx_http_confhaven_redis_op_t *op,
     op->pending = 1;
     ngx_add_timer(&op->timer, op->timeout ? op->timeout : rd->conf->timeout);
 
+    /* the command's name only: keys and values stay out of traces */
+    if (op->parent) {
+        op->span = ngx_http_confhaven_trace_child(NULL, op->parent, argv[0],
+                                                  argvlen[0],
+                                               NGX_HTTP_CONFHAVEN_SPAN_CLIENT);
+        op->parent = NULL;
+
+        if (op->span) {
+            ngx_http_confhaven_trace_str(op->span, "db.system",
+                                         (u_char *) "redis", 5);
+            ngx_http_confhaven_trace_str(op->span, "db.operation.name",
+                                         (u_char *) argv[0], argvlen[0]);
+
+            if (rd->conf->path.len) {
+                ngx_http_confhaven_trace_str(op->span, "server.address",
+                                             rd->conf->path.data,
+                                             rd->conf->path.len);
+
+            } else {
+                ngx_http_confhaven_trace_str(op->span, "server.address",
+                                             rd->conf->host.data,
+                                             rd->conf->host.len);
+                ngx_http_confhaven_trace_int(op->span, "server.port",
+                                             rd->conf->port);
+            }
+
+            ngx_http_confhaven_trace_str(op->span, "db.namespace", db,
+                                         ngx_sprintf(db, "%i", rd->conf->db)
+                                         - db);
+        }
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * The next command of op is a client span, child of parent (a request's
+ * span, which need only live until the command is sent).
+ */
+
+void
+ngx_http_confhaven_redis_trace(ngx_http_confhaven_redis_op_t *op,
+    ngx_http_confhaven_span_t *parent)
+{
+    op->parent = parent;
+}
+
+
+static void
+ngx_http_confhaven_redis_span_end(ngx_http_confhaven_redis_op_t *op,
+    ngx_uint_t error)
+{
+    if (op->span == NULL) {
+        return;
+    }
+
+    if (error) {
+        ngx_http_confhaven_trace_error(op->span);
+    }
+
+    ngx_http_confhaven_trace_end(op->span);
+    ngx_free(op->span);
+    op->span = NULL;
 }
 
 
@@ -738,6 +804,8 @@ ngx_http_confhaven_redis_op_timeout(ngx_event_t *ev)
                   "answering from the database", &rd->conf->url,
                   rd->conf->timeout);
 
+    ngx_http_confhaven_redis_span_end(op, 1);
+
     op->done = 1;
     op->handler(op, NULL);
 
@@ -759,6 +827,9 @@ ngx_http_confhaven_redis_reply(redisAsyncContext *ac, void *r, void *data)
 
     rd = op->owner;
     op->pending = 0;
+
+    ngx_http_confhaven_redis_span_end(op,
+                              reply == NULL || reply->type == REDIS_REPLY_ERROR);
 
     if (!op->done) {
         op->done = 1;
@@ -784,6 +855,9 @@ ngx_http_confhaven_redis_recycle(ngx_http_confhaven_redis_op_t *op)
     if (op->timer.timer_set) {
         ngx_del_timer(&op->timer);
     }
+
+    ngx_http_confhaven_redis_span_end(op, 1);
+    op->parent = NULL;
 
     ngx_queue_insert_head(&op->owner->free, &op->queue);
 }

@@ -13,6 +13,8 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
+#include "ngx_http_confhaven_trace.h"
+
 
 typedef struct ngx_http_confhaven_redis_op_s  ngx_http_confhaven_redis_op_t;
 typedef struct ngx_http_confhaven_redis_s     ngx_http_confhaven_redis_t;
@@ -45,6 +47,8 @@ struct ngx_http_confhaven_redis_op_s {
     ngx_event_t                           timer;
     ngx_queue_t                           queue;       /* free list */
     ngx_msec_t                            timeout;     /* 0: the conf's */
+    ngx_http_confhaven_span_t            *parent;      /* of the next span */
+    ngx_http_confhaven_span_t            *span;        /* ngx_alloc()'d */
     unsigned                              pending:1;   /* in hiredis */
     unsigned                              done:1;      /* handler ran */
 };
@@ -72,6 +76,8 @@ ngx_http_confhaven_redis_op_t *ngx_http_confhaven_redis_op(
 ngx_int_t ngx_http_confhaven_redis_command(ngx_http_confhaven_redis_op_t *op,
     int argc, const char **argv, const size_t *argvlen);
 void ngx_http_confhaven_redis_cancel(ngx_http_confhaven_redis_op_t *op);
+void ngx_http_confhaven_redis_trace(ngx_http_confhaven_redis_op_t *op,
+    ngx_http_confhaven_span_t *parent);
 char *ngx_http_confhaven_redis_parse_url(ngx_conf_t *cf,
     ngx_http_confhaven_redis_conf_t *conf);
 

@@ -677,7 +677,7 @@ ngx_http_confhaven_op_fetched(ngx_http_confhaven_fetch_t *f)
 
         rc = ngx_http_confhaven_cache_invalidate(call->env->cache, &tag,
                                            ngx_http_confhaven_op_invalidated,
-                                           call, &call->rop);
+                                           call, &call->rop, call->trace);
         if (rc == NGX_OK) {
             return;
         }

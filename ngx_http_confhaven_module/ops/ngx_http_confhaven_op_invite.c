@@ -360,6 +360,8 @@ ngx_http_confhaven_invite_begun(ngx_http_confhaven_fetch_t *f)
         goto limiter_down;
     }
 
+    ngx_http_confhaven_redis_trace(st->rop, call->trace);
+
     (void) ngx_sprintf(hour, "%T%Z",
                        ngx_time() / NGX_HTTP_CONFHAVEN_INVITE_WINDOW);
 

@@ -256,7 +256,9 @@ ngx_http_confhaven_trace_child(ngx_pool_t *pool,
         return NULL;
     }
 
-    span = ngx_palloc(pool, sizeof(ngx_http_confhaven_span_t));
+    /* no pool: the span outlives the request (ngx_free() it once ended) */
+    span = pool ? ngx_palloc(pool, sizeof(ngx_http_confhaven_span_t))
+                : ngx_alloc(sizeof(ngx_http_confhaven_span_t), ngx_cycle->log);
     if (span == NULL) {
         return NULL;
     }
@@ -270,8 +272,8 @@ ngx_http_confhaven_trace_child(ngx_pool_t *pool,
     span->has_parent = 1;
     span->sampled = 1;
     span->kind = (uint8_t) kind;
-    span->state = parent->state;
-    span->state_len = parent->state_len;
+    span->state = pool ? parent->state : NULL;
+    span->state_len = pool ? parent->state_len : 0;
     span->start = ngx_http_confhaven_trace_now();
 
     len = ngx_min(len, NGX_HTTP_CONFHAVEN_SPAN_NAME);
