@@ -157,6 +157,7 @@ ngx_http_confhaven_rest_billing(ngx_http_request_t *r)
     bc->r = r;
     bc->env.cache = chmcf->cache;
     bc->env.conf = &chlcf->cache;
+    bc->env.trace = ctx->env.trace;     /* Stripe and SQL spans join it */
 
     ngx_http_confhaven_op_init(&bc->call, op, &bc->env, r->pool,
                                r->connection->log);

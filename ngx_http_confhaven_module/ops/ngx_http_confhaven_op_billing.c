@@ -328,6 +328,7 @@ ngx_http_confhaven_billing_sql(ngx_http_confhaven_billing_t *st,
     f->cache = call->env->cache;
     f->pool = call->pool;
     f->log = call->log;
+    f->trace = call->trace;
     f->timeout = call->env->timeout;
     f->handler = handler;
     f->data = st;

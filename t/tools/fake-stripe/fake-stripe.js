@@ -614,7 +614,8 @@ const server = http.createServer(async (req, res) => {
         const rec = { method: req.method, path, query: url.search, body: text,
                       idempotency_key: idemKey || null, stripe_version: version || null,
                       authorization: req.headers.authorization ? 'present' : null,
-                      content_type: req.headers['content-type'] || null, at: Date.now() };
+                      content_type: req.headers['content-type'] || null, at: Date.now(),
+                      traceparent: req.headers.traceparent || null, tracestate: req.headers.tracestate || null };
         state.requests.push(rec);
 
         const headers = { 'Request-Id': 'req_' + crypto.randomBytes(7).toString('hex') };
