@@ -54,7 +54,7 @@ if (defined $err) {
 }
 
 $t->private_redis();
-$t->plan(77);
+$t->plan(85);
 
 my $J = JSON::PP->new->canonical;
 my $node = ConfHaven::FakeGraph::node_binary();
@@ -288,6 +288,21 @@ is($t->http('GET', '/api/conferences',
      ->{headers}{'x-trace-id'}, $tid,
    '$confhaven_trace_id: the client\'s when it sends one');
 
+# ---- the caller's sampled flag decides (parent-based): 00 is not recorded
+
+my $ntid = hex_id(16);
+$r = $t->http('GET', '/api/sessions?q=unsampled&conference=scottish-summit-2026',
+              headers => [ traceparent => "00-$ntid-" . hex_id(8) . '-00' ]);
+is($r->{status}, 200, 'a request whose caller did not sample it');
+is($r->{headers}{'x-trace-id'}, $ntid, '... still in the caller\'s trace');
+my $stid = hex_id(16);
+$t->http('GET', '/api/conferences',
+         headers => [ traceparent => tp($stid, hex_id(8)) ]);
+spans_of($stid, 1);
+sleep(1.5);
+is(scalar @{spans_of($ntid, 1, 0)}, 0,
+   'traceparent flags 00: nothing exported (ratio 1)');
+
 # ---- MCP: params._meta's traceparent, the tool span and its children
 
 my $m = ConfHaven::MCP->new($t, path => '/mcp');
@@ -472,15 +487,29 @@ $t->write_conf(conf(extra => <<'EOF'), worker_processes => 1);
 EOF
 $t->run();
 
-for my $i (1 .. 6) {
+# the caller's flag wins over the ratio: 01 recorded, 00 not, none alone
+my @on = map { hex_id(16) } 1 .. 3;
+my @off = map { hex_id(16) } 1 .. 3;
+for my $i (0 .. 2) {
     $t->http('GET', "/api/sessions?q=ratio$i",
-             headers => [ traceparent => tp(hex_id(16), hex_id(8)) ]);
+             headers => [ traceparent => tp($on[$i], hex_id(8)) ]);
+    $t->http('GET', "/api/sessions?q=ratiooff$i",
+             headers => [ traceparent => "00-$off[$i]-" . hex_id(8) . '-00' ]);
 }
 $m->modern('tools/call', { name => 'search_sessions',
                            arguments => { query => 'ratio zero' } });
 sleep(2.5);
-$st = collector('stats');
-is($st->{requests}, 0, 'ratio 0: nothing exported');
+my $all = collector('spans') // [];
+my %seen = map { $_->{trace_id} => 1 } grep { $_->{kind} == 2 } @$all;
+is(scalar(grep { $seen{$_} } @on), 3,
+   'ratio 0: a caller\'s sampled trace (01) is recorded all the same');
+is(scalar(grep { $seen{$_} } @off), 0,
+   'ratio 0: a caller\'s unsampled trace (00) is not');
+# (the stopped instance's workers may still flush their own spans here)
+is(scalar(grep { $_->{kind} == 2 && $_->{parent_span_id} eq ''
+                 && ($_->{attributes}{'mcp.method.name'} // '') eq 'tools/call' }
+          @$all), 0,
+   'ratio 0: no trace of our own is recorded (the tool call)');
 
 ($s, $body) = scrape();
 # 6 searches + 1 tool call (itself a search) into a buffer of 2
@@ -488,6 +517,26 @@ is($s->{confhaven_analytics_events_dropped_total}, 5,
    'analytics events dropped: 5 of 7 into a buffer of 2');
 is($s->{'confhaven_redis_subscriber_connections{state="ok"}'}, 1,
    'Redis subscriber gauge: ok');
+
+# the decision goes on to Graph in the traceparent's flags
+my ($gid0, $gid1) = (hex_id(16), hex_id(16));
+for my $c ([ $gid0, '00', 'bob@example.org' ], [ $gid1, '01', 'eve@example.org' ]) {
+    $r = $m->modern('tools/call', {
+        name => 'send_calendar_invite',
+        arguments => { session_id => 0 + $sid, user_email => $c->[2] },
+        _meta => $m->meta(traceparent => "00-$c->[0]-" . hex_id(8) . "-$c->[1]"),
+    });
+}
+is($r->{json}{result}{structuredContent}{status}, 'sent', 'invites sent')
+    or diag($r->{body});
+my @g0 = grep { ($_->{traceparent} // '') =~ /^00-$gid0-/ } @{$g->requests};
+ok(@g0 && !grep({ $_->{traceparent} !~ /-00$/ } @g0),
+   'Graph: an unsampled caller\'s trace goes on unsampled (-00)')
+    or diag(explain(\@g0));
+my @g1 = grep { ($_->{traceparent} // '') =~ /^00-$gid1-/ } @{$g->requests};
+ok(@g1 && !grep({ $_->{traceparent} !~ /-01$/ } @g1),
+   'Graph: a sampled caller\'s trace goes on sampled (-01), ratio 0')
+    or diag(explain(\@g1));
 
 $t->stop();
 $t->write_conf(conf(extra => <<'EOF'), worker_processes => 1);

@@ -42,7 +42,7 @@ static uint64_t ngx_http_confhaven_trace_random(void);
 static void ngx_http_confhaven_trace_id(u_char *p, size_t n);
 static uint64_t ngx_http_confhaven_trace_now(void);
 static ngx_int_t ngx_http_confhaven_trace_parse(ngx_str_t *tp, u_char *tid,
-    u_char *pid);
+    u_char *pid, ngx_uint_t *flags);
 static void ngx_http_confhaven_trace_sample(ngx_http_confhaven_span_t *span);
 static void ngx_http_confhaven_trace_push(ngx_http_confhaven_span_t *span);
 static size_t ngx_http_confhaven_trace_kv(u_char *p, size_t room,
@@ -219,12 +219,19 @@ void
 ngx_http_confhaven_trace_reparent(ngx_http_confhaven_span_t *span,
     ngx_str_t *traceparent, ngx_str_t *tracestate)
 {
+    u_char      tid[16], pid[8];
+    ngx_uint_t  flags;
+
+    /* a bad one changes nothing: the span keeps the context it has */
     if (span == NULL || traceparent == NULL || traceparent->len == 0
-        || ngx_http_confhaven_trace_parse(traceparent, span->trace_id,
-                                          span->parent_id) != NGX_OK)
+        || ngx_http_confhaven_trace_parse(traceparent, tid, pid, &flags)
+           != NGX_OK)
     {
         return;
     }
+
+    ngx_memcpy(span->trace_id, tid, 16);
+    ngx_memcpy(span->parent_id, pid, 8);
 
     span->has_parent = 1;
 
@@ -239,7 +246,12 @@ ngx_http_confhaven_trace_reparent(ngx_http_confhaven_span_t *span,
         span->state_len = 0;
     }
 
-    ngx_http_confhaven_trace_sample(span);
+    /*
+     * Parent-based sampling (W3C, OpenTelemetry's default sampler): the
+     * caller decided; its "sampled" flag is kept, whatever our ratio,
+     * so that its trace is whole or absent, and goes on in ours.
+     */
+    span->sampled = (flags & 0x01) ? 1 : 0;
 }
 
 
@@ -956,7 +968,8 @@ ngx_http_confhaven_trace_now(void)
 /* W3C: version (2 hex, not ff) "-" trace-id "-" parent-id "-" flags */
 
 static ngx_int_t
-ngx_http_confhaven_trace_parse(ngx_str_t *tp, u_char *tid, u_char *pid)
+ngx_http_confhaven_trace_parse(ngx_str_t *tp, u_char *tid, u_char *pid,
+    ngx_uint_t *flags)
 {
     u_char      *p, c, v, zt, zp;
     ngx_uint_t   i;
@@ -995,6 +1008,25 @@ ngx_http_confhaven_trace_parse(ngx_str_t *tp, u_char *tid, u_char *pid)
                                         : (u_char) (v << 4);
             zp |= v;
         }
+    }
+
+    /* trace-flags: 2 hex digits, bit 0 "sampled" */
+    *flags = 0;
+
+    for (i = 53; i < 55; i++) {
+        c = p[i];
+
+        if (c >= '0' && c <= '9') {
+            v = c - '0';
+
+        } else if (c >= 'a' && c <= 'f') {
+            v = c - 'a' + 10;
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        *flags = (*flags << 4) | v;
     }
 
     return (zt && zp) ? NGX_OK : NGX_DECLINED;
