@@ -706,8 +706,9 @@ ngx_http_confhaven_flight_done(ngx_http_confhaven_pg_op_t *op)
 
 static void
 ngx_http_confhaven_cache_put(ngx_http_confhaven_cache_t *cache,
-    ngx_http_confhaven_span_t *trace, ngx_str_t *rkey, ngx_str_t *gen, ngx_str_t *val, ngx_str_t *cnt,
-    ngx_str_t *tg, ngx_msec_t ttl_ms, ngx_log_t *log)
+    ngx_http_confhaven_span_t *trace, ngx_str_t *rkey, ngx_str_t *gen,
+    ngx_str_t *val, ngx_str_t *cnt, ngx_str_t *tg, ngx_msec_t ttl_ms,
+    ngx_log_t *log)
 {
     u_char                         *p, *value, *ttl, *tagkey;
     size_t                          len, tlen;

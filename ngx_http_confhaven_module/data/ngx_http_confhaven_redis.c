@@ -828,8 +828,8 @@ ngx_http_confhaven_redis_reply(redisAsyncContext *ac, void *r, void *data)
     rd = op->owner;
     op->pending = 0;
 
-    ngx_http_confhaven_redis_span_end(op,
-                              reply == NULL || reply->type == REDIS_REPLY_ERROR);
+    ngx_http_confhaven_redis_span_end(op, reply == NULL
+                                          || reply->type == REDIS_REPLY_ERROR);
 
     if (!op->done) {
         op->done = 1;
