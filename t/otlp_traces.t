@@ -54,7 +54,7 @@ if (defined $err) {
 }
 
 $t->private_redis();
-$t->plan(85);
+$t->plan(86);
 
 my $J = JSON::PP->new->canonical;
 my $node = ConfHaven::FakeGraph::node_binary();
@@ -555,3 +555,32 @@ for my $i (1 .. 12) {
 ok($s->{confhaven_spans_dropped_total} >= 1,
    'a full span queue drops and counts');
 collector('mode', { delay_ms => 0 });
+
+# ---- a collector that refuses at once: no export per full batch
+# (each would fail at once and the next batch is full at once: a loop of
+# export jobs); while it fails, the 1 s timer alone exports
+
+$t->stop();
+$t->write_conf(conf(extra => <<'EOF'), worker_processes => 1);
+    confhaven_otlp_queue_size 2048;
+    confhaven_otlp_batch_size 4;
+EOF
+collector('mode', { delay_ms => 0, status => 503 });
+$t->run();
+
+$t->http('GET', '/api/conferences');
+$end = time() + 10;
+sleep(0.25) while collector('stats')->{requests} < 1 && time() < $end;
+
+my $sent = collector('stats')->{requests};
+my $t0 = time();
+for my $i (1 .. 200) {
+    $t->http('GET', '/api/conferences');
+}
+my $exports = collector('stats')->{requests} - $sent;
+my $secs = time() - $t0;
+# 200 requests make 50 batches of 4: a loop would try nearly all of them
+cmp_ok($exports, '<', 25,
+       "collector refusing: $exports exports for 50 batches in ${secs}s")
+    or diag("took ${secs}s");
+collector('mode', { delay_ms => 0, status => 200 });

@@ -399,6 +399,15 @@ ngx_http_confhaven_otlp_tick(ngx_event_t *ev)
         ngx_add_timer(&ot->timer, NGX_HTTP_CONFHAVEN_OTLP_INTERVAL);
     }
 
+    /*
+     * While the collector fails, only the timer exports: a full queue
+     * must not start an export per request against a closed port (each
+     * fails at once, and the next batch is full again at once).
+     */
+    if (ev == &ot->notify && ot->failing) {
+        return;
+    }
+
     ngx_http_confhaven_otlp_export(ot);
 }
 
@@ -546,8 +555,8 @@ ngx_http_confhaven_otlp_done(ngx_http_confhaven_job_t *job)
     ngx_http_confhaven_job_free(job);
     ngx_destroy_pool(pool);
 
-    /* a full batch may be waiting already */
-    if (ot && ngx_http_confhaven_trace_pending() >= ot->conf->batch) {
+    /* a full batch may be waiting already; after a failure, the timer */
+    if (ot && ok && ngx_http_confhaven_trace_pending() >= ot->conf->batch) {
         ngx_http_confhaven_otlp_export(ot);
     }
 }
