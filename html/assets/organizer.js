@@ -521,7 +521,11 @@
                 dl.appendChild(el('dd', { text: v }));
             };
         add('Plan', cap(b.tier || org.tier || 'free'));
-        if (b.status) {
+        if (b.status === 'none') {
+            /* no Stripe subscription: free, or a tier the operator gave */
+            add('Subscription', (b.tier || org.tier || 'free') === 'free'
+                ? 'none' : 'none (this plan was given by the operator)');
+        } else if (b.status) {
             add('Status', String(b.status).replace(/_/g, ' '));
         }
         if (b.current_period_end || b.renews_at || b.renewal) {
