@@ -25,6 +25,8 @@ static char *ngx_http_confhaven_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_confhaven_public_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_confhaven_content(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_confhaven_secret_file(ngx_conf_t *cf,
@@ -577,6 +579,21 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       offsetof(ngx_http_confhaven_main_conf_t, pg.replica_max_lag),
       NULL },
 
+    /* absolute URLs in answers (issue 14): mcp/ngx_http_confhaven_tools.c */
+    { ngx_string("confhaven_public_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_confhaven_public_url,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("confhaven_trust_forwarded_proto"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp.origin.forwarded_proto),
+      NULL },
+
       ngx_null_command
 };
 
@@ -1079,6 +1096,7 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
     chlcf->mcp.max_batch = NGX_CONF_UNSET_UINT;
     chlcf->mcp.max_body_size = NGX_CONF_UNSET_SIZE;
     chlcf->metrics = NGX_CONF_UNSET;
+    chlcf->mcp.origin.forwarded_proto = NGX_CONF_UNSET;
 
     return chlcf;
 }
@@ -1168,7 +1186,34 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    ngx_conf_merge_str_value(conf->mcp.origin.public_url,
+                             prev->mcp.origin.public_url, "");
+    ngx_conf_merge_value(conf->mcp.origin.forwarded_proto,
+                         prev->mcp.origin.forwarded_proto, 0);
+
     return NGX_CONF_OK;
+}
+
+
+/* confhaven_public_url https://conf.example.org: an origin, checked */
+
+static char *
+ngx_http_confhaven_public_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_confhaven_loc_conf_t *chlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (chlcf->mcp.origin.public_url.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    chlcf->mcp.origin.public_url = value[1];
+
+    return ngx_http_confhaven_tools_public_url(cf,
+                                               &chlcf->mcp.origin.public_url);
 }
 
 

@@ -21,7 +21,7 @@ use Test::More;
 use ConfHaven::Test;
 use ConfHaven::MCP;
 
-my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(47);
+my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(55);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -188,6 +188,25 @@ $r26 = $m->modern('resources/read', { uri => $URI, _meta => $meta },
 is($r26->{json}{result}{contents}[0]{mimeType}, $MIME,
    '2026 apps: resources/read answers the cards');
 ok(defined $r26->{json}{result}{ttlMs}, '2026 apps: with cache hints');
+
+# cache hints (MCP-TRANSPORTS.md 3.5): an answer that depends on what the
+# client announced may not be shared with another client ("public" lets a
+# shared cache hand the cards to a client that did not ask, or hide them
+# from a host that did): private, for both variants; one that does not
+# depend on it stays public
+for my $who ([ plain => {} ], [ apps => { _meta => $meta } ]) {
+    for my $method ('server/discover', 'tools/list', 'resources/list') {
+        my $res = $m->modern($method, { %{ $who->[1] } }, host => $host)
+            ->{json}{result} // {};
+        is($res->{cacheScope}, 'private',
+           "2026 $who->[0]: $method is cacheScope private (it differs per client)");
+    }
+}
+is($r26->{json}{result}{cacheScope}, 'private',
+   '2026 apps: the cards resource is cacheScope private');
+is($m->modern('resources/templates/list', {}, host => $host)
+       ->{json}{result}{cacheScope}, 'public',
+   '2026: resources/templates/list (the same for everybody) stays public');
 
 # ---- legacy HTTP+SSE: the announcement in initialize is kept with the stream
 my $sse = ConfHaven::MCP->new($t, path => '/sse');

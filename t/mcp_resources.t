@@ -155,8 +155,8 @@ is($j->{error}{code}, -32601, 'resources/subscribe is not served: -32601');
 # ---- the 2026-07-28 wire
 
 $r = $m->modern('resources/list', {});
-is_deeply([@{$r->{json}{result}}{qw(resultType cacheScope)}], ['complete', 'public'],
-          '2026 resources/list: resultType and cacheScope');
+is_deeply([@{$r->{json}{result}}{qw(resultType cacheScope)}], ['complete', 'private'],
+          '2026 resources/list: resultType and cacheScope (private: MCP Apps)');
 ok(($r->{json}{result}{ttlMs} // -1) > 0, '2026 resources/list: ttlMs');
 $r = $m->modern('resources/templates/list', {});
 ok(($r->{json}{result}{ttlMs} // -1) > 0, '2026 templates: ttlMs');

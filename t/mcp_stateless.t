@@ -64,7 +64,8 @@ is_deeply($d->{supportedVersions},
 ok(ref $d->{capabilities}{tools} eq 'HASH', 'discover: tools capability');
 is($d->{_meta}{'io.modelcontextprotocol/serverInfo'}{name}, 'confhaven', 'discover: serverInfo in _meta');
 ok(defined $d->{ttlMs} && $d->{ttlMs} =~ /^\d+$/, 'discover: ttlMs');
-is($d->{cacheScope}, 'public', 'discover: cacheScope');
+is($d->{cacheScope}, 'private',
+   'discover: cacheScope private (MCP Apps: it differs per client)');
 ok(!exists $r->{headers}{'mcp-session-id'}, 'no session id minted');
 
 my $meta = $m->meta;
@@ -83,8 +84,8 @@ for (1 .. 3) {
 is($orders[0], 'search_sessions,get_session,list_conferences,'
              . 'send_calendar_invite,get_organizer_analytics', 'tools/list');
 is_deeply([@orders[1, 2]], [@orders[0, 0]], 'tools/list: the same order three times');
-is_deeply([@{$r->{json}{result}}{qw(resultType cacheScope)}], ['complete', 'public'],
-          'tools/list: resultType, cacheScope');
+is_deeply([@{$r->{json}{result}}{qw(resultType cacheScope)}], ['complete', 'private'],
+          'tools/list: resultType, cacheScope (private: MCP Apps differ per client)');
 ok(($r->{json}{result}{ttlMs} // -1) >= 0, 'tools/list: ttlMs');
 
 $r = $m->modern('tools/call', { name => 'search_sessions',

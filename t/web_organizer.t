@@ -11,6 +11,11 @@
 # payloads, some finding nothing) and session views over REST, and MCP
 # tool calls (an assistant's User-Agent; evaluation records to review).
 #
+# Billing runs against the fake Stripe (t/tools/fake-stripe, its hosted
+# pages: Checkout and portal URLs on the fake itself): a free organizer
+# clicks Upgrade, pays on the fake's checkout page (which sends the signed
+# webhooks), comes back to the dashboard on Pro, and opens the portal.
+#
 # Each check of t/tools/web/organizer.mjs is one TAP test (a "skip" one is
 # a skipped test with its reason: the organizer import and the billing
 # endpoints are not on every build); screenshots at phone (390x844) and
@@ -29,6 +34,7 @@ use JSON::PP;
 use Test::More;
 use Time::HiRes ();
 
+use ConfHaven::FakeStripe;
 use ConfHaven::Node;
 use ConfHaven::Test;
 
@@ -63,11 +69,26 @@ if (!-x $CHROMIUM) {
     exit;
 }
 
+# the fake Stripe on %%PORT_9%%, its Checkout and portal pages on itself;
+# Checkout and the portal send the organizer back to the dashboard
+my $stripe_hosted = 'http://127.0.0.1:' . $t->port(9);
+my $s = ConfHaven::FakeStripe->start($t, 9, hosted_url => $stripe_hosted);
+my $dash_url = 'http://127.0.0.1:' . $t->port(1) . '/organizer';
+my $stripe = $s->conf(
+    success_url => "\"$dash_url?checkout=done&session_id={CHECKOUT_SESSION_ID}\"",
+    cancel_url => "$dash_url?checkout=cancelled",
+    return_url => $dash_url);
+
 (my $conf = <<'EOF') =~ s/\@ROOT\@/$ROOT/g;
+thread_pool stripe threads=2;
+
+http {
+
 confhaven_pg_server "%%DSN%%";
 confhaven_events_flush_interval 200ms;
 default_type application/json;
 charset_types application/json;
+@STRIPE@
 
 server {
     listen 127.0.0.1:%%PORT_1%%;
@@ -104,7 +125,9 @@ server {
         confhaven_json_errors on;
     }
 }
+}
 EOF
+$conf =~ s/\@STRIPE\@/$stripe/;
 $t->write_conf($conf);
 $t->run();
 
@@ -169,6 +192,15 @@ $r = $t->http('POST', "/api/admin/organizers/$org/keys?label=browser",
               headers => \@admin);
 is($r->{status}, 201, 'a key is issued') or BAIL_OUT($r->{body});
 my $key = decode_json($r->{body})->{key};
+
+# ---- a free organizer, to upgrade through Checkout in the browser
+$r = $t->http('POST', '/api/admin/organizers?name=Free%20Org', headers => \@admin);
+is($r->{status}, 201, 'a free organizer is created') or BAIL_OUT($r->{body});
+my $free_org = decode_json($r->{body})->{id};
+$r = $t->http('POST', "/api/admin/organizers/$free_org/keys?label=browser",
+              headers => \@admin);
+is($r->{status}, 201, 'and a key for it') or BAIL_OUT($r->{body});
+my $free_key = decode_json($r->{body})->{key};
 
 # ---- traffic for the analytics and the review queue
 my $found = $t->get_json('/api/sessions?conference=xss-conf-2030&limit=10');
@@ -247,6 +279,8 @@ my $fixture = {
     query_payload => $qpay,
     xss_session => { id => $by{x1}{id}, title => $by{x1}{title} },
     upload => $upload,
+    free_key => $free_key,
+    stripe => $stripe_hosted,
     app => { html => $card->{text}, csp => $card->{_meta}{ui}{csp},
              search => $search->{json}{result}, session => $sess->{json}{result} },
 };
@@ -278,6 +312,13 @@ for my $c (@{ $res->{checks} }) {
 }
 cmp_ok(scalar @{ $res->{checks} }, '>=', 70, 'every step of organizer.mjs ran');
 is($rc, 0, 'organizer.mjs exited 0');
+
+# the upgrade, as the server and the fake Stripe saw it
+my $fr = $t->get_json('/api/organizer', headers => [ 'X-API-Key' => $free_key ]);
+is($fr->{json}{billing}{tier}, 'pro', 'after the browser\'s Checkout the free organizer is pro');
+my @dl = grep { $_->{type} eq 'checkout.session.completed' } @{ $s->deliveries };
+ok(@dl && !grep({ $_->{status} != 200 } @dl),
+   'the fake delivered a signed checkout.session.completed, answered 200');
 
 my @shots = glob("$ART/organizer-*.png");
 cmp_ok(scalar @shots, '>=', 4, "organizer screenshots kept in $ART");

@@ -76,7 +76,7 @@ var CHCharts = (function () {
         items.forEach(function (i, k) {
             var y = 4 + k * rowH,
                 bw = max ? Math.max(2, (w - labelW - 60) * i.value / max) : 2,
-                label = i.label.length > 38 ? i.label.slice(0, 37) + '\u2026'
+                label = i.label.length > 33 ? i.label.slice(0, 32) + '\u2026'
                                             : i.label;
             g.appendChild(svg('text', { x: labelW - 6, y: y + 17,
                                         'text-anchor': 'end',

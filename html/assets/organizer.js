@@ -36,6 +36,16 @@
 
     var pageKey = keyGet();
 
+    /* back from Stripe: /organizer?checkout=done|cancelled (the addresses
+     * of confhaven_stripe_success_url / _cancel_url); read once, then the
+     * query is dropped from the address so a reload does not repeat it */
+    var returned = (/[?&]checkout=(done|cancelled)(&|$)/
+                    .exec(window.location.search) || [])[1] || '';
+    var waits = 0;
+    if (returned && window.history && window.history.replaceState) {
+        window.history.replaceState(null, '', window.location.pathname);
+    }
+
     /* ---- the API, with the key in a header */
 
     function api(method, path, opts) {
@@ -240,6 +250,31 @@
         keys(org);
         analytics();
         evaluations();
+        checkoutReturn(org);
+    }
+
+    /* after Checkout: the plan comes with Stripe's webhook, which may
+     * arrive a moment after the organizer does; ask again for a while */
+    function checkoutReturn(org) {
+        var t = (org.billing && org.billing.tier) || org.tier || 'free';
+        if (returned === 'cancelled') {
+            notice($('flash'), 'warn', 'Checkout cancelled: nothing was '
+                   + 'charged and your plan is unchanged.');
+            returned = '';
+        } else if (returned === 'done' && t !== 'free') {
+            notice($('flash'), 'ok', 'Payment received: your plan is now '
+                   + cap(t) + '.');
+            returned = '';
+        } else if (returned === 'done' && waits < 15) {
+            notice($('flash'), 'muted', 'Payment received: waiting for '
+                   + 'Stripe to confirm your new plan\u2026');
+            waits++;
+            window.setTimeout(refresh, 2000);
+        } else if (returned === 'done') {
+            notice($('flash'), 'warn', 'Stripe has not confirmed the '
+                   + 'payment yet: reload this page in a minute.');
+            returned = '';
+        }
     }
 
     function conference() {
@@ -486,7 +521,11 @@
                 dl.appendChild(el('dd', { text: v }));
             };
         add('Plan', cap(b.tier || org.tier || 'free'));
-        if (b.status) {
+        if (b.status === 'none') {
+            /* no Stripe subscription: free, or a tier the operator gave */
+            add('Subscription', (b.tier || org.tier || 'free') === 'free'
+                ? 'none' : 'none (this plan was given by the operator)');
+        } else if (b.status) {
             add('Status', String(b.status).replace(/_/g, ' '));
         }
         if (b.current_period_end || b.renews_at || b.renewal) {

@@ -1623,9 +1623,10 @@ static ngx_int_t
 ngx_http_confhaven_rest_invite(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                 *type;
-    ngx_http_confhaven_ctx_t  *ctx;
+    ngx_int_t                       rc;
+    ngx_str_t                      *type;
+    ngx_http_confhaven_ctx_t       *ctx;
+    ngx_http_confhaven_loc_conf_t  *chlcf;
 
     ctx = ngx_http_confhaven_get_ctx(r);
 
@@ -1668,7 +1669,9 @@ ngx_http_confhaven_rest_invite(ngx_http_request_t *r,
         return rc;
     }
 
-    ngx_http_confhaven_tools_origin(r, ctx->call);
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
+
+    ngx_http_confhaven_tools_origin(r, &chlcf->mcp.origin, ctx->call);
 
     return ngx_http_confhaven_rest_read(r, rt, ctx, tail,
                                         ngx_http_confhaven_rest_invite_body);
@@ -1979,26 +1982,21 @@ static ngx_int_t
 ngx_http_confhaven_rest_base(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx)
 {
-    char        *base;
-    ngx_uint_t   https;
-    u_char       err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
+    ngx_str_t                       base;
+    ngx_http_confhaven_loc_conf_t  *chlcf;
+    u_char                          err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
 
-#if (NGX_HTTP_SSL)
-    https = (r->connection->ssl != NULL);
-#else
-    https = 0;
-#endif
+    chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-    base = ngx_http_confhaven_op_calendar_base(r->pool, https,
-               r->headers_in.host ? &r->headers_in.host->value : NULL);
+    ngx_http_confhaven_tools_public_origin(r, &chlcf->mcp.origin, &base);
 
-    if (base == NULL) {
+    if (base.len == 0) {
         return NGX_OK;
     }
 
     /* a refused value (it cannot be: checked above) is left out */
-    return ngx_http_confhaven_op_set(ctx->call, 1, 0, (u_char *) base,
-                                     ngx_strlen(base), err, sizeof(err))
+    return ngx_http_confhaven_op_set(ctx->call, 1, 0, base.data, base.len,
+                                     err, sizeof(err))
            == NGX_ERROR ? NGX_ERROR : NGX_OK;
 }
 

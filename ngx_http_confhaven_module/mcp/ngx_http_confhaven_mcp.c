@@ -1200,8 +1200,8 @@ ngx_http_confhaven_mcp_discover(ngx_http_confhaven_mcp_call_t *call)
                                   json_object_get(result, "capabilities"));
     }
 
-    ngx_http_confhaven_mcp_cacheable(call, result,
-                                     NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC);
+    ngx_http_confhaven_mcp_cacheable_private(call, result,
+                                             NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC);
     ngx_http_confhaven_mcp_result(call, result);
 }
 
@@ -1229,8 +1229,8 @@ ngx_http_confhaven_mcp_tools_list(ngx_http_confhaven_mcp_call_t *call)
 
     result = tools ? json_pack("{s:o}", "tools", tools) : NULL;
 
-    ngx_http_confhaven_mcp_cacheable(call, result,
-                                     NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC);
+    ngx_http_confhaven_mcp_cacheable_private(call, result,
+                                             NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC);
     ngx_http_confhaven_mcp_result(call, result);
 }
 
@@ -1311,6 +1311,8 @@ ngx_http_confhaven_mcp_tools_call(ngx_http_confhaven_mcp_call_t *call)
     }
 
     ngx_http_confhaven_mcp_tool_span(call, run);
+
+    run->origin_conf = &call->conf->origin;
 
     if (ngx_http_confhaven_tools_call(run) != NGX_OK) {
         ngx_http_confhaven_trace_error(run->span);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "ngx_http_confhaven_op.h"
+#include "ngx_http_confhaven_tools.h"
 
 
 /* JSON-RPC and MCP error codes */
@@ -176,6 +177,8 @@ typedef struct {
     ngx_uint_t                         max_batch;
     size_t                             max_body_size;
     const ngx_http_confhaven_mcp_tools_t  *extra_tools;  /* or NULL */
+    /* confhaven_public_url, confhaven_trust_forwarded_proto: REST too */
+    ngx_http_confhaven_origin_conf_t   origin;
 } ngx_http_confhaven_mcp_conf_t;
 
 
@@ -300,6 +303,8 @@ ngx_int_t ngx_http_confhaven_mcp_ops_env(ngx_http_confhaven_mcp_call_t *call,
     ngx_http_confhaven_op_env_t **env);
 void ngx_http_confhaven_mcp_cacheable(ngx_http_confhaven_mcp_call_t *call,
     json_t *result, ngx_uint_t ttl);
+void ngx_http_confhaven_mcp_cacheable_private(
+    ngx_http_confhaven_mcp_call_t *call, json_t *result, ngx_uint_t ttl);
 ngx_int_t ngx_http_confhaven_mcp_no_cursor(
     ngx_http_confhaven_mcp_call_t *call);
 ngx_int_t ngx_http_confhaven_mcp_query(ngx_http_confhaven_mcp_call_t *call,

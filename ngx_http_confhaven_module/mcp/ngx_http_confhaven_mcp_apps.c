@@ -37,13 +37,10 @@
 #define NGX_HTTP_CONFHAVEN_MCP_APPS_MIME  "text/html;profile=mcp-app"
 #define NGX_HTTP_CONFHAVEN_MCP_APPS_URI   "ui://confhaven/session-cards"
 
-/* "https://" + a host name with a port */
-#define NGX_HTTP_CONFHAVEN_MCP_APPS_ORIGIN_LEN  (sizeof("https://") + 300)
-
 
 static ngx_uint_t ngx_http_confhaven_mcp_apps_announced(json_t *caps);
-static void ngx_http_confhaven_mcp_apps_origin(ngx_http_request_t *r,
-    ngx_str_t *origin);
+static void ngx_http_confhaven_mcp_apps_origin(
+    ngx_http_confhaven_mcp_call_t *call, ngx_str_t *origin);
 static json_t *ngx_http_confhaven_mcp_apps_meta(ngx_str_t *origin);
 
 
@@ -235,7 +232,7 @@ ngx_http_confhaven_mcp_apps_resources(ngx_http_confhaven_mcp_call_t *call,
         return;
     }
 
-    ngx_http_confhaven_mcp_apps_origin(call->r, &origin);
+    ngx_http_confhaven_mcp_apps_origin(call, &origin);
 
     res = json_pack("{s:s, s:s, s:s, s:s, s:o}",
                     "uri", NGX_HTTP_CONFHAVEN_MCP_APPS_URI,
@@ -277,7 +274,7 @@ ngx_http_confhaven_mcp_apps_read(ngx_http_confhaven_mcp_call_t *call,
         return NGX_DECLINED;
     }
 
-    ngx_http_confhaven_mcp_apps_origin(call->r, &origin);
+    ngx_http_confhaven_mcp_apps_origin(call, &origin);
 
     len = sizeof(ngx_http_confhaven_mcp_apps_doc) + 3 * origin.len;
 
@@ -297,8 +294,8 @@ ngx_http_confhaven_mcp_apps_read(ngx_http_confhaven_mcp_call_t *call,
                     "text", (char *) html, (size_t) (p - html),
                     "_meta", ngx_http_confhaven_mcp_apps_meta(&origin));
 
-    ngx_http_confhaven_mcp_cacheable(call, res,
-                                     NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC);
+    ngx_http_confhaven_mcp_cacheable_private(call, res,
+                                             NGX_HTTP_CONFHAVEN_MCP_TTL_STATIC);
     ngx_http_confhaven_mcp_result(call, res);
 
     return NGX_OK;
@@ -334,79 +331,16 @@ ngx_http_confhaven_mcp_apps_meta(ngx_str_t *origin)
 
 
 /*
- * "http(s)://host[:port]" as the client reached us (X-Forwarded-Proto
- * https from a TLS-terminating proxy counts); empty when the Host is not
- * a plain name, address or port, so nothing odd goes into the document.
+ * "http(s)://host[:port]" as the client reaches us: confhaven_public_url,
+ * else the request's scheme and Host (X-Forwarded-Proto only when the
+ * location trusts it); empty when the Host is not a plain name, address
+ * or port, so nothing odd goes into the document.
  */
 
 static void
-ngx_http_confhaven_mcp_apps_origin(ngx_http_request_t *r, ngx_str_t *origin)
+ngx_http_confhaven_mcp_apps_origin(ngx_http_confhaven_mcp_call_t *call,
+    ngx_str_t *origin)
 {
-    u_char           *p, c;
-    size_t            i;
-    ngx_str_t         host;
-    ngx_uint_t        https;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    origin->len = 0;
-    origin->data = NULL;
-
-    host = r->headers_in.host ? r->headers_in.host->value
-                              : r->headers_in.server;
-
-    if (host.len == 0 || host.len > 255) {
-        return;
-    }
-
-    for (i = 0; i < host.len; i++) {
-        c = host.data[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '.' || c == '-'
-              || c == ':' || c == '[' || c == ']'))
-        {
-            return;
-        }
-    }
-
-    https = 0;
-
-#if (NGX_HTTP_SSL)
-    https = r->connection->ssl ? 1 : 0;
-#endif
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("X-Forwarded-Proto") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Forwarded-Proto",
-                               h[i].key.len) == 0
-            && h[i].value.len == 5
-            && ngx_strncasecmp(h[i].value.data, (u_char *) "https", 5) == 0)
-        {
-            https = 1;
-        }
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_HTTP_CONFHAVEN_MCP_APPS_ORIGIN_LEN);
-    if (p == NULL) {
-        return;
-    }
-
-    origin->data = p;
-    origin->len = ngx_sprintf(p, "%s://%V", https ? "https" : "http", &host)
-                  - p;
+    ngx_http_confhaven_tools_public_origin(call->r, &call->conf->origin,
+                                           origin);
 }

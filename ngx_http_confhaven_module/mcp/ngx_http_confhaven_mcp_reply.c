@@ -374,6 +374,28 @@ ngx_http_confhaven_mcp_cacheable(ngx_http_confhaven_mcp_call_t *call,
 }
 
 
+/*
+ * An answer that is not the same for every client: what it lists depends
+ * on the capabilities the client announces (MCP Apps is offered only to
+ * the hosts that announce it), so a shared cache must not hand one
+ * client's answer to another: "private", reused only by the client that
+ * asked.  Both variants, the plain one too: a shared cache serving it to
+ * a host that announced the extension would hide the cards from it.
+ */
+
+void
+ngx_http_confhaven_mcp_cacheable_private(ngx_http_confhaven_mcp_call_t *call,
+    json_t *result, ngx_uint_t ttl)
+{
+    if (result == NULL || !call->modern) {
+        return;
+    }
+
+    json_object_set_new(result, "ttlMs", json_integer(ttl));
+    json_object_set_new(result, "cacheScope", json_string("private"));
+}
+
+
 ngx_int_t
 ngx_http_confhaven_mcp_no_cursor(ngx_http_confhaven_mcp_call_t *call)
 {

@@ -143,8 +143,8 @@ ngx_http_confhaven_mcp_resources_listed(ngx_http_confhaven_mcp_call_t *call,
 
     res = json_pack("{s:o}", "resources", resources);
 
-    ngx_http_confhaven_mcp_cacheable(call, res,
-                                     NGX_HTTP_CONFHAVEN_MCP_TTL_DATA);
+    ngx_http_confhaven_mcp_cacheable_private(call, res,
+                                             NGX_HTTP_CONFHAVEN_MCP_TTL_DATA);
     ngx_http_confhaven_mcp_result(call, res);
 }
 
@@ -568,16 +568,10 @@ ngx_http_confhaven_mcp_resources_ics(ngx_http_confhaven_mcp_call_t *call,
     u_char *id, size_t len)
 {
     char                *params[2];
-    ngx_uint_t           https;
+    ngx_str_t            base;
     ngx_http_request_t  *r;
 
     r = call->r;
-
-#if (NGX_HTTP_SSL)
-    https = (r->connection->ssl != NULL);
-#else
-    https = 0;
-#endif
 
     params[0] = ngx_pnalloc(r->pool, len + 1);
     if (params[0] == NULL) {
@@ -587,8 +581,10 @@ ngx_http_confhaven_mcp_resources_ics(ngx_http_confhaven_mcp_call_t *call,
 
     *ngx_cpymem(params[0], id, len) = '\0';
 
-    params[1] = ngx_http_confhaven_op_calendar_base(r->pool, https,
-                    r->headers_in.host ? &r->headers_in.host->value : NULL);
+    /* confhaven_public_url, else the request's scheme and Host */
+    ngx_http_confhaven_tools_public_origin(r, &call->conf->origin, &base);
+
+    params[1] = base.len ? (char *) base.data : NULL;
 
     if (ngx_http_confhaven_mcp_query(call,
                                      &ngx_http_confhaven_op_session_ics, 2,

@@ -530,7 +530,7 @@ ngx_http_confhaven_tools_call(ngx_http_confhaven_tool_run_t *run)
         return NGX_ERROR;
     }
 
-    ngx_http_confhaven_tools_origin(run->r, &run->call);
+    ngx_http_confhaven_tools_origin(run->r, run->origin_conf, &run->call);
 
     if (rc == NGX_DECLINED) {
         run->done(run);
@@ -1220,28 +1220,183 @@ ngx_http_confhaven_tools_text_session(u_char *p, u_char *last, json_t *s)
 
 void
 ngx_http_confhaven_tools_origin(ngx_http_request_t *r,
-    ngx_http_confhaven_op_call_t *call)
+    ngx_http_confhaven_origin_conf_t *oc, ngx_http_confhaven_op_call_t *call)
 {
-    u_char     *p;
-    ngx_str_t   host;
+    call->client = r->connection->addr_text;
+
+    ngx_http_confhaven_tools_public_origin(r, oc, &call->origin);
+}
+
+
+/*
+ * This server's origin as seen from outside, "http(s)://host[:port]",
+ * NUL-terminated (len does not count it), or empty.  confhaven_public_url
+ * when set: behind a TLS-terminating proxy that is the one answer a
+ * client cannot change.  Else the request's scheme and Host (only a plain
+ * name, address and port: nothing odd goes into a link), the scheme from
+ * X-Forwarded-Proto only under confhaven_trust_forwarded_proto on: any
+ * client can send that header.  X-Forwarded-Host is never read.
+ */
+
+void
+ngx_http_confhaven_tools_public_origin(ngx_http_request_t *r,
+    ngx_http_confhaven_origin_conf_t *oc, ngx_str_t *origin)
+{
+    u_char           *p, c;
+    size_t            i, n;
+    ngx_str_t         host, *v;
+    ngx_uint_t        https;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    origin->len = 0;
+    origin->data = (u_char *) "";
+
+    if (oc && oc->public_url.len) {
+        *origin = oc->public_url;
+        return;
+    }
 
     host = r->headers_in.host ? r->headers_in.host->value
                               : r->headers_in.server;
 
-    call->client = r->connection->addr_text;
-
-    p = ngx_pnalloc(r->pool, sizeof("https://") - 1 + host.len);
-    if (p == NULL) {
-        call->origin.len = 0;
+    if (host.len == 0 || host.len > 255) {
         return;
     }
 
-    call->origin.data = p;
-    call->origin.len = ngx_sprintf(p, "%s://%V",
+    for (i = 0; i < host.len; i++) {
+        c = host.data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '-'
+              || c == '_' || c == ':' || c == '[' || c == ']'))
+        {
+            return;
+        }
+    }
+
 #if (NGX_HTTP_SSL)
-                                   r->connection->ssl ? "https" : "http",
+    https = r->connection->ssl ? 1 : 0;
 #else
-                                   "http",
+    https = 0;
 #endif
-                                   &host) - p;
+
+    if (oc && oc->forwarded_proto) {
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].key.len != sizeof("X-Forwarded-Proto") - 1
+                || ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "X-Forwarded-Proto",
+                                   h[i].key.len) != 0)
+            {
+                continue;
+            }
+
+            /* the first proxy's word: "https" or "https, http" */
+            v = &h[i].value;
+
+            for (n = 0; n < v->len && v->data[n] != ','; n++) {
+                /* void */
+            }
+
+            while (n > 0 && v->data[n - 1] == ' ') {
+                n--;
+            }
+
+            if (n == 5 && ngx_strncasecmp(v->data, (u_char *) "https", 5) == 0)
+            {
+                https = 1;
+
+            } else if (n == 4
+                       && ngx_strncasecmp(v->data, (u_char *) "http", 4) == 0)
+            {
+                https = 0;
+            }
+
+            break;
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("https://") + host.len);
+    if (p == NULL) {
+        return;
+    }
+
+    origin->data = p;
+    origin->len = ngx_sprintf(p, "%s://%V", https ? "https" : "http", &host)
+                  - p;
+    p[origin->len] = '\0';
+}
+
+
+/*
+ * confhaven_public_url: an origin, "http(s)://host[:port]" with at most a
+ * "/" after it (dropped), kept NUL-terminated; NGX_CONF_OK or a message.
+ */
+
+char *
+ngx_http_confhaven_tools_public_url(ngx_conf_t *cf, ngx_str_t *url)
+{
+    u_char  *p, *host, *last, c;
+
+    last = url->data + url->len;
+
+    if (url->len > 0 && last[-1] == '/') {
+        last--;
+    }
+
+    if (url->len >= 8 && ngx_strncasecmp(url->data, (u_char *) "https://", 8)
+                         == 0)
+    {
+        host = url->data + 8;
+
+    } else if (url->len >= 7
+               && ngx_strncasecmp(url->data, (u_char *) "http://", 7) == 0)
+    {
+        host = url->data + 7;
+
+    } else {
+        return "must start with https:// or http://";
+    }
+
+    if (host >= last || last - host > 255) {
+        return "needs a host name (at most 255 characters)";
+    }
+
+    for (p = host; p < last; p++) {
+        c = *p;
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '-'
+              || c == '_' || c == ':' || c == '[' || c == ']'))
+        {
+            return "must be an origin such as https://conf.example.org "
+                   "or https://conf.example.org:8443, without a path, "
+                   "query or user";
+        }
+    }
+
+    p = ngx_pnalloc(cf->pool, last - url->data + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    url->len = last - url->data;
+    *ngx_cpymem(p, url->data, url->len) = '\0';
+    url->data = p;
+
+    return NGX_CONF_OK;
 }

@@ -24,6 +24,18 @@
 #define NGX_HTTP_CONFHAVEN_TOOLS_ANNOTATIONS  0x04
 
 
+/*
+ * Where this server is reached from outside, for the absolute URLs in
+ * answers (.ics links, the MCP Apps origin): confhaven_public_url and
+ * confhaven_trust_forwarded_proto of the location.
+ */
+
+typedef struct {
+    ngx_str_t                            public_url;  /* an origin, or "" */
+    ngx_flag_t                           forwarded_proto;
+} ngx_http_confhaven_origin_conf_t;
+
+
 typedef struct ngx_http_confhaven_tool_s      ngx_http_confhaven_tool_t;
 typedef struct ngx_http_confhaven_tool_run_s  ngx_http_confhaven_tool_run_t;
 
@@ -84,6 +96,8 @@ struct ngx_http_confhaven_tool_run_s {
     ngx_http_confhaven_span_t           *span;        /* the tool's, or NULL */
     /* a legacy /sse stream's organizer credential, or empty */
     ngx_str_t                            session_cred;
+    /* the location's public URL settings, or NULL (the request's own) */
+    ngx_http_confhaven_origin_conf_t    *origin_conf;
 
     unsigned                             running:1;
     unsigned                             args_typed:1;  /* checked already */
@@ -122,7 +136,10 @@ u_char *ngx_http_confhaven_tools_text_session(u_char *p, u_char *last,
     json_t *s);
 const char *ngx_http_confhaven_tools_str(json_t *obj, const char *key);
 void ngx_http_confhaven_tools_origin(ngx_http_request_t *r,
-    ngx_http_confhaven_op_call_t *call);
+    ngx_http_confhaven_origin_conf_t *oc, ngx_http_confhaven_op_call_t *call);
+void ngx_http_confhaven_tools_public_origin(ngx_http_request_t *r,
+    ngx_http_confhaven_origin_conf_t *oc, ngx_str_t *origin);
+char *ngx_http_confhaven_tools_public_url(ngx_conf_t *cf, ngx_str_t *url);
 
 
 extern ngx_http_confhaven_tool_t  ngx_http_confhaven_tool_search_sessions;

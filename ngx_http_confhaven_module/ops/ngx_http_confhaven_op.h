@@ -216,9 +216,6 @@ extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_invite;
 #define NGX_HTTP_CONFHAVEN_OP_BASE_LEN          300
 #define NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY   (16 * 1024)
 
-char *ngx_http_confhaven_op_calendar_base(ngx_pool_t *pool, ngx_uint_t https,
-    ngx_str_t *host);
-
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_session_ics;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_agenda_create;
 extern ngx_http_confhaven_op_t  ngx_http_confhaven_op_agenda_get;

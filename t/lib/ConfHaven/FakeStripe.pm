@@ -8,6 +8,8 @@ package ConfHaven::FakeStripe;
 #   plan(skip_all => ...) unless ConfHaven::FakeStripe->available;
 #   my $s = ConfHaven::FakeStripe->start($t, 9);   # on %%PORT_9%%
 #   $t->write_conf(... . $s->conf(grace => '2s') ...);
+#   (conf() also takes success_url, cancel_url, return_url; start() takes
+#   hosted_url => $s->url-to-be for the fake's own Checkout/portal pages)
 #   $s->control('POST', 'checkout/cs_.../complete', {outcome => 'paid'});
 #   $s->fault({path => '^/v1/checkout', body => 'api_error', times => 2});
 #   $s->requests; $s->deliveries; $s->events; $s->reset
@@ -75,9 +77,12 @@ sub conf {
         "confhaven_stripe_url $url;",
         'confhaven_stripe_price pro price_pro_monthly;',
         'confhaven_stripe_price enterprise price_enterprise_monthly;',
-        'confhaven_stripe_success_url "https://conf.example.com/billing/done?session_id={CHECKOUT_SESSION_ID}";',
-        'confhaven_stripe_cancel_url https://conf.example.com/billing/cancelled;',
-        'confhaven_stripe_return_url https://conf.example.com/billing;',
+        'confhaven_stripe_success_url ' . ($o{success_url}
+            // '"https://conf.example.com/billing/done?session_id={CHECKOUT_SESSION_ID}"') . ';',
+        'confhaven_stripe_cancel_url ' . ($o{cancel_url}
+            // 'https://conf.example.com/billing/cancelled') . ';',
+        'confhaven_stripe_return_url ' . ($o{return_url}
+            // 'https://conf.example.com/billing') . ';',
         ($o{grace} ? ("confhaven_stripe_grace_period $o{grace};") : ()),
         ($o{timeout} ? ("confhaven_stripe_timeout $o{timeout};") : ());
 }

@@ -35,6 +35,15 @@
 //   POST /_fake/reset
 // Events made by the control routes are returned in their answers
 // ({"events": [ids]}); with delivery "hold" they are only stored.
+//
+// Hosted pages (for a browser test): with "hosted_url" in CONFIG_JSON
+// (this fake's own http://127.0.0.1:PORT), Checkout Session and portal
+// URLs point here instead of checkout.stripe.com / billing.stripe.com:
+//   GET  /c/pay/{cs}           a minimal "checkout" page (Pay, Cancel)
+//   POST /c/pay/{cs}/complete  completes it as /_fake/checkout/{cs}/complete
+//        does (the signed webhooks are delivered first), then 303 to
+//        the session's success_url ({CHECKOUT_SESSION_ID} filled in)
+//   GET  /p/session/{id}       a minimal portal page linking return_url
 'use strict';
 
 const http = require('http');
@@ -343,7 +352,8 @@ function checkoutCreate(p, key) {
         amount_total: cfg.prices[li.price].amount, ui_mode: 'hosted', invoice: null,
         _price: li.price, _sub_metadata: (p.subscription_data || {}).metadata || {},
     };
-    cs.url = 'https://checkout.stripe.com/c/pay/' + cs.id + '#fidkdWxOYHwnPyd1blpxYHZxWjA0';
+    cs.url = cfg.hosted_url ? cfg.hosted_url + '/c/pay/' + cs.id
+        : 'https://checkout.stripe.com/c/pay/' + cs.id + '#fidkdWxOYHwnPyd1blpxYHZxWjA0';
     state.sessions.set(cs.id, cs);
     return { status: 200, body: publicSession(cs) };
 }
@@ -363,7 +373,8 @@ function portalCreate(p) {
                 configuration: 'bpc_fake', created: nowS(), customer: p.customer,
                 livemode: false, locale: null, on_behalf_of: null,
                 return_url: p.return_url || null, flow: null };
-    s.url = 'https://billing.stripe.com/p/session/test_' + s.id;
+    s.url = (cfg.hosted_url ? cfg.hosted_url + '/p/session/'
+             : 'https://billing.stripe.com/p/session/test_') + s.id;
     state.portal.set(s.id, s);
     return { status: 200, body: s };
 }
@@ -463,6 +474,65 @@ function newInvoice(sub, status) {
                   amount: cfg.prices[sub.price].amount };
     state.invoices.set(inv.id, inv);
     return inv;
+}
+
+// --------------------------------------------------------- hosted pages
+
+function esc(t) {
+    return String(t == null ? '' : t).replace(/[&<>"']/g, (c) =>
+        ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+}
+
+function page(res, status, title, body, headers) {
+    const html = '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        + '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        + '<title>' + esc(title) + '</title></head><body><main>'
+        + '<h1>' + esc(title) + '</h1>' + body + '</main></body></html>\n';
+    res.writeHead(status, Object.assign({ 'Content-Type': 'text/html; charset=utf-8',
+        'Content-Length': Buffer.byteLength(html),
+        'Content-Security-Policy': "default-src 'none'; form-action 'self' http: https:" },
+        headers || {}));
+    res.end(html);
+}
+
+async function hosted(req, res, path) {
+    let m;
+    if ((m = /^\/c\/pay\/([^/]+)$/.exec(path)) && req.method === 'GET') {
+        const cs = state.sessions.get(m[1]);
+        if (!cs) return page(res, 404, 'No such checkout', '<p>Unknown session.</p>');
+        if (cs.status !== 'open') {
+            return page(res, 409, 'Checkout already completed',
+                        '<p><a href="' + esc(cs.success_url) + '">Back</a></p>');
+        }
+        const price = cfg.prices[cs._price];
+        return page(res, 200, 'Test checkout',
+            '<p>Subscribe to <strong>' + esc(price.product) + '</strong> ('
+            + esc(cs._price) + '), USD ' + (price.amount / 100).toFixed(2)
+            + ' a month. Test mode: no card is needed.</p>'
+            + '<form method="post" action="/c/pay/' + esc(cs.id) + '/complete">'
+            + '<button type="submit" id="pay">Pay and subscribe</button></form>'
+            + (cs.cancel_url ? '<p><a id="cancel" href="' + esc(cs.cancel_url)
+                                + '">Cancel</a></p>' : ''));
+    }
+    if ((m = /^\/c\/pay\/([^/]+)\/complete$/.exec(path)) && req.method === 'POST') {
+        const cs = state.sessions.get(m[1]);
+        if (!cs) return page(res, 404, 'No such checkout', '<p>Unknown session.</p>');
+        if (cs.status !== 'open') return page(res, 409, 'Checkout already completed', '');
+        const evs = completeCheckout(cs, 'paid');
+        await deliver(evs);
+        const to = cs.success_url.replace('{CHECKOUT_SESSION_ID}', cs.id);
+        res.writeHead(303, { Location: to, 'Content-Length': 0 });
+        return res.end();
+    }
+    if ((m = /^\/p\/session\/([^/]+)$/.exec(path)) && req.method === 'GET') {
+        const s = state.portal.get(m[1]);
+        if (!s) return page(res, 404, 'No such portal session', '<p>Unknown session.</p>');
+        return page(res, 200, 'Test billing portal',
+            '<p>Customer ' + esc(s.customer) + '.</p>'
+            + (s.return_url ? '<p><a id="return" href="' + esc(s.return_url)
+                               + '">Return to ConferenceHaven</a></p>' : ''));
+    }
+    return null;
 }
 
 // ------------------------------------------------------------- the server
@@ -608,6 +678,9 @@ const server = http.createServer(async (req, res) => {
     const text = await readBody(req);
     try {
         if (path.startsWith('/_fake/')) return await control(req, res, path, text);
+        if (cfg.hosted_url && (path.startsWith('/c/pay/') || path.startsWith('/p/session/'))) {
+            if (await hosted(req, res, path) !== null) return;
+        }
 
         const idemKey = req.headers['idempotency-key'];
         const version = req.headers['stripe-version'];

@@ -406,42 +406,26 @@ await step('import', async () => {
 });
 
 // ------------------------------------------------------------ billing
+// The pro organizer (its tier given by the operator): nothing to upgrade,
+// and no Stripe customer for the portal yet
 await step('billing', async () => {
     const page = dash;
     const facts = await page.locator('#billing-facts').innerText();
     check('billing: the plan is shown', /Plan\s*Pro/i.test(facts), facts);
+    check('billing: a pro organizer is not offered "Upgrade to Pro"',
+          await page.locator('#upgrade').isHidden(), '');
     const [resp] = await Promise.all([
         page.waitForResponse((r) => new URL(r.url()).pathname
-                                    === '/api/organizer/billing/checkout'),
-        page.locator('#upgrade').click(),
+                                    === '/api/organizer/billing/portal'),
+        page.locator('#portal').click(),
     ]);
-    const req = resp.request();
-    check('billing: Upgrade posts {"tier":"pro"} with the key in a header',
-          req.method() === 'POST' && JSON.parse(req.postData() || '{}').tier === 'pro'
-          && req.headers()['x-api-key'] === FX.key, req.postData());
-    if (resp.status() === 404 || resp.status() === 503) {
-        await page.waitForFunction(() => !/Opening/.test(
-            document.getElementById('billing-status').textContent));
-        const shown = await page.locator('#billing-status').innerText();
-        check(`billing: without billing on this server (${resp.status()}) the `
-              + 'page says so', resp.status() === 404
-              ? /not available on this server/.test(shown)
-              : shown.length > 0 && !/answered/.test(shown), shown);
-        skip('billing: Upgrade goes to the Checkout page',
-             `POST /api/organizer/billing/checkout answers ${resp.status()} on `
-             + 'this build (enabled against the fake Stripe after merging)');
-        return;
-    }
-    const body = await resp.json().catch(() => ({}));
-    if (resp.ok() && body.url) {
-        await page.waitForURL((u) => u.href.startsWith(body.url), { timeout: 15000 });
-        check('billing: Upgrade goes to the Checkout page', true, body.url);
-        await page.goBack();
-        await page.waitForSelector('#dashboard:not([hidden])');
-    } else {
-        check(`billing: the checkout error (${resp.status()}) is shown`,
-              (await page.locator('#billing-status').innerText()).length > 0, '');
-    }
+    await page.waitForFunction(() => !/Opening/.test(
+        document.getElementById('billing-status').textContent));
+    const shown = await page.locator('#billing-status').innerText();
+    check('billing: "Manage billing" without a Stripe customer: the 409 is '
+          + 'said', resp.status() === 409 && /no Stripe customer/.test(shown)
+          && resp.request().headers()['x-api-key'] === FX.key,
+          `${resp.status()} ${shown}`);
 });
 
 // the answers the billing and tiers branches give, played by the test:
@@ -449,7 +433,8 @@ await step('billing', async () => {
 await step('billing and tier answers (routed)', async () => {
     const page = await newPage(desk);
     await page.goto(BASE + '/organizer');
-    await signIn(page, FX.key);
+    // the free organizer (still free: its upgrade comes next)
+    await signIn(page, FX.free_key || FX.key);
     await page.route('**/api/organizer/billing/checkout', (route) => route.fulfill({
         status: 503, contentType: 'application/json',
         body: JSON.stringify({ error: 'billing_not_configured',
@@ -467,6 +452,11 @@ await step('billing and tier answers (routed)', async () => {
         document.getElementById('billing-status').textContent));
     check('billing: a 404 portal is "not available on this server"', true, '');
 
+    // the import's tier limit, as the pro organizer (it owns a conference)
+    if (FX.free_key) {
+        await page.locator('#signout').click();
+        await signIn(page, FX.key);
+    }
     await page.route('**/api/organizer/conferences/*/import*', (route) => route.fulfill({
         status: 403, contentType: 'application/json',
         body: JSON.stringify({ error: 'tier_limit', required_tier: 'pro',
@@ -489,6 +479,110 @@ await step('billing and tier answers (routed)', async () => {
     check('tier limit: its upgrade button goes to the checkout URL answered',
           posted && JSON.parse(posted).tier === 'pro', posted);
     await page.close();
+});
+
+// A free organizer upgrades through Checkout on the fake Stripe (its own
+// "checkout" page, which sends the signed webhooks when paid), comes back
+// to the dashboard on Pro, and opens the customer portal
+const STRIPE = FX.stripe || '';
+await step('upgrade through checkout', async () => {
+    if (!FX.free_key || !STRIPE) {
+        skip('upgrade: Upgrade goes to Checkout and back on Pro',
+             'no fake Stripe in the fixture');
+        return;
+    }
+    const page = await newPage(desk);
+    await page.goto(BASE + '/organizer');
+    await signIn(page, FX.free_key);
+    let facts = await page.locator('#billing-facts').innerText();
+    check('upgrade: a free organizer sees plan Free and "Upgrade to Pro"',
+          /Plan\s*Free/i.test(facts) && await page.locator('#upgrade').isVisible(),
+          facts);
+    await idle(page);
+    await audit(page, 'organizer-free', await page.request.get(BASE + '/organizer'),
+                'desktop');
+    const [resp] = await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname
+                                    === '/api/organizer/billing/checkout'),
+        page.locator('#upgrade').click(),
+    ]);
+    await page.waitForURL((u) => u.href.startsWith(STRIPE + '/c/pay/'),
+                          { timeout: 15000 });
+    check('upgrade: POST /api/organizer/billing/checkout {"tier":"pro"} '
+          + 'answers 200 with the Checkout URL', resp.status() === 200
+          && JSON.parse(resp.request().postData() || '{}').tier === 'pro'
+          && page.url().startsWith(STRIPE + '/c/pay/cs_test_'),
+          `${resp.status()} ${page.url()}`);
+    let file = path.join(ART, 'stripe-checkout-desktop.png');
+    await page.screenshot({ path: file, fullPage: true });
+    check('upgrade: screenshot of the checkout page kept',
+          fs.statSync(file).size > 1000, file);
+
+    // pay: the fake delivers the webhooks, then sends us to success_url
+    await page.locator('#pay').click();
+    await page.waitForURL((u) => u.href.startsWith(BASE + '/organizer'),
+                          { timeout: 30000 });
+    await page.waitForSelector('#dashboard:not([hidden])', { timeout: 15000 });
+    await page.waitForFunction(() => /plan is now Pro/.test(
+        document.getElementById('flash').textContent), null, { timeout: 40000 });
+    check('upgrade: back from Checkout the dashboard says the plan is now Pro',
+          true, await page.locator('#flash').innerText());
+    facts = await page.locator('#billing-facts').innerText();
+    const who = await page.locator('#who').innerText();
+    check('upgrade: plan Pro, subscription active, a renewal date',
+          /Plan\s*Pro/i.test(facts) && /Status\s*active/i.test(facts)
+          && /Renews/.test(facts) && /plan: Pro/.test(who), facts + ' / ' + who);
+    check('upgrade: "Upgrade to Pro" is gone',
+          await page.locator('#upgrade').isHidden(), '');
+    check('upgrade: the checkout query is dropped from the address',
+          page.url() === BASE + '/organizer', page.url());
+    await idle(page);
+    // the audit looks at what the dashboard asked for since it came back
+    // (not at the fake Stripe's pages before it)
+    const earlier = page.rec.requests;
+    page.rec.requests = earlier.filter((r) => r.url.startsWith(BASE + '/'));
+    await audit(page, 'organizer-upgraded', await page.request.get(BASE + '/organizer'),
+                'desktop');
+    page.rec.requests = earlier;
+
+    // Manage billing: the customer portal, and its way back
+    const [pr] = await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname
+                                    === '/api/organizer/billing/portal'),
+        page.locator('#portal').click(),
+    ]);
+    await page.waitForURL((u) => u.href.startsWith(STRIPE + '/p/session/'),
+                          { timeout: 15000 });
+    check('upgrade: "Manage billing" goes to the portal URL answered',
+          pr.status() === 200 && page.url().startsWith(STRIPE + '/p/session/bps_'),
+          `${pr.status()} ${page.url()}`);
+    file = path.join(ART, 'stripe-portal-desktop.png');
+    await page.screenshot({ path: file, fullPage: true });
+    await page.locator('#return').click();
+    await page.waitForURL(BASE + '/organizer', { timeout: 15000 });
+    await page.waitForSelector('#dashboard:not([hidden])', { timeout: 15000 });
+    check('upgrade: the portal\'s return link comes back signed in (this tab)',
+          /Plan\s*Pro/i.test(await page.locator('#billing-facts').innerText()), '');
+    check('upgrade: the key never went into an address',
+          page.rec.requests.filter((r) => r.url.includes(FX.free_key)).length === 0, '');
+
+    // a cancelled Checkout comes back with its own notice
+    await page.goto(BASE + '/organizer?checkout=cancelled');
+    await page.waitForFunction(() => /Checkout cancelled/.test(
+        document.getElementById('flash').textContent), null, { timeout: 15000 });
+    check('upgrade: a cancelled Checkout says nothing was charged',
+          /nothing was charged/.test(await page.locator('#flash').innerText())
+          && page.url() === BASE + '/organizer', page.url());
+    await page.close();
+
+    // the upgraded dashboard at phone width
+    const phone = await newPage(ctxs.phone);
+    await phone.goto(BASE + '/organizer');
+    await signIn(phone, FX.free_key);
+    await idle(phone);
+    await audit(phone, 'organizer-upgraded', await phone.request.get(BASE + '/organizer'),
+                'phone');
+    await phone.close();
 });
 
 // ------------------------------------------------------------ audits
