@@ -90,8 +90,6 @@ typedef struct {
 
 
 ngx_http_confhaven_ctx_t *ngx_http_confhaven_get_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_confhaven_request_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 
 
 extern ngx_module_t  ngx_http_confhaven_module;

@@ -10,6 +10,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
+#include "ngx_http_confhaven_send.h"
 #include "ngx_http_confhaven_request.h"
 
 
@@ -150,6 +151,71 @@ ngx_http_confhaven_request_param(ngx_http_confhaven_op_t *op, ngx_str_t *key,
 
 
 /*
+ * The head of a request whose body is small JSON of at most max bytes:
+ * when example is given, a Content-Type, if any, must be application/json
+ * (415); a Content-Length above max is refused (413, and the connection
+ * closes).  NGX_OK; NGX_DECLINED: the request is answered, its body
+ * discarded, and *rc is what the handler returns.
+ */
+
+ngx_int_t
+ngx_http_confhaven_request_body_head(ngx_http_request_t *r, off_t max,
+    const char *example, const char *hint, ngx_int_t *rc)
+{
+    u_char     *p;
+    ngx_str_t  *type;
+
+    static const char  json[] = " with Content-Type: application/json";
+
+    type = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                      : NULL;
+
+    if (example && type
+        && (type->len < 16
+            || ngx_strncasecmp(type->data, (u_char *) "application/json", 16)
+               != 0))
+    {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+
+        p = ngx_pnalloc(r->pool, sizeof("send ") - 1 + ngx_strlen(example)
+                                 + sizeof(json));
+        if (p == NULL) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+
+        *ngx_sprintf(p, "send %s%s", example, json) = '\0';
+
+        *rc = ngx_http_confhaven_send_errorf(r,
+                  NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                  (char *) p, "content type \"%V\" is not accepted: use "
+                  "application/json", type);
+        return NGX_DECLINED;
+    }
+
+    if (r->headers_in.content_length_n > max) {
+        r->keepalive = 0;
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+
+        *rc = ngx_http_confhaven_send_errorf(r,
+                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large", hint,
+                  "the request body is %O bytes; at most %O are accepted",
+                  r->headers_in.content_length_n, max);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Starts the operation for the request; ro->respond answers it.  The
  * callback may run before op_start() returns (the pool knows at once
  * that the server is down, a cache hit): then it only records the code,
@@ -222,4 +288,70 @@ ngx_http_confhaven_request_done(ngx_http_confhaven_op_call_t *call)
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/* the request body read so far, in one buffer from the request pool */
+
+ngx_int_t
+ngx_http_confhaven_request_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    len = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+            len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                              : (size_t) (b->last - b->pos);
+        }
+    }
+
+    /* NUL-terminated: libpq takes it as a text parameter */
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+    p[len] = '\0';
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            if (b->last != b->pos) {
+                /* an empty buffer may have no memory (pos NULL) */
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+
+            continue;
+        }
+
+        /*
+         * The body spilled to a temporary file: client_body_buffer_size
+         * is smaller than the upload (the README asks for a buffer as
+         * large as the largest body accepted).
+         */
+
+        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                          b->file_pos);
+        if (n != b->file_last - b->file_pos) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p += n;
+    }
+
+    return NGX_OK;
 }

@@ -18,8 +18,9 @@
 
 /*
  * What the REST front ends (rest.c, rest_organizer.c, rest_billing.c)
- * share: the query string pair by pair, and an operation started for a
- * request and answered through the route's own respond function.
+ * share: the query string pair by pair, the head of a small JSON body,
+ * and an operation started for a request and answered through the
+ * route's own respond function.
  */
 
 
@@ -52,6 +53,10 @@ ngx_int_t ngx_http_confhaven_request_arg(ngx_http_request_t *r,
     ngx_http_confhaven_request_args_t *args, ngx_str_t *key, ngx_str_t *val);
 ngx_int_t ngx_http_confhaven_request_param(ngx_http_confhaven_op_t *op,
     ngx_str_t *key, ngx_uint_t *seen);
+ngx_int_t ngx_http_confhaven_request_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+ngx_int_t ngx_http_confhaven_request_body_head(ngx_http_request_t *r,
+    off_t max, const char *example, const char *hint, ngx_int_t *rc);
 ngx_int_t ngx_http_confhaven_request_start(ngx_http_request_t *r,
     ngx_http_confhaven_request_op_t *ro, ngx_http_confhaven_op_call_t *call);
 

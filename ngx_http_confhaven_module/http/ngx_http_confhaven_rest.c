@@ -1058,8 +1058,6 @@ ngx_http_confhaven_rest_authorized(ngx_http_request_t *r, ngx_str_t *key)
     u_char            diff;
     size_t            i;
     ngx_str_t         given;
-    ngx_uint_t        n;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     given.len = 0;
@@ -1079,27 +1077,10 @@ ngx_http_confhaven_rest_authorized(ngx_http_request_t *r, ngx_str_t *key)
     }
 
     if (given.len == 0) {
-        part = &r->headers_in.headers.part;
-        h = part->elts;
+        h = ngx_http_confhaven_header_in(r, "X-API-Key", 9);
 
-        for (n = 0; /* void */; n++) {
-            if (n >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                n = 0;
-            }
-
-            if (h[n].key.len == 9
-                && ngx_strncasecmp(h[n].key.data, (u_char *) "X-API-Key", 9)
-                   == 0)
-            {
-                given = h[n].value;
-                break;
-            }
+        if (h) {
+            given = h->value;
         }
     }
 
@@ -1512,41 +1493,17 @@ ngx_http_confhaven_rest_invite(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail)
 {
     ngx_int_t                  rc;
-    ngx_str_t                 *type;
     ngx_http_confhaven_ctx_t  *ctx;
 
     ctx = ngx_http_confhaven_get_ctx(r);
 
-    if (r->headers_in.content_type) {
-        type = &r->headers_in.content_type->value;
-
-        if (type->len < 16
-            || ngx_strncasecmp(type->data, (u_char *) "application/json", 16)
-               != 0)
-        {
-            return ngx_http_confhaven_reject(r,
-                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                       "unsupported_media_type",
-                       "send {\"user_email\": \"ada@example.org\"} with "
-                       "Content-Type: application/json",
-                       "content type \"%V\" is not accepted: use "
-                       "application/json", type) == NGX_ABORT
-                   ? ctx->rc : NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    if (r->headers_in.content_length_n
-        > NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY)
+    if (ngx_http_confhaven_request_body_head(r,
+                                  NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY,
+                                  "{\"user_email\": \"ada@example.org\"}",
+                                  "send only {\"user_email\": \"...\"}", &rc)
+        != NGX_OK)
     {
-        r->keepalive = 0;
-
-        return ngx_http_confhaven_reject(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                   "send only {\"user_email\": \"...\"}",
-                   "the body is %O bytes; at most %d are accepted",
-                   r->headers_in.content_length_n,
-                   NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY) == NGX_ABORT
-               ? ctx->rc : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return rc;
     }
 
     ctx->kind = rt->kind;
@@ -1742,47 +1699,18 @@ ngx_http_confhaven_rest_agenda(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail)
 {
     ngx_int_t                  rc;
-    ngx_str_t                 *type;
     ngx_http_confhaven_ctx_t  *ctx;
 
     ctx = ngx_http_confhaven_get_ctx(r);
 
-    if (r->headers_in.content_type) {
-        type = &r->headers_in.content_type->value;
-
-        if (type->len < 16
-            || ngx_strncasecmp(type->data, (u_char *) "application/json", 16)
-               != 0)
-        {
-            if (ngx_http_discard_request_body(r) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_http_confhaven_send_errorf(r,
-                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                       "unsupported_media_type",
-                       "send {\"session_ids\": [42, 43]} with "
-                       "Content-Type: application/json",
-                       "content type \"%V\" is not accepted: use "
-                       "application/json", type);
-        }
-    }
-
-    if (r->headers_in.content_length_n
-        > (off_t) NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY)
+    if (ngx_http_confhaven_request_body_head(r,
+                                  NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY,
+                                  "{\"session_ids\": [42, 43]}",
+                                  "an agenda holds at most 200 session ids",
+                                  &rc)
+        != NGX_OK)
     {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        r->keepalive = 0;
-
-        return ngx_http_confhaven_send_errorf(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                   "an agenda holds at most 200 session ids",
-                   "the request body is %O bytes; at most %uz are accepted",
-                   r->headers_in.content_length_n,
-                   (size_t) NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY);
+        return rc;
     }
 
     rc = ngx_http_confhaven_rest_call(r, ctx, rt->op);

@@ -167,20 +167,12 @@ ngx_http_confhaven_rest_billing(ngx_http_request_t *r)
     }
 
     if (op == &ngx_http_confhaven_op_stripe_webhook) {
-        if (r->headers_in.content_length_n
-            > NGX_HTTP_CONFHAVEN_BILLING_MAX_BODY)
+        if (ngx_http_confhaven_request_body_head(r,
+                                      NGX_HTTP_CONFHAVEN_BILLING_MAX_BODY,
+                                      NULL, NULL, &rc)
+            != NGX_OK)
         {
-            r->keepalive = 0;
-
-            if (ngx_http_discard_request_body(r) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_http_confhaven_send_errorf(r,
-                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                       NULL, "the event is %O bytes; at most %d are "
-                       "accepted", r->headers_in.content_length_n,
-                       NGX_HTTP_CONFHAVEN_BILLING_MAX_BODY);
+            return rc;
         }
 
         h = ngx_http_confhaven_header_in(r, "Stripe-Signature", 16);
@@ -196,21 +188,13 @@ ngx_http_confhaven_rest_billing(ngx_http_request_t *r)
         }
 
     } else {
-        if (r->headers_in.content_length_n
-            > NGX_HTTP_CONFHAVEN_BILLING_ORG_MAX_BODY)
+        if (ngx_http_confhaven_request_body_head(r,
+                                      NGX_HTTP_CONFHAVEN_BILLING_ORG_MAX_BODY,
+                                      NULL, "send only {\"tier\": \"pro\"}",
+                                      &rc)
+            != NGX_OK)
         {
-            r->keepalive = 0;
-
-            if (ngx_http_discard_request_body(r) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_http_confhaven_send_errorf(r,
-                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                       "send only {\"tier\": \"pro\"}",
-                       "the body is %O bytes; at most %d are accepted",
-                       r->headers_in.content_length_n,
-                       NGX_HTTP_CONFHAVEN_BILLING_ORG_MAX_BODY);
+            return rc;
         }
 
         if (ngx_http_confhaven_op_header_key(&r->headers_in.headers,

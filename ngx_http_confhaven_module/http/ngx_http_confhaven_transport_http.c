@@ -37,6 +37,7 @@
 #include "ngx_http_confhaven_tools.h"
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_transport.h"
+#include "ngx_http_confhaven_request.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_META_VERSION                                 \
