@@ -74,7 +74,6 @@ typedef struct {
     ngx_str_t                      error;
     ngx_int_t                      result_count;
     ngx_int_t                      rc;
-    ngx_int_t                      db_rc;        /* answered while starting */
     ngx_msec_t                     db_time;
 
     ngx_http_confhaven_op_call_t  *call;         /* REST */
@@ -87,14 +86,10 @@ typedef struct {
     ngx_http_confhaven_mcp_cluster_req_t  *mcp_cluster;  /* Redis said */
 
     unsigned                       db_used:1;
-    unsigned                       db_dispatching:1;
-    unsigned                       db_answered:1;
 } ngx_http_confhaven_ctx_t;
 
 
 ngx_http_confhaven_ctx_t *ngx_http_confhaven_get_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_confhaven_request_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 
 
 extern ngx_module_t  ngx_http_confhaven_module;

@@ -176,7 +176,7 @@ ngx_http_confhaven_observe_trace_id(ngx_http_request_t *r,
     id->len = 0;
     id->data = NULL;
 
-    h = ngx_http_confhaven_mcp_header(r, "traceparent",
+    h = ngx_http_confhaven_header_in(r, "traceparent",
                                       sizeof("traceparent") - 1);
     if (h == NULL) {
         goto span;
@@ -234,12 +234,12 @@ ngx_http_confhaven_observe_span(ngx_http_request_t *r)
     ngx_str_null(&tp);
     ngx_str_null(&ts);
 
-    h = ngx_http_confhaven_mcp_header(r, "traceparent",
+    h = ngx_http_confhaven_header_in(r, "traceparent",
                                       sizeof("traceparent") - 1);
     if (h) {
         tp = h->value;
 
-        h = ngx_http_confhaven_mcp_header(r, "tracestate",
+        h = ngx_http_confhaven_header_in(r, "tracestate",
                                           sizeof("tracestate") - 1);
         if (h) {
             ts = h->value;

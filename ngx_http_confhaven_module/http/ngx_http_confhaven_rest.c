@@ -22,6 +22,7 @@
 #include "ngx_http_confhaven_op.h"
 #include "ngx_http_confhaven_events.h"
 #include "ngx_http_confhaven_rest.h"
+#include "ngx_http_confhaven_request.h"
 #include "ngx_http_confhaven_tools.h"
 
 
@@ -88,9 +89,8 @@ static ngx_int_t ngx_http_confhaven_rest_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_confhaven_rest_start(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx);
-static void ngx_http_confhaven_rest_done(ngx_http_confhaven_op_call_t *call);
 static ngx_int_t ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
-    ngx_http_confhaven_ctx_t *ctx);
+    void *data);
 static ngx_int_t ngx_http_confhaven_rest_health(ngx_http_request_t *r,
     ngx_http_confhaven_fetch_t *f);
 static void ngx_http_confhaven_rest_event(ngx_http_request_t *r,
@@ -102,7 +102,6 @@ static json_t *ngx_http_confhaven_rest_param_schema(
     ngx_http_confhaven_op_param_t *p);
 static ngx_int_t ngx_http_confhaven_rest_allow(ngx_http_request_t *r,
     ngx_uint_t methods);
-static void ngx_http_confhaven_unescape(ngx_str_t *src, ngx_str_t *dst);
 static ngx_int_t ngx_http_confhaven_rest_reject(ngx_http_request_t *r,
     ngx_int_t discarded, ngx_int_t rc);
 static ngx_int_t ngx_http_confhaven_rest_agenda(ngx_http_request_t *r,
@@ -793,83 +792,47 @@ static ngx_int_t
 ngx_http_confhaven_rest_args(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_http_confhaven_ctx_t *ctx)
 {
-    u_char      *p, *last, *amp, *eq;
-    ngx_int_t    rc, i;
-    ngx_str_t    key, val, dkey, dval;
-    ngx_uint_t   seen;
+    ngx_int_t                           rc, i;
+    ngx_str_t                           key, val;
+    ngx_uint_t                          seen;
+    ngx_http_confhaven_request_args_t   args;
 
     seen = 0;
 
-    p = r->args.data;
-    last = p + r->args.len;
+    ngx_http_confhaven_request_args(r, &args);
 
-    while (p < last) {
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
+    for ( ;; ) {
+        rc = ngx_http_confhaven_request_arg(r, &args, &key, &val);
+        if (rc != NGX_OK) {
+            return rc == NGX_DONE ? NGX_OK : rc;
         }
 
-        if (amp == p) {
-            p++;
-            continue;
-        }
-
-        eq = ngx_strlchr(p, amp, '=');
-
-        key.data = p;
-        key.len = (eq ? eq : amp) - p;
-        val.data = eq ? eq + 1 : amp;
-        val.len = eq ? amp - (eq + 1) : 0;
-
-        p = amp + 1;
-
-        dkey.data = ngx_pnalloc(r->pool, key.len + 1);
-        dval.data = ngx_pnalloc(r->pool, val.len + 1);
-        if (dkey.data == NULL || dval.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_http_confhaven_unescape(&key, &dkey);
-        ngx_http_confhaven_unescape(&val, &dval);
-
-        i = rt->query ? ngx_http_confhaven_op_find(rt->op, dkey.data,
-                                                   dkey.len, 1)
-                      : NGX_ERROR;
+        i = ngx_http_confhaven_request_param(rt->query ? rt->op : NULL, &key,
+                                             &seen);
 
         if (i == NGX_ERROR) {
-            if (ngx_http_confhaven_json_utf8_invalid(dkey.data, dkey.len, 0)
-                >= 0
-                || dkey.len > 64)
-            {
-                ngx_str_set(&dkey, "(unreadable)");
-            }
-
             return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
                        "bad_parameter", NULL,
                        "unknown parameter \"%V\" for %V; accepted: %s",
-                       &dkey, &rt->path, rt->allowed);
+                       &key, &rt->path, rt->allowed);
         }
 
-        if (seen & ((ngx_uint_t) 1 << i)) {
+        if (i == NGX_DECLINED) {
             return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,
                        "bad_parameter", NULL,
-                       "parameter \"%V\" is given more than once", &dkey);
+                       "parameter \"%V\" is given more than once", &key);
         }
 
-        seen |= (ngx_uint_t) 1 << i;
-
-        if (dval.len == 0) {
+        if (val.len == 0) {
             /* "q=" is the same as no q */
             continue;
         }
 
-        rc = ngx_http_confhaven_rest_set(r, ctx, i, &dval);
+        rc = ngx_http_confhaven_rest_set(r, ctx, i, &val);
         if (rc != NGX_OK) {
             return rc;
         }
     }
-
-    return NGX_OK;
 }
 
 
@@ -922,30 +885,6 @@ ngx_http_confhaven_rest_set(ngx_http_request_t *r,
     }
 
     return rc == NGX_OK ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-
-/* "+" is a space in query strings; then %XX as usual */
-
-static void
-ngx_http_confhaven_unescape(ngx_str_t *src, ngx_str_t *dst)
-{
-    u_char  *s, *d, *plus;
-    size_t   i;
-
-    plus = dst->data;
-
-    for (i = 0; i < src->len; i++) {
-        plus[i] = (src->data[i] == '+') ? ' ' : src->data[i];
-    }
-
-    s = plus;
-    d = dst->data;
-
-    ngx_unescape_uri(&d, &s, src->len, 0);
-
-    dst->len = d - dst->data;
-    dst->data[dst->len] = '\0';
 }
 
 
@@ -1119,8 +1058,6 @@ ngx_http_confhaven_rest_authorized(ngx_http_request_t *r, ngx_str_t *key)
     u_char            diff;
     size_t            i;
     ngx_str_t         given;
-    ngx_uint_t        n;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     given.len = 0;
@@ -1140,27 +1077,10 @@ ngx_http_confhaven_rest_authorized(ngx_http_request_t *r, ngx_str_t *key)
     }
 
     if (given.len == 0) {
-        part = &r->headers_in.headers.part;
-        h = part->elts;
+        h = ngx_http_confhaven_header_in(r, "X-API-Key", 9);
 
-        for (n = 0; /* void */; n++) {
-            if (n >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                n = 0;
-            }
-
-            if (h[n].key.len == 9
-                && ngx_strncasecmp(h[n].key.data, (u_char *) "X-API-Key", 9)
-                   == 0)
-            {
-                given = h[n].value;
-                break;
-            }
+        if (h) {
+            given = h->value;
         }
     }
 
@@ -1262,83 +1182,32 @@ ngx_http_confhaven_rest_body(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-/*
- * Starts the operation.  Its callback may run before op_start() returns
- * (the pool knows at once that the server is down): then it only records
- * the code, and we return it, so that nginx finalizes the request once,
- * after the handler.  Finalizing from inside would free the request under
- * the handler when the client has reset the connection.
- */
+/* the operation starts; ngx_http_confhaven_rest_respond() answers */
 
 static ngx_int_t
 ngx_http_confhaven_rest_start(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx)
 {
-    ngx_http_confhaven_op_call_t  *call;
+    ngx_http_confhaven_request_op_t  *ro;
 
-    call = ctx->call;
-    call->handler = ngx_http_confhaven_rest_done;
-    call->data = r;
-
-    ctx->db_used = 1;
-    ctx->db_answered = 0;
-
-    /* the reference the operation's callback releases */
-    r->main->count++;
-    ctx->db_dispatching = 1;
-
-    if (ngx_http_confhaven_op_start(call) != NGX_OK) {
-        ctx->db_dispatching = 0;
-        r->main->count--;
+    ro = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_request_op_t));
+    if (ro == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->db_dispatching = 0;
+    ro->respond = ngx_http_confhaven_rest_respond;
+    ro->data = ctx;
 
-    if (ctx->db_answered) {
-        r->main->count--;
-        return ctx->db_rc;
-    }
+    ctx->db_used = 1;
 
-    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-        /* notice a client that leaves while we wait */
-        r->read_event_handler = ngx_http_test_reading;
-    }
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_http_confhaven_rest_done(ngx_http_confhaven_op_call_t *call)
-{
-    ngx_int_t                  rc;
-    ngx_connection_t          *c;
-    ngx_http_request_t        *r;
-    ngx_http_confhaven_ctx_t  *ctx;
-
-    r = call->data;
-    c = r->connection;
-    ctx = ngx_http_confhaven_get_ctx(r);
-
-    rc = ngx_http_confhaven_rest_respond(r, ctx);
-
-    if (ctx->db_dispatching) {
-        /* ngx_http_confhaven_rest_start() is on the stack: it returns rc */
-        ctx->db_rc = rc;
-        ctx->db_answered = 1;
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    return ngx_http_confhaven_request_start(r, ro, ctx->call);
 }
 
 
 static ngx_int_t
-ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
-    ngx_http_confhaven_ctx_t *ctx)
+ngx_http_confhaven_rest_respond(ngx_http_request_t *r, void *data)
 {
+    ngx_http_confhaven_ctx_t      *ctx = data;
     ngx_http_confhaven_fetch_t    *f;
     ngx_http_confhaven_op_call_t  *call;
 
@@ -1624,42 +1493,18 @@ ngx_http_confhaven_rest_invite(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail)
 {
     ngx_int_t                       rc;
-    ngx_str_t                      *type;
     ngx_http_confhaven_ctx_t       *ctx;
     ngx_http_confhaven_loc_conf_t  *chlcf;
 
     ctx = ngx_http_confhaven_get_ctx(r);
 
-    if (r->headers_in.content_type) {
-        type = &r->headers_in.content_type->value;
-
-        if (type->len < 16
-            || ngx_strncasecmp(type->data, (u_char *) "application/json", 16)
-               != 0)
-        {
-            return ngx_http_confhaven_reject(r,
-                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                       "unsupported_media_type",
-                       "send {\"user_email\": \"ada@example.org\"} with "
-                       "Content-Type: application/json",
-                       "content type \"%V\" is not accepted: use "
-                       "application/json", type) == NGX_ABORT
-                   ? ctx->rc : NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    if (r->headers_in.content_length_n
-        > NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY)
+    if (ngx_http_confhaven_request_body_head(r,
+                                  NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY,
+                                  "{\"user_email\": \"ada@example.org\"}",
+                                  "send only {\"user_email\": \"...\"}", &rc)
+        != NGX_OK)
     {
-        r->keepalive = 0;
-
-        return ngx_http_confhaven_reject(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                   "send only {\"user_email\": \"...\"}",
-                   "the body is %O bytes; at most %d are accepted",
-                   r->headers_in.content_length_n,
-                   NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY) == NGX_ABORT
-               ? ctx->rc : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return rc;
     }
 
     ctx->kind = rt->kind;
@@ -1857,47 +1702,18 @@ ngx_http_confhaven_rest_agenda(ngx_http_request_t *r,
     ngx_http_confhaven_route_t *rt, ngx_str_t *tail)
 {
     ngx_int_t                  rc;
-    ngx_str_t                 *type;
     ngx_http_confhaven_ctx_t  *ctx;
 
     ctx = ngx_http_confhaven_get_ctx(r);
 
-    if (r->headers_in.content_type) {
-        type = &r->headers_in.content_type->value;
-
-        if (type->len < 16
-            || ngx_strncasecmp(type->data, (u_char *) "application/json", 16)
-               != 0)
-        {
-            if (ngx_http_discard_request_body(r) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_http_confhaven_send_errorf(r,
-                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                       "unsupported_media_type",
-                       "send {\"session_ids\": [42, 43]} with "
-                       "Content-Type: application/json",
-                       "content type \"%V\" is not accepted: use "
-                       "application/json", type);
-        }
-    }
-
-    if (r->headers_in.content_length_n
-        > (off_t) NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY)
+    if (ngx_http_confhaven_request_body_head(r,
+                                  NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY,
+                                  "{\"session_ids\": [42, 43]}",
+                                  "an agenda holds at most 200 session ids",
+                                  &rc)
+        != NGX_OK)
     {
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        r->keepalive = 0;
-
-        return ngx_http_confhaven_send_errorf(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                   "an agenda holds at most 200 session ids",
-                   "the request body is %O bytes; at most %uz are accepted",
-                   r->headers_in.content_length_n,
-                   (size_t) NGX_HTTP_CONFHAVEN_OP_AGENDA_MAX_BODY);
+        return rc;
     }
 
     rc = ngx_http_confhaven_rest_call(r, ctx, rt->op);

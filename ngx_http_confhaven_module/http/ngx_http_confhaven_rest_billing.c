@@ -26,18 +26,17 @@
 #include "ngx_http_confhaven_op.h"
 #include "ngx_http_confhaven_op_billing.h"
 #include "ngx_http_confhaven_rest.h"
+#include "ngx_http_confhaven_request.h"
 
 
 #define NGX_HTTP_CONFHAVEN_BILLING_ORG_MAX_BODY  4096
 
 
 typedef struct {
-    ngx_http_request_t            *r;
-    ngx_http_confhaven_op_call_t   call;
-    ngx_http_confhaven_op_env_t    env;
-    ngx_int_t                      rc;
-    unsigned                       dispatching:1;
-    unsigned                       answered:1;
+    ngx_http_confhaven_op_call_t      call;
+    ngx_http_confhaven_op_env_t       env;
+    ngx_http_confhaven_request_op_t   ro;
+    ngx_int_t                         rc;
 } ngx_http_confhaven_bill_ctx_t;
 
 
@@ -46,13 +45,8 @@ static ngx_int_t ngx_http_confhaven_bill_args(ngx_http_request_t *r,
 static void ngx_http_confhaven_bill_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_bill_tier(ngx_http_request_t *r,
     ngx_http_confhaven_bill_ctx_t *bc, u_char *p, size_t len);
-static ngx_int_t ngx_http_confhaven_bill_start(ngx_http_request_t *r,
-    ngx_http_confhaven_bill_ctx_t *bc);
-static void ngx_http_confhaven_bill_done(ngx_http_confhaven_op_call_t *call);
 static ngx_int_t ngx_http_confhaven_bill_respond(ngx_http_request_t *r,
-    ngx_http_confhaven_bill_ctx_t *bc);
-static ngx_table_elt_t *ngx_http_confhaven_bill_header(ngx_http_request_t *r,
-    const char *name, size_t len);
+    void *data);
 
 
 static ngx_str_t  ngx_http_confhaven_bill_challenge =
@@ -154,7 +148,8 @@ ngx_http_confhaven_rest_billing(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    bc->r = r;
+    bc->ro.respond = ngx_http_confhaven_bill_respond;
+    bc->ro.data = bc;
     bc->env.cache = chmcf->cache;
     bc->env.conf = &chlcf->cache;
     bc->env.trace = ctx->env.trace;     /* Stripe and SQL spans join it */
@@ -173,23 +168,15 @@ ngx_http_confhaven_rest_billing(ngx_http_request_t *r)
     }
 
     if (op == &ngx_http_confhaven_op_stripe_webhook) {
-        if (r->headers_in.content_length_n
-            > NGX_HTTP_CONFHAVEN_BILLING_MAX_BODY)
+        if (ngx_http_confhaven_request_body_head(r,
+                                      NGX_HTTP_CONFHAVEN_BILLING_MAX_BODY,
+                                      NULL, NULL, &rc)
+            != NGX_OK)
         {
-            r->keepalive = 0;
-
-            if (ngx_http_discard_request_body(r) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_http_confhaven_send_errorf(r,
-                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                       NULL, "the event is %O bytes; at most %d are "
-                       "accepted", r->headers_in.content_length_n,
-                       NGX_HTTP_CONFHAVEN_BILLING_MAX_BODY);
+            return rc;
         }
 
-        h = ngx_http_confhaven_bill_header(r, "Stripe-Signature", 16);
+        h = ngx_http_confhaven_header_in(r, "Stripe-Signature", 16);
 
         if (h) {
             if (ngx_http_confhaven_op_set(&bc->call, 0, 1, h->value.data,
@@ -202,21 +189,13 @@ ngx_http_confhaven_rest_billing(ngx_http_request_t *r)
         }
 
     } else {
-        if (r->headers_in.content_length_n
-            > NGX_HTTP_CONFHAVEN_BILLING_ORG_MAX_BODY)
+        if (ngx_http_confhaven_request_body_head(r,
+                                      NGX_HTTP_CONFHAVEN_BILLING_ORG_MAX_BODY,
+                                      NULL, "send only {\"tier\": \"pro\"}",
+                                      &rc)
+            != NGX_OK)
         {
-            r->keepalive = 0;
-
-            if (ngx_http_discard_request_body(r) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_http_confhaven_send_errorf(r,
-                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                       "send only {\"tier\": \"pro\"}",
-                       "the body is %O bytes; at most %d are accepted",
-                       r->headers_in.content_length_n,
-                       NGX_HTTP_CONFHAVEN_BILLING_ORG_MAX_BODY);
+            return rc;
         }
 
         if (ngx_http_confhaven_op_header_key(&r->headers_in.headers,
@@ -260,28 +239,21 @@ static ngx_int_t
 ngx_http_confhaven_bill_args(ngx_http_request_t *r,
     ngx_http_confhaven_bill_ctx_t *bc)
 {
-    u_char     *p, *last, *amp, *eq, *dst, *src, *val;
-    size_t      len;
-    ngx_int_t   rc;
+    ngx_int_t                           rc;
+    ngx_str_t                           key, val;
+    ngx_http_confhaven_request_args_t   args;
 
-    p = r->args.data;
-    last = p + r->args.len;
+    ngx_http_confhaven_request_args(r, &args);
 
-    while (p < last) {
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
+    for ( ;; ) {
+        rc = ngx_http_confhaven_request_arg(r, &args, &key, &val);
+        if (rc != NGX_OK) {
+            return rc == NGX_DONE ? NGX_OK : rc;
         }
-
-        if (amp == p) {
-            p++;
-            continue;
-        }
-
-        eq = ngx_strlchr(p, amp, '=');
 
         if (bc->call.op != &ngx_http_confhaven_op_billing_checkout
-            || eq == NULL || eq - p != 4 || ngx_strncmp(p, "tier", 4) != 0)
+            || val.data == NULL || key.len != 4
+            || ngx_strncmp(key.data, "tier", 4) != 0)
         {
             if (ngx_http_discard_request_body(r) != NGX_OK) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -297,18 +269,7 @@ ngx_http_confhaven_bill_args(ngx_http_request_t *r,
             return NGX_ABORT;
         }
 
-        len = amp - (eq + 1);
-
-        val = ngx_pnalloc(r->pool, len + 1);
-        if (val == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        src = eq + 1;
-        dst = val;
-        ngx_unescape_uri(&dst, &src, len, 0);
-
-        rc = ngx_http_confhaven_bill_tier(r, bc, val, dst - val);
+        rc = ngx_http_confhaven_bill_tier(r, bc, val.data, val.len);
         if (rc != NGX_OK) {
             if (ngx_http_discard_request_body(r) != NGX_OK) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -316,11 +277,7 @@ ngx_http_confhaven_bill_args(ngx_http_request_t *r,
 
             return rc;
         }
-
-        p = amp + 1;
     }
-
-    return NGX_OK;
 }
 
 
@@ -386,7 +343,7 @@ ngx_http_confhaven_bill_body(ngx_http_request_t *r)
             return;
         }
 
-        rc = ngx_http_confhaven_bill_start(r, bc);
+        rc = ngx_http_confhaven_request_start(r, &bc->ro, &bc->call);
         ngx_http_finalize_request(r, rc == NGX_DONE ? NGX_DONE : rc);
         return;
     }
@@ -455,7 +412,7 @@ ngx_http_confhaven_bill_body(ngx_http_request_t *r)
         }
     }
 
-    rc = ngx_http_confhaven_bill_start(r, bc);
+    rc = ngx_http_confhaven_request_start(r, &bc->ro, &bc->call);
 
     /* drop the reference taken by reading the body */
     ngx_http_finalize_request(r, rc == NGX_DONE ? NGX_DONE : rc);
@@ -463,66 +420,9 @@ ngx_http_confhaven_bill_body(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_confhaven_bill_start(ngx_http_request_t *r,
-    ngx_http_confhaven_bill_ctx_t *bc)
+ngx_http_confhaven_bill_respond(ngx_http_request_t *r, void *data)
 {
-    bc->call.handler = ngx_http_confhaven_bill_done;
-    bc->call.data = bc;
-
-    r->main->count++;
-    bc->dispatching = 1;
-
-    if (ngx_http_confhaven_op_start(&bc->call) != NGX_OK) {
-        bc->dispatching = 0;
-        r->main->count--;
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    bc->dispatching = 0;
-
-    if (bc->answered) {
-        r->main->count--;
-        return bc->rc;
-    }
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_http_confhaven_bill_done(ngx_http_confhaven_op_call_t *call)
-{
-    ngx_int_t                       rc;
-    ngx_connection_t               *c;
-    ngx_http_request_t             *r;
-    ngx_http_confhaven_ctx_t       *ctx;
-    ngx_http_confhaven_bill_ctx_t  *bc;
-
-    bc = call->data;
-    r = bc->r;
-    c = r->connection;
-    ctx = ngx_http_confhaven_get_ctx(r);
-
-    ctx->db_used = call->fetch.db_used;
-    ctx->db_time = call->fetch.elapsed;
-
-    rc = ngx_http_confhaven_bill_respond(r, bc);
-
-    if (bc->dispatching) {
-        bc->rc = rc;
-        bc->answered = 1;
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static ngx_int_t
-ngx_http_confhaven_bill_respond(ngx_http_request_t *r,
-    ngx_http_confhaven_bill_ctx_t *bc)
-{
+    ngx_http_confhaven_bill_ctx_t  *bc = data;
     u_char                         *p;
     ngx_str_t                       id;
     ngx_table_elt_t                *h;
@@ -589,36 +489,5 @@ ngx_http_confhaven_bill_respond(ngx_http_request_t *r,
                    e->kind == NGX_HTTP_CONFHAVEN_OP_E_BUSY
                    ? "database busy" : "database unavailable",
                    &f->message);
-    }
-}
-
-
-static ngx_table_elt_t *
-ngx_http_confhaven_bill_header(ngx_http_request_t *r, const char *name,
-    size_t len)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
     }
 }

@@ -37,6 +37,7 @@
 #include "ngx_http_confhaven_send.h"
 #include "ngx_http_confhaven_op.h"
 #include "ngx_http_confhaven_rest.h"
+#include "ngx_http_confhaven_request.h"
 
 
 #define NGX_HTTP_CONFHAVEN_ORG_ADMIN   1
@@ -55,14 +56,12 @@ typedef struct {
 
 
 typedef struct {
-    ngx_http_request_t            *r;
-    ngx_http_confhaven_op_call_t   call;
-    ngx_http_confhaven_op_env_t    env;
-    ngx_uint_t                     csv;
-    ngx_uint_t                     created;
-    ngx_int_t                      rc;
-    unsigned                       dispatching:1;
-    unsigned                       answered:1;
+    ngx_http_confhaven_op_call_t      call;
+    ngx_http_confhaven_op_env_t       env;
+    ngx_http_confhaven_request_op_t   ro;
+    ngx_uint_t                        csv;
+    ngx_uint_t                        created;
+    ngx_int_t                         rc;
 } ngx_http_confhaven_org_ctx_t;
 
 
@@ -77,9 +76,8 @@ static ngx_int_t ngx_http_confhaven_org_set(ngx_http_request_t *r,
     ngx_http_confhaven_org_ctx_t *oc, ngx_uint_t i, ngx_str_t *v);
 static ngx_int_t ngx_http_confhaven_org_args(ngx_http_request_t *r,
     ngx_http_confhaven_org_ctx_t *oc);
-static void ngx_http_confhaven_org_done(ngx_http_confhaven_op_call_t *call);
 static ngx_int_t ngx_http_confhaven_org_respond(ngx_http_request_t *r,
-    ngx_http_confhaven_org_ctx_t *oc);
+    void *data);
 static ngx_int_t ngx_http_confhaven_org_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *body);
 
@@ -320,32 +318,10 @@ ngx_http_confhaven_rest_organizer(ngx_http_request_t *r)
         }
     }
 
-    /* start, as the REST API does (see rest_start) */
-    oc->r = r;
-    oc->call.handler = ngx_http_confhaven_org_done;
-    oc->call.data = oc;
+    oc->ro.respond = ngx_http_confhaven_org_respond;
+    oc->ro.data = oc;
 
-    r->main->count++;
-    oc->dispatching = 1;
-
-    if (ngx_http_confhaven_op_start(&oc->call) != NGX_OK) {
-        oc->dispatching = 0;
-        r->main->count--;
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    oc->dispatching = 0;
-
-    if (oc->answered) {
-        r->main->count--;
-        return oc->rc;
-    }
-
-    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-        r->read_event_handler = ngx_http_test_reading;
-    }
-
-    return NGX_DONE;
+    return ngx_http_confhaven_request_start(r, &oc->ro, &oc->call);
 }
 
 
@@ -510,57 +486,20 @@ static ngx_int_t
 ngx_http_confhaven_org_args(ngx_http_request_t *r,
     ngx_http_confhaven_org_ctx_t *oc)
 {
-    u_char      *p, *last, *amp, *eq, *dst, *src;
-    ngx_int_t    i, rc;
-    ngx_str_t    key, val;
-    ngx_uint_t   seen, k;
+    ngx_int_t                           i, rc;
+    ngx_str_t                           key, val;
+    ngx_uint_t                          seen;
+    ngx_http_confhaven_request_args_t   args;
 
     seen = 0;
-    p = r->args.data;
-    last = p + r->args.len;
 
-    while (p < last) {
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
+    ngx_http_confhaven_request_args(r, &args);
+
+    for ( ;; ) {
+        rc = ngx_http_confhaven_request_arg(r, &args, &key, &val);
+        if (rc != NGX_OK) {
+            return rc == NGX_DONE ? NGX_OK : rc;
         }
-
-        if (amp == p) {
-            p++;
-            continue;
-        }
-
-        eq = ngx_strlchr(p, amp, '=');
-
-        key.data = ngx_pnalloc(r->pool, (eq ? eq : amp) - p + 1);
-        val.data = ngx_pnalloc(r->pool, eq ? amp - eq : 1);
-        if (key.data == NULL || val.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        for (k = 0; p + k < (eq ? eq : amp); k++) {
-            key.data[k] = (p[k] == '+') ? ' ' : p[k];
-        }
-
-        src = key.data;
-        dst = key.data;
-        ngx_unescape_uri(&dst, &src, k, 0);
-        key.len = dst - key.data;
-
-        k = 0;
-
-        if (eq) {
-            for (k = 0; eq + 1 + k < amp; k++) {
-                val.data[k] = (eq[1 + k] == '+') ? ' ' : eq[1 + k];
-            }
-        }
-
-        src = val.data;
-        dst = val.data;
-        ngx_unescape_uri(&dst, &src, k, 0);
-        val.len = dst - val.data;
-
-        p = amp + 1;
 
         if (key.len == 6 && ngx_strncmp(key.data, "format", 6) == 0
             && (oc->call.op == &ngx_http_confhaven_op_organizer_analytics
@@ -586,16 +525,9 @@ ngx_http_confhaven_org_args(ngx_http_request_t *r,
             return NGX_ABORT;
         }
 
-        i = ngx_http_confhaven_op_find(oc->call.op, key.data, key.len, 1);
+        i = ngx_http_confhaven_request_param(oc->call.op, &key, &seen);
 
         if (i == NGX_ERROR) {
-            if (ngx_http_confhaven_json_utf8_invalid(key.data, key.len, 0)
-                >= 0
-                || key.len > 64)
-            {
-                ngx_str_set(&key, "(unreadable)");
-            }
-
             oc->rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
                        "bad_parameter",
                        (key.len == 7
@@ -607,14 +539,12 @@ ngx_http_confhaven_org_args(ngx_http_request_t *r,
             return NGX_ABORT;
         }
 
-        if (seen & ((ngx_uint_t) 1 << i)) {
+        if (i == NGX_DECLINED) {
             oc->rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
                        "bad_parameter", NULL,
                        "parameter \"%V\" is given more than once", &key);
             return NGX_ABORT;
         }
-
-        seen |= (ngx_uint_t) 1 << i;
 
         if (val.len == 0) {
             continue;
@@ -625,45 +555,13 @@ ngx_http_confhaven_org_args(ngx_http_request_t *r,
             return rc;
         }
     }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_confhaven_org_done(ngx_http_confhaven_op_call_t *call)
-{
-    ngx_int_t                      rc;
-    ngx_connection_t              *c;
-    ngx_http_request_t            *r;
-    ngx_http_confhaven_ctx_t      *ctx;
-    ngx_http_confhaven_org_ctx_t  *oc;
-
-    oc = call->data;
-    r = oc->r;
-    c = r->connection;
-    ctx = ngx_http_confhaven_get_ctx(r);
-
-    ctx->db_used = call->fetch.db_used;
-    ctx->db_time = call->fetch.elapsed;
-
-    rc = ngx_http_confhaven_org_respond(r, oc);
-
-    if (oc->dispatching) {
-        oc->rc = rc;
-        oc->answered = 1;
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
 }
 
 
 static ngx_int_t
-ngx_http_confhaven_org_respond(ngx_http_request_t *r,
-    ngx_http_confhaven_org_ctx_t *oc)
+ngx_http_confhaven_org_respond(ngx_http_request_t *r, void *data)
 {
+    ngx_http_confhaven_org_ctx_t   *oc = data;
     ngx_str_t                       id, type;
     ngx_table_elt_t                *h;
     ngx_http_confhaven_fetch_t     *f;

@@ -37,6 +37,7 @@
 #include "ngx_http_confhaven_tools.h"
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_transport.h"
+#include "ngx_http_confhaven_request.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_META_VERSION                                 \
@@ -339,7 +340,7 @@ ngx_http_confhaven_transport_http_allowed(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    h = ngx_http_confhaven_mcp_header(r, "Origin", sizeof("Origin") - 1);
+    h = ngx_http_confhaven_header_in(r, "Origin", sizeof("Origin") - 1);
 
     if (h && ngx_http_confhaven_mcp_origin_allowed(&h->value, chlcf)
              != NGX_OK)
@@ -508,7 +509,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
     chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
 
-    h = ngx_http_confhaven_mcp_header(r, "Mcp-Session-Id",
+    h = ngx_http_confhaven_header_in(r, "Mcp-Session-Id",
                                       sizeof("Mcp-Session-Id") - 1);
 
     if (h == NULL) {
@@ -557,7 +558,7 @@ ngx_http_confhaven_mcp_get(ngx_http_request_t *r)
 
     /* Last-Event-ID: "<stream>-<seq>", as our events are numbered */
 
-    lei = ngx_http_confhaven_mcp_header(r, "Last-Event-ID",
+    lei = ngx_http_confhaven_header_in(r, "Last-Event-ID",
                                         sizeof("Last-Event-ID") - 1);
     stream = 0;
     seq = 0;
@@ -1018,7 +1019,7 @@ ngx_http_confhaven_mcp_delete(ngx_http_request_t *r)
 
     chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
 
-    h = ngx_http_confhaven_mcp_header(r, "Mcp-Session-Id",
+    h = ngx_http_confhaven_header_in(r, "Mcp-Session-Id",
                                       sizeof("Mcp-Session-Id") - 1);
 
     if (h == NULL) {
@@ -1162,9 +1163,9 @@ ngx_http_confhaven_mcp_post_body(ngx_http_request_t *r)
 
     /* which wire: see MCP-TRANSPORTS.md, "Version negotiation" */
 
-    h = ngx_http_confhaven_mcp_header(r, "MCP-Protocol-Version",
+    h = ngx_http_confhaven_header_in(r, "MCP-Protocol-Version",
                                       sizeof("MCP-Protocol-Version") - 1);
-    s = ngx_http_confhaven_mcp_header(r, "Mcp-Session-Id",
+    s = ngx_http_confhaven_header_in(r, "Mcp-Session-Id",
                                       sizeof("Mcp-Session-Id") - 1);
 
     hv = h ? ngx_http_confhaven_mcp_version(h->value.data, h->value.len) : 0;
@@ -1272,7 +1273,7 @@ ngx_http_confhaven_mcp_modern(ngx_http_confhaven_mcp_http_t *st)
 
     /* 2. MCP-Protocol-Version equals _meta */
 
-    h = ngx_http_confhaven_mcp_header(r, "MCP-Protocol-Version",
+    h = ngx_http_confhaven_header_in(r, "MCP-Protocol-Version",
                                       sizeof("MCP-Protocol-Version") - 1);
 
     if (h == NULL
@@ -1330,7 +1331,7 @@ ngx_http_confhaven_mcp_check_headers(ngx_http_confhaven_mcp_call_t *call)
     r = call->r;
     method = json_object_get(call->msg, "method");
 
-    h = ngx_http_confhaven_mcp_header(r, "Mcp-Method",
+    h = ngx_http_confhaven_header_in(r, "Mcp-Method",
                                       sizeof("Mcp-Method") - 1);
 
     if (h == NULL) {
@@ -1382,7 +1383,7 @@ ngx_http_confhaven_mcp_check_headers(ngx_http_confhaven_mcp_call_t *call)
     }
 
     if (json_is_string(name)) {
-        h = ngx_http_confhaven_mcp_header(r, "Mcp-Name",
+        h = ngx_http_confhaven_header_in(r, "Mcp-Name",
                                           sizeof("Mcp-Name") - 1);
 
         if (h == NULL) {
@@ -1485,7 +1486,7 @@ ngx_http_confhaven_mcp_check_param_headers(
         p = ngx_cpymem(buf, "Mcp-Param-", sizeof("Mcp-Param-") - 1);
         p = ngx_cpymem(p, json_string_value(x), json_string_length(x));
 
-        h = ngx_http_confhaven_mcp_header(r, (char *) buf, p - buf);
+        h = ngx_http_confhaven_header_in(r, (char *) buf, p - buf);
 
         arg = json_is_object(args) ? json_object_get(args, key) : NULL;
 
@@ -1848,7 +1849,7 @@ ngx_http_confhaven_mcp_session(ngx_http_confhaven_mcp_http_t *st,
     ctx = ngx_http_confhaven_get_ctx(r);
     ctx->mcp_vars.session = st->session;
 
-    h = ngx_http_confhaven_mcp_header(r, "MCP-Protocol-Version",
+    h = ngx_http_confhaven_header_in(r, "MCP-Protocol-Version",
                                       sizeof("MCP-Protocol-Version") - 1);
 
     if (h && ngx_http_confhaven_mcp_version(h->value.data, h->value.len)
@@ -2502,7 +2503,7 @@ ngx_http_confhaven_mcp_accept(ngx_http_request_t *r)
     ngx_uint_t        pos, accept;
     ngx_table_elt_t  *h;
 
-    h = ngx_http_confhaven_mcp_header(r, "Accept", sizeof("Accept") - 1);
+    h = ngx_http_confhaven_header_in(r, "Accept", sizeof("Accept") - 1);
     if (h == NULL) {
         return 0;
     }

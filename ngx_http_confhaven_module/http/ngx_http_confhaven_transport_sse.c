@@ -47,6 +47,7 @@
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_mcp_cluster.h"
 #include "ngx_http_confhaven_transport.h"
+#include "ngx_http_confhaven_request.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_SSE_DRAIN  20

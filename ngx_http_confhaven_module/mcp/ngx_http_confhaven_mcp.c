@@ -394,38 +394,6 @@ ngx_http_confhaven_mcp_modern_method(ngx_str_t *method)
 }
 
 
-ngx_table_elt_t *
-ngx_http_confhaven_mcp_header(ngx_http_request_t *r, const char *name,
-    size_t len)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 /* ------------------------------------------------------------ messages */
 
 
@@ -620,7 +588,7 @@ ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call)
         }
 
     } else {
-        h = ngx_http_confhaven_mcp_header(call->r, "traceparent",
+        h = ngx_http_confhaven_header_in(call->r, "traceparent",
                                           sizeof("traceparent") - 1);
         if (h) {
             p = h->value.data;

@@ -15,6 +15,7 @@
 
 #include "ngx_http_confhaven_op.h"
 #include "ngx_http_confhaven_tools.h"
+#include "ngx_http_confhaven_header.h"
 
 
 /* JSON-RPC and MCP error codes */
@@ -275,8 +276,6 @@ ngx_uint_t ngx_http_confhaven_mcp_version(u_char *data, size_t len);
 ngx_str_t *ngx_http_confhaven_mcp_version_name(ngx_uint_t version);
 json_t *ngx_http_confhaven_mcp_supported_versions(void);
 ngx_int_t ngx_http_confhaven_mcp_modern_method(ngx_str_t *method);
-ngx_table_elt_t *ngx_http_confhaven_mcp_header(ngx_http_request_t *r,
-    const char *name, size_t len);
 void ngx_http_confhaven_mcp_trace(ngx_http_confhaven_mcp_call_t *call);
 void ngx_http_confhaven_mcp_client_name_keep(
     ngx_http_confhaven_mcp_call_t *call, ngx_str_t *session);

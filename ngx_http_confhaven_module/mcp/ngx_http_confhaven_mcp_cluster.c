@@ -496,7 +496,7 @@ ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
-        h = ngx_http_confhaven_mcp_header(r, "Mcp-Session-Id",
+        h = ngx_http_confhaven_header_in(r, "Mcp-Session-Id",
                                           sizeof("Mcp-Session-Id") - 1);
         if (h == NULL) {
             return NGX_DECLINED;
@@ -537,7 +537,7 @@ ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
     /* a resume from an event of another instance: its events too */
 
     if (r->method == NGX_HTTP_GET) {
-        lei = ngx_http_confhaven_mcp_header(r, "Last-Event-ID",
+        lei = ngx_http_confhaven_header_in(r, "Last-Event-ID",
                                             sizeof("Last-Event-ID") - 1);
 
         if (lei

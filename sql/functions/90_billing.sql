@@ -87,6 +87,32 @@ AS $$
     SELECT EXISTS (SELECT 1 FROM confhaven.stripe_events WHERE id = event_id);
 $$;
 
+-- Retention of stripe_events: an id is needed only while Stripe may
+-- deliver its event again (it retries for up to 3 days), so events
+-- received more than keep_days ago go, at most batch of them a call
+-- (rows another call is deleting are skipped).  Every newly recorded
+-- event calls it: the table holds about keep_days of events, and a call
+-- with nothing to delete is one probe of stripe_events_received_idx.
+-- Returns how many were deleted.
+CREATE OR REPLACE FUNCTION confhaven.billing_prune_events(
+    keep_days integer DEFAULT 30, batch integer DEFAULT 100)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_n integer;
+BEGIN
+    DELETE FROM confhaven.stripe_events
+     WHERE id IN (SELECT id FROM confhaven.stripe_events
+                   WHERE received_at < now() - keep_days * interval '1 day'
+                   ORDER BY received_at
+                   LIMIT greatest(batch, 0)
+                   FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n;
+END
+$$;
+
 -- an event that changes nothing (unknown type, no subscription found)
 CREATE OR REPLACE FUNCTION confhaven.billing_record(event_id text,
     event_type text, event_created bigint, outcome text)
@@ -101,6 +127,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN json_build_object('outcome', 'duplicate');
     END IF;
+    PERFORM confhaven.billing_prune_events();
     RETURN json_build_object('outcome', outcome);
 END
 $$;
@@ -146,6 +173,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN json_build_object('outcome', 'duplicate');
     END IF;
+    PERFORM confhaven.billing_prune_events();
 
     IF org_hint ~ '^[0-9]{1,18}$' THEN
         SELECT id INTO v_org FROM confhaven.organizers

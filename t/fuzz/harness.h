@@ -33,6 +33,8 @@ typedef struct {
 
 extern fuzz_sent_t                      fuzz_sent;
 extern ngx_str_t                        fuzz_body;      /* harness_wrap.c */
+/* the last ngx_http_confhaven_cache_fetch(), left pending (harness_wrap.c) */
+extern struct ngx_http_confhaven_fetch_s  *fuzz_fetch;
 extern ngx_log_t                        fuzz_log;
 extern ngx_http_confhaven_main_conf_t  *fuzz_chmcf;
 extern ngx_http_confhaven_loc_conf_t   *fuzz_chlcf;

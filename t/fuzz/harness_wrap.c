@@ -22,6 +22,7 @@
 
 
 ngx_str_t               fuzz_body;
+ngx_http_confhaven_fetch_t  *fuzz_fetch;    /* the last one, pending */
 
 static volatile size_t  fuzz_sink;
 
@@ -155,6 +156,7 @@ __wrap_ngx_http_confhaven_cache_fetch(ngx_http_confhaven_fetch_t *f)
     }
 
     fuzz_sent.queries++;
+    fuzz_fetch = f;
 
     return NGX_OK;
 }

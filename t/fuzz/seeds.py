@@ -306,11 +306,113 @@ def rest():
                                 '{"session_ids": []}'))
 
 
+def stripe_webhook():
+    """fuzz_stripe_webhook: header line ({t}, {old}, {sig} filled in by the
+    target), the answers line (seen|new, Stripe's status), the body."""
+    t = "fuzz_stripe_webhook"
+
+    def ev(type_, obj, id_="evt_1", created=1767225600):
+        return dumps({"id": id_, "object": "event", "type": type_,
+                      "created": created, "data": {"object": obj}})
+
+    sub = {"id": "sub_1", "object": "subscription", "status": "active",
+           "customer": "cus_1", "current_period_end": 1769904000,
+           "cancel_at_period_end": False,
+           "metadata": {"organizer_id": "7"},
+           "items": {"data": [{"price": {"id": "price_pro",
+                                         "lookup_key": "pro_monthly"}}]}}
+    good = "t={t},v1={sig}"
+    cases = {
+        "checkout-new": (good, "new 200", ev(
+            "checkout.session.completed",
+            {"id": "cs_1", "object": "checkout.session",
+             "client_reference_id": "7", "customer": "cus_1",
+             "subscription": "sub_1"})),
+        "sub-updated": (good, "new 200",
+                        ev("customer.subscription.updated", sub)),
+        "sub-deleted-404": (good, "new 404",
+                            ev("customer.subscription.deleted", sub)),
+        "sub-created-429": (good, "new 429",
+                            ev("customer.subscription.created", sub)),
+        "invoice-failed-500": (good, "new 500", ev(
+            "invoice.payment_failed",
+            {"id": "in_1", "object": "invoice", "customer": "cus_1",
+             "parent": {"subscription_details": {
+                 "subscription": "sub_1",
+                 "metadata": {"organizer_id": "7"}}}})),
+        "invoice-paid-old": (good, "new 200", ev(
+            "invoice.paid", {"id": "in_2", "object": "invoice",
+                             "customer": {"id": "cus_1"},
+                             "subscription": {"id": "sub_1"}})),
+        "checkout-no-sub": (good, "new 200", ev(
+            "checkout.session.completed",
+            {"id": "cs_2", "object": "checkout.session", "customer": "cus_2"})),
+        "duplicate": (good, "seen 200",
+                      ev("customer.subscription.updated", sub)),
+        "unknown-type": (good, "new 200",
+                         ev("payment_intent.created", {"id": "pi_1"})),
+        "wrong-sig": ("t={t},v1=" + "0" * 64, "new 200",
+                      ev("customer.subscription.updated", sub)),
+        "stale": ("t={old},v1={sig}", "new 200",
+                  ev("customer.subscription.updated", sub)),
+        "multi-v1": ("t={t},v1=" + "ab" * 32 + ",v1={sig},v0=deadbeef",
+                     "new 200", ev("customer.subscription.updated", sub)),
+        "many-v1": ("t={t}," + ",".join(["v1=" + "cd" * 32] * 12)
+                    + ",v1={sig}", "new 200",
+                    ev("customer.subscription.updated", sub)),
+        "spaces": (" t={t}, v1={sig} ,", "new 200",
+                   ev("customer.subscription.updated", sub)),
+        "garbage": ("garbage,==,t=,v1=,,", "new 200", ev("x", {})),
+        "no-header": ("-", "new 200", ev("x", {})),
+        "no-t": ("v1={sig}", "new 200", ev("x", {})),
+        "t-not-number": ("t=12ab,v1={sig}", "new 200", ev("x", {})),
+        "t-huge": ("t=99999999999999999999,v1={sig}", "new 200",
+                   ev("x", {})),
+        "huge-header": ("t={t},v1={sig}," + "v0=" + "f" * 5000, "new 200",
+                        ev("x", {})),
+        "dup-keys": (good, "new 200",
+                     '{"id":"evt_a","id":"evt_b","type":"invoice.paid",'
+                     '"type":"customer.subscription.updated",'
+                     '"data":{"object":{"id":"sub_1"},"object":[]}}'),
+        "deep": (good, "new 200",
+                 '{"id":"evt_d","type":"customer.subscription.updated",'
+                 '"data":{"object":' + "[" * 3000 + "]" * 3000 + "}}"),
+        "deep-object": (good, "new 200",
+                        '{"id":"evt_d","type":"customer.subscription.updated",'
+                        '"data":{"object":{"items":{"data":[{"price":'
+                        + '{"a":' * 1000 + "1" + "}" * 1000 + "}]}}}}"),
+        "not-json": (good, "new 200", "not json at all"),
+        "empty-body": (good, "new 200", ""),
+        "array-body": (good, "new 200", "[1,2,3]"),
+        "long-id": (good, "new 200", ev("x", {}, id_="evt_" + "x" * 300)),
+        "wrong-types": (good, "new 200",
+                        '{"id":17,"type":["a"],"created":"soon",'
+                        '"data":"object"}'),
+        "created-huge": (good, "new 200",
+                         ev("customer.subscription.updated", sub,
+                            created=2 ** 62)),
+    }
+    for name, (h, mode, body) in cases.items():
+        write(t, name, (h + "\n" + mode + "\n").encode() + (
+            body if isinstance(body, bytes) else body.encode()))
+    # invalid UTF-8, a NUL, an escaped NUL: bytes, not text
+    write(t, "bad-utf8", b"t={t},v1={sig}\nnew 200\n"
+          b'{"id":"evt_\xff\xfe","type":"invoice.paid",'
+          b'"data":{"object":{"customer":"cus_\xc3("}}}')
+    write(t, "nul-body", b"t={t},v1={sig}\nnew 200\n"
+          b'{"id":"evt_n","type":"x"}\x00{"more":1}')
+    write(t, "escaped-nul", b"t={t},v1={sig}\nnew 200\n"
+          b'{"id":"evt_\\u0000n","type":"invoice.paid","data":{}}')
+    write(t, "overlong-utf8", b"t={t},v1={sig}\nnew 200\n"
+          b'{"id":"evt_\xc0\xaf","type":"x","data":{}}')
+
+
 def main():
     mcp_message()
     mcp_http()
     mcp_ids()
     rest()
+    stripe_webhook()
     return 0
 
 
