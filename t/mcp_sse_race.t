@@ -33,7 +33,7 @@ use ConfHaven::MCP;
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(2);
 my $t2 = ConfHaven::Test->new()->needs_module()->worker_processes(2);
 $t->private_redis();
-$t->plan(9);
+$t->plan(11);
 
 my $conf = <<'EOF2';
 confhaven_pg_server "%%DSN%%";
@@ -45,6 +45,10 @@ server {
 
     location /sse {
         confhaven_mcp_sse on;
+    }
+
+    location /mcp {
+        confhaven_mcp on;
     }
 }
 EOF2
@@ -193,6 +197,22 @@ is($st->{202} // 0, 10, 'the first POST of each, at once, to B: 202')
 is(scalar @$lost, 0, 'each reply on its stream') or diag("lost: @$lost");
 ok($t2->grep_log(qr/reply for a closed legacy SSE stream|malformed message/) == 0,
    'no reply dropped on the way');
+
+
+# ---- Streamable HTTP, the same: initialize on A, the next request on B
+
+my $ha = ConfHaven::MCP->new($t, path => '/mcp');
+my $hb = ConfHaven::MCP->new($t2, path => '/mcp');
+my ($made, $found) = (0, 0);
+for (1 .. 5) {
+    my ($sid) = $ha->initialize('2025-11-25');
+    next unless $sid;
+    $made++;
+    my $r = $hb->request('ping', undef, session => $sid, version => '2025-11-25');
+    $found++ if ($r->{status} // 0) == 200;
+}
+is($made, 5, "5 sessions initialized on A (A's Redis 400 ms late)");
+is($found, 5, 'a ping on B right after each: 200');
 
 
 # ---- no delay: many streams, POSTs to A and B at once
