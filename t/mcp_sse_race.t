@@ -205,14 +205,17 @@ my $ha = ConfHaven::MCP->new($t, path => '/mcp');
 my $hb = ConfHaven::MCP->new($t2, path => '/mcp');
 my ($made, $found) = (0, 0);
 for (1 .. 5) {
-    my ($sid) = $ha->initialize('2025-11-25');
+    my $i = $ha->request('initialize', { protocolVersion => '2025-11-25', capabilities => {},
+                                         clientInfo => { name => 't', version => '1' } });
+    my $sid = $i->{headers}{'mcp-session-id'};
     next unless $sid;
     $made++;
-    my $r = $hb->request('ping', undef, session => $sid, version => '2025-11-25');
-    $found++ if ($r->{status} // 0) == 200;
+    my $r = $hb->notify('notifications/initialized', undef, session => $sid,
+                        version => '2025-11-25');
+    $found++ if ($r->{status} // 0) == 202;
 }
 is($made, 5, "5 sessions initialized on A (A's Redis 400 ms late)");
-is($found, 5, 'a ping on B right after each: 200');
+is($found, 5, 'notifications/initialized on B right after each: 202');
 
 
 # ---- no delay: many streams, POSTs to A and B at once
