@@ -49,7 +49,9 @@
  * most confhaven_redis_timeout; a session found there is imported into the
  * zone, one with a tombstone is dropped from it, and then the transports
  * run as within one instance.  When Redis is down, not answering, or not
- * configured, nothing waits: the zone alone answers.
+ * configured, nothing waits: the zone alone answers.  A legacy POST whose
+ * session is already in the zone (its stream is in this instance) does
+ * not wait either; it only renews the TTL.
  *
  * A worker remembers, for NGX_HTTP_CONFHAVEN_MCP_CLUSTER_RECHECK ms (half
  * the session timeout if that is shorter), the Streamable HTTP sessions
@@ -66,9 +68,13 @@
  * subscription is up and has not been made again since the entry was
  * written (messages may have been lost in between); a message lost while
  * the subscription looks alive is covered by the period: a session
- * deleted on another instance is refused here at most that long after.  A legacy POST whose
- * session is already in the zone (its stream is in this instance) does
- * not wait either; it only renews the TTL.
+ * deleted on another instance is refused here at most that long after.
+ *
+ * A session's first answer (the endpoint event of a legacy stream, the
+ * answer to initialize) waits until Redis has run its registration
+ * (ngx_http_confhaven_mcp_cluster_sync(): a PING on the same connection):
+ * Redis does not run two connections' commands in the order they were
+ * sent, so another instance asked at once could otherwise miss it.
  *
  * A legacy POST for a stream of another instance runs its JSON-RPC call
  * here and PUBLISHes the reply, once, to the holder's channel; each worker
