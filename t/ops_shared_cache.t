@@ -95,7 +95,7 @@ my ($c4s) = rest('/api/sessions?q=observability&include_past=true');
 my $h = ConfHaven::MCP->new($t, path => '/mcp');
 my ($sid) = $h->initialize('2025-11-25');
 my $rs = $h->request('tools/call', { name => 'search_sessions',
-                                     arguments => { query => 'Observability',
+                                     arguments => { query => 'observability',
                                                     include_past => JSON::PP::true() } },
                      session => $sid, version => '2025-11-25');
 is("$c4s " . ($rs->{headers}{'x-cache-status'} // ''), 'MISS HIT',
