@@ -24,7 +24,7 @@ my $FILE = 'sessionize-all_scottish-summit-2026.json';
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(1);
 $t->private_redis();
-$t->plan(15);
+$t->plan(17);
 
 $t->db();
 
@@ -89,6 +89,18 @@ is($c4, 'MISS', 'MCP search: MISS');
 my ($c5, $r5) = rest('/api/sessions?include_past=1&q=kubernetes&limit=20');
 is($c5, 'HIT', 'the same search over REST: HIT on the entry MCP left');
 is($r5->{status}, 200, 'REST: 200');
+
+# REST first, then the same search in a 2025-11-25 session (Mcp-Session-Id)
+my ($c4s) = rest('/api/sessions?q=observability&include_past=true');
+my $h = ConfHaven::MCP->new($t, path => '/mcp');
+my ($sid) = $h->initialize('2025-11-25');
+my $rs = $h->request('tools/call', { name => 'search_sessions',
+                                     arguments => { query => 'observability',
+                                                    include_past => JSON::PP::true() } },
+                     session => $sid, version => '2025-11-25');
+is("$c4s " . ($rs->{headers}{'x-cache-status'} // ''), 'MISS HIT',
+   'REST search, then the same in an MCP session: HIT');
+ok(ref $rs->{json} eq 'HASH' && !$rs->{json}{result}{isError}, 'a result in the session');
 
 # documents: get_session and list_conferences
 my $id = $r1->{json}{sessions}[0]{id};

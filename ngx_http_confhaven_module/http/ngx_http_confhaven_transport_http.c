@@ -74,6 +74,9 @@ typedef struct {
     unsigned                          dispatching:1;
     unsigned                          event_stream:1;
     unsigned                          session_header:1;
+    unsigned                          created:1; /* initialize's session */
+
+    ngx_http_confhaven_mcp_cluster_sync_t  sync;  /* it is in Redis */
 } ngx_http_confhaven_mcp_http_t;
 
 
@@ -131,6 +134,10 @@ static ngx_int_t ngx_http_confhaven_mcp_respond(
     ngx_http_confhaven_mcp_http_t *st);
 static ngx_int_t ngx_http_confhaven_mcp_new_session(
     ngx_http_confhaven_mcp_http_t *st, ngx_http_confhaven_mcp_call_t *call);
+static ngx_int_t ngx_http_confhaven_mcp_created_sync(
+    ngx_http_confhaven_mcp_http_t *st);
+static void ngx_http_confhaven_mcp_created_synced(void *data);
+static void ngx_http_confhaven_mcp_created_cleanup(void *data);
 static ngx_int_t ngx_http_confhaven_mcp_send(ngx_http_request_t *r,
     ngx_uint_t status, json_t *msg);
 static ngx_int_t ngx_http_confhaven_mcp_add_header(ngx_http_request_t *r,
@@ -2035,7 +2042,7 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (st->initialize && call->response
+        if (st->initialize && !st->created && call->response
             && json_object_get(call->response, "result"))
         {
             rc = ngx_http_confhaven_mcp_new_session(st, call);
@@ -2045,6 +2052,19 @@ ngx_http_confhaven_mcp_respond(ngx_http_confhaven_mcp_http_t *st)
             }
 
             st->version = call->version;
+            st->created = 1;
+
+            /*
+             * In a cluster, the answer that names the session waits until
+             * Redis has run its registration: Redis does not run two
+             * connections' commands in the order they were sent, so the
+             * client's next request, on another instance, could otherwise
+             * be told the session does not exist.
+             */
+
+            if (ngx_http_confhaven_mcp_created_sync(st) == NGX_OK) {
+                return NGX_DONE;
+            }
         }
 
         /* errors found before any work keep their HTTP status */
@@ -2302,6 +2322,74 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
 
     return ngx_http_confhaven_mcp_add_header(r, "Mcp-Session-Id",
                                             &st->session);
+}
+
+
+/* NGX_OK: the answer waits for Redis (see the caller) */
+
+static ngx_int_t
+ngx_http_confhaven_mcp_created_sync(ngx_http_confhaven_mcp_http_t *st)
+{
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_request_t              *r;
+    ngx_http_confhaven_main_conf_t  *chmcf;
+
+    r = st->r;
+    chmcf = ngx_http_get_module_main_conf(r, ngx_http_confhaven_module);
+
+    if (!ngx_http_confhaven_mcp_cluster_ready(&chmcf->mcp)) {
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_DECLINED;
+    }
+
+    st->sync.handler = ngx_http_confhaven_mcp_created_synced;
+    st->sync.data = st;
+
+    if (ngx_http_confhaven_mcp_cluster_sync(&chmcf->mcp, &st->sync)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    cln->handler = ngx_http_confhaven_mcp_created_cleanup;
+    cln->data = st;
+
+    /* the caller's NGX_DONE gives this share back */
+    r->main->count++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_confhaven_mcp_created_synced(void *data)
+{
+    ngx_http_confhaven_mcp_http_t  *st = data;
+
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = st->r;
+    c = r->connection;
+
+    rc = ngx_http_confhaven_mcp_respond(st);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_confhaven_mcp_created_cleanup(void *data)
+{
+    ngx_http_confhaven_mcp_http_t  *st = data;
+
+    ngx_http_confhaven_mcp_cluster_sync_cancel(&st->sync);
 }
 
 

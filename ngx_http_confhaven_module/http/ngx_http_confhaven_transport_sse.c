@@ -75,6 +75,7 @@ typedef struct {
     ngx_http_confhaven_sse_t          *sse;
     ngx_http_confhaven_mcp_sse_worker_t  *worker;
     ngx_str_t                          session;
+    ngx_http_confhaven_mcp_cluster_sync_t  sync;  /* registered in Redis */
 
     unsigned                           registered:1;
 } ngx_http_confhaven_mcp_sse_stream_t;
@@ -100,6 +101,7 @@ static ngx_http_confhaven_mcp_sse_worker_t *ngx_http_confhaven_mcp_sse_worker(
 static ngx_int_t ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_mcp_sse_endpoint(
     ngx_http_confhaven_mcp_sse_stream_t *st);
+static void ngx_http_confhaven_mcp_sse_synced(void *data);
 static ngx_int_t ngx_http_confhaven_mcp_sse_tick(
     ngx_http_confhaven_sse_t *sse);
 static void ngx_http_confhaven_mcp_sse_cleanup(void *data);
@@ -295,8 +297,24 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
     st->sse->data = st;
     st->sse->tick = ngx_http_confhaven_mcp_sse_tick;
 
-    if (ngx_http_confhaven_sse_start(st->sse) != NGX_OK
-        || ngx_http_confhaven_mcp_sse_endpoint(st) != NGX_OK
+    if (ngx_http_confhaven_sse_start(st->sse) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * In a cluster, the endpoint event waits until Redis has run the
+     * stream's registration (sent when the session was created): Redis
+     * does not run two connections' commands in the order they were
+     * sent, so a client POSTing to another instance at once could
+     * otherwise be told the session does not exist.
+     */
+
+    st->sync.handler = ngx_http_confhaven_mcp_sse_synced;
+    st->sync.data = st;
+
+    if ((ngx_http_confhaven_mcp_cluster_sync(&chmcf->mcp, &st->sync)
+         != NGX_OK
+         && ngx_http_confhaven_mcp_sse_endpoint(st) != NGX_OK)
         || ngx_http_confhaven_sse_hold(st->sse, chlcf->mcp.sse_keepalive)
            != NGX_OK)
     {
@@ -358,6 +376,30 @@ ngx_http_confhaven_mcp_sse_endpoint(ngx_http_confhaven_mcp_sse_stream_t *st)
 }
 
 
+/* Redis has run the stream's registration, or did not answer in time */
+
+static void
+ngx_http_confhaven_mcp_sse_synced(void *data)
+{
+    ngx_http_confhaven_mcp_sse_stream_t  *st = data;
+
+    ngx_connection_t  *c;
+
+    if (st->sse->finished) {
+        return;
+    }
+
+    if (ngx_http_confhaven_mcp_sse_endpoint(st) == NGX_OK) {
+        return;
+    }
+
+    c = st->sse->r->connection;
+
+    ngx_http_confhaven_sse_finish(st->sse, NGX_ERROR);
+    ngx_http_run_posted_requests(c);
+}
+
+
 /* each keep-alive: the session must still exist (and stays alive) */
 
 static ngx_int_t
@@ -396,6 +438,8 @@ ngx_http_confhaven_mcp_sse_cleanup(void *data)
     ngx_http_confhaven_mcp_sse_worker_t  *w;
 
     w = st->worker;
+
+    ngx_http_confhaven_mcp_cluster_sync_cancel(&st->sync);
 
     if (!st->registered) {
         return;

@@ -36,6 +36,9 @@
  *                                the pub/sub channel of one worker of one
  *                                instance (the instance id is random, made
  *                                at configuration time)
+ *   confhaven:mcp:ended          the pub/sub channel every worker of every
+ *                                instance hears: the id of each session
+ *                                deleted (published with its tombstone)
  *
  * (confhaven_mcp_cluster off keeps sessions out of Redis: one instance
  * that has Redis for its cache only.)
@@ -49,6 +52,29 @@
  * configured, nothing waits: the zone alone answers.  A legacy POST whose
  * session is already in the zone (its stream is in this instance) does
  * not wait either; it only renews the TTL.
+ *
+ * A worker remembers, for NGX_HTTP_CONFHAVEN_MCP_CLUSTER_RECHECK ms (half
+ * the session timeout if that is shorter), the Streamable HTTP sessions
+ * Redis confirmed to it (a small table of the last ones, by id), and
+ * their requests (but a DELETE, and a GET resuming from an event of
+ * another instance) do not wait for Redis meanwhile: a burst on one
+ * session costs one Lua call per worker and period, and its TTL is
+ * renewed as often.  What ends a session still ends it at once: a DELETE
+ * or an expiry in this instance takes it out of the zone, which the
+ * transports read for every request; a DELETE on another instance
+ * publishes the id on confhaven:mcp:ended, the worker reads what its
+ * subscription has received before it trusts its table (as the cache's
+ * local tier does), and drops the id.  The table is used only while that
+ * subscription is up and has not been made again since the entry was
+ * written (messages may have been lost in between); a message lost while
+ * the subscription looks alive is covered by the period: a session
+ * deleted on another instance is refused here at most that long after.
+ *
+ * A session's first answer (the endpoint event of a legacy stream, the
+ * answer to initialize) waits until Redis has run its registration
+ * (ngx_http_confhaven_mcp_cluster_sync(): a PING on the same connection):
+ * Redis does not run two connections' commands in the order they were
+ * sent, so another instance asked at once could otherwise miss it.
  *
  * A legacy POST for a stream of another instance runs its JSON-RPC call
  * here and PUBLISHes the reply, once, to the holder's channel; each worker
@@ -84,6 +110,13 @@
 #define NGX_HTTP_CONFHAVEN_MCP_KEY_DELETED  "confhaven:mcp:deleted:"
 #define NGX_HTTP_CONFHAVEN_MCP_KEY_SSE      "confhaven:mcp:sse:"
 #define NGX_HTTP_CONFHAVEN_MCP_KEY_EVENTS   "confhaven:mcp:events:"
+#define NGX_HTTP_CONFHAVEN_MCP_CHANNEL_ENDED  "confhaven:mcp:ended"
+
+/* how long a worker trusts what Redis said of a session (ms) */
+#define NGX_HTTP_CONFHAVEN_MCP_CLUSTER_RECHECK  1000
+
+/* the sessions a worker remembers (a power of 2; one id per slot) */
+#define NGX_HTTP_CONFHAVEN_MCP_CLUSTER_KNOWN    512
 
 /* the zone's answers, and the priming events of their streams */
 #define NGX_HTTP_CONFHAVEN_MCP_EVENTS_KEPT                                  \
@@ -149,7 +182,8 @@ static const char  ngx_http_confhaven_mcp_lua_event[] =
 /*
  * the same, and the session and its events (KEYS[3]) are deleted; a
  * tombstone stays only for a session that exists, here (ARGV[2] "1") or
- * in Redis: a DELETE of an unknown id writes nothing
+ * in Redis: a DELETE of an unknown id writes nothing; the id (ARGV[4]) is
+ * published on ARGV[3], the channel every worker hears
  */
 
 static const char  ngx_http_confhaven_mcp_lua_delete[] =
@@ -158,6 +192,7 @@ static const char  ngx_http_confhaven_mcp_lua_delete[] =
     "if #v == 0 and ARGV[2] ~= '1' then return v end "
     "redis.call('DEL', KEYS[1], KEYS[3]) "
     "redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) "
+    "redis.call('PUBLISH', ARGV[3], ARGV[4]) "
     "return v";
 
 /* KEYS: session; ARGV: ttl, field, value, ... */
@@ -174,13 +209,26 @@ static const char  ngx_http_confhaven_mcp_lua_set[] =
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end "
     "return 1";
 
-/* KEYS: session, tombstone; ARGV: ttl of the tombstone, 0 for none */
+/*
+ * KEYS: session, tombstone; ARGV: ttl of the tombstone, 0 for none, and
+ * with a tombstone the id (ARGV[3]) is published on ARGV[2]
+ */
 
 static const char  ngx_http_confhaven_mcp_lua_forget[] =
     "redis.call('DEL', KEYS[1]) "
     "if ARGV[1] ~= '0' then "
-    "redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) end "
+    "redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) "
+    "redis.call('PUBLISH', ARGV[2], ARGV[3]) end "
     "return 1";
+
+
+/* a session Redis confirmed to this worker, until "until" */
+
+typedef struct {
+    u_char                       id[NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN];
+    ngx_msec_t                         until;
+    ngx_uint_t                         epoch;     /* the sub's, then */
+} ngx_http_confhaven_mcp_known_t;
 
 
 /* this worker's part of the cluster */
@@ -188,7 +236,8 @@ static const char  ngx_http_confhaven_mcp_lua_forget[] =
 struct ngx_http_confhaven_mcp_cluster_s {
     ngx_http_confhaven_mcp_main_conf_t  *mcf;
     ngx_http_confhaven_redis_t        *redis;     /* commands (the cache's) */
-    ngx_http_confhaven_redis_t        *sub;       /* our channel */
+    ngx_http_confhaven_redis_t        *sub;       /* our channels */
+    ngx_str_t                          channels[2];  /* ours, "ended" */
     ngx_str_t                          channel;
     ngx_str_t                          where;     /* "<instance>:<slot>" */
     ngx_str_t                          ttl;       /* ms, as text */
@@ -196,6 +245,9 @@ struct ngx_http_confhaven_mcp_cluster_s {
 
     ngx_http_confhaven_mcp_deliver_pt  deliver;   /* the legacy transport */
     void                              *deliver_data;
+
+    ngx_msec_t                         recheck;
+    ngx_http_confhaven_mcp_known_t    *known;     /* the sessions confirmed */
 };
 
 
@@ -220,6 +272,8 @@ static void ngx_http_confhaven_mcp_cluster_apply(
 static void ngx_http_confhaven_mcp_cluster_cleanup(void *data);
 static void ngx_http_confhaven_mcp_cluster_reply(
     ngx_http_confhaven_redis_op_t *op, redisReply *reply);
+static void ngx_http_confhaven_mcp_cluster_synced(
+    ngx_http_confhaven_redis_op_t *op, redisReply *reply);
 static void ngx_http_confhaven_mcp_cluster_message(void *data, u_char *msg,
     size_t len);
 static void ngx_http_confhaven_mcp_cluster_send(
@@ -232,6 +286,12 @@ static void ngx_http_confhaven_mcp_cluster_key(u_char *buf, const char *prefix,
 static void ngx_http_confhaven_mcp_cluster_store(
     ngx_http_confhaven_mcp_cluster_t *cl, ngx_str_t *id, ngx_uint_t version,
     ngx_uint_t stream);
+static ngx_http_confhaven_mcp_known_t *ngx_http_confhaven_mcp_cluster_slot(
+    ngx_http_confhaven_mcp_cluster_t *cl, ngx_str_t *id);
+static ngx_uint_t ngx_http_confhaven_mcp_cluster_known(
+    ngx_http_confhaven_mcp_cluster_t *cl, ngx_str_t *id);
+static void ngx_http_confhaven_mcp_cluster_remember(
+    ngx_http_confhaven_mcp_cluster_t *cl, ngx_str_t *id);
 
 
 /* ------------------------------------------------------ configuration */
@@ -318,8 +378,22 @@ ngx_http_confhaven_mcp_cluster_init_process(ngx_cycle_t *cycle,
     cl->ttl.len = ngx_sprintf(cl->ttl.data, "%M", mcf->session_timeout)
                   - cl->ttl.data;
 
-    cl->sub = ngx_http_confhaven_redis_subscribe(cycle, rcf,
-                                       &cl->channel,
+    /* the TTL in Redis is renewed at least twice per timeout */
+    cl->recheck = ngx_min(NGX_HTTP_CONFHAVEN_MCP_CLUSTER_RECHECK,
+                          mcf->session_timeout / 2);
+
+    cl->known = ngx_pcalloc(cycle->pool,
+                            NGX_HTTP_CONFHAVEN_MCP_CLUSTER_KNOWN
+                            * sizeof(ngx_http_confhaven_mcp_known_t));
+    if (cl->known == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->channels[0] = cl->channel;
+    ngx_str_set(&cl->channels[1], NGX_HTTP_CONFHAVEN_MCP_CHANNEL_ENDED);
+
+    cl->sub = ngx_http_confhaven_redis_subscribe_channels(cycle, rcf,
+                                       cl->channels, 2,
                                        ngx_http_confhaven_mcp_cluster_message,
                                        cl);
     if (cl->sub == NULL) {
@@ -461,11 +535,11 @@ ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
     ngx_http_confhaven_mcp_cluster_req_t **cxp)
 {
     int                                    nargs;
-    size_t                                 argvlen[8];
+    size_t                                 argvlen[10];
     u_char                                *key, *tomb, *events;
     ngx_int_t                              stream, seq;
     ngx_str_t                              id, instance;
-    const char                            *argv[8];
+    const char                            *argv[10];
     ngx_table_elt_t                       *h, *lei;
     ngx_pool_cleanup_t                    *cln;
     ngx_http_confhaven_redis_op_t         *op;
@@ -518,6 +592,20 @@ ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
     if (r->method == NGX_HTTP_DELETE && allowed(r, data) != NGX_OK) {
         /* refused by the transport: nothing to delete */
         return NGX_DECLINED;
+    }
+
+    if (!legacy
+        && r->method != NGX_HTTP_DELETE
+        && ngx_http_confhaven_mcp_cluster_known(cl, &id))
+    {
+        if (r->method != NGX_HTTP_GET
+            || ngx_http_confhaven_mcp_header(r, "Last-Event-ID",
+                                             sizeof("Last-Event-ID") - 1)
+               == NULL)
+        {
+            /* Redis confirmed it a moment ago: the zone answers */
+            return NGX_DECLINED;
+        }
     }
 
     cx = ngx_pcalloc(r->pool, sizeof(ngx_http_confhaven_mcp_cluster_req_t));
@@ -612,7 +700,11 @@ ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
         argv[7] = ngx_http_confhaven_mcp_session_find(&mcf->zone, &id, 0)
                   ? "1" : "0";
         argvlen[7] = 1;
-        nargs = 8;
+        argv[8] = (const char *) cl->channels[1].data;
+        argvlen[8] = cl->channels[1].len;
+        argv[9] = (const char *) id.data;
+        argvlen[9] = id.len;
+        nargs = 10;
     }
 
     op = ngx_http_confhaven_redis_op(cl->redis,
@@ -765,6 +857,8 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
                 ngx_http_confhaven_mcp_cluster_register(mcf->cluster,
                                                         &cx->session,
                                                         version);
+                ngx_http_confhaven_mcp_cluster_remember(mcf->cluster,
+                                                        &cx->session);
             }
         }
 
@@ -848,6 +942,11 @@ ngx_http_confhaven_mcp_cluster_apply(ngx_http_confhaven_mcp_cluster_req_t *cx,
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "confhaven mcp: session %V known from Redis",
                        &cx->session);
+
+        if (mcf->cluster) {
+            ngx_http_confhaven_mcp_cluster_remember(mcf->cluster,
+                                                    &cx->session);
+        }
     }
 }
 
@@ -974,14 +1073,34 @@ ngx_http_confhaven_mcp_cluster_reply(ngx_http_confhaven_redis_op_t *op,
 }
 
 
-/* a reply published by another instance for one of our streams */
+/*
+ * a session deleted somewhere (confhaven:mcp:ended: its id alone), or a
+ * reply published by another instance for one of our streams (the id, a
+ * newline, the reply)
+ */
 
 static void
 ngx_http_confhaven_mcp_cluster_message(void *data, u_char *msg, size_t len)
 {
     ngx_http_confhaven_mcp_cluster_t *cl = data;
 
-    ngx_str_t  id, body;
+    ngx_str_t                        id, body;
+    ngx_http_confhaven_mcp_known_t  *k;
+
+    if (len == NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN) {
+        id.data = msg;
+        id.len = len;
+
+        k = ngx_http_confhaven_mcp_cluster_slot(cl, &id);
+
+        if (ngx_memcmp(k->id, msg, len) == 0) {
+            k->until = 0;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cl->log, 0,
+                       "confhaven mcp: session %V ended", &id);
+        return;
+    }
 
     if (len <= NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN + 1
         || msg[NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN] != '\n')
@@ -1005,6 +1124,75 @@ ngx_http_confhaven_mcp_cluster_message(void *data, u_char *msg, size_t len)
     }
 
     cl->deliver(cl->deliver_data, &id, &body, cl->log);
+}
+
+
+/*
+ * A barrier: sync->handler runs once Redis has run every command this
+ * worker sent it before (one connection's commands run in order), e.g.
+ * the registration of a legacy stream, whose endpoint event then tells
+ * the client an id that every instance can find; also when Redis does
+ * not answer within confhaven_redis_timeout.  NGX_DECLINED: no cluster,
+ * or Redis cannot take a command now (nothing was sent either).
+ */
+
+ngx_int_t
+ngx_http_confhaven_mcp_cluster_sync(ngx_http_confhaven_mcp_main_conf_t *mcf,
+    ngx_http_confhaven_mcp_cluster_sync_t *sync)
+{
+    size_t                             argvlen[1];
+    const char                        *argv[1];
+    ngx_http_confhaven_redis_op_t     *op;
+    ngx_http_confhaven_mcp_cluster_t  *cl;
+
+    cl = ngx_http_confhaven_mcp_cluster(mcf);
+    if (cl == NULL) {
+        return NGX_DECLINED;
+    }
+
+    op = ngx_http_confhaven_redis_op(cl->redis,
+                                     ngx_http_confhaven_mcp_cluster_synced,
+                                     sync);
+    if (op == NULL) {
+        return NGX_DECLINED;
+    }
+
+    argv[0] = "PING";
+    argvlen[0] = sizeof("PING") - 1;
+
+    if (ngx_http_confhaven_redis_command(op, 1, argv, argvlen) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    sync->op = op;
+
+    ngx_http_confhaven_redis_flush(cl->redis);
+
+    return NGX_OK;
+}
+
+
+/* the handler will not run (the caller's request is going) */
+
+void
+ngx_http_confhaven_mcp_cluster_sync_cancel(
+    ngx_http_confhaven_mcp_cluster_sync_t *sync)
+{
+    if (sync->op) {
+        ngx_http_confhaven_redis_cancel(sync->op);
+        sync->op = NULL;
+    }
+}
+
+
+static void
+ngx_http_confhaven_mcp_cluster_synced(ngx_http_confhaven_redis_op_t *op,
+    redisReply *reply)
+{
+    ngx_http_confhaven_mcp_cluster_sync_t *sync = op->data;
+
+    sync->op = NULL;
+    sync->handler(sync->data);
 }
 
 
@@ -1158,8 +1346,8 @@ ngx_http_confhaven_mcp_cluster_forget(ngx_http_confhaven_mcp_cluster_t *cl,
 {
     u_char                             key[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
     u_char                             tomb[NGX_HTTP_CONFHAVEN_MCP_KEY_LEN];
-    size_t                             argvlen[6];
-    const char                        *argv[6];
+    size_t                             argvlen[8];
+    const char                        *argv[8];
 
     if (!ngx_http_confhaven_redis_ready(cl->redis)
         || id->len != NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN)
@@ -1193,7 +1381,12 @@ ngx_http_confhaven_mcp_cluster_forget(ngx_http_confhaven_mcp_cluster_t *cl,
         argvlen[5] = 1;
     }
 
-    ngx_http_confhaven_mcp_cluster_send(cl, 6, argv, argvlen);
+    argv[6] = (const char *) cl->channels[1].data;
+    argvlen[6] = cl->channels[1].len;
+    argv[7] = (const char *) id->data;
+    argvlen[7] = id->len;
+
+    ngx_http_confhaven_mcp_cluster_send(cl, 8, argv, argvlen);
 }
 
 
@@ -1348,6 +1541,81 @@ ngx_http_confhaven_mcp_cluster_ignore(ngx_http_confhaven_redis_op_t *op,
         ngx_log_error(NGX_LOG_ERR, cl->log, 0,
                       "confhaven mcp: Redis: %*s", (size_t) reply->len,
                       reply->str);
+    }
+}
+
+
+/* ------------------------------ the sessions Redis confirmed lately */
+
+
+static ngx_http_confhaven_mcp_known_t *
+ngx_http_confhaven_mcp_cluster_slot(ngx_http_confhaven_mcp_cluster_t *cl,
+    ngx_str_t *id)
+{
+    ngx_uint_t  h;
+
+    /* ids are random: their last hex digits spread them well enough */
+
+    h = ngx_hash_key(id->data + id->len - 8, 8);
+
+    return &cl->known[h & (NGX_HTTP_CONFHAVEN_MCP_CLUSTER_KNOWN - 1)];
+}
+
+
+/*
+ * Redis confirmed the session less than cl->recheck ago, nothing said it
+ * ended since (what the subscription has received is read first), and
+ * the subscription has been up all that time.
+ */
+
+static ngx_uint_t
+ngx_http_confhaven_mcp_cluster_known(ngx_http_confhaven_mcp_cluster_t *cl,
+    ngx_str_t *id)
+{
+    ngx_http_confhaven_mcp_known_t  *k;
+
+    k = ngx_http_confhaven_mcp_cluster_slot(cl, id);
+
+    if (k->until == 0
+        || ngx_memcmp(k->id, id->data, NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN)
+           != 0)
+    {
+        return 0;
+    }
+
+    ngx_http_confhaven_redis_poll(cl->sub);
+
+    if (k->until == 0
+        || (ngx_msec_int_t) (k->until - ngx_current_msec) <= 0
+        || !ngx_http_confhaven_redis_ready(cl->sub)
+        || k->epoch != ngx_http_confhaven_redis_epoch(cl->sub))
+    {
+        k->until = 0;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static void
+ngx_http_confhaven_mcp_cluster_remember(ngx_http_confhaven_mcp_cluster_t *cl,
+    ngx_str_t *id)
+{
+    ngx_http_confhaven_mcp_known_t  *k;
+
+    if (!ngx_http_confhaven_redis_ready(cl->sub)) {
+        return;
+    }
+
+    k = ngx_http_confhaven_mcp_cluster_slot(cl, id);
+
+    ngx_memcpy(k->id, id->data, NGX_HTTP_CONFHAVEN_MCP_SESSION_ID_LEN);
+    k->epoch = ngx_http_confhaven_redis_epoch(cl->sub);
+    k->until = ngx_current_msec + cl->recheck;
+
+    if (k->until == 0) {
+        k->until = 1;
     }
 }
 

@@ -34,6 +34,15 @@ typedef ngx_int_t (*ngx_http_confhaven_mcp_allowed_pt)(ngx_http_request_t *r,
     void *data);
 
 
+/* ngx_http_confhaven_mcp_cluster_sync(): the caller's, until handler */
+
+typedef struct {
+    void                             (*handler)(void *data);
+    void                              *data;
+    ngx_http_confhaven_redis_op_t     *op;
+} ngx_http_confhaven_mcp_cluster_sync_t;
+
+
 /* what Redis told a request about its session (the front end keeps it) */
 
 typedef struct {
@@ -94,6 +103,11 @@ ngx_uint_t ngx_http_confhaven_mcp_cluster_deleted(
 ngx_int_t ngx_http_confhaven_mcp_cluster_publish(
     ngx_http_confhaven_mcp_cluster_req_t *cx, ngx_str_t *data,
     ngx_http_confhaven_mcp_published_pt handler, void *hdata);
+ngx_int_t ngx_http_confhaven_mcp_cluster_sync(
+    ngx_http_confhaven_mcp_main_conf_t *mcf,
+    ngx_http_confhaven_mcp_cluster_sync_t *sync);
+void ngx_http_confhaven_mcp_cluster_sync_cancel(
+    ngx_http_confhaven_mcp_cluster_sync_t *sync);
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_MCP_CLUSTER_H_INCLUDED_ */
