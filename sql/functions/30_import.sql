@@ -688,6 +688,7 @@ DECLARE
     v_words   text[];         -- words whose document frequency changed
     n_new_words integer;      -- of these, new in the vocabulary
     n_gone    integer;        -- words no session uses any more
+    v_base    bigint;         -- first session id drawn
 BEGIN
     -- The import works on temporary tables (the file, the conference's
     -- sessions as they are), ANALYZEd so that the planner knows their
@@ -696,6 +697,7 @@ BEGIN
     -- session with every other (issue 13).
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_imp (
         ord           integer,
+        scan          integer,     -- place in ch_import
         path          text,
         external_id   text,
         title         text,
@@ -756,9 +758,32 @@ BEGIN
     ) ON COMMIT DROP;
     TRUNCATE pg_temp.ch_old;
 
-    INSERT INTO pg_temp.ch_imp (ord, path, external_id, title, subtitle, abstract, start_at, end_at,
-                                room, room_sort, track, level, level_detail, format, language,
-                                is_service, is_plenum, tags, speakers)
+    -- the file's sessions as rows, first in the table of the importer
+    -- before issue 13, column for column: new sessions take their ids in
+    -- the order in which it stores them (see v_base), as they always did
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_import (
+        ord          integer,
+        path         text,
+        external_id  text,
+        title        text,
+        subtitle     text,
+        abstract     text,
+        start_at     timestamptz,
+        end_at       timestamptz,
+        room         text,
+        room_sort    integer,
+        track        text,
+        level        text,
+        level_detail text,
+        format       text,
+        language     text,
+        is_service   boolean,
+        is_plenum    boolean,
+        tags         jsonb,
+        speakers     jsonb
+    ) ON COMMIT DROP;
+    TRUNCATE pg_temp.ch_import;
+    INSERT INTO pg_temp.ch_import
     SELECT o::int, x.path, x.external_id, x.title, x.subtitle, x.abstract, x.start_at, x.end_at,
            x.room, x.room_sort, x.track, x.level, x.level_detail, x.format, x.language,
            coalesce(x.is_service, false), coalesce(x.is_plenum, false),
@@ -769,10 +794,9 @@ BEGIN
                 track text, level text, level_detail text, format text, language text,
                 is_service boolean, is_plenum boolean, tags jsonb, speakers jsonb);
     GET DIAGNOSTICS n_total = ROW_COUNT;
-    ANALYZE pg_temp.ch_imp;
 
     SELECT external_id, array_agg(path ORDER BY ord) AS paths INTO dup
-      FROM pg_temp.ch_imp GROUP BY external_id HAVING count(*) > 1
+      FROM pg_temp.ch_import GROUP BY external_id HAVING count(*) > 1
      ORDER BY min(ord) LIMIT 1;
     IF FOUND THEN
         PERFORM confhaven._fail('CH422',
@@ -787,29 +811,39 @@ BEGIN
             'Upload the full schedule export. To retire a conference, set is_active = false instead.');
     END IF;
 
-    -- dimensions (rows that exist and did not change are not written)
+    -- dimensions (rows that exist and did not change are not written;
+    -- read from ch_import, whose order decides their ids, as it did)
     INSERT INTO confhaven.rooms (conference_id, name, sort)
     SELECT p_conf, room, min(coalesce(room_sort, 100000))
-      FROM pg_temp.ch_imp WHERE room IS NOT NULL GROUP BY room
+      FROM pg_temp.ch_import WHERE room IS NOT NULL GROUP BY room
     ON CONFLICT (conference_id, name) DO UPDATE SET sort = EXCLUDED.sort
      WHERE rooms.sort IS DISTINCT FROM EXCLUDED.sort;
 
     INSERT INTO confhaven.tracks (conference_id, name)
-    SELECT DISTINCT p_conf, track FROM pg_temp.ch_imp WHERE track IS NOT NULL
+    SELECT DISTINCT p_conf, track FROM pg_temp.ch_import WHERE track IS NOT NULL
     ON CONFLICT (conference_id, name) DO NOTHING;
 
     INSERT INTO confhaven.tags (conference_id, name)
-    SELECT DISTINCT p_conf, btrim(t) FROM pg_temp.ch_imp, jsonb_array_elements_text(tags) t
+    SELECT DISTINCT p_conf, btrim(t) FROM pg_temp.ch_import, jsonb_array_elements_text(tags) t
      WHERE btrim(t) <> ''
     ON CONFLICT (conference_id, name) DO NOTHING;
 
     INSERT INTO confhaven.speakers (conference_id, external_id, name, bio)
     SELECT DISTINCT ON (sp ->> 'external_id') p_conf, sp ->> 'external_id', sp ->> 'name', sp ->> 'bio'
-      FROM pg_temp.ch_imp, jsonb_array_elements(speakers) sp
+      FROM pg_temp.ch_import, jsonb_array_elements(speakers) sp
      ORDER BY sp ->> 'external_id', (sp ->> 'bio') IS NULL
     ON CONFLICT (conference_id, external_id) DO UPDATE
        SET name = EXCLUDED.name, bio = EXCLUDED.bio
      WHERE (speakers.name, speakers.bio) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.bio);
+
+    INSERT INTO pg_temp.ch_imp (ord, scan, path, external_id, title, subtitle, abstract, start_at,
+                                end_at, room, room_sort, track, level, level_detail, format,
+                                language, is_service, is_plenum, tags, speakers)
+    SELECT i.ord, row_number() OVER (ORDER BY i.ctid), i.path, i.external_id, i.title, i.subtitle,
+           i.abstract, i.start_at, i.end_at, i.room, i.room_sort, i.track, i.level,
+           i.level_detail, i.format, i.language, i.is_service, i.is_plenum, i.tags, i.speakers
+      FROM pg_temp.ch_import i;
+    ANALYZE pg_temp.ch_imp;
 
     -- each imported session's room, track, speakers and tags, looked up
     -- by their unique keys (OFFSET 0 keeps the lookups as they are
@@ -891,6 +925,16 @@ BEGIN
     SELECT count(*), coalesce(array_agg(id), '{}') INTO n_del, v_deleted
       FROM pg_temp.ch_old WHERE state = 'd';
 
+    -- ids: the importer before issue 13 upserted every session of the
+    -- file, drawing an id for each in the order of ch_import, and new
+    -- sessions kept theirs; the same ids are drawn here at once
+    IF n_total > 0 THEN
+        v_base := nextval(pg_get_serial_sequence('confhaven.sessions', 'id'));
+        IF n_total > 1 THEN
+            PERFORM setval(pg_get_serial_sequence('confhaven.sessions', 'id'), v_base + n_total - 1);
+        END IF;
+    END IF;
+
     IF n_ins + n_del > 0 OR EXISTS (SELECT 1 FROM pg_temp.ch_imp WHERE state = 'c') THEN
         -- sessions: each row written once, with its search columns
         -- (20_documents.sql, _search_columns)
@@ -917,12 +961,12 @@ BEGIN
 
         WITH ins AS (
             INSERT INTO confhaven.sessions
-                  (conference_id, external_id, title, subtitle, abstract, abstract_plain,
+                  (id, conference_id, external_id, title, subtitle, abstract, abstract_plain,
                    start_at, end_at, room_id, track_id, level, level_detail, format, language,
                    is_service, is_plenum, document, head_doc, search_lang, title_norm,
                    tags_norm, speakers_norm, abstract_norm, speaker_names, tag_names)
-            SELECT p_conf, i.external_id, i.title, i.subtitle, i.abstract, i.abstract_plain,
-                   i.start_at, i.end_at, i.room_id, i.track_id, i.level, i.level_detail,
+            SELECT v_base + i.scan - 1, p_conf, i.external_id, i.title, i.subtitle, i.abstract,
+                   i.abstract_plain, i.start_at, i.end_at, i.room_id, i.track_id, i.level, i.level_detail,
                    i.format, i.language, i.is_service, i.is_plenum, d.document, d.head_doc,
                    d.search_lang, d.title_norm, d.tags_norm, d.speakers_norm, d.abstract_norm,
                    i.speaker_names, i.tag_names
@@ -931,7 +975,6 @@ BEGIN
                                                           i.language, i.track, i.tag_names,
                                                           i.speaker_names) d
              WHERE i.state = 'n'
-             ORDER BY i.ord
             RETURNING id, external_id)
         UPDATE pg_temp.ch_imp i SET session_id = ins.id
           FROM ins WHERE ins.external_id = i.external_id;
@@ -1070,6 +1113,7 @@ BEGIN
     -- calendar entries: session pages, SEQUENCE/DTSTAMP (75_calendar.sql)
     PERFORM confhaven.ics_refresh(p_conf, p_sessions);
 
+    TRUNCATE pg_temp.ch_import;
     TRUNCATE pg_temp.ch_imp;
     TRUNCATE pg_temp.ch_old;
 
