@@ -201,7 +201,7 @@ subtest 'frab XML with German sessions: compounds kept by difference' => sub {
     # a German title changed, the first event removed
     my $x = $xml;
     my $k = 0;
-    $x =~ s{(<title>)([^<]*(?:Sicherheit|Überwachung|Netz|Daten)[^<]*)(</title>)}
+    $x =~ s{(<title>)(Mit Kunst die Gesellschaft hacken)(</title>)}
            {$k++ ? "$1$2$3" : "$1Datenschutzgrundverordnungskompetenzzentrum und $2$3"}e;
     ok($k > 0, 'a German title to change');
     $x =~ s{<event\b.*?</event>}{}s;

@@ -144,7 +144,8 @@ AS $$
            coalesce(confhaven.norm(array_to_string(speakers, ' | ')), ''),
            coalesce(confhaven.norm(abstract_plain), '')
       FROM (SELECT confhaven.detect_language(language,
-                       concat_ws(' ', title, subtitle, abstract_plain)) AS lang) x;
+                       concat_ws(' ', title, subtitle, abstract_plain)) AS lang
+             OFFSET 0) x;    -- once: pulled up, it ran for each use of lang
 $$;
 
 -- ---------------------------------------------------------------------------
