@@ -2,11 +2,18 @@
 --
 -- Three parsers (Sessionize "All" JSON, pretalx/frab schedule JSON, frab /
 -- pentabarf schedule.xml) each turn the file into one normalised jsonb array
--- of sessions; confhaven._apply_sessions() then writes that array set-based
--- (upsert by (conference, external_id), delete vanished sessions, rebuild the
--- speaker/tag links, drop orphan speakers/rooms/tracks/tags, refresh the
--- search documents).  The whole import is one statement, so any error rolls
--- everything back and leaves the previous data untouched.
+-- of sessions; confhaven._apply_sessions() then writes that array set-based,
+-- and only what changed (issue 13): sessions are matched by (conference,
+-- external_id) and compared with the file; only new and changed sessions
+-- are written, each once with its search columns, vanished ones deleted,
+-- the speaker/tag links of the sessions written rewritten, orphan
+-- speakers/rooms/tracks/tags dropped, and the term statistics of the
+-- conference (search_words, search_acronyms, search_compounds) corrected
+-- by what the sessions written or deleted contributed before and after
+-- (20_documents.sql; refresh_documents recomputes all of it from scratch).
+-- A re-import of an unchanged file writes no session.  The whole import is
+-- one statement, so any error rolls everything back and leaves the previous
+-- data untouched.
 --
 -- Normalised session (keys of the jsonb objects in the array):
 --   external_id, title, subtitle, abstract, start_at, end_at (timestamptz as
@@ -683,7 +690,7 @@ DECLARE
     n_total   integer;
     n_service integer;
     n_neg     integer;
-    v_written bigint[];       -- sessions inserted or rewritten
+    v_written bigint[] := '{}';  -- sessions inserted or rewritten
     v_deleted bigint[];       -- sessions deleted
     v_words   text[];         -- words whose document frequency changed
     n_new_words integer;      -- of these, new in the vocabulary
@@ -1105,10 +1112,12 @@ BEGIN
         END IF;
     END IF;
 
-    -- after sessions of conference p_conf changed (v_written: inserted or
-    -- rewritten, v_deleted: deleted; both empty when the file changed no
-    -- session): indexes kept beside the sessions are brought up to date
-    -- here.
+    -- HOOK: after sessions of conference p_conf changed.  v_written: ids
+    -- of the sessions inserted or rewritten (their rows, links and search
+    -- columns are final), v_deleted: ids of the sessions deleted; both
+    -- empty when the file changed no session.  Anything kept beside the
+    -- sessions (an index of their words, ...) is brought up to date here,
+    -- by these ids.
 
     -- calendar entries: session pages, SEQUENCE/DTSTAMP (75_calendar.sql)
     PERFORM confhaven.ics_refresh(p_conf, p_sessions);
