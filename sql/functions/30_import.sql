@@ -695,7 +695,8 @@ DECLARE
     v_words   text[];         -- words whose document frequency changed
     n_new_words integer;      -- of these, new in the vocabulary
     n_gone    integer;        -- words no session uses any more
-    v_base    bigint;         -- first session id drawn
+    v_ids     bigint[];       -- session ids drawn, in ch_import's order
+    v_seq     regclass;
 BEGIN
     -- The import works on temporary tables (the file, the conference's
     -- sessions as they are), ANALYZEd so that the planner knows their
@@ -767,7 +768,7 @@ BEGIN
 
     -- the file's sessions as rows, first in the table of the importer
     -- before issue 13, column for column: new sessions take their ids in
-    -- the order in which it stores them (see v_base), as they always did
+    -- the order in which it stores them (see v_ids), as they always did
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_import (
         ord          integer,
         path         text,
@@ -934,13 +935,10 @@ BEGIN
 
     -- ids: the importer before issue 13 upserted every session of the
     -- file, drawing an id for each in the order of ch_import, and new
-    -- sessions kept theirs; the same ids are drawn here at once
-    IF n_total > 0 THEN
-        v_base := nextval(pg_get_serial_sequence('confhaven.sessions', 'id'));
-        IF n_total > 1 THEN
-            PERFORM setval(pg_get_serial_sequence('confhaven.sessions', 'id'), v_base + n_total - 1);
-        END IF;
-    END IF;
+    -- sessions kept theirs; the same ids are drawn here (one by one: an
+    -- import of another conference may draw at the same time)
+    v_seq := pg_get_serial_sequence('confhaven.sessions', 'id')::regclass;
+    v_ids := ARRAY(SELECT nextval(v_seq) FROM generate_series(1, n_total));
 
     IF n_ins + n_del > 0 OR EXISTS (SELECT 1 FROM pg_temp.ch_imp WHERE state = 'c') THEN
         -- sessions: each row written once, with its search columns
@@ -972,7 +970,7 @@ BEGIN
                    start_at, end_at, room_id, track_id, level, level_detail, format, language,
                    is_service, is_plenum, document, head_doc, search_lang, title_norm,
                    tags_norm, speakers_norm, abstract_norm, speaker_names, tag_names)
-            SELECT v_base + i.scan - 1, p_conf, i.external_id, i.title, i.subtitle, i.abstract,
+            SELECT v_ids[i.scan], p_conf, i.external_id, i.title, i.subtitle, i.abstract,
                    i.abstract_plain, i.start_at, i.end_at, i.room_id, i.track_id, i.level, i.level_detail,
                    i.format, i.language, i.is_service, i.is_plenum, d.document, d.head_doc,
                    d.search_lang, d.title_norm, d.tags_norm, d.speakers_norm, d.abstract_norm,
