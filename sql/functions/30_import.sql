@@ -683,20 +683,20 @@ LANGUAGE plpgsql
 SET jit = off
 AS $$
 DECLARE
-    dup       record;
-    n_ins     integer;
-    n_upd     integer;
-    n_del     integer;
-    n_total   integer;
-    n_service integer;
-    n_neg     integer;
-    v_written bigint[] := '{}';  -- sessions inserted or rewritten
-    v_deleted bigint[];       -- sessions deleted
-    v_words   text[];         -- words whose document frequency changed
-    n_new_words integer;      -- of these, new in the vocabulary
-    n_gone    integer;        -- words no session uses any more
-    v_ids     bigint[];       -- session ids drawn, in ch_import's order
-    v_seq     regclass;
+    dup         record;
+    n_ins       integer;
+    n_upd       integer;
+    n_del       integer;
+    n_total     integer;
+    n_service   integer;
+    n_neg       integer;       -- words whose count went below zero
+    n_new_words integer;       -- words new in the vocabulary
+    n_gone      integer;       -- words no session uses any more
+    v_written   bigint[] := '{}';  -- sessions inserted or rewritten
+    v_deleted   bigint[];      -- sessions deleted
+    v_words     text[];        -- words whose document frequency changed
+    v_ids       bigint[];      -- session ids drawn, in ch_import's order
+    v_seq       regclass;
 BEGIN
     -- The import works on temporary tables (the file, the conference's
     -- sessions as they are), ANALYZEd so that the planner knows their
