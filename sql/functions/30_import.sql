@@ -693,6 +693,7 @@ DECLARE
     n_new_words integer;       -- words new in the vocabulary
     n_gone      integer;       -- words no session uses any more
     v_written   bigint[] := '{}';  -- sessions inserted or rewritten
+    v_rewritten bigint[];      -- of these, sessions that were there before
     v_deleted   bigint[];      -- sessions deleted
     v_words     text[];        -- words whose document frequency changed
     v_ids       bigint[];      -- session ids drawn, in ch_import's order
@@ -984,12 +985,16 @@ BEGIN
         UPDATE pg_temp.ch_imp i SET session_id = ins.id
           FROM ins WHERE ins.external_id = i.external_id;
 
-        SELECT coalesce(array_agg(session_id), '{}') INTO v_written
+        SELECT coalesce(array_agg(session_id), '{}'),
+               coalesce(array_agg(session_id) FILTER (WHERE state = 'c'), '{}')
+          INTO v_written, v_rewritten
           FROM pg_temp.ch_imp WHERE state IN ('n', 'c');
 
-        -- links of the sessions written
+        -- links of the sessions written (a new session has none yet: a
+        -- list of all of them made the planner read every link of the
+        -- database, issue 13)
         DELETE FROM confhaven.session_speakers ss
-         WHERE ss.session_id = ANY (v_written)
+         WHERE ss.session_id = ANY (v_rewritten)
            AND NOT EXISTS (SELECT 1 FROM pg_temp.ch_imp i
                             CROSS JOIN LATERAL unnest(i.spk_ids, i.spk_pos) AS l(id, pos)
                             WHERE i.session_id = ss.session_id AND l.id = ss.speaker_id
@@ -1002,7 +1007,7 @@ BEGIN
         ON CONFLICT DO NOTHING;
 
         DELETE FROM confhaven.session_tags st
-         WHERE st.session_id = ANY (v_written)
+         WHERE st.session_id = ANY (v_rewritten)
            AND NOT EXISTS (SELECT 1 FROM pg_temp.ch_imp i
                             CROSS JOIN LATERAL unnest(i.tag_ids, i.tag_pos) AS l(id, pos)
                             WHERE i.session_id = st.session_id AND l.id = st.tag_id
