@@ -12,7 +12,9 @@
 #     recomputation of the search columns and of search_words,
 #     search_acronyms, search_compounds and the conference counters)
 #     changes nothing: the search columns and the statistics the import
-#     kept by difference are what the sessions say.
+#     kept by difference are what the sessions say;
+#   * a vocabulary that is not what the sessions say (rows missing) is
+#     noticed by the next import that changes something, and counted again.
 #
 # On a Sessionize file (scottish-summit-2026) and on a frab XML file with
 # German sessions (31c3: compounds), through confhaven.import_schedule().
@@ -29,7 +31,7 @@ use JSON::PP ();
 use ConfHaven::Test;
 
 my $t = ConfHaven::Test->new()->needs_pg();
-$t->plan(5);
+$t->plan(6);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 my $samples = $t->samples_dir;
@@ -227,4 +229,19 @@ subtest 'a renamed speaker rewrites the sessions naming them' => sub {
     is_deeply(written($before, $after, 'sessions'), \@theirs, 'their sessions only');
     ok(exists $after->{search_words}{xylophonist}, 'the new name is a word');
     same_as_recount('scottish', 'renamed speaker');
+};
+
+# ------------------------------- a vocabulary that is not what it should be
+
+subtest 'a vocabulary out of step is counted again' => sub {
+    plan(tests => 2);
+    $t->psql("DELETE FROM confhaven.search_words WHERE conference_id ="
+             . " (SELECT id FROM confhaven.conferences WHERE slug = 'scottish')");
+    my $doc = $JSON->decode(slurp("$samples/sessionize-all_scottish-summit-2026.json"));
+    my ($s) = grep { !$_->{isServiceSession} } @{$doc->{sessions}};
+    $s->{title} = 'Zyxwvut';              # its old words go: counts below 0
+    $s->{description} = 'Qwertzuiop';
+    import_body('scottish', 'Europe/London', $JSON->encode($doc));
+    ok(scalar keys %{rows('scottish')->{search_words}} > 100, 'the vocabulary is back');
+    same_as_recount('scottish', 'after the recount');
 };
