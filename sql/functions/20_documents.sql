@@ -1,6 +1,8 @@
 -- 20_documents.sql — the search side of the data, written at import time:
 -- text search configurations per language, language detection, the weighted
--- search documents and *_norm columns of sessions (refresh_documents), and
+-- search documents and *_norm columns of sessions (_search_columns,
+-- refresh_documents), the term statistics and how an import keeps them by
+-- difference (_session_words, _session_acronyms, refresh_search_stats), and
 -- the trigger function that keeps conferences.name_norm right.
 
 -- Text search configuration for a search_lang value.
@@ -119,8 +121,199 @@ BEGIN
 END
 $$;
 
--- Recompute the search columns of one conference (called by _apply_sessions
--- after speakers/tags changed), its vocabulary and its counters.
+-- The search columns of one session (sessions.document ... abstract_norm),
+-- from its text, its track and its tag and speaker names in order: one
+-- definition for the import (only the sessions it writes) and for
+-- refresh_documents (a whole conference).
+CREATE OR REPLACE FUNCTION confhaven._search_columns(
+    title text, subtitle text, abstract_plain text, language text,
+    track text, tags text[], speakers text[])
+RETURNS TABLE (document tsvector, head_doc tsvector, search_lang text,
+               title_norm text, tags_norm text, speakers_norm text,
+               abstract_norm text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT confhaven.search_document(x.lang, title, subtitle,
+               concat_ws(' ', track, array_to_string(tags, ' ')),
+               abstract_plain, array_to_string(speakers, ' ')),
+           confhaven.search_head_document(x.lang, title, subtitle,
+               concat_ws(' ', track, array_to_string(tags, ' '))),
+           x.lang,
+           confhaven.norm(btrim(title)),
+           coalesce(confhaven.norm(concat_ws(' | ', track, array_to_string(tags, ' | '))), ''),
+           coalesce(confhaven.norm(array_to_string(speakers, ' | ')), ''),
+           coalesce(confhaven.norm(abstract_plain), '')
+      FROM (SELECT confhaven.detect_language(language,
+                       concat_ws(' ', title, subtitle, abstract_plain)) AS lang
+             OFFSET 0) x;    -- once: pulled up, it ran for each use of lang
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Term statistics (search_words, search_acronyms, search_compounds and the
+-- counters of conferences).  What one session contributes is defined once,
+-- here; refresh_search_stats sums it over a conference from scratch, the
+-- import (_apply_sessions, 30_import.sql) adds and subtracts it for the
+-- sessions it inserted, rewrote or deleted only (issue 13: an import costs
+-- what changed, not what the database holds).  Service sessions contribute
+-- nothing.
+-- ---------------------------------------------------------------------------
+
+-- The vocabulary words of a session (search_words counts the sessions that
+-- use each: its document frequency).
+CREATE OR REPLACE FUNCTION confhaven._session_words(
+    title text, tag_names text[], speaker_names text[], abstract_plain text)
+RETURNS SETOF text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT w.word
+      FROM unnest(tsvector_to_array(to_tsvector('confhaven.ch_simple',
+               concat_ws(' ', title, array_to_string(tag_names, ' '),
+                         array_to_string(speaker_names, ' '), abstract_plain)))) AS w(word)
+     WHERE length(w.word) BETWEEN 2 AND 40;
+$$;
+
+-- Acronyms a session spells out (015): "Software Defined Radio (SDR)",
+-- "SDR (Software Defined Radio)"; the acronym's letters are the initials
+-- of the words next to it (small joining words such as "as", "of" may be
+-- skipped: "Infrastructure as Code (IAC)").
+CREATE OR REPLACE FUNCTION confhaven._session_acronyms(
+    title text, subtitle text, abstract_plain text)
+RETURNS TABLE (acronym text, expansion text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT y.acr, y.exp
+      FROM (SELECT lower(x.acr) AS acr,
+                   confhaven._acronym_expansion(x.acr, x.words, x.before) AS exp
+              FROM (SELECT m[2] AS acr, m[1] AS words, true AS before
+                      FROM regexp_matches(concat_ws(' . ', title, subtitle, abstract_plain),
+                                          '((?:[[:alpha:]]+[ -]){1,9})\(([[:upper:]][[:upper:]0-9]{1,7})s?\)', 'g') m
+                    UNION ALL
+                    SELECT m[1], m[2], false
+                      FROM regexp_matches(concat_ws(' . ', title, subtitle, abstract_plain),
+                                          '\m([[:upper:]][[:upper:]0-9]{1,7})s? \(((?:[[:alpha:]]+[ -]?){2,9})\)', 'g') m) x) y
+     WHERE y.exp IS NOT NULL;
+$$;
+
+-- The long words of a German session, candidates for compounds (015): the
+-- English ones of a mixed schedule are not German compounds
+-- ("phoneboxes"), so only sessions whose search_lang is german count.
+CREATE OR REPLACE FUNCTION confhaven._session_long_words(
+    title text, subtitle text, abstract_plain text)
+RETURNS SETOF text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT t.word
+      FROM unnest(tsvector_to_array(to_tsvector('confhaven.ch_simple',
+               concat_ws(' ', title, subtitle, abstract_plain)))) t(word)
+     WHERE length(t.word) >= 7 AND t.word ~ '^[a-z]+$';
+$$;
+
+-- German compounds of a conference (015), from its sessions and its
+-- vocabulary (search_words, which must be up to date): each word of at
+-- least 4 letters found inside a word at least 3 letters longer; parts:
+-- their first and last 4 or more letters ("cloud|sicherheit", whether or
+-- not the schedule uses the part alone), and words of the vocabulary
+-- inside them.  No rows for a conference without German sessions.
+CREATE OR REPLACE FUNCTION confhaven._search_compounds_of(p_conference_id bigint)
+RETURNS TABLE (part text, word text, ndoc integer)
+LANGUAGE sql STABLE
+AS $$
+    SELECT DISTINCT x.part, w.word, w.ndoc
+      FROM (SELECT DISTINCT t.word
+              FROM confhaven.sessions s
+             CROSS JOIN LATERAL confhaven._session_long_words(s.title, s.subtitle, s.abstract_plain) t(word)
+             WHERE s.conference_id = p_conference_id AND s.search_lang = 'german' AND NOT s.is_service) g
+      JOIN confhaven.search_words w ON w.conference_id = p_conference_id AND w.word = g.word
+     CROSS JOIN LATERAL (
+            SELECT left(w.word, l) AS part FROM generate_series(4, length(w.word) - 3) l
+            UNION ALL
+            SELECT right(w.word, l) FROM generate_series(4, length(w.word) - 3) l
+            UNION ALL
+            SELECT p.word
+              FROM generate_series(2, length(w.word) - 7) i
+             CROSS JOIN LATERAL generate_series(4, length(w.word) - i - 1) l
+              JOIN confhaven.search_words p
+                ON p.conference_id = p_conference_id AND p.word = substr(w.word, i, l)) x;
+$$;
+
+-- Make search_compounds of a conference what _search_compounds_of says,
+-- writing only the rows that differ.
+CREATE OR REPLACE FUNCTION confhaven._sync_search_compounds(p_conference_id bigint)
+RETURNS void
+LANGUAGE sql VOLATILE
+AS $$
+    WITH n AS MATERIALIZED (
+        SELECT x.part, x.word, x.ndoc FROM confhaven._search_compounds_of(p_conference_id) x),
+    del AS (
+        DELETE FROM confhaven.search_compounds sc
+         WHERE sc.conference_id = p_conference_id
+           AND NOT EXISTS (SELECT 1 FROM n WHERE n.part = sc.part AND n.word = sc.word)
+        RETURNING 1)
+    INSERT INTO confhaven.search_compounds AS sc (conference_id, part, word, ndoc)
+    SELECT p_conference_id, n.part, n.word, n.ndoc FROM n
+    ON CONFLICT (part, conference_id, word) DO UPDATE SET ndoc = EXCLUDED.ndoc
+     WHERE sc.ndoc IS DISTINCT FROM EXCLUDED.ndoc;
+$$;
+
+-- Counters of a conference kept on its row: sessions, longest session and
+-- languages (non-service sessions); true when the row changed.
+CREATE OR REPLACE FUNCTION confhaven._refresh_conference_counters(p_conference_id bigint)
+RETURNS boolean
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    UPDATE confhaven.conferences c
+       SET session_count = x.n, max_duration = x.maxd, name_norm = confhaven.norm(c.name),
+           search_langs = x.langs
+      FROM (SELECT count(*) FILTER (WHERE NOT s.is_service) AS n,
+                   coalesce(max(s.end_at - s.start_at) FILTER (WHERE NOT s.is_service), interval '0') AS maxd,
+                   coalesce(array_agg(DISTINCT s.search_lang) FILTER (WHERE NOT s.is_service), '{}') AS langs
+              FROM confhaven.sessions s WHERE s.conference_id = p_conference_id) x
+     WHERE c.id = p_conference_id
+       AND (c.session_count, c.max_duration, c.name_norm, c.search_langs)
+           IS DISTINCT FROM (x.n, x.maxd, confhaven.norm(c.name), x.langs);
+    RETURN FOUND;
+END
+$$;
+
+-- All term statistics of one conference from scratch (the import keeps
+-- them by difference; this is the reference it must equal, and the repair
+-- after a change to how they are computed).
+CREATE OR REPLACE FUNCTION confhaven.refresh_search_stats(p_conference_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    DELETE FROM confhaven.search_words WHERE conference_id = p_conference_id;
+    INSERT INTO confhaven.search_words (conference_id, word, ndoc)
+    SELECT p_conference_id, w.word, count(DISTINCT s.id)
+      FROM confhaven.sessions s
+     CROSS JOIN LATERAL confhaven._session_words(s.title, s.tag_names, s.speaker_names,
+                                                 s.abstract_plain) AS w(word)
+     WHERE s.conference_id = p_conference_id AND NOT s.is_service
+     GROUP BY w.word;
+
+    DELETE FROM confhaven.search_acronyms WHERE conference_id = p_conference_id;
+    INSERT INTO confhaven.search_acronyms (conference_id, acronym, expansion)
+    SELECT DISTINCT p_conference_id, a.acronym, a.expansion
+      FROM confhaven.sessions s
+     CROSS JOIN LATERAL confhaven._session_acronyms(s.title, s.subtitle, s.abstract_plain) a
+     WHERE s.conference_id = p_conference_id AND NOT s.is_service;
+
+    DELETE FROM confhaven.search_compounds WHERE conference_id = p_conference_id;
+    INSERT INTO confhaven.search_compounds (conference_id, part, word, ndoc)
+    SELECT p_conference_id, x.part, x.word, x.ndoc
+      FROM confhaven._search_compounds_of(p_conference_id) x;
+
+    PERFORM confhaven._refresh_conference_counters(p_conference_id);
+END
+$$;
+
+-- Recompute the search columns of every session of one conference from
+-- its rows and links, and then its term statistics; returns the number of
+-- sessions whose search columns changed.  Imports keep both up to date by
+-- themselves (only what changed); this is for a change to how documents
+-- are built (run it for every conference), and the reference in tests.
 CREATE OR REPLACE FUNCTION confhaven.refresh_documents(p_conference_id bigint)
 RETURNS integer
 LANGUAGE plpgsql
@@ -130,7 +323,7 @@ BEGIN
     -- src once per session (MATERIALIZED: inlined, its tag and speaker
     -- subqueries ran once per use of their columns, six times a session)
     WITH src AS MATERIALIZED (
-        SELECT s2.id, s2.title, s2.subtitle, s2.abstract_plain, tr.name AS track,
+        SELECT s2.id, s2.title, s2.subtitle, s2.abstract_plain, s2.language, tr.name AS track,
                coalesce((SELECT array_agg(t.name ORDER BY st.position)
                            FROM confhaven.session_tags st
                            JOIN confhaven.tags t ON t.id = st.tag_id
@@ -138,26 +331,19 @@ BEGIN
                coalesce((SELECT array_agg(sp.name ORDER BY ss.position)
                            FROM confhaven.session_speakers ss
                            JOIN confhaven.speakers sp ON sp.id = ss.speaker_id
-                          WHERE ss.session_id = s2.id), '{}') AS speakers,
-               confhaven.detect_language(s2.language, concat_ws(' ', s2.title, s2.subtitle, s2.abstract_plain)) AS lang
+                          WHERE ss.session_id = s2.id), '{}') AS speakers
           FROM confhaven.sessions s2
           LEFT JOIN confhaven.tracks tr ON tr.id = s2.track_id
          WHERE s2.conference_id = p_conference_id),
     d AS MATERIALIZED (
-        SELECT src.id, src.lang, src.tags, src.speakers,
-               confhaven.search_document(src.lang, src.title, src.subtitle,
-                   concat_ws(' ', src.track, array_to_string(src.tags, ' ')),
-                   src.abstract_plain, array_to_string(src.speakers, ' ')) AS doc,
-               confhaven.search_head_document(src.lang, src.title, src.subtitle,
-                   concat_ws(' ', src.track, array_to_string(src.tags, ' '))) AS head,
-               confhaven.norm(btrim(src.title)) AS title_norm,
-               coalesce(confhaven.norm(concat_ws(' | ', src.track, array_to_string(src.tags, ' | '))), '') AS tags_norm,
-               coalesce(confhaven.norm(array_to_string(src.speakers, ' | ')), '') AS speakers_norm,
-               coalesce(confhaven.norm(src.abstract_plain), '') AS abstract_norm
-          FROM src)
+        SELECT src.id, src.tags, src.speakers, c.*
+          FROM src
+         CROSS JOIN LATERAL confhaven._search_columns(src.title, src.subtitle, src.abstract_plain,
+                                                      src.language, src.track, src.tags,
+                                                      src.speakers) c)
     UPDATE confhaven.sessions s
-       SET document = d.doc, head_doc = d.head, search_lang = d.lang, title_norm = d.title_norm,
-           tags_norm = d.tags_norm, speakers_norm = d.speakers_norm,
+       SET document = d.document, head_doc = d.head_doc, search_lang = d.search_lang,
+           title_norm = d.title_norm, tags_norm = d.tags_norm, speakers_norm = d.speakers_norm,
            abstract_norm = d.abstract_norm,
            speaker_names = d.speakers, tag_names = d.tags
       FROM d
@@ -165,82 +351,11 @@ BEGIN
        AND (s.document, s.head_doc, s.search_lang, s.title_norm, s.tags_norm, s.speakers_norm,
             s.abstract_norm, s.speaker_names, s.tag_names)
            IS DISTINCT FROM
-           (d.doc, d.head, d.lang, d.title_norm, d.tags_norm, d.speakers_norm,
+           (d.document, d.head_doc, d.search_lang, d.title_norm, d.tags_norm, d.speakers_norm,
             d.abstract_norm, d.speakers, d.tags);
     GET DIAGNOSTICS n = ROW_COUNT;
 
-    DELETE FROM confhaven.search_words WHERE conference_id = p_conference_id;
-    INSERT INTO confhaven.search_words (conference_id, word, ndoc)
-    SELECT p_conference_id, w.word, count(DISTINCT s.id)
-      FROM confhaven.sessions s
-     CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('confhaven.ch_simple',
-                concat_ws(' ', s.title, array_to_string(s.tag_names, ' '),
-                          array_to_string(s.speaker_names, ' '), s.abstract_plain)))) AS w(word)
-     WHERE s.conference_id = p_conference_id AND NOT s.is_service
-       AND length(w.word) BETWEEN 2 AND 40
-     GROUP BY w.word;
-
-    -- acronyms the schedule spells out (015): "Software Defined Radio
-    -- (SDR)", "SDR (Software Defined Radio)"; the acronym's letters are the
-    -- initials of the words next to it (small joining words such as "as",
-    -- "of" may be skipped: "Infrastructure as Code (IAC)")
-    DELETE FROM confhaven.search_acronyms WHERE conference_id = p_conference_id;
-    INSERT INTO confhaven.search_acronyms (conference_id, acronym, expansion)
-    SELECT DISTINCT p_conference_id, y.acr, y.exp
-      FROM (SELECT lower(x.acr) AS acr,
-                   confhaven._acronym_expansion(x.acr, x.words, x.before) AS exp
-              FROM confhaven.sessions s
-             CROSS JOIN LATERAL (
-                    SELECT m[2] AS acr, m[1] AS words, true AS before
-                      FROM regexp_matches(concat_ws(' . ', s.title, s.subtitle, s.abstract_plain),
-                                          '((?:[[:alpha:]]+[ -]){1,9})\(([[:upper:]][[:upper:]0-9]{1,7})s?\)', 'g') m
-                    UNION ALL
-                    SELECT m[1], m[2], false
-                      FROM regexp_matches(concat_ws(' . ', s.title, s.subtitle, s.abstract_plain),
-                                          '\m([[:upper:]][[:upper:]0-9]{1,7})s? \(((?:[[:alpha:]]+[ -]?){2,9})\)', 'g') m) x
-             WHERE s.conference_id = p_conference_id AND NOT s.is_service) y
-     WHERE y.exp IS NOT NULL;
-
-    -- German compounds (015): each word of at least 4 letters found
-    -- inside a word at least 3 letters longer, in schedules with German
-    -- sessions
-    DELETE FROM confhaven.search_compounds WHERE conference_id = p_conference_id;
-    IF EXISTS (SELECT 1 FROM confhaven.sessions s
-                WHERE s.conference_id = p_conference_id AND s.search_lang = 'german' AND NOT s.is_service) THEN
-        -- the long words of the German sessions (the English ones of a
-        -- mixed schedule are not German compounds: "phoneboxes"); parts:
-        -- their first and last 4 or more letters ("cloud|sicherheit",
-        -- whether or not the schedule uses the part alone), and words of
-        -- the vocabulary inside them
-        INSERT INTO confhaven.search_compounds (conference_id, part, word, ndoc)
-        SELECT DISTINCT p_conference_id, x.part, w.word, w.ndoc
-          FROM (SELECT DISTINCT t.word
-                  FROM confhaven.sessions s
-                 CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('confhaven.ch_simple',
-                            concat_ws(' ', s.title, s.subtitle, s.abstract_plain)))) t(word)
-                 WHERE s.conference_id = p_conference_id AND s.search_lang = 'german' AND NOT s.is_service
-                   AND length(t.word) >= 7 AND t.word ~ '^[a-z]+$') g
-          JOIN confhaven.search_words w ON w.conference_id = p_conference_id AND w.word = g.word
-         CROSS JOIN LATERAL (
-                SELECT left(w.word, l) AS part FROM generate_series(4, length(w.word) - 3) l
-                UNION ALL
-                SELECT right(w.word, l) FROM generate_series(4, length(w.word) - 3) l
-                UNION ALL
-                SELECT p.word
-                  FROM generate_series(2, length(w.word) - 7) i
-                 CROSS JOIN LATERAL generate_series(4, length(w.word) - i - 1) l
-                  JOIN confhaven.search_words p
-                    ON p.conference_id = p_conference_id AND p.word = substr(w.word, i, l)) x;
-    END IF;
-
-    UPDATE confhaven.conferences c
-       SET session_count = x.n, max_duration = x.maxd, name_norm = confhaven.norm(c.name),
-           search_langs = x.langs
-      FROM (SELECT count(*) FILTER (WHERE NOT s.is_service) AS n,
-                   coalesce(max(s.end_at - s.start_at) FILTER (WHERE NOT s.is_service), interval '0') AS maxd,
-                   coalesce(array_agg(DISTINCT s.search_lang) FILTER (WHERE NOT s.is_service), '{}') AS langs
-              FROM confhaven.sessions s WHERE s.conference_id = p_conference_id) x
-     WHERE c.id = p_conference_id;
+    PERFORM confhaven.refresh_search_stats(p_conference_id);
     RETURN n;
 END
 $$;

@@ -2,11 +2,18 @@
 --
 -- Three parsers (Sessionize "All" JSON, pretalx/frab schedule JSON, frab /
 -- pentabarf schedule.xml) each turn the file into one normalised jsonb array
--- of sessions; confhaven._apply_sessions() then writes that array set-based
--- (upsert by (conference, external_id), delete vanished sessions, rebuild the
--- speaker/tag links, drop orphan speakers/rooms/tracks/tags, refresh the
--- search documents).  The whole import is one statement, so any error rolls
--- everything back and leaves the previous data untouched.
+-- of sessions; confhaven._apply_sessions() then writes that array set-based,
+-- and only what changed (issue 13): sessions are matched by (conference,
+-- external_id) and compared with the file; only new and changed sessions
+-- are written, each once with its search columns, vanished ones deleted,
+-- the speaker/tag links of the sessions written rewritten, orphan
+-- speakers/rooms/tracks/tags dropped, and the term statistics of the
+-- conference (search_words, search_acronyms, search_compounds) corrected
+-- by what the sessions written or deleted contributed before and after
+-- (20_documents.sql; refresh_documents recomputes all of it from scratch).
+-- A re-import of an unchanged file writes no session.  The whole import is
+-- one statement, so any error rolls everything back and leaves the previous
+-- data untouched.
 --
 -- Normalised session (keys of the jsonb objects in the array):
 --   external_id, title, subtitle, abstract, start_at, end_at (timestamptz as
@@ -277,6 +284,9 @@ DECLARE
     categories jsonb := confhaven._j_array(doc, 'categories', '$', false);
     rooms      jsonb := confhaven._j_array(doc, 'rooms', '$', false);
     spk_map    jsonb := '{}';
+    spk_keys   text[] := '{}';    -- speakers in file order, made into spk_map
+    spk_vals   jsonb[] := '{}';   -- at the end (growing a jsonb object one key
+                                  -- at a time copied it whole every time)
     room_map   jsonb := '{}';
     item_map   jsonb := '{}';   -- category item id -> {role, name, prio}
     out        jsonb[] := '{}';
@@ -315,10 +325,14 @@ BEGIN
             PERFORM confhaven._fail('CH422', path || ' has neither fullName nor firstName/lastName',
                 'Every speaker needs a name.');
         END IF;
-        spk_map := spk_map || jsonb_build_object(sid, jsonb_build_object(
+        spk_keys := spk_keys || sid;
+        spk_vals := spk_vals || jsonb_build_object(
             'external_id', sid, 'name', nm,
-            'bio', nullif(btrim(confhaven._j_text(e, 'bio', path, false)), '')));
+            'bio', nullif(btrim(confhaven._j_text(e, 'bio', path, false)), ''));
     END LOOP;
+    -- a repeated id: the last one counts, as it did key by key
+    spk_map := coalesce((SELECT jsonb_object_agg(u.sk, u.sv ORDER BY u.so)
+                           FROM unnest(spk_keys, spk_vals) WITH ORDINALITY AS u(sk, sv, so)), '{}');
 
     -- rooms: id -> {name, sort}
     FOR e, i IN SELECT x, o - 1 FROM jsonb_array_elements(rooms) WITH ORDINALITY AS t(x, o) LOOP
@@ -664,15 +678,98 @@ $$;
 CREATE OR REPLACE FUNCTION confhaven._apply_sessions(p_conf bigint, p_sessions jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
+-- the temporary tables' estimates once led the planner to JIT-compile
+-- statements that run in milliseconds, for a second each
+SET jit = off
 AS $$
 DECLARE
-    dup       record;
-    n_ins     integer;
-    n_upd     integer;
-    n_del     integer;
-    n_total   integer;
-    n_service integer;
+    dup         record;
+    n_ins       integer;
+    n_upd       integer;
+    n_del       integer;
+    n_total     integer;
+    n_service   integer;
+    n_neg       integer;       -- words whose count went below zero
+    n_new_words integer;       -- words new in the vocabulary
+    n_gone      integer;       -- words no session uses any more
+    v_written   bigint[] := '{}';  -- sessions inserted or rewritten
+    v_rewritten bigint[];      -- of these, sessions that were there before
+    v_deleted   bigint[];      -- sessions deleted
+    v_words     text[];        -- words whose document frequency changed
+    v_ids       bigint[];      -- session ids drawn, in ch_import's order
+    v_seq       regclass;
 BEGIN
+    -- The import works on temporary tables (the file, the conference's
+    -- sessions as they are), ANALYZEd so that the planner knows their
+    -- sizes: the statistics of confhaven.sessions know nothing yet of a
+    -- new conference's rows, and joins planned on them crossed every
+    -- session with every other (issue 13).
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_imp (
+        ord           integer,
+        scan          integer,     -- place in ch_import
+        path          text,
+        external_id   text,
+        title         text,
+        subtitle      text,
+        abstract      text,
+        start_at      timestamptz,
+        end_at        timestamptz,
+        room          text,
+        room_sort     integer,
+        track         text,
+        level         text,
+        level_detail  text,
+        format        text,
+        language      text,
+        is_service    boolean,
+        is_plenum     boolean,
+        tags          jsonb,
+        speakers      jsonb,
+        -- filled from the database:
+        state         "char",      -- n new, c changed, u unchanged
+        session_id    bigint,
+        room_id       bigint,
+        track_id      bigint,
+        spk_ids       bigint[],    -- linked speakers, by position
+        spk_pos       integer[],
+        speaker_names text[],
+        tag_ids       bigint[],    -- linked tags, by position
+        tag_pos       integer[],
+        tag_names     text[],
+        abstract_plain text
+    ) ON COMMIT DROP;
+    TRUNCATE pg_temp.ch_imp;
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_old (
+        id            bigint,
+        external_id   text,
+        state         "char",      -- c changed, u unchanged, d deleted
+        title         text,
+        subtitle      text,
+        abstract      text,
+        abstract_plain text,
+        start_at      timestamptz,
+        end_at        timestamptz,
+        room_id       bigint,
+        track_id      bigint,
+        level         text,
+        level_detail  text,
+        format        text,
+        language      text,
+        is_service    boolean,
+        is_plenum     boolean,
+        search_lang   text,
+        speaker_names text[],
+        tag_names     text[],
+        spk_ids       bigint[],
+        spk_pos       integer[],
+        tag_ids       bigint[],
+        tag_pos       integer[]
+    ) ON COMMIT DROP;
+    TRUNCATE pg_temp.ch_old;
+
+    -- the file's sessions as rows, first in the table of the importer
+    -- before issue 13, column for column: new sessions take their ids in
+    -- the order in which it stores them (see v_ids), as they always did
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_import (
         ord          integer,
         path         text,
@@ -695,7 +792,6 @@ BEGIN
         speakers     jsonb
     ) ON COMMIT DROP;
     TRUNCATE pg_temp.ch_import;
-
     INSERT INTO pg_temp.ch_import
     SELECT o::int, x.path, x.external_id, x.title, x.subtitle, x.abstract, x.start_at, x.end_at,
            x.room, x.room_sort, x.track, x.level, x.level_detail, x.format, x.language,
@@ -724,7 +820,8 @@ BEGIN
             'Upload the full schedule export. To retire a conference, set is_active = false instead.');
     END IF;
 
-    -- dimensions
+    -- dimensions (rows that exist and did not change are not written;
+    -- read from ch_import, whose order decides their ids, as it did)
     INSERT INTO confhaven.rooms (conference_id, name, sort)
     SELECT p_conf, room, min(coalesce(room_sort, 100000))
       FROM pg_temp.ch_import WHERE room IS NOT NULL GROUP BY room
@@ -748,81 +845,289 @@ BEGIN
        SET name = EXCLUDED.name, bio = EXCLUDED.bio
      WHERE (speakers.name, speakers.bio) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.bio);
 
-    -- sessions
-    WITH up AS (
-        INSERT INTO confhaven.sessions AS s
-              (conference_id, external_id, title, subtitle, abstract, abstract_plain, start_at, end_at,
-               room_id, track_id, level, level_detail, format, language, is_service, is_plenum)
-        SELECT p_conf, i.external_id, i.title, i.subtitle, i.abstract, confhaven.plain_text(i.abstract),
-               i.start_at, i.end_at, r.id, t.id, i.level, i.level_detail, i.format, i.language,
-               i.is_service, i.is_plenum
-          FROM pg_temp.ch_import i
-          LEFT JOIN confhaven.rooms r ON r.conference_id = p_conf AND r.name = i.room
-          LEFT JOIN confhaven.tracks t ON t.conference_id = p_conf AND t.name = i.track
-        ON CONFLICT (conference_id, external_id) DO UPDATE
-           SET title = EXCLUDED.title, subtitle = EXCLUDED.subtitle, abstract = EXCLUDED.abstract,
-               abstract_plain = EXCLUDED.abstract_plain, start_at = EXCLUDED.start_at,
-               end_at = EXCLUDED.end_at, room_id = EXCLUDED.room_id, track_id = EXCLUDED.track_id,
-               level = EXCLUDED.level, level_detail = EXCLUDED.level_detail, format = EXCLUDED.format,
-               language = EXCLUDED.language, is_service = EXCLUDED.is_service,
-               is_plenum = EXCLUDED.is_plenum, updated_at = now()
-        RETURNING (xmax = 0) AS inserted)
-    SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
-      INTO n_ins, n_upd FROM up;
+    INSERT INTO pg_temp.ch_imp (ord, scan, path, external_id, title, subtitle, abstract, start_at,
+                                end_at, room, room_sort, track, level, level_detail, format,
+                                language, is_service, is_plenum, tags, speakers)
+    SELECT i.ord, row_number() OVER (ORDER BY i.ctid), i.path, i.external_id, i.title, i.subtitle,
+           i.abstract, i.start_at, i.end_at, i.room, i.room_sort, i.track, i.level,
+           i.level_detail, i.format, i.language, i.is_service, i.is_plenum, i.tags, i.speakers
+      FROM pg_temp.ch_import i;
+    ANALYZE pg_temp.ch_imp;
 
-    DELETE FROM confhaven.sessions s
-     WHERE s.conference_id = p_conf
-       AND NOT EXISTS (SELECT 1 FROM pg_temp.ch_import i WHERE i.external_id = s.external_id);
-    GET DIAGNOSTICS n_del = ROW_COUNT;
+    -- each imported session's room, track, speakers and tags, looked up
+    -- by their unique keys (OFFSET 0 keeps the lookups as they are
+    -- written: as joins, estimated at one row each, they crossed every
+    -- session with every speaker).  A speaker or tag named twice keeps
+    -- its first position.
+    UPDATE pg_temp.ch_imp i
+       SET room_id = (SELECT r.id FROM confhaven.rooms r
+                       WHERE r.conference_id = p_conf AND r.name = i.room),
+           track_id = (SELECT t.id FROM confhaven.tracks t
+                        WHERE t.conference_id = p_conf AND t.name = i.track),
+           spk_ids = sp.ids, spk_pos = sp.pos, speaker_names = sp.names,
+           tag_ids = tg.ids, tag_pos = tg.pos, tag_names = tg.names
+      FROM pg_temp.ch_imp i2
+     CROSS JOIN LATERAL (
+            SELECT coalesce(array_agg(y.id ORDER BY y.o), '{}') AS ids,
+                   coalesce(array_agg(y.o ORDER BY y.o), '{}') AS pos,
+                   coalesce(array_agg(y.name ORDER BY y.o), '{}') AS names
+              FROM (SELECT DISTINCT ON (sp.id) sp.id, x.o::int AS o, sp.name
+                      FROM jsonb_array_elements(i2.speakers) WITH ORDINALITY AS x(e, o)
+                     CROSS JOIN LATERAL (SELECT sp.id, sp.name FROM confhaven.speakers sp
+                                          WHERE sp.conference_id = p_conf
+                                            AND sp.external_id = x.e ->> 'external_id'
+                                         OFFSET 0) sp
+                     ORDER BY sp.id, x.o) y) sp
+     CROSS JOIN LATERAL (
+            SELECT coalesce(array_agg(y.id ORDER BY y.o), '{}') AS ids,
+                   coalesce(array_agg(y.o ORDER BY y.o), '{}') AS pos,
+                   coalesce(array_agg(y.name ORDER BY y.o), '{}') AS names
+              FROM (SELECT DISTINCT ON (t.id) t.id, x.o::int AS o, t.name
+                      FROM jsonb_array_elements_text(i2.tags) WITH ORDINALITY AS x(e, o)
+                     CROSS JOIN LATERAL (SELECT t.id, t.name FROM confhaven.tags t
+                                          WHERE t.conference_id = p_conf AND t.name = btrim(x.e)
+                                         OFFSET 0) t
+                     ORDER BY t.id, x.o) y) tg
+     WHERE i2.ctid = i.ctid;
 
-    -- links (rewritten; cheap at schedule sizes).  Each session and each
-    -- speaker or tag is looked up by its unique key from the imported row
-    -- (OFFSET 0 keeps the lookups as they are written): the planner's
-    -- statistics know nothing yet of a new conference's rows and, as
-    -- joins, estimated one row each and crossed every session with every
-    -- speaker (486 x 1,000 rows for a 1,000-session import, seconds,
-    -- growing with the database; issue 13).
-    DELETE FROM confhaven.session_speakers ss USING confhaven.sessions s
-     WHERE ss.session_id = s.id AND s.conference_id = p_conf;
-    INSERT INTO confhaven.session_speakers (session_id, speaker_id, position)
-    SELECT DISTINCT ON (s.id, sp.id) s.id, sp.id, x.o
-      FROM pg_temp.ch_import i
-     CROSS JOIN LATERAL (SELECT s.id FROM confhaven.sessions s
-                          WHERE s.conference_id = p_conf AND s.external_id = i.external_id OFFSET 0) s
-     CROSS JOIN LATERAL jsonb_array_elements(i.speakers) WITH ORDINALITY AS x(e, o)
-     CROSS JOIN LATERAL (SELECT sp.id FROM confhaven.speakers sp
-                          WHERE sp.conference_id = p_conf AND sp.external_id = x.e ->> 'external_id'
-                          OFFSET 0) sp
-     ORDER BY s.id, sp.id, x.o;
+    -- the conference's sessions as they are, with their links
+    INSERT INTO pg_temp.ch_old
+    SELECT s.id, s.external_id, 'u', s.title, s.subtitle, s.abstract, s.abstract_plain,
+           s.start_at, s.end_at, s.room_id, s.track_id, s.level, s.level_detail, s.format,
+           s.language, s.is_service, s.is_plenum, s.search_lang, s.speaker_names, s.tag_names,
+           coalesce(sp.ids, '{}'), coalesce(sp.pos, '{}'), coalesce(tg.ids, '{}'), coalesce(tg.pos, '{}')
+      FROM confhaven.sessions s
+     CROSS JOIN LATERAL (SELECT array_agg(ss.speaker_id ORDER BY ss.position) AS ids,
+                                array_agg(ss.position ORDER BY ss.position) AS pos
+                           FROM confhaven.session_speakers ss WHERE ss.session_id = s.id) sp
+     CROSS JOIN LATERAL (SELECT array_agg(st.tag_id ORDER BY st.position) AS ids,
+                                array_agg(st.position ORDER BY st.position) AS pos
+                           FROM confhaven.session_tags st WHERE st.session_id = s.id) tg
+     WHERE s.conference_id = p_conf;
+    ANALYZE pg_temp.ch_old;
 
-    DELETE FROM confhaven.session_tags st USING confhaven.sessions s
-     WHERE st.session_id = s.id AND s.conference_id = p_conf;
-    INSERT INTO confhaven.session_tags (session_id, tag_id, position)
-    SELECT DISTINCT ON (s.id, t.id) s.id, t.id, x.o
-      FROM pg_temp.ch_import i
-     CROSS JOIN LATERAL (SELECT s.id FROM confhaven.sessions s
-                          WHERE s.conference_id = p_conf AND s.external_id = i.external_id OFFSET 0) s
-     CROSS JOIN LATERAL jsonb_array_elements_text(i.tags) WITH ORDINALITY AS x(e, o)
-     CROSS JOIN LATERAL (SELECT t.id FROM confhaven.tags t
-                          WHERE t.conference_id = p_conf AND t.name = btrim(x.e) OFFSET 0) t
-     ORDER BY s.id, t.id, x.o;
+    -- what changed: a session is rewritten only when one of its columns
+    -- or links differs from the file (a re-import of the same file writes
+    -- no session)
+    UPDATE pg_temp.ch_imp i
+       SET session_id = o.id,
+           state = CASE WHEN (i.title, i.subtitle, i.abstract, i.start_at, i.end_at, i.room_id,
+                              i.track_id, i.level, i.level_detail, i.format, i.language,
+                              i.is_service, i.is_plenum, i.speaker_names, i.tag_names,
+                              i.spk_ids, i.spk_pos, i.tag_ids, i.tag_pos)
+                             IS NOT DISTINCT FROM
+                             (o.title, o.subtitle, o.abstract, o.start_at, o.end_at, o.room_id,
+                              o.track_id, o.level, o.level_detail, o.format, o.language,
+                              o.is_service, o.is_plenum, o.speaker_names, o.tag_names,
+                              o.spk_ids, o.spk_pos, o.tag_ids, o.tag_pos)
+                        THEN 'u' ELSE 'c' END
+      FROM pg_temp.ch_old o
+     WHERE o.external_id = i.external_id;
+    UPDATE pg_temp.ch_imp i SET state = 'n' WHERE i.state IS NULL;
+    UPDATE pg_temp.ch_old o SET state = i.state
+      FROM pg_temp.ch_imp i WHERE i.session_id = o.id AND i.state = 'c';
+    UPDATE pg_temp.ch_old o SET state = 'd'
+     WHERE NOT EXISTS (SELECT 1 FROM pg_temp.ch_imp i WHERE i.external_id = o.external_id);
+    SELECT count(*) FILTER (WHERE state = 'n'), count(*) FILTER (WHERE state <> 'n'),
+           count(*) FILTER (WHERE is_service)
+      INTO n_ins, n_upd, n_service FROM pg_temp.ch_imp;
+    SELECT count(*), coalesce(array_agg(id), '{}') INTO n_del, v_deleted
+      FROM pg_temp.ch_old WHERE state = 'd';
 
-    -- orphans
-    DELETE FROM confhaven.speakers sp WHERE sp.conference_id = p_conf
-       AND NOT EXISTS (SELECT 1 FROM confhaven.session_speakers ss WHERE ss.speaker_id = sp.id);
-    DELETE FROM confhaven.tags t WHERE t.conference_id = p_conf
-       AND NOT EXISTS (SELECT 1 FROM confhaven.session_tags st WHERE st.tag_id = t.id);
-    DELETE FROM confhaven.rooms r WHERE r.conference_id = p_conf
-       AND NOT EXISTS (SELECT 1 FROM confhaven.sessions s WHERE s.room_id = r.id);
-    DELETE FROM confhaven.tracks t WHERE t.conference_id = p_conf
-       AND NOT EXISTS (SELECT 1 FROM confhaven.sessions s WHERE s.track_id = t.id);
+    -- ids: the importer before issue 13 upserted every session of the
+    -- file, drawing an id for each in the order of ch_import, and new
+    -- sessions kept theirs; the same ids are drawn here (one by one: an
+    -- import of another conference may draw at the same time)
+    v_seq := pg_get_serial_sequence('confhaven.sessions', 'id')::regclass;
+    v_ids := ARRAY(SELECT nextval(v_seq) FROM generate_series(1, n_total));
 
-    PERFORM confhaven.refresh_documents(p_conf);
+    IF n_ins + n_del > 0 OR EXISTS (SELECT 1 FROM pg_temp.ch_imp WHERE state = 'c') THEN
+        -- sessions: each row written once, with its search columns
+        -- (20_documents.sql, _search_columns)
+        UPDATE pg_temp.ch_imp SET abstract_plain = confhaven.plain_text(abstract)
+         WHERE state IN ('n', 'c');
+
+        DELETE FROM confhaven.sessions s WHERE s.id = ANY (v_deleted);
+
+        UPDATE confhaven.sessions s
+           SET title = i.title, subtitle = i.subtitle, abstract = i.abstract,
+               abstract_plain = i.abstract_plain, start_at = i.start_at, end_at = i.end_at,
+               room_id = i.room_id, track_id = i.track_id, level = i.level,
+               level_detail = i.level_detail, format = i.format, language = i.language,
+               is_service = i.is_service, is_plenum = i.is_plenum, updated_at = now(),
+               document = d.document, head_doc = d.head_doc, search_lang = d.search_lang,
+               title_norm = d.title_norm, tags_norm = d.tags_norm,
+               speakers_norm = d.speakers_norm, abstract_norm = d.abstract_norm,
+               speaker_names = i.speaker_names, tag_names = i.tag_names
+          FROM pg_temp.ch_imp i
+         CROSS JOIN LATERAL confhaven._search_columns(i.title, i.subtitle, i.abstract_plain,
+                                                      i.language, i.track, i.tag_names,
+                                                      i.speaker_names) d
+         WHERE i.state = 'c' AND s.id = i.session_id;
+
+        WITH ins AS (
+            INSERT INTO confhaven.sessions
+                  (id, conference_id, external_id, title, subtitle, abstract, abstract_plain,
+                   start_at, end_at, room_id, track_id, level, level_detail, format, language,
+                   is_service, is_plenum, document, head_doc, search_lang, title_norm,
+                   tags_norm, speakers_norm, abstract_norm, speaker_names, tag_names)
+            SELECT v_ids[i.scan], p_conf, i.external_id, i.title, i.subtitle, i.abstract,
+                   i.abstract_plain, i.start_at, i.end_at, i.room_id, i.track_id, i.level, i.level_detail,
+                   i.format, i.language, i.is_service, i.is_plenum, d.document, d.head_doc,
+                   d.search_lang, d.title_norm, d.tags_norm, d.speakers_norm, d.abstract_norm,
+                   i.speaker_names, i.tag_names
+              FROM pg_temp.ch_imp i
+             CROSS JOIN LATERAL confhaven._search_columns(i.title, i.subtitle, i.abstract_plain,
+                                                          i.language, i.track, i.tag_names,
+                                                          i.speaker_names) d
+             WHERE i.state = 'n'
+            RETURNING id, external_id)
+        UPDATE pg_temp.ch_imp i SET session_id = ins.id
+          FROM ins WHERE ins.external_id = i.external_id;
+
+        SELECT coalesce(array_agg(session_id), '{}'),
+               coalesce(array_agg(session_id) FILTER (WHERE state = 'c'), '{}')
+          INTO v_written, v_rewritten
+          FROM pg_temp.ch_imp WHERE state IN ('n', 'c');
+
+        -- links of the sessions written (a new session has none yet: a
+        -- list of all of them made the planner read every link of the
+        -- database, issue 13)
+        DELETE FROM confhaven.session_speakers ss
+         WHERE ss.session_id = ANY (v_rewritten)
+           AND NOT EXISTS (SELECT 1 FROM pg_temp.ch_imp i
+                            CROSS JOIN LATERAL unnest(i.spk_ids, i.spk_pos) AS l(id, pos)
+                            WHERE i.session_id = ss.session_id AND l.id = ss.speaker_id
+                              AND l.pos = ss.position);
+        INSERT INTO confhaven.session_speakers (session_id, speaker_id, position)
+        SELECT i.session_id, l.id, l.pos
+          FROM pg_temp.ch_imp i
+         CROSS JOIN LATERAL unnest(i.spk_ids, i.spk_pos) AS l(id, pos)
+         WHERE i.state IN ('n', 'c')
+        ON CONFLICT DO NOTHING;
+
+        DELETE FROM confhaven.session_tags st
+         WHERE st.session_id = ANY (v_rewritten)
+           AND NOT EXISTS (SELECT 1 FROM pg_temp.ch_imp i
+                            CROSS JOIN LATERAL unnest(i.tag_ids, i.tag_pos) AS l(id, pos)
+                            WHERE i.session_id = st.session_id AND l.id = st.tag_id
+                              AND l.pos = st.position);
+        INSERT INTO confhaven.session_tags (session_id, tag_id, position)
+        SELECT i.session_id, l.id, l.pos
+          FROM pg_temp.ch_imp i
+         CROSS JOIN LATERAL unnest(i.tag_ids, i.tag_pos) AS l(id, pos)
+         WHERE i.state IN ('n', 'c')
+        ON CONFLICT DO NOTHING;
+
+        -- orphans
+        DELETE FROM confhaven.speakers sp WHERE sp.conference_id = p_conf
+           AND NOT EXISTS (SELECT 1 FROM confhaven.session_speakers ss WHERE ss.speaker_id = sp.id);
+        DELETE FROM confhaven.tags t WHERE t.conference_id = p_conf
+           AND NOT EXISTS (SELECT 1 FROM confhaven.session_tags st WHERE st.tag_id = t.id);
+        DELETE FROM confhaven.rooms r WHERE r.conference_id = p_conf
+           AND NOT EXISTS (SELECT 1 FROM confhaven.sessions s WHERE s.room_id = r.id);
+        DELETE FROM confhaven.tracks t WHERE t.conference_id = p_conf
+           AND NOT EXISTS (SELECT 1 FROM confhaven.sessions s WHERE s.track_id = t.id);
+
+        -- term statistics by difference (20_documents.sql): what the
+        -- sessions written or deleted contributed before, subtracted;
+        -- what the sessions written contribute now, added
+        WITH d AS (
+            SELECT w.word, sum(x.n)::integer AS n
+              FROM (SELECT o.title, o.tag_names, o.speaker_names, o.abstract_plain, -1 AS n
+                      FROM pg_temp.ch_old o WHERE o.state IN ('c', 'd') AND NOT o.is_service
+                    UNION ALL
+                    SELECT i.title, i.tag_names, i.speaker_names, i.abstract_plain, 1
+                      FROM pg_temp.ch_imp i WHERE i.state IN ('n', 'c') AND NOT i.is_service) x
+             CROSS JOIN LATERAL confhaven._session_words(x.title, x.tag_names, x.speaker_names,
+                                                         x.abstract_plain) AS w(word)
+             GROUP BY w.word HAVING sum(x.n) <> 0),
+        up AS (
+            INSERT INTO confhaven.search_words AS sw (conference_id, word, ndoc)
+            SELECT p_conf, d.word, d.n FROM d
+            ON CONFLICT (conference_id, word) DO UPDATE SET ndoc = sw.ndoc + EXCLUDED.ndoc
+            RETURNING sw.word, sw.ndoc, sw.xmax = 0 AS inserted)
+        SELECT coalesce(array_agg(up.word), '{}'), count(*) FILTER (WHERE up.ndoc < 0),
+               count(*) FILTER (WHERE up.inserted)
+          INTO v_words, n_neg, n_new_words FROM up;
+        DELETE FROM confhaven.search_words
+         WHERE conference_id = p_conf AND word = ANY (v_words) AND ndoc <= 0;
+        GET DIAGNOSTICS n_gone = ROW_COUNT;
+
+        PERFORM confhaven._refresh_conference_counters(p_conf);
+
+        IF n_neg > 0 THEN
+            -- the vocabulary was not what the sessions say (written by an
+            -- older version, or by hand): count everything again
+            PERFORM confhaven.refresh_search_stats(p_conf);
+        ELSE
+            -- acronyms: the pairs of the sessions written are added; a pair
+            -- that a session written or deleted had goes when no other
+            -- session of the conference spells it out
+            INSERT INTO confhaven.search_acronyms (conference_id, acronym, expansion)
+            SELECT DISTINCT p_conf, a.acronym, a.expansion
+              FROM pg_temp.ch_imp i
+             CROSS JOIN LATERAL confhaven._session_acronyms(i.title, i.subtitle, i.abstract_plain) a
+             WHERE i.state IN ('n', 'c') AND NOT i.is_service
+            ON CONFLICT DO NOTHING;
+            WITH gone AS MATERIALIZED (
+                SELECT a.acronym, a.expansion
+                  FROM pg_temp.ch_old o
+                 CROSS JOIN LATERAL confhaven._session_acronyms(o.title, o.subtitle, o.abstract_plain) a
+                 WHERE o.state IN ('c', 'd') AND NOT o.is_service
+                EXCEPT
+                SELECT a.acronym, a.expansion
+                  FROM pg_temp.ch_imp i
+                 CROSS JOIN LATERAL confhaven._session_acronyms(i.title, i.subtitle, i.abstract_plain) a
+                 WHERE i.state IN ('n', 'c') AND NOT i.is_service),
+            kept AS MATERIALIZED (
+                SELECT a.acronym, a.expansion
+                  FROM pg_temp.ch_old o
+                 CROSS JOIN LATERAL confhaven._session_acronyms(o.title, o.subtitle, o.abstract_plain) a
+                 WHERE o.state = 'u' AND NOT o.is_service AND EXISTS (SELECT 1 FROM gone))
+            DELETE FROM confhaven.search_acronyms sa
+             USING gone
+             WHERE sa.conference_id = p_conf AND sa.acronym = gone.acronym
+               AND sa.expansion = gone.expansion
+               AND NOT EXISTS (SELECT 1 FROM kept k
+                                WHERE k.acronym = gone.acronym AND k.expansion = gone.expansion);
+
+            -- compounds: found again when a German session was written or
+            -- deleted, or the vocabulary of a conference with German
+            -- sessions gained or lost a word (a new part); else only the
+            -- counts of the words whose counts changed
+            IF EXISTS (SELECT 1 FROM pg_temp.ch_old o
+                        WHERE o.state IN ('c', 'd') AND o.search_lang = 'german')
+               OR EXISTS (SELECT 1 FROM pg_temp.ch_imp i
+                           JOIN confhaven.sessions s ON s.id = i.session_id
+                          WHERE i.state IN ('n', 'c') AND s.search_lang = 'german')
+               OR ((n_new_words > 0 OR n_gone > 0)
+                   AND (SELECT 'german' = ANY (c.search_langs) FROM confhaven.conferences c
+                         WHERE c.id = p_conf))
+            THEN
+                PERFORM confhaven._sync_search_compounds(p_conf);
+            ELSE
+                UPDATE confhaven.search_compounds sc SET ndoc = w.ndoc
+                  FROM confhaven.search_words w
+                 WHERE sc.conference_id = p_conf AND sc.word = ANY (v_words)
+                   AND w.conference_id = p_conf AND w.word = sc.word AND w.ndoc <> sc.ndoc;
+            END IF;
+        END IF;
+    END IF;
+
+    -- HOOK: after sessions of conference p_conf changed.  v_written: ids
+    -- of the sessions inserted or rewritten (their rows, links and search
+    -- columns are final), v_deleted: ids of the sessions deleted; both
+    -- empty when the file changed no session.  Anything kept beside the
+    -- sessions (an index of their words, ...) is brought up to date here,
+    -- by these ids.
+
     -- calendar entries: session pages, SEQUENCE/DTSTAMP (75_calendar.sql)
     PERFORM confhaven.ics_refresh(p_conf, p_sessions);
 
-    SELECT count(*) FILTER (WHERE is_service) INTO n_service FROM pg_temp.ch_import;
     TRUNCATE pg_temp.ch_import;
+    TRUNCATE pg_temp.ch_imp;
+    TRUNCATE pg_temp.ch_old;
 
     RETURN jsonb_build_object('total', n_total, 'inserted', n_ins, 'updated', n_upd,
                               'deleted', n_del, 'service', n_service);

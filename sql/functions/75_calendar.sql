@@ -244,22 +244,21 @@ AS $$
         SELECT x.external_id, left(min(x.url), 2000) AS url
           FROM jsonb_to_recordset(p_sessions) AS x(external_id text, url text)
          GROUP BY x.external_id),
-    spk AS (
-        SELECT ss.session_id, json_agg(sp.name ORDER BY ss.position) AS names
-          FROM confhaven.session_speakers ss
-          JOIN confhaven.sessions s ON s.id = ss.session_id AND s.conference_id = p_conf
-          JOIN confhaven.speakers sp ON sp.id = ss.speaker_id
-         GROUP BY ss.session_id),
     h AS (
+        -- speakers per session by its key (issue 13: a join read every
+        -- session_speakers row of the database on every import)
         SELECT s.id, src.url,
                md5(json_build_array(
                    s.title, s.subtitle, extract(epoch FROM s.start_at),
                    extract(epoch FROM s.end_at), r.name, c.location, c.timezone,
-                   s.abstract, src.url, spk.names)::text) AS hash
+                   s.abstract, src.url,
+                   (SELECT json_agg(sp.name ORDER BY ss.position)
+                      FROM confhaven.session_speakers ss
+                      JOIN confhaven.speakers sp ON sp.id = ss.speaker_id
+                     WHERE ss.session_id = s.id))::text) AS hash
           FROM confhaven.sessions s
           JOIN confhaven.conferences c ON c.id = s.conference_id
           LEFT JOIN confhaven.rooms r ON r.id = s.room_id
-          LEFT JOIN spk ON spk.session_id = s.id
           LEFT JOIN src ON src.external_id = s.external_id
          WHERE s.conference_id = p_conf),
     u AS (
