@@ -1077,15 +1077,19 @@ BEGIN
             SELECT sum(x)::numeric INTO v_idfsum FROM unnest(p.idf) x;
         END IF;
         v_same := p.q_any IS NOT NULL AND p.q_all::text = p.q_any::text;
-        WITH cand AS (
-            SELECT u.id, u.seed, u.boost, u.start_at
-              FROM unnest(v_cid[1:v_cap], v_cseed[1:v_cap], v_cboost[1:v_cap], v_cst[1:v_cap])
-                   u(id, seed, boost, start_at)),
-        ranked AS (
+        -- (only the rows that can reach the best v_k or the page get a
+        -- pre-rank position: a bounded sort, not one of every candidate;
+        -- the full score is computed once per row, MATERIALIZED: the
+        -- sort below used to evaluate it again)
+        WITH ranked AS (
             SELECT cand.id, cand.start_at, cand.seed,
                    row_number() OVER (ORDER BY cand.seed + cand.boost DESC, cand.start_at NULLS LAST, cand.id) AS prn
-              FROM cand),
-        scored AS (
+              FROM (SELECT u.id, u.seed, u.boost, u.start_at
+                      FROM unnest(v_cid[1:v_cap], v_cseed[1:v_cap], v_cboost[1:v_cap], v_cst[1:v_cap])
+                           u(id, seed, boost, start_at)
+                     ORDER BY u.seed + u.boost DESC, u.start_at NULLS LAST, u.id
+                     LIMIT greatest(v_k, v_off + v_lim)) cand),
+        scored AS MATERIALIZED (
             SELECT r.id, r.start_at, r.prn,
                    r.seed
                    + CASE WHEN p.q_all IS NOT NULL AND d.document @@ p.q_all
