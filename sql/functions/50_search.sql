@@ -714,9 +714,22 @@ BEGIN
             RETURN h;
         END IF;
     END IF;
+    RETURN confhaven._highlight_headline(lang, plain, q);
+END
+$$;
+
+-- The fallback: ts_headline in the session's language, then unstemmed
+-- (prefixes match unstemmed words only).
+CREATE OR REPLACE FUNCTION confhaven._highlight_headline(lang text, plain text, q tsquery)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    h text;
+BEGIN
     h := ts_headline(confhaven.lang_config(lang), plain, q,
                      'StartSel=«, StopSel=», MaxWords=28, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "');
-    IF strpos(h, '«') = 0 THEN      -- prefixes match unstemmed words only
+    IF strpos(h, '«') = 0 THEN
         h := ts_headline('confhaven.ch_simple', plain, q,
                          'StartSel=«, StopSel=», MaxWords=28, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "');
     END IF;
