@@ -883,6 +883,8 @@ DECLARE
     v_what    text;
     v_hl      tsquery;
     v_hlpat   text;
+    v_qobj    json;
+    v_qext    jsonb;
     v_hlc     tsquery;
     v_qm      tsquery;
     v_qa_a    tsquery;
@@ -1232,24 +1234,32 @@ BEGIN
                                         ELSE 'Leave out filters to see more.' END);
     END IF;
 
+    -- the query as understood, its optional keys after the others (as
+    -- _json_extend; computed here: that SQL function is not inlined and
+    -- was planned again on every search)
+    v_qobj := json_build_object(
+        'q', CASE WHEN v_suggest THEN v_echo ELSE v_q END,
+        'conference', v_slug,
+        'track', v_track,
+        'level', v_level,
+        'limit', v_lim,
+        'include_past', v_past);
+    v_qext := jsonb_strip_nulls(jsonb_build_object(
+        'speaker', f ->> 'speaker_echo',
+        'room', v_room,
+        'day', coalesce(to_char(v_day, 'YYYY-MM-DD'),
+                        CASE v_dayrel WHEN 0 THEN 'today' WHEN 1 THEN 'tomorrow' WHEN -1 THEN 'yesterday' END),
+        'starts_after', f ->> 'aft_echo',
+        'starts_before', f ->> 'bef_echo',
+        'language', v_lang,
+        'offset', CASE WHEN v_off > 0 THEN v_off END,
+        'conference_given', f ->> 'conf_echo'));
+    IF v_qext <> '{}' THEN
+        v_qobj := (left(v_qobj::text, -1) || ', ' || substr(v_qext::text, 2))::json;
+    END IF;
+
     SELECT json_build_object(
-        'query', confhaven._json_extend(json_build_object(
-            'q', CASE WHEN v_suggest THEN v_echo ELSE v_q END,
-            'conference', v_slug,
-            'track', v_track,
-            'level', v_level,
-            'limit', v_lim,
-            'include_past', v_past),
-            jsonb_strip_nulls(jsonb_build_object(
-                'speaker', f ->> 'speaker_echo',
-                'room', v_room,
-                'day', coalesce(to_char(v_day, 'YYYY-MM-DD'),
-                                CASE v_dayrel WHEN 0 THEN 'today' WHEN 1 THEN 'tomorrow' WHEN -1 THEN 'yesterday' END),
-                'starts_after', f ->> 'aft_echo',
-                'starts_before', f ->> 'bef_echo',
-                'language', v_lang,
-                'offset', CASE WHEN v_off > 0 THEN v_off END,
-                'conference_given', f ->> 'conf_echo'))),
+        'query', v_qobj,
         'count', count(t.id),
         'total', v_total,
         'total_capped', v_capped,
