@@ -266,17 +266,21 @@ sub answers {
         # is issue 13's to change: compared are the totals, the facets, the
         # page's size and, when the page holds every match, which ones (not
         # the interpretation: synonyms now include acronyms learned from
-        # the schedules)
+        # the schedules; nor the highlights' text, cut from the abstract
+        # by a regular expression since issue 13, only whether there is one)
         push @sql, sprintf(
             "SELECT (confhaven.api_search(%s, %s, %s, %s, %d, true, %s, %s, %s, %s, %s, %s, %s, NULL)::jsonb"
             . " - 'next_cursor')::text;",
             map({ lit($_) } @a[0 .. 3]), $a[4], map({ lit($_) } @a[5 .. 11]));
     }
-    s/^SELECT \((confhaven\.api_search\(.*\))::jsonb - 'next_cursor'\)::text;\z/SELECT (SELECT r - 'next_cursor' - 'interpretation' || jsonb_build_object('sessions', CASE WHEN (r ->> 'total')::int <= (r ->> 'count')::int THEN (SELECT jsonb_agg(e - 'score' ORDER BY (e ->> 'id')::bigint) FROM jsonb_array_elements(r -> 'sessions') e) END) FROM (SELECT $1::jsonb AS r) x)::text;/
+    s/^SELECT \((confhaven\.api_search\(.*\))::jsonb - 'next_cursor'\)::text;\z/SELECT (SELECT r - 'next_cursor' - 'interpretation' || jsonb_build_object('sessions', CASE WHEN (r ->> 'total')::int <= (r ->> 'count')::int THEN (SELECT jsonb_agg(e - 'score' || jsonb_build_object('highlight', e ->> 'highlight' IS NOT NULL) ORDER BY (e ->> 'id')::bigint) FROM jsonb_array_elements(r -> 'sessions') e) END) FROM (SELECT $1::jsonb AS r) x)::text;/
         for @sql;
     push @sql,
-        "SELECT (confhaven.api_search('copilot', NULL, NULL, NULL, 5, true)::jsonb"
-        . " - 'next_cursor')::text;",
+        # (the highlights: whether there is one)
+        "SELECT (SELECT r - 'next_cursor' || jsonb_build_object('sessions',"
+        . " (SELECT jsonb_agg(e || jsonb_build_object('highlight', e ->> 'highlight' IS NOT NULL) ORDER BY o)"
+        . " FROM jsonb_array_elements(r -> 'sessions') WITH ORDINALITY x(e, o)))"
+        . " FROM (SELECT confhaven.api_search('copilot', NULL, NULL, NULL, 5, true)::jsonb AS r) y)::text;",
         "SELECT (confhaven.api_search(NULL, 'scottish-summit-2026', NULL, NULL, 5, true)::jsonb"
         . " - 'next_cursor')::text;",
         "SELECT confhaven.api_conferences(true)::text;",
