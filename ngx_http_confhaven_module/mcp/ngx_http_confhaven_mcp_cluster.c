@@ -599,8 +599,8 @@ ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
         && ngx_http_confhaven_mcp_cluster_known(cl, &id))
     {
         if (r->method != NGX_HTTP_GET
-            || ngx_http_confhaven_mcp_header(r, "Last-Event-ID",
-                                             sizeof("Last-Event-ID") - 1)
+            || ngx_http_confhaven_header_in(r, "Last-Event-ID",
+                                           sizeof("Last-Event-ID") - 1)
                == NULL)
         {
             /* Redis confirmed it a moment ago: the zone answers */
