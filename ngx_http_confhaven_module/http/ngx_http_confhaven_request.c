@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <jansson.h>
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
@@ -16,6 +17,8 @@
 
 static ngx_int_t ngx_http_confhaven_request_unescape(ngx_pool_t *pool,
     u_char *p, size_t len, ngx_str_t *out);
+static char *ngx_http_confhaven_request_hint(ngx_pool_t *pool,
+    const char *a, const char *b, const char *c);
 static void ngx_http_confhaven_request_done(
     ngx_http_confhaven_op_call_t *call);
 
@@ -162,10 +165,7 @@ ngx_int_t
 ngx_http_confhaven_request_body_head(ngx_http_request_t *r, off_t max,
     const char *example, const char *hint, ngx_int_t *rc)
 {
-    u_char     *p;
     ngx_str_t  *type;
-
-    static const char  json[] = " with Content-Type: application/json";
 
     type = r->headers_in.content_type ? &r->headers_in.content_type->value
                                       : NULL;
@@ -180,18 +180,11 @@ ngx_http_confhaven_request_body_head(ngx_http_request_t *r, off_t max,
             return NGX_DECLINED;
         }
 
-        p = ngx_pnalloc(r->pool, sizeof("send ") - 1 + ngx_strlen(example)
-                                 + sizeof(json));
-        if (p == NULL) {
-            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            return NGX_DECLINED;
-        }
-
-        *ngx_sprintf(p, "send %s%s", example, json) = '\0';
-
         *rc = ngx_http_confhaven_send_errorf(r,
                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-                  (char *) p, "content type \"%V\" is not accepted: use "
+                  ngx_http_confhaven_request_hint(r->pool, "send ", example,
+                                  " with Content-Type: application/json"),
+                  "content type \"%V\" is not accepted: use "
                   "application/json", type);
         return NGX_DECLINED;
     }
@@ -212,6 +205,112 @@ ngx_http_confhaven_request_body_head(ngx_http_request_t *r, off_t max,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A small JSON body, read whole: at most max bytes (413: a chunked body
+ * had no length to refuse it by before), then nothing (if "empty"
+ * allows it) or a JSON object whose only member, if any, is the string
+ * "name" (NULL: the object must be empty).  NGX_OK: *value is the member's text (data NULL: absent);
+ * NGX_DECLINED: the request is answered and *rc is what to finalize it
+ * with.
+ */
+
+ngx_int_t
+ngx_http_confhaven_request_member(ngx_http_request_t *r, ngx_str_t *body,
+    size_t max, ngx_uint_t empty, const char *name, const char *example,
+    ngx_str_t *value, ngx_int_t *rc)
+{
+    json_t      *root, *v;
+    const char  *key;
+
+    value->data = NULL;
+    value->len = 0;
+
+    if (body->len > max) {
+        r->keepalive = 0;
+        *rc = ngx_http_confhaven_send_errorf(r,
+                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
+                  ngx_http_confhaven_request_hint(r->pool, "send only ",
+                                                  example, ""),
+                  "the request body is %uz bytes; at most %uz are accepted",
+                  body->len, max);
+        return NGX_DECLINED;
+    }
+
+    if (body->len == 0 && empty) {
+        return NGX_OK;
+    }
+
+    root = body->len ? json_loadb((char *) body->data, body->len,
+                                  JSON_REJECT_DUPLICATES, NULL)
+                     : NULL;
+
+    if (!json_is_object(root)) {
+        json_decref(root);
+        *rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
+                  "bad_body",
+                  ngx_http_confhaven_request_hint(r->pool, "send ", example,
+                                  " with Content-Type: application/json"),
+                  "the body must be a JSON object");
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_confhaven_json_own(r->pool, root) != NGX_OK) {
+        json_decref(root);
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    json_object_foreach(root, key, v) {
+        if (name == NULL || ngx_strcmp(key, name) != 0) {
+            *rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
+                      "bad_body",
+                      name ? ngx_http_confhaven_request_hint(r->pool,
+                                 "the body has one member: ", name, "")
+                           : "this endpoint takes an empty body",
+                      "unknown member in the body");
+            return NGX_DECLINED;
+        }
+
+        if (!json_is_string(v)) {
+            *rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
+                      "bad_parameter",
+                      ngx_http_confhaven_request_hint(r->pool, "e.g. ",
+                                                      example, ""),
+                      "\"%s\" must be a string", name);
+            return NGX_DECLINED;
+        }
+
+        value->data = (u_char *) json_string_value(v);
+        value->len = json_string_length(v);
+    }
+
+    return NGX_OK;
+}
+
+
+/* "a" "b" "c" in the pool, for a hint; NULL (no hint) without memory */
+
+static char *
+ngx_http_confhaven_request_hint(ngx_pool_t *pool, const char *a,
+    const char *b, const char *c)
+{
+    u_char  *p;
+
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = ngx_pnalloc(pool, ngx_strlen(a) + ngx_strlen(b) + ngx_strlen(c) + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *ngx_sprintf(p, "%s%s%s", a, b, c) = '\0';
+
+    return (char *) p;
 }
 
 

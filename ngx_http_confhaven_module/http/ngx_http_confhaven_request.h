@@ -57,6 +57,9 @@ ngx_int_t ngx_http_confhaven_request_body(ngx_http_request_t *r,
     ngx_str_t *body);
 ngx_int_t ngx_http_confhaven_request_body_head(ngx_http_request_t *r,
     off_t max, const char *example, const char *hint, ngx_int_t *rc);
+ngx_int_t ngx_http_confhaven_request_member(ngx_http_request_t *r,
+    ngx_str_t *body, size_t max, ngx_uint_t empty, const char *name,
+    const char *example, ngx_str_t *value, ngx_int_t *rc);
 ngx_int_t ngx_http_confhaven_request_start(ngx_http_request_t *r,
     ngx_http_confhaven_request_op_t *ro, ngx_http_confhaven_op_call_t *call);
 

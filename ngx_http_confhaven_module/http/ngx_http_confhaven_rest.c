@@ -1526,11 +1526,8 @@ ngx_http_confhaven_rest_invite(ngx_http_request_t *r,
 static void
 ngx_http_confhaven_rest_invite_body(ngx_http_request_t *r)
 {
-    json_t                    *root, *v;
     ngx_int_t                  rc;
     ngx_str_t                  body, email;
-    const char                *key;
-    json_error_t               err;
     ngx_http_confhaven_ctx_t  *ctx;
 
     ctx = ngx_http_confhaven_get_ctx(r);
@@ -1541,63 +1538,18 @@ ngx_http_confhaven_rest_invite_body(ngx_http_request_t *r)
         return;
     }
 
-    if (body.len > NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY) {
-        r->keepalive = 0;
-        rc = ngx_http_confhaven_send_errorf(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                   "send only {\"user_email\": \"...\"}",
-                   "the body is %uz bytes; at most %d are accepted",
-                   body.len, NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY);
+    if (ngx_http_confhaven_request_member(r, &body,
+                                  NGX_HTTP_CONFHAVEN_INVITE_MAX_BODY, 0,
+                                  "user_email",
+                                  "{\"user_email\": \"ada@example.org\"}",
+                                  &email, &rc)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, rc);
         return;
     }
 
-    root = body.len ? json_loadb((char *) body.data, body.len,
-                                 JSON_REJECT_DUPLICATES, &err)
-                    : NULL;
-
-    if (!json_is_object(root)) {
-        json_decref(root);
-        rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
-                   "bad_body",
-                   "send {\"user_email\": \"ada@example.org\"} with "
-                   "Content-Type: application/json",
-                   "the body must be a JSON object with \"user_email\"");
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
-    if (ngx_http_confhaven_json_own(r->pool, root) != NGX_OK) {
-        json_decref(root);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    json_object_foreach(root, key, v) {
-        if (ngx_strcmp(key, "user_email") != 0) {
-            rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
-                       "bad_body", "the body has one member: user_email",
-                       "unknown member in the body (accepted: user_email)");
-            ngx_http_finalize_request(r, rc);
-            return;
-        }
-    }
-
-    v = json_object_get(root, "user_email");
-
-    if (v != NULL && !json_is_string(v)) {
-        rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
-                   "bad_parameter", "e.g. {\"user_email\": "
-                   "\"ada@example.org\"}",
-                   "\"user_email\" must be a string");
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
-    if (v) {
-        email.data = (u_char *) json_string_value(v);
-        email.len = json_string_length(v);
-
+    if (email.data) {
         rc = ngx_http_confhaven_rest_set(r, ctx, 1, &email);
         if (rc != NGX_OK) {
             ngx_http_finalize_request(r, rc == NGX_ABORT ? ctx->rc : rc);

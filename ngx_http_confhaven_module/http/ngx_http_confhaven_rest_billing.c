@@ -305,10 +305,9 @@ ngx_http_confhaven_bill_tier(ngx_http_request_t *r,
 static void
 ngx_http_confhaven_bill_body(ngx_http_request_t *r)
 {
-    json_t                         *root, *v;
     ngx_int_t                       rc;
-    ngx_str_t                       body;
-    const char                     *key;
+    ngx_str_t                       body, tier;
+    ngx_uint_t                      checkout;
     ngx_http_confhaven_ctx_t       *ctx;
     ngx_http_confhaven_bill_ctx_t  *bc;
     u_char                          err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
@@ -348,67 +347,23 @@ ngx_http_confhaven_bill_body(ngx_http_request_t *r)
         return;
     }
 
-    if (body.len > NGX_HTTP_CONFHAVEN_BILLING_ORG_MAX_BODY) {
-        r->keepalive = 0;
-        rc = ngx_http_confhaven_send_errorf(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                   "send only {\"tier\": \"pro\"}",
-                   "the body is %uz bytes; at most %d are accepted",
-                   body.len, NGX_HTTP_CONFHAVEN_BILLING_ORG_MAX_BODY);
+    checkout = (bc->call.op == &ngx_http_confhaven_op_billing_checkout);
+
+    if (ngx_http_confhaven_request_member(r, &body,
+                                  NGX_HTTP_CONFHAVEN_BILLING_ORG_MAX_BODY, 1,
+                                  checkout ? "tier" : NULL,
+                                  "{\"tier\": \"pro\"}", &tier, &rc)
+        != NGX_OK)
+    {
         ngx_http_finalize_request(r, rc);
         return;
     }
 
-    if (body.len) {
-        root = json_loadb((char *) body.data, body.len,
-                          JSON_REJECT_DUPLICATES, NULL);
-
-        if (!json_is_object(root)) {
-            json_decref(root);
-            rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
-                       "bad_body", "send {\"tier\": \"pro\"} with "
-                       "Content-Type: application/json, or no body",
-                       "the body must be a JSON object");
-            ngx_http_finalize_request(r, rc);
+    if (tier.data) {
+        rc = ngx_http_confhaven_bill_tier(r, bc, tier.data, tier.len);
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, rc == NGX_ABORT ? bc->rc : rc);
             return;
-        }
-
-        if (ngx_http_confhaven_json_own(r->pool, root) != NGX_OK) {
-            json_decref(root);
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        json_object_foreach(root, key, v) {
-            if (bc->call.op != &ngx_http_confhaven_op_billing_checkout
-                || ngx_strcmp(key, "tier") != 0)
-            {
-                rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
-                           "bad_body",
-                           bc->call.op
-                           == &ngx_http_confhaven_op_billing_checkout
-                           ? "the body has one member: tier"
-                           : "this endpoint takes an empty body",
-                           "unknown member in the body");
-                ngx_http_finalize_request(r, rc);
-                return;
-            }
-
-            if (!json_is_string(v)) {
-                rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
-                           "bad_parameter", "e.g. {\"tier\": \"pro\"}",
-                           "\"tier\" must be a string");
-                ngx_http_finalize_request(r, rc);
-                return;
-            }
-
-            rc = ngx_http_confhaven_bill_tier(r, bc,
-                                      (u_char *) json_string_value(v),
-                                      json_string_length(v));
-            if (rc != NGX_OK) {
-                ngx_http_finalize_request(r, rc == NGX_ABORT ? bc->rc : rc);
-                return;
-            }
         }
     }
 
