@@ -39,7 +39,7 @@ my $prometheus = ConfHaven::Test::_which('prometheus');
 
 $t->private_redis();
 $t->worker_processes(4);
-$t->plan(61);
+$t->plan(63);
 
 $t->db();
 $t->write_conf(<<'EOF');
@@ -254,6 +254,14 @@ is($s->{'confhaven_http_requests_total{route="metrics",code="401"}'}, 2,
    'refused scrapes counted: 401');
 is($s->{'confhaven_http_requests_total{route="metrics",code="403"}'}, 2,
    'refused scrapes counted: 403 (no key, deny)');
+
+# the admin key is read as on every other route: extra blanks after
+# "Bearer", an empty X-API-Key before the real one
+$r = $t->http('GET', '/metrics', headers => ['Authorization' => "Bearer  $key"]);
+is($r->{status}, 200, 'Bearer with two blanks accepted, as on organizer routes');
+$r = $t->http('GET', '/metrics',
+              headers => ['X-API-Key' => '', 'X-API-Key' => $key]);
+is($r->{status}, 200, 'an empty X-API-Key before the key is skipped');
 
 
 # ------------------------------------------------------- pool gauges

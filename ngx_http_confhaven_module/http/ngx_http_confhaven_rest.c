@@ -1055,33 +1055,18 @@ ngx_http_confhaven_rest_read(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_confhaven_rest_authorized(ngx_http_request_t *r, ngx_str_t *key)
 {
-    u_char            diff;
-    size_t            i;
-    ngx_str_t         given;
-    ngx_table_elt_t  *h;
+    u_char      diff;
+    size_t      i;
+    ngx_str_t   given;
 
-    given.len = 0;
+    /* the same reading of the key as every other route's (op.c) */
 
-    if (r->headers_in.authorization) {
-        given = r->headers_in.authorization->value;
-
-        if (given.len > 7
-            && ngx_strncasecmp(given.data, (u_char *) "Bearer ", 7) == 0)
-        {
-            given.data += 7;
-            given.len -= 7;
-
-        } else {
-            given.len = 0;
-        }
-    }
-
-    if (given.len == 0) {
-        h = ngx_http_confhaven_header_in(r, "X-API-Key", 9);
-
-        if (h) {
-            given = h->value;
-        }
+    if (ngx_http_confhaven_op_header_key(&r->headers_in.headers,
+                                         r->headers_in.authorization,
+                                         &given)
+        != NGX_OK)
+    {
+        return 0;
     }
 
     if (given.len != key->len) {
