@@ -220,7 +220,8 @@ for my $s (@samples) {
 
 subtest 'pretalx without parameters takes name and zone from the file' => sub {
     plan(tests => 6);
-    my $r = $t->import_file('pycon-bare', 'pretalx_pycon-au-2024.schedule.json');
+    my $r = $t->import_file('pycon-bare', 'pretalx_pycon-au-2024.schedule.json',
+                            timeout => 60);
     is($r->{status}, 200, 'status 200') or why($r);
     my $c = ref $r->{json} eq 'HASH' ? $r->{json}{conference} // {} : {};
     is($c->{name}, 'PyCon AU 2024', 'name from schedule.conference.title');
