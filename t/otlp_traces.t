@@ -54,7 +54,7 @@ if (defined $err) {
 }
 
 $t->private_redis();
-$t->plan(86);
+$t->plan(90);
 
 my $J = JSON::PP->new->canonical;
 my $node = ConfHaven::FakeGraph::node_binary();
@@ -340,6 +340,32 @@ is($tool && $tool->{attributes}{'mcp.client_type'}, 'unknown',
 ($db) = grep { ($_->{attributes}{'db.system'} // '') eq 'postgresql' } @$spans;
 is($db && $db->{parent_span_id}, $tool && $tool->{span_id},
    'MCP: the query under the tool span');
+
+# ---- an MCP session in the cluster: its Redis commands are spans too
+
+my $citid = hex_id(16);
+my ($csid) = $m->initialize('2025-11-25',
+                           headers => [ traceparent => tp($citid, hex_id(8)) ]);
+ok($csid, 'MCP session opened');
+$spans = spans_of($citid, 2);
+my ($isrv) = grep { $_->{kind} == 2 } @$spans;
+my ($ping) = grep { ($_->{attributes}{'db.system'} // '') eq 'redis'
+                    && $_->{name} eq 'PING' } @$spans;
+is($ping && $ping->{parent_span_id}, $isrv && $isrv->{span_id},
+   'initialize: the wait for the registration (PING) under the server span');
+
+my $dtid = hex_id(16);
+$r = $m->t->http('DELETE', '/mcp',
+                 headers => [ 'Mcp-Session-Id' => $csid // '',
+                              'MCP-Protocol-Version' => '2025-11-25',
+                              traceparent => tp($dtid, hex_id(8)) ]);
+is($r->{status}, 200, 'DELETE of the session answered');
+$spans = spans_of($dtid, 2);
+my ($dsrv) = grep { $_->{kind} == 2 } @$spans;
+my ($deval) = grep { ($_->{attributes}{'db.system'} // '') eq 'redis'
+                     && $_->{name} eq 'EVAL' } @$spans;
+is($deval && $deval->{parent_span_id}, $dsrv && $dsrv->{span_id},
+   'DELETE: the session\'s Redis script (EVAL) under the server span');
 
 # ---- an invite: Graph calls as client spans, traceparent propagated
 

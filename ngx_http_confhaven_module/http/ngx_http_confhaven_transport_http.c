@@ -312,7 +312,7 @@ ngx_http_confhaven_transport_http_preaccess(ngx_http_request_t *r)
     return ngx_http_confhaven_mcp_cluster_lookup(r, &chmcf->mcp,
                                chlcf->mcp.sse == 1,
                                ngx_http_confhaven_transport_http_allowed_cb,
-                               NULL, &ctx->mcp_cluster);
+                               NULL, ctx->env.trace, &ctx->mcp_cluster);
 }
 
 
@@ -2332,6 +2332,7 @@ ngx_http_confhaven_mcp_created_sync(ngx_http_confhaven_mcp_http_t *st)
 {
     ngx_pool_cleanup_t              *cln;
     ngx_http_request_t              *r;
+    ngx_http_confhaven_ctx_t        *ctx;
     ngx_http_confhaven_main_conf_t  *chmcf;
 
     r = st->r;
@@ -2348,6 +2349,9 @@ ngx_http_confhaven_mcp_created_sync(ngx_http_confhaven_mcp_http_t *st)
 
     st->sync.handler = ngx_http_confhaven_mcp_created_synced;
     st->sync.data = st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_confhaven_module);
+    st->sync.trace = ctx ? ctx->env.trace : NULL;
 
     if (ngx_http_confhaven_mcp_cluster_sync(&chmcf->mcp, &st->sync)
         != NGX_OK)

@@ -311,6 +311,7 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
 
     st->sync.handler = ngx_http_confhaven_mcp_sse_synced;
     st->sync.data = st;
+    st->sync.trace = ctx->env.trace;
 
     if ((ngx_http_confhaven_mcp_cluster_sync(&chmcf->mcp, &st->sync)
          != NGX_OK

@@ -532,6 +532,7 @@ ngx_int_t
 ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
     ngx_http_confhaven_mcp_main_conf_t *mcf, ngx_uint_t legacy,
     ngx_http_confhaven_mcp_allowed_pt allowed, void *data,
+    ngx_http_confhaven_span_t *trace,
     ngx_http_confhaven_mcp_cluster_req_t **cxp)
 {
     int                                    nargs;
@@ -618,6 +619,7 @@ ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
 
     cx->r = r;
     cx->mcf = mcf;
+    cx->trace = trace;
     cx->session = id;
     cx->legacy = legacy;
     cx->deleting = (r->method == NGX_HTTP_DELETE);
@@ -713,6 +715,9 @@ ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
     if (op == NULL) {
         return NGX_DECLINED;
     }
+
+    /* a client span of the request (the command's name only) */
+    ngx_http_confhaven_redis_trace(op, trace);
 
     if (ngx_http_confhaven_redis_command(op, nargs, argv, argvlen)
         != NGX_OK)
@@ -1037,6 +1042,8 @@ ngx_http_confhaven_mcp_cluster_publish(
         return NGX_ERROR;
     }
 
+    ngx_http_confhaven_redis_trace(op, cx->trace);
+
     if (ngx_http_confhaven_redis_command(op, 3, argv, argvlen) != NGX_OK) {
         return NGX_DECLINED;
     }
@@ -1159,6 +1166,8 @@ ngx_http_confhaven_mcp_cluster_sync(ngx_http_confhaven_mcp_main_conf_t *mcf,
 
     argv[0] = "PING";
     argvlen[0] = sizeof("PING") - 1;
+
+    ngx_http_confhaven_redis_trace(op, sync->trace);
 
     if (ngx_http_confhaven_redis_command(op, 1, argv, argvlen) != NGX_OK) {
         return NGX_DECLINED;

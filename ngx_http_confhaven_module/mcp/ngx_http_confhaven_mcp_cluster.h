@@ -40,6 +40,7 @@ typedef struct {
     void                             (*handler)(void *data);
     void                              *data;
     ngx_http_confhaven_redis_op_t     *op;
+    ngx_http_confhaven_span_t         *trace;     /* the request's span */
 } ngx_http_confhaven_mcp_cluster_sync_t;
 
 
@@ -49,6 +50,7 @@ typedef struct {
     ngx_http_request_t                *r;
     ngx_http_confhaven_mcp_main_conf_t  *mcf;
     ngx_http_confhaven_redis_op_t     *op;
+    ngx_http_confhaven_span_t         *trace;     /* the request's span */
     ngx_str_t                          session;
     ngx_str_t                          where;     /* "<instance>:<slot>" */
     ngx_uint_t                         version;
@@ -87,6 +89,7 @@ ngx_uint_t ngx_http_confhaven_mcp_cluster_ready(
 ngx_int_t ngx_http_confhaven_mcp_cluster_lookup(ngx_http_request_t *r,
     ngx_http_confhaven_mcp_main_conf_t *mcf, ngx_uint_t legacy,
     ngx_http_confhaven_mcp_allowed_pt allowed, void *data,
+    ngx_http_confhaven_span_t *trace,
     ngx_http_confhaven_mcp_cluster_req_t **cxp);
 void ngx_http_confhaven_mcp_cluster_bind(
     ngx_http_confhaven_mcp_main_conf_t *mcf, ngx_str_t *id,

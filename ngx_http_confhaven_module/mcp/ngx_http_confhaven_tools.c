@@ -17,6 +17,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_confhaven_header.h"
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_tools.h"
 
@@ -1246,7 +1247,6 @@ ngx_http_confhaven_tools_public_origin(ngx_http_request_t *r,
     size_t            i, n;
     ngx_str_t         host, *v;
     ngx_uint_t        https;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     origin->len = 0;
@@ -1281,52 +1281,32 @@ ngx_http_confhaven_tools_public_origin(ngx_http_request_t *r,
     https = 0;
 #endif
 
+    h = NULL;
+
     if (oc && oc->forwarded_proto) {
-        part = &r->headers_in.headers.part;
-        h = part->elts;
+        h = ngx_http_confhaven_header_in(r, "X-Forwarded-Proto",
+                                         sizeof("X-Forwarded-Proto") - 1);
+    }
 
-        for (i = 0; /* void */; i++) {
+    if (h) {
+        /* the first proxy's word: "https" or "https, http" */
+        v = &h->value;
 
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
+        for (n = 0; n < v->len && v->data[n] != ','; n++) {
+            /* void */
+        }
 
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
+        while (n > 0 && v->data[n - 1] == ' ') {
+            n--;
+        }
 
-            if (h[i].key.len != sizeof("X-Forwarded-Proto") - 1
-                || ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "X-Forwarded-Proto",
-                                   h[i].key.len) != 0)
-            {
-                continue;
-            }
+        if (n == 5 && ngx_strncasecmp(v->data, (u_char *) "https", 5) == 0) {
+            https = 1;
 
-            /* the first proxy's word: "https" or "https, http" */
-            v = &h[i].value;
-
-            for (n = 0; n < v->len && v->data[n] != ','; n++) {
-                /* void */
-            }
-
-            while (n > 0 && v->data[n - 1] == ' ') {
-                n--;
-            }
-
-            if (n == 5 && ngx_strncasecmp(v->data, (u_char *) "https", 5) == 0)
-            {
-                https = 1;
-
-            } else if (n == 4
-                       && ngx_strncasecmp(v->data, (u_char *) "http", 4) == 0)
-            {
-                https = 0;
-            }
-
-            break;
+        } else if (n == 4
+                   && ngx_strncasecmp(v->data, (u_char *) "http", 4) == 0)
+        {
+            https = 0;
         }
     }
 
