@@ -87,6 +87,8 @@ static ngx_int_t ngx_http_confhaven_rest_import(ngx_http_request_t *r,
 static void ngx_http_confhaven_rest_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_rest_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static void ngx_http_confhaven_rest_body_start(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx, ngx_uint_t i, ngx_str_t *body);
 static ngx_int_t ngx_http_confhaven_rest_start(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx);
 static ngx_int_t ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
@@ -1084,6 +1086,32 @@ ngx_http_confhaven_rest_authorized(ngx_http_request_t *r, ngx_str_t *key)
 }
 
 
+/*
+ * A body handler's end: the body read becomes the operation's parameter i
+ * and the operation starts; the reference taken by reading the body is
+ * dropped whatever happens.
+ */
+
+static void
+ngx_http_confhaven_rest_body_start(ngx_http_request_t *r,
+    ngx_http_confhaven_ctx_t *ctx, ngx_uint_t i, ngx_str_t *body)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_confhaven_op_set(ctx->call, i, 1, body->data, body->len,
+                                  NULL, 0)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_confhaven_rest_start(r, ctx);
+
+    ngx_http_finalize_request(r, rc == NGX_DONE ? NGX_DONE : rc);
+}
+
+
 static void
 ngx_http_confhaven_rest_body_handler(ngx_http_request_t *r)
 {
@@ -1109,17 +1137,7 @@ ngx_http_confhaven_rest_body_handler(ngx_http_request_t *r)
         }
     }
 
-    rc = ngx_http_confhaven_op_set(ctx->call, i, 1, body.data, body.len,
-                                   NULL, 0);
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_confhaven_rest_start(r, ctx);
-
-    /* drop the reference taken by reading the body */
-    ngx_http_finalize_request(r, rc == NGX_DONE ? NGX_DONE : rc);
+    ngx_http_confhaven_rest_body_start(r, ctx, i, &body);
 }
 
 
@@ -1673,7 +1691,6 @@ ngx_http_confhaven_rest_agenda_body(ngx_http_request_t *r)
     ngx_int_t                  rc;
     ngx_str_t                  body;
     ngx_http_confhaven_ctx_t  *ctx;
-    u_char                     err[NGX_HTTP_CONFHAVEN_OP_ERROR_LEN];
 
     ctx = ngx_http_confhaven_get_ctx(r);
 
@@ -1715,17 +1732,8 @@ ngx_http_confhaven_rest_agenda_body(ngx_http_request_t *r)
     }
 
     /* the body: the operation's last parameter */
-    rc = ngx_http_confhaven_op_set(ctx->call, ctx->call->op->nparams - 1, 1,
-                                   body.data, body.len, err, sizeof(err));
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_confhaven_rest_start(r, ctx);
-
-    /* drop the reference taken by reading the body */
-    ngx_http_finalize_request(r, rc == NGX_DONE ? NGX_DONE : rc);
+    ngx_http_confhaven_rest_body_start(r, ctx, ctx->call->op->nparams - 1,
+                                       &body);
 }
 
 
