@@ -54,7 +54,7 @@ if (defined $err) {
 }
 
 $t->private_redis();
-$t->plan(90);
+$t->plan(93);
 
 my $J = JSON::PP->new->canonical;
 my $node = ConfHaven::FakeGraph::node_binary();
@@ -416,6 +416,27 @@ is($ev && $ev->{attributes}{'http.response.status_code'}, 201,
 is($ev && $ev->{attributes}{'http.request.method'}, 'POST',
    'Graph: http.request.method');
 
+# a tracestate that is not W3C's (a CR LF from a JSON string) is dropped,
+# never written into the request to Graph; the traceparent still goes
+my $xtid = hex_id(16);
+$r = $m->modern('tools/call', {
+    name => 'send_calendar_invite',
+    arguments => { session_id => 0 + $sid, user_email => 'mallory@example.org' },
+    _meta => $m->meta(traceparent => tp($xtid, hex_id(8)),
+                      tracestate => "v=1\r\nX-Injected: yes\r\n"
+                                    . "Authorization: Bearer attacker"),
+});
+is($r->{json}{result}{structuredContent}{status}, 'sent',
+   'MCP invite with a CR LF tracestate: sent') or diag($r->{body});
+my @xreq = grep { ($_->{traceparent} // '') =~ /^00-$xtid-/ }
+               @{$g->requests};
+ok(scalar(grep { $_->{path} =~ m{/events} } @xreq),
+   'CR LF tracestate: the traceparent still reaches Graph');
+is(scalar(grep { !defined $_->{tracestate}
+                 && !grep({ $_ eq 'x-injected' } @{$_->{header_names}}) }
+          @xreq),
+   scalar(@xreq), 'CR LF tracestate: no tracestate, no injected header');
+
 # a repeat: already_sent, nothing sent
 $r = $m->modern('tools/call', {
     name => 'send_calendar_invite',
@@ -445,7 +466,7 @@ is($s->{confhaven_spans_exported_total}, $st->{spans},
    'confhaven_spans_exported_total = spans the collector got');
 is($s->{confhaven_spans_dropped_total}, 0, 'no span dropped');
 is($s->{confhaven_otlp_export_failures_total}, 0, 'no export failed');
-is($s->{'confhaven_invites_total{outcome="sent"}'}, 1, 'invites sent: 1');
+is($s->{'confhaven_invites_total{outcome="sent"}'}, 2, 'invites sent: 2');
 is($s->{'confhaven_invites_total{outcome="already_sent"}'}, 1,
    'invites already_sent: 1');
 is($s->{'confhaven_invites_total{outcome="failed"}'}, 0, 'invites failed: 0');

@@ -265,7 +265,10 @@ ngx_http_confhaven_http_exec(ngx_http_confhaven_http_req_t *req,
             list = l;
         }
 
-        if (req->trace->state[0]) {
+        /* checked when taken (W3C grammar); a header line either way */
+        if (req->trace->state[0]
+            && strpbrk(req->trace->state, "\r\n") == NULL)
+        {
             ngx_sprintf(ts, "tracestate: %s%Z", req->trace->state);
 
             l = curl_slist_append(list, (char *) ts);

@@ -43,6 +43,7 @@ static void ngx_http_confhaven_trace_id(u_char *p, size_t n);
 static uint64_t ngx_http_confhaven_trace_now(void);
 static ngx_int_t ngx_http_confhaven_trace_parse(ngx_str_t *tp, u_char *tid,
     u_char *pid, ngx_uint_t *flags);
+static ngx_uint_t ngx_http_confhaven_trace_state_valid(ngx_str_t *ts);
 static void ngx_http_confhaven_trace_sample(ngx_http_confhaven_span_t *span);
 static void ngx_http_confhaven_trace_push(ngx_http_confhaven_span_t *span);
 static size_t ngx_http_confhaven_trace_kv(u_char *p, size_t room,
@@ -213,6 +214,72 @@ ngx_http_confhaven_trace_server(ngx_pool_t *pool, ngx_str_t *traceparent,
 }
 
 
+/*
+ * W3C tracestate: at most 32 comma-separated members "key=value" (empty
+ * ones allowed); keys of lowercase letters, digits and the signs _ - * /
+ * and @; values of printable ASCII without ',' and '='; blanks and tabs
+ * around members.  It is forwarded to Graph and Stripe as a header line,
+ * so anything else (a CR or LF from a JSON string above all) drops it.
+ */
+
+static ngx_uint_t
+ngx_http_confhaven_trace_state_valid(ngx_str_t *ts)
+{
+    u_char      *p, *end, *m, *e, *eq;
+    ngx_uint_t   members;
+
+    p = ts->data;
+    end = p + ts->len;
+    members = 0;
+
+    for ( ;; ) {
+
+        for (m = p; m < end && *m != ','; m++) { /* void */ }
+
+        e = m;
+
+        while (p < e && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t')) {
+            e--;
+        }
+
+        if (p < e) {
+            if (++members > 32) {
+                return 0;
+            }
+
+            for (eq = p; eq < e && *eq != '='; eq++) {
+                if (!((*eq >= 'a' && *eq <= 'z') || (*eq >= '0' && *eq <= '9')
+                      || *eq == '_' || *eq == '-' || *eq == '*' || *eq == '/'
+                      || *eq == '@'))
+                {
+                    return 0;
+                }
+            }
+
+            if (eq == p || eq == e) {
+                return 0;
+            }
+
+            for (eq++; eq < e; eq++) {
+                if (*eq < 0x20 || *eq > 0x7e || *eq == '=') {
+                    return 0;
+                }
+            }
+        }
+
+        if (m == end) {
+            return 1;
+        }
+
+        p = m + 1;
+    }
+}
+
+
 /* the context an MCP message's params._meta gives, over the header's */
 
 void
@@ -236,7 +303,8 @@ ngx_http_confhaven_trace_reparent(ngx_http_confhaven_span_t *span,
     span->has_parent = 1;
 
     if (tracestate && tracestate->len
-        && tracestate->len <= NGX_HTTP_CONFHAVEN_TRACESTATE - 1)
+        && tracestate->len <= NGX_HTTP_CONFHAVEN_TRACESTATE - 1
+        && ngx_http_confhaven_trace_state_valid(tracestate))
     {
         span->state = tracestate->data;
         span->state_len = (uint16_t) tracestate->len;

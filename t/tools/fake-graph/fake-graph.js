@@ -338,6 +338,7 @@ const server = http.createServer((req, res) => {
                      authorization: req.headers.authorization ? 'Bearer' : null,
                      traceparent: req.headers.traceparent || null,
                      tracestate: req.headers.tracestate || null,
+                     header_names: Object.keys(req.headers),
                      body: req.url.startsWith('/_fake') ? undefined
                            : (req.url.includes('/token') ? '(form)' : body) },
         };
