@@ -26,7 +26,7 @@ use ConfHaven::MCP;
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(1);
 $t->private_redis();
-$t->plan(56);
+$t->plan(60);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -206,15 +206,24 @@ is($a->{latency_ms}{samples}, 12, '... latency percentiles over 12 answers');
 ok(defined $a->{latency_ms}{p50} && $a->{latency_ms}{p99} >= $a->{latency_ms}{p50},
    '... p50 <= p99');
 
+is($r->{headers}{'cache-control'}, 'private, no-store',
+   '... never kept by a shared cache (Cache-Control: private, no-store)');
+
 # CSV
 $r = $t->http('GET', "/api/organizer/analytics.csv?conference=$SC&days=7",
               headers => [ 'X-API-Key' => $ka ]);
+is($r->{headers}{'cache-control'}, 'private, no-store',
+   'CSV export: private, no-store');
 like($r->{headers}{'content-type'} // '', qr{^text/csv}, 'CSV export: text/csv');
 like($r->{body}, qr/^section,key,label,count\r?\n/, '... a header line');
 like($r->{body}, qr/^top_query,copilot,,5$/m, '... the rows');
 $r = $t->http('GET', "/api/organizer/analytics?conference=$SC&format=csv",
               headers => [ 'Authorization' => "Bearer $ka" ]);
 like($r->{body}, qr/^zero_result_query,zzqqxx,,1$/m, '... also as format=csv');
+
+$r = $t->http('GET', "/api/organizer/analytics?conference=$SC");
+is($r->{status} . ' ' . ($r->{headers}{'cache-control'} // ''),
+   '401 private, no-store', 'no key: 401, not kept by a cache either');
 
 # B sees its own search only
 $r = $t->http('GET', "/api/organizer/analytics?conference=$QA",
@@ -336,5 +345,8 @@ $r = $t->http('GET', "/api/organizer/analytics?conference=$SC&days=731",
 is($r->{status}, 400, 'days=731: 400');
 $r = $t->http('GET', "/api/organizer/analytics?conference=$SC");
 is($r->{status}, 401, 'no key: 401');
+$r = $t->http('GET', "/api/sessions?q=copilot&conference=$SC");
+is($r->{status} . ' ' . ($r->{headers}{'cache-control'} // 'none'),
+   '200 none', 'a public search without a key: no Cache-Control');
 
 close $s->{sock};

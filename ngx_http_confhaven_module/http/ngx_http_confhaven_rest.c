@@ -24,6 +24,7 @@
 #include "ngx_http_confhaven_rest.h"
 #include "ngx_http_confhaven_request.h"
 #include "ngx_http_confhaven_tools.h"
+#include "ngx_http_confhaven_header.h"
 
 
 #define NGX_HTTP_CONFHAVEN_TAIL_NONE    0   /* exact path */
@@ -89,6 +90,7 @@ static ngx_int_t ngx_http_confhaven_rest_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static void ngx_http_confhaven_rest_body_start(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx, ngx_uint_t i, ngx_str_t *body);
+static ngx_uint_t ngx_http_confhaven_rest_private(ngx_http_request_t *r);
 static ngx_int_t ngx_http_confhaven_rest_start(ngx_http_request_t *r,
     ngx_http_confhaven_ctx_t *ctx);
 static ngx_int_t ngx_http_confhaven_rest_respond(ngx_http_request_t *r,
@@ -216,6 +218,44 @@ static const char  ngx_http_confhaven_endpoints[] =
     "POST /api/sessions/{id}/invite";
 
 
+/*
+ * A request whose answer depends on who asks: it carries a key
+ * (Authorization, X-API-Key) or is for an organizer's, an administrator's,
+ * a subscription's or an agenda token's resource.
+ */
+
+static ngx_uint_t
+ngx_http_confhaven_rest_private(ngx_http_request_t *r)
+{
+    static ngx_str_t  prefixes[] = {
+        ngx_string("/api/organizer"),
+        ngx_string("/api/admin/"),
+        ngx_string("/api/billing"),
+        ngx_string("/api/agendas"),
+    };
+
+    ngx_uint_t  i;
+
+    if (r->headers_in.authorization
+        || ngx_http_confhaven_header_in(r, "X-API-Key",
+                                        sizeof("X-API-Key") - 1))
+    {
+        return 1;
+    }
+
+    for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        if (r->uri.len >= prefixes[i].len
+            && ngx_strncmp(r->uri.data, prefixes[i].data, prefixes[i].len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 ngx_int_t
 ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
 {
@@ -228,6 +268,13 @@ ngx_http_confhaven_rest_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_confhaven_get_ctx(r);
     if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* answers for a key or a token are nobody else's */
+    if (ngx_http_confhaven_rest_private(r)
+        && ngx_http_confhaven_send_no_store(r) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

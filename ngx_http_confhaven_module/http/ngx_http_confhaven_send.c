@@ -108,6 +108,30 @@ ngx_http_confhaven_send_json_parts(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * An answer for a key or a token: "Cache-Control: private, no-store", so
+ * that a shared cache in front (which keeps answers to requests without
+ * Authorization, X-API-Key is not one) never serves it to somebody else.
+ */
+
+ngx_int_t
+ngx_http_confhaven_send_no_store(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "private, no-store");
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_confhaven_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, ngx_str_t *message, ngx_str_t *hint)
