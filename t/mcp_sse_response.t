@@ -24,7 +24,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(4)->plan(62);
+    ->worker_processes(4)->plan(64);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -35,6 +35,11 @@ server {
     location /mcp {
         confhaven_mcp on;
         confhaven_mcp_sse_keepalive 500ms;
+    }
+
+    location /mcp-quiet {
+        confhaven_mcp on;
+        confhaven_mcp_sse_keepalive 1h;
     }
 
     location / {
@@ -287,6 +292,20 @@ is_deeply([$r->{status}, scalar @ev, $ev[0]{id}], [200, 1, '70-140'],
 
 $r = $m->request('ping', undef, session => $sid2, version => '2025-11-25');
 is($r->{status}, 200, 'the session still works');
+
+# a standalone GET stream of a session without priming events (2025-06-18)
+# and keep-alives an hour apart: its headers go at once, not with the
+# first keep-alive (the SDKs wait for them)
+my $q = ConfHaven::MCP->new($t, path => '/mcp-quiet');
+my ($qsid) = $q->initialize('2025-06-18');
+my $qs = $q->open_stream('GET', '/mcp-quiet',
+                         headers => [ 'Accept' => 'text/event-stream',
+                                      'Mcp-Session-Id' => $qsid // '',
+                                      'MCP-Protocol-Version' => '2025-06-18' ]);
+ok($q->read_until($qs, sub { ($_[0]{status} // 0) > 0 }, 10),
+   'a GET stream with nothing to send yet: its headers are sent at once');
+is($q->response($qs)->{status}, 200, '... 200');
+close $qs->{sock};
 
 # graceful stop with a GET stream open: no "open socket left" alert
 $s = $m->open_stream('GET', '/mcp', headers => [ 'Accept' => 'text/event-stream',

@@ -157,6 +157,11 @@ ngx_http_confhaven_sse_hold(ngx_http_confhaven_sse_t *sse,
     r = sse->r;
     c = r->connection;
 
+    /* the headers go now, not with the first event or keep-alive */
+    if (sse->started && ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
     r->main->count++;
     sse->held = 1;
     sse->interval = keepalive;
