@@ -25,7 +25,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()
-    ->worker_processes(2)->plan(36);
+    ->worker_processes(2)->plan(38);
 
 my $conf = <<'EOF';
 confhaven_pg_server "%%DSN%%";
@@ -172,6 +172,24 @@ for my $sid (grep { defined } $other, map { $_->[0] } @via) {
                           'X-Forwarded-For' => '10.0.0.1' ]);
 }
 
+# IPv6: one host has a whole /64 and picks any address in it; the limit
+# counts the /64 (2001:db8:1:2::/64), not each address
+my @v6;
+for my $i (1 .. 9) {
+    my ($sid, $r) = $m->initialize('2025-06-18', port => 2,
+                       headers => [ 'X-Forwarded-For' => "2001:db8:1:2::$i" ]);
+    push @v6, [$sid, $r->{status}];
+}
+is(join(' ', map { $_->[1] } @v6), '200 200 200 200 200 200 200 200 503',
+   'IPv6 addresses of one /64: 8 sessions, then 503');
+my ($v6other, $rv6) = $m->initialize('2025-06-18', port => 2,
+                       headers => [ 'X-Forwarded-For' => '2001:db8:1:3::1' ]);
+is($rv6->{status}, 200, 'an address of the next /64: 200');
+for my $sid (grep { defined } $v6other, map { $_->[0] } @v6) {
+    $t->http('DELETE', '/mcp', port => 2,
+             headers => [ 'Mcp-Session-Id' => $sid, 'MCP-Protocol-Version' => '2025-06-18',
+                          'X-Forwarded-For' => '2001:db8:1:2::1' ]);
+}
 
 # ---- legacy GET /sse streams: the same per-address limit; a closed
 # stream's session is gone at once (its place is free again)

@@ -38,6 +38,7 @@
 #include "ngx_http_confhaven_sse.h"
 #include "ngx_http_confhaven_transport.h"
 #include "ngx_http_confhaven_request.h"
+#include "ngx_http_confhaven_client.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_META_VERSION                                 \
@@ -2278,6 +2279,7 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
     ngx_http_confhaven_mcp_call_t *call)
 {
     ngx_int_t                        rc;
+    ngx_str_t                        client;
     ngx_http_request_t              *r;
     ngx_http_confhaven_ctx_t        *ctx;
     ngx_http_confhaven_main_conf_t  *chmcf;
@@ -2291,10 +2293,16 @@ ngx_http_confhaven_mcp_new_session(ngx_http_confhaven_mcp_http_t *st,
         return NGX_ERROR;
     }
 
+    if (ngx_http_confhaven_client_key(r->connection, r->pool, &client)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp.zone,
                                                call->version,
                                                st->session.data,
-                                               &r->connection->addr_text, 0,
+                                               &client, 0,
                                                r->connection->log);
     if (rc != NGX_OK) {
         st->session.len = 0;

@@ -48,6 +48,7 @@
 #include "ngx_http_confhaven_mcp_cluster.h"
 #include "ngx_http_confhaven_transport.h"
 #include "ngx_http_confhaven_request.h"
+#include "ngx_http_confhaven_client.h"
 
 
 #define NGX_HTTP_CONFHAVEN_MCP_SSE_DRAIN  20
@@ -210,7 +211,7 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
 {
     u_char                               *id;
     ngx_int_t                             rc;
-    ngx_str_t                             key, cred;
+    ngx_str_t                             key, cred, client;
     ngx_pool_cleanup_t                   *cln;
     ngx_http_confhaven_ctx_t             *ctx;
     ngx_http_confhaven_loc_conf_t        *chlcf;
@@ -239,9 +240,15 @@ ngx_http_confhaven_mcp_sse_open(ngx_http_request_t *r)
 
     /* created bound to this stream: nothing to undo if binding failed */
 
+    if (ngx_http_confhaven_client_key(r->connection, r->pool, &client)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     rc = ngx_http_confhaven_mcp_session_create(&chmcf->mcp.zone,
                                         NGX_HTTP_CONFHAVEN_MCP_V2024_11_05,
-                                        id, &r->connection->addr_text,
+                                        id, &client,
                                         st->tag, r->connection->log);
     if (rc != NGX_OK) {
         return ngx_http_confhaven_transport_http_busy(r, rc, NULL);

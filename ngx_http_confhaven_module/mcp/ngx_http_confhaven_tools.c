@@ -18,6 +18,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_confhaven_header.h"
+#include "ngx_http_confhaven_client.h"
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_tools.h"
 
@@ -1223,7 +1224,11 @@ void
 ngx_http_confhaven_tools_origin(ngx_http_request_t *r,
     ngx_http_confhaven_origin_conf_t *oc, ngx_http_confhaven_op_call_t *call)
 {
-    call->client = r->connection->addr_text;
+    if (ngx_http_confhaven_client_key(r->connection, r->pool, &call->client)
+        != NGX_OK)
+    {
+        call->client = r->connection->addr_text;
+    }
 
     ngx_http_confhaven_tools_public_origin(r, oc, &call->origin);
 }
