@@ -357,6 +357,7 @@ DECLARE
     corr     text;
     words    text[] := '{}';
     ignored  text[] := '{}';
+    v_extra  text[] := '{}';
     prefixes text[] := '{}';
     parts    text[];
     synused  jsonb := '{}';
@@ -385,6 +386,12 @@ BEGIN
       FROM (SELECT regexp_replace(regexp_replace(x, '^[^a-z0-9.#@]+', ''), '[^a-z0-9#+]+$', '') AS t, o
               FROM unnest(string_to_array(qn, ' ')) WITH ORDINALITY u(x, o)) y
      WHERE t <> '';
+    -- a question is read by its first 32 words, the rest reported as
+    -- ignored: every word costs lookups and a match pass
+    IF array_length(toks, 1) > 32 THEN
+        v_extra := toks[33:];
+        toks := toks[1:32];
+    END IF;
     n := coalesce(array_length(toks, 1), 0);
     -- the synonyms of every run of 1-5 query words, in one statement
     -- (a lookup per run and length cost more than the rest of the parse)
@@ -603,6 +610,7 @@ BEGIN
     END IF;
     pat_full := CASE WHEN length(qn) >= 3 AND qn IS DISTINCT FROM core
                      THEN '%' || replace(replace(replace(qn, '\', '\\'), '%', '\%'), '_', '\_') || '%' END;
+    ignored := ignored || v_extra;
     info := jsonb_build_object('words', to_jsonb(words))
          || CASE WHEN ignored <> '{}' THEN jsonb_build_object('ignored', to_jsonb(ignored)) ELSE '{}' END
          || CASE WHEN synused <> '{}' THEN jsonb_build_object('synonyms', synused) ELSE '{}' END
