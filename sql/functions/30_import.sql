@@ -57,8 +57,6 @@ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
 DECLARE
     r    text := t;
-    m    text[];
-    code integer;
 BEGIN
     IF position('<' IN r) > 0 THEN
         r := regexp_replace(r, '<!--.*?-->', ' ', 'g');
@@ -81,22 +79,25 @@ BEGIN
         r := replace(r, '&lsquo;', '‘');
         r := replace(r, '&rdquo;', '”');
         r := replace(r, '&ldquo;', '“');
-        LOOP   -- decimal entities
-            m := regexp_match(r, '&#([0-9]{1,7});');
-            EXIT WHEN m IS NULL;
-            code := m[1]::integer;
-            r := replace(r, '&#' || m[1] || ';',
-                         CASE WHEN code BETWEEN 1 AND 1114111 AND code NOT BETWEEN 55296 AND 57343
-                              THEN chr(code) ELSE ' ' END);
-        END LOOP;
-        LOOP   -- hexadecimal entities
-            m := regexp_match(r, '&#[xX]([0-9a-fA-F]{1,6});');
-            EXIT WHEN m IS NULL;
-            code := ('x' || lpad(m[1], 8, '0'))::bit(32)::integer;
-            r := regexp_replace(r, '&#[xX]' || m[1] || ';',
-                         CASE WHEN code BETWEEN 1 AND 1114111 AND code NOT BETWEEN 55296 AND 57343
-                              THEN chr(code) ELSE ' ' END, 'g');
-        END LOOP;
+        -- numeric entities (decimal, hexadecimal) in one pass over the
+        -- text, each decoded once: a loop per distinct entity rescanned the
+        -- whole text each time, quadratic in a large schedule
+        IF position('&#' IN r) > 0 THEN
+            SELECT string_agg(CASE WHEN e.c IS NULL THEN e.t
+                                   WHEN e.c BETWEEN 1 AND 1114111
+                                        AND e.c NOT BETWEEN 55296 AND 57343
+                                   THEN chr(e.c)
+                                   ELSE ' ' END, '' ORDER BY e.o)
+              INTO r
+              FROM (SELECT em.mt[1] AS t, em.o,
+                           CASE WHEN em.mt[1] ~ '^&#[0-9]'
+                                THEN substr(em.mt[1], 3, length(em.mt[1]) - 3)::integer
+                                WHEN em.mt[1] ~ '^&#[xX]'
+                                THEN ('x' || lpad(substr(em.mt[1], 4, length(em.mt[1]) - 4), 8, '0'))::bit(32)::integer
+                           END AS c
+                      FROM regexp_matches(r, '&#[0-9]{1,7};|&#[xX][0-9a-fA-F]{1,6};|[^&]+|&', 'g')
+                           WITH ORDINALITY em(mt, o)) e;
+        END IF;
         r := replace(r, '&amp;', '&');
     END IF;
     RETURN r;
