@@ -15,6 +15,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
+use POSIX ();
 use Test::More;
 
 use ConfHaven::Test;
@@ -22,7 +23,7 @@ use ConfHaven::Test;
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(1);
 $t->private_redis();
-$t->plan(37);
+$t->plan(39);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -161,3 +162,38 @@ is($op->{operationId}, 'organizerImportSchedule', 'OpenAPI documents the route')
 ok((grep { exists $_->{organizerKey} } @{ $op->{security} // [] })
    && $op->{responses}{409} && $op->{responses}{403},
    '... with the organizer key, 403 and 409');
+
+# ---- an administrator's import of a new slug still running: the
+# organizer's import of the same slug waits for it, then finds the slug
+# taken (it used to see no conference, overwrite the administrator's and be
+# linked to it)
+
+my $race = 'race-summit-2026';
+my $file = '{"sessions":[{"id":"r1","title":"Race talk","description":"x",'
+    . '"startsAt":"2026-10-02T09:00:00","endsAt":"2026-10-02T10:00:00",'
+    . '"speakers":[],"categoryItems":[]}],"speakers":[],"categories":[],'
+    . '"rooms":[]}';
+my $held = fork();
+die "fork: $!\n" unless defined $held;
+if ($held == 0) {
+    # the administrator's import, committed 4 s after it ran
+    $t->psql("BEGIN; SELECT confhaven.import_schedule('$race', 'Race Summit', "
+             . "'Europe/London', NULL, NULL, '$file') IS NOT NULL; "
+             . "SELECT pg_sleep(4); COMMIT;", allow_error => 1);
+    POSIX::_exit(0);
+}
+# the import has run and its transaction waits (pg_sleep), uncommitted
+my $end = time() + 30;
+my $waiting = 0;
+while (!$waiting && time() < $end) {
+    $waiting = $t->psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                        . "query LIKE '%pg_sleep(4)%' AND state = 'active' "
+                        . "AND pid <> pg_backend_pid()") > 0;
+    select(undef, undef, undef, 0.1) unless $waiting;
+}
+ok($waiting, 'the administrator\'s import is done, not yet committed');
+$r = imp($race, $ka);
+waitpid($held, 0);
+is($r->{status} . ' ' . ($r->{json}{error}{code} // ''), '409 slug_taken',
+   'the organizer\'s import of the same new slug: 409 slug_taken')
+    or diag($r->{body});

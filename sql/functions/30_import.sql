@@ -1185,6 +1185,9 @@ BEGIN
         PERFORM confhaven._fail('CH400', format('invalid conference slug %s', confhaven._show(slug)),
             'A slug is 1-63 characters: lower-case letters, digits and "-", starting with a letter or digit, e.g. "scottish-summit-2026".');
     END IF;
+    -- one import of a slug at a time, admin's or organizer's (the same
+    -- lock organizer_import takes before it checks who owns the slug)
+    PERFORM pg_advisory_xact_lock(hashtext('confhaven organizer_import ' || v_slug));
     IF nullif(btrim(timezone), '') IS NOT NULL AND NOT confhaven.is_valid_timezone(btrim(timezone)) THEN
         PERFORM confhaven._fail('CH400', format('%s is not a valid IANA time zone', confhaven._show(timezone)),
             'Use a zone name from the IANA database such as Europe/London, America/New_York or Australia/Melbourne.');
