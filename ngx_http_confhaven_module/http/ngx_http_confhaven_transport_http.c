@@ -1424,21 +1424,157 @@ mismatch:
 }
 
 
+/*
+ * A tool's x-mcp-header arguments, in its inputSchema's order, with their
+ * header names: read from the schema once per tool in a worker's life
+ * (malloc()ed, never freed), not walked on each call.
+ */
+
+#define NGX_HTTP_CONFHAVEN_MCP_PARAM_HEADERS  32
+
+
+typedef struct {
+    ngx_http_confhaven_tool_t  *tool;
+    ngx_uint_t                  n;
+    char                       *key[NGX_HTTP_CONFHAVEN_MCP_PARAM_HEADERS];
+    ngx_str_t                   header[NGX_HTTP_CONFHAVEN_MCP_PARAM_HEADERS];
+} ngx_http_confhaven_mcp_ph_t;         /* a tool's Mcp-Param headers */
+
+
+static void ngx_http_confhaven_mcp_param_headers_free(
+    ngx_http_confhaven_mcp_ph_t *ph);
+
+
+static ngx_http_confhaven_mcp_ph_t *
+ngx_http_confhaven_mcp_param_headers(ngx_http_confhaven_tool_t *tool)
+{
+    char                         *k;
+    u_char                       *p;
+    json_t                       *schema, *props, *prop, *x;
+    size_t                        len;
+    ngx_uint_t                    i;
+    const char                   *key;
+    ngx_http_confhaven_mcp_ph_t  *ph;
+
+    static ngx_http_confhaven_mcp_ph_t  *known[64];
+    static ngx_uint_t                    nknown;
+
+    for (i = 0; i < nknown; i++) {
+        if (known[i]->tool == tool) {
+            return known[i];
+        }
+    }
+
+    schema = ngx_http_confhaven_tools_input_schema(tool);
+    if (schema == NULL) {
+        return NULL;
+    }
+
+    ph = ngx_calloc(sizeof(ngx_http_confhaven_mcp_ph_t),
+                    ngx_cycle->log);
+    if (ph == NULL) {
+        json_decref(schema);
+        return NULL;
+    }
+
+    ph->tool = tool;
+
+    props = json_object_get(schema, "properties");
+
+    json_object_foreach(props, key, prop) {
+
+        x = json_object_get(prop, "x-mcp-header");
+        if (!json_is_string(x) || json_string_length(x) > 64) {
+            continue;
+        }
+
+        if (ph->n == NGX_HTTP_CONFHAVEN_MCP_PARAM_HEADERS) {
+            /* more than any tool has: walked on each call as before */
+            goto failed;
+        }
+
+        len = ngx_strlen(key) + 1;
+
+        k = ngx_alloc(len, ngx_cycle->log);
+        p = ngx_alloc(sizeof("Mcp-Param-") - 1 + json_string_length(x),
+                      ngx_cycle->log);
+
+        if (k == NULL || p == NULL) {
+            if (k) {
+                ngx_free(k);
+            }
+
+            if (p) {
+                ngx_free(p);
+            }
+
+            goto failed;
+        }
+
+        ngx_memcpy(k, key, len);
+        ph->key[ph->n] = k;
+
+        ph->header[ph->n].data = p;
+        p = ngx_cpymem(p, "Mcp-Param-", sizeof("Mcp-Param-") - 1);
+        p = ngx_cpymem(p, json_string_value(x), json_string_length(x));
+        ph->header[ph->n].len = p - ph->header[ph->n].data;
+
+        ph->n++;
+    }
+
+    json_decref(schema);
+
+    if (nknown == sizeof(known) / sizeof(known[0])) {
+        /* more tools than any configuration has: the oldest goes */
+        ngx_http_confhaven_mcp_param_headers_free(known[0]);
+        ngx_memmove(&known[0], &known[1], (nknown - 1) * sizeof(known[0]));
+        nknown--;
+    }
+
+    known[nknown++] = ph;
+
+    return ph;
+
+failed:
+
+    json_decref(schema);
+    ngx_http_confhaven_mcp_param_headers_free(ph);
+
+    return NULL;
+}
+
+
+static void
+ngx_http_confhaven_mcp_param_headers_free(
+    ngx_http_confhaven_mcp_ph_t *ph)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ph->n; i++) {
+        ngx_free(ph->key[i]);
+        ngx_free(ph->header[i].data);
+    }
+
+    ngx_free(ph);
+}
+
+
 /* tools/call: every x-mcp-header argument must travel as Mcp-Param-{X} */
 
 static ngx_int_t
 ngx_http_confhaven_mcp_check_param_headers(
     ngx_http_confhaven_mcp_call_t *call)
 {
-    u_char                      buf[128], *p;
-    u_char                      err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
-    json_t                     *schema, *props, *prop, *x, *args, *arg, *n;
-    ngx_int_t                   rc;
-    ngx_str_t                   name;
-    const char                 *key, *why;
-    ngx_table_elt_t            *h;
-    ngx_http_request_t         *r;
-    ngx_http_confhaven_tool_t  *tool;
+    u_char                        err[NGX_HTTP_CONFHAVEN_MCP_ERROR_LEN];
+    json_t                       *args, *arg, *n;
+    ngx_int_t                     rc;
+    ngx_str_t                     name;
+    ngx_uint_t                    i;
+    const char                   *why;
+    ngx_table_elt_t              *h;
+    ngx_http_request_t           *r;
+    ngx_http_confhaven_tool_t    *tool;
+    ngx_http_confhaven_mcp_ph_t  *ph;
 
     r = call->r;
 
@@ -1474,29 +1610,18 @@ ngx_http_confhaven_mcp_check_param_headers(
 
     call->args_typed = 1;
 
-    schema = ngx_http_confhaven_tools_input_schema(tool);
-    if (schema == NULL
-        || ngx_http_confhaven_json_own(r->pool, schema) != NGX_OK)
-    {
-        json_decref(schema);
+    ph = ngx_http_confhaven_mcp_param_headers(tool);
+    if (ph == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    props = json_object_get(schema, "properties");
+    for (i = 0; i < ph->n; i++) {
 
-    json_object_foreach(props, key, prop) {
+        h = ngx_http_confhaven_header_in(r, (char *) ph->header[i].data,
+                                          ph->header[i].len);
 
-        x = json_object_get(prop, "x-mcp-header");
-        if (!json_is_string(x) || json_string_length(x) > 64) {
-            continue;
-        }
-
-        p = ngx_cpymem(buf, "Mcp-Param-", sizeof("Mcp-Param-") - 1);
-        p = ngx_cpymem(p, json_string_value(x), json_string_length(x));
-
-        h = ngx_http_confhaven_header_in(r, (char *) buf, p - buf);
-
-        arg = json_is_object(args) ? json_object_get(args, key) : NULL;
+        arg = json_is_object(args) ? json_object_get(args, ph->key[i])
+                                   : NULL;
 
         if (arg == NULL || json_is_null(arg)) {
             if (h) {

@@ -398,10 +398,11 @@ ngx_http_confhaven_mcp_modern_method(ngx_str_t *method)
 
 
 /*
- * NGX_OK: *out is the parsed value, owned by r->pool; NGX_DECLINED: not
- * JSON, error says why (NUL-terminated, no control characters) (jansson
- * also rejects invalid UTF-8, NUL escapes, integers past 64 bits and
- * nesting deeper than 2048).
+ * NGX_OK: *out is the parsed value, stored in r->pool (never
+ * json_decref() nor change it: ngx_http_confhaven_json_load_pool());
+ * NGX_DECLINED: not JSON, error says why (NUL-terminated, no control
+ * characters) (jansson also rejects invalid UTF-8, NUL escapes, integers
+ * past 64 bits and nesting deeper than 2048).
  */
 
 ngx_int_t
@@ -412,7 +413,9 @@ ngx_http_confhaven_mcp_parse(ngx_http_request_t *r, u_char *data, size_t len,
     json_t        *json;
     json_error_t   err;
 
-    json = json_loadb((char *) data, len, JSON_DECODE_ANY, &err);
+    /* the body's values live in r->pool: no malloc or free each */
+    json = ngx_http_confhaven_json_load_pool(r->pool, data, len,
+                                             JSON_DECODE_ANY, &err);
 
     if (json == NULL) {
         error->data = ngx_pnalloc(r->pool, JSON_ERROR_TEXT_LENGTH + 64);
@@ -442,11 +445,6 @@ ngx_http_confhaven_mcp_parse(ngx_http_request_t *r, u_char *data, size_t len,
         error->data[error->len] = '\0';
 
         return NGX_DECLINED;
-    }
-
-    if (ngx_http_confhaven_json_own(r->pool, json) != NGX_OK) {
-        json_decref(json);
-        return NGX_ERROR;
     }
 
     *out = json;

@@ -33,6 +33,8 @@ struct ngx_http_confhaven_mcp_query_s {
 };
 
 
+static ngx_int_t ngx_http_confhaven_mcp_response_head(
+    ngx_http_confhaven_mcp_call_t *call, ngx_str_t *head);
 static void ngx_http_confhaven_mcp_query_answered(
     ngx_http_confhaven_op_call_t *oc);
 static void ngx_http_confhaven_mcp_query_timeout(ngx_event_t *ev);
@@ -251,14 +253,20 @@ ngx_http_confhaven_mcp_response_parts(ngx_http_confhaven_mcp_call_t *call,
     static u_char  result[] = ",\"result\":";
     static u_char  tail[] = ",\"resultType\":\"complete\"}}";
 
+    res = &call->result_text;
+
+    if (res->len
+        && ngx_http_confhaven_mcp_response_head(call, &parts[0]) == NGX_OK)
+    {
+        goto result;
+    }
+
     if (ngx_http_confhaven_json_dump(call->r, json_incref(call->response),
                                      &head)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
-
-    res = &call->result_text;
 
     if (res->len == 0) {
         parts[0] = head;
@@ -278,6 +286,8 @@ ngx_http_confhaven_mcp_response_parts(ngx_http_confhaven_mcp_call_t *call,
                                          head.len - 1),
                               result, sizeof(result) - 1)
                    - parts[0].data;
+
+result:
 
     parts[1] = *res;
 
@@ -299,6 +309,115 @@ ngx_http_confhaven_mcp_response_parts(ngx_http_confhaven_mcp_call_t *call,
     }
 
     *n = 3;
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"jsonrpc":"2.0","id":ID,"result": written as jansson dumps it, for the
+ * response result_text() made (an integer or string id); NGX_DECLINED:
+ * any other response, which is dumped.
+ */
+
+static ngx_int_t
+ngx_http_confhaven_mcp_response_head(ngx_http_confhaven_mcp_call_t *call,
+    ngx_str_t *head)
+{
+    u_char      *p, c;
+    size_t       len, i;
+    json_t      *id, *v;
+    const char  *s;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+    static u_char  start[] = "{\"jsonrpc\":\"2.0\",\"id\":";
+    static u_char  result[] = ",\"result\":";
+
+    if (call->response == NULL
+        || json_object_size(call->response) != 2)
+    {
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(call->response, "jsonrpc");
+    id = json_object_get(call->response, "id");
+
+    if (!json_is_string(v) || ngx_strcmp(json_string_value(v), "2.0") != 0
+        || !(json_is_integer(id) || json_is_string(id)))
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the members in the order result_text() packed them */
+    if (ngx_strcmp(json_object_iter_key(json_object_iter(call->response)),
+                   "jsonrpc")
+        != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    len = sizeof(start) - 1 + sizeof(result) - 1
+          + (json_is_integer(id) ? NGX_INT64_LEN
+                                 : 2 + 6 * json_string_length(id));
+
+    head->data = ngx_pnalloc(call->r->pool, len);
+    if (head->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(head->data, start, sizeof(start) - 1);
+
+    if (json_is_integer(id)) {
+        p = ngx_sprintf(p, "%L", (int64_t) json_integer_value(id));
+
+    } else {
+        /* jansson's escapes: quote, backslash, control characters */
+        s = json_string_value(id);
+        *p++ = '"';
+
+        for (i = 0; i < json_string_length(id); i++) {
+            c = (u_char) s[i];
+
+            if (c >= 0x20 && c != '"' && c != '\\') {
+                *p++ = c;
+                continue;
+            }
+
+            *p++ = '\\';
+
+            switch (c) {
+            case '"':
+            case '\\':
+                *p++ = c;
+                break;
+            case '\b':
+                *p++ = 'b';
+                break;
+            case '\f':
+                *p++ = 'f';
+                break;
+            case '\n':
+                *p++ = 'n';
+                break;
+            case '\r':
+                *p++ = 'r';
+                break;
+            case '\t':
+                *p++ = 't';
+                break;
+            default:
+                p = ngx_cpymem(p, "u00", 3);
+                *p++ = hex[c >> 4];
+                *p++ = hex[c & 0xf];
+            }
+        }
+
+        *p++ = '"';
+    }
+
+    p = ngx_cpymem(p, result, sizeof(result) - 1);
+
+    head->len = p - head->data;
 
     return NGX_OK;
 }

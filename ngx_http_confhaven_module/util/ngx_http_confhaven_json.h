@@ -18,6 +18,8 @@ void ngx_http_confhaven_json_request_id(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_http_confhaven_json_dump(ngx_http_request_t *r, json_t *json,
     ngx_str_t *out);
 ngx_int_t ngx_http_confhaven_json_own(ngx_pool_t *pool, json_t *json);
+json_t *ngx_http_confhaven_json_load_pool(ngx_pool_t *pool, u_char *data,
+    size_t len, size_t flags, json_error_t *error);
 u_char *ngx_http_confhaven_json_log_escape(u_char *buf, size_t size,
     u_char *src, size_t len);
 ssize_t ngx_http_confhaven_json_utf8_invalid(u_char *p, size_t len,

@@ -8,6 +8,8 @@
  * of fuzz_mcp_params() and, for tools/call, the tool's own argument
  * validation (its prepare(), which runs before any query).
  *
+ * The parse is also compared with jansson's own (fuzz_same_as_jansson()).
+ *
  * The protocol version and wire of the call come from the body's length,
  * so that every corpus entry is tried on more than one over time.
  */
@@ -20,6 +22,43 @@
 
 
 #define FUZZ_MAX_BATCH  64
+
+
+/*
+ * The body's reader (ngx_http_confhaven_json_load_pool(): a plain reader
+ * for the common shape, jansson for the rest) accepts exactly what
+ * json_loadb() accepts, with the same values, members in the same order.
+ */
+
+static void
+fuzz_same_as_jansson(json_t *json, const uint8_t *data, size_t size)
+{
+    char          *a, *b;
+    json_t        *ref;
+    json_error_t   err;
+
+    ref = json_loadb((const char *) data, size, JSON_DECODE_ANY, &err);
+
+    if ((json == NULL) != (ref == NULL)) {
+        abort();
+    }
+
+    if (json == NULL) {
+        return;
+    }
+
+    a = json_dumps(json, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER);
+    b = json_dumps(ref, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+    if (a == NULL || b == NULL || strcmp(a, b) != 0 || !json_equal(json, ref))
+    {
+        abort();
+    }
+
+    free(a);
+    free(b);
+    json_decref(ref);
+}
 
 
 /*
@@ -199,6 +238,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_str_null(&err);
 
     rc = ngx_http_confhaven_mcp_parse(r, (u_char *) data, size, &json, &err);
+
+    fuzz_same_as_jansson(rc == NGX_OK ? json : NULL, data, size);
 
     if (rc == NGX_DECLINED) {
         /* the text goes to the client as a JSON string */
