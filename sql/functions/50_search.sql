@@ -994,7 +994,9 @@ BEGIN
                         AND (v_conf IS NULL OR s.conference_id = v_conf)
                         AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
                         AND (v_level IS NULL OR s.level = v_level)
-                        AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                        AND (v_spat IS NULL
+                             OR EXISTS (SELECT 1 FROM confhaven.sessions s2
+                                         WHERE s2.id = s.id AND s2.speakers_norm LIKE v_spat))
                         AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
                         AND (v_lang IS NULL OR s.search_lang = v_lang)
                         AND (NOT v_timed OR confhaven._search_time_ok(s.start_at, (SELECT c.timezone FROM confhaven.conferences c WHERE c.id = s.conference_id),
@@ -1012,7 +1014,9 @@ BEGIN
                         AND (v_conf IS NULL OR s.conference_id = v_conf)
                         AND (v_tracks IS NULL OR s.track_id = ANY (v_tracks))
                         AND (v_level IS NULL OR s.level = v_level)
-                        AND (v_spat IS NULL OR s.speakers_norm LIKE v_spat)
+                        AND (v_spat IS NULL
+                             OR EXISTS (SELECT 1 FROM confhaven.sessions s2
+                                         WHERE s2.id = s.id AND s2.speakers_norm LIKE v_spat))
                         AND (v_rooms IS NULL OR s.room_id = ANY (v_rooms))
                         AND (v_lang IS NULL OR s.search_lang = v_lang)
                         AND (v_past OR s.conference_id = ANY (v_open))
@@ -1128,7 +1132,11 @@ BEGIN
                           ELSE 0 END AS score,
                    coalesce(d.document @@ v_hlc, false) AS hl
               FROM ranked r
-             CROSS JOIN LATERAL (SELECT s.document FROM confhaven.sessions s WHERE s.id = r.id OFFSET 0) d
+             -- (the document is read from TOAST once per row: "|| ''" makes
+             -- the one in-memory copy that every test below uses; the stored
+             -- value is fetched again at each use, four and more per row)
+             CROSS JOIN LATERAL (SELECT s.document || ''::tsvector AS document
+                                   FROM confhaven.sessions s WHERE s.id = r.id OFFSET 0) d
              CROSS JOIN LATERAL (SELECT CASE WHEN p.q_any IS NOT NULL
                                              THEN ts_rank_cd(d.document, p.q_any, 32)::numeric END AS r_any
                                  OFFSET 0) k
