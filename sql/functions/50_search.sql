@@ -810,12 +810,15 @@ BEGIN
                    6 * (v_qa_a IS NOT NULL AND s.head_doc @@ v_qa_a)::int
                    + 3 * (q_any IS NOT NULL AND s.head_doc @@ q_any)::int AS boost
               FROM confhaven.sessions s
-             WHERE (s.document @@ v_qm
-                    OR s.title_norm LIKE pat_full
+             -- (the substring tests first: the trigram indexes make every
+             -- row of their pages a row to recheck, and the document of a
+             -- row is read from TOAST only when no substring test holds)
+             WHERE (s.title_norm LIKE pat_full
                     OR s.title_norm LIKE pat
                     OR s.tags_norm LIKE pat
                     OR s.speakers_norm LIKE pat
-                    OR s.abstract_norm LIKE pat)
+                    OR s.abstract_norm LIKE pat
+                    OR s.document @@ v_qm)
                      AND NOT s.is_service
                      AND (v_act_all OR s.conference_id = ANY (v_active))
                      AND (v_conf IS NULL OR s.conference_id = v_conf)
