@@ -1186,21 +1186,27 @@ BEGIN
         -- counts over the values the candidates' pass collected (no second
         -- visit of the sessions; days per start time, then per day); a
         -- track name shared by several conferences is one value
-        WITH u AS MATERIALIZED (
-            SELECT u.start_at, u.conference_id, u.track_id, u.level
+        -- (one pass: the three groupings of one GROUP BY GROUPING SETS;
+        -- GROUPING() tells them apart: 7 track, 11 level, 12 day)
+        WITH g AS (
+            SELECT u.track_id, u.level, u.conference_id, u.start_at, count(*) AS n,
+                   GROUPING(u.track_id, u.level, u.conference_id, u.start_at) AS gs
               FROM unnest(v_cst[1:v_cap], v_ccf[1:v_cap], v_ctr[1:v_cap], v_clv[1:v_cap])
-                   u(start_at, conference_id, track_id, level)),
+                   u(start_at, conference_id, track_id, level)
+             GROUP BY GROUPING SETS ((u.track_id), (u.level), (u.conference_id, u.start_at))),
         t AS (
-            SELECT tr.name AS value, sum(x.n)::bigint AS n
-              FROM (SELECT u.track_id, count(*) AS n FROM u GROUP BY u.track_id) x
-              LEFT JOIN confhaven.tracks tr ON tr.id = x.track_id
+            SELECT tr.name AS value, sum(g.n)::bigint AS n
+              FROM g
+              LEFT JOIN confhaven.tracks tr ON tr.id = g.track_id
+             WHERE g.gs = 7
              GROUP BY tr.name),
         l AS (
-            SELECT u.level AS value, count(*) AS n FROM u GROUP BY u.level),
+            SELECT g.level AS value, g.n FROM g WHERE g.gs = 11),
         d AS (
-            SELECT to_char((x.start_at AT TIME ZONE c.timezone)::date, 'YYYY-MM-DD') AS value, sum(x.n)::bigint AS n
-              FROM (SELECT u.conference_id, u.start_at, count(*) AS n FROM u GROUP BY u.conference_id, u.start_at) x
-              JOIN confhaven.conferences c ON c.id = x.conference_id
+            SELECT to_char((g.start_at AT TIME ZONE c.timezone)::date, 'YYYY-MM-DD') AS value, sum(g.n)::bigint AS n
+              FROM g
+              JOIN confhaven.conferences c ON c.id = g.conference_id
+             WHERE g.gs = 12
              GROUP BY 1)
         SELECT json_build_object(
                    'track', coalesce((SELECT json_agg(json_build_object('value', t.value, 'count', t.n)
