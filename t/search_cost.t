@@ -18,7 +18,12 @@
 #     ts_headline parsed and stemmed every word of each abstract, about a
 #     third of a one-word search): ts_headline (_highlight_headline) runs
 #     only for a row whose marked words the expression misses, none here;
-#     a highlight has at most two fragments of at most 28 words.
+#     a highlight has at most two fragments of at most 28 words;
+#   * the ranking reads each scored row's document from TOAST once, and
+#     the document tiers test the substrings before the document: at most
+#     2 TOAST blocks per row that gets the full score or is on the page
+#     (the document was fetched again at each of its four and more uses,
+#     the trigram indexes' rows had theirs read before the substrings).
 #
 # Skipped without the shared folder (../shared, as make bench).
 
@@ -46,7 +51,7 @@ my @queries = (
     ['copilot agents', 20],
     ['', 20],
 );
-$t->plan(5 * @queries + 2);
+$t->plan(6 * @queries + 2);
 
 my $dir = $t->testdir . '/gen';
 system('python3', $gen, '--conferences', '1', '--sessions-per-conference', '1000',
@@ -71,7 +76,9 @@ for my $q (@queries) {
 SET track_functions = 'all';
 SET enable_seqscan = off;        -- index plans whatever the table's size
 BEGIN;
-SELECT pg_stat_get_xact_tuples_fetched('confhaven.sessions_pkey'::regclass) AS b0,
+SELECT (SELECT reltoastrelid FROM pg_class WHERE oid = 'confhaven.sessions'::regclass) AS toast \\gset
+SELECT pg_stat_get_xact_blocks_fetched(:toast) AS tb0,
+       pg_stat_get_xact_tuples_fetched('confhaven.sessions_pkey'::regclass) AS b0,
        coalesce(pg_stat_get_xact_function_calls('confhaven._highlight'::regproc), 0) AS h0,
        coalesce(pg_stat_get_xact_function_calls('confhaven._highlight_headline'::regproc), 0) AS t0 \\gset
 SELECT confhaven.api_search($lit, NULL, NULL, NULL, $lim, true,
@@ -89,13 +96,16 @@ SELECT pg_stat_get_xact_tuples_fetched('confhaven.sessions_pkey'::regclass) - :b
            AND (strpos(e ->> 'highlight', '«') = 0
                 OR cardinality(string_to_array(e ->> 'highlight', ' … ')) > 2
                 OR EXISTS (SELECT 1 FROM unnest(string_to_array(e ->> 'highlight', ' … ')) f
-                            WHERE cardinality(string_to_array(f, ' ')) > 28)));
+                            WHERE cardinality(string_to_array(f, ' ')) > 28))),
+       pg_stat_get_xact_blocks_fetched(:toast) - :tb0;
 COMMIT;
 SQL
-    my ($byid, $hl_calls, $total, $count, $hl, $facets, $headlines, $badhl) = split /\|/, $out;
+    my ($byid, $hl_calls, $total, $count, $hl, $facets, $headlines, $badhl, $toast)
+        = split /\|/, $out;
     my $name = $text eq '' ? '(no q)' : "q=$text";
     diag("$name: total $total, page $count, sessions read by id $byid, "
-         . "_highlight calls $hl_calls, highlights $hl, ts_headline $headlines");
+         . "_highlight calls $hl_calls, highlights $hl, ts_headline $headlines, "
+         . "TOAST blocks $toast");
     ok($total > 3 * $lim && $facets eq 'object', "$name: many matches ($total), facets");
     # the candidates come from one pass of the tier query (bitmap or
     # ordered index scans); by id only the rows that get the full score
@@ -106,4 +116,6 @@ SQL
     is($hl_calls, $hl, "$name: _highlight only for the $hl highlights");
     is($headlines, 0, "$name: highlights without ts_headline");
     is($badhl, 0, "$name: each highlight marks a word, at most two fragments of 28 words");
+    cmp_ok($toast, '<=', 2 * ($top + $lim),
+           "$name: $toast TOAST blocks read, each scored document once");
 }
