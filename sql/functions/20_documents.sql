@@ -51,16 +51,19 @@ AS $$
     END;
 $$;
 
--- Weighted search document in the session's language plus unstemmed words:
--- the head document (title A, subtitle/tags/track B) followed by the
--- abstract (C) and the speakers (D).  _search_columns builds the same
--- vectors from parts it computes once each; these two are the reference.
+-- Weighted search document in the session's language plus unstemmed words
+-- (search_document), and its head (title A, subtitle/tags/track B): the
+-- reference definitions.  _search_columns builds the same vectors from
+-- parts it computes once each (t/import_once.t compares them).
 CREATE OR REPLACE FUNCTION confhaven.search_document(
     lang text, title text, subtitle text, tags_and_track text, abstract_plain text, speakers text)
 RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT confhaven.search_head_document(lang, title, subtitle, tags_and_track)
+    SELECT setweight(to_tsvector(confhaven.lang_config(lang), coalesce(title, '')), 'A')
+        || setweight(to_tsvector('confhaven.ch_simple', coalesce(title, '')), 'A')
+        || setweight(to_tsvector(confhaven.lang_config(lang), concat_ws(' ', subtitle, tags_and_track)), 'B')
+        || setweight(to_tsvector('confhaven.ch_simple', concat_ws(' ', subtitle, tags_and_track)), 'B')
         || setweight(to_tsvector(confhaven.lang_config(lang), coalesce(abstract_plain, '')), 'C')
         || setweight(to_tsvector('confhaven.ch_simple', coalesce(abstract_plain, '')), 'C')
         || setweight(to_tsvector('confhaven.ch_simple', coalesce(speakers, '')), 'D');
@@ -121,6 +124,20 @@ BEGIN
 END
 $$;
 
+-- The vocabulary words of a session (search_words counts the sessions that
+-- use each: its document frequency).
+CREATE OR REPLACE FUNCTION confhaven._session_words(
+    title text, tag_names text[], speaker_names text[], abstract_plain text)
+RETURNS SETOF text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT w.word
+      FROM unnest(tsvector_to_array(to_tsvector('confhaven.ch_simple',
+               concat_ws(' ', title, array_to_string(tag_names, ' '),
+                         array_to_string(speaker_names, ' '), abstract_plain)))) AS w(word)
+     WHERE length(w.word) BETWEEN 2 AND 40;
+$$;
+
 -- The search columns of one session (sessions.document ... abstract_norm),
 -- from its text, its track and its tag and speaker names in order: one
 -- definition for the import (only the sessions it writes) and for
@@ -155,7 +172,7 @@ AS $$
                              FROM unnest(tsvector_to_array(
                                       v.sa || v.sd || v.sc
                                       || to_tsvector('confhaven.ch_simple',
-                                                     array_to_string(tags, ' ')))) AS w(word)
+                                                     coalesce(array_to_string(tags, ' '), '')))) AS w(word)
                             WHERE length(w.word) BETWEEN 2 AND 40)
                 ELSE ARRAY(SELECT w.word
                              FROM confhaven._session_words(title, tags, speakers,
@@ -190,20 +207,6 @@ $$;
 -- what changed, not what the database holds).  Service sessions contribute
 -- nothing.
 -- ---------------------------------------------------------------------------
-
--- The vocabulary words of a session (search_words counts the sessions that
--- use each: its document frequency).
-CREATE OR REPLACE FUNCTION confhaven._session_words(
-    title text, tag_names text[], speaker_names text[], abstract_plain text)
-RETURNS SETOF text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT w.word
-      FROM unnest(tsvector_to_array(to_tsvector('confhaven.ch_simple',
-               concat_ws(' ', title, array_to_string(tag_names, ' '),
-                         array_to_string(speaker_names, ' '), abstract_plain)))) AS w(word)
-     WHERE length(w.word) BETWEEN 2 AND 40;
-$$;
 
 -- Acronyms a session spells out (015): "Software Defined Radio (SDR)",
 -- "SDR (Software Defined Radio)"; the acronym's letters are the initials
