@@ -10,7 +10,10 @@
 #     _search_columns builds the head document once, the document from it,
 #     and the session's vocabulary from the unstemmed vectors it already
 #     has; _session_words runs only for a session whose text has a "<"
-#     (counted with track_functions = all, in the import's transaction);
+#     (counted with track_functions = all, in the import's transaction;
+#     a set-returning SQL function inlined into its query, as
+#     _session_words was in the term statistics, is not counted, so the
+#     words are checked by the comparisons below);
 #   * for every session of every sample (and of the shared conferences when
 #     they are there), the stored document and head_doc equal
 #     search_document() and search_head_document(), and the words
