@@ -947,30 +947,28 @@ BEGIN
         -- (20_documents.sql, _search_columns)
         UPDATE pg_temp.ch_imp SET abstract_plain = confhaven.plain_text(abstract)
          WHERE state IN ('n', 'c');
-        -- the search columns and vocabulary of each session written,
-        -- computed once (the writes below and the term statistics use them)
-        CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_doc (
+        -- the vocabulary of each session written (_search_columns.words),
+        -- for the term statistics
+        CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_words (
             ord           integer,
-            document      tsvector,
-            head_doc      tsvector,
-            search_lang   text,
-            title_norm    text,
-            tags_norm     text,
-            speakers_norm text,
-            abstract_norm text,
             words         text[]
         ) ON COMMIT DROP;
-        TRUNCATE pg_temp.ch_doc;
-        INSERT INTO pg_temp.ch_doc
-        SELECT i.ord, d.*
-          FROM pg_temp.ch_imp i
-         CROSS JOIN LATERAL confhaven._search_columns(i.title, i.subtitle, i.abstract_plain,
-                                                      i.language, i.track, i.tag_names,
-                                                      i.speaker_names) d
-         WHERE i.state IN ('n', 'c');
+        TRUNCATE pg_temp.ch_words;
 
         DELETE FROM confhaven.sessions s WHERE s.id = ANY (v_deleted);
 
+        -- sessions: the search columns of each session written computed
+        -- once (d, kept in memory: through a temporary table the documents
+        -- were compressed twice), then the changed rows rewritten, the new
+        -- ones inserted and their words kept
+        WITH d AS MATERIALIZED (
+            SELECT i.ord, c.*
+              FROM pg_temp.ch_imp i
+             CROSS JOIN LATERAL confhaven._search_columns(i.title, i.subtitle, i.abstract_plain,
+                                                          i.language, i.track, i.tag_names,
+                                                          i.speaker_names) c
+             WHERE i.state IN ('n', 'c')),
+        upd AS (
         UPDATE confhaven.sessions s
            SET title = i.title, subtitle = i.subtitle, abstract = i.abstract,
                abstract_plain = i.abstract_plain, start_at = i.start_at, end_at = i.end_at,
@@ -982,10 +980,11 @@ BEGIN
                speakers_norm = d.speakers_norm, abstract_norm = d.abstract_norm,
                speaker_names = i.speaker_names, tag_names = i.tag_names
           FROM pg_temp.ch_imp i
-          JOIN pg_temp.ch_doc d ON d.ord = i.ord
-         WHERE i.state = 'c' AND s.id = i.session_id;
-
-        WITH ins AS (
+          JOIN d ON d.ord = i.ord
+         WHERE i.state = 'c' AND s.id = i.session_id),
+        wrd AS (
+            INSERT INTO pg_temp.ch_words (ord, words) SELECT d.ord, d.words FROM d),
+        ins AS (
             INSERT INTO confhaven.sessions
                   (id, conference_id, external_id, title, subtitle, abstract, abstract_plain,
                    start_at, end_at, room_id, track_id, level, level_detail, format, language,
@@ -997,7 +996,7 @@ BEGIN
                    d.search_lang, d.title_norm, d.tags_norm, d.speakers_norm, d.abstract_norm,
                    i.speaker_names, i.tag_names
               FROM pg_temp.ch_imp i
-              JOIN pg_temp.ch_doc d ON d.ord = i.ord
+              JOIN d ON d.ord = i.ord
              WHERE i.state = 'n'
             RETURNING id, external_id)
         UPDATE pg_temp.ch_imp i SET session_id = ins.id
@@ -1063,7 +1062,7 @@ BEGIN
                     UNION ALL
                     SELECT w.word, 1
                       FROM pg_temp.ch_imp i
-                      JOIN pg_temp.ch_doc dc ON dc.ord = i.ord
+                      JOIN pg_temp.ch_words dc ON dc.ord = i.ord
                      CROSS JOIN LATERAL unnest(dc.words) AS w(word)
                      WHERE i.state IN ('n', 'c') AND NOT i.is_service) x
              GROUP BY x.word HAVING sum(x.n) <> 0),
@@ -1163,8 +1162,8 @@ BEGIN
     TRUNCATE pg_temp.ch_import;
     TRUNCATE pg_temp.ch_imp;
     TRUNCATE pg_temp.ch_old;
-    IF to_regclass('pg_temp.ch_doc') IS NOT NULL THEN
-        TRUNCATE pg_temp.ch_doc;
+    IF to_regclass('pg_temp.ch_words') IS NOT NULL THEN
+        TRUNCATE pg_temp.ch_words;
     END IF;
 
     RETURN jsonb_build_object('total', n_total, 'inserted', n_ins, 'updated', n_upd,
