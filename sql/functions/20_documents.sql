@@ -125,7 +125,9 @@ END
 $$;
 
 -- The vocabulary words of a session (search_words counts the sessions that
--- use each: its document frequency).
+-- use each: its document frequency; see "Term statistics" below).  Defined
+-- here, before _search_columns, whose words equal it and which falls back
+-- on it.
 CREATE OR REPLACE FUNCTION confhaven._session_words(
     title text, tag_names text[], speaker_names text[], abstract_plain text)
 RETURNS SETOF text
@@ -201,11 +203,11 @@ $$;
 -- ---------------------------------------------------------------------------
 -- Term statistics (search_words, search_acronyms, search_compounds and the
 -- counters of conferences).  What one session contributes is defined once,
--- here; refresh_search_stats sums it over a conference from scratch, the
--- import (_apply_sessions, 30_import.sql) adds and subtracts it for the
--- sessions it inserted, rewrote or deleted only (issue 13: an import costs
--- what changed, not what the database holds).  Service sessions contribute
--- nothing.
+-- here (and _session_words above); refresh_search_stats sums it over a
+-- conference from scratch, the import (_apply_sessions, 30_import.sql) adds
+-- and subtracts it for the sessions it inserted, rewrote or deleted only
+-- (issue 13: an import costs what changed, not what the database holds).
+-- Service sessions contribute nothing.
 -- ---------------------------------------------------------------------------
 
 -- Acronyms a session spells out (015): "Software Defined Radio (SDR)",
