@@ -51,7 +51,10 @@ AS $$
     END;
 $$;
 
--- Weighted search document in the session's language plus unstemmed words.
+-- Weighted search document in the session's language plus unstemmed words
+-- (search_document), and its head (title A, subtitle/tags/track B): the
+-- reference definitions.  _search_columns builds the same vectors from
+-- parts it computes once each (t/import_once.t compares them).
 CREATE OR REPLACE FUNCTION confhaven.search_document(
     lang text, title text, subtitle text, tags_and_track text, abstract_plain text, speakers text)
 RETURNS tsvector
@@ -121,45 +124,10 @@ BEGIN
 END
 $$;
 
--- The search columns of one session (sessions.document ... abstract_norm),
--- from its text, its track and its tag and speaker names in order: one
--- definition for the import (only the sessions it writes) and for
--- refresh_documents (a whole conference).
-CREATE OR REPLACE FUNCTION confhaven._search_columns(
-    title text, subtitle text, abstract_plain text, language text,
-    track text, tags text[], speakers text[])
-RETURNS TABLE (document tsvector, head_doc tsvector, search_lang text,
-               title_norm text, tags_norm text, speakers_norm text,
-               abstract_norm text)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT confhaven.search_document(x.lang, title, subtitle,
-               concat_ws(' ', track, array_to_string(tags, ' ')),
-               abstract_plain, array_to_string(speakers, ' ')),
-           confhaven.search_head_document(x.lang, title, subtitle,
-               concat_ws(' ', track, array_to_string(tags, ' '))),
-           x.lang,
-           confhaven.norm(btrim(title)),
-           coalesce(confhaven.norm(concat_ws(' | ', track, array_to_string(tags, ' | '))), ''),
-           coalesce(confhaven.norm(array_to_string(speakers, ' | ')), ''),
-           coalesce(confhaven.norm(abstract_plain), '')
-      FROM (SELECT confhaven.detect_language(language,
-                       concat_ws(' ', title, subtitle, abstract_plain)) AS lang
-             OFFSET 0) x;    -- once: pulled up, it ran for each use of lang
-$$;
-
--- ---------------------------------------------------------------------------
--- Term statistics (search_words, search_acronyms, search_compounds and the
--- counters of conferences).  What one session contributes is defined once,
--- here; refresh_search_stats sums it over a conference from scratch, the
--- import (_apply_sessions, 30_import.sql) adds and subtracts it for the
--- sessions it inserted, rewrote or deleted only (issue 13: an import costs
--- what changed, not what the database holds).  Service sessions contribute
--- nothing.
--- ---------------------------------------------------------------------------
-
 -- The vocabulary words of a session (search_words counts the sessions that
--- use each: its document frequency).
+-- use each: its document frequency; see "Term statistics" below).  Defined
+-- here, before _search_columns, whose words equal it and which falls back
+-- on it.
 CREATE OR REPLACE FUNCTION confhaven._session_words(
     title text, tag_names text[], speaker_names text[], abstract_plain text)
 RETURNS SETOF text
@@ -171,6 +139,76 @@ AS $$
                          array_to_string(speaker_names, ' '), abstract_plain)))) AS w(word)
      WHERE length(w.word) BETWEEN 2 AND 40;
 $$;
+
+-- The search columns of one session (sessions.document ... abstract_norm),
+-- from its text, its track and its tag and speaker names in order: one
+-- definition for the import (only the sessions it writes) and for
+-- refresh_documents (a whole conference).  Each text is run through each
+-- configuration once (issue 13: a new conference's import spent a third of
+-- its time here): the language once, the seven vectors of the document
+-- once each, the head document from the first four (search_document and
+-- search_head_document give the same vectors), and words, the session's
+-- vocabulary (_session_words), from the unstemmed vectors of its title,
+-- abstract and speakers plus one of its tag names.  The text search parser
+-- never makes one token across the space that joins two texts, except an
+-- HTML/XML tag ("<b class=x>", which it skips): with a "<" in any of them,
+-- words is _session_words' own single pass.
+CREATE OR REPLACE FUNCTION confhaven._search_columns(
+    title text, subtitle text, abstract_plain text, language text,
+    track text, tags text[], speakers text[])
+RETURNS TABLE (document tsvector, head_doc tsvector, search_lang text,
+               title_norm text, tags_norm text, speakers_norm text,
+               abstract_norm text, words text[])
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT v.head || setweight(v.lc, 'C') || setweight(v.sc, 'C') || setweight(v.sd, 'D'),
+           v.head,
+           x.lang,
+           confhaven.norm(btrim(title)),
+           coalesce(confhaven.norm(concat_ws(' | ', track, array_to_string(tags, ' | '))), ''),
+           coalesce(confhaven.norm(array_to_string(speakers, ' | ')), ''),
+           coalesce(confhaven.norm(abstract_plain), ''),
+           CASE WHEN strpos(concat(title, array_to_string(tags, ' '), array_to_string(speakers, ' '),
+                                   abstract_plain), '<') = 0
+                THEN ARRAY(SELECT w.word
+                             FROM unnest(tsvector_to_array(
+                                      v.sa || v.sd || v.sc
+                                      || to_tsvector('confhaven.ch_simple',
+                                                     coalesce(array_to_string(tags, ' '), '')))) AS w(word)
+                            WHERE length(w.word) BETWEEN 2 AND 40)
+                ELSE ARRAY(SELECT w.word
+                             FROM confhaven._session_words(title, tags, speakers,
+                                                           abstract_plain) AS w(word)) END
+      FROM (SELECT confhaven.detect_language(language,
+                       concat_ws(' ', title, subtitle, abstract_plain)) AS lang
+             OFFSET 0) x    -- once: pulled up, it ran for each use of lang
+     CROSS JOIN LATERAL (
+            SELECT setweight(y.la, 'A') || setweight(y.sa, 'A')
+                   || setweight(y.lb, 'B') || setweight(y.sb, 'B') AS head,
+                   y.sa, y.lc, y.sc, y.sd
+              FROM (SELECT to_tsvector(confhaven.lang_config(x.lang), coalesce(title, '')) AS la,
+                           to_tsvector('confhaven.ch_simple', coalesce(title, '')) AS sa,
+                           to_tsvector(confhaven.lang_config(x.lang),
+                                       concat_ws(' ', subtitle, track, array_to_string(tags, ' '))) AS lb,
+                           to_tsvector('confhaven.ch_simple',
+                                       concat_ws(' ', subtitle, track, array_to_string(tags, ' '))) AS sb,
+                           to_tsvector(confhaven.lang_config(x.lang), coalesce(abstract_plain, '')) AS lc,
+                           to_tsvector('confhaven.ch_simple', coalesce(abstract_plain, '')) AS sc,
+                           to_tsvector('confhaven.ch_simple',
+                                       coalesce(array_to_string(speakers, ' '), '')) AS sd
+                     OFFSET 0) y    -- each vector once
+             OFFSET 0) v;
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Term statistics (search_words, search_acronyms, search_compounds and the
+-- counters of conferences).  What one session contributes is defined once,
+-- here (and _session_words above); refresh_search_stats sums it over a
+-- conference from scratch, the import (_apply_sessions, 30_import.sql) adds
+-- and subtracts it for the sessions it inserted, rewrote or deleted only
+-- (issue 13: an import costs what changed, not what the database holds).
+-- Service sessions contribute nothing.
+-- ---------------------------------------------------------------------------
 
 -- Acronyms a session spells out (015): "Software Defined Radio (SDR)",
 -- "SDR (Software Defined Radio)"; the acronym's letters are the initials

@@ -948,9 +948,28 @@ BEGIN
         -- (20_documents.sql, _search_columns)
         UPDATE pg_temp.ch_imp SET abstract_plain = confhaven.plain_text(abstract)
          WHERE state IN ('n', 'c');
+        -- the vocabulary of each session written (_search_columns.words),
+        -- for the term statistics
+        CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_words (
+            ord           integer,
+            words         text[]
+        ) ON COMMIT DROP;
+        TRUNCATE pg_temp.ch_words;
 
         DELETE FROM confhaven.sessions s WHERE s.id = ANY (v_deleted);
 
+        -- sessions: the search columns of each session written computed
+        -- once (d, kept in memory: through a temporary table the documents
+        -- were compressed twice), then the changed rows rewritten, the new
+        -- ones inserted and their words kept
+        WITH d AS MATERIALIZED (
+            SELECT i.ord, c.*
+              FROM pg_temp.ch_imp i
+             CROSS JOIN LATERAL confhaven._search_columns(i.title, i.subtitle, i.abstract_plain,
+                                                          i.language, i.track, i.tag_names,
+                                                          i.speaker_names) c
+             WHERE i.state IN ('n', 'c')),
+        upd AS (
         UPDATE confhaven.sessions s
            SET title = i.title, subtitle = i.subtitle, abstract = i.abstract,
                abstract_plain = i.abstract_plain, start_at = i.start_at, end_at = i.end_at,
@@ -962,12 +981,11 @@ BEGIN
                speakers_norm = d.speakers_norm, abstract_norm = d.abstract_norm,
                speaker_names = i.speaker_names, tag_names = i.tag_names
           FROM pg_temp.ch_imp i
-         CROSS JOIN LATERAL confhaven._search_columns(i.title, i.subtitle, i.abstract_plain,
-                                                      i.language, i.track, i.tag_names,
-                                                      i.speaker_names) d
-         WHERE i.state = 'c' AND s.id = i.session_id;
-
-        WITH ins AS (
+          JOIN d ON d.ord = i.ord
+         WHERE i.state = 'c' AND s.id = i.session_id),
+        wrd AS (
+            INSERT INTO pg_temp.ch_words (ord, words) SELECT d.ord, d.words FROM d),
+        ins AS (
             INSERT INTO confhaven.sessions
                   (id, conference_id, external_id, title, subtitle, abstract, abstract_plain,
                    start_at, end_at, room_id, track_id, level, level_detail, format, language,
@@ -979,9 +997,7 @@ BEGIN
                    d.search_lang, d.title_norm, d.tags_norm, d.speakers_norm, d.abstract_norm,
                    i.speaker_names, i.tag_names
               FROM pg_temp.ch_imp i
-             CROSS JOIN LATERAL confhaven._search_columns(i.title, i.subtitle, i.abstract_plain,
-                                                          i.language, i.track, i.tag_names,
-                                                          i.speaker_names) d
+              JOIN d ON d.ord = i.ord
              WHERE i.state = 'n'
             RETURNING id, external_id)
         UPDATE pg_temp.ch_imp i SET session_id = ins.id
@@ -1034,16 +1050,23 @@ BEGIN
         -- term statistics by difference (20_documents.sql): what the
         -- sessions written or deleted contributed before, subtracted;
         -- what the sessions written contribute now, added
+        -- (the words of the sessions written are their _search_columns'
+        -- words, which equal _session_words)
         WITH d AS (
-            SELECT w.word, sum(x.n)::integer AS n
-              FROM (SELECT o.title, o.tag_names, o.speaker_names, o.abstract_plain, -1 AS n
-                      FROM pg_temp.ch_old o WHERE o.state IN ('c', 'd') AND NOT o.is_service
+            SELECT x.word, sum(x.n)::integer AS n
+              FROM (SELECT w.word, -1 AS n
+                      FROM pg_temp.ch_old o
+                     CROSS JOIN LATERAL confhaven._session_words(o.title, o.tag_names,
+                                                                 o.speaker_names,
+                                                                 o.abstract_plain) AS w(word)
+                     WHERE o.state IN ('c', 'd') AND NOT o.is_service
                     UNION ALL
-                    SELECT i.title, i.tag_names, i.speaker_names, i.abstract_plain, 1
-                      FROM pg_temp.ch_imp i WHERE i.state IN ('n', 'c') AND NOT i.is_service) x
-             CROSS JOIN LATERAL confhaven._session_words(x.title, x.tag_names, x.speaker_names,
-                                                         x.abstract_plain) AS w(word)
-             GROUP BY w.word HAVING sum(x.n) <> 0),
+                    SELECT w.word, 1
+                      FROM pg_temp.ch_imp i
+                      JOIN pg_temp.ch_words dc ON dc.ord = i.ord
+                     CROSS JOIN LATERAL unnest(dc.words) AS w(word)
+                     WHERE i.state IN ('n', 'c') AND NOT i.is_service) x
+             GROUP BY x.word HAVING sum(x.n) <> 0),
         up AS (
             INSERT INTO confhaven.search_words AS sw (conference_id, word, ndoc)
             SELECT p_conf, d.word, d.n FROM d
@@ -1140,6 +1163,9 @@ BEGIN
     TRUNCATE pg_temp.ch_import;
     TRUNCATE pg_temp.ch_imp;
     TRUNCATE pg_temp.ch_old;
+    IF to_regclass('pg_temp.ch_words') IS NOT NULL THEN
+        TRUNCATE pg_temp.ch_words;
+    END IF;
 
     RETURN jsonb_build_object('total', n_total, 'inserted', n_ins, 'updated', n_upd,
                               'deleted', n_del, 'service', n_service);

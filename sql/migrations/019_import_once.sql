@@ -1,0 +1,11 @@
+-- 019_import_once.sql — issue 13: a new conference's import computes each
+-- search vector of a session once.
+--
+-- confhaven._search_columns (sql/functions/20_documents.sql) also returns
+-- the session's vocabulary (words), which the import adds to the term
+-- statistics instead of parsing the session's text once more; a function's
+-- result columns cannot change in place, so the old one goes here and the
+-- functions file creates the new one.  The search columns it computes are
+-- the same as before (same vectors, built once each), so no session needs
+-- refresh_documents: the test of that is t/import_once.t.
+DROP FUNCTION IF EXISTS confhaven._search_columns(text, text, text, text, text, text[], text[]);
