@@ -108,10 +108,17 @@ void ngx_http_confhaven_trace_reparent(ngx_http_confhaven_span_t *span,
 ngx_http_confhaven_span_t *ngx_http_confhaven_trace_child(ngx_pool_t *pool,
     ngx_http_confhaven_span_t *parent, const char *name, size_t len,
     ngx_uint_t kind);
-void ngx_http_confhaven_trace_str(ngx_http_confhaven_span_t *span,
-    const char *key, u_char *value, size_t len);
-void ngx_http_confhaven_trace_int(ngx_http_confhaven_span_t *span,
-    const char *key, int64_t value);
+void ngx_http_confhaven_trace_strn(ngx_http_confhaven_span_t *span,
+    const char *key, size_t klen, u_char *value, size_t len);
+void ngx_http_confhaven_trace_intn(ngx_http_confhaven_span_t *span,
+    const char *key, size_t klen, int64_t value);
+
+/* key: a string literal (its length is the compiler's); "" sets the name */
+#define ngx_http_confhaven_trace_str(span, key, value, len)                   \
+    ngx_http_confhaven_trace_strn(span, "" key, sizeof("" key) - 1, value,    \
+                                  len)
+#define ngx_http_confhaven_trace_int(span, key, value)                        \
+    ngx_http_confhaven_trace_intn(span, "" key, sizeof("" key) - 1, value)
 void ngx_http_confhaven_trace_error(ngx_http_confhaven_span_t *span);
 void ngx_http_confhaven_trace_end(ngx_http_confhaven_span_t *span);
 u_char *ngx_http_confhaven_trace_traceparent(u_char *p,
@@ -128,6 +135,7 @@ void ngx_http_confhaven_trace_calls_end(ngx_http_confhaven_span_t *span);
 
 /* the exporter's side */
 ngx_uint_t ngx_http_confhaven_trace_pending(void);
+ngx_uint_t ngx_http_confhaven_trace_full(void);
 u_char *ngx_http_confhaven_trace_encode(ngx_uint_t max, size_t *len,
     ngx_uint_t *n);
 void ngx_http_confhaven_trace_exported(ngx_uint_t n, ngx_uint_t ok);
