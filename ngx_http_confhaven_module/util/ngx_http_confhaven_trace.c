@@ -890,59 +890,6 @@ ngx_http_confhaven_trace_kv(u_char *p, size_t room, const char *key,
 }
 
 
-size_t
-ngx_http_confhaven_pb_varint_len(uint64_t v)
-{
-    size_t  n;
-
-    for (n = 1; v >= 0x80; n++) {
-        v >>= 7;
-    }
-
-    return n;
-}
-
-
-u_char *
-ngx_http_confhaven_pb_varint(u_char *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (u_char) (v | 0x80);
-        v >>= 7;
-    }
-
-    *p++ = (u_char) v;
-
-    return p;
-}
-
-
-u_char *
-ngx_http_confhaven_pb_bytes(u_char *p, u_char tag, const u_char *data,
-    size_t len)
-{
-    *p++ = tag;
-    p = ngx_http_confhaven_pb_varint(p, len);
-
-    return len ? ngx_cpymem(p, data, len) : p;
-}
-
-
-u_char *
-ngx_http_confhaven_pb_fixed64(u_char *p, u_char tag, uint64_t v)
-{
-    ngx_uint_t  i;
-
-    *p++ = tag;
-
-    for (i = 0; i < 8; i++) {
-        *p++ = (u_char) (v >> (8 * i));
-    }
-
-    return p;
-}
-
-
 /* ------------------------------------------------------------ helpers */
 
 
@@ -972,20 +919,17 @@ ngx_http_confhaven_trace_random(void)
 }
 
 
+/* n: 8 or 16 */
+
 static void
 ngx_http_confhaven_trace_id(u_char *p, size_t n)
 {
     size_t    i;
     uint64_t  v;
 
-    v = 0;
-
-    for (i = 0; i < n; i++) {
-        if (i % 8 == 0) {
-            v = ngx_http_confhaven_trace_random();
-        }
-
-        p[i] = (u_char) (v >> (8 * (i % 8)));
+    for (i = 0; i < n; i += 8) {
+        v = ngx_http_confhaven_trace_random();
+        ngx_memcpy(p + i, &v, 8);
     }
 
     /* all zeros is invalid */
