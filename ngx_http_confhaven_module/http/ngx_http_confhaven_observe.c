@@ -268,7 +268,11 @@ ngx_http_confhaven_observe_span_end(ngx_http_request_t *r,
         return;
     }
 
-    if (!span->sampled) {
+    /*
+     * Unsampled, or the worker's ring is full (a collector down): the
+     * span is not kept, so its attributes are not worth writing.
+     */
+    if (!span->sampled || ngx_http_confhaven_trace_full()) {
         ngx_http_confhaven_trace_end(span);
         return;
     }
@@ -276,8 +280,15 @@ ngx_http_confhaven_observe_span_end(ngx_http_request_t *r,
     status = r->err_status ? r->err_status : r->headers_out.status;
 
     /* "{method} {route}": a route name of our own tables, never the URI */
-    p = ngx_snprintf(name, sizeof(name), "%V%s%V", &r->method_name,
-                     ctx->route.len ? " " : "", &ctx->route);
+    p = ngx_cpymem(name, r->method_name.data,
+                   ngx_min(r->method_name.len, sizeof(name)));
+
+    if (ctx->route.len && (size_t) (p - name) < sizeof(name)) {
+        *p++ = ' ';
+        p = ngx_cpymem(p, ctx->route.data,
+                       ngx_min(ctx->route.len,
+                               sizeof(name) - (size_t) (p - name)));
+    }
 
     ngx_http_confhaven_trace_str(span, "", name, p - name);
 

@@ -27,7 +27,8 @@
 
 typedef struct {
     ngx_http_confhaven_otlp_conf_t    *conf;
-    u_char                            *body;       /* ngx_alloc()'d */
+    u_char                            *body;       /* spans: the tracer's;
+                                                      metrics: ngx_alloc() */
     size_t                             len;
     ngx_uint_t                         spans;      /* 0: the metrics */
     ngx_pool_t                        *pool;       /* the job's owner */
@@ -468,7 +469,6 @@ failed:
 
     ngx_http_confhaven_trace_exported(oj->spans, 0);
 
-    ngx_free(oj->body);
     ngx_http_confhaven_job_free(job);
 }
 
@@ -547,8 +547,8 @@ ngx_http_confhaven_otlp_done(ngx_http_confhaven_job_t *job)
 
     ngx_http_confhaven_trace_exported(oj->spans, ok);
 
+    /* the body is the tracer's export buffer, kept for the next one */
     ngx_http_confhaven_http_resp_free(&oj->resp);
-    ngx_free(oj->body);
 
     pool = oj->pool;
 

@@ -16,7 +16,7 @@
 #include "ngx_http_confhaven_trace.h"
 
 
-#define NGX_HTTP_CONFHAVEN_OTLP_BATCH      512
+#define NGX_HTTP_CONFHAVEN_OTLP_BATCH      1024
 #define NGX_HTTP_CONFHAVEN_OTLP_QUEUE      2048
 #define NGX_HTTP_CONFHAVEN_OTLP_TIMEOUT    5000
 #define NGX_HTTP_CONFHAVEN_OTLP_INTERVAL   1000     /* ms between exports */

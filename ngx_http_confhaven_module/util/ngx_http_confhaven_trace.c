@@ -35,6 +35,8 @@ typedef struct {
     ngx_event_t                   *notify;      /* the exporter's */
     u_char                        *resource;    /* encoded Resource */
     size_t                         resource_len;
+    u_char                        *out;         /* the export body */
+    size_t                         out_size;
 } ngx_http_confhaven_tracer_t;
 
 
@@ -47,8 +49,8 @@ static ngx_uint_t ngx_http_confhaven_trace_state_valid(ngx_str_t *ts);
 static void ngx_http_confhaven_trace_sample(ngx_http_confhaven_span_t *span);
 static void ngx_http_confhaven_trace_push(ngx_http_confhaven_span_t *span);
 static size_t ngx_http_confhaven_trace_kv(u_char *p, size_t room,
-    const char *key, const u_char *value, size_t len, ngx_uint_t str,
-    int64_t n);
+    const char *key, size_t klen, const u_char *value, size_t len,
+    ngx_uint_t str, int64_t n);
 static size_t ngx_http_confhaven_trace_span_len(
     ngx_http_confhaven_span_t *s);
 static u_char *ngx_http_confhaven_trace_span_write(u_char *p,
@@ -94,6 +96,7 @@ ngx_http_confhaven_trace_init_process(ngx_cycle_t *cycle,
     len = 1024;
 
     n = ngx_http_confhaven_trace_kv(p, len, "service.name",
+                                    sizeof("service.name") - 1,
                                     conf->service.data, conf->service.len,
                                     1, 0);
     p += n;
@@ -102,11 +105,13 @@ ngx_http_confhaven_trace_init_process(ngx_cycle_t *cycle,
     n = ngx_min(cycle->hostname.len, sizeof(host));
     ngx_memcpy(host, cycle->hostname.data, n);
 
-    n = ngx_http_confhaven_trace_kv(p, len, "host.name", host, n, 1, 0);
+    n = ngx_http_confhaven_trace_kv(p, len, "host.name",
+                                    sizeof("host.name") - 1, host, n, 1, 0);
     p += n;
     len -= n;
 
-    n = ngx_http_confhaven_trace_kv(p, len, "process.pid", NULL, 0, 0,
+    n = ngx_http_confhaven_trace_kv(p, len, "process.pid",
+                                    sizeof("process.pid") - 1, NULL, 0, 0,
                                     (int64_t) ngx_pid);
     p += n;
 
@@ -153,6 +158,12 @@ ngx_http_confhaven_trace_resource(size_t *len)
 void
 ngx_http_confhaven_trace_exit_process(void)
 {
+    /* the thread pools have ended by now: no export reads the body */
+    if (ngx_http_confhaven_tracer && ngx_http_confhaven_tracer->out) {
+        ngx_free(ngx_http_confhaven_tracer->out);
+        ngx_http_confhaven_tracer->out = NULL;
+    }
+
     ngx_http_confhaven_tracer = NULL;
 }
 
@@ -365,8 +376,8 @@ ngx_http_confhaven_trace_child(ngx_pool_t *pool,
 
 
 void
-ngx_http_confhaven_trace_str(ngx_http_confhaven_span_t *span,
-    const char *key, u_char *value, size_t len)
+ngx_http_confhaven_trace_strn(ngx_http_confhaven_span_t *span,
+    const char *key, size_t klen, u_char *value, size_t len)
 {
     size_t  n;
 
@@ -374,7 +385,7 @@ ngx_http_confhaven_trace_str(ngx_http_confhaven_span_t *span,
         return;
     }
 
-    if (key[0] == '\0') {
+    if (klen == 0) {
         /* the span's name */
         len = ngx_min(len, NGX_HTTP_CONFHAVEN_SPAN_NAME);
         ngx_memcpy(span->name, value, len);
@@ -385,7 +396,7 @@ ngx_http_confhaven_trace_str(ngx_http_confhaven_span_t *span,
     n = ngx_http_confhaven_trace_kv(span->attrs + span->attrs_len,
                                     NGX_HTTP_CONFHAVEN_SPAN_ATTRS
                                     - span->attrs_len,
-                                    key, value, len, 1, 0);
+                                    key, klen, value, len, 1, 0);
     if (n == 0) {
         span->dropped++;
         return;
@@ -396,8 +407,8 @@ ngx_http_confhaven_trace_str(ngx_http_confhaven_span_t *span,
 
 
 void
-ngx_http_confhaven_trace_int(ngx_http_confhaven_span_t *span,
-    const char *key, int64_t value)
+ngx_http_confhaven_trace_intn(ngx_http_confhaven_span_t *span,
+    const char *key, size_t klen, int64_t value)
 {
     size_t  n;
 
@@ -408,7 +419,7 @@ ngx_http_confhaven_trace_int(ngx_http_confhaven_span_t *span,
     n = ngx_http_confhaven_trace_kv(span->attrs + span->attrs_len,
                                     NGX_HTTP_CONFHAVEN_SPAN_ATTRS
                                     - span->attrs_len,
-                                    key, NULL, 0, 0, value);
+                                    key, klen, NULL, 0, 0, value);
     if (n == 0) {
         span->dropped++;
         return;
@@ -440,7 +451,8 @@ ngx_http_confhaven_trace_end(ngx_http_confhaven_span_t *span)
         return;
     }
 
-    if (span->end == 0) {
+    /* a full ring drops it: no clock read for it */
+    if (span->end == 0 && !ngx_http_confhaven_trace_full()) {
         span->end = ngx_http_confhaven_trace_now();
     }
 
@@ -636,6 +648,19 @@ ngx_http_confhaven_trace_pending(void)
 }
 
 
+/* a span ended now would be dropped: the ring is full */
+
+ngx_uint_t
+ngx_http_confhaven_trace_full(void)
+{
+    ngx_http_confhaven_tracer_t  *t;
+
+    t = ngx_http_confhaven_tracer;
+
+    return t && t->count == t->size;
+}
+
+
 /* an export of n spans ended: accepted (ok) or dropped */
 
 void
@@ -695,14 +720,17 @@ ngx_http_confhaven_trace_health(void)
  *   resource_spans (1) { resource (1) { attributes (1) ... }
  *                        scope_spans (2) { scope (1) { name (1) }
  *                                          spans (2) ... } }
- * The buffer is ngx_alloc()'d; the caller frees it.
+ * The body is the worker's one export buffer, kept from export to export
+ * (no allocation, no page faults for a new one each time): the caller
+ * does not free it, and encodes again only once the previous export has
+ * ended (one trace export at a time, ngx_http_confhaven_otlp.c).
  */
 
 u_char *
 ngx_http_confhaven_trace_encode(ngx_uint_t max, size_t *len, ngx_uint_t *n)
 {
     u_char                       *buf, *p;
-    size_t                        spans, scope, rs, total, sl;
+    size_t                        spans, scope, rs, total, sl, size;
     ngx_uint_t                    i, k;
     ngx_http_confhaven_span_t    *s;
     ngx_http_confhaven_tracer_t  *t;
@@ -738,11 +766,24 @@ ngx_http_confhaven_trace_encode(ngx_uint_t max, size_t *len, ngx_uint_t *n)
 
     total = 1 + ngx_http_confhaven_pb_varint_len(rs) + rs;
 
-    buf = ngx_alloc(total, ngx_cycle->log);
-    if (buf == NULL) {
-        return NULL;
+    if (total > t->out_size) {
+        /* room for a full batch of spans as large as this one's */
+        size = ngx_max(total, total / k * max);
+
+        buf = ngx_alloc(size, ngx_cycle->log);
+        if (buf == NULL) {
+            return NULL;
+        }
+
+        if (t->out) {
+            ngx_free(t->out);
+        }
+
+        t->out = buf;
+        t->out_size = size;
     }
 
+    buf = t->out;
     p = buf;
 
     *p++ = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
@@ -862,12 +903,10 @@ ngx_http_confhaven_trace_span_write(u_char *p, ngx_http_confhaven_span_t *s)
 
 static size_t
 ngx_http_confhaven_trace_kv(u_char *p, size_t room, const char *key,
-    const u_char *value, size_t len, ngx_uint_t str, int64_t n)
+    size_t klen, const u_char *value, size_t len, ngx_uint_t str, int64_t n)
 {
     u_char  *start;
-    size_t   klen, any, kv, total;
-
-    klen = ngx_strlen(key);
+    size_t   any, kv, total;
 
     if (str) {
         if (len > NGX_HTTP_CONFHAVEN_SPAN_VALUE) {
@@ -919,59 +958,6 @@ ngx_http_confhaven_trace_kv(u_char *p, size_t room, const char *key,
 }
 
 
-size_t
-ngx_http_confhaven_pb_varint_len(uint64_t v)
-{
-    size_t  n;
-
-    for (n = 1; v >= 0x80; n++) {
-        v >>= 7;
-    }
-
-    return n;
-}
-
-
-u_char *
-ngx_http_confhaven_pb_varint(u_char *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (u_char) (v | 0x80);
-        v >>= 7;
-    }
-
-    *p++ = (u_char) v;
-
-    return p;
-}
-
-
-u_char *
-ngx_http_confhaven_pb_bytes(u_char *p, u_char tag, const u_char *data,
-    size_t len)
-{
-    *p++ = tag;
-    p = ngx_http_confhaven_pb_varint(p, len);
-
-    return len ? ngx_cpymem(p, data, len) : p;
-}
-
-
-u_char *
-ngx_http_confhaven_pb_fixed64(u_char *p, u_char tag, uint64_t v)
-{
-    ngx_uint_t  i;
-
-    *p++ = tag;
-
-    for (i = 0; i < 8; i++) {
-        *p++ = (u_char) (v >> (8 * i));
-    }
-
-    return p;
-}
-
-
 /* ------------------------------------------------------------ helpers */
 
 
@@ -1001,20 +987,17 @@ ngx_http_confhaven_trace_random(void)
 }
 
 
+/* n: 8 or 16 */
+
 static void
 ngx_http_confhaven_trace_id(u_char *p, size_t n)
 {
     size_t    i;
     uint64_t  v;
 
-    v = 0;
-
-    for (i = 0; i < n; i++) {
-        if (i % 8 == 0) {
-            v = ngx_http_confhaven_trace_random();
-        }
-
-        p[i] = (u_char) (v >> (8 * (i % 8)));
+    for (i = 0; i < n; i += 8) {
+        v = ngx_http_confhaven_trace_random();
+        ngx_memcpy(p + i, &v, 8);
     }
 
     /* all zeros is invalid */

@@ -108,10 +108,17 @@ void ngx_http_confhaven_trace_reparent(ngx_http_confhaven_span_t *span,
 ngx_http_confhaven_span_t *ngx_http_confhaven_trace_child(ngx_pool_t *pool,
     ngx_http_confhaven_span_t *parent, const char *name, size_t len,
     ngx_uint_t kind);
-void ngx_http_confhaven_trace_str(ngx_http_confhaven_span_t *span,
-    const char *key, u_char *value, size_t len);
-void ngx_http_confhaven_trace_int(ngx_http_confhaven_span_t *span,
-    const char *key, int64_t value);
+void ngx_http_confhaven_trace_strn(ngx_http_confhaven_span_t *span,
+    const char *key, size_t klen, u_char *value, size_t len);
+void ngx_http_confhaven_trace_intn(ngx_http_confhaven_span_t *span,
+    const char *key, size_t klen, int64_t value);
+
+/* key: a string literal (its length is the compiler's); "" sets the name */
+#define ngx_http_confhaven_trace_str(span, key, value, len)                   \
+    ngx_http_confhaven_trace_strn(span, "" key, sizeof("" key) - 1, value,    \
+                                  len)
+#define ngx_http_confhaven_trace_int(span, key, value)                        \
+    ngx_http_confhaven_trace_intn(span, "" key, sizeof("" key) - 1, value)
 void ngx_http_confhaven_trace_error(ngx_http_confhaven_span_t *span);
 void ngx_http_confhaven_trace_end(ngx_http_confhaven_span_t *span);
 u_char *ngx_http_confhaven_trace_traceparent(u_char *p,
@@ -128,19 +135,80 @@ void ngx_http_confhaven_trace_calls_end(ngx_http_confhaven_span_t *span);
 
 /* the exporter's side */
 ngx_uint_t ngx_http_confhaven_trace_pending(void);
+ngx_uint_t ngx_http_confhaven_trace_full(void);
 u_char *ngx_http_confhaven_trace_encode(ngx_uint_t max, size_t *len,
     ngx_uint_t *n);
 void ngx_http_confhaven_trace_exported(ngx_uint_t n, ngx_uint_t ok);
 json_t *ngx_http_confhaven_trace_health(void);
 u_char *ngx_http_confhaven_trace_resource(size_t *len);
 
-/* protobuf writers, shared with the metrics exporter */
-size_t ngx_http_confhaven_pb_varint_len(uint64_t v);
-u_char *ngx_http_confhaven_pb_varint(u_char *p, uint64_t v);
-u_char *ngx_http_confhaven_pb_bytes(u_char *p, u_char tag,
-    const u_char *data, size_t len);
-u_char *ngx_http_confhaven_pb_fixed64(u_char *p, u_char tag, uint64_t v);
 void ngx_http_confhaven_trace_set_notify(ngx_event_t *ev, ngx_uint_t batch);
+
+
+/*
+ * Protobuf writers, shared with the metrics exporter; inline: a span's
+ * fields are a few of them each, once per request.
+ */
+
+static ngx_inline size_t
+ngx_http_confhaven_pb_varint_len(uint64_t v)
+{
+    size_t  n;
+
+    for (n = 1; v >= 0x80; n++) {
+        v >>= 7;
+    }
+
+    return n;
+}
+
+
+static ngx_inline u_char *
+ngx_http_confhaven_pb_varint(u_char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (u_char) (v | 0x80);
+        v >>= 7;
+    }
+
+    *p++ = (u_char) v;
+
+    return p;
+}
+
+
+static ngx_inline u_char *
+ngx_http_confhaven_pb_bytes(u_char *p, u_char tag, const u_char *data,
+    size_t len)
+{
+    *p++ = tag;
+    p = ngx_http_confhaven_pb_varint(p, len);
+
+    return len ? ngx_cpymem(p, data, len) : p;
+}
+
+
+static ngx_inline u_char *
+ngx_http_confhaven_pb_fixed64(u_char *p, u_char tag, uint64_t v)
+{
+#if !(NGX_HAVE_LITTLE_ENDIAN)
+    ngx_uint_t  i;
+#endif
+
+    *p++ = tag;
+
+#if (NGX_HAVE_LITTLE_ENDIAN)
+    /* protobuf's fixed64 is little-endian, as the machine */
+    ngx_memcpy(p, &v, 8);
+    p += 8;
+#else
+    for (i = 0; i < 8; i++) {
+        *p++ = (u_char) (v >> (8 * i));
+    }
+#endif
+
+    return p;
+}
 
 
 #endif /* _NGX_HTTP_CONFHAVEN_TRACE_H_INCLUDED_ */
