@@ -24,7 +24,6 @@
 #define NGX_HTTP_CONFHAVEN_OP_ANALYTICS_TIMEOUT  20000
 
 
-
 static const char  *ngx_http_confhaven_op_tiers[] = {
     "free", "pro", "enterprise", NULL
 };

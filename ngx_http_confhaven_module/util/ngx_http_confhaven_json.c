@@ -36,8 +36,6 @@ static ngx_int_t ngx_http_confhaven_json_fast_string(
     ngx_http_confhaven_json_reader_t *rd, u_char **out, size_t *len);
 
 
-
-
 ngx_int_t
 ngx_http_confhaven_json_dump(ngx_http_request_t *r, json_t *json,
     ngx_str_t *out)
@@ -555,14 +553,6 @@ ngx_http_confhaven_json_fast_string(ngx_http_confhaven_json_reader_t *rd,
 
     return NGX_OK;
 }
-
-
-
-
-
-
-
-
 
 
 /*
