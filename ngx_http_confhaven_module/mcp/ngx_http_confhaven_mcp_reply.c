@@ -324,12 +324,10 @@ static ngx_int_t
 ngx_http_confhaven_mcp_response_head(ngx_http_confhaven_mcp_call_t *call,
     ngx_str_t *head)
 {
-    u_char      *p, c;
-    size_t       len, i;
-    json_t      *id, *v;
-    const char  *s;
+    u_char  *p;
+    size_t   len;
+    json_t  *id, *v;
 
-    static u_char  hex[] = "0123456789ABCDEF";
     static u_char  start[] = "{\"jsonrpc\":\"2.0\",\"id\":";
     static u_char  result[] = ",\"result\":";
 
@@ -371,48 +369,9 @@ ngx_http_confhaven_mcp_response_head(ngx_http_confhaven_mcp_call_t *call,
         p = ngx_sprintf(p, "%L", (int64_t) json_integer_value(id));
 
     } else {
-        /* jansson's escapes: quote, backslash, control characters */
-        s = json_string_value(id);
-        *p++ = '"';
-
-        for (i = 0; i < json_string_length(id); i++) {
-            c = (u_char) s[i];
-
-            if (c >= 0x20 && c != '"' && c != '\\') {
-                *p++ = c;
-                continue;
-            }
-
-            *p++ = '\\';
-
-            switch (c) {
-            case '"':
-            case '\\':
-                *p++ = c;
-                break;
-            case '\b':
-                *p++ = 'b';
-                break;
-            case '\f':
-                *p++ = 'f';
-                break;
-            case '\n':
-                *p++ = 'n';
-                break;
-            case '\r':
-                *p++ = 'r';
-                break;
-            case '\t':
-                *p++ = 't';
-                break;
-            default:
-                p = ngx_cpymem(p, "u00", 3);
-                *p++ = hex[c >> 4];
-                *p++ = hex[c & 0xf];
-            }
-        }
-
-        *p++ = '"';
+        p = ngx_http_confhaven_json_string(p,
+                                           (u_char *) json_string_value(id),
+                                           json_string_length(id));
     }
 
     p = ngx_cpymem(p, result, sizeof(result) - 1);

@@ -131,8 +131,6 @@ static char *ngx_http_confhaven_events_batch(ngx_http_confhaven_events_t *evs,
     ngx_uint_t n);
 static u_char *ngx_http_confhaven_events_member(u_char *p, const char *name,
     u_char *value, size_t len);
-static u_char *ngx_http_confhaven_events_string(u_char *p, u_char *src,
-    size_t len);
 static void ngx_http_confhaven_events_expire(
     ngx_http_confhaven_events_t *evs);
 static void ngx_http_confhaven_events_expired(ngx_http_confhaven_pg_op_t *op);
@@ -619,12 +617,12 @@ ngx_http_confhaven_events_batch(ngx_http_confhaven_events_t *evs,
         }
 
         p = ngx_sprintf(p, "{\"t\":%L,\"w\":", s->time);
-        p = ngx_http_confhaven_events_string(p, (u_char *) (s->wire
+        p = ngx_http_confhaven_json_string(p, (u_char *) (s->wire
                                                  ? s->wire : "rest"),
                                              ngx_strlen(s->wire
                                                  ? s->wire : "rest"));
         p = ngx_cpymem(p, ",\"a\":", sizeof(",\"a\":") - 1);
-        p = ngx_http_confhaven_events_string(p, (u_char *) s->client,
+        p = ngx_http_confhaven_json_string(p, (u_char *) s->client,
                                              ngx_strlen(s->client));
         p = ngx_sprintf(p, ",\"h\":%s", s->cache_hit ? "true" : "false");
 
@@ -696,62 +694,7 @@ ngx_http_confhaven_events_member(u_char *p, const char *name, u_char *value,
 
     p = ngx_sprintf(p, ",\"%s\":", name);
 
-    return ngx_http_confhaven_events_string(p, value, len);
-}
-
-
-/* a JSON string: quotes, backslashes and control characters escaped */
-
-static u_char *
-ngx_http_confhaven_events_string(u_char *p, u_char *src, size_t len)
-{
-    u_char  c;
-    size_t  i;
-
-    static u_char  hex[] = "0123456789ABCDEF";
-
-    *p++ = '"';
-
-    for (i = 0; i < len; i++) {
-        c = src[i];
-
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *p++ = c;
-            continue;
-        }
-
-        *p++ = '\\';
-
-        switch (c) {
-        case '"':
-        case '\\':
-            *p++ = c;
-            break;
-        case '\b':
-            *p++ = 'b';
-            break;
-        case '\f':
-            *p++ = 'f';
-            break;
-        case '\n':
-            *p++ = 'n';
-            break;
-        case '\r':
-            *p++ = 'r';
-            break;
-        case '\t':
-            *p++ = 't';
-            break;
-        default:
-            p = ngx_cpymem(p, "u00", 3);
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-        }
-    }
-
-    *p++ = '"';
-
-    return p;
+    return ngx_http_confhaven_json_string(p, value, len);
 }
 
 

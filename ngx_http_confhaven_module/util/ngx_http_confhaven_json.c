@@ -556,6 +556,65 @@ ngx_http_confhaven_json_fast_string(ngx_http_confhaven_json_reader_t *rd,
 
 
 /*
+ * src as a JSON string written at p, escaped as jansson escapes it (quote,
+ * backslash, control characters); at most 2 + 6 * len bytes.  The bytes
+ * are copied as they are: the caller checks UTF-8.
+ */
+
+u_char *
+ngx_http_confhaven_json_string(u_char *p, u_char *src, size_t len)
+{
+    u_char  c;
+    size_t  i;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    *p++ = '"';
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *p++ = c;
+            continue;
+        }
+
+        *p++ = '\\';
+
+        switch (c) {
+        case '"':
+        case '\\':
+            *p++ = c;
+            break;
+        case '\b':
+            *p++ = 'b';
+            break;
+        case '\f':
+            *p++ = 'f';
+            break;
+        case '\n':
+            *p++ = 'n';
+            break;
+        case '\r':
+            *p++ = 'r';
+            break;
+        case '\t':
+            *p++ = 't';
+            break;
+        default:
+            p = ngx_cpymem(p, "u00", 3);
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+        }
+    }
+
+    *p++ = '"';
+
+    return p;
+}
+
+
+/*
  * Returns the offset of the first byte that is not part of well-formed
  * UTF-8 (overlongs, surrogates and code points past U+10FFFF included),
  * or of a control character unless allowed, or -1 when all is well.

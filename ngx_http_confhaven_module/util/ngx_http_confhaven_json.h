@@ -22,6 +22,7 @@ json_t *ngx_http_confhaven_json_load_pool(ngx_pool_t *pool, u_char *data,
     size_t len, size_t flags, json_error_t *error);
 u_char *ngx_http_confhaven_json_log_escape(u_char *buf, size_t size,
     u_char *src, size_t len);
+u_char *ngx_http_confhaven_json_string(u_char *p, u_char *src, size_t len);
 ssize_t ngx_http_confhaven_json_utf8_invalid(u_char *p, size_t len,
     ngx_uint_t allow_control);
 
