@@ -22,6 +22,7 @@ void ngx_http_confhaven_transport_http_call_init(ngx_http_request_t *r,
     ngx_http_confhaven_mcp_call_t *call);
 ngx_int_t ngx_http_confhaven_transport_http_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_confhaven_transport_http_allowed(ngx_http_request_t *r);
+ngx_int_t ngx_http_confhaven_transport_http_once(ngx_http_request_t *r);
 char *ngx_http_confhaven_transport_http_set_list(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_confhaven_transport_http_error(ngx_http_request_t *r,

@@ -181,6 +181,11 @@ ngx_http_confhaven_transport_http_handler(ngx_http_request_t *r)
 
     ngx_str_set(&ctx->route, "mcp");
 
+    rc = ngx_http_confhaven_transport_http_once(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     if (ngx_http_confhaven_transport_http_allowed(r) != NGX_OK) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -322,6 +327,118 @@ ngx_http_confhaven_transport_http_allowed_cb(ngx_http_request_t *r,
     void *data)
 {
     return ngx_http_confhaven_transport_http_allowed(r);
+}
+
+
+/*
+ * The headers the MCP wires read once (the first of their name): a second
+ * copy is refused, as a gateway in front may judge the request by the
+ * other one (the 2026 wire's Mcp-Method, Mcp-Name and Mcp-Param-* exist
+ * for gateways).  NGX_DECLINED: none is repeated; else the answer's rc.
+ */
+
+#define NGX_HTTP_CONFHAVEN_MCP_ONCE_MAX  64
+
+static ngx_str_t  ngx_http_confhaven_mcp_once[] = {
+    ngx_string("Origin"),
+    ngx_string("Mcp-Session-Id"),
+    ngx_string("MCP-Protocol-Version"),
+    ngx_string("Mcp-Method"),
+    ngx_string("Mcp-Name"),
+    ngx_string("Last-Event-ID"),
+    ngx_null_string
+};
+
+
+ngx_int_t
+ngx_http_confhaven_transport_http_once(ngx_http_request_t *r)
+{
+    u_char            msg[NGX_HTTP_CONFHAVEN_MCP_LOG_LEN + 64], *p, *last;
+    ngx_int_t         rc;
+    ngx_uint_t        i, j, n;
+    ngx_str_t        *once;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *seen[NGX_HTTP_CONFHAVEN_MCP_ONCE_MAX];
+
+    n = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_DECLINED;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len <= sizeof("Mcp-Param-") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Mcp-Param-",
+                               sizeof("Mcp-Param-") - 1)
+               != 0)
+        {
+            for (once = ngx_http_confhaven_mcp_once; once->len; once++) {
+                if (h[i].key.len == once->len
+                    && ngx_strncasecmp(h[i].key.data, once->data, once->len)
+                       == 0)
+                {
+                    break;
+                }
+            }
+
+            if (once->len == 0) {
+                continue;
+            }
+        }
+
+        for (j = 0; j < n; j++) {
+            if (seen[j]->key.len == h[i].key.len
+                && ngx_strncasecmp(seen[j]->key.data, h[i].key.data,
+                                   h[i].key.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < n || n == NGX_HTTP_CONFHAVEN_MCP_ONCE_MAX) {
+            break;
+        }
+
+        seen[n++] = &h[i];
+    }
+
+    last = msg + sizeof(msg) - 1;
+
+    if (n == NGX_HTTP_CONFHAVEN_MCP_ONCE_MAX) {
+        p = ngx_slprintf(msg, last, "Bad Request: more than %d Mcp-* "
+                         "headers", NGX_HTTP_CONFHAVEN_MCP_ONCE_MAX);
+
+    } else {
+        p = ngx_slprintf(msg, last, "Bad Request: the ");
+        p = ngx_http_confhaven_json_log_escape(p,
+                                              NGX_HTTP_CONFHAVEN_MCP_LOG_LEN,
+                                              h[i].key.data, h[i].key.len);
+        p = ngx_slprintf(p, last, " header is sent more than once");
+    }
+
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "confhaven mcp: %s", msg);
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_confhaven_transport_http_error(r, NGX_HTTP_BAD_REQUEST,
+               NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST, (char *) msg,
+               NULL, NULL);
 }
 
 

@@ -139,6 +139,11 @@ ngx_http_confhaven_transport_sse_handler(ngx_http_request_t *r)
 
     ngx_str_set(&ctx->route, "mcp_sse");
 
+    rc = ngx_http_confhaven_transport_http_once(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     if (ngx_http_confhaven_transport_http_allowed(r) != NGX_OK) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {

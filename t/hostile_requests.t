@@ -1,0 +1,106 @@
+#!/usr/bin/perl
+
+# Hostile requests found by an outside review (each failed before its fix).
+#
+# 1. A header the MCP wires read once, sent twice (Mcp-Method, Mcp-Name,
+#    Mcp-Param-*, MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID,
+#    Origin): the module read the first copy, a gateway in front may judge
+#    by the last (the 2026 wire's Mcp-Method/Mcp-Name/Mcp-Param-* exist for
+#    gateways), so "Mcp-Name: search_sessions" + "Mcp-Name:
+#    send_calendar_invite" passed.  Now 400, JSON-RPC -32600, the header
+#    named, on /mcp and /sse.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use JSON::PP ();
+
+use ConfHaven::Test;
+use ConfHaven::MCP;
+
+
+my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(11);
+
+$t->write_conf(<<'EOF');
+confhaven_pg_server "%%DSN%%";
+
+server {
+    listen 127.0.0.1:%%PORT_1%%;
+
+    location /mcp {
+        confhaven_mcp on;
+    }
+
+    location /sse {
+        confhaven_mcp_sse on;
+    }
+
+    location / {
+        confhaven_rest on;
+        confhaven_admin_key_file %%ADMIN_KEY_FILE%%;
+    }
+}
+EOF
+$t->run();
+
+my $m = ConfHaven::MCP->new($t);
+
+sub err { my ($r) = @_; return [$r->{status}, $r->{json}{error}{code}] }
+
+
+# ---- 1. repeated MCP headers
+
+my $call = { name => 'search_sessions',
+             arguments => { query => 'x', conference => 'nope' } };
+
+my $r = $m->modern('tools/call', $call);
+ok($r->{status} == 200 && !$r->{json}{error}, 'one copy of each header: 200');
+
+$r = $m->modern('tools/call', $call,
+                headers => ['Mcp-Name' => 'send_calendar_invite']);
+is_deeply(err($r), [400, -32600], 'Mcp-Name twice: 400 -32600');
+like($r->{json}{error}{message} // '', qr/Mcp-Name header .*more than once/,
+     'Mcp-Name twice: the message names the header');
+
+$r = $m->modern('tools/call', $call,
+                headers => ['Mcp-Method' => 'tools/list']);
+is_deeply(err($r), [400, -32600], 'Mcp-Method twice: 400 -32600');
+
+$r = $m->modern('tools/call', $call,
+                headers => ['mcp-param-conference' => 'other']);
+is_deeply(err($r), [400, -32600],
+          'Mcp-Param-Conference twice (any case): 400 -32600');
+
+$r = $m->modern('tools/list', {},
+                headers => ['MCP-Protocol-Version' => '2025-11-25']);
+is_deeply(err($r), [400, -32600], 'MCP-Protocol-Version twice: 400 -32600');
+
+my ($sid) = $m->initialize('2025-11-25');
+
+$r = $m->request('ping', {}, session => $sid, version => '2025-11-25',
+                 headers => ['Mcp-Session-Id' => 'f' x 32]);
+is_deeply(err($r), [400, -32600], 'Mcp-Session-Id twice: 400 -32600');
+
+$r = $m->request('ping', {}, session => $sid, version => '2025-11-25');
+is($r->{status}, 200, 'the session still answers');
+
+$r = $m->request('ping', {}, session => $sid, version => '2025-11-25',
+                 headers => ['Origin' => 'http://localhost',
+                             'Origin' => 'http://evil.example']);
+is_deeply(err($r), [400, -32600], 'Origin twice: 400 -32600');
+
+$r = $t->http('GET', '/sse', headers => [
+         'Accept' => 'text/event-stream',
+         'Origin' => 'http://localhost', 'Origin' => 'http://evil.example']);
+is($r->{status}, 400, '/sse with Origin twice: 400');
+
+$r = $t->http('POST', '/sse/messages?sessionId=' . ('0' x 32),
+              content_type => 'application/json',
+              body => '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+              headers => ['MCP-Protocol-Version' => '2024-11-05',
+                          'MCP-Protocol-Version' => '2025-11-25']);
+is($r->{status}, 400, '/sse/messages with MCP-Protocol-Version twice: 400');
