@@ -9,6 +9,12 @@
 #    gateways), so "Mcp-Name: search_sessions" + "Mcp-Name:
 #    send_calendar_invite" passed.  Now 400, JSON-RPC -32600, the header
 #    named, on /mcp and /sse.
+#
+# 2. A query string's '%' without two hex digits after it: nginx's
+#    ngx_unescape_uri() dropped it and what followed, so "q=100%" searched
+#    "100", "limit=5%" was 5 and "q=%4" was no q.
+#    Now the '%' stays as it is (the WHATWG URL standard, as
+#    URLSearchParams and our web pages read it).
 
 use strict;
 use warnings;
@@ -23,7 +29,7 @@ use ConfHaven::Test;
 use ConfHaven::MCP;
 
 
-my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(11);
+my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(17);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -104,3 +110,27 @@ $r = $t->http('POST', '/sse/messages?sessionId=' . ('0' x 32),
               headers => ['MCP-Protocol-Version' => '2024-11-05',
                           'MCP-Protocol-Version' => '2025-11-25']);
 is($r->{status}, 400, '/sse/messages with MCP-Protocol-Version twice: 400');
+
+
+# ---- 2. malformed percent-escapes in the query string
+
+$r = $t->import_file('scottish-summit-2026',
+                     'sessionize-all_scottish-summit-2026.json',
+                     name => 'Scottish Summit 2026',
+                     timezone => 'Europe/London');
+is($r->{status}, 200, 'import');
+
+$r = $t->get_json('/api/sessions?q=%zz&include_past=true');
+is($r->{json}{query}{q}, '%zz', 'q=%zz is "%zz", not "zz"');
+
+$r = $t->get_json('/api/sessions?q=100%25%&include_past=true');
+is($r->{json}{query}{q}, '100%%', 'q=100%25% is "100%%"');
+
+$r = $t->get_json('/api/sessions?q=%4&include_past=true');
+is($r->{json}{query}{q}, '%4', 'q=%4 is "%4", not empty');
+
+$r = $t->get_json('/api/sessions?q=a+%41%62&include_past=true');
+is($r->{json}{query}{q}, 'a Ab', 'q=a+%41%62 is still "a Ab"');
+
+$r = $t->get_json('/api/sessions?limit=5%');
+is($r->{status}, 400, 'limit=5% is not a limit (was 5)');

@@ -93,22 +93,43 @@ static ngx_int_t
 ngx_http_confhaven_request_unescape(ngx_pool_t *pool, u_char *p, size_t len,
     ngx_str_t *out)
 {
-    u_char  *s, *d;
-    size_t   i;
+    u_char     *d;
+    size_t      i;
+    ngx_int_t   n;
 
     out->data = ngx_pnalloc(pool, len + 1);
     if (out->data == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < len; i++) {
-        out->data[i] = (p[i] == '+') ? ' ' : p[i];
-    }
+    /*
+     * A '%' without two hex digits after it stays as it is, as the WHATWG
+     * URL standard (URLSearchParams, the web pages) reads it:
+     * ngx_unescape_uri() dropped it and what followed ("100%" was "100",
+     * "%zz" was "zz").
+     */
 
-    s = out->data;
     d = out->data;
 
-    ngx_unescape_uri(&d, &s, len, 0);
+    for (i = 0; i < len; i++) {
+
+        if (p[i] == '+') {
+            *d++ = ' ';
+            continue;
+        }
+
+        if (p[i] == '%' && len - i > 2) {
+            n = ngx_hextoi(&p[i + 1], 2);
+
+            if (n != NGX_ERROR) {
+                *d++ = (u_char) n;
+                i += 2;
+                continue;
+            }
+        }
+
+        *d++ = p[i];
+    }
 
     out->len = d - out->data;
     out->data[out->len] = '\0';
