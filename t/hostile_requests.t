@@ -15,6 +15,12 @@
 #    "100", "limit=5%" was 5 and "q=%4" was no q.
 #    Now the '%' stays as it is (the WHATWG URL standard, as
 #    URLSearchParams and our web pages read it).
+#
+# 3. format= of the organizer analytics given twice was not "given more
+#    than once" as every other parameter (the last won), and
+#    /api/organizer/analytics.csv?format=json answered CSV.
+#
+# 4. /api/sessions/<control character> said "not valid UTF-8".
 
 use strict;
 use warnings;
@@ -29,7 +35,7 @@ use ConfHaven::Test;
 use ConfHaven::MCP;
 
 
-my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(17);
+my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(23);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -134,3 +140,38 @@ is($r->{json}{query}{q}, 'a Ab', 'q=a+%41%62 is still "a Ab"');
 
 $r = $t->get_json('/api/sessions?limit=5%');
 is($r->{status}, 400, 'limit=5% is not a limit (was 5)');
+
+
+# ---- 3. format= of the organizer analytics
+
+my @admin = ('Authorization' => 'Bearer ' . $t->admin_key);
+$r = $t->http('POST', '/api/admin/organizers?name=Acme&tier=pro',
+              headers => \@admin);
+my $org = $r->{json}{id};
+$t->http('POST', "/api/admin/organizers/$org/conferences/scottish-summit-2026",
+         headers => \@admin);
+$r = $t->http('POST', "/api/admin/organizers/$org/keys?label=t",
+              headers => \@admin);
+my @key = ('X-API-Key' => $r->{json}{key} // '');
+
+my $an = '/api/organizer/analytics?conference=scottish-summit-2026';
+
+$r = $t->get_json("$an&format=csv", headers => \@key);
+is($r->{status}, 200, 'format=csv: 200');
+
+$r = $t->get_json("$an&format=json&format=csv", headers => \@key);
+is($r->{status}, 400, 'format twice: 400');
+like($r->{json}{error}{message} // '', qr/"format" is given more than once/,
+     'format twice: the message says so');
+
+$r = $t->get_json('/api/organizer/analytics.csv?conference=scottish-summit-2026'
+                  . '&format=json', headers => \@key);
+is($r->{status}, 400, 'analytics.csv with format=json: 400, not CSV');
+
+
+# ---- 4. a control character in a session id
+
+$r = $t->get_json('/api/sessions/%0a1');
+is($r->{status}, 400, '/api/sessions/%0a1: 400');
+like($r->{json}{error}{message} // '', qr/control character/,
+     '... naming the control character');

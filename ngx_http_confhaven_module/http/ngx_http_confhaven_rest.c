@@ -766,7 +766,8 @@ ngx_http_confhaven_rest_check_tail(ngx_http_request_t *r,
                            NGX_HTTP_BAD_REQUEST, "bad_parameter",
                            "session ids are positive integers, "
                            "e.g. /api/sessions/42",
-                           "the session id is not valid UTF-8");
+                           "the session id is not valid UTF-8 text or "
+                           "contains a control character");
             }
 
             return ngx_http_confhaven_reject(r, NGX_HTTP_BAD_REQUEST,

@@ -488,10 +488,12 @@ ngx_http_confhaven_org_args(ngx_http_request_t *r,
 {
     ngx_int_t                           i, rc;
     ngx_str_t                           key, val;
-    ngx_uint_t                          seen;
+    ngx_uint_t                          seen, format, path_csv;
     ngx_http_confhaven_request_args_t   args;
 
     seen = 0;
+    format = 0;
+    path_csv = oc->csv;     /* /api/organizer/analytics.csv */
 
     ngx_http_confhaven_request_args(r, &args);
 
@@ -505,6 +507,14 @@ ngx_http_confhaven_org_args(ngx_http_request_t *r,
             && (oc->call.op == &ngx_http_confhaven_op_organizer_analytics
                 || oc->csv))
         {
+            /* as every parameter: once (the last one used to win) */
+            if (format++) {
+                oc->rc = ngx_http_confhaven_send_errorf(r,
+                           NGX_HTTP_BAD_REQUEST, "bad_parameter", NULL,
+                           "parameter \"format\" is given more than once");
+                return NGX_ABORT;
+            }
+
             if (val.len == 3 && ngx_strncasecmp(val.data, (u_char *) "csv", 3)
                                 == 0)
             {
@@ -513,10 +523,20 @@ ngx_http_confhaven_org_args(ngx_http_request_t *r,
                 continue;
             }
 
-            if (val.len == 4
+            /* the .csv path's answer is CSV, not the JSON asked for */
+            if (val.len == 4 && !path_csv
                 && ngx_strncasecmp(val.data, (u_char *) "json", 4) == 0)
             {
                 continue;
+            }
+
+            if (path_csv) {
+                oc->rc = ngx_http_confhaven_send_errorf(r,
+                           NGX_HTTP_BAD_REQUEST, "bad_parameter",
+                           "or GET /api/organizer/analytics?format=json",
+                           "parameter \"format\" must be csv on %V",
+                           &r->uri);
+                return NGX_ABORT;
             }
 
             oc->rc = ngx_http_confhaven_send_errorf(r, NGX_HTTP_BAD_REQUEST,
