@@ -21,6 +21,9 @@
 #    /api/organizer/analytics.csv?format=json answered CSV.
 #
 # 4. /api/sessions/<control character> said "not valid UTF-8".
+#
+# 5. A JSON-RPC message with a method and a result (or an error) was
+#    answered as a request; it is neither (-32600).
 
 use strict;
 use warnings;
@@ -35,7 +38,7 @@ use ConfHaven::Test;
 use ConfHaven::MCP;
 
 
-my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(23);
+my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(26);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -175,3 +178,19 @@ $r = $t->get_json('/api/sessions/%0a1');
 is($r->{status}, 400, '/api/sessions/%0a1: 400');
 like($r->{json}{error}{message} // '', qr/control character/,
      '... naming the control character');
+
+
+# ---- 5. a request that is also a response
+
+$r = $m->post({ jsonrpc => '2.0', id => 7, method => 'ping', result => {} },
+              session => $sid, version => '2025-11-25');
+is_deeply(err($r), [400, -32600], 'method and result: 400 -32600');
+
+$r = $m->post({ jsonrpc => '2.0', id => 8, method => 'ping',
+                error => { code => 1, message => 'x' } },
+              session => $sid, version => '2025-11-25');
+is_deeply(err($r), [400, -32600], 'method and error: 400 -32600');
+
+$r = $m->post({ jsonrpc => '2.0', id => 9, method => 'ping', result => undef },
+              session => $sid, version => '2025-11-25');
+is($r->{status}, 200, 'method and "result": null: still a request');

@@ -510,6 +510,17 @@ ngx_http_confhaven_mcp_validate(ngx_http_confhaven_mcp_call_t *call,
         goto invalid;
     }
 
+    /* a request is not also a response: which one would it be? */
+    v = json_object_get(msg, "result");
+
+    if ((v && !json_is_null(v))
+        || ((v = json_object_get(msg, "error")) && !json_is_null(v)))
+    {
+        why = "Invalid Request: a message has a method or a result or "
+              "error, not both";
+        goto invalid;
+    }
+
     call->id = id;
     call->notification = (id == NULL);
     call->method.data = (u_char *) json_string_value(method);
