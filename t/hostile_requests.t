@@ -24,6 +24,9 @@
 #
 # 5. A JSON-RPC message with a method and a result (or an error) was
 #    answered as a request; it is neither (-32600).
+#
+# 6. prompts/get plan_my_day with date 2026-02-30 (or 2025-02-29, 0000-..)
+#    answered PostgreSQL's "date/time field value out of range" text.
 
 use strict;
 use warnings;
@@ -38,7 +41,7 @@ use ConfHaven::Test;
 use ConfHaven::MCP;
 
 
-my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(26);
+my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(30);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -194,3 +197,22 @@ is_deeply(err($r), [400, -32600], 'method and error: 400 -32600');
 $r = $m->post({ jsonrpc => '2.0', id => 9, method => 'ping', result => undef },
               session => $sid, version => '2025-11-25');
 is($r->{status}, 200, 'method and "result": null: still a request');
+
+
+# ---- 6. plan_my_day's date: a day of the calendar
+
+for my $date (qw(2026-02-30 2025-02-29 0000-01-01)) {
+    $r = $m->request('prompts/get', { name => 'plan_my_day',
+                         arguments => { conference => 'scottish-summit-2026',
+                                        date => $date } },
+                     session => $sid, version => '2025-11-25');
+    like($r->{json}{error}{message} // '',
+         qr/^Invalid params: date \Q$date\E is not a day of the calendar$/,
+         "plan_my_day date $date: our message, not PostgreSQL's");
+}
+
+$r = $m->request('prompts/get', { name => 'plan_my_day',
+                     arguments => { conference => 'scottish-summit-2026',
+                                    date => '2028-02-29' } },
+                 session => $sid, version => '2025-11-25');
+ok($r->{json}{result}{messages}, 'plan_my_day date 2028-02-29 (leap): a plan');

@@ -93,7 +93,11 @@ ngx_http_confhaven_mcp_prompts_get(ngx_http_confhaven_mcp_call_t *call)
     char        *params[2], *interests;
     json_t      *name, *args;
     size_t       i;
+    ngx_int_t    y, m, d;
     const char  *key;
+
+    static ngx_int_t  mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+                                  30, 31 };
 
     name = call->params ? json_object_get(call->params, "name") : NULL;
 
@@ -161,6 +165,20 @@ ngx_http_confhaven_mcp_prompts_get(ngx_http_confhaven_mcp_call_t *call)
         if (i != 10 || params[1][i] != '\0') {
             ngx_http_confhaven_mcp_prompt_invalid(call,
                 "date must be a day as YYYY-MM-DD, e.g. 2026-10-02");
+            return;
+        }
+
+        /* a day of the calendar: PostgreSQL's own words were the error */
+        y = ngx_atoi((u_char *) params[1], 4);
+        m = ngx_atoi((u_char *) params[1] + 5, 2);
+        d = ngx_atoi((u_char *) params[1] + 8, 2);
+
+        if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1]
+            || (m == 2 && d == 29
+                && (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0))))
+        {
+            ngx_http_confhaven_mcp_prompt_invalid(call,
+                "date %s is not a day of the calendar", params[1]);
             return;
         }
     }
