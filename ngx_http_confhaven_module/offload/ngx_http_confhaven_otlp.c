@@ -11,7 +11,7 @@
  * collector by a job on the thread pool.  The event loop only encodes
  * (a few memcpy()s per span); a slow or unreachable collector holds a
  * thread for at most confhaven_otlp_timeout, and meanwhile new spans
- * wait in the bounded ring or are dropped and counted.
+ * wait in the bounded queue or are dropped and counted.
  */
 
 
@@ -483,7 +483,11 @@ ngx_http_confhaven_otlp_init_process(ngx_cycle_t *cycle,
 
     ngx_http_confhaven_otlp = ot;
 
-    ngx_http_confhaven_trace_set_notify(&ot->notify, oc->batch);
+    if (ngx_http_confhaven_trace_set_notify(&ot->notify, oc->batch)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     ngx_add_timer(&ot->timer, NGX_HTTP_CONFHAVEN_OTLP_INTERVAL);
 
@@ -538,7 +542,7 @@ ngx_http_confhaven_otlp_exit_process(void)
     ngx_http_confhaven_otlp_close(&ot->traces_conn);
     ngx_http_confhaven_otlp_close(&ot->metrics_conn);
 
-    ngx_http_confhaven_trace_set_notify(NULL, 0);
+    (void) ngx_http_confhaven_trace_set_notify(NULL, 0);
     ngx_http_confhaven_trace_exit_process();
 
     ngx_http_confhaven_otlp = NULL;
@@ -587,8 +591,7 @@ ngx_http_confhaven_otlp_export(ngx_http_confhaven_otlp_t *ot)
     oj->conf = ot->conf;
     oj->conn = &ot->traces_conn;
 
-    oj->body = ngx_http_confhaven_trace_encode(ot->conf->batch, &oj->len,
-                                               &oj->spans);
+    oj->body = ngx_http_confhaven_trace_encode(&oj->len, &oj->spans);
     if (oj->body == NULL) {
         ngx_http_confhaven_job_free(job);
         return;

@@ -26,7 +26,7 @@
 /*
  * confhaven_otlp_*: where and how a worker exports its spans.  One export
  * at a time per worker, from the thread pool; while one is in flight the
- * ring fills, and what does not fit is dropped and counted.
+ * queue fills, and what does not fit is dropped and counted.
  */
 
 /*
