@@ -69,8 +69,9 @@ typedef struct {
      + 2 + 9 + 9 + NGX_HTTP_CONFHAVEN_SPAN_ATTRS + 2 + 4)
 
 
-static uint64_t ngx_http_confhaven_trace_random(void);
-static void ngx_http_confhaven_trace_id(u_char *p, size_t n);
+static uint64_t ngx_http_confhaven_trace_random(uint64_t *seed);
+static void ngx_http_confhaven_trace_id(u_char *p, size_t n,
+    uint64_t *seed);
 static uint64_t ngx_http_confhaven_trace_now(void);
 static ngx_int_t ngx_http_confhaven_trace_parse(ngx_str_t *tp, u_char *tid,
     u_char *pid, ngx_uint_t *flags);
@@ -87,6 +88,9 @@ static u_char *ngx_http_confhaven_trace_span_write(u_char *p,
 
 
 static ngx_http_confhaven_tracer_t  *ngx_http_confhaven_tracer;
+
+/* the event loop's (no TLS lookup per id) and each thread's */
+static uint64_t                      ngx_http_confhaven_trace_loop_seed;
 static __thread uint64_t             ngx_http_confhaven_trace_seed;
 
 
@@ -294,12 +298,14 @@ ngx_http_confhaven_trace_server(ngx_pool_t *pool, ngx_str_t *traceparent,
     span->kind = NGX_HTTP_CONFHAVEN_SPAN_SERVER;
     span->start = (uint64_t) sec * 1000000000 + (uint64_t) msec * 1000000;
 
-    ngx_http_confhaven_trace_id(span->span_id, 8);
+    ngx_http_confhaven_trace_id(span->span_id, 8,
+                                &ngx_http_confhaven_trace_loop_seed);
 
     ngx_http_confhaven_trace_reparent(span, traceparent, tracestate);
 
     if (!span->has_parent) {
-        ngx_http_confhaven_trace_id(span->trace_id, 16);
+        ngx_http_confhaven_trace_id(span->trace_id, 16,
+                                    &ngx_http_confhaven_trace_loop_seed);
         ngx_http_confhaven_trace_sample(span);
     }
 
@@ -440,7 +446,8 @@ ngx_http_confhaven_trace_child(ngx_pool_t *pool,
 
     ngx_memcpy(span->trace_id, parent->trace_id, 16);
     ngx_memcpy(span->parent_id, parent->span_id, 8);
-    ngx_http_confhaven_trace_id(span->span_id, 8);
+    ngx_http_confhaven_trace_id(span->span_id, 8,
+                                &ngx_http_confhaven_trace_loop_seed);
 
     span->has_parent = 1;
     span->sampled = 1;
@@ -661,7 +668,8 @@ ngx_http_confhaven_trace_calls_start(ngx_http_confhaven_trace_calls_t *tc,
 
     ngx_memcpy(span->trace_id, tc->trace_id, 16);
     ngx_memcpy(span->parent_id, tc->parent_id, 8);
-    ngx_http_confhaven_trace_id(span->span_id, 8);
+    ngx_http_confhaven_trace_id(span->span_id, 8,
+                                &ngx_http_confhaven_trace_seed);
 
     span->has_parent = 1;
     span->sampled = tc->sampled;
@@ -999,6 +1007,31 @@ ngx_http_confhaven_trace_kv(u_char *p, size_t room, const char *key,
     u_char  *start;
     size_t   any, kv, total;
 
+    /* most: every length fits in one byte, the value needs no cut */
+    if (str && klen + len <= 120) {
+        kv = 6 + klen + len;
+
+        if (2 + kv > room) {
+            return 0;
+        }
+
+        p[0] = ngx_http_confhaven_pb_tag(9, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[1] = (u_char) kv;
+        p[2] = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[3] = (u_char) klen;
+        p = ngx_cpymem(p + 4, key, klen);
+        p[0] = ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[1] = (u_char) (2 + len);
+        p[2] = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[3] = (u_char) len;
+
+        if (len) {
+            ngx_memcpy(p + 4, value, len);
+        }
+
+        return 2 + kv;
+    }
+
     if (str) {
         if (len > NGX_HTTP_CONFHAVEN_SPAN_VALUE) {
             len = NGX_HTTP_CONFHAVEN_SPAN_VALUE;
@@ -1052,14 +1085,17 @@ ngx_http_confhaven_trace_kv(u_char *p, size_t room, const char *key,
 /* ------------------------------------------------------------ helpers */
 
 
-/* ids: xorshift64*, seeded per thread from the kernel */
+/*
+ * ids: xorshift64*, seeded from the kernel in each worker (the event
+ * loop's seed) and each thread (its own)
+ */
 
 static uint64_t
-ngx_http_confhaven_trace_random(void)
+ngx_http_confhaven_trace_random(uint64_t *seed)
 {
     uint64_t  x;
 
-    x = ngx_http_confhaven_trace_seed;
+    x = *seed;
 
     if (x == 0) {
         if (getrandom(&x, sizeof(x), 0) != sizeof(x) || x == 0) {
@@ -1072,7 +1108,7 @@ ngx_http_confhaven_trace_random(void)
     x ^= x << 25;
     x ^= x >> 27;
 
-    ngx_http_confhaven_trace_seed = x;
+    *seed = x;
 
     return x * 0x2545f4914f6cdd1dULL;
 }
@@ -1081,13 +1117,13 @@ ngx_http_confhaven_trace_random(void)
 /* n: 8 or 16 */
 
 static void
-ngx_http_confhaven_trace_id(u_char *p, size_t n)
+ngx_http_confhaven_trace_id(u_char *p, size_t n, uint64_t *seed)
 {
     size_t    i;
     uint64_t  v;
 
     for (i = 0; i < n; i += 8) {
-        v = ngx_http_confhaven_trace_random();
+        v = ngx_http_confhaven_trace_random(seed);
         ngx_memcpy(p + i, &v, 8);
     }
 
