@@ -919,7 +919,7 @@ ngx_http_confhaven_otlp_post(ngx_http_confhaven_otlp_conn_t *c,
     ngx_http_confhaven_otlp_target_t *tg, u_char *body, size_t len,
     ngx_msec_t timeout, ngx_http_confhaven_http_resp_t *resp)
 {
-    u_char         head[1536], probe;
+    u_char         head[1536];
     ngx_int_t      rc;
     ngx_uint_t     attempt, reused, keep;
     ngx_msec_t     deadline;
@@ -950,7 +950,6 @@ ngx_http_confhaven_otlp_post(ngx_http_confhaven_otlp_conn_t *c,
                 reused = 1;
 
             } else {
-                (void) recv(c->fd, &probe, 1, MSG_PEEK|MSG_DONTWAIT);
                 ngx_http_confhaven_otlp_close(c);
             }
         }
