@@ -1032,6 +1032,28 @@ ngx_http_confhaven_trace_kv(u_char *p, size_t room, const char *key,
         return 2 + kv;
     }
 
+    /* a small number (a status code): the same, its varint 1 or 2 bytes */
+    if (!str && n >= 0 && n < 0x4000 && klen <= 100) {
+        any = (n < 0x80) ? 2 : 3;
+        kv = 4 + klen + any;
+
+        if (2 + kv > room) {
+            return 0;
+        }
+
+        p[0] = ngx_http_confhaven_pb_tag(9, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[1] = (u_char) kv;
+        p[2] = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[3] = (u_char) klen;
+        p = ngx_cpymem(p + 4, key, klen);
+        p[0] = ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[1] = (u_char) any;
+        p[2] = ngx_http_confhaven_pb_tag(3, NGX_HTTP_CONFHAVEN_PB_VARINT);
+        (void) ngx_http_confhaven_pb_varint(p + 3, (uint64_t) n);
+
+        return 2 + kv;
+    }
+
     if (str) {
         if (len > NGX_HTTP_CONFHAVEN_SPAN_VALUE) {
             len = NGX_HTTP_CONFHAVEN_SPAN_VALUE;
