@@ -418,7 +418,7 @@ is($ev && $ev->{attributes}{'http.request.method'}, 'POST',
 
 # a tracestate that is not W3C's (a CR LF from a JSON string) is dropped,
 # never written into the request to Graph; the traceparent still goes
-my $xtid = hex_id(16);
+$xtid = hex_id(16);
 $r = $m->modern('tools/call', {
     name => 'send_calendar_invite',
     arguments => { session_id => 0 + $sid, user_email => 'mallory@example.org' },

@@ -26,8 +26,21 @@
 /*
  * confhaven_otlp_*: where and how a worker exports its spans.  One export
  * at a time per worker, from the thread pool; while one is in flight the
- * ring fills, and what does not fit is dropped and counted.
+ * queue fills, and what does not fit is dropped and counted.
  */
+
+/*
+ * An http:// endpoint is posted to without curl: one keep-alive HTTP/1.1
+ * connection per worker and kind (traces, metrics), a plain socket used by
+ * one export at a time.  https:// (and a URL with user info) go by curl.
+ */
+
+typedef struct {
+    char                              *host;       /* NUL ended, no [] */
+    char                              *port;       /* NUL ended */
+    ngx_str_t                          head;       /* "POST ... Length: " */
+} ngx_http_confhaven_otlp_target_t;
+
 
 typedef struct {
     ngx_str_t                          url;        /* NUL ended */
@@ -38,6 +51,9 @@ typedef struct {
     ngx_http_confhaven_trace_conf_t    trace;
     ngx_msec_t                         metrics_interval;   /* 0: off */
     ngx_str_t                          metrics_url;        /* NUL ended */
+    ngx_uint_t                         raw;     /* http://: no curl */
+    ngx_http_confhaven_otlp_target_t   traces;
+    ngx_http_confhaven_otlp_target_t   metrics;
 } ngx_http_confhaven_otlp_conf_t;
 
 

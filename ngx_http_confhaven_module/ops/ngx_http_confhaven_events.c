@@ -26,6 +26,10 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ngx_http_confhaven_json.h"
 #include "ngx_http_confhaven_events.h"
 #include "ngx_http_confhaven_metrics.h"
@@ -137,6 +141,7 @@ static void ngx_http_confhaven_events_expired(ngx_http_confhaven_pg_op_t *op);
 static size_t ngx_http_confhaven_events_copy(u_char *dst, size_t size,
     u_char *src, size_t len);
 static const char *ngx_http_confhaven_events_client(ngx_str_t *name);
+static u_char *ngx_http_confhaven_events_id_key(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_confhaven_events_found(int64_t *ids,
     ngx_str_t *answer);
 
@@ -1010,7 +1015,7 @@ ngx_http_confhaven_events_found(int64_t *ids, ngx_str_t *answer)
 
     while (n < NGX_HTTP_CONFHAVEN_EVENTS_FOUND) {
         /* exact bytes (keys are ours), not a per-byte case fold */
-        p = memmem(p, last - p, "\"id\"", 4);
+        p = ngx_http_confhaven_events_id_key(p, last);
         if (p == NULL) {
             break;
         }
@@ -1044,4 +1049,54 @@ ngx_http_confhaven_events_found(int64_t *ids, ngx_str_t *answer)
     }
 
     return n;
+}
+
+
+/*
+ * The next "id" (4 bytes, quotes included) in p .. last.  A search answer
+ * is some 20 KB scanned whole: glibc's memmem() takes 3 instructions a
+ * byte for this needle, more than all the rest of a warm search.  With
+ * SSE2 (every x86-64 has it) 32 bytes at a time are searched for the pair
+ * '"' 'i' (rare in a search answer), and each such pair is checked.
+ */
+
+static u_char *
+ngx_http_confhaven_events_id_key(u_char *p, u_char *last)
+{
+#if defined(__SSE2__)
+    unsigned  m;
+    __m128i   q, i;
+
+    q = _mm_set1_epi8('"');
+    i = _mm_set1_epi8('i');
+
+    /* the loads of a block read up to p + 33, a match up to p + 35 */
+    while (last - p >= 35) {
+        m = (unsigned) _mm_movemask_epi8(_mm_and_si128(
+                _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) p), q),
+                _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 1)), i)))
+            | (unsigned) _mm_movemask_epi8(_mm_and_si128(
+                _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 16)), q),
+                _mm_cmpeq_epi8(_mm_loadu_si128((__m128i *) (p + 17)), i)))
+              << 16;
+
+        while (m) {
+            if (p[__builtin_ctz(m) + 2] == 'd'
+                && p[__builtin_ctz(m) + 3] == '"')
+            {
+                return p + __builtin_ctz(m);
+            }
+
+            m &= m - 1;
+        }
+
+        p += 32;
+    }
+#endif
+
+    if (last - p < 4) {
+        return NULL;
+    }
+
+    return memmem(p, last - p, "\"id\"", 4);
 }

@@ -5,7 +5,7 @@
 
 
 /*
- * Spans and the worker's ring of finished ones, and the protobuf encoding
+ * Spans and the worker's queue of finished ones, and the protobuf encoding
  * of an OTLP ExportTraceServiceRequest (opentelemetry-proto v1: the
  * collector's trace service, collector/trace/v1/trace_service.proto).
  * Only the fields we fill are written; field numbers are the schema's.
@@ -21,11 +21,36 @@
 #include "ngx_http_confhaven_trace.h"
 
 
+/*
+ * Finished spans are encoded at once, as the Span fields of an export
+ * request, into chunks of at most a batch of spans each: an export sends
+ * a chunk as it is, after a prefix written in the room kept before it.
+ * A worker's chunks: the one being filled, full ones waiting (oldest
+ * first), one being exported, and free ones; enough of them for the
+ * queue plus the export in flight.  Only the bytes spans take are ever
+ * touched: some 250 a span, where a ring of span structures took 776.
+ */
+
 typedef struct {
-    ngx_http_confhaven_span_t     *ring;
-    ngx_uint_t                     size;
-    ngx_uint_t                     head;        /* oldest */
-    ngx_uint_t                     count;
+    u_char                        *data;        /* headroom, then spans */
+    size_t                         len;         /* of the spans */
+    ngx_uint_t                     spans;
+} ngx_http_confhaven_trace_chunk_t;
+
+
+typedef struct {
+    ngx_http_confhaven_trace_chunk_t   *chunks;
+    ngx_uint_t                     nchunks;
+    ngx_http_confhaven_trace_chunk_t  **free;
+    ngx_uint_t                     nfree;
+    ngx_http_confhaven_trace_chunk_t  **ready;  /* a FIFO of nchunks */
+    ngx_uint_t                     rhead;
+    ngx_uint_t                     rcount;
+    ngx_http_confhaven_trace_chunk_t   *cur;    /* being filled */
+    ngx_http_confhaven_trace_chunk_t   *flight; /* being exported */
+    size_t                         headroom;
+    ngx_uint_t                     size;        /* queue: spans, max */
+    ngx_uint_t                     count;       /* spans waiting */
     ngx_uint_t                     ratio;
     ngx_uint_t                     dropped;
     ngx_uint_t                     exported;
@@ -35,13 +60,18 @@ typedef struct {
     ngx_event_t                   *notify;      /* the exporter's */
     u_char                        *resource;    /* encoded Resource */
     size_t                         resource_len;
-    u_char                        *out;         /* the export body */
-    size_t                         out_size;
 } ngx_http_confhaven_tracer_t;
 
 
-static uint64_t ngx_http_confhaven_trace_random(void);
-static void ngx_http_confhaven_trace_id(u_char *p, size_t n);
+/* a span's record at most: tag, length, Span (ngx_..._trace_span_len()) */
+#define NGX_HTTP_CONFHAVEN_SPAN_RECORD                                        \
+    (1 + 2 + 2 + 16 + 2 + 8 + 2 + 8 + 1 + 1 + NGX_HTTP_CONFHAVEN_SPAN_NAME   \
+     + 2 + 9 + 9 + NGX_HTTP_CONFHAVEN_SPAN_ATTRS + 2 + 4)
+
+
+static uint64_t ngx_http_confhaven_trace_random(uint64_t *seed);
+static void ngx_http_confhaven_trace_id(u_char *p, size_t n,
+    uint64_t *seed);
 static uint64_t ngx_http_confhaven_trace_now(void);
 static ngx_int_t ngx_http_confhaven_trace_parse(ngx_str_t *tp, u_char *tid,
     u_char *pid, ngx_uint_t *flags);
@@ -58,6 +88,9 @@ static u_char *ngx_http_confhaven_trace_span_write(u_char *p,
 
 
 static ngx_http_confhaven_tracer_t  *ngx_http_confhaven_tracer;
+
+/* the event loop's (no TLS lookup per id) and each thread's */
+static uint64_t                      ngx_http_confhaven_trace_loop_seed;
 static __thread uint64_t             ngx_http_confhaven_trace_seed;
 
 
@@ -79,12 +112,6 @@ ngx_http_confhaven_trace_init_process(ngx_cycle_t *cycle,
 
     t->size = conf->queue_size;
     t->ratio = conf->ratio;
-
-    t->ring = ngx_palloc(cycle->pool,
-                         t->size * sizeof(ngx_http_confhaven_span_t));
-    if (t->ring == NULL) {
-        return NGX_ERROR;
-    }
 
     /* Resource { attributes: service.name, host.name, process.pid } */
     t->resource = ngx_palloc(cycle->pool, 1024);
@@ -158,10 +185,18 @@ ngx_http_confhaven_trace_resource(size_t *len)
 void
 ngx_http_confhaven_trace_exit_process(void)
 {
-    /* the thread pools have ended by now: no export reads the body */
-    if (ngx_http_confhaven_tracer && ngx_http_confhaven_tracer->out) {
-        ngx_free(ngx_http_confhaven_tracer->out);
-        ngx_http_confhaven_tracer->out = NULL;
+    ngx_uint_t                    i;
+    ngx_http_confhaven_tracer_t  *t;
+
+    t = ngx_http_confhaven_tracer;
+
+    /* the thread pools have ended by now: no export reads a chunk */
+    if (t && t->chunks) {
+        for (i = 0; i < t->nchunks; i++) {
+            ngx_free(t->chunks[i].data);
+        }
+
+        t->chunks = NULL;
     }
 
     ngx_http_confhaven_tracer = NULL;
@@ -175,13 +210,64 @@ ngx_http_confhaven_trace_enabled(void)
 }
 
 
-void
+/*
+ * The exporter's batch size and its event: a full batch posts it.  The
+ * first call makes the chunks: a batch of the largest spans each (what
+ * spans do not use is never touched), as many as the queue holds, plus
+ * one for the export in flight.
+ */
+
+ngx_int_t
 ngx_http_confhaven_trace_set_notify(ngx_event_t *ev, ngx_uint_t batch)
 {
-    if (ngx_http_confhaven_tracer) {
-        ngx_http_confhaven_tracer->notify = ev;
-        ngx_http_confhaven_tracer->batch = batch;
+    ngx_uint_t                    i;
+    ngx_http_confhaven_tracer_t  *t;
+
+    t = ngx_http_confhaven_tracer;
+    if (t == NULL) {
+        return NGX_OK;
     }
+
+    t->notify = ev;
+
+    if (t->chunks || batch == 0) {
+        return NGX_OK;
+    }
+
+    t->batch = batch;
+    t->nchunks = (t->size + batch - 1) / batch + 1;
+
+    /* the prefix: ExportTraceServiceRequest, Resource, scope (< 64) */
+    t->headroom = t->resource_len + 64;
+
+    t->chunks = ngx_pcalloc(ngx_cycle->pool, t->nchunks
+                            * (sizeof(ngx_http_confhaven_trace_chunk_t)
+                               + 2 * sizeof(void *)));
+    if (t->chunks == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->free = (ngx_http_confhaven_trace_chunk_t **)
+                  (t->chunks + t->nchunks);
+    t->ready = t->free + t->nchunks;
+
+    for (i = 0; i < t->nchunks; i++) {
+        t->chunks[i].data = ngx_alloc(t->headroom + batch
+                                      * NGX_HTTP_CONFHAVEN_SPAN_RECORD,
+                                      ngx_cycle->log);
+        if (t->chunks[i].data == NULL) {
+            while (i--) {
+                ngx_free(t->chunks[i].data);
+            }
+
+            t->chunks = NULL;
+            return NGX_ERROR;
+        }
+
+        t->free[t->nfree++] = &t->chunks[t->nchunks - 1 - i];
+    }
+
+    return NGX_OK;
 }
 
 
@@ -212,12 +298,14 @@ ngx_http_confhaven_trace_server(ngx_pool_t *pool, ngx_str_t *traceparent,
     span->kind = NGX_HTTP_CONFHAVEN_SPAN_SERVER;
     span->start = (uint64_t) sec * 1000000000 + (uint64_t) msec * 1000000;
 
-    ngx_http_confhaven_trace_id(span->span_id, 8);
+    ngx_http_confhaven_trace_id(span->span_id, 8,
+                                &ngx_http_confhaven_trace_loop_seed);
 
     ngx_http_confhaven_trace_reparent(span, traceparent, tracestate);
 
     if (!span->has_parent) {
-        ngx_http_confhaven_trace_id(span->trace_id, 16);
+        ngx_http_confhaven_trace_id(span->trace_id, 16,
+                                    &ngx_http_confhaven_trace_loop_seed);
         ngx_http_confhaven_trace_sample(span);
     }
 
@@ -358,7 +446,8 @@ ngx_http_confhaven_trace_child(ngx_pool_t *pool,
 
     ngx_memcpy(span->trace_id, parent->trace_id, 16);
     ngx_memcpy(span->parent_id, parent->span_id, 8);
-    ngx_http_confhaven_trace_id(span->span_id, 8);
+    ngx_http_confhaven_trace_id(span->span_id, 8,
+                                &ngx_http_confhaven_trace_loop_seed);
 
     span->has_parent = 1;
     span->sampled = 1;
@@ -451,7 +540,7 @@ ngx_http_confhaven_trace_end(ngx_http_confhaven_span_t *span)
         return;
     }
 
-    /* a full ring drops it: no clock read for it */
+    /* a full queue drops it: no clock read for it */
     if (span->end == 0 && !ngx_http_confhaven_trace_full()) {
         span->end = ngx_http_confhaven_trace_now();
     }
@@ -515,7 +604,7 @@ ngx_http_confhaven_trace_calls_init(ngx_http_confhaven_trace_calls_t *tc,
 }
 
 
-/* on the loop, when the job is done: its spans join the ring */
+/* on the loop, when the job is done: its spans join the queue */
 
 void
 ngx_http_confhaven_trace_calls_flush(ngx_http_confhaven_trace_calls_t *tc)
@@ -579,7 +668,8 @@ ngx_http_confhaven_trace_calls_start(ngx_http_confhaven_trace_calls_t *tc,
 
     ngx_memcpy(span->trace_id, tc->trace_id, 16);
     ngx_memcpy(span->parent_id, tc->parent_id, 8);
-    ngx_http_confhaven_trace_id(span->span_id, 8);
+    ngx_http_confhaven_trace_id(span->span_id, 8,
+                                &ngx_http_confhaven_trace_seed);
 
     span->has_parent = 1;
     span->sampled = tc->sampled;
@@ -609,13 +699,16 @@ ngx_http_confhaven_trace_calls_end(ngx_http_confhaven_span_t *span)
 }
 
 
-/* ------------------------------------------------------------ the ring */
+/* ----------------------------------------------------------- the queue */
 
 
 static void
 ngx_http_confhaven_trace_push(ngx_http_confhaven_span_t *span)
 {
-    ngx_http_confhaven_tracer_t  *t;
+    u_char                            *p;
+    size_t                             sl;
+    ngx_http_confhaven_tracer_t       *t;
+    ngx_http_confhaven_trace_chunk_t  *c;
 
     t = ngx_http_confhaven_tracer;
     if (t == NULL) {
@@ -624,16 +717,37 @@ ngx_http_confhaven_trace_push(ngx_http_confhaven_span_t *span)
 
     t->recorded++;
 
-    if (t->count == t->size) {
+    c = t->cur;
+
+    if (c == NULL && t->nfree && t->count < t->size) {
+        c = t->free[--t->nfree];
+        c->len = 0;
+        c->spans = 0;
+        t->cur = c;
+    }
+
+    if (c == NULL || t->count == t->size) {
         t->dropped++;
         ngx_http_confhaven_metrics_inc(NGX_HTTP_CONFHAVEN_METRIC_SPANS_DROPPED);
         return;
     }
 
-    ngx_memcpy(&t->ring[(t->head + t->count) % t->size], span,
-               offsetof(ngx_http_confhaven_span_t, attrs) + span->attrs_len);
+    /* ScopeSpans.spans (2): the Span, encoded now */
+    sl = ngx_http_confhaven_trace_span_len(span);
 
+    p = c->data + t->headroom + c->len;
+    *p++ = ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN);
+    p = ngx_http_confhaven_pb_varint(p, sl);
+    p = ngx_http_confhaven_trace_span_write(p, span);
+
+    c->len = p - (c->data + t->headroom);
+    c->spans++;
     t->count++;
+
+    if (c->spans == t->batch) {
+        t->ready[(t->rhead + t->rcount++) % t->nchunks] = c;
+        t->cur = NULL;
+    }
 
     if (t->notify && t->count >= t->batch && !t->notify->posted) {
         ngx_post_event(t->notify, &ngx_posted_events);
@@ -648,7 +762,7 @@ ngx_http_confhaven_trace_pending(void)
 }
 
 
-/* a span ended now would be dropped: the ring is full */
+/* a span ended now would be dropped: the queue is full */
 
 ngx_uint_t
 ngx_http_confhaven_trace_full(void)
@@ -671,6 +785,12 @@ ngx_http_confhaven_trace_exported(ngx_uint_t n, ngx_uint_t ok)
     t = ngx_http_confhaven_tracer;
 
     if (t) {
+        /* the chunk is free again */
+        if (t->flight) {
+            t->free[t->nfree++] = t->flight;
+            t->flight = NULL;
+        }
+
         if (ok) {
             t->exported += n;
 
@@ -716,83 +836,69 @@ ngx_http_confhaven_trace_health(void)
 
 
 /*
- * Takes up to max spans off the ring as one ExportTraceServiceRequest:
+ * Takes the oldest full chunk (or, from the timer, the one being filled)
+ * as one ExportTraceServiceRequest:
  *   resource_spans (1) { resource (1) { attributes (1) ... }
  *                        scope_spans (2) { scope (1) { name (1) }
  *                                          spans (2) ... } }
- * The body is the worker's one export buffer, kept from export to export
- * (no allocation, no page faults for a new one each time): the caller
- * does not free it, and encodes again only once the previous export has
- * ended (one trace export at a time, ngx_http_confhaven_otlp.c).
+ * the spans as they were encoded, after the prefix written in the room
+ * before them.  The chunk is the export's until trace_exported(): one
+ * trace export at a time (ngx_http_confhaven_otlp.c).
  */
 
 u_char *
-ngx_http_confhaven_trace_encode(ngx_uint_t max, size_t *len, ngx_uint_t *n)
+ngx_http_confhaven_trace_encode(size_t *len, ngx_uint_t *n)
 {
-    u_char                       *buf, *p;
-    size_t                        spans, scope, rs, total, sl, size;
-    ngx_uint_t                    i, k;
-    ngx_http_confhaven_span_t    *s;
-    ngx_http_confhaven_tracer_t  *t;
+    u_char                            *p, *start;
+    size_t                             scope, rs, sl, plen;
+    ngx_http_confhaven_tracer_t       *t;
+    ngx_http_confhaven_trace_chunk_t  *c;
+    u_char                             prefix[64];
 
     static u_char  scope_name[] = "ngx_http_confhaven_module";
 
     t = ngx_http_confhaven_tracer;
     *n = 0;
 
-    if (t == NULL || t->count == 0) {
+    if (t == NULL || t->count == 0 || t->flight) {
         return NULL;
     }
 
-    k = ngx_min(max, t->count);
+    if (t->rcount) {
+        c = t->ready[t->rhead];
+        t->rhead = (t->rhead + 1) % t->nchunks;
+        t->rcount--;
 
-    spans = 0;
-
-    for (i = 0; i < k; i++) {
-        s = &t->ring[(t->head + i) % t->size];
-        sl = ngx_http_confhaven_trace_span_len(s);
-        spans += 1 + ngx_http_confhaven_pb_varint_len(sl) + sl;
+    } else {
+        c = t->cur;
+        t->cur = NULL;
     }
+
+    t->count -= c->spans;
+    t->flight = c;
 
     /* InstrumentationScope { name } */
     sl = 1 + ngx_http_confhaven_pb_varint_len(sizeof(scope_name) - 1)
          + sizeof(scope_name) - 1;
 
-    scope = 1 + ngx_http_confhaven_pb_varint_len(sl) + sl + spans;
+    scope = 1 + ngx_http_confhaven_pb_varint_len(sl) + sl + c->len;
 
     rs = 1 + ngx_http_confhaven_pb_varint_len(t->resource_len)
          + t->resource_len
          + 1 + ngx_http_confhaven_pb_varint_len(scope) + scope;
 
-    total = 1 + ngx_http_confhaven_pb_varint_len(rs) + rs;
-
-    if (total > t->out_size) {
-        /* room for a full batch of spans as large as this one's */
-        size = ngx_max(total, total / k * max);
-
-        buf = ngx_alloc(size, ngx_cycle->log);
-        if (buf == NULL) {
-            return NULL;
-        }
-
-        if (t->out) {
-            ngx_free(t->out);
-        }
-
-        t->out = buf;
-        t->out_size = size;
-    }
-
-    buf = t->out;
-    p = buf;
-
+    /* what comes before the Resource's attributes and after them */
+    p = prefix;
     *p++ = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
     p = ngx_http_confhaven_pb_varint(p, rs);
+    *p++ = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
+    p = ngx_http_confhaven_pb_varint(p, t->resource_len);
+    plen = p - prefix;
 
-    p = ngx_http_confhaven_pb_bytes(p,
-                            ngx_http_confhaven_pb_tag(1,
-                                                NGX_HTTP_CONFHAVEN_PB_LEN),
-                            t->resource, t->resource_len);
+    start = c->data;
+
+    p = ngx_cpymem(start, prefix, plen);
+    p = ngx_cpymem(p, t->resource, t->resource_len);
 
     *p++ = ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN);
     p = ngx_http_confhaven_pb_varint(p, scope);
@@ -804,22 +910,15 @@ ngx_http_confhaven_trace_encode(ngx_uint_t max, size_t *len, ngx_uint_t *n)
                                                 NGX_HTTP_CONFHAVEN_PB_LEN),
                             scope_name, sizeof(scope_name) - 1);
 
-    for (i = 0; i < k; i++) {
-        s = &t->ring[(t->head + i) % t->size];
+    /* the prefix is up against the spans */
+    plen = p - start;
+    p = c->data + t->headroom - plen;
+    ngx_memmove(p, start, plen);
 
-        *p++ = ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN);
-        p = ngx_http_confhaven_pb_varint(p,
-                                         ngx_http_confhaven_trace_span_len(s));
-        p = ngx_http_confhaven_trace_span_write(p, s);
-    }
+    *len = plen + c->len;
+    *n = c->spans;
 
-    t->head = (t->head + k) % t->size;
-    t->count -= k;
-
-    *len = p - buf;
-    *n = k;
-
-    return buf;
+    return p;
 }
 
 
@@ -908,6 +1007,53 @@ ngx_http_confhaven_trace_kv(u_char *p, size_t room, const char *key,
     u_char  *start;
     size_t   any, kv, total;
 
+    /* most: every length fits in one byte, the value needs no cut */
+    if (str && klen + len <= 120) {
+        kv = 6 + klen + len;
+
+        if (2 + kv > room) {
+            return 0;
+        }
+
+        p[0] = ngx_http_confhaven_pb_tag(9, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[1] = (u_char) kv;
+        p[2] = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[3] = (u_char) klen;
+        p = ngx_cpymem(p + 4, key, klen);
+        p[0] = ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[1] = (u_char) (2 + len);
+        p[2] = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[3] = (u_char) len;
+
+        if (len) {
+            ngx_memcpy(p + 4, value, len);
+        }
+
+        return 2 + kv;
+    }
+
+    /* a small number (a status code): the same, its varint 1 or 2 bytes */
+    if (!str && n >= 0 && n < 0x4000 && klen <= 100) {
+        any = (n < 0x80) ? 2 : 3;
+        kv = 4 + klen + any;
+
+        if (2 + kv > room) {
+            return 0;
+        }
+
+        p[0] = ngx_http_confhaven_pb_tag(9, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[1] = (u_char) kv;
+        p[2] = ngx_http_confhaven_pb_tag(1, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[3] = (u_char) klen;
+        p = ngx_cpymem(p + 4, key, klen);
+        p[0] = ngx_http_confhaven_pb_tag(2, NGX_HTTP_CONFHAVEN_PB_LEN);
+        p[1] = (u_char) any;
+        p[2] = ngx_http_confhaven_pb_tag(3, NGX_HTTP_CONFHAVEN_PB_VARINT);
+        (void) ngx_http_confhaven_pb_varint(p + 3, (uint64_t) n);
+
+        return 2 + kv;
+    }
+
     if (str) {
         if (len > NGX_HTTP_CONFHAVEN_SPAN_VALUE) {
             len = NGX_HTTP_CONFHAVEN_SPAN_VALUE;
@@ -961,14 +1107,17 @@ ngx_http_confhaven_trace_kv(u_char *p, size_t room, const char *key,
 /* ------------------------------------------------------------ helpers */
 
 
-/* ids: xorshift64*, seeded per thread from the kernel */
+/*
+ * ids: xorshift64*, seeded from the kernel in each worker (the event
+ * loop's seed) and each thread (its own)
+ */
 
 static uint64_t
-ngx_http_confhaven_trace_random(void)
+ngx_http_confhaven_trace_random(uint64_t *seed)
 {
     uint64_t  x;
 
-    x = ngx_http_confhaven_trace_seed;
+    x = *seed;
 
     if (x == 0) {
         if (getrandom(&x, sizeof(x), 0) != sizeof(x) || x == 0) {
@@ -981,7 +1130,7 @@ ngx_http_confhaven_trace_random(void)
     x ^= x << 25;
     x ^= x >> 27;
 
-    ngx_http_confhaven_trace_seed = x;
+    *seed = x;
 
     return x * 0x2545f4914f6cdd1dULL;
 }
@@ -990,13 +1139,13 @@ ngx_http_confhaven_trace_random(void)
 /* n: 8 or 16 */
 
 static void
-ngx_http_confhaven_trace_id(u_char *p, size_t n)
+ngx_http_confhaven_trace_id(u_char *p, size_t n, uint64_t *seed)
 {
     size_t    i;
     uint64_t  v;
 
     for (i = 0; i < n; i += 8) {
-        v = ngx_http_confhaven_trace_random();
+        v = ngx_http_confhaven_trace_random(seed);
         ngx_memcpy(p + i, &v, 8);
     }
 

@@ -15,10 +15,11 @@
 
 /*
  * OpenTelemetry spans, recorded by any layer and kept per worker in a
- * bounded ring until the exporter (offload/ngx_http_confhaven_otlp.c)
+ * bounded queue until the exporter (offload/ngx_http_confhaven_otlp.c)
  * takes a batch.  A span's attributes are encoded as OTLP protobuf
- * KeyValue fields when they are set, so that a batch is a few memcpy()s.
- * A span that does not fit in the ring is dropped and counted.  Spans are
+ * KeyValue fields when they are set, and the whole span when it ends,
+ * into the batch that is sent as it is.
+ * A span that does not fit in the queue is dropped and counted.  Spans are
  * made only when a trace is sampled: an unsampled request costs one
  * allocation, its server span, which carries the W3C context outwards.
  */
@@ -71,7 +72,7 @@ typedef struct {
 /*
  * The trace context an offloaded HTTP call carries into its thread, and
  * the client spans the thread records there (job memory only); the loop
- * hands them to the ring when the job is done.
+ * hands them to the queue when the job is done.
  */
 
 #define NGX_HTTP_CONFHAVEN_TRACE_CALLS  6
@@ -136,13 +137,13 @@ void ngx_http_confhaven_trace_calls_end(ngx_http_confhaven_span_t *span);
 /* the exporter's side */
 ngx_uint_t ngx_http_confhaven_trace_pending(void);
 ngx_uint_t ngx_http_confhaven_trace_full(void);
-u_char *ngx_http_confhaven_trace_encode(ngx_uint_t max, size_t *len,
-    ngx_uint_t *n);
+u_char *ngx_http_confhaven_trace_encode(size_t *len, ngx_uint_t *n);
 void ngx_http_confhaven_trace_exported(ngx_uint_t n, ngx_uint_t ok);
 json_t *ngx_http_confhaven_trace_health(void);
 u_char *ngx_http_confhaven_trace_resource(size_t *len);
 
-void ngx_http_confhaven_trace_set_notify(ngx_event_t *ev, ngx_uint_t batch);
+ngx_int_t ngx_http_confhaven_trace_set_notify(ngx_event_t *ev,
+    ngx_uint_t batch);
 
 
 /*

@@ -16,7 +16,8 @@
 //                       attributes {key: value}, status {code},
 //                       resource {key: value}, scope}
 //   GET  /_fake/stats   {requests, decoded, errors, content_types, spans,
-//                       metric_exports}
+//                       metric_exports, connections (that carried an
+//                       export), hangups}
 //   GET  /_fake/metrics {exports (count), pids (the resource's process.pid
 //                       of every export, distinct), resource (the last's),
 //                       metrics (the last export's): [{name, description,
@@ -25,7 +26,11 @@
 //                       value | count, sum, bucket_counts,
 //                       explicit_bounds}]}]}
 //   POST /_fake/mode    {"status": 503, "delay_ms": 3000}: how the next
-//                       export requests are answered (status 200 = normal)
+//                       export requests are answered (status 200 = normal);
+//                       "close": true answers with Connection: close;
+//                       "hangup": N closes the connection of the next N
+//                       export requests without an answer (nothing kept);
+//                       "keepalive_ms": N closes idle connections after N ms
 //   POST /_fake/reset
 'use strict';
 
@@ -43,6 +48,7 @@ let state;
 function reset() {
     state = { spans: [], requests: 0, decoded: 0, errors: [],
               content_types: {}, mode: { status: 200, delay_ms: 0 },
+              connections: 0, hangups: 0,
               metric_exports: 0, pids: {}, metrics: [], resource: {} };
 }
 reset();
@@ -133,8 +139,10 @@ function recordMetrics(req) {
     state.metrics = out;
 }
 
-function send(res, status, body, type) {
-    res.writeHead(status, { 'Content-Type': type || 'application/json' });
+function send(res, status, body, type, close) {
+    const h = { 'Content-Type': type || 'application/json' };
+    if (close) h.Connection = 'close';
+    res.writeHead(status, h);
     res.end(body);
 }
 
@@ -147,13 +155,15 @@ const server = http.createServer((req, res) => {
         if (req.url === '/_fake/stats') return send(res, 200, JSON.stringify({
             requests: state.requests, decoded: state.decoded, errors: state.errors,
             content_types: state.content_types, spans: state.spans.length,
-            metric_exports: state.metric_exports }));
+            metric_exports: state.metric_exports,
+            connections: state.connections, hangups: state.hangups }));
         if (req.url === '/_fake/metrics') return send(res, 200, JSON.stringify({
             exports: state.metric_exports, pids: Object.keys(state.pids),
             resource: state.resource, metrics: state.metrics }));
         if (req.url === '/_fake/reset') { reset(); return send(res, 200, '{}'); }
         if (req.url === '/_fake/mode') {
             Object.assign(state.mode, JSON.parse(body.toString() || '{}'));
+            if (state.mode.keepalive_ms) server.keepAliveTimeout = state.mode.keepalive_ms;
             return send(res, 200, JSON.stringify(state.mode));
         }
         const kind = req.url === '/v1/traces' ? v1.ExportTraceServiceRequest
@@ -163,13 +173,23 @@ const server = http.createServer((req, res) => {
             return send(res, 404, '{}');
         }
 
+        if (!req.socket.carried_export) {
+            req.socket.carried_export = true;
+            state.connections++;
+        }
+        if (state.mode.hangup > 0) {
+            state.mode.hangup--;
+            state.hangups++;
+            return req.socket.destroy();
+        }
+
         state.requests++;
         const ct = req.headers['content-type'] || '';
         state.content_types[ct] = (state.content_types[ct] || 0) + 1;
 
         const mode = Object.assign({}, state.mode);
         setTimeout(() => {
-            if (mode.status !== 200) return send(res, mode.status, '{}');
+            if (mode.status !== 200) return send(res, mode.status, '{}', null, mode.close);
             let decoded;
             try {
                 if (ct !== 'application/x-protobuf') throw new Error('content type ' + ct);
@@ -178,7 +198,7 @@ const server = http.createServer((req, res) => {
                 if (err) throw new Error(err);
             } catch (e) {
                 state.errors.push(String(e && e.message || e));
-                return send(res, 400, '{}');
+                return send(res, 400, '{}', null, mode.close);
             }
             state.decoded++;
             const resp = kind === v1.ExportTraceServiceRequest
@@ -186,7 +206,7 @@ const server = http.createServer((req, res) => {
             if (kind === v1.ExportTraceServiceRequest) record(decoded);
             else recordMetrics(decoded);
             const out = resp.encode(resp.create({})).finish();
-            send(res, 200, Buffer.from(out), 'application/x-protobuf');
+            send(res, 200, Buffer.from(out), 'application/x-protobuf', mode.close);
         }, mode.delay_ms || 0);
     });
 });
