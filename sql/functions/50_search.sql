@@ -957,7 +957,9 @@ DECLARE
     v_capped  boolean;
     v_minst   timestamptz;
     v_slug    text;
-    v_result  json;
+    v_count   integer;
+    v_rows    text;
+    v_text    text;
     v_sugg    text;
     v_n       integer;
     v_what    text;
@@ -1352,17 +1354,13 @@ BEGIN
         v_qobj := (left(v_qobj::text, -1) || ', ' || substr(v_qext::text, 2))::json;
     END IF;
 
-    SELECT json_build_object(
-        'query', v_qobj,
-        'count', count(t.id),
-        'total', v_total,
-        'total_capped', v_capped,
-        'offset', v_off,
-        'next_cursor', v_next,
+    -- the answer is written as text and read as JSON once (each cast of
+    -- text to json parses it: the page and the facets were parsed apart)
+    SELECT count(t.id),
         -- (each row: the session's own fields precomputed, sessions.card
         -- (020), joined with the conference's, room's and track's values,
         -- the times, the score and the highlight)
-        'sessions', coalesce(('[' || string_agg(
+        coalesce('[' || string_agg(
             s.card[1] || coalesce(to_json(c.slug)::text, 'null')
             || s.card[2] || coalesce(to_json(confhaven.iso_local(s.start_at, c.timezone))::text, 'null')
             || ', "end" : ' || coalesce(to_json(confhaven.iso_local(s.end_at, c.timezone))::text, 'null')
@@ -1373,20 +1371,28 @@ BEGIN
             || ', "highlight" : '
             || coalesce(to_json(CASE WHEN t.hl THEN confhaven._highlight(s.search_lang, s.abstract_plain, v_hl, v_hlpat) END)::text,
                         'null')
-            || '}', ', ' ORDER BY t.ord) FILTER (WHERE t.id IS NOT NULL) || ']')::json, '[]'::json),
-        'suggestion', v_sugg,
-        'interpretation', CASE WHEN v_info <> '{}' THEN v_info END)
-      INTO v_result
-      FROM (SELECT 1) one
-      LEFT JOIN (unnest(v_page, v_psc, v_phl) WITH ORDINALITY AS t(id, score, hl, ord)
-                 JOIN confhaven.sessions s ON s.id = t.id
-                 JOIN confhaven.conferences c ON c.id = s.conference_id
-                 LEFT JOIN confhaven.rooms r ON r.id = s.room_id
-                 LEFT JOIN confhaven.tracks tr ON tr.id = s.track_id) ON true;
+            || '}', ', ' ORDER BY t.ord) FILTER (WHERE t.id IS NOT NULL) || ']', '[]')
+      INTO v_count, v_rows
+      FROM unnest(v_page, v_psc, v_phl) WITH ORDINALITY AS t(id, score, hl, ord)
+      JOIN confhaven.sessions s ON s.id = t.id
+      JOIN confhaven.conferences c ON c.id = s.conference_id
+      LEFT JOIN confhaven.rooms r ON r.id = s.room_id
+      LEFT JOIN confhaven.tracks tr ON tr.id = s.track_id;
+    v_text := left(json_build_object(
+                  'query', v_qobj,
+                  'count', v_count,
+                  'total', v_total,
+                  'total_capped', v_capped,
+                  'offset', v_off,
+                  'next_cursor', v_next)::text, -1)
+           || ', "sessions" : ' || v_rows || ', '
+           || substr(json_build_object(
+                  'suggestion', v_sugg,
+                  'interpretation', CASE WHEN v_info <> '{}' THEN v_info END)::text, 2);
     IF v_facets THEN
-        v_result := (left(v_result::text, -1) || ', "facets" : ' || v_facet::text || '}')::json;
+        v_text := left(v_text, -1) || ', "facets" : ' || v_facet::text || '}';
     END IF;
-    RETURN v_result;
+    RETURN v_text::json;
 END
 $$;
 
