@@ -1237,40 +1237,35 @@ BEGIN
     IF v_facets THEN
         -- counts over the values the candidates' pass collected (no second
         -- visit of the sessions; days per start time, then per day); a
-        -- track name shared by several conferences is one value
-        -- (one pass: the three groupings of one GROUP BY GROUPING SETS;
-        -- GROUPING() tells them apart: 7 track, 11 level, 12 day)
-        WITH g AS (
-            SELECT u.track_id, u.level, u.conference_id, u.start_at, count(*) AS n,
-                   GROUPING(u.track_id, u.level, u.conference_id, u.start_at) AS gs
-              FROM unnest(v_cst[1:v_cap], v_ccf[1:v_cap], v_ctr[1:v_cap], v_clv[1:v_cap])
-                   u(start_at, conference_id, track_id, level)
-             GROUP BY GROUPING SETS ((u.track_id), (u.level), (u.conference_id, u.start_at))),
-        t AS (
-            SELECT tr.name AS value, sum(g.n)::bigint AS n
-              FROM g
-              LEFT JOIN confhaven.tracks tr ON tr.id = g.track_id
-             WHERE g.gs = 7
-             GROUP BY tr.name),
-        l AS (
-            SELECT g.level AS value, g.n FROM g WHERE g.gs = 11),
-        d AS (
-            SELECT to_char((g.start_at AT TIME ZONE c.timezone)::date, 'YYYY-MM-DD') AS value, sum(g.n)::bigint AS n
-              FROM g
-              JOIN confhaven.conferences c ON c.id = g.conference_id
-             WHERE g.gs = 12
-             GROUP BY 1)
+        -- track name shared by several conferences is one value (three
+        -- plain GROUP BYs over the arrays: about a quarter cheaper than
+        -- one GROUPING SETS pass over a materialized CTE)
         SELECT json_build_object(
                    'track', coalesce((SELECT json_agg(json_build_object('value', t.value, 'count', t.n)
                                                       ORDER BY t.n DESC, t.value NULLS LAST)
-                                        FROM t), '[]'::json),
+                                        FROM (SELECT tr.name AS value, sum(g.n)::bigint AS n
+                                                FROM (SELECT u.track_id, count(*) AS n
+                                                        FROM unnest(v_ctr[1:v_cap]) u(track_id)
+                                                       GROUP BY u.track_id) g
+                                                LEFT JOIN confhaven.tracks tr ON tr.id = g.track_id
+                                               GROUP BY tr.name) t), '[]'::json),
                    'level', coalesce((SELECT json_agg(json_build_object('value', l.value, 'count', l.n)
                                                       ORDER BY array_position(ARRAY['Introductory', 'Intermediate', 'Advanced'],
                                                                               l.value) NULLS LAST)
-                                        FROM l), '[]'::json),
-                   'day', coalesce((SELECT json_agg(json_build_object('value', d.value, 'count', d.n)
+                                        FROM (SELECT u.level AS value, count(*) AS n
+                                                FROM unnest(v_clv[1:v_cap]) u(level)
+                                               GROUP BY u.level) l), '[]'::json),
+                   'day', coalesce((SELECT json_agg(json_build_object('value', to_char(d.value, 'YYYY-MM-DD'),
+                                                                      'count', d.n)
                                                     ORDER BY d.value NULLS LAST)
-                                      FROM d), '[]'::json))
+                                      FROM (SELECT (g.start_at AT TIME ZONE c.timezone)::date AS value,
+                                                   sum(g.n)::bigint AS n
+                                              FROM (SELECT u.conference_id, u.start_at, count(*) AS n
+                                                      FROM unnest(v_ccf[1:v_cap], v_cst[1:v_cap])
+                                                           u(conference_id, start_at)
+                                                     GROUP BY u.conference_id, u.start_at) g
+                                              JOIN confhaven.conferences c ON c.id = g.conference_id
+                                             GROUP BY 1) d), '[]'::json))
           INTO v_facet;
     END IF;
 
