@@ -96,12 +96,17 @@ static ngx_http_confhaven_op_param_t  ngx_http_confhaven_op_search_params[] = {
 
 ngx_http_confhaven_op_t  ngx_http_confhaven_op_search_sessions = {
     ngx_string("search_sessions"),
-    "SELECT r::text, json_array_length(r->'sessions'), "
+    /*
+     * the answer read once (each -> on json parses the whole text, four
+     * times an answer before): "count" is the length of "sessions"
+     */
+    "SELECT r::text, x.count, "
     /* a name resolved today may name another conference after an import */
-    "CASE WHEN r->'query'->>'conference_given' IS NULL "
-    "THEN coalesce(r->'query'->>'conference', '*') ELSE '*' END "
+    "CASE WHEN x.query->>'conference_given' IS NULL "
+    "THEN coalesce(x.query->>'conference', '*') ELSE '*' END "
     "FROM confhaven.api_search($1, $2, $3, $4, $5::integer, $6::boolean, "
-    "$7, $8, $9, $10, $11, $12, $13, $14) AS r",
+    "$7, $8, $9, $10, $11, $12, $13, $14) AS r, "
+    "json_to_record(r) AS x(count integer, query json)",
     ngx_http_confhaven_op_search_params,
     sizeof(ngx_http_confhaven_op_search_params)
         / sizeof(ngx_http_confhaven_op_param_t),
