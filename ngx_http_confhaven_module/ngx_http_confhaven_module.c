@@ -87,6 +87,11 @@ static ngx_http_confhaven_content_t  ngx_http_confhaven_contents[] = {
       offsetof(ngx_http_confhaven_loc_conf_t, json_errors),
       ngx_http_confhaven_rest_error_handler, NGX_HTTP_CONFHAVEN_NEEDS_NOTHING },
 
+    { ngx_string("confhaven_mcp_errors"),
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp_errors),
+      ngx_http_confhaven_transport_error_page_handler,
+      NGX_HTTP_CONFHAVEN_NEEDS_NOTHING },
+
     { ngx_string("confhaven_mcp"),
       offsetof(ngx_http_confhaven_loc_conf_t, mcp.enabled),
       ngx_http_confhaven_transport_http_handler, NGX_HTTP_CONFHAVEN_NEEDS_MCP },
@@ -232,6 +237,13 @@ static ngx_command_t  ngx_http_confhaven_commands[] = {
       ngx_http_confhaven_content,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_confhaven_loc_conf_t, json_errors),
+      NULL },
+
+    { ngx_string("confhaven_mcp_errors"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_confhaven_content,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_confhaven_loc_conf_t, mcp_errors),
       NULL },
 
     { ngx_string("confhaven_admin_key_file"),
@@ -1082,6 +1094,7 @@ ngx_http_confhaven_create_loc_conf(ngx_conf_t *cf)
 
     chlcf->rest = NGX_CONF_UNSET;
     chlcf->json_errors = NGX_CONF_UNSET;
+    chlcf->mcp_errors = NGX_CONF_UNSET;
     chlcf->import_max_size = NGX_CONF_UNSET_SIZE;
     chlcf->import_timeout = NGX_CONF_UNSET_MSEC;
     chlcf->cache.enabled = NGX_CONF_UNSET;
@@ -1110,6 +1123,7 @@ ngx_http_confhaven_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->rest, prev->rest, 0);
     ngx_conf_merge_value(conf->json_errors, prev->json_errors, 0);
+    ngx_conf_merge_value(conf->mcp_errors, prev->mcp_errors, 0);
     ngx_conf_merge_value(conf->metrics, prev->metrics, 0);
     ngx_conf_merge_str_value(conf->admin_key, prev->admin_key, "");
     ngx_conf_merge_size_value(conf->import_max_size, prev->import_max_size,

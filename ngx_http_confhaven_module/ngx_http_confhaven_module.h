@@ -58,6 +58,7 @@ typedef struct {
 typedef struct {
     ngx_flag_t                     rest;
     ngx_flag_t                     json_errors;
+    ngx_flag_t                     mcp_errors;
     ngx_str_t                      admin_key;
     size_t                         import_max_size;
     ngx_msec_t                     import_timeout;

@@ -22,7 +22,7 @@ use Time::HiRes qw(time);
 use ConfHaven::Test;
 
 
-my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(34);
+my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->plan(36);
 
 $t->db();
 $t->write_conf(<<'EOF');
@@ -549,8 +549,16 @@ subtest 'Orlando Code Camp 2020 categories (shared data)' => sub {
     is($r->{status}, 400, 'Sessionize without timezone for a new conference is 400');
     like((err($r)->{message} // '') . ' ' . (err($r)->{hint} // ''), qr/timezone=/,
          'error tells to pass timezone=') or why($r);
+    # the website is shown as a link: only http(s) addresses
+    $r = $t->import_file('linz-js', 'sessionize-all_global-azure-linz-2024.json',
+                         name => 'Linz', timezone => 'Europe/Vienna',
+                         website => 'javascript:alert(1)');
+    is($r->{status}, 400, 'website=javascript:... is 400') or why($r);
+    like(err($r)->{message} // '', qr/not an http:\/\/ or https:\/\/ address/,
+         'message says what a website must be') or why($r);
+
     is($t->psql(q{SELECT count(*) FROM confhaven.conferences
-                  WHERE slug IN ('mars-2030', 'linz-no-zone')}), 0,
+                  WHERE slug IN ('mars-2030', 'linz-no-zone', 'linz-js')}), 0,
        'no conference rows left behind by rejected imports');
 }
 

@@ -23,7 +23,7 @@ use ConfHaven::MCP;
 
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(1)
-    ->plan(22);
+    ->plan(23);
 
 # records from before nginx starts: two too old, one just young enough
 $t->psql(<<'SQL');
@@ -101,9 +101,16 @@ call('search_sessions', { query => 'testing', conference => $QA,
                           include_past => JSON::PP::true });
 call('get_organizer_analytics', { conference_id => $SC, api_key => $ka });
 call('search_sessions', { limit => 999, conference => $SC });
+# refused keyed calls naming A's conference: B's key, and none
+call('get_organizer_analytics', { conference_id => $SC, api_key => $kb });
+call('get_organizer_analytics', { conference_id => $SC });
 
-is(wait_for('SELECT count(*) FROM confhaven.evaluation_data', 5), 5,
-   'four tool calls: four records (and the recent one)');
+is(wait_for('SELECT count(*) FROM confhaven.evaluation_data', 7), 7,
+   'six tool calls: six records (and the recent one)');
+is($t->psql("SELECT count(*) FROM confhaven.evaluation_data "
+            . "WHERE tool_name = 'get_organizer_analytics' AND is_error "
+            . "AND conference_id IS NOT NULL"), 0,
+   'the refused keyed calls are in no conference\'s queue');
 
 my $rows = $t->psql("SELECT concat_ws(' ', user_query, tool_parameters::text, "
                     . "response_json::text) FROM confhaven.evaluation_data");

@@ -23,7 +23,7 @@ use ConfHaven::Test;
 
 my $t = ConfHaven::Test->new()->needs_module()->needs_pg()->worker_processes(1);
 $t->private_redis();
-$t->plan(39);
+$t->plan(43);
 
 $t->write_conf(<<'EOF');
 confhaven_pg_server "%%DSN%%";
@@ -108,6 +108,14 @@ $r = imp('a-linz-2024', $kb);
 is($r->{status}, 409, "B imports A's slug: 409");
 is($r->{json}{error}{code}, 'slug_taken', '... slug_taken');
 like($r->{json}{error}{message}, qr/slug taken.*a-linz-2024.*not yours/, '... says so');
+for my $look ('a--linz-2024', 'alinz-24', 'a-linz2024') {
+    $r = imp($look, $kb);
+    is($r->{status} . ' ' . ($r->{json}{error}{message} // ''),
+       qq{409 slug taken: "$look" reads as the existing conference "a-linz-2024"},
+       "B's new slug $look reads as A's a-linz-2024: 409");
+}
+is($t->http('GET', '/api/sessions?conference=alinz2024&limit=1')->{status}, 200,
+   "... A's conference is still found by its loose name");
 $r = imp('nobodys-conf', $ka);
 is($r->{status}, 409, "a slug nobody owns: 409");
 like($r->{json}{error}{hint} // '', qr/another slug|operator/, '... with a hint');

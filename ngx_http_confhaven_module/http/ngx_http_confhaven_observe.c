@@ -394,7 +394,7 @@ ngx_http_confhaven_observe_log(ngx_http_request_t *r)
     } else if (chlcf->metrics == 1) {
         ngx_str_set(&mr.route, "metrics");
 
-    } else if (chlcf->json_errors == 1) {
+    } else if (chlcf->json_errors == 1 || chlcf->mcp_errors == 1) {
         /* nginx's own error, rendered after an internal redirect */
         ngx_str_set(&mr.route, "error_page");
 

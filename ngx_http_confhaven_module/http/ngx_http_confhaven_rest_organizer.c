@@ -375,9 +375,7 @@ static ngx_int_t
 ngx_http_confhaven_org_admin(ngx_http_request_t *r,
     ngx_http_confhaven_org_ctx_t *oc)
 {
-    u_char                          diff;
-    size_t                          i;
-    ngx_str_t                       given, msg, hint;
+    ngx_str_t                       msg, hint;
     ngx_http_confhaven_loc_conf_t  *chlcf;
 
     chlcf = ngx_http_get_module_loc_conf(r, ngx_http_confhaven_module);
@@ -391,21 +389,8 @@ ngx_http_confhaven_org_admin(ngx_http_request_t *r,
         return NGX_ABORT;
     }
 
-    if (ngx_http_confhaven_op_header_key(&r->headers_in.headers,
-                                         r->headers_in.authorization, &given)
-        == NGX_OK
-        && given.len == chlcf->admin_key.len)
-    {
-        /* constant time for keys of the right length */
-        diff = 0;
-
-        for (i = 0; i < given.len; i++) {
-            diff |= given.data[i] ^ chlcf->admin_key.data[i];
-        }
-
-        if (diff == 0) {
-            return NGX_OK;
-        }
+    if (ngx_http_confhaven_rest_authorized(r, &chlcf->admin_key)) {
+        return NGX_OK;
     }
 
     ngx_str_set(&msg, "a valid admin key is required");

@@ -37,6 +37,10 @@ ngx_int_t ngx_http_confhaven_transport_http_body_limit(ngx_http_request_t *r,
 ngx_int_t ngx_http_confhaven_transport_http_busy(ngx_http_request_t *r,
     ngx_int_t rc, json_t *id);
 
+/* ngx_http_confhaven_transport_errors.c */
+ngx_int_t ngx_http_confhaven_transport_error_page_handler(
+    ngx_http_request_t *r);
+
 /* ngx_http_confhaven_transport_sse.c */
 void ngx_http_confhaven_transport_sse_init_process(ngx_cycle_t *cycle,
     ngx_http_confhaven_main_conf_t *chmcf);

@@ -276,7 +276,7 @@ ngx_http_confhaven_events_record(ngx_http_confhaven_event_t *ev)
 {
     u_char                        *p, *last;
     size_t                         len;
-    ngx_uint_t                     i;
+    ngx_uint_t                     i, keyed;
     ngx_time_t                    *tp;
     ngx_http_confhaven_op_t       *op;
     ngx_http_confhaven_slot_t     *s;
@@ -395,8 +395,25 @@ ngx_http_confhaven_events_record(ngx_http_confhaven_event_t *ev)
 
         s->params_len = (uint16_t) (p - s->params);
 
-        /* the conference a tool was asked about */
-        for (i = 0; op && s->conf_len == 0 && i < op->nparams; i++) {
+        /*
+         * the conference a tool was asked about; of a keyed (organizer)
+         * call only when it succeeded: a caller without the right key
+         * would put records into another organizer's review queue
+         */
+        keyed = 0;
+
+        for (i = 0; op && i < op->nparams; i++) {
+            if (op->params[i].type == NGX_HTTP_CONFHAVEN_OP_KEY) {
+                keyed = 1;
+            }
+        }
+
+        for (i = 0;
+             op && s->conf_len == 0 && i < op->nparams
+             && (!keyed
+                 || ev->call->error.kind == NGX_HTTP_CONFHAVEN_OP_OK);
+             i++)
+        {
             if (ev->call->values[i]
                 && (ngx_strcmp(op->params[i].name, "conference") == 0
                     || ngx_strcmp(op->params[i].name, "conference_id") == 0))

@@ -1305,6 +1305,13 @@ BEGIN
     v_tz := coalesce(nullif(btrim(timezone), ''), v_conf.timezone, f_tz);
     v_loc := coalesce(nullif(btrim(location), ''), v_conf.location, f_loc);
     v_web := coalesce(nullif(btrim(website), ''), v_conf.website);
+    -- answers and pages show it as a link: a web address, nothing else
+    IF nullif(btrim(website), '') IS NOT NULL
+       AND btrim(website) !~* '^https?://[^\s/?#@]+([/?#][^\s]*)?$' THEN
+        PERFORM confhaven._fail('CH400',
+            format('website %s is not an http:// or https:// address', confhaven._show(btrim(website))),
+            'Pass website=https://<the conference''s site>.');
+    END IF;
     IF v_tz IS NULL THEN
         PERFORM confhaven._fail('CH400',
             format('conference "%s" needs a time zone: the %s file does not name one', v_slug, v_format),

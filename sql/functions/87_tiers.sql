@@ -110,6 +110,16 @@ $$;
 -- slug, which is then created and linked to the organizer (one more
 -- conference against its tier).  A slug that exists and is not the
 -- organizer's is taken, whoever owns it.
+-- A slug as name lookups read it (_find_conference's compact key): no
+-- punctuation, "2026" as "26".
+CREATE OR REPLACE FUNCTION confhaven._slug_compact(slug text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT regexp_replace(regexp_replace(lower(slug), '(?<![0-9])20([0-9]{2})(?![0-9])', '\1', 'g'),
+                          '[^a-z0-9]+', '', 'g');
+$$;
+
 CREATE OR REPLACE FUNCTION confhaven.organizer_import(cred text, slug text, name text,
                                                       timezone text, location text,
                                                       website text, body text)
@@ -135,6 +145,18 @@ BEGIN
                 HINT = 'choose another slug for a new conference; if this conference is yours, ask the operator to link it (POST /api/admin/organizers/{id}/conferences/{slug})';
         END IF;
     ELSE
+        -- a new slug must not read as an existing conference's: names are
+        -- looked up without punctuation and "20" of a year (_find_conference),
+        -- and a look-alike would make another's name lookups ambiguous
+        SELECT c.id INTO v_conf FROM confhaven.conferences c
+         WHERE confhaven._slug_compact(c.slug) = confhaven._slug_compact(v_slug)
+         LIMIT 1;
+        IF v_conf IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'CH409',
+                MESSAGE = format('slug taken: "%s" reads as the existing conference "%s"', left(v_slug, 63),
+                                 (SELECT c.slug FROM confhaven.conferences c WHERE c.id = v_conf)),
+                HINT = 'choose a slug that differs in more than punctuation or the "20" of a year';
+        END IF;
         PERFORM confhaven._tier_check(v_org, 'conferences',
                                       confhaven._tier_usage(v_org, 'conferences') + 1);
     END IF;
