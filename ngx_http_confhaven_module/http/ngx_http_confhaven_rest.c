@@ -15,8 +15,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
@@ -1107,34 +1105,10 @@ ngx_http_confhaven_rest_read(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_confhaven_rest_authorized(ngx_http_request_t *r, ngx_str_t *key)
 {
-    unsigned int  n, m;
-    ngx_str_t     given;
-    u_char        a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
-
     /* the same reading of the key as every other route's (op.c) */
 
-    if (key->len == 0
-        || ngx_http_confhaven_op_header_key(&r->headers_in.headers,
-                                            r->headers_in.authorization,
-                                            &given)
-           != NGX_OK)
-    {
-        return 0;
-    }
-
-    /*
-     * the digests are compared, in constant time: neither the place of the
-     * first wrong byte nor the key's length shows in the time taken
-     */
-
-    if (EVP_Digest(given.data, given.len, a, &n, EVP_sha256(), NULL) != 1
-        || EVP_Digest(key->data, key->len, b, &m, EVP_sha256(), NULL) != 1
-        || n != m)
-    {
-        return 0;
-    }
-
-    return CRYPTO_memcmp(a, b, n) == 0;
+    return ngx_http_confhaven_op_admin_key(&r->headers_in.headers,
+                                           r->headers_in.authorization, key);
 }
 
 

@@ -389,7 +389,10 @@ ngx_http_confhaven_org_admin(ngx_http_request_t *r,
         return NGX_ABORT;
     }
 
-    if (ngx_http_confhaven_rest_authorized(r, &chlcf->admin_key)) {
+    if (ngx_http_confhaven_op_admin_key(&r->headers_in.headers,
+                                        r->headers_in.authorization,
+                                        &chlcf->admin_key))
+    {
         return NGX_OK;
     }
 

@@ -15,6 +15,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "ngx_http_confhaven_json.h"
@@ -439,6 +440,38 @@ ngx_http_confhaven_op_header_key(ngx_list_t *headers,
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * Whether a request carries the admin key (Bearer or X-API-Key).  The
+ * SHA-256 digests are compared in constant time: neither the place of the
+ * first wrong byte nor the key's length shows in the time taken.
+ */
+
+ngx_int_t
+ngx_http_confhaven_op_admin_key(ngx_list_t *headers,
+    ngx_table_elt_t *authorization, ngx_str_t *key)
+{
+    unsigned int  n, m;
+    ngx_str_t     given;
+    u_char        a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+
+    if (key->len == 0
+        || ngx_http_confhaven_op_header_key(headers, authorization, &given)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
+    if (EVP_Digest(given.data, given.len, a, &n, EVP_sha256(), NULL) != 1
+        || EVP_Digest(key->data, key->len, b, &m, EVP_sha256(), NULL) != 1
+        || n != m)
+    {
+        return 0;
+    }
+
+    return CRYPTO_memcmp(a, b, n) == 0;
 }
 
 

@@ -194,6 +194,8 @@ const char *ngx_http_confhaven_op_cache_state(
     ngx_http_confhaven_op_env_t *env);
 ngx_int_t ngx_http_confhaven_op_header_key(ngx_list_t *headers,
     ngx_table_elt_t *authorization, ngx_str_t *key);
+ngx_int_t ngx_http_confhaven_op_admin_key(ngx_list_t *headers,
+    ngx_table_elt_t *authorization, ngx_str_t *key);
 ngx_int_t ngx_http_confhaven_op_key_credential(ngx_pool_t *pool,
     ngx_str_t *key, ngx_str_t *cred);
 ngx_int_t ngx_http_confhaven_op_set_credential(
