@@ -698,6 +698,7 @@ DECLARE
     v_deleted   bigint[];      -- sessions deleted
     v_words     text[];        -- words whose document frequency changed
     v_gone      text[];        -- of those, the words now used by none
+    v_new_words text[];        -- of those, the words new to the conference
     v_ids       bigint[];      -- session ids drawn, in ch_import's order
     v_seq       regclass;
 BEGIN
@@ -952,7 +953,8 @@ BEGIN
         -- for the term statistics
         CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_words (
             ord           integer,
-            words         text[]
+            words         text[],
+            lexemes       text[]
         ) ON COMMIT DROP;
         TRUNCATE pg_temp.ch_words;
 
@@ -984,7 +986,8 @@ BEGIN
           JOIN d ON d.ord = i.ord
          WHERE i.state = 'c' AND s.id = i.session_id),
         wrd AS (
-            INSERT INTO pg_temp.ch_words (ord, words) SELECT d.ord, d.words FROM d),
+            INSERT INTO pg_temp.ch_words (ord, words, lexemes)
+            SELECT d.ord, d.words, d.lexemes FROM d),
         ins AS (
             INSERT INTO confhaven.sessions
                   (id, conference_id, external_id, title, subtitle, abstract, abstract_plain,
@@ -1075,8 +1078,18 @@ BEGIN
         SELECT coalesce(array_agg(up.word), '{}'),
                coalesce(array_agg(up.word) FILTER (WHERE up.ndoc <= 0), '{}'),
                count(*) FILTER (WHERE up.ndoc < 0),
-               count(*) FILTER (WHERE up.inserted)
-          INTO v_words, v_gone, n_neg, n_new_words FROM up;
+               count(*) FILTER (WHERE up.inserted),
+               coalesce(array_agg(up.word) FILTER (WHERE up.inserted), '{}')
+          INTO v_words, v_gone, n_neg, n_new_words, v_new_words FROM up;
+        -- the vocabulary of the substring search (021): the words new to
+        -- the conference and the lexemes search_words lacks
+        INSERT INTO confhaven.search_lexemes (word, word_norm)
+        SELECT x.word, confhaven.norm(x.word)
+          FROM (SELECT w.word FROM unnest(v_new_words) AS w(word)
+                UNION
+                SELECT l.word FROM pg_temp.ch_words dc CROSS JOIN LATERAL unnest(dc.lexemes) AS l(word)) x
+         WHERE NOT EXISTS (SELECT 1 FROM confhaven.search_lexemes sl WHERE sl.word = x.word)
+        ON CONFLICT DO NOTHING;
         -- by the primary key, word by word: with "word = ANY (v_words)"
         -- the generic plan (an import's 6th call in a connection) read
         -- the trigram index for every word of the import, 4-18 s for a
