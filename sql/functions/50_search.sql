@@ -899,7 +899,23 @@ DECLARE
     -- abstract_norm LIKE pat through the documents (issue 13)
     v_qsub tsquery := CASE WHEN pat IS NOT NULL
                            THEN confhaven._search_substring_query(core) END;
+    v_sub  bigint[];
 BEGIN
+    -- the sessions whose abstract holds the substring (abstract_norm LIKE
+    -- pat, among the sessions the statement below can keep), found
+    -- without reading their documents: the document index gives the
+    -- sessions with a lexeme holding it, LIKE decides; the odd abstracts
+    -- by their trigrams (below, "s.id = ANY (v_sub)" is a cheap recheck,
+    -- where a document test read each row's document once more)
+    IF pat IS NOT NULL THEN
+        SELECT array_agg(s.id) INTO v_sub
+          FROM confhaven.sessions s
+         WHERE ((s.abstract_norm LIKE pat AND confhaven._abstract_odd(s.abstract_plain))
+                OR s.document @@ v_qsub)
+           AND s.abstract_norm LIKE pat
+           AND NOT s.is_service
+           AND (v_conf IS NULL OR s.conference_id = v_conf);
+    END IF;
     WITH m AS MATERIALIZED (
             SELECT s.id, s.start_at, s.conference_id, s.track_id, s.level,
                    confhaven._search_seed(s.title_norm, s.tags_norm, s.abstract_norm, s.speakers_norm,
@@ -914,8 +930,7 @@ BEGIN
                     OR s.title_norm LIKE pat
                     OR s.tags_norm LIKE pat
                     OR s.speakers_norm LIKE pat
-                    OR (s.document @@ v_qsub AND s.abstract_norm LIKE pat)
-                    OR (confhaven._abstract_odd(s.abstract_plain) AND s.abstract_norm LIKE pat)
+                    OR s.id = ANY (v_sub)        -- abstract_norm LIKE pat
                     OR s.document @@ v_qm)
                      AND NOT s.is_service
                      AND (v_act_all OR s.conference_id = ANY (v_active))
