@@ -51,6 +51,22 @@ AS $$
     END;
 $$;
 
+-- True when the text search parser may leave a run of letters and digits
+-- of an abstract in no lexeme: a "<" that starts what it reads as an HTML
+-- tag, an entity ("&amp;"), a protocol ("https://"); it skips all three.
+-- The predicate of sessions_abstract_norm_odd_idx (021): the substring
+-- candidate of the search finds these abstracts by their trigrams, the
+-- others through their lexemes (_search_substring_query).  Changing it
+-- needs that index built again.
+CREATE OR REPLACE FUNCTION confhaven._abstract_odd(t text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT (strpos(t, '<') > 0 AND t ~ '<[[:alpha:]/!?]')
+        OR (strpos(t, '&') > 0 AND t ~ '&[#[:alnum:]]+;')
+        OR strpos(t, '://') > 0;
+$$;
+
 -- Weighted search document in the session's language plus unstemmed words
 -- (search_document), and its head (title A, subtitle/tags/track B): the
 -- reference definitions.  _search_columns builds the same vectors from
@@ -152,13 +168,17 @@ $$;
 -- abstract and speakers plus one of its tag names.  The text search parser
 -- never makes one token across the space that joins two texts, except an
 -- HTML/XML tag ("<b class=x>", which it skips): with a "<" in any of them,
--- words is _session_words' own single pass.
+-- words is _session_words' own single pass.  lexemes: the lexemes that
+-- words may lack of the abstract's unstemmed vector, for search_lexemes
+-- (021): those of 1 or more than 40 characters (of all four vectors; the
+-- same pass as words), all of them when the title, tags or speakers hold
+-- a "<".
 CREATE OR REPLACE FUNCTION confhaven._search_columns(
     title text, subtitle text, abstract_plain text, language text,
     track text, tags text[], speakers text[])
 RETURNS TABLE (document tsvector, head_doc tsvector, search_lang text,
                title_norm text, tags_norm text, speakers_norm text,
-               abstract_norm text, words text[])
+               abstract_norm text, words text[], lexemes text[])
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT v.head || setweight(v.lc, 'C') || setweight(v.sc, 'C') || setweight(v.sd, 'D'),
@@ -170,15 +190,14 @@ AS $$
            coalesce(confhaven.norm(abstract_plain), ''),
            CASE WHEN strpos(concat(title, array_to_string(tags, ' '), array_to_string(speakers, ' '),
                                    abstract_plain), '<') = 0
-                THEN ARRAY(SELECT w.word
-                             FROM unnest(tsvector_to_array(
-                                      v.sa || v.sd || v.sc
-                                      || to_tsvector('confhaven.ch_simple',
-                                                     coalesce(array_to_string(tags, ' '), '')))) AS w(word)
-                            WHERE length(w.word) BETWEEN 2 AND 40)
+                THEN u.words
                 ELSE ARRAY(SELECT w.word
                              FROM confhaven._session_words(title, tags, speakers,
-                                                           abstract_plain) AS w(word)) END
+                                                           abstract_plain) AS w(word)) END,
+           CASE WHEN strpos(concat(title, array_to_string(tags, ' '),
+                                   array_to_string(speakers, ' ')), '<') = 0
+                THEN u.others
+                ELSE tsvector_to_array(v.sc) END
       FROM (SELECT confhaven.detect_language(language,
                        concat_ws(' ', title, subtitle, abstract_plain)) AS lang
              OFFSET 0) x    -- once: pulled up, it ran for each use of lang
@@ -197,7 +216,16 @@ AS $$
                            to_tsvector('confhaven.ch_simple',
                                        coalesce(array_to_string(speakers, ' '), '')) AS sd
                      OFFSET 0) y    -- each vector once
-             OFFSET 0) v;
+             OFFSET 0) v
+     CROSS JOIN LATERAL (
+            SELECT coalesce(array_agg(w.word) FILTER (WHERE length(w.word) BETWEEN 2 AND 40),
+                            '{}') AS words,
+                   coalesce(array_agg(w.word) FILTER (WHERE length(w.word) NOT BETWEEN 2 AND 40),
+                            '{}') AS others
+              FROM unnest(tsvector_to_array(
+                       v.sa || v.sd || v.sc
+                       || to_tsvector('confhaven.ch_simple',
+                                      coalesce(array_to_string(tags, ' '), '')))) AS w(word)) u;
 $$;
 
 -- ---------------------------------------------------------------------------
@@ -330,6 +358,14 @@ BEGIN
                                                  s.abstract_plain) AS w(word)
      WHERE s.conference_id = p_conference_id AND NOT s.is_service
      GROUP BY w.word;
+    -- the vocabulary of the substring search (021; the lexemes of more
+    -- than 40 characters are added by refresh_documents and the imports)
+    INSERT INTO confhaven.search_lexemes (word, word_norm)
+    SELECT w.word, confhaven.norm(w.word)
+      FROM confhaven.search_words w
+     WHERE w.conference_id = p_conference_id
+       AND NOT EXISTS (SELECT 1 FROM confhaven.search_lexemes l WHERE l.word = w.word)
+    ON CONFLICT DO NOTHING;
 
     DELETE FROM confhaven.search_acronyms WHERE conference_id = p_conference_id;
     INSERT INTO confhaven.search_acronyms (conference_id, acronym, expansion)
@@ -378,7 +414,12 @@ BEGIN
           FROM src
          CROSS JOIN LATERAL confhaven._search_columns(src.title, src.subtitle, src.abstract_plain,
                                                       src.language, src.track, src.tags,
-                                                      src.speakers) c)
+                                                      src.speakers) c),
+    lx AS (
+        INSERT INTO confhaven.search_lexemes (word, word_norm)
+        SELECT DISTINCT l.word, confhaven.norm(l.word)
+          FROM d CROSS JOIN LATERAL unnest(d.lexemes) AS l(word)
+        ON CONFLICT DO NOTHING)
     UPDATE confhaven.sessions s
        SET document = d.document, head_doc = d.head_doc, search_lang = d.search_lang,
            title_norm = d.title_norm, tags_norm = d.tags_norm, speakers_norm = d.speakers_norm,

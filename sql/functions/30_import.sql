@@ -104,12 +104,23 @@ BEGIN
 END
 $$;
 
--- Plain text used for snippets and the search document.
+-- Plain text used for snippets and the search document.  An ASCII text
+-- whose only blanks are single spaces is left as it is (issue 13: the
+-- regular expression was most of this function's cost in an import).
 CREATE OR REPLACE FUNCTION confhaven.plain_text(t text)
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT nullif(btrim(regexp_replace(confhaven.strip_html(t), '\s+', ' ', 'g')), '');
+DECLARE
+    h text := confhaven.strip_html(t);
+BEGIN
+    IF octet_length(h) = length(h) AND strpos(h, '  ') = 0 AND strpos(h, E'\n') = 0
+       AND strpos(h, E'\t') = 0 AND strpos(h, E'\r') = 0 AND strpos(h, E'\f') = 0
+       AND strpos(h, E'\x0b') = 0 THEN
+        RETURN nullif(btrim(h), '');
+    END IF;
+    RETURN nullif(btrim(regexp_replace(h, '\s+', ' ', 'g')), '');
+END
 $$;
 
 -- ---------------------------------------------------------------------------
@@ -202,16 +213,34 @@ END
 $$;
 
 -- Parse a date-time.  With an offset (or Z) it is absolute; without one it
--- is local wall-clock time in zone tz.  NULL input -> NULL.
+-- is local wall-clock time in zone tz.  NULL input -> NULL.  The shapes
+-- exports use ("2026-10-02T09:00:00", with "Z" or "+01:00") whose fields
+-- are always valid (day 1-28, hours 0-23, ...) take a path without the
+-- regular expression and the exception block: both ran for every start
+-- and end, about a fifth of a 1,000-session import's parsing (issue 13);
+-- anything else takes the general path, as before.
 CREATE OR REPLACE FUNCTION confhaven._parse_ts(v text, path text, tz text)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    m text[];
+    m     text[];
+    shape text;
 BEGIN
     IF v IS NULL THEN
         RETURN NULL;
+    END IF;
+    shape := translate(v, '0123456789', '0000000000');
+    IF (shape IN ('0000-00-00T00:00:00', '0000-00-00 00:00:00') AND tz IS NOT NULL
+        OR shape IN ('0000-00-00T00:00:00Z', '0000-00-00T00:00:00+00:00', '0000-00-00T00:00:00-00:00')
+           AND right(v, 6) !~ '^[+-](1[5-9]|[2-9])' AND (length(v) <> 25 OR right(v, 2) <= '59'))
+       AND substr(v, 1, 4) <> '0000'
+       AND substr(v, 6, 2) BETWEEN '01' AND '12' AND substr(v, 9, 2) BETWEEN '01' AND '28'
+       AND substr(v, 12, 2) <= '23' AND substr(v, 15, 2) <= '59' AND substr(v, 18, 2) <= '59' THEN
+        IF length(v) = 19 THEN
+            RETURN (left(v, 10) || ' ' || substr(v, 12))::timestamp AT TIME ZONE tz;
+        END IF;
+        RETURN v::timestamptz;
     END IF;
     m := regexp_match(v,
         '^\s*(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}(?::?\d{2})?)?\s*$', 'i');
@@ -698,6 +727,7 @@ DECLARE
     v_deleted   bigint[];      -- sessions deleted
     v_words     text[];        -- words whose document frequency changed
     v_gone      text[];        -- of those, the words now used by none
+    v_new_words text[];        -- of those, the words new to the conference
     v_ids       bigint[];      -- session ids drawn, in ch_import's order
     v_seq       regclass;
 BEGIN
@@ -952,7 +982,8 @@ BEGIN
         -- for the term statistics
         CREATE TEMP TABLE IF NOT EXISTS pg_temp.ch_words (
             ord           integer,
-            words         text[]
+            words         text[],
+            lexemes       text[]
         ) ON COMMIT DROP;
         TRUNCATE pg_temp.ch_words;
 
@@ -984,7 +1015,8 @@ BEGIN
           JOIN d ON d.ord = i.ord
          WHERE i.state = 'c' AND s.id = i.session_id),
         wrd AS (
-            INSERT INTO pg_temp.ch_words (ord, words) SELECT d.ord, d.words FROM d),
+            INSERT INTO pg_temp.ch_words (ord, words, lexemes)
+            SELECT d.ord, d.words, d.lexemes FROM d),
         ins AS (
             INSERT INTO confhaven.sessions
                   (id, conference_id, external_id, title, subtitle, abstract, abstract_plain,
@@ -1075,8 +1107,18 @@ BEGIN
         SELECT coalesce(array_agg(up.word), '{}'),
                coalesce(array_agg(up.word) FILTER (WHERE up.ndoc <= 0), '{}'),
                count(*) FILTER (WHERE up.ndoc < 0),
-               count(*) FILTER (WHERE up.inserted)
-          INTO v_words, v_gone, n_neg, n_new_words FROM up;
+               count(*) FILTER (WHERE up.inserted),
+               coalesce(array_agg(up.word) FILTER (WHERE up.inserted), '{}')
+          INTO v_words, v_gone, n_neg, n_new_words, v_new_words FROM up;
+        -- the vocabulary of the substring search (021): the words new to
+        -- the conference and the lexemes search_words lacks
+        INSERT INTO confhaven.search_lexemes (word, word_norm)
+        SELECT x.word, confhaven.norm(x.word)
+          FROM (SELECT w.word FROM unnest(v_new_words) AS w(word)
+                UNION
+                SELECT l.word FROM pg_temp.ch_words dc CROSS JOIN LATERAL unnest(dc.lexemes) AS l(word)) x
+         WHERE NOT EXISTS (SELECT 1 FROM confhaven.search_lexemes sl WHERE sl.word = x.word)
+        ON CONFLICT DO NOTHING;
         -- by the primary key, word by word: with "word = ANY (v_words)"
         -- the generic plan (an import's 6th call in a connection) read
         -- the trigram index for every word of the import, 4-18 s for a

@@ -853,6 +853,65 @@ AS $$
                     THEN CASE WHEN core LIKE '% %' THEN 4 ELSE 1 END ELSE 0 END))::numeric;
 $$;
 
+-- The sessions whose abstract_norm may hold core, as a query of their
+-- documents (issue 13: the trigram index on abstract_norm was a third of a
+-- new conference's import).  Every run of letters and digits of core is
+-- inside a lexeme of the abstract's unstemmed vector: at the lexeme's
+-- start when core has a space before the run, at its end when core has
+-- one after it (a space always ends a token).  The lexemes of
+-- search_lexemes whose normalised form holds a run so are found by its
+-- trigram index; the query is the AND over the runs of the OR of their
+-- lexemes.  A run whose pattern has no trigram (one or two characters,
+-- neither end anchored) is left out unless all runs are such.  NULL
+-- when some run is in no lexeme: no session's document has it (abstracts
+-- the parser may read otherwise, _abstract_odd, have their own candidate
+-- in _search_doc_candidates).  The one approximation: for a core of such
+-- short runs only ("c++"), a run in more than 20,000 lexemes keeps the
+-- 20,000 shortest.
+CREATE OR REPLACE FUNCTION confhaven._search_substring_query(core text)
+RETURNS tsquery
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    r        record;
+    q        tsquery;
+    words    text;
+    n_usable integer := 0;
+BEGIN
+    FOR r IN
+        SELECT CASE WHEN m.sep_before THEN '' ELSE '%' END || m.run
+               || CASE WHEN m.sep_after THEN '' ELSE '%' END AS like_pat,
+               (length(m.run) >= 3 OR m.sep_before OR m.sep_after) AS usable
+          FROM (SELECT y.run, length(y.run) AS len,
+                       coalesce(substr(core, y.pos - 1, 1) = ' ', false) AS sep_before,
+                       coalesce(substr(core, y.pos + length(y.run), 1) = ' ', false) AS sep_after
+                  FROM (SELECT t.run,
+                               (sum(length(t.run) + length(t.sep)) OVER (ORDER BY t.o)
+                               - length(t.run) - length(t.sep) + 1)::integer AS pos
+                          FROM (SELECT u.m[1] AS run, u.m[2] AS sep, u.o
+                                  FROM regexp_matches(core, '([[:alnum:]]*)([^[:alnum:]]*)', 'g')
+                                       WITH ORDINALITY u(m, o)) t) y
+                 WHERE y.run <> '') m
+         ORDER BY 2 DESC, m.len DESC
+    LOOP
+        EXIT WHEN NOT r.usable AND n_usable > 0;
+        SELECT string_agg('''' || replace(replace(l.word, '\', '\\'), '''', '''''') || '''', ' | ')
+          INTO words
+          FROM (SELECT l.word FROM confhaven.search_lexemes l
+                 WHERE l.word_norm LIKE r.like_pat
+                 ORDER BY length(l.word), l.word
+                 LIMIT CASE WHEN r.usable THEN NULL ELSE 20000 END) l;
+        IF words IS NULL THEN
+            RETURN NULL;
+        END IF;
+        q := CASE WHEN q IS NULL THEN words::tsquery ELSE q && words::tsquery END;
+        n_usable := n_usable + r.usable::integer;
+    END LOOP;
+    RETURN q;
+END
+$$;
+
 -- The candidates of the document tiers (the whole document, then any word
 -- group): matching sessions with their pre-rank points and what the facets
 -- need, at most cap + 1, in arrays.  One function for the two copies the
@@ -874,7 +933,27 @@ CREATE OR REPLACE FUNCTION confhaven._search_doc_candidates(
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan
 AS $$
+DECLARE
+    -- abstract_norm LIKE pat through the documents (issue 13)
+    v_qsub tsquery := CASE WHEN pat IS NOT NULL
+                           THEN confhaven._search_substring_query(core) END;
+    v_sub  bigint[];
 BEGIN
+    -- the sessions whose abstract holds the substring (abstract_norm LIKE
+    -- pat, among the sessions the statement below can keep), found
+    -- without reading their documents: the document index gives the
+    -- sessions with a lexeme holding it, LIKE decides; the odd abstracts
+    -- by their trigrams (below, "s.id = ANY (v_sub)" is a cheap recheck,
+    -- where a document test read each row's document once more)
+    IF pat IS NOT NULL THEN
+        SELECT array_agg(s.id) INTO v_sub
+          FROM confhaven.sessions s
+         WHERE ((s.abstract_norm LIKE pat AND confhaven._abstract_odd(s.abstract_plain))
+                OR s.document @@ v_qsub)
+           AND s.abstract_norm LIKE pat
+           AND NOT s.is_service
+           AND (v_conf IS NULL OR s.conference_id = v_conf);
+    END IF;
     WITH m AS MATERIALIZED (
             SELECT s.id, s.start_at, s.conference_id, s.track_id, s.level,
                    confhaven._search_seed(s.title_norm, s.tags_norm, s.abstract_norm, s.speakers_norm,
@@ -889,7 +968,7 @@ BEGIN
                     OR s.title_norm LIKE pat
                     OR s.tags_norm LIKE pat
                     OR s.speakers_norm LIKE pat
-                    OR s.abstract_norm LIKE pat
+                    OR s.id = ANY (v_sub)        -- abstract_norm LIKE pat
                     OR s.document @@ v_qm)
                      AND NOT s.is_service
                      AND (v_act_all OR s.conference_id = ANY (v_active))
