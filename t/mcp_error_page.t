@@ -94,18 +94,18 @@ my $big = '{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"x":"'
           . ('a' x 4000) . '"}}';
 my $r = $t->http('POST', '/mcp', body => $big, content_type => 'application/json',
                  headers => [@accept]);
-mcp_error_ok($r, 413, -32600, qr/larger than this server accepts/, '413 on /mcp');
+mcp_error_ok($r, 413, -32600, qr/^Invalid Request: the request body is too large/, '413 on /mcp');
 
 $r = $t->http('POST', '/sse/messages?sessionId=x', body => $big,
               content_type => 'application/json');
-mcp_error_ok($r, 413, -32600, qr/larger than this server accepts/, '413 on /sse');
+mcp_error_ok($r, 413, -32600, qr/^Invalid Request: the request body is too large/, '413 on /sse');
 
 # 429: limit_req allows one request a minute
 $t->http('POST', '/mcp-limited', body => $list, content_type => 'application/json',
          headers => [@accept]);
 $r = $t->http('POST', '/mcp-limited', body => $list, content_type => 'application/json',
               headers => [@accept]);
-mcp_error_ok($r, 429, -32000, qr/Too many requests/, '429');
+mcp_error_ok($r, 429, -32000, qr/^Server busy: too many requests/, '429');
 
 # 503 given by the location
 $r = $t->http('POST', '/mcp-down', body => $list, content_type => 'application/json');

@@ -364,3 +364,74 @@ ngx_http_confhaven_send_calendar(ngx_http_request_t *r, ngx_str_t *body)
 
     return ngx_http_output_filter(r, &out);
 }
+
+
+/*
+ * What an HTTP error status means, for the error pages nginx's own errors
+ * are sent to: an error code and a sentence (confhaven_json_errors, and the
+ * JSON-RPC form of confhaven_mcp_errors).
+ */
+
+void
+ngx_http_confhaven_send_status_text(ngx_uint_t status, const char **code,
+    const char **msg)
+{
+    switch (status) {
+
+    case NGX_HTTP_BAD_REQUEST:
+        *code = "bad_request";
+        *msg = "the HTTP request could not be understood";
+        break;
+
+    case NGX_HTTP_FORBIDDEN:
+        *code = "forbidden";
+        *msg = "access to this resource is forbidden";
+        break;
+
+    case NGX_HTTP_NOT_FOUND:
+        *code = "not_found";
+        *msg = "no such resource";
+        break;
+
+    case NGX_HTTP_NOT_ALLOWED:
+        *code = "method_not_allowed";
+        *msg = "this method is not allowed here";
+        break;
+
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        *code = "timeout";
+        *msg = "the request was not received in time";
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        *code = "too_large";
+        *msg = "the request body is too large";
+        break;
+
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        *code = "uri_too_long";
+        *msg = "the request URI is too long";
+        break;
+
+    case 429:
+        *code = "rate_limited";
+        *msg = "too many requests: slow down and retry later";
+        break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        *code = "unavailable";
+        *msg = "the service is temporarily unavailable";
+        break;
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        *code = "timeout";
+        *msg = "the service did not answer in time";
+        break;
+
+    default:
+        *code = status >= 500 ? "server_error" : "client_error";
+        *msg = status >= 500 ? "the server could not complete the request"
+                             : "the request cannot be served";
+        break;
+    }
+}

@@ -26,6 +26,8 @@ ngx_int_t ngx_http_confhaven_send_db_unavailable(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *what,
     ngx_str_t *detail);
 ngx_int_t ngx_http_confhaven_send_no_store(ngx_http_request_t *r);
+void ngx_http_confhaven_send_status_text(ngx_uint_t status,
+    const char **code, const char **msg);
 ngx_int_t ngx_http_confhaven_send_calendar(ngx_http_request_t *r,
     ngx_str_t *body);
 ngx_int_t ngx_http_confhaven_send_unauthorized(ngx_http_request_t *r,

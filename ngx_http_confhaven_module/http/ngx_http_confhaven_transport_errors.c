@@ -19,6 +19,7 @@
 
 #include "ngx_http_confhaven_module.h"
 #include "ngx_http_confhaven_json.h"
+#include "ngx_http_confhaven_send.h"
 #include "ngx_http_confhaven_mcp.h"
 #include "ngx_http_confhaven_transport.h"
 
@@ -26,63 +27,42 @@
 ngx_int_t
 ngx_http_confhaven_transport_error_page_handler(ngx_http_request_t *r)
 {
+    u_char      *p;
+    size_t       len;
     ngx_int_t    code;
     ngx_uint_t   status;
-    const char  *msg;
+    const char  *kind, *what, *text;
 
     (void) ngx_http_discard_request_body(r);
 
     status = r->err_status ? r->err_status : NGX_HTTP_NOT_FOUND;
-    code = NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST;
 
-    switch (status) {
+    /* the same sentence as the REST error page's (send.c) */
+    ngx_http_confhaven_send_status_text(status, &kind, &text);
 
-    case NGX_HTTP_BAD_REQUEST:
-        msg = "Invalid Request: the HTTP request could not be understood";
-        break;
-
-    case NGX_HTTP_NOT_FOUND:
-        msg = "Invalid Request: no MCP endpoint here";
-        break;
-
-    case NGX_HTTP_NOT_ALLOWED:
-        msg = "Invalid Request: this HTTP method is not allowed here";
-        break;
-
-    case NGX_HTTP_REQUEST_TIME_OUT:
-        msg = "Invalid Request: the request was not received in time";
-        break;
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        msg = "Invalid Request: the body is larger than this server accepts";
-        break;
-
-    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
-        msg = "Invalid Request: the request URI is too long";
-        break;
-
-    case 429:
+    if (status == 429 || status == NGX_HTTP_SERVICE_UNAVAILABLE) {
         code = NGX_HTTP_CONFHAVEN_MCP_SERVER_BUSY;
-        msg = "Too many requests: slow down and retry later";
-        break;
+        what = "Server busy: ";
 
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        code = NGX_HTTP_CONFHAVEN_MCP_SERVER_BUSY;
-        msg = "The service is temporarily unavailable: retry later";
-        break;
+    } else if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        code = NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR;
+        what = "Internal error: ";
 
-    default:
-        if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-            code = NGX_HTTP_CONFHAVEN_MCP_INTERNAL_ERROR;
-            msg = "Internal error: the server could not complete the request";
-
-        } else {
-            msg = "Invalid Request: the request cannot be served";
-        }
-
-        break;
+    } else {
+        code = NGX_HTTP_CONFHAVEN_MCP_INVALID_REQUEST;
+        what = "Invalid Request: ";
     }
 
-    return ngx_http_confhaven_transport_http_error(r, status, code, msg,
+    len = ngx_strlen(what) + ngx_strlen(text);
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_sprintf(p, "%s%s", what, text) = '\0';
+
+    return ngx_http_confhaven_transport_http_error(r, status, code,
+                                                   (const char *) p,
                                                    NULL, NULL);
 }
